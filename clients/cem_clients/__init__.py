@@ -1,0 +1,1 @@
+"""CEM clients: the Flet apps and their shared typed API client."""

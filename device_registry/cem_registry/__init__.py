@@ -1,0 +1,1 @@
+"""CEM device registry: device records, certificate authority, enrolment and broker rules."""

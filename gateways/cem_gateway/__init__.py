@@ -1,0 +1,1 @@
+"""CEM field gateway: meter and PLC drivers, data quality, store-and-forward, MQTT uplink."""

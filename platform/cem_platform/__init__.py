@@ -1,0 +1,1 @@
+"""CEM platform: the backend (API, accounting, ingest, jobs)."""

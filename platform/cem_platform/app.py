@@ -1,0 +1,91 @@
+"""The Litestar application, assembled in one place."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Router
+from litestar.datastructures import State
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from redis.asyncio import Redis
+
+from cem_platform.audit.routes import AuditController
+from cem_platform.db import close_db, init_db
+from cem_platform.health.routes import health, ready
+from cem_platform.http_errors import EXCEPTION_HANDLERS
+from cem_platform.identity.http import BearerAuthenticationMiddleware
+from cem_platform.identity.routes import ApiTokenController, AuthController, UserController
+from cem_platform.identity.services import IdentityService
+from cem_platform.logs import configure_logging
+from cem_platform.middleware import (
+    RateLimiter,
+    ip_filter_middleware,
+    rate_limit_middleware,
+    request_context_middleware,
+)
+from cem_platform.org.routes import org_router
+from cem_platform.settings import Settings, get_settings
+from cem_platform.sysconfig.routes import SystemParameterController
+
+__all__ = ["API_PREFIX", "create_app"]
+
+API_PREFIX = "/api/v1"
+PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema", f"^{API_PREFIX}/auth/(login|refresh)$"]
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """Build the API for these settings (the process environment's by default)."""
+    settings = settings or get_settings()
+    configure_logging(settings.log)
+    redis = Redis.from_url(settings.redis.url) if settings.redis.url else None
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await init_db(settings.database)
+        try:
+            yield
+        finally:
+            await close_db()
+            if redis is not None:
+                await redis.aclose()
+
+    api = Router(
+        path=API_PREFIX,
+        route_handlers=[
+            AuthController,
+            UserController,
+            ApiTokenController,
+            AuditController,
+            SystemParameterController,
+            org_router,
+        ],
+    )
+    return Litestar(
+        route_handlers=[health, ready, api],
+        lifespan=[lifespan],
+        state=State({"settings": settings, "identity": IdentityService(settings), "redis": redis}),
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[
+            request_context_middleware(settings.server),
+            ip_filter_middleware(settings.security),
+            rate_limit_middleware(settings.ratelimit, RateLimiter(redis)),
+            DefineMiddleware(BearerAuthenticationMiddleware, exclude=PUBLIC_PATHS),
+        ],
+        openapi_config=OpenAPIConfig(
+            title="CEM — carbon emission management platform",
+            version="1.0.0",
+            description="REST API of CEM (T/SSEA carbon emission management platform guide; GB/T 32151.5).",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+            components=Components(
+                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer",
+                                                            description="session access token or API token")}
+            ),
+            security=[{"bearer": []}],
+        ),
+        debug=settings.server.debug,
+    )

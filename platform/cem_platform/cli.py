@@ -1,0 +1,176 @@
+"""The ``cem`` command: database, server, users and the demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cem_platform.errors import CemError
+from cem_platform.settings import Settings, get_settings
+
+__all__ = ["main"]
+
+DEMO_DIR = Path(".cem-demo")
+
+
+async def _with_db(settings: Settings, coro_factory):  # type: ignore[no-untyped-def]
+    from cem_platform.db import close_db, init_db
+
+    await init_db(settings.database)
+    try:
+        return await coro_factory()
+    finally:
+        await close_db()
+
+
+def _db_upgrade(args: argparse.Namespace) -> int:
+    from cem_platform.db import upgrade_db
+
+    settings = get_settings()
+    asyncio.run(upgrade_db(settings.database))
+    print("database schema is up to date")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    uvicorn.run(
+        "cem_platform.app:create_app", factory=True, host=args.host or settings.server.host,
+        port=args.port or settings.server.port, workers=args.workers, log_config=None,
+        proxy_headers=False, access_log=False,
+    )
+    return 0
+
+
+def _user_create(args: argparse.Namespace) -> int:
+    from cem_platform.identity.principal import Principal
+    from cem_platform.identity.roles import Role
+    from cem_platform.identity.services import IdentityService
+    from cem_platform.org.models import Enterprise
+
+    settings = get_settings()
+    password = os.environ.get("CEM_NEW_USER_PASSWORD") if args.password_from_env else None
+    if password is None:
+        if not sys.stdin.isatty():
+            password = sys.stdin.readline().rstrip("\n")
+        else:
+            password = getpass.getpass("password: ")
+            if getpass.getpass("again: ") != password:
+                print("the two passwords differ", file=sys.stderr)
+                return 2
+
+    async def run() -> None:
+        scopes = []
+        for code in args.enterprise or []:
+            enterprise = await Enterprise.get_or_none(code=code)
+            if enterprise is None:
+                raise CemError(f"no enterprise with code {code!r}", hint="Create it first, or use --all-enterprises.")
+            scopes.append((enterprise.id, None))
+        user = await IdentityService(settings).create_user(
+            Principal.system(name=f"cli:{getpass.getuser()}", kind="cli"), username=args.username,
+            password=password, role=Role(args.role), display_name=args.display_name or "",
+            all_enterprises=args.all_enterprises, scopes=scopes,
+        )
+        print(f"created user {user.username} (id {user.id}, role {user.role.value})")
+        if user.role.value in ("admin", "device_admin", "accountant"):
+            print("this role must enrol an authenticator (TOTP) at first login: POST /api/v1/auth/totp/enrol")
+
+    asyncio.run(_with_db(settings, run))
+    return 0
+
+
+def _totp_now(args: argparse.Namespace) -> int:
+    import pyotp
+
+    print(pyotp.TOTP(args.secret).now())
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    DEMO_DIR.mkdir(exist_ok=True)
+    os.environ.setdefault("CEM_DATABASE_URL", f"sqlite://{DEMO_DIR / 'cem.sqlite3'}")
+    os.environ.setdefault("CEM_SECURITY_SECRET_KEY_FILE", str(DEMO_DIR / "secret.key"))
+    os.environ.setdefault("CEM_LOG_JSON", "false")
+    get_settings.cache_clear()
+    settings = get_settings()
+
+    from cem_platform.db import upgrade_db
+    from cem_platform.seed import seed_demo
+
+    asyncio.run(upgrade_db(settings.database))
+    accounts = asyncio.run(_with_db(settings, lambda: seed_demo(settings)))
+    host, port = args.host or settings.server.host, args.port or settings.server.port
+    base = f"http://{host}:{port}"
+    print("\nCEM demo — embedded defaults (SQLite in .cem-demo/)\n")
+    print(f"  API             {base}/api/v1")
+    print(f"  OpenAPI         {base}/schema/openapi.json   (browse: {base}/schema)")
+    print(f"  health / ready  {base}/health   {base}/ready\n")
+    print("  demo accounts (password for all: %s)" % accounts[0].password)
+    for account in accounts:
+        extra = f"  TOTP secret {account.totp_secret}  (current code: cem totp-now {account.totp_secret})" \
+            if account.totp_secret else ""
+        print(f"    {account.username:<18} {account.role.value:<13}{extra}")
+    print(f"\n  try: curl -s -X POST {base}/api/v1/auth/login -H 'content-type: application/json' "
+          "-d '{\"username\":\"demo-executive\",\"password\":\"%s\"}'\n" % accounts[0].password, flush=True)
+    if args.no_serve:
+        return 0
+    args.workers = 1
+    return _serve(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cem", description="CEM carbon emission management platform")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    db = commands.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="apply every pending migration").set_defaults(func=_db_upgrade)
+
+    serve = commands.add_parser("serve", help="run the API server")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(func=_serve)
+
+    user = commands.add_parser("user", help="users").add_subparsers(dest="user_command", required=True)
+    create = user.add_parser("create", help="create a user (the password is read from the terminal or stdin)")
+    create.add_argument("--username", required=True)
+    create.add_argument("--role", required=True,
+                        choices=["admin", "device_admin", "accountant", "executive", "crew", "auditor"])
+    create.add_argument("--display-name")
+    create.add_argument("--all-enterprises", action="store_true", help="group level: sees every enterprise")
+    create.add_argument("--enterprise", action="append", help="enterprise code in the user's scope (repeatable)")
+    create.add_argument("--password-from-env", action="store_true", help="read CEM_NEW_USER_PASSWORD")
+    create.set_defaults(func=_user_create)
+
+    totp = commands.add_parser("totp-now", help="print the current code of a TOTP secret (demo accounts)")
+    totp.add_argument("secret")
+    totp.set_defaults(func=_totp_now)
+
+    demo = commands.add_parser("demo", help="migrate, seed and serve the demo on embedded defaults")
+    demo.add_argument("--host")
+    demo.add_argument("--port", type=int)
+    demo.add_argument("--no-serve", action="store_true", help="prepare the demo database and exit")
+    demo.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``cem`` console script."""
+    args = _parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except CemError as err:
+        print(f"error: {err.message}\n  what to do: {err.hint}", file=sys.stderr)
+        return 1
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

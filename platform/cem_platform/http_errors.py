@@ -1,0 +1,108 @@
+"""The one place where exceptions become HTTP answers: ``{"error": {code, message, hint, details}, "request_id"}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from tortoise.exceptions import DoesNotExist, IntegrityError
+
+from cem_platform.errors import CemError
+
+__all__ = ["EXCEPTION_HANDLERS", "error_body"]
+
+log = logging.getLogger("cem.http")
+
+_HTTP_CODES = {
+    400: ("invalid_input", "Correct the request and send it again."),
+    401: ("not_authenticated", "Log in at POST /api/v1/auth/login and send 'Authorization: Bearer <access_token>'."),
+    403: ("permission_denied", "Ask an administrator for a role or scope that allows it."),
+    404: ("not_found", "Check the address; the API is described at /schema/openapi.json."),
+    405: ("method_not_allowed", "Use one of the methods the API lists for this path (/schema/openapi.json)."),
+    413: ("too_large", "Send a smaller request."),
+    429: ("rate_limited", "Slow down and retry after the time given in the Retry-After header."),
+}
+
+
+def _request_id(request: Request[Any, Any, Any]) -> str:
+    return str(request.scope.get("state", {}).get("request_id", ""))
+
+
+def error_body(code: str, message: str, hint: str, details: Any, request_id: str) -> dict[str, Any]:
+    """The JSON of every error answer."""
+    return {"error": {"code": code, "message": message, "hint": hint, "details": details}, "request_id": request_id}
+
+
+def _cem_error(request: Request[Any, Any, Any], exc: CemError) -> Response[Any]:
+    headers = {"Retry-After": "60"} if exc.status_code == 429 else None
+    if exc.status_code >= 500:
+        log.error("platform error", extra={"request_id": _request_id(request), "error": exc.message})
+    return Response(
+        error_body(exc.code, exc.message, exc.hint, exc.details, _request_id(request)),
+        status_code=exc.status_code,
+        headers=headers,
+    )
+
+
+def _validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Any]:
+    details = exc.extra if isinstance(exc.extra, list) else None
+    fields = []
+    for item in details or []:
+        if isinstance(item, dict):
+            key = item.get("key") or ""
+            fields.append(f"{key}: {item.get('message', '')}".strip(": "))
+    message = "the request is not valid" + (": " + "; ".join(fields) if fields else f": {exc.detail}")
+    return Response(
+        error_body("invalid_input", message, "Correct the named fields and send the request again.", details,
+                   _request_id(request)),
+        status_code=400,
+    )
+
+
+def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    code, hint = _HTTP_CODES.get(exc.status_code, ("http_error", "See the API description at /schema/openapi.json."))
+    return Response(
+        error_body(code, str(exc.detail), hint, None, _request_id(request)),
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+def _integrity_error(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[Any]:
+    log.info("integrity error", extra={"request_id": _request_id(request), "error": str(exc)[:300]})
+    return Response(
+        error_body("conflict", "the change clashes with stored data (a duplicate code, or the object is still in use)",
+                   "Choose another code, or remove what refers to the object first.", None, _request_id(request)),
+        status_code=409,
+    )
+
+
+def _does_not_exist(request: Request[Any, Any, Any], exc: DoesNotExist) -> Response[Any]:
+    return Response(
+        error_body("not_found", "no such object within your scope",
+                   "Check the id; list the collection to see what exists.", None, _request_id(request)),
+        status_code=404,
+    )
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unexpected error", extra={"request_id": _request_id(request)})
+    return Response(
+        error_body("internal_error", "the platform failed to handle the request",
+                   "Try again later; if it persists, give the request id to your administrator.", None,
+                   _request_id(request)),
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+
+
+EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+    CemError: _cem_error,
+    ValidationException: _validation_error,
+    HTTPException: _http_error,
+    IntegrityError: _integrity_error,
+    DoesNotExist: _does_not_exist,
+    Exception: _unexpected,
+}

@@ -1,0 +1,1 @@
+"""Identity and access: users, roles, scopes, sessions, TOTP, step-up and API tokens."""

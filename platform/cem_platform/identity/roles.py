@@ -1,0 +1,72 @@
+"""Roles, the permissions each grants, and which roles must use TOTP.
+
+A route names one permission; a role either has it or not. Scope (which enterprises and sites) is checked
+separately by the services, so both role AND scope must allow an action.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = [
+    "API_TOKEN_PERMISSIONS",
+    "ROLE_PERMISSIONS",
+    "TOTP_REQUIRED_ROLES",
+    "Permission",
+    "Role",
+]
+
+
+class Role(StrEnum):
+    """What a user does in the plant."""
+
+    ADMIN = "admin"
+    DEVICE_ADMIN = "device_admin"
+    ACCOUNTANT = "accountant"
+    EXECUTIVE = "executive"
+    CREW = "crew"
+    AUDITOR = "auditor"
+
+
+class Permission(StrEnum):
+    """One kind of action on one kind of object."""
+
+    ORG_READ = "org.read"
+    ORG_WRITE = "org.write"  # enterprises, sites, processes, facilities, dictionaries
+    POINTS_WRITE = "points.write"  # measurement points and their meters
+    USERS_READ = "users.read"
+    USERS_WRITE = "users.write"
+    TOKENS_READ = "tokens.read"
+    TOKENS_WRITE = "tokens.write"
+    AUDIT_READ = "audit.read"
+    SYSTEM_READ = "system.read"
+    SYSTEM_WRITE = "system.write"  # system parameters
+    COMM_WRITE = "comm.write"  # communication settings
+
+
+_READ_ALL = frozenset(
+    {
+        Permission.ORG_READ,
+        Permission.USERS_READ,
+        Permission.TOKENS_READ,
+        Permission.AUDIT_READ,
+        Permission.SYSTEM_READ,
+    }
+)
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.DEVICE_ADMIN: frozenset(
+        {Permission.ORG_READ, Permission.POINTS_WRITE, Permission.SYSTEM_READ, Permission.COMM_WRITE}
+    ),
+    Role.ACCOUNTANT: frozenset({Permission.ORG_READ}),
+    Role.EXECUTIVE: frozenset({Permission.ORG_READ}),
+    Role.CREW: frozenset({Permission.ORG_READ}),
+    Role.AUDITOR: _READ_ALL,
+}
+
+# Roles that change plant data or configuration must log in with a second factor.
+TOTP_REQUIRED_ROLES = frozenset({Role.ADMIN, Role.DEVICE_ADMIN, Role.ACCOUNTANT})
+
+# An API token can never do a control operation (it cannot confirm a TOTP code), nor manage identities.
+API_TOKEN_PERMISSIONS = frozenset({Permission.ORG_READ, Permission.POINTS_WRITE, Permission.SYSTEM_READ})

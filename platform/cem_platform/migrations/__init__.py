@@ -1,0 +1,1 @@
+"""Schema migrations of the cem app (Tortoise built-in migrations)."""

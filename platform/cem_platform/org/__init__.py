@@ -1,0 +1,1 @@
+"""Organisation: the accounting boundary enterprise -> site -> process -> facility -> measurement point."""

@@ -1,0 +1,27 @@
+"""Physical quantities a measurement point may carry, and the units allowed for each."""
+
+from __future__ import annotations
+
+__all__ = ["ACCURACY_CLASS_PATTERN", "POINT_KINDS", "QUANTITY_UNITS"]
+
+# Units are the symbols used across the platform; conversions live with the accounting engine.
+QUANTITY_UNITS: dict[str, frozenset[str]] = {
+    "mass": frozenset({"t", "kg"}),
+    "mass_flow": frozenset({"t/h", "kg/h", "kg/s"}),
+    "volume": frozenset({"m3", "Nm3", "L"}),
+    "volume_flow": frozenset({"m3/h", "Nm3/h", "L/s"}),
+    "energy": frozenset({"kWh", "MWh", "GJ", "MJ", "tce"}),
+    "power": frozenset({"kW", "MW"}),
+    "heat": frozenset({"GJ", "MJ", "t_steam"}),
+    "temperature": frozenset({"degC", "K"}),
+    "pressure": frozenset({"kPa", "MPa", "bar"}),
+    "ratio": frozenset({"%", "1"}),
+    "count": frozenset({"1"}),
+    "state": frozenset({"1"}),
+}
+
+# totaliser: cumulative register; flow: instantaneous rate; state: running status, level, temperature...
+POINT_KINDS = frozenset({"totaliser", "flow", "state"})
+
+# Accuracy classes as printed on energy meters (GB 17167 / GB/T 21368): 0.2S, 0.5S, 1, 1.5, 2.5...
+ACCURACY_CLASS_PATTERN = r"^(0\.1|0\.2|0\.5|1|1\.0|1\.5|2|2\.0|2\.5|3|5)S?$"

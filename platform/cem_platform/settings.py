@@ -1,0 +1,156 @@
+"""Typed settings read once from the environment (prefix ``CEM_``), grouped per concern.
+
+A variable is named ``CEM_<GROUP>_<FIELD>``: ``CEM_DATABASE_URL`` sets ``settings.database.url``,
+``CEM_AUTH_ACCESS_TOKEN_MINUTES`` sets ``settings.auth.access_token_minutes``. Lists are comma-separated.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Annotated, Any
+
+import msgspec
+
+from cem_platform.errors import ConfigurationError
+
+__all__ = [
+    "AuthSettings",
+    "DatabaseSettings",
+    "LogSettings",
+    "RateLimitSettings",
+    "RedisSettings",
+    "SecuritySettings",
+    "ServerSettings",
+    "Settings",
+    "get_settings",
+    "load_settings",
+]
+
+PREFIX = "CEM_"
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Where the platform keeps its data: ``postgres://...`` in production, ``sqlite://...`` for the demo."""
+
+    url: str = "sqlite://cem-demo.sqlite3"
+    pool_min: Positive = 1
+    pool_max: Positive = 10
+
+
+class RedisSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Redis for rate limits, live fan-out and jobs; empty URL means in-process stand-ins (demo only)."""
+
+    url: str = ""
+
+
+class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """HTTP server and presentation defaults."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 8000
+    timezone: str = "Asia/Shanghai"
+    debug: bool = False
+    trusted_proxies: tuple[str, ...] = ()
+
+
+class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Login, tokens, lockout and step-up."""
+
+    access_token_minutes: Positive = 15
+    refresh_token_days: Positive = 14
+    lockout_threshold: Positive = 5
+    lockout_minutes: Positive = 15
+    step_up_minutes: Positive = 5
+    totp_issuer: str = "CEM"
+    password_min_length: Annotated[int, msgspec.Meta(ge=8)] = 10
+
+
+class RateLimitSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Per-client request limits at the application (standard 4.2.5)."""
+
+    enabled: bool = True
+    per_minute: Positive = 600
+    login_per_minute: Positive = 20
+
+
+class SecuritySettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Network allow/deny lists (CIDR, standard 4.2.5) and the key that encrypts secrets at rest."""
+
+    ip_allow: tuple[str, ...] = ()
+    ip_deny: tuple[str, ...] = ()
+    secret_key: str = ""  # encrypts secrets at rest; when empty, a key file is created once
+    secret_key_file: str = ".cem-secret.key"
+
+
+class LogSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Structured logging."""
+
+    level: str = "INFO"
+    json: bool = True
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """All settings of one platform process."""
+
+    database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
+    redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    ratelimit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
+    security: SecuritySettings = msgspec.field(default_factory=SecuritySettings)
+    log: LogSettings = msgspec.field(default_factory=LogSettings)
+
+
+_GROUPS: dict[str, type[msgspec.Struct]] = {
+    name: field.type for name, field in ((f.name, f) for f in msgspec.structs.fields(Settings))
+}
+
+
+def _parse_value(raw: str, annotation: Any) -> Any:
+    """Turn the text of an environment variable into what the field's type needs."""
+    text = str(annotation)
+    if "tuple" in text:
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    if text in ("<class 'bool'>", "bool"):
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigurationError(f"expected true or false, got {raw!r}")
+    return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from ``environ`` (the process environment by default); unknown CEM_ names are errors."""
+    env = os.environ if environ is None else environ
+    grouped: dict[str, dict[str, Any]] = {name: {} for name in _GROUPS}
+    for key, raw in env.items():
+        if not key.startswith(PREFIX):
+            continue
+        rest = key[len(PREFIX) :].lower()
+        group = next((g for g in _GROUPS if rest.startswith(g + "_")), None)
+        if group is None:
+            continue  # other CEM_ variables belong to other components (gateway, clients)
+        field_name = rest[len(group) + 1 :]
+        fields = {f.name: f for f in msgspec.structs.fields(_GROUPS[group])}
+        if field_name not in fields:
+            known = ", ".join(f"CEM_{group.upper()}_{n.upper()}" for n in fields)
+            raise ConfigurationError(f"unknown setting {key}; settings of this group are: {known}")
+        try:
+            grouped[group][field_name] = _parse_value(raw, fields[field_name].type)
+        except ConfigurationError as err:
+            raise ConfigurationError(f"{key}: {err}") from err
+    try:
+        return msgspec.convert(grouped, Settings, strict=False)
+    except msgspec.ValidationError as err:
+        raise ConfigurationError(f"invalid setting: {err} (variables are named CEM_<GROUP>_<FIELD>)") from err
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read once."""
+    return load_settings()

@@ -1,0 +1,1 @@
+"""System parameters and communication settings as audited configuration (standard 5.4.2.1)."""
