@@ -82,8 +82,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             path="/schema",
             render_plugins=[ScalarRenderPlugin()],
             components=Components(
-                security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer",
-                                                            description="session access token or API token")}
+                security_schemes={
+                    "bearer": SecurityScheme(
+                        type="http", scheme="bearer", description="session access token or API token"
+                    )
+                }
             ),
             security=[{"bearer": []}],
         ),

@@ -42,9 +42,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     uvicorn.run(
-        "cem_platform.app:create_app", factory=True, host=args.host or settings.server.host,
-        port=args.port or settings.server.port, workers=args.workers, log_config=None,
-        proxy_headers=False, access_log=False,
+        "cem_platform.app:create_app",
+        factory=True,
+        host=args.host or settings.server.host,
+        port=args.port or settings.server.port,
+        workers=args.workers,
+        log_config=None,
+        proxy_headers=False,
+        access_log=False,
     )
     return 0
 
@@ -74,9 +79,13 @@ def _user_create(args: argparse.Namespace) -> int:
                 raise CemError(f"no enterprise with code {code!r}", hint="Create it first, or use --all-enterprises.")
             scopes.append((enterprise.id, None))
         user = await IdentityService(settings).create_user(
-            Principal.system(name=f"cli:{getpass.getuser()}", kind="cli"), username=args.username,
-            password=password, role=Role(args.role), display_name=args.display_name or "",
-            all_enterprises=args.all_enterprises, scopes=scopes,
+            Principal.system(name=f"cli:{getpass.getuser()}", kind="cli"),
+            username=args.username,
+            password=password,
+            role=Role(args.role),
+            display_name=args.display_name or "",
+            all_enterprises=args.all_enterprises,
+            scopes=scopes,
         )
         print(f"created user {user.username} (id {user.id}, role {user.role.value})")
         if user.role.value in ("admin", "device_admin", "accountant"):
@@ -114,11 +123,17 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"  health / ready  {base}/health   {base}/ready\n")
     print("  demo accounts (password for all: %s)" % accounts[0].password)
     for account in accounts:
-        extra = f"  TOTP secret {account.totp_secret}  (current code: cem totp-now {account.totp_secret})" \
-            if account.totp_secret else ""
+        extra = (
+            f"  TOTP secret {account.totp_secret}  (current code: cem totp-now {account.totp_secret})"
+            if account.totp_secret
+            else ""
+        )
         print(f"    {account.username:<18} {account.role.value:<13}{extra}")
-    print(f"\n  try: curl -s -X POST {base}/api/v1/auth/login -H 'content-type: application/json' "
-          "-d '{\"username\":\"demo-executive\",\"password\":\"%s\"}'\n" % accounts[0].password, flush=True)
+    print(
+        f"\n  try: curl -s -X POST {base}/api/v1/auth/login -H 'content-type: application/json' "
+        '-d \'{"username":"demo-executive","password":"%s"}\'\n' % accounts[0].password,
+        flush=True,
+    )
     if args.no_serve:
         return 0
     args.workers = 1
@@ -141,8 +156,9 @@ def _parser() -> argparse.ArgumentParser:
     user = commands.add_parser("user", help="users").add_subparsers(dest="user_command", required=True)
     create = user.add_parser("create", help="create a user (the password is read from the terminal or stdin)")
     create.add_argument("--username", required=True)
-    create.add_argument("--role", required=True,
-                        choices=["admin", "device_admin", "accountant", "executive", "crew", "auditor"])
+    create.add_argument(
+        "--role", required=True, choices=["admin", "device_admin", "accountant", "executive", "crew", "auditor"]
+    )
     create.add_argument("--display-name")
     create.add_argument("--all-enterprises", action="store_true", help="group level: sees every enterprise")
     create.add_argument("--enterprise", action="append", help="enterprise code in the user's scope (repeatable)")

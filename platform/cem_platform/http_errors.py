@@ -56,8 +56,13 @@ def _validation_error(request: Request[Any, Any, Any], exc: ValidationException)
             fields.append(f"{key}: {item.get('message', '')}".strip(": "))
     message = "the request is not valid" + (": " + "; ".join(fields) if fields else f": {exc.detail}")
     return Response(
-        error_body("invalid_input", message, "Correct the named fields and send the request again.", details,
-                   _request_id(request)),
+        error_body(
+            "invalid_input",
+            message,
+            "Correct the named fields and send the request again.",
+            details,
+            _request_id(request),
+        ),
         status_code=400,
     )
 
@@ -74,16 +79,26 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 def _integrity_error(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[Any]:
     log.info("integrity error", extra={"request_id": _request_id(request), "error": str(exc)[:300]})
     return Response(
-        error_body("conflict", "the change clashes with stored data (a duplicate code, or the object is still in use)",
-                   "Choose another code, or remove what refers to the object first.", None, _request_id(request)),
+        error_body(
+            "conflict",
+            "the change clashes with stored data (a duplicate code, or the object is still in use)",
+            "Choose another code, or remove what refers to the object first.",
+            None,
+            _request_id(request),
+        ),
         status_code=409,
     )
 
 
 def _does_not_exist(request: Request[Any, Any, Any], exc: DoesNotExist) -> Response[Any]:
     return Response(
-        error_body("not_found", "no such object within your scope",
-                   "Check the id; list the collection to see what exists.", None, _request_id(request)),
+        error_body(
+            "not_found",
+            "no such object within your scope",
+            "Check the id; list the collection to see what exists.",
+            None,
+            _request_id(request),
+        ),
         status_code=404,
     )
 
@@ -91,9 +106,13 @@ def _does_not_exist(request: Request[Any, Any, Any], exc: DoesNotExist) -> Respo
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unexpected error", extra={"request_id": _request_id(request)})
     return Response(
-        error_body("internal_error", "the platform failed to handle the request",
-                   "Try again later; if it persists, give the request id to your administrator.", None,
-                   _request_id(request)),
+        error_body(
+            "internal_error",
+            "the platform failed to handle the request",
+            "Try again later; if it persists, give the request id to your administrator.",
+            None,
+            _request_id(request),
+        ),
         status_code=HTTP_500_INTERNAL_SERVER_ERROR,
     )
 

@@ -37,7 +37,9 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(settings: LogSettings) -> None:
     """Send the platform's logs to stderr, as JSON unless ``CEM_LOG_JSON=false``."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if settings.json else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(
+        JsonFormatter() if settings.json else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+    )
     root = logging.getLogger("cem")
     root.handlers[:] = [handler]
     root.setLevel(settings.level.upper())

@@ -61,12 +61,28 @@ def client_ip(scope: Scope, trusted_proxies: list[ipaddress.IPv4Network | ipaddr
     return peer
 
 
-async def _send_error(send: Send, status: int, code: str, message: str, hint: str, request_id: str,
-                      headers: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _send_error(
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    hint: str,
+    request_id: str,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     body = json.dumps(error_body(code, message, hint, None, request_id)).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"x-request-id", request_id.encode()), *(headers or [])]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -99,9 +115,15 @@ def request_context_middleware(server: ServerSettings) -> Callable[[ASGIApp], AS
             finally:
                 access_log.info(
                     "request",
-                    extra={"request_id": request_id, "method": scope.get("method"), "path": scope.get("path"),
-                           "status": status, "ms": round((time.perf_counter() - started) * 1000, 1),
-                           "ip": state["client_ip"], "who": state.get("principal_name", "")},
+                    extra={
+                        "request_id": request_id,
+                        "method": scope.get("method"),
+                        "path": scope.get("path"),
+                        "status": status,
+                        "ms": round((time.perf_counter() - started) * 1000, 1),
+                        "ip": state["client_ip"],
+                        "who": state.get("principal_name", ""),
+                    },
                 )
 
         return middleware
@@ -127,9 +149,14 @@ def ip_filter_middleware(security: SecuritySettings) -> Callable[[ASGIApp], ASGI
             except ValueError:
                 refused = True
             if refused:
-                await _send_error(send, 403, "address_refused", f"requests from {ip} are not allowed",
-                                  "Connect from an allowed network, or ask the administrator to allow yours.",
-                                  state.get("request_id", ""))
+                await _send_error(
+                    send,
+                    403,
+                    "address_refused",
+                    f"requests from {ip} are not allowed",
+                    "Connect from an allowed network, or ask the administrator to allow yours.",
+                    state.get("request_id", ""),
+                )
                 return
             await app(scope, receive, send)
 
@@ -178,9 +205,15 @@ def rate_limit_middleware(settings: RateLimitSettings, limiter: RateLimiter) -> 
             is_login = path == "/api/v1/auth/login"
             bucket, limit = ("login", settings.login_per_minute) if is_login else ("api", settings.per_minute)
             if await limiter.hit(f"{bucket}:{ip}") > limit:
-                await _send_error(send, 429, "rate_limited", f"more than {limit} requests a minute from {ip}",
-                                  "Slow down and retry after the time given in the Retry-After header.",
-                                  state.get("request_id", ""), [(b"retry-after", str(60 - int(time.time()) % 60).encode())])
+                await _send_error(
+                    send,
+                    429,
+                    "rate_limited",
+                    f"more than {limit} requests a minute from {ip}",
+                    "Slow down and retry after the time given in the Retry-After header.",
+                    state.get("request_id", ""),
+                    [(b"retry-after", str(60 - int(time.time()) % 60).encode())],
+                )
                 return
             await app(scope, receive, send)
 

@@ -22,39 +22,147 @@ DEMO_PASSWORD = "cem-demo-2026!"  # noqa: S105 - demo-only accounts, printed by 
 
 # process type, process code, name, [(facility type, code, name, [(point code, name, medium, quantity, unit, kind)])]
 PLANT = [
-    ("coking", "CK", "炼焦", [("coke_oven", "CO1", "1#焦炉", [
-        ("CK.CO1.COAL", "炼焦煤消耗", "coking_coal", "mass", "t", "totaliser"),
-        ("CK.CO1.COKE", "焦炭产量", "coke", "mass", "t", "totaliser"),
-        ("CK.CO1.COG", "焦炉煤气产生量", "cog", "volume", "Nm3", "totaliser")])]),
-    ("sintering", "SN", "烧结", [("sinter_machine", "SM1", "1#烧结机", [
-        ("SN.SM1.ORE", "铁矿粉消耗", "iron_ore", "mass", "t", "totaliser"),
-        ("SN.SM1.BREEZE", "焦粉消耗", "coke_breeze", "mass", "t", "totaliser"),
-        ("SN.SM1.LIMESTONE", "石灰石消耗", "limestone", "mass", "t", "totaliser")])]),
-    ("ironmaking", "IR", "炼铁", [("blast_furnace", "BF1", "1#高炉", [
-        ("IR.BF1.COKE", "入炉焦炭", "coke", "mass", "t", "totaliser"),
-        ("IR.BF1.PCI", "喷吹煤", "pci_coal", "mass", "t", "totaliser"),
-        ("IR.BF1.HM", "铁水产量", "hot_metal", "mass", "t", "totaliser"),
-        ("IR.BF1.BFG", "高炉煤气产生量", "bfg", "volume", "Nm3", "totaliser")])]),
-    ("bof_steelmaking", "BOF", "转炉炼钢", [("bof", "LD1", "1#转炉", [
-        ("BOF.LD1.HM", "入炉铁水", "hot_metal", "mass", "t", "totaliser"),
-        ("BOF.LD1.SCRAP", "废钢", "scrap", "mass", "t", "totaliser"),
-        ("BOF.LD1.STEEL", "粗钢产量", "crude_steel", "mass", "t", "totaliser"),
-        ("BOF.LD1.LDG", "转炉煤气回收量", "ldg", "volume", "Nm3", "totaliser")])]),
-    ("eaf_steelmaking", "EAF", "电炉炼钢", [("eaf", "EF1", "1#电弧炉", [
-        ("EAF.EF1.POWER", "电耗", "electricity", "energy", "kWh", "totaliser"),
-        ("EAF.EF1.ELECTRODE", "电极消耗", "electrode", "mass", "kg", "totaliser"),
-        ("EAF.EF1.STEEL", "粗钢产量", "crude_steel", "mass", "t", "totaliser")])]),
-    ("hot_rolling", "HR", "热轧", [("reheating_furnace", "RF1", "1#加热炉", [
-        ("HR.RF1.GAS", "加热炉煤气", "mixed_gas", "volume", "Nm3", "totaliser"),
-        ("HR.RF1.TEMP", "炉温", "furnace", "temperature", "degC", "state")])]),
-    ("lime_kiln", "LK", "石灰窑", [("lime_kiln", "LK1", "1#石灰窑", [
-        ("LK.LK1.LIMESTONE", "石灰石消耗", "limestone", "mass", "t", "totaliser")])]),
-    ("captive_power", "PW", "自备电厂", [("power_boiler", "PB1", "1#电站锅炉", [
-        ("PW.PB1.BFG", "高炉煤气消耗", "bfg", "volume", "Nm3", "totaliser"),
-        ("PW.PB1.POWER", "发电量", "electricity", "energy", "kWh", "totaliser")])]),
-    ("auxiliary", "AUX", "辅助生产", [("substation", "GRID", "总降变电站", [
-        ("AUX.GRID.IMPORT", "外购电量", "electricity", "energy", "kWh", "totaliser"),
-        ("AUX.GRID.EXPORT", "外供电量", "electricity", "energy", "kWh", "totaliser")])]),
+    (
+        "coking",
+        "CK",
+        "炼焦",
+        [
+            (
+                "coke_oven",
+                "CO1",
+                "1#焦炉",
+                [
+                    ("CK.CO1.COAL", "炼焦煤消耗", "coking_coal", "mass", "t", "totaliser"),
+                    ("CK.CO1.COKE", "焦炭产量", "coke", "mass", "t", "totaliser"),
+                    ("CK.CO1.COG", "焦炉煤气产生量", "cog", "volume", "Nm3", "totaliser"),
+                ],
+            )
+        ],
+    ),
+    (
+        "sintering",
+        "SN",
+        "烧结",
+        [
+            (
+                "sinter_machine",
+                "SM1",
+                "1#烧结机",
+                [
+                    ("SN.SM1.ORE", "铁矿粉消耗", "iron_ore", "mass", "t", "totaliser"),
+                    ("SN.SM1.BREEZE", "焦粉消耗", "coke_breeze", "mass", "t", "totaliser"),
+                    ("SN.SM1.LIMESTONE", "石灰石消耗", "limestone", "mass", "t", "totaliser"),
+                ],
+            )
+        ],
+    ),
+    (
+        "ironmaking",
+        "IR",
+        "炼铁",
+        [
+            (
+                "blast_furnace",
+                "BF1",
+                "1#高炉",
+                [
+                    ("IR.BF1.COKE", "入炉焦炭", "coke", "mass", "t", "totaliser"),
+                    ("IR.BF1.PCI", "喷吹煤", "pci_coal", "mass", "t", "totaliser"),
+                    ("IR.BF1.HM", "铁水产量", "hot_metal", "mass", "t", "totaliser"),
+                    ("IR.BF1.BFG", "高炉煤气产生量", "bfg", "volume", "Nm3", "totaliser"),
+                ],
+            )
+        ],
+    ),
+    (
+        "bof_steelmaking",
+        "BOF",
+        "转炉炼钢",
+        [
+            (
+                "bof",
+                "LD1",
+                "1#转炉",
+                [
+                    ("BOF.LD1.HM", "入炉铁水", "hot_metal", "mass", "t", "totaliser"),
+                    ("BOF.LD1.SCRAP", "废钢", "scrap", "mass", "t", "totaliser"),
+                    ("BOF.LD1.STEEL", "粗钢产量", "crude_steel", "mass", "t", "totaliser"),
+                    ("BOF.LD1.LDG", "转炉煤气回收量", "ldg", "volume", "Nm3", "totaliser"),
+                ],
+            )
+        ],
+    ),
+    (
+        "eaf_steelmaking",
+        "EAF",
+        "电炉炼钢",
+        [
+            (
+                "eaf",
+                "EF1",
+                "1#电弧炉",
+                [
+                    ("EAF.EF1.POWER", "电耗", "electricity", "energy", "kWh", "totaliser"),
+                    ("EAF.EF1.ELECTRODE", "电极消耗", "electrode", "mass", "kg", "totaliser"),
+                    ("EAF.EF1.STEEL", "粗钢产量", "crude_steel", "mass", "t", "totaliser"),
+                ],
+            )
+        ],
+    ),
+    (
+        "hot_rolling",
+        "HR",
+        "热轧",
+        [
+            (
+                "reheating_furnace",
+                "RF1",
+                "1#加热炉",
+                [
+                    ("HR.RF1.GAS", "加热炉煤气", "mixed_gas", "volume", "Nm3", "totaliser"),
+                    ("HR.RF1.TEMP", "炉温", "furnace", "temperature", "degC", "state"),
+                ],
+            )
+        ],
+    ),
+    (
+        "lime_kiln",
+        "LK",
+        "石灰窑",
+        [("lime_kiln", "LK1", "1#石灰窑", [("LK.LK1.LIMESTONE", "石灰石消耗", "limestone", "mass", "t", "totaliser")])],
+    ),
+    (
+        "captive_power",
+        "PW",
+        "自备电厂",
+        [
+            (
+                "power_boiler",
+                "PB1",
+                "1#电站锅炉",
+                [
+                    ("PW.PB1.BFG", "高炉煤气消耗", "bfg", "volume", "Nm3", "totaliser"),
+                    ("PW.PB1.POWER", "发电量", "electricity", "energy", "kWh", "totaliser"),
+                ],
+            )
+        ],
+    ),
+    (
+        "auxiliary",
+        "AUX",
+        "辅助生产",
+        [
+            (
+                "substation",
+                "GRID",
+                "总降变电站",
+                [
+                    ("AUX.GRID.IMPORT", "外购电量", "electricity", "energy", "kWh", "totaliser"),
+                    ("AUX.GRID.EXPORT", "外供电量", "electricity", "energy", "kWh", "totaliser"),
+                ],
+            )
+        ],
+    ),
 ]
 
 
@@ -71,8 +179,13 @@ class DemoAccount:
 async def seed_demo(settings: Settings) -> list[DemoAccount]:
     """Create the demo group, works and users unless they exist; returns the demo logins."""
     enterprise, _ = await Enterprise.get_or_create(
-        code="HXSTEEL", defaults={"name": "华兴钢铁股份有限公司", "credit_code": "91320100MA1X2Y3K4J",
-                                  "address": "江苏省南京市", "timezone": "Asia/Shanghai"},
+        code="HXSTEEL",
+        defaults={
+            "name": "华兴钢铁股份有限公司",
+            "credit_code": "91320100MA1X2Y3K4J",
+            "address": "江苏省南京市",
+            "timezone": "Asia/Shanghai",
+        },
     )
     site, _ = await Site.get_or_create(enterprise=enterprise, code="NS", defaults={"name": "南山钢铁基地"})
     today = dt.datetime.now(dt.UTC).date()
@@ -88,11 +201,20 @@ async def seed_demo(settings: Settings) -> list[DemoAccount]:
             )
             for code, name, medium, quantity, unit, kind in points:
                 await MeasurementPoint.get_or_create(
-                    enterprise=enterprise, code=code,
-                    defaults={"facility": facility, "name": name, "medium": medium, "quantity": quantity,
-                              "unit": unit, "kind": kind, "meter_model": "DEMO-METER", "accuracy_class": "0.5S",
-                              "calibrated_on": today - dt.timedelta(days=90),
-                              "calibration_due": today + dt.timedelta(days=275)},
+                    enterprise=enterprise,
+                    code=code,
+                    defaults={
+                        "facility": facility,
+                        "name": name,
+                        "medium": medium,
+                        "quantity": quantity,
+                        "unit": unit,
+                        "kind": kind,
+                        "meter_model": "DEMO-METER",
+                        "accuracy_class": "0.5S",
+                        "calibrated_on": today - dt.timedelta(days=90),
+                        "calibration_due": today + dt.timedelta(days=275),
+                    },
                 )
     box = TotpBox(settings.security)
     accounts = []
@@ -102,8 +224,11 @@ async def seed_demo(settings: Settings) -> list[DemoAccount]:
         if user is None:
             secret = pyotp.random_base32() if role in TOTP_REQUIRED_ROLES else None
             user = await User.create(
-                username=username, display_name=f"演示 {role.value}", role=role,
-                password_hash=hash_password(DEMO_PASSWORD), all_enterprises=role is Role.ADMIN,
+                username=username,
+                display_name=f"演示 {role.value}",
+                role=role,
+                password_hash=hash_password(DEMO_PASSWORD),
+                all_enterprises=role is Role.ADMIN,
                 totp_secret_encrypted=box.seal(secret) if secret else None,
                 totp_confirmed_at=dt.datetime.now(dt.UTC) if secret else None,
             )

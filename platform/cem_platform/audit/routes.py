@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, get
-from litestar.params import Parameter
+from litestar.params import FromQuery, QueryParameter
 
 from cem_platform.audit import services
 from cem_platform.identity.http import principal_of, requires
@@ -53,26 +53,35 @@ class AuditController(Controller):
     async def search(
         self,
         request: Request[Any, Any, Any],
-        actor: str | None = None,
-        action: Annotated[str | None, Parameter(description="prefix, e.g. 'users.' or 'org.site.create'")] = None,
-        entity_type: str | None = None,
-        entity_id: str | None = None,
-        enterprise_id: int | None = None,
-        outcome: str | None = None,
-        since: Annotated[dt.datetime | None, Parameter(query="from")] = None,
-        until: Annotated[dt.datetime | None, Parameter(query="to")] = None,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        actor: FromQuery[str | None] = None,
+        action: Annotated[str | None, QueryParameter(description="prefix, e.g. 'users.' or 'org.site.create'")] = None,
+        entity_type: FromQuery[str | None] = None,
+        entity_id: FromQuery[str | None] = None,
+        enterprise_id: FromQuery[int | None] = None,
+        outcome: FromQuery[str | None] = None,
+        since: Annotated[dt.datetime | None, QueryParameter(name="from")] = None,
+        until: Annotated[dt.datetime | None, QueryParameter(name="to")] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
     ) -> AuditPage:
         """Records within the caller's enterprises, filtered, newest first."""
         query = services.search(
-            principal_of(request), actor=actor, action=action, entity_type=entity_type, entity_id=entity_id,
-            enterprise_id=enterprise_id, outcome=outcome, since=since, until=until,
+            principal_of(request),
+            actor=actor,
+            action=action,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            enterprise_id=enterprise_id,
+            outcome=outcome,
+            since=since,
+            until=until,
         )
         total = await query.count()
         rows = await query.offset(offset).limit(limit)
         return AuditPage(
             total=total,
-            items=[msgspec.convert(services.snapshot(r) | {"before": r.before, "after": r.after}, AuditRecordOut)
-                   for r in rows],
+            items=[
+                msgspec.convert(services.snapshot(r) | {"before": r.before, "after": r.after}, AuditRecordOut)
+                for r in rows
+            ],
         )

@@ -16,8 +16,20 @@ __all__ = ["SECRET_FIELDS", "record", "search", "snapshot"]
 
 # Never written to the audit log, whatever model they appear in.
 SECRET_FIELDS = frozenset(
-    {"password", "password_hash", "totp", "totp_secret", "totp_secret_encrypted", "token", "token_hash",
-     "access_hash", "refresh_hash", "secret", "secret_key", "passphrase"}
+    {
+        "password",
+        "password_hash",
+        "totp",
+        "totp_secret",
+        "totp_secret_encrypted",
+        "token",
+        "token_hash",
+        "access_hash",
+        "refresh_hash",
+        "secret",
+        "secret_key",
+        "passphrase",
+    }
 )
 
 

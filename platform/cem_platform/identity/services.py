@@ -98,8 +98,9 @@ class IdentityService:
     def _totp_pending(self, user: User) -> bool:
         return user.role in TOTP_REQUIRED_ROLES and user.totp_confirmed_at is None
 
-    async def principal_for_user(self, user: User, *, session_id: uuid.UUID | None = None, ip: str = "",
-                                 request_id: str = "") -> Principal:
+    async def principal_for_user(
+        self, user: User, *, session_id: uuid.UUID | None = None, ip: str = "", request_id: str = ""
+    ) -> Principal:
         """The principal of a logged-in user. Until a required TOTP is enrolled, it may do nothing but enrol."""
         pending = self._totp_pending(user)
         return Principal(
@@ -131,9 +132,7 @@ class IdentityService:
             # A token never exceeds what its creator may do today, nor the creator's scope.
             creator_scope = await self._scope_of(creator)
             allowed = frozenset(Permission(p) for p in api_token.permissions) & ROLE_PERMISSIONS[creator.role]
-            enterprises = frozenset(
-                e for e in api_token.enterprise_ids if creator_scope.covers_enterprise(int(e))
-            )
+            enterprises = frozenset(e for e in api_token.enterprise_ids if creator_scope.covers_enterprise(int(e)))
             await ApiToken.filter(id=api_token.id).update(last_used_at=now)
             return Principal(
                 kind="api_token",
@@ -151,7 +150,8 @@ class IdentityService:
             raise AuthenticationError("the access token is unknown or was logged out")
         if session.access_expires_at <= now:
             raise AuthenticationError(
-                "the access token has expired", hint="Get a new one at POST /api/v1/auth/refresh with your refresh token."
+                "the access token has expired",
+                hint="Get a new one at POST /api/v1/auth/refresh with your refresh token.",
             )
         if not session.user.active:
             raise AuthenticationError("this account is deactivated")
@@ -159,22 +159,40 @@ class IdentityService:
 
     # ---- login, refresh, logout -----------------------------------------------------------------------
 
-    async def login(self, username: str, password: str, totp: str | None, *, ip: str, user_agent: str,
-                    request_id: str) -> TokenPair:
+    async def login(
+        self, username: str, password: str, totp: str | None, *, ip: str, user_agent: str, request_id: str
+    ) -> TokenPair:
         """Check password (and TOTP when enrolled), lock after repeated failures, open a session."""
         now = utcnow()
-        anonymous = Principal(kind="user", name=username[:100], user_id=None, role=None, permissions=frozenset(),
-                              scope=Scope(), ip=ip, request_id=request_id)
+        anonymous = Principal(
+            kind="user",
+            name=username[:100],
+            user_id=None,
+            role=None,
+            permissions=frozenset(),
+            scope=Scope(),
+            ip=ip,
+            request_id=request_id,
+        )
         user = await User.get_or_none(username=username)
         if user is None or not user.active:
             verify_password(DUMMY_PASSWORD_HASH, password)
             await audit.record(anonymous, "auth.login", outcome="failed", summary="unknown or inactive user")
             raise AuthenticationError("username or password is wrong")
-        actor = Principal(kind="user", name=user.username, user_id=user.id, role=user.role, permissions=frozenset(),
-                          scope=Scope(), ip=ip, request_id=request_id)
+        actor = Principal(
+            kind="user",
+            name=user.username,
+            user_id=user.id,
+            role=user.role,
+            permissions=frozenset(),
+            scope=Scope(),
+            ip=ip,
+            request_id=request_id,
+        )
         if user.locked_until is not None and user.locked_until > now:
-            await audit.record(actor, "auth.login", entity_type="user", entity_id=user.id, outcome="denied",
-                               summary="account locked")
+            await audit.record(
+                actor, "auth.login", entity_type="user", entity_id=user.id, outcome="denied", summary="account locked"
+            )
             raise AccountLockedError(f"this account is locked until {user.locked_until.isoformat()} (UTC)")
         step: int | None = None
         if not verify_password(user.password_hash, password):
@@ -186,8 +204,10 @@ class IdentityService:
             step = totp_step_if_valid(self.totp_box.open(user.totp_secret_encrypted), totp, user.totp_last_step)
             if step is None:
                 await self._count_failure(user, actor, "wrong or reused TOTP code")
-                raise AuthenticationError("the authenticator code is wrong or was already used",
-                                          hint="Wait for the next code in your authenticator app and try again.")
+                raise AuthenticationError(
+                    "the authenticator code is wrong or was already used",
+                    hint="Wait for the next code in your authenticator app and try again.",
+                )
         async with in_transaction():
             user.failed_logins = 0
             user.locked_until = None
@@ -198,8 +218,13 @@ class IdentityService:
                 user.password_hash = hash_password(password)
             await user.save()
             pair = await self._open_session(user, ip=ip, user_agent=user_agent, stepped_up=step is not None)
-            await audit.record(actor, "auth.login", entity_type="user", entity_id=user.id,
-                               enterprise_id=await self._home_enterprise(user))
+            await audit.record(
+                actor,
+                "auth.login",
+                entity_type="user",
+                entity_id=user.id,
+                enterprise_id=await self._home_enterprise(user),
+            )
         return pair
 
     async def _count_failure(self, user: User, actor: Principal, reason: str) -> None:
@@ -210,13 +235,27 @@ class IdentityService:
             await User.filter(id=user.id).update(failed_logins=user.failed_logins + 1)
             await user.refresh_from_db(fields=["failed_logins"])
             home = await self._home_enterprise(user)
-            await audit.record(actor, "auth.login", entity_type="user", entity_id=user.id, enterprise_id=home,
-                               outcome="failed", summary=reason)
+            await audit.record(
+                actor,
+                "auth.login",
+                entity_type="user",
+                entity_id=user.id,
+                enterprise_id=home,
+                outcome="failed",
+                summary=reason,
+            )
             if user.failed_logins >= threshold:
                 until = utcnow() + dt.timedelta(minutes=minutes)
                 await User.filter(id=user.id).update(locked_until=until, failed_logins=0)
-                await audit.record(actor, "auth.lockout", entity_type="user", entity_id=user.id, enterprise_id=home,
-                                   outcome="denied", summary=f"{threshold} failed logins; locked for {minutes} min")
+                await audit.record(
+                    actor,
+                    "auth.lockout",
+                    entity_type="user",
+                    entity_id=user.id,
+                    enterprise_id=home,
+                    outcome="denied",
+                    summary=f"{threshold} failed logins; locked for {minutes} min",
+                )
 
     async def _home_enterprise(self, user: User) -> int | None:
         row = await UserScope.filter(user_id=user.id).order_by("id").first().values("enterprise_id")
@@ -228,8 +267,14 @@ class IdentityService:
         access_exp = now + dt.timedelta(minutes=self.settings.auth.access_token_minutes)
         refresh_exp = now + dt.timedelta(days=self.settings.auth.refresh_token_days)
         await LoginSession.create(
-            id=uuid.uuid4(), user_id=user.id, access_hash=hash_token(access), access_expires_at=access_exp,
-            refresh_hash=hash_token(refresh), refresh_expires_at=refresh_exp, ip=ip, user_agent=user_agent[:200],
+            id=uuid.uuid4(),
+            user_id=user.id,
+            access_hash=hash_token(access),
+            access_expires_at=access_exp,
+            refresh_hash=hash_token(refresh),
+            refresh_expires_at=refresh_exp,
+            ip=ip,
+            user_agent=user_agent[:200],
             step_up_at=now if stepped_up else None,
         )
         return TokenPair(access, refresh, access_exp, refresh_exp, self._totp_pending(user))
@@ -240,8 +285,10 @@ class IdentityService:
         async with in_transaction():
             session = await LoginSession.get_or_none(refresh_hash=hash_token(refresh_token)).select_related("user")
             if session is None or session.revoked_at is not None or session.refresh_expires_at <= now:
-                raise AuthenticationError("the refresh token is unknown, used, expired or logged out",
-                                          hint="Log in again at POST /api/v1/auth/login.")
+                raise AuthenticationError(
+                    "the refresh token is unknown, used, expired or logged out",
+                    hint="Log in again at POST /api/v1/auth/login.",
+                )
             if not session.user.active:
                 raise AuthenticationError("this account is deactivated")
             access, new_refresh = new_token("at"), new_token("rt")
@@ -249,8 +296,9 @@ class IdentityService:
             session.refresh_hash = hash_token(new_refresh)
             session.access_expires_at = now + dt.timedelta(minutes=self.settings.auth.access_token_minutes)
             await session.save()
-        return TokenPair(access, new_refresh, session.access_expires_at, session.refresh_expires_at,
-                         self._totp_pending(session.user))
+        return TokenPair(
+            access, new_refresh, session.access_expires_at, session.refresh_expires_at, self._totp_pending(session.user)
+        )
 
     async def logout(self, principal: Principal) -> None:
         """End the caller's session: both its tokens stop working at once."""
@@ -264,8 +312,10 @@ class IdentityService:
         """Make a new seed for the caller; it takes effect once confirmed with a code from it."""
         user = await self._self_user(principal)
         if user.totp_confirmed_at is not None:
-            raise ConflictError("TOTP is already enrolled for this account",
-                                hint="An administrator can reset it (POST /api/v1/users/{id}/reset-totp).")
+            raise ConflictError(
+                "TOTP is already enrolled for this account",
+                hint="An administrator can reset it (POST /api/v1/users/{id}/reset-totp).",
+            )
         secret = pyotp.random_base32()
         user.totp_secret_encrypted = self.totp_box.seal(secret)
         await user.save(update_fields=["totp_secret_encrypted", "updated_at"])
@@ -283,32 +333,51 @@ class IdentityService:
             raise InvalidInputError("no TOTP enrolment is under way", hint="Start one: POST /api/v1/auth/totp/enrol.")
         step = totp_step_if_valid(self.totp_box.open(user.totp_secret_encrypted), code, user.totp_last_step)
         if step is None:
-            raise InvalidInputError("the code does not match the new seed",
-                                    hint="Check the authenticator app's clock and enter the current code.")
+            raise InvalidInputError(
+                "the code does not match the new seed",
+                hint="Check the authenticator app's clock and enter the current code.",
+            )
         async with in_transaction():
             user.totp_confirmed_at = utcnow()
             user.totp_last_step = step
             await user.save(update_fields=["totp_confirmed_at", "totp_last_step", "updated_at"])
             if principal.session_id is not None:
                 await LoginSession.filter(id=principal.session_id).update(step_up_at=utcnow())
-            await audit.record(principal, "auth.totp.enrol", entity_type="user", entity_id=user.id,
-                               enterprise_id=await self._home_enterprise(user))
+            await audit.record(
+                principal,
+                "auth.totp.enrol",
+                entity_type="user",
+                entity_id=user.id,
+                enterprise_id=await self._home_enterprise(user),
+            )
 
     async def step_up(self, principal: Principal, code: str) -> dt.datetime:
         """Confirm a fresh TOTP code for the caller's session; returns until when it covers control operations."""
         if principal.session_id is None:
-            raise StepUpRequiredError("API tokens cannot confirm control operations",
-                                      hint="Control operations need a logged-in user with TOTP.")
+            raise StepUpRequiredError(
+                "API tokens cannot confirm control operations",
+                hint="Control operations need a logged-in user with TOTP.",
+            )
         user = await self._self_user(principal)
         if user.totp_confirmed_at is None or not user.totp_secret_encrypted:
-            raise StepUpRequiredError("this account has no authenticator enrolled",
-                                      hint="Enrol one: POST /api/v1/auth/totp/enrol, then /auth/totp/confirm.")
+            raise StepUpRequiredError(
+                "this account has no authenticator enrolled",
+                hint="Enrol one: POST /api/v1/auth/totp/enrol, then /auth/totp/confirm.",
+            )
         step = totp_step_if_valid(self.totp_box.open(user.totp_secret_encrypted), code, user.totp_last_step)
         if step is None:
-            await audit.record(principal, "auth.step_up", entity_type="user", entity_id=user.id, outcome="failed",
-                               enterprise_id=await self._home_enterprise(user))
-            raise StepUpRequiredError("the authenticator code is wrong or was already used",
-                                      hint="Enter the next code shown by your authenticator app.")
+            await audit.record(
+                principal,
+                "auth.step_up",
+                entity_type="user",
+                entity_id=user.id,
+                outcome="failed",
+                enterprise_id=await self._home_enterprise(user),
+            )
+            raise StepUpRequiredError(
+                "the authenticator code is wrong or was already used",
+                hint="Enter the next code shown by your authenticator app.",
+            )
         now = utcnow()
         async with in_transaction():
             await User.filter(id=user.id, totp_last_step__lt=step).update(totp_last_step=step)
@@ -321,8 +390,10 @@ class IdentityService:
         if principal.kind == "system":
             return
         if principal.session_id is None:
-            raise StepUpRequiredError("API tokens cannot perform control operations",
-                                      hint="Control operations need a logged-in user who confirms with TOTP.")
+            raise StepUpRequiredError(
+                "API tokens cannot perform control operations",
+                hint="Control operations need a logged-in user who confirms with TOTP.",
+            )
         if header_code:
             await self.step_up(principal, header_code)
             return
@@ -340,11 +411,18 @@ class IdentityService:
         async with in_transaction():
             user.password_hash = hash_password(new)
             await user.save(update_fields=["password_hash", "updated_at"])
-            await LoginSession.filter(user_id=user.id, revoked_at__isnull=True).exclude(
-                id=principal.session_id
-            ).update(revoked_at=utcnow())
-            await audit.record(principal, "auth.password.change", entity_type="user", entity_id=user.id,
-                               enterprise_id=await self._home_enterprise(user))
+            await (
+                LoginSession.filter(user_id=user.id, revoked_at__isnull=True)
+                .exclude(id=principal.session_id)
+                .update(revoked_at=utcnow())
+            )
+            await audit.record(
+                principal,
+                "auth.password.change",
+                entity_type="user",
+                entity_id=user.id,
+                enterprise_id=await self._home_enterprise(user),
+            )
 
     async def _self_user(self, principal: Principal) -> User:
         if principal.kind != "user" or principal.user_id is None:
@@ -383,8 +461,9 @@ class IdentityService:
             "last_login_at": user.last_login_at,
         }
 
-    async def _check_scopes(self, actor: Principal, all_enterprises: bool,
-                            scopes: list[tuple[int, int | None]]) -> None:
+    async def _check_scopes(
+        self, actor: Principal, all_enterprises: bool, scopes: list[tuple[int, int | None]]
+    ) -> None:
         if all_enterprises and not actor.scope.everything:
             raise PermissionDeniedError("only a group-level administrator can grant access to every enterprise")
         if not all_enterprises and not scopes:
@@ -400,14 +479,25 @@ class IdentityService:
     def _check_password(self, password: str, username: str) -> None:
         minimum = self.settings.auth.password_min_length
         if len(password) < minimum:
-            raise InvalidInputError(f"the password is shorter than {minimum} characters",
-                                    hint="Choose a longer passphrase.")
+            raise InvalidInputError(
+                f"the password is shorter than {minimum} characters", hint="Choose a longer passphrase."
+            )
         if username.lower() in password.lower():
             raise InvalidInputError("the password contains the username", hint="Choose a password without it.")
 
-    async def create_user(self, actor: Principal, *, username: str, password: str, role: Role,
-                          display_name: str = "", email: str = "", locale: str = "zh-CN",
-                          all_enterprises: bool = False, scopes: list[tuple[int, int | None]] | None = None) -> User:
+    async def create_user(
+        self,
+        actor: Principal,
+        *,
+        username: str,
+        password: str,
+        role: Role,
+        display_name: str = "",
+        email: str = "",
+        locale: str = "zh-CN",
+        all_enterprises: bool = False,
+        scopes: list[tuple[int, int | None]] | None = None,
+    ) -> User:
         """Create a user (validated, audited)."""
         scopes = scopes or []
         if not USERNAME_PATTERN.match(username):
@@ -417,14 +507,26 @@ class IdentityService:
         if await User.exists(username=username):
             raise ConflictError(f"the username {username!r} is taken", hint="Choose another username.")
         async with in_transaction():
-            user = await User.create(username=username, password_hash=hash_password(password), role=role,
-                                     display_name=display_name, email=email, locale=locale,
-                                     all_enterprises=all_enterprises)
+            user = await User.create(
+                username=username,
+                password_hash=hash_password(password),
+                role=role,
+                display_name=display_name,
+                email=email,
+                locale=locale,
+                all_enterprises=all_enterprises,
+            )
             for enterprise_id, site_id in scopes:
                 await UserScope.create(user_id=user.id, enterprise_id=enterprise_id, site_id=site_id)
             after = await self.describe_user(user)
-            await audit.record(actor, "users.create", entity_type="user", entity_id=user.id,
-                               enterprise_id=scopes[0][0] if scopes else None, after=after)
+            await audit.record(
+                actor,
+                "users.create",
+                entity_type="user",
+                entity_id=user.id,
+                enterprise_id=scopes[0][0] if scopes else None,
+                after=after,
+            )
         return user
 
     async def update_user(self, actor: Principal, user_id: int, changes: dict[str, Any]) -> User:
@@ -433,15 +535,20 @@ class IdentityService:
         before = await self.describe_user(user)
         if "scopes" in changes or "all_enterprises" in changes:
             scopes = changes.get("scopes")
-            scope_pairs = ([(s["enterprise_id"], s.get("site_id")) for s in scopes] if scopes is not None
-                           else [(s["enterprise_id"], s["site_id"]) for s in before["scopes"]])
+            scope_pairs = (
+                [(s["enterprise_id"], s.get("site_id")) for s in scopes]
+                if scopes is not None
+                else [(s["enterprise_id"], s["site_id"]) for s in before["scopes"]]
+            )
             await self._check_scopes(actor, bool(changes.get("all_enterprises", user.all_enterprises)), scope_pairs)
         else:
             scope_pairs = None
-        if actor.user_id == user.id and (changes.get("active") is False or
-                                         ("role" in changes and changes["role"] != user.role)):
-            raise ConflictError("you cannot deactivate yourself or change your own role",
-                                hint="Ask another administrator.")
+        if actor.user_id == user.id and (
+            changes.get("active") is False or ("role" in changes and changes["role"] != user.role)
+        ):
+            raise ConflictError(
+                "you cannot deactivate yourself or change your own role", hint="Ask another administrator."
+            )
         if "password" in changes:
             self._check_password(changes["password"], user.username)
         async with in_transaction():
@@ -461,8 +568,15 @@ class IdentityService:
             after = await self.describe_user(user)
             if "password" in changes:
                 after["password_changed"] = True
-            await audit.record(actor, "users.update", entity_type="user", entity_id=user.id,
-                               enterprise_id=await self._home_enterprise(user), before=before, after=after)
+            await audit.record(
+                actor,
+                "users.update",
+                entity_type="user",
+                entity_id=user.id,
+                enterprise_id=await self._home_enterprise(user),
+                before=before,
+                after=after,
+            )
         return user
 
     async def unlock_user(self, actor: Principal, user_id: int) -> User:
@@ -473,9 +587,15 @@ class IdentityService:
             user.locked_until = None
             user.failed_logins = 0
             await user.save(update_fields=["locked_until", "failed_logins", "updated_at"])
-            await audit.record(actor, "users.unlock", entity_type="user", entity_id=user.id,
-                               enterprise_id=await self._home_enterprise(user), before=before,
-                               after={"locked_until": None, "failed_logins": 0})
+            await audit.record(
+                actor,
+                "users.unlock",
+                entity_type="user",
+                entity_id=user.id,
+                enterprise_id=await self._home_enterprise(user),
+                before=before,
+                after={"locked_until": None, "failed_logins": 0},
+            )
         return user
 
     async def reset_totp(self, actor: Principal, user_id: int) -> User:
@@ -486,23 +606,37 @@ class IdentityService:
             user.totp_confirmed_at = None
             await user.save(update_fields=["totp_secret_encrypted", "totp_confirmed_at", "updated_at"])
             await LoginSession.filter(user_id=user.id, revoked_at__isnull=True).update(revoked_at=utcnow())
-            await audit.record(actor, "users.reset_totp", entity_type="user", entity_id=user.id,
-                               enterprise_id=await self._home_enterprise(user),
-                               before={"totp_enrolled": True}, after={"totp_enrolled": False})
+            await audit.record(
+                actor,
+                "users.reset_totp",
+                entity_type="user",
+                entity_id=user.id,
+                enterprise_id=await self._home_enterprise(user),
+                before={"totp_enrolled": True},
+                after={"totp_enrolled": False},
+            )
         return user
 
     # ---- API tokens -----------------------------------------------------------------------------------
 
-    async def create_api_token(self, actor: Principal, *, name: str, permissions: list[str],
-                               enterprise_ids: list[int], expires_at: dt.datetime | None) -> tuple[ApiToken, str]:
+    async def create_api_token(
+        self,
+        actor: Principal,
+        *,
+        name: str,
+        permissions: list[str],
+        enterprise_ids: list[int],
+        expires_at: dt.datetime | None,
+    ) -> tuple[ApiToken, str]:
         """Issue a token; the secret is returned once and stored only as a hash."""
         if actor.user_id is None:
             raise PermissionDeniedError("only a user can issue API tokens")
         unknown = sorted(set(permissions) - {p.value for p in API_TOKEN_PERMISSIONS})
         if unknown or not permissions:
             allowed = ", ".join(sorted(p.value for p in API_TOKEN_PERMISSIONS))
-            raise InvalidInputError(f"permissions not available to API tokens: {unknown or 'none given'}",
-                                    hint=f"Choose from: {allowed}.")
+            raise InvalidInputError(
+                f"permissions not available to API tokens: {unknown or 'none given'}", hint=f"Choose from: {allowed}."
+            )
         if not enterprise_ids:
             raise InvalidInputError("an API token needs at least one enterprise in 'enterprise_ids'")
         for enterprise_id in enterprise_ids:
@@ -512,13 +646,29 @@ class IdentityService:
             raise InvalidInputError("expires_at is in the past", hint="Give a future time, or none for no expiry.")
         secret = new_token("pat")
         async with in_transaction():
-            token = await ApiToken.create(name=name, prefix=secret[:12], token_hash=hash_token(secret),
-                                          created_by_id=actor.user_id, permissions=sorted(set(permissions)),
-                                          enterprise_ids=sorted(set(enterprise_ids)), expires_at=expires_at)
-            await audit.record(actor, "tokens.create", entity_type="api_token", entity_id=token.id,
-                               enterprise_id=enterprise_ids[0],
-                               after={"name": name, "prefix": token.prefix, "permissions": token.permissions,
-                                      "enterprise_ids": token.enterprise_ids, "expires_at": expires_at})
+            token = await ApiToken.create(
+                name=name,
+                prefix=secret[:12],
+                token_hash=hash_token(secret),
+                created_by_id=actor.user_id,
+                permissions=sorted(set(permissions)),
+                enterprise_ids=sorted(set(enterprise_ids)),
+                expires_at=expires_at,
+            )
+            await audit.record(
+                actor,
+                "tokens.create",
+                entity_type="api_token",
+                entity_id=token.id,
+                enterprise_id=enterprise_ids[0],
+                after={
+                    "name": name,
+                    "prefix": token.prefix,
+                    "permissions": token.permissions,
+                    "enterprise_ids": token.enterprise_ids,
+                    "expires_at": expires_at,
+                },
+            )
         return token, secret
 
     def _visible_tokens(self, viewer: Principal) -> Any:
@@ -541,8 +691,13 @@ class IdentityService:
         async with in_transaction():
             token.revoked_at = utcnow()
             await token.save(update_fields=["revoked_at"])
-            await audit.record(actor, "tokens.revoke", entity_type="api_token", entity_id=token.id,
-                               enterprise_id=(token.enterprise_ids or [None])[0],
-                               before={"revoked_at": None}, after={"revoked_at": token.revoked_at})
+            await audit.record(
+                actor,
+                "tokens.revoke",
+                entity_type="api_token",
+                entity_id=token.id,
+                enterprise_id=(token.enterprise_ids or [None])[0],
+                before={"revoked_at": None},
+                after={"revoked_at": token.revoked_at},
+            )
         return token
-

@@ -5,11 +5,11 @@ their body and answer types from the evaluated annotations.
 """
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Router, delete, get, patch, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from cem_platform.identity.http import principal_of, requires
 from cem_platform.identity.roles import Permission
@@ -45,15 +45,15 @@ def _resource_router(
     resource = services.RESOURCES[resource_name]
     read = [requires(Permission.ORG_READ)]
     write = [requires(write_permission)]
+    parent_help = f"only those under this {filters[0]}" if filters else "unused"
 
     @get("/", guards=read, summary=f"List {label}", operation_id=f"list_{resource_name}")
     async def list_items(
         request: AnyRequest,
-        parent_id: int | None = Parameter(query="parent_id", required=False,
-                                          description=f"only those under this {filters[0] if filters else 'parent'}"),
-        active: bool | None = None,
-        limit: int = Parameter(default=500, ge=1, le=5000),
-        offset: int = Parameter(default=0, ge=0),
+        parent_id: Annotated[int | None, QueryParameter(description=parent_help)] = None,
+        active: FromQuery[bool | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=5000)] = 500,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
     ) -> list[out_type]:  # type: ignore[valid-type]
         query_filters: dict[str, Any] = {"active": active} if hasattr(resource.model, "active") else {}
         if filters and parent_id is not None:
@@ -62,44 +62,100 @@ def _resource_router(
         return [_out(r, out_type) for r in rows]
 
     @get("/{object_id:int}", guards=read, summary=f"Get one of {label}", operation_id=f"get_{resource_name}")
-    async def get_item(request: AnyRequest, object_id: int) -> out_type:  # type: ignore[valid-type]
+    async def get_item(request: AnyRequest, object_id: FromPath[int]) -> out_type:  # type: ignore[valid-type]
         return _out(await services.get(resource, principal_of(request), object_id), out_type)
 
     @post("/", guards=write, summary=f"Create one of {label}", operation_id=f"create_{resource_name}")
-    async def create_item(request: AnyRequest, data: in_type) -> out_type:  # type: ignore[valid-type]
+    async def create_item(request: AnyRequest, data: JSONBody[in_type]) -> out_type:  # type: ignore[valid-type]
         obj = await services.create(resource, principal_of(request), msgspec.structs.asdict(data))
         return _out(obj, out_type)
 
     @patch("/{object_id:int}", guards=write, summary=f"Change one of {label}", operation_id=f"update_{resource_name}")
-    async def update_item(request: AnyRequest, object_id: int, data: patch_type) -> out_type:  # type: ignore[valid-type]
+    async def update_item(request: AnyRequest, object_id: FromPath[int], data: JSONBody[patch_type]) -> out_type:  # type: ignore[valid-type]
         obj = await services.update(resource, principal_of(request), object_id, _changes(data))
         return _out(obj, out_type)
 
     @delete("/{object_id:int}", guards=write, summary=f"Delete one of {label}", operation_id=f"delete_{resource_name}")
-    async def delete_item(request: AnyRequest, object_id: int) -> None:
+    async def delete_item(request: AnyRequest, object_id: FromPath[int]) -> None:
         await services.delete(resource, principal_of(request), object_id)
 
-    return Router(path=path, route_handlers=[list_items, get_item, create_item, update_item, delete_item],
-                  tags=["organisation"])
+    return Router(
+        path=path, route_handlers=[list_items, get_item, create_item, update_item, delete_item], tags=["organisation"]
+    )
 
 
 org_router = Router(
     path="/org",
     route_handlers=[
-        _resource_router("/enterprises", "enterprise", schemas.EnterpriseIn, schemas.EnterprisePatch,
-                         schemas.EnterpriseOut, Permission.ORG_WRITE, (), "enterprises (法人)"),
-        _resource_router("/sites", "site", schemas.SiteIn, schemas.SitePatch, schemas.SiteOut,
-                         Permission.ORG_WRITE, ("enterprise_id",), "sites"),
-        _resource_router("/processes", "process", schemas.ProcessIn, schemas.ProcessPatch, schemas.ProcessOut,
-                         Permission.ORG_WRITE, ("site_id",), "processes (工序)"),
-        _resource_router("/facilities", "facility", schemas.FacilityIn, schemas.FacilityPatch,
-                         schemas.FacilityOut, Permission.ORG_WRITE, ("process_id",), "facilities"),
-        _resource_router("/points", "point", schemas.PointIn, schemas.PointPatch, schemas.PointOut,
-                         Permission.POINTS_WRITE, ("facility_id",), "measurement points"),
-        _resource_router("/process-types", "process_type", schemas.ProcessTypeIn, schemas.ProcessTypePatch,
-                         schemas.ProcessTypeOut, Permission.ORG_WRITE, (), "process types (dictionary)"),
-        _resource_router("/facility-types", "facility_type", schemas.FacilityTypeIn, schemas.FacilityTypePatch,
-                         schemas.FacilityTypeOut, Permission.ORG_WRITE, ("process_type_id",),
-                         "facility types (dictionary)"),
+        _resource_router(
+            "/enterprises",
+            "enterprise",
+            schemas.EnterpriseIn,
+            schemas.EnterprisePatch,
+            schemas.EnterpriseOut,
+            Permission.ORG_WRITE,
+            (),
+            "enterprises (法人)",
+        ),
+        _resource_router(
+            "/sites",
+            "site",
+            schemas.SiteIn,
+            schemas.SitePatch,
+            schemas.SiteOut,
+            Permission.ORG_WRITE,
+            ("enterprise_id",),
+            "sites",
+        ),
+        _resource_router(
+            "/processes",
+            "process",
+            schemas.ProcessIn,
+            schemas.ProcessPatch,
+            schemas.ProcessOut,
+            Permission.ORG_WRITE,
+            ("site_id",),
+            "processes (工序)",
+        ),
+        _resource_router(
+            "/facilities",
+            "facility",
+            schemas.FacilityIn,
+            schemas.FacilityPatch,
+            schemas.FacilityOut,
+            Permission.ORG_WRITE,
+            ("process_id",),
+            "facilities",
+        ),
+        _resource_router(
+            "/points",
+            "point",
+            schemas.PointIn,
+            schemas.PointPatch,
+            schemas.PointOut,
+            Permission.POINTS_WRITE,
+            ("facility_id",),
+            "measurement points",
+        ),
+        _resource_router(
+            "/process-types",
+            "process_type",
+            schemas.ProcessTypeIn,
+            schemas.ProcessTypePatch,
+            schemas.ProcessTypeOut,
+            Permission.ORG_WRITE,
+            (),
+            "process types (dictionary)",
+        ),
+        _resource_router(
+            "/facility-types",
+            "facility_type",
+            schemas.FacilityTypeIn,
+            schemas.FacilityTypePatch,
+            schemas.FacilityTypeOut,
+            Permission.ORG_WRITE,
+            ("process_type_id",),
+            "facility types (dictionary)",
+        ),
     ],
 )

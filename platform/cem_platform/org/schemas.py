@@ -11,23 +11,43 @@ import msgspec
 from cem_platform.org.units import ACCURACY_CLASS_PATTERN
 
 __all__ = [
-    "EnterpriseIn", "EnterpriseOut", "EnterprisePatch",
-    "FacilityIn", "FacilityOut", "FacilityPatch",
-    "FacilityTypeIn", "FacilityTypeOut", "FacilityTypePatch",
-    "PointIn", "PointOut", "PointPatch",
-    "ProcessIn", "ProcessOut", "ProcessPatch",
-    "ProcessTypeIn", "ProcessTypeOut", "ProcessTypePatch",
-    "SiteIn", "SiteOut", "SitePatch",
+    "EnterpriseIn",
+    "EnterpriseOut",
+    "EnterprisePatch",
+    "FacilityIn",
+    "FacilityOut",
+    "FacilityPatch",
+    "FacilityTypeIn",
+    "FacilityTypeOut",
+    "FacilityTypePatch",
+    "PointIn",
+    "PointOut",
+    "PointPatch",
+    "ProcessIn",
+    "ProcessOut",
+    "ProcessPatch",
+    "ProcessTypeIn",
+    "ProcessTypeOut",
+    "ProcessTypePatch",
+    "SiteIn",
+    "SiteOut",
+    "SitePatch",
 ]
 
-Code = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$",
-                                   description="letters, digits, '_', '.', '-'; up to 32")]
+Code = Annotated[
+    str,
+    msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$", description="letters, digits, '_', '.', '-'; up to 32"),
+]
 PointCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,63}$")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 ShortName = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 Address = Annotated[str, msgspec.Meta(max_length=300)]
-CreditCode = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$",
-                                         description="统一社会信用代码, 18 characters")]
+CreditCode = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^[0-9A-HJ-NPQRTUWXY]{2}\d{6}[0-9A-HJ-NPQRTUWXY]{10}$", description="统一社会信用代码, 18 characters"
+    ),
+]
 AccuracyClass = Annotated[str, msgspec.Meta(pattern=ACCURACY_CLASS_PATTERN)]
 Id = Annotated[int, msgspec.Meta(ge=1)]
 UNSET = msgspec.UNSET

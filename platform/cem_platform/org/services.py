@@ -43,8 +43,10 @@ def check_credit_code(code: str) -> None:
     total = sum(_CREDIT_CHARS.index(ch) * w for ch, w in zip(code[:17], _CREDIT_WEIGHTS, strict=True))
     expected = _CREDIT_CHARS[(31 - total % 31) % 31]
     if code[17] != expected:
-        raise InvalidInputError(f"credit_code {code} fails its check character (expected {expected} at the end)",
-                                hint="Copy the 18-character code exactly from the business licence.")
+        raise InvalidInputError(
+            f"credit_code {code} fails its check character (expected {expected} at the end)",
+            hint="Copy the 18-character code exactly from the business licence.",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,8 +107,9 @@ async def _validate_enterprise(data: dict[str, Any], current: Any | None) -> dic
         try:
             zoneinfo.ZoneInfo(data["timezone"])
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
-            raise InvalidInputError(f"unknown time zone {data['timezone']!r}",
-                                    hint="Use an IANA name such as Asia/Shanghai.") from err
+            raise InvalidInputError(
+                f"unknown time zone {data['timezone']!r}", hint="Use an IANA name such as Asia/Shanghai."
+            ) from err
     return data
 
 
@@ -115,13 +118,18 @@ async def _validate_point(data: dict[str, Any], current: Any | None) -> dict[str
     unit = data.get("unit", getattr(current, "unit", None))
     kind = data.get("kind", getattr(current, "kind", None))
     if quantity not in QUANTITY_UNITS:
-        raise InvalidInputError(f"unknown quantity {quantity!r}",
-                                hint=f"Choose one of: {', '.join(sorted(QUANTITY_UNITS))}.")
+        raise InvalidInputError(
+            f"unknown quantity {quantity!r}", hint=f"Choose one of: {', '.join(sorted(QUANTITY_UNITS))}."
+        )
     if unit not in QUANTITY_UNITS[quantity]:
-        raise InvalidInputError(f"unit {unit!r} does not measure {quantity}",
-                                hint=f"Units of {quantity}: {', '.join(sorted(QUANTITY_UNITS[quantity]))}.")
+        raise InvalidInputError(
+            f"unit {unit!r} does not measure {quantity}",
+            hint=f"Units of {quantity}: {', '.join(sorted(QUANTITY_UNITS[quantity]))}.",
+        )
     if kind not in POINT_KINDS:
-        raise InvalidInputError(f"unknown point kind {kind!r}", hint=f"Choose one of: {', '.join(sorted(POINT_KINDS))}.")
+        raise InvalidInputError(
+            f"unknown point kind {kind!r}", hint=f"Choose one of: {', '.join(sorted(POINT_KINDS))}."
+        )
     if "accuracy_class" in data:
         data["accuracy_class"] = data["accuracy_class"] or ""
         if data["accuracy_class"] and not re.match(ACCURACY_CLASS_PATTERN, data["accuracy_class"]):
@@ -143,31 +151,39 @@ async def _validate_facility(data: dict[str, Any], current: Any | None) -> dict[
 
 RESOURCES: dict[str, Resource] = {
     "enterprise": Resource(
-        "enterprise", Enterprise,
+        "enterprise",
+        Enterprise,
         lambda s: _everything_or(s, Q(id__in=list(s.visible_enterprises()))),
-        _locate_enterprise, validate=_validate_enterprise,
+        _locate_enterprise,
+        validate=_validate_enterprise,
     ),
     "site": Resource(
-        "site", Site,
+        "site",
+        Site,
         lambda s: _everything_or(s, Q(enterprise_id__in=_covered(s)) | Q(id__in=_sites(s))),
         _locate_site,
     ),
     "process": Resource(
-        "process", Process,
+        "process",
+        Process,
         lambda s: _everything_or(s, Q(site__enterprise_id__in=_covered(s)) | Q(site_id__in=_sites(s))),
         _locate_process,
     ),
     "facility": Resource(
-        "facility", Facility,
+        "facility",
+        Facility,
         lambda s: _everything_or(
             s, Q(process__site__enterprise_id__in=_covered(s)) | Q(process__site_id__in=_sites(s))
         ),
-        _locate_facility, validate=_validate_facility,
+        _locate_facility,
+        validate=_validate_facility,
     ),
     "point": Resource(
-        "point", MeasurementPoint,
+        "point",
+        MeasurementPoint,
         lambda s: _everything_or(s, Q(enterprise_id__in=_covered(s)) | Q(facility__process__site_id__in=_sites(s))),
-        _locate_point, validate=_validate_point,
+        _locate_point,
+        validate=_validate_point,
     ),
     "process_type": Resource("process_type", ProcessType, lambda s: Q(), _locate_nothing, global_dictionary=True),
     "facility_type": Resource("facility_type", FacilityType, lambda s: Q(), _locate_nothing, global_dictionary=True),
@@ -206,8 +222,7 @@ def _may_write(actor: Principal, resource: Resource, enterprise_id: int | None, 
     if resource.global_dictionary or resource.name == "enterprise":
         # Shared dictionaries and legal entities are managed at group level, except editing one's own enterprise.
         return actor.scope.everything or (
-            resource.name == "enterprise" and enterprise_id is not None
-            and actor.scope.covers_enterprise(enterprise_id)
+            resource.name == "enterprise" and enterprise_id is not None and actor.scope.covers_enterprise(enterprise_id)
         )
     if enterprise_id is None:
         return actor.scope.everything
@@ -220,8 +235,10 @@ async def _check_references(actor: Principal, resource: Resource, data: dict[str
     extra: dict[str, Any] = {}
     for field, target in REFERENCES.get(resource.name, []):
         if data.get(field) is not None and not await RESOURCES[target].model.exists(id=data[field]):
-            raise InvalidInputError(f"{field} {data[field]} does not exist",
-                                    hint=f"List the dictionary: GET /api/v1/org/{target.replace('_', '-')}s.")
+            raise InvalidInputError(
+                f"{field} {data[field]} does not exist",
+                hint=f"List the dictionary: GET /api/v1/org/{target.replace('_', '-')}s.",
+            )
     if resource.name in PARENTS and PARENTS[resource.name][0] in data:
         field, parent_name = PARENTS[resource.name]
         parent = await get(RESOURCES[parent_name], actor, data[field])  # 404 when outside scope
@@ -241,13 +258,19 @@ async def create(resource: Resource, actor: Principal, data: dict[str, Any]) -> 
     else:
         enterprise_id, site_id = await resource.locate(probe)
     if not _may_write(actor, resource, enterprise_id, site_id):
-        raise PermissionDeniedError(f"your scope does not allow creating a {resource.name} here",
-                                    hint="Ask a group-level administrator.")
+        raise PermissionDeniedError(
+            f"your scope does not allow creating a {resource.name} here", hint="Ask a group-level administrator."
+        )
     async with in_transaction():
         await probe.save()
-        await audit.record(actor, f"org.{resource.name}.create", entity_type=resource.name, entity_id=probe.pk,
-                           enterprise_id=probe.pk if resource.name == "enterprise" else enterprise_id,
-                           after=audit.snapshot(probe))
+        await audit.record(
+            actor,
+            f"org.{resource.name}.create",
+            entity_type=resource.name,
+            entity_id=probe.pk,
+            enterprise_id=probe.pk if resource.name == "enterprise" else enterprise_id,
+            after=audit.snapshot(probe),
+        )
     return probe
 
 
@@ -267,8 +290,15 @@ async def update(resource: Resource, actor: Principal, object_id: int, changes: 
         for name, value in changes.items():
             setattr(obj, name, value)
         await obj.save()
-        await audit.record(actor, f"org.{resource.name}.update", entity_type=resource.name, entity_id=obj.pk,
-                           enterprise_id=enterprise_id, before=before, after=audit.snapshot(obj))
+        await audit.record(
+            actor,
+            f"org.{resource.name}.update",
+            entity_type=resource.name,
+            entity_id=obj.pk,
+            enterprise_id=enterprise_id,
+            before=before,
+            after=audit.snapshot(obj),
+        )
     return obj
 
 
@@ -286,8 +316,16 @@ async def delete(resource: Resource, actor: Principal, object_id: int) -> None:
             await obj.delete()
         except Exception as err:
             if "foreign key" in str(err).lower() or "constraint" in str(err).lower() or "restrict" in str(err).lower():
-                raise ConflictError(f"this {resource.name} is still in use",
-                                    hint="Delete or move what belongs to it first, or set active=false.") from err
+                raise ConflictError(
+                    f"this {resource.name} is still in use",
+                    hint="Delete or move what belongs to it first, or set active=false.",
+                ) from err
             raise
-        await audit.record(actor, f"org.{resource.name}.delete", entity_type=resource.name, entity_id=object_id,
-                           enterprise_id=enterprise_id, before=before)
+        await audit.record(
+            actor,
+            f"org.{resource.name}.delete",
+            entity_type=resource.name,
+            entity_id=object_id,
+            enterprise_id=enterprise_id,
+            before=before,
+        )

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get, put
+from litestar.params import FromPath, JSONBody
 
 from cem_platform.identity.http import principal_of, requires, requires_step_up
 from cem_platform.identity.roles import Permission
@@ -59,7 +60,9 @@ class SystemParameterController(Controller):
         return [msgspec.convert(r, ParameterOut) for r in rows]
 
     @put("/{key:str}", guards=[requires(Permission.SYSTEM_READ), requires_step_up], summary="Change a parameter")
-    async def set_parameter(self, request: Request[Any, Any, Any], key: str, data: ParameterIn) -> ParameterChanged:
+    async def set_parameter(
+        self, request: Request[Any, Any, Any], key: FromPath[str], data: JSONBody[ParameterIn]
+    ) -> ParameterChanged:
         """Change one parameter; the permission needed depends on its category."""
         result = await services.set_value(request.app.state.settings, principal_of(request), key, data.value)
         return msgspec.convert(result, ParameterChanged)

@@ -47,9 +47,13 @@ class ParameterDefinition:
         if self.kind is str and not isinstance(value, str):
             raise InvalidInputError(f"{self.key} must be text")
         if self.minimum is not None and value < self.minimum:
-            raise InvalidInputError(f"{self.key} = {value} is below the minimum {self.minimum}", hint=self._range_hint())
+            raise InvalidInputError(
+                f"{self.key} = {value} is below the minimum {self.minimum}", hint=self._range_hint()
+            )
         if self.maximum is not None and value > self.maximum:
-            raise InvalidInputError(f"{self.key} = {value} is above the maximum {self.maximum}", hint=self._range_hint())
+            raise InvalidInputError(
+                f"{self.key} = {value} is above the maximum {self.maximum}", hint=self._range_hint()
+            )
         if self.choices and value not in self.choices:
             raise InvalidInputError(f"{self.key} must be one of {', '.join(self.choices)}")
         return value
@@ -61,23 +65,85 @@ class ParameterDefinition:
 def _definitions(settings: Settings) -> dict[str, ParameterDefinition]:
     auth = settings.auth
     items = [
-        ParameterDefinition("auth.lockout_threshold", "system", int, auth.lockout_threshold,
-                            "连续登录失败锁定次数", "Failed logins in a row before the account locks", 3, 20),
-        ParameterDefinition("auth.lockout_minutes", "system", int, auth.lockout_minutes,
-                            "账号锁定时长（分钟）", "Minutes an account stays locked", 1, 1440),
-        ParameterDefinition("auth.step_up_minutes", "system", int, auth.step_up_minutes,
-                            "二次验证有效期（分钟）", "Minutes a TOTP confirmation covers control operations", 1, 15),
-        ParameterDefinition("display.timezone", "system", str, settings.server.timezone,
-                            "工厂时区", "The plant's time zone for display",
-                            choices=("Asia/Shanghai", "Asia/Urumqi", "Asia/Hong_Kong", "UTC")),
-        ParameterDefinition("comm.heartbeat_seconds", "communication", int, 30,
-                            "终端心跳间隔（秒）", "Seconds between terminal heartbeats", 5, 600),
-        ParameterDefinition("comm.offline_after_missed", "communication", int, 3,
-                            "判定离线的漏报心跳数", "Missed heartbeats before a terminal counts as offline", 1, 20),
-        ParameterDefinition("comm.default_poll_seconds", "communication", int, 10,
-                            "默认采集周期（秒）", "Default polling interval of gateways", 1, 3600),
-        ParameterDefinition("comm.upload_batch_max", "communication", int, 500,
-                            "单批上传最大读数", "Most readings in one uploaded batch", 1, 10000),
+        ParameterDefinition(
+            "auth.lockout_threshold",
+            "system",
+            int,
+            auth.lockout_threshold,
+            "连续登录失败锁定次数",
+            "Failed logins in a row before the account locks",
+            3,
+            20,
+        ),
+        ParameterDefinition(
+            "auth.lockout_minutes",
+            "system",
+            int,
+            auth.lockout_minutes,
+            "账号锁定时长（分钟）",
+            "Minutes an account stays locked",
+            1,
+            1440,
+        ),
+        ParameterDefinition(
+            "auth.step_up_minutes",
+            "system",
+            int,
+            auth.step_up_minutes,
+            "二次验证有效期（分钟）",
+            "Minutes a TOTP confirmation covers control operations",
+            1,
+            15,
+        ),
+        ParameterDefinition(
+            "display.timezone",
+            "system",
+            str,
+            settings.server.timezone,
+            "工厂时区",
+            "The plant's time zone for display",
+            choices=("Asia/Shanghai", "Asia/Urumqi", "Asia/Hong_Kong", "UTC"),
+        ),
+        ParameterDefinition(
+            "comm.heartbeat_seconds",
+            "communication",
+            int,
+            30,
+            "终端心跳间隔（秒）",
+            "Seconds between terminal heartbeats",
+            5,
+            600,
+        ),
+        ParameterDefinition(
+            "comm.offline_after_missed",
+            "communication",
+            int,
+            3,
+            "判定离线的漏报心跳数",
+            "Missed heartbeats before a terminal counts as offline",
+            1,
+            20,
+        ),
+        ParameterDefinition(
+            "comm.default_poll_seconds",
+            "communication",
+            int,
+            10,
+            "默认采集周期（秒）",
+            "Default polling interval of gateways",
+            1,
+            3600,
+        ),
+        ParameterDefinition(
+            "comm.upload_batch_max",
+            "communication",
+            int,
+            500,
+            "单批上传最大读数",
+            "Most readings in one uploaded batch",
+            1,
+            10000,
+        ),
     ]
     return {item.key: item for item in items}
 
@@ -138,8 +204,12 @@ async def set_value(settings: Settings, actor: Principal, key: str, value: Any) 
             row.updated_by = actor.name
             await row.save()
         await audit.record(
-            actor, f"system.parameter.{definition.category}.update", entity_type="system_parameter",
-            entity_id=key, before={"value": before}, after={"value": value},
+            actor,
+            f"system.parameter.{definition.category}.update",
+            entity_type="system_parameter",
+            entity_id=key,
+            before={"value": before},
+            after={"value": value},
             summary=f"{key}: {before!r} -> {value!r}",
         )
     return {"key": key, "value": value, "version": row.version}

@@ -1,0 +1,1 @@
+"""CEM test suite."""
