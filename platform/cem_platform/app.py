@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from litestar import Litestar, Router
 from litestar.datastructures import State
@@ -64,17 +65,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             org_router,
         ],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[health, ready, api],
         lifespan=[lifespan],
         state=State({"settings": settings, "identity": IdentityService(settings), "redis": redis}),
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[
-            request_context_middleware(settings.server),
-            ip_filter_middleware(settings.security),
-            rate_limit_middleware(settings.ratelimit, RateLimiter(redis)),
-            DefineMiddleware(BearerAuthenticationMiddleware, exclude=PUBLIC_PATHS),
-        ],
+        middleware=[DefineMiddleware(BearerAuthenticationMiddleware, exclude=PUBLIC_PATHS)],
         openapi_config=OpenAPIConfig(
             title="CEM — carbon emission management platform",
             version="1.0.0",
@@ -92,3 +88,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=settings.server.debug,
     )
+    # Outside Litestar's router, so that every request gets an id, a log line, the IP lists and the rate
+    # limits, including requests to paths that match no route.
+    handler: Any = app.asgi_handler
+    for wrap in (
+        rate_limit_middleware(settings.ratelimit, RateLimiter(redis)),
+        ip_filter_middleware(settings.security),
+        request_context_middleware(settings.server),
+    ):
+        handler = wrap(handler)
+    app.asgi_handler = handler
+    return app

@@ -72,7 +72,7 @@ def _user_create(args: argparse.Namespace) -> int:
                 return 2
 
     async def run() -> None:
-        scopes = []
+        scopes: list[tuple[int, int | None]] = []
         for code in args.enterprise or []:
             enterprise = await Enterprise.get_or_none(code=code)
             if enterprise is None:
@@ -121,7 +121,7 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"  API             {base}/api/v1")
     print(f"  OpenAPI         {base}/schema/openapi.json   (browse: {base}/schema)")
     print(f"  health / ready  {base}/health   {base}/ready\n")
-    print("  demo accounts (password for all: %s)" % accounts[0].password)
+    print(f"  demo accounts (password for all: {accounts[0].password})")
     for account in accounts:
         extra = (
             f"  TOTP secret {account.totp_secret}  (current code: cem totp-now {account.totp_secret})"

@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
 from tortoise.exceptions import DoesNotExist, IntegrityError
 
 from cem_platform.errors import CemError
@@ -117,7 +118,7 @@ def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any
     )
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     CemError: _cem_error,
     ValidationException: _validation_error,
     HTTPException: _http_error,

@@ -82,7 +82,7 @@ class SecuritySettings(msgspec.Struct, frozen=True, kw_only=True):
     ip_allow: tuple[str, ...] = ()
     ip_deny: tuple[str, ...] = ()
     secret_key: str = ""  # encrypts secrets at rest; when empty, a key file is created once
-    secret_key_file: str = ".cem-secret.key"
+    secret_key_file: str = ".cem-secret.key"  # noqa: S105 - a file name, not a secret
 
 
 class LogSettings(msgspec.Struct, frozen=True, kw_only=True):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -24,8 +26,8 @@ class AuditRecord(Model):
     enterprise_id = fields.IntField(null=True, db_index=True)
     outcome = fields.CharField(max_length=16, default="success")  # success, denied, failed
     summary = fields.CharField(max_length=300, default="")
-    before = fields.JSONField(null=True)
-    after = fields.JSONField(null=True)
+    before: Any = fields.JSONField(null=True)
+    after: Any = fields.JSONField(null=True)
 
     class Meta:
         table = "audit_record"

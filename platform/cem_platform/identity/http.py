@@ -49,8 +49,9 @@ def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     return principal
 
 
-def requires(permission: Permission) -> Guard:
-    """A guard letting through only callers whose role (or token) grants ``permission``."""
+def requires(*permissions: Permission) -> Guard:
+    """A guard letting through only callers whose role (or token) grants one of ``permissions``."""
+    needed = " or ".join(p.value for p in permissions)
 
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         principal = principal_of(connection)
@@ -59,10 +60,10 @@ def requires(permission: Permission) -> Guard:
                 "your role requires an authenticator (TOTP) before anything else",
                 hint="Enrol one: POST /api/v1/auth/totp/enrol, then POST /api/v1/auth/totp/confirm with a code.",
             )
-        if not principal.can(permission):
-            raise PermissionDeniedError(f"your role does not allow this (it needs {permission.value})")
+        if not any(principal.can(p) for p in permissions):
+            raise PermissionDeniedError(f"your role does not allow this (it needs {needed})")
 
-    guard.__name__ = f"requires_{permission.value.replace('.', '_')}"
+    guard.__name__ = "requires_" + "_or_".join(p.value.replace(".", "_") for p in permissions)
     return guard
 
 

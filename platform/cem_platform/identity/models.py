@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields
 from tortoise.models import Model
 
@@ -23,7 +25,7 @@ class User(Model):
     all_enterprises = fields.BooleanField(default=False)
     locale = fields.CharField(max_length=8, default="zh-CN")
     password_hash = fields.CharField(max_length=200)
-    totp_secret_encrypted = fields.TextField(null=True)
+    totp_secret_encrypted: str | None = fields.TextField(null=True)
     totp_confirmed_at = fields.DatetimeField(null=True)
     totp_last_step = fields.BigIntField(default=0)  # newest accepted time step: a code is never accepted twice
     failed_logins = fields.IntField(default=0)
@@ -94,8 +96,8 @@ class ApiToken(Model):
         "cem.User", related_name="api_tokens", on_delete=fields.RESTRICT
     )
     created_by_id: int
-    permissions = fields.JSONField(default=list)
-    enterprise_ids = fields.JSONField(default=list)
+    permissions: Any = fields.JSONField(default=list)
+    enterprise_ids: Any = fields.JSONField(default=list)
     expires_at = fields.DatetimeField(null=True)
     last_used_at = fields.DatetimeField(null=True)
     revoked_at = fields.DatetimeField(null=True)

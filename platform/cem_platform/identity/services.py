@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import io
 import re
@@ -11,6 +12,7 @@ from typing import Any
 
 import pyotp
 import segno
+from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from cem_platform.audit import services as audit
@@ -176,7 +178,7 @@ class IdentityService:
         )
         user = await User.get_or_none(username=username)
         if user is None or not user.active:
-            verify_password(DUMMY_PASSWORD_HASH, password)
+            await asyncio.to_thread(verify_password, DUMMY_PASSWORD_HASH, password)
             await audit.record(anonymous, "auth.login", outcome="failed", summary="unknown or inactive user")
             raise AuthenticationError("username or password is wrong")
         actor = Principal(
@@ -195,7 +197,7 @@ class IdentityService:
             )
             raise AccountLockedError(f"this account is locked until {user.locked_until.isoformat()} (UTC)")
         step: int | None = None
-        if not verify_password(user.password_hash, password):
+        if not await asyncio.to_thread(verify_password, user.password_hash, password):
             await self._count_failure(user, actor, "wrong password")
             raise AuthenticationError("username or password is wrong")
         if user.totp_confirmed_at is not None and user.totp_secret_encrypted:
@@ -215,7 +217,7 @@ class IdentityService:
             if step is not None:
                 user.totp_last_step = step
             if needs_rehash(user.password_hash):
-                user.password_hash = hash_password(password)
+                user.password_hash = await asyncio.to_thread(hash_password, password)
             await user.save()
             pair = await self._open_session(user, ip=ip, user_agent=user_agent, stepped_up=step is not None)
             await audit.record(
@@ -405,11 +407,11 @@ class IdentityService:
     async def change_own_password(self, principal: Principal, current: str, new: str) -> None:
         """Change the caller's password; every other session of theirs ends."""
         user = await self._self_user(principal)
-        if not verify_password(user.password_hash, current):
+        if not await asyncio.to_thread(verify_password, user.password_hash, current):
             raise InvalidInputError("the current password is wrong", hint="Enter the password you logged in with.")
         self._check_password(new, user.username)
         async with in_transaction():
-            user.password_hash = hash_password(new)
+            user.password_hash = await asyncio.to_thread(hash_password, new)
             await user.save(update_fields=["password_hash", "updated_at"])
             await (
                 LoginSession.filter(user_id=user.id, revoked_at__isnull=True)
@@ -431,7 +433,7 @@ class IdentityService:
 
     # ---- users ----------------------------------------------------------------------------------------
 
-    def _visible_users(self, viewer: Principal) -> Any:
+    def _visible_users(self, viewer: Principal) -> QuerySet[User]:
         query = User.all()
         if viewer.scope.everything:
             return query
@@ -509,7 +511,7 @@ class IdentityService:
         async with in_transaction():
             user = await User.create(
                 username=username,
-                password_hash=hash_password(password),
+                password_hash=await asyncio.to_thread(hash_password, password),
                 role=role,
                 display_name=display_name,
                 email=email,
@@ -556,7 +558,7 @@ class IdentityService:
                 if name in changes:
                     setattr(user, name, changes[name])
             if "password" in changes:
-                user.password_hash = hash_password(changes["password"])
+                user.password_hash = await asyncio.to_thread(hash_password, changes["password"])
                 await LoginSession.filter(user_id=user.id, revoked_at__isnull=True).update(revoked_at=utcnow())
             if changes.get("active") is False:
                 await LoginSession.filter(user_id=user.id, revoked_at__isnull=True).update(revoked_at=utcnow())
@@ -671,7 +673,7 @@ class IdentityService:
             )
         return token, secret
 
-    def _visible_tokens(self, viewer: Principal) -> Any:
+    def _visible_tokens(self, viewer: Principal) -> QuerySet[ApiToken]:
         query = ApiToken.all()
         if viewer.scope.everything:
             return query

@@ -54,7 +54,7 @@ def _resource_router(
         active: FromQuery[bool | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=5000)] = 500,
         offset: Annotated[int, QueryParameter(ge=0)] = 0,
-    ) -> list[out_type]:  # type: ignore[valid-type]
+    ) -> list[out_type]:
         query_filters: dict[str, Any] = {"active": active} if hasattr(resource.model, "active") else {}
         if filters and parent_id is not None:
             query_filters[filters[0]] = parent_id
@@ -62,16 +62,16 @@ def _resource_router(
         return [_out(r, out_type) for r in rows]
 
     @get("/{object_id:int}", guards=read, summary=f"Get one of {label}", operation_id=f"get_{resource_name}")
-    async def get_item(request: AnyRequest, object_id: FromPath[int]) -> out_type:  # type: ignore[valid-type]
+    async def get_item(request: AnyRequest, object_id: FromPath[int]) -> out_type:
         return _out(await services.get(resource, principal_of(request), object_id), out_type)
 
     @post("/", guards=write, summary=f"Create one of {label}", operation_id=f"create_{resource_name}")
-    async def create_item(request: AnyRequest, data: JSONBody[in_type]) -> out_type:  # type: ignore[valid-type]
+    async def create_item(request: AnyRequest, data: JSONBody[in_type]) -> out_type:
         obj = await services.create(resource, principal_of(request), msgspec.structs.asdict(data))
         return _out(obj, out_type)
 
     @patch("/{object_id:int}", guards=write, summary=f"Change one of {label}", operation_id=f"update_{resource_name}")
-    async def update_item(request: AnyRequest, object_id: FromPath[int], data: JSONBody[patch_type]) -> out_type:  # type: ignore[valid-type]
+    async def update_item(request: AnyRequest, object_id: FromPath[int], data: JSONBody[patch_type]) -> out_type:
         obj = await services.update(resource, principal_of(request), object_id, _changes(data))
         return _out(obj, out_type)
 

@@ -59,7 +59,11 @@ class SystemParameterController(Controller):
         rows = await services.all_values(request.app.state.settings)
         return [msgspec.convert(r, ParameterOut) for r in rows]
 
-    @put("/{key:str}", guards=[requires(Permission.SYSTEM_READ), requires_step_up], summary="Change a parameter")
+    @put(
+        "/{key:str}",
+        guards=[requires(Permission.SYSTEM_WRITE, Permission.COMM_WRITE), requires_step_up],
+        summary="Change a parameter",
+    )
     async def set_parameter(
         self, request: Request[Any, Any, Any], key: FromPath[str], data: JSONBody[ParameterIn]
     ) -> ParameterChanged:

@@ -1,0 +1,163 @@
+"""Role x route matrix: each role is allowed exactly what it should be and denied the rest.
+
+The expectations are written out here by hand, independent of the role table in the code.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.platform.world import World
+
+ROLES = ["admin", "device_admin", "accountant", "executive", "crew", "auditor"]
+ALL = set(ROLES)
+counter = itertools.count()
+
+
+def _unique() -> str:
+    return f"X{next(counter)}"
+
+
+@dataclass
+class Call:
+    """One route, how to call it in world ``w``, and who may."""
+
+    method: str
+    path: Callable[[World], str]
+    allowed: set[str]
+    body: Callable[[World], dict[str, Any]] | None = None
+
+
+CALLS = [
+    Call("GET", lambda w: "/api/v1/org/enterprises", ALL),
+    Call("GET", lambda w: f"/api/v1/org/enterprises/{w.a.enterprise.id}", ALL),
+    Call("PATCH", lambda w: f"/api/v1/org/enterprises/{w.a.enterprise.id}", {"admin"}, lambda w: {"address": "新地址"}),
+    Call("GET", lambda w: "/api/v1/org/sites", ALL),
+    Call(
+        "POST",
+        lambda w: "/api/v1/org/sites",
+        {"admin"},
+        lambda w: {"enterprise_id": w.a.enterprise.id, "code": _unique(), "name": "新基地"},
+    ),
+    Call("PATCH", lambda w: f"/api/v1/org/sites/{w.a.site.id}", {"admin"}, lambda w: {"name": "改名"}),
+    Call("GET", lambda w: "/api/v1/org/processes", ALL),
+    Call(
+        "POST",
+        lambda w: "/api/v1/org/processes",
+        {"admin"},
+        lambda w: {
+            "site_id": w.a.site.id,
+            "process_type_id": w.a.process.process_type_id,
+            "code": _unique(),
+            "name": "炼铁2",
+        },
+    ),
+    Call("GET", lambda w: "/api/v1/org/facilities", ALL),
+    Call(
+        "POST",
+        lambda w: "/api/v1/org/facilities",
+        {"admin"},
+        lambda w: {
+            "process_id": w.a.process.id,
+            "facility_type_id": w.a.facility.facility_type_id,
+            "code": _unique(),
+            "name": "2#高炉",
+        },
+    ),
+    Call("GET", lambda w: "/api/v1/org/points", ALL),
+    Call("GET", lambda w: f"/api/v1/org/points/{w.a.point.id}", ALL),
+    Call(
+        "POST",
+        lambda w: "/api/v1/org/points",
+        {"admin", "device_admin"},
+        lambda w: {
+            "facility_id": w.a.facility.id,
+            "code": _unique(),
+            "name": "喷煤",
+            "medium": "pci_coal",
+            "quantity": "mass",
+            "unit": "t",
+            "kind": "totaliser",
+            "accuracy_class": "0.5S",
+        },
+    ),
+    Call(
+        "PATCH",
+        lambda w: f"/api/v1/org/points/{w.a.point.id}",
+        {"admin", "device_admin"},
+        lambda w: {"meter_serial": _unique()},
+    ),
+    Call("GET", lambda w: "/api/v1/org/process-types", ALL),
+    Call("GET", lambda w: "/api/v1/org/facility-types", ALL),
+    Call("GET", lambda w: "/api/v1/users", {"admin", "auditor"}),
+    Call("GET", lambda w: f"/api/v1/users/{w.users['a-crew'].id}", {"admin", "auditor"}),
+    Call(
+        "POST",
+        lambda w: "/api/v1/users",
+        {"admin"},
+        lambda w: {
+            "username": f"user{next(counter)}",
+            "password": "long-enough-pass",
+            "role": "crew",
+            "scopes": [{"enterprise_id": w.a.enterprise.id}],
+        },
+    ),
+    Call(
+        "PATCH", lambda w: f"/api/v1/users/{w.users['a-executive'].id}", {"admin"}, lambda w: {"display_name": "张总"}
+    ),
+    Call("GET", lambda w: "/api/v1/api-tokens", {"admin", "auditor"}),
+    Call(
+        "POST",
+        lambda w: "/api/v1/api-tokens",
+        {"admin"},
+        lambda w: {"name": "erp", "permissions": ["org.read"], "enterprise_ids": [w.a.enterprise.id]},
+    ),
+    Call("GET", lambda w: "/api/v1/audit", {"admin", "auditor"}),
+    Call("GET", lambda w: "/api/v1/system/parameters", {"admin", "device_admin", "auditor"}),
+    Call("PUT", lambda w: "/api/v1/system/parameters/auth.lockout_threshold", {"admin"}, lambda w: {"value": 6}),
+    Call(
+        "PUT",
+        lambda w: "/api/v1/system/parameters/comm.heartbeat_seconds",
+        {"admin", "device_admin"},
+        lambda w: {"value": 45},
+    ),
+]
+
+
+@pytest.mark.parametrize("role", ROLES)
+async def test_each_role_gets_exactly_its_routes(world: World, role: str) -> None:
+    headers = await world.login(f"a-{role.replace('_', '-')}")
+    for call in CALLS:
+        path = call.path(world)
+        body = call.body(world) if call.body else None
+        response = await world.client.request(call.method, path, headers=headers, json=body)
+        where = f"{role} {call.method} {path}: {response.status_code} {response.text[:200]}"
+        if role in call.allowed:
+            assert 200 <= response.status_code < 300, where
+        else:
+            assert response.status_code == 403, where
+            assert response.json()["error"]["code"] == "permission_denied", where
+
+
+async def test_every_api_route_needs_authentication(world: World) -> None:
+    schema = (await world.client.get("/schema/openapi.json")).json()
+    public = {("post", "/api/v1/auth/login"), ("post", "/api/v1/auth/refresh")}
+    checked = 0
+    for path, operations in schema["paths"].items():
+        if not path.startswith("/api/v1/"):
+            assert path in ("/health", "/ready"), f"route outside /api/v1: {path}"
+            continue
+        concrete = path.replace("{object_id}", "1").replace("{user_id}", "1").replace("{token_id}", "1")
+        concrete = concrete.replace("{key}", "auth.lockout_threshold")
+        for method in operations:
+            if (method, path) in public:
+                continue
+            response = await world.client.request(method.upper(), concrete, json={})
+            assert response.status_code == 401, f"{method} {path} answered {response.status_code} without a token"
+            checked += 1
+    assert checked > 30

@@ -1,0 +1,141 @@
+"""The command line as an operator uses it: migrate, create the first user, serve; and the demo."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pyotp
+import pytest
+
+from cem_platform.seed import PLANT
+
+CEM = [sys.executable, "-m", "cem_platform.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_ready(base: str, process: subprocess.Popen[str], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited early with {process.returncode}")
+        try:
+            if httpx.get(f"{base}/ready", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("server did not become ready")
+
+
+@contextmanager
+def _running(args: list[str], env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
+    """Run a server with its output in cwd/server.log; stop it with Ctrl-C at the end."""
+    with (cwd / "server.log").open("w") as log:
+        process = subprocess.Popen(args, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            yield process
+        finally:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CEM_")}
+    env.update(extra)
+    return env
+
+
+@pytest.mark.slow
+def test_operator_migrates_creates_first_user_and_serves(database_url: str, tmp_path: Path) -> None:
+    env = _env(CEM_DATABASE_URL=database_url, CEM_SECURITY_SECRET_KEY="k" * 40, CEM_LOG_JSON="true")
+    upgrade = subprocess.run(
+        [*CEM, "db", "upgrade"], env=env, cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert upgrade.returncode == 0, upgrade.stderr
+    create = subprocess.run(
+        [*CEM, "user", "create", "--username", "ops-auditor", "--role", "auditor", "--all-enterprises"],
+        input="a-long-passphrase\n",
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert create.returncode == 0, create.stderr
+    weak = subprocess.run(
+        [*CEM, "user", "create", "--username", "weak", "--role", "crew", "--all-enterprises"],
+        input="short\n",
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert weak.returncode == 1
+    assert "shorter than" in weak.stderr and "what to do" in weak.stderr
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with _running([*CEM, "serve", "--host", "127.0.0.1", "--port", str(port)], env, tmp_path) as server:
+        _wait_ready(base, server)
+        assert httpx.get(f"{base}/health").json()["status"] == "ok"
+        assert "/api/v1/auth/login" in httpx.get(f"{base}/schema/openapi.json").json()["paths"]
+        login = httpx.post(
+            f"{base}/api/v1/auth/login", json={"username": "ops-auditor", "password": "a-long-passphrase"}
+        )
+        assert login.status_code == 200
+        audit = httpx.get(f"{base}/api/v1/audit", headers={"Authorization": f"Bearer {login.json()['access_token']}"})
+        assert audit.status_code == 200
+        assert {i["action"] for i in audit.json()["items"]} >= {"users.create", "auth.login"}
+    output = (tmp_path / "server.log").read_text()
+    assert "a-long-passphrase" not in output
+    assert '"path": "/api/v1/auth/login"' in output  # structured access log
+
+
+@pytest.mark.slow
+def test_demo_prints_accounts_that_work(tmp_path: Path) -> None:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = _env()
+    prepared = subprocess.run(
+        [*CEM, "demo", "--no-serve"], env=env, cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert prepared.returncode == 0, prepared.stderr
+    with _running([*CEM, "demo", "--port", str(port)], env, tmp_path) as demo:
+        _wait_ready(base, demo)
+        assert (tmp_path / ".cem-demo" / "cem.sqlite3").exists()
+        password = re.search(r"password for all: (\S+)\)", prepared.stdout)
+        secret = re.search(r"demo-admin\s+admin\s+TOTP secret (\w+)", prepared.stdout)
+        assert password and secret, prepared.stdout
+        executive = httpx.post(
+            f"{base}/api/v1/auth/login", json={"username": "demo-executive", "password": password.group(1)}
+        )
+        assert executive.status_code == 200
+        admin = httpx.post(
+            f"{base}/api/v1/auth/login",
+            json={"username": "demo-admin", "password": password.group(1), "totp": pyotp.TOTP(secret.group(1)).now()},
+        )
+        assert admin.status_code == 200, admin.text
+        headers = {"Authorization": f"Bearer {admin.json()['access_token']}"}
+        points = httpx.get(f"{base}/api/v1/org/points", headers=headers).json()
+        assert len(points) == sum(len(p) for *_, facilities in PLANT for *_, p in facilities)
+        assert httpx.get(f"{base}/schema/openapi.json").status_code == 200
