@@ -7,8 +7,9 @@ import asyncio
 import getpass
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 from cem_platform.errors import CemError
 from cem_platform.settings import Settings, get_settings
@@ -16,14 +17,16 @@ from cem_platform.settings import Settings, get_settings
 __all__ = ["main"]
 
 DEMO_DIR = Path(".cem-demo")
+T = TypeVar("T")
 
 
-async def _with_db(settings: Settings, coro_factory):  # type: ignore[no-untyped-def]
+async def _with_db(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work`` with the database open."""
     from cem_platform.db import close_db, init_db
 
     await init_db(settings.database)
     try:
-        return await coro_factory()
+        return await work()
     finally:
         await close_db()
 

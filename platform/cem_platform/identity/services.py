@@ -12,6 +12,7 @@ from typing import Any
 
 import pyotp
 import segno
+from tortoise.expressions import F
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
@@ -234,7 +235,7 @@ class IdentityService:
         minutes = int(await sysconfig.get_value(self.settings, "auth.lockout_minutes"))
         async with in_transaction():
             # Counted in the database, so concurrent attempts cannot slip past the threshold.
-            await User.filter(id=user.id).update(failed_logins=user.failed_logins + 1)
+            await User.filter(id=user.id).update(failed_logins=F("failed_logins") + 1)
             await user.refresh_from_db(fields=["failed_logins"])
             home = await self._home_enterprise(user)
             await audit.record(

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
@@ -314,13 +315,11 @@ async def delete(resource: Resource, actor: Principal, object_id: int) -> None:
     async with in_transaction():
         try:
             await obj.delete()
-        except Exception as err:
-            if "foreign key" in str(err).lower() or "constraint" in str(err).lower() or "restrict" in str(err).lower():
-                raise ConflictError(
-                    f"this {resource.name} is still in use",
-                    hint="Delete or move what belongs to it first, or set active=false.",
-                ) from err
-            raise
+        except IntegrityError as err:  # a RESTRICT foreign key: something still belongs to it
+            raise ConflictError(
+                f"this {resource.name} is still in use",
+                hint="Delete or move what belongs to it first, or set active=false.",
+            ) from err
         await audit.record(
             actor,
             f"org.{resource.name}.delete",

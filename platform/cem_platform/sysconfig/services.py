@@ -14,7 +14,7 @@ from cem_platform.identity.roles import Permission
 from cem_platform.settings import Settings
 from cem_platform.sysconfig.models import SystemParameter
 
-__all__ = ["PARAMETERS", "ParameterDefinition", "all_values", "get_value", "set_value"]
+__all__ = ["ParameterDefinition", "all_values", "get_value", "set_value"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,9 +146,6 @@ def _definitions(settings: Settings) -> dict[str, ParameterDefinition]:
         ),
     ]
     return {item.key: item for item in items}
-
-
-PARAMETERS = _definitions  # called with the process settings; defaults follow the environment
 
 
 async def get_value(settings: Settings, key: str) -> Any:
