@@ -108,7 +108,7 @@ async def clean_database(app: Litestar) -> AsyncIterator[None]:
 
 @pytest.fixture
 async def world(settings: Settings, client: httpx.AsyncClient):  # type: ignore[no-untyped-def]
-    """Two enterprises with users (see tests/platform/world.py)."""
-    from tests.platform.world import make_world
+    """Two enterprises with users (see tests/test_platform/world.py)."""
+    from tests.test_platform.world import make_world
 
     return await make_world(settings, client)

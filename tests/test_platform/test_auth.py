@@ -7,7 +7,7 @@ import pyotp
 from cem_platform.audit.models import AuditRecord
 from cem_platform.identity.models import User
 from cem_platform.identity.roles import Role
-from tests.platform.world import PASSWORD, World, totp_code
+from tests.test_platform.world import PASSWORD, World, totp_code
 
 
 async def test_login_without_totp_gives_working_tokens(world: World) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.platform.world import World
+from tests.test_platform.world import World
 
 ROLES = ["admin", "device_admin", "accountant", "executive", "crew", "auditor"]
 ALL = set(ROLES)

@@ -7,7 +7,7 @@ from tortoise import connections
 
 from cem_platform.audit.models import AuditRecord
 from cem_platform.org.models import Enterprise, MeasurementPoint, Site
-from tests.platform.world import World
+from tests.test_platform.world import World
 
 
 async def test_changes_are_audited_with_before_and_after(world: World) -> None:

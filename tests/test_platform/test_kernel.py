@@ -13,7 +13,7 @@ from cem_platform.errors import ConfigurationError
 from cem_platform.middleware import RateLimiter, ip_filter_middleware, rate_limit_middleware, request_context_middleware
 from cem_platform.settings import RateLimitSettings, SecuritySettings, ServerSettings, load_settings
 from tests.conftest import REDIS_URL
-from tests.platform.world import World
+from tests.test_platform.world import World
 
 
 def test_settings_come_from_cem_variables() -> None:

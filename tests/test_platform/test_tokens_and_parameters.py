@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cem_platform.identity.models import ApiToken
 from cem_platform.sysconfig.models import SystemParameter
-from tests.platform.world import PASSWORD, World
+from tests.test_platform.world import PASSWORD, World
 
 
 async def test_api_token_reads_within_its_enterprise_until_revoked(world: World) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cem_platform.identity.roles import Role
 from cem_platform.org.models import Site
-from tests.platform.world import World
+from tests.test_platform.world import World
 
 
 async def test_lists_show_only_own_enterprise(world: World) -> None:

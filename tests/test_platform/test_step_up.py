@@ -6,7 +6,7 @@ import datetime as dt
 
 from cem_platform.audit.models import AuditRecord
 from cem_platform.identity.models import LoginSession, User
-from tests.platform.world import World, totp_code
+from tests.test_platform.world import World, totp_code
 
 NEW_USER = {"username": "new-crew", "password": "long-enough-pass", "role": "crew"}
 
