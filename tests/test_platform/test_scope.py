@@ -6,32 +6,28 @@ from cem_platform.identity.roles import Role
 from cem_platform.org.models import Site
 from tests.test_platform.world import World
 
+ATTRIBUTE = {  # collection -> attribute of an Org
+    "enterprises": "enterprise",
+    "sites": "site",
+    "processes": "process",
+    "facilities": "facility",
+    "points": "point",
+}
+
 
 async def test_lists_show_only_own_enterprise(world: World) -> None:
     headers = await world.login("a-executive")
-    for path in ("enterprises", "sites", "processes", "facilities", "points"):
+    for path in ATTRIBUTE:
         rows = (await world.client.get(f"/api/v1/org/{path}", headers=headers)).json()
         assert rows, path
         ids = {r["id"] for r in rows}
         own = getattr(
             world.a,
-            {
-                "enterprises": "enterprise",
-                "sites": "site",
-                "processes": "process",
-                "facilities": "facility",
-                "points": "point",
-            }[path],
+            ATTRIBUTE[path],
         ).id
         other = getattr(
             world.b,
-            {
-                "enterprises": "enterprise",
-                "sites": "site",
-                "processes": "process",
-                "facilities": "facility",
-                "points": "point",
-            }[path],
+            ATTRIBUTE[path],
         ).id
         assert own in ids and other not in ids, path
 

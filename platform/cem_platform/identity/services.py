@@ -60,6 +60,14 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+async def _end_sessions(user_id: int, *, keep: uuid.UUID | None = None) -> None:
+    """Revoke a user's working sessions at once (all, or all but ``keep``)."""
+    query = LoginSession.filter(user_id=user_id, revoked_at__isnull=True)
+    if keep is not None:
+        query = query.exclude(id=keep)
+    await query.update(revoked_at=utcnow())
+
+
 @dataclass(frozen=True, slots=True)
 class TokenPair:
     """What a login or refresh returns. The tokens are shown once and stored only as hashes."""
@@ -414,11 +422,7 @@ class IdentityService:
         async with in_transaction():
             user.password_hash = await asyncio.to_thread(hash_password, new)
             await user.save(update_fields=["password_hash", "updated_at"])
-            await (
-                LoginSession.filter(user_id=user.id, revoked_at__isnull=True)
-                .exclude(id=principal.session_id)
-                .update(revoked_at=utcnow())
-            )
+            await _end_sessions(user.id, keep=principal.session_id)
             await audit.record(
                 principal,
                 "auth.password.change",
@@ -560,9 +564,8 @@ class IdentityService:
                     setattr(user, name, changes[name])
             if "password" in changes:
                 user.password_hash = await asyncio.to_thread(hash_password, changes["password"])
-                await LoginSession.filter(user_id=user.id, revoked_at__isnull=True).update(revoked_at=utcnow())
-            if changes.get("active") is False:
-                await LoginSession.filter(user_id=user.id, revoked_at__isnull=True).update(revoked_at=utcnow())
+            if "password" in changes or changes.get("active") is False:
+                await _end_sessions(user.id)
             await user.save()
             if scope_pairs is not None:
                 await UserScope.filter(user_id=user.id).delete()
@@ -608,7 +611,7 @@ class IdentityService:
             user.totp_secret_encrypted = None
             user.totp_confirmed_at = None
             await user.save(update_fields=["totp_secret_encrypted", "totp_confirmed_at", "updated_at"])
-            await LoginSession.filter(user_id=user.id, revoked_at__isnull=True).update(revoked_at=utcnow())
+            await _end_sessions(user.id)
             await audit.record(
                 actor,
                 "users.reset_totp",
