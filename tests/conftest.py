@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -17,6 +20,7 @@ from tortoise import connections
 from cem_platform.app import create_app
 from cem_platform.db import close_db, init_db, upgrade_db
 from cem_platform.settings import Settings, load_settings
+from cem_registry.ca import Authority
 
 ADMIN_DB_URL = os.environ.get("CEM_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("CEM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -42,10 +46,25 @@ async def database_url() -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings of the app under test: real PostgreSQL and Redis."""
+def broker_dir() -> Iterator[Path]:
+    """Where the registry publishes the broker's CRL and ACL: under /tmp, readable by the mosquitto user."""
+    directory = Path(tempfile.mkdtemp(prefix="cem-broker-", dir="/tmp"))
+    directory.chmod(0o755)
+    yield directory
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory, broker_dir: Path) -> Settings:
+    """Settings of the app under test: real PostgreSQL and Redis; the CA's files in temporary folders."""
     return load_settings(
         {
+            "CEM_PKI_PASSPHRASE": "test-pki-passphrase-0123456789",
+            "CEM_PKI_DIR": str(tmp_path_factory.mktemp("pki")),
+            "CEM_PKI_DEVICE_DAYS": "20",  # inside the 30-day renewal window from the start
+            "CEM_BROKER_CONFIG_DIR": str(broker_dir),
+            "CEM_BROKER_PID_FILE": str(broker_dir / "mosquitto.pid"),
+            "CEM_BROKER_AUTHZ_KEY": "test-broker-key-0123456789",
             "CEM_DATABASE_URL": database_url,
             "CEM_REDIS_URL": REDIS_URL,
             "CEM_SECURITY_SECRET_KEY": "test-secret-key-" + "x" * 32,
@@ -65,6 +84,9 @@ async def app(settings: Settings) -> AsyncIterator[Litestar]:
     redis = Redis.from_url(REDIS_URL)
     await redis.flushdb()
     await redis.aclose()
+    authority = Authority(settings)
+    if not await authority.is_initialised():
+        await authority.initialise()  # one CA for the session: the test broker trusts it
     yield application
     await application.state.redis.aclose()
     await close_db()
@@ -79,6 +101,9 @@ async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
 
 
 DATA_TABLES = [
+    "reg_enrolment_token",
+    "reg_device_certificate",
+    "reg_device",
     "auth_session",
     "auth_api_token",
     "auth_user_scope",

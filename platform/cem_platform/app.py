@@ -31,6 +31,8 @@ from cem_platform.middleware import (
 from cem_platform.org.routes import org_router
 from cem_platform.settings import Settings, get_settings
 from cem_platform.sysconfig.routes import SystemParameterController
+from cem_registry.routes import BrokerController, RegistryController
+from cem_registry.services import DeviceRegistry
 
 __all__ = ["API_PREFIX", "create_app"]
 
@@ -63,12 +65,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AuditController,
             SystemParameterController,
             org_router,
+            RegistryController,
+            BrokerController,
         ],
     )
     app = Litestar(
         route_handlers=[health, ready, api],
         lifespan=[lifespan],
-        state=State({"settings": settings, "identity": IdentityService(settings), "redis": redis}),
+        state=State(
+            {
+                "settings": settings,
+                "identity": IdentityService(settings),
+                "registry": DeviceRegistry(settings),
+                "redis": redis,
+            }
+        ),
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[DefineMiddleware(BearerAuthenticationMiddleware, exclude=PUBLIC_PATHS)],
         openapi_config=OpenAPIConfig(

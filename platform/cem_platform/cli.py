@@ -172,6 +172,12 @@ def _parser() -> argparse.ArgumentParser:
     totp.add_argument("secret")
     totp.set_defaults(func=_totp_now)
 
+    from cem_gateway.cli import add_commands as add_gateway_commands
+    from cem_registry.cli import add_commands as add_registry_commands
+
+    add_registry_commands(commands)
+    add_gateway_commands(commands)
+
     demo = commands.add_parser("demo", help="migrate, seed and serve the demo on embedded defaults")
     demo.add_argument("--host")
     demo.add_argument("--port", type=int)

@@ -23,6 +23,7 @@ MODEL_MODULES = [
     "cem_platform.identity.models",
     "cem_platform.audit.models",
     "cem_platform.sysconfig.models",
+    "cem_registry.models",
 ]
 
 

@@ -17,8 +17,10 @@ from cem_platform.errors import ConfigurationError
 
 __all__ = [
     "AuthSettings",
+    "BrokerSettings",
     "DatabaseSettings",
     "LogSettings",
+    "PkiSettings",
     "RateLimitSettings",
     "RedisSettings",
     "SecuritySettings",
@@ -85,6 +87,36 @@ class SecuritySettings(msgspec.Struct, frozen=True, kw_only=True):
     secret_key_file: str = ".cem-secret.key"  # noqa: S105 - a file name, not a secret
 
 
+class PkiSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The device certificate authority (standard 5.1.5.2): keys, lifetimes and the CRL."""
+
+    passphrase: str = ""  # encrypts the CA keys at rest; when empty, a passphrase file is created once (demo)
+    passphrase_file: str = ".cem-pki-passphrase"  # noqa: S105 - a file name, not a secret
+    dir: str = ".cem-pki"  # where `cem pki init` writes the root CA's key (take it offline afterwards)
+    organisation: str = "CEM"
+    curve: str = "secp256r1"
+    device_days: Positive = 365
+    service_days: Positive = 365
+    renew_before_days: Positive = 30  # a device may renew this many days before expiry
+    expiry_warning_days: Positive = 30
+    token_hours: Positive = 72  # lifetime of an enrolment token
+    crl_hours: Positive = 168  # validity of a CRL; the periodic job republishes it daily
+    crl_url: str = ""  # public URL of GET /api/v1/registry/crl; when set, certificates name it (EMQX fetches it)
+    rsa_min_bits: Annotated[int, msgspec.Meta(ge=2048)] = 2048
+
+
+class BrokerSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The MQTT broker: what devices are told, and where the registry publishes the CRL and ACL for it."""
+
+    url: str = "mqtts://127.0.0.1:8883"  # given to devices at enrolment
+    hostnames: tuple[str, ...] = ("127.0.0.1", "localhost")  # names in the broker's server certificate
+    config_dir: str = ".cem-broker"  # crl.pem and acl are rewritten here on every revocation
+    pid_file: str = ""  # when set, the broker gets SIGHUP after each rewrite (Mosquitto reloads CRL and ACL)
+    ingest_identity: str = "cem-ingest"  # CN of the ingest service's client certificate
+    authz_key: str = ""  # shared secret of the EMQX HTTP authorisation hook; empty disables the hook
+    online_minutes: Positive = 5  # a device not seen for longer is shown offline
+
+
 class LogSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Structured logging."""
 
@@ -101,6 +133,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     ratelimit: RateLimitSettings = msgspec.field(default_factory=RateLimitSettings)
     security: SecuritySettings = msgspec.field(default_factory=SecuritySettings)
+    pki: PkiSettings = msgspec.field(default_factory=PkiSettings)
+    broker: BrokerSettings = msgspec.field(default_factory=BrokerSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
 
 

@@ -28,6 +28,7 @@ __all__ = [
     "hash_token",
     "needs_rehash",
     "new_token",
+    "read_or_create_secret_file",
     "totp_step_if_valid",
     "verify_password",
 ]
@@ -107,13 +108,14 @@ class TotpBox:
 def _fernet_key(settings: SecuritySettings) -> bytes:
     material = settings.secret_key
     if not material:
-        material = _read_or_create_key_file(Path(settings.secret_key_file))
+        material = read_or_create_secret_file(Path(settings.secret_key_file))
     if len(material) < 32:
         raise ConfigurationError("CEM_SECURITY_SECRET_KEY must be at least 32 characters of random text")
     return base64.urlsafe_b64encode(hashlib.sha256(material.encode()).digest())
 
 
-def _read_or_create_key_file(path: Path) -> str:
+def read_or_create_secret_file(path: Path) -> str:
+    """The secret kept in ``path``, created (random, mode 0600) the first time."""
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,9 @@ class Permission(StrEnum):
     SYSTEM_READ = "system.read"
     SYSTEM_WRITE = "system.write"  # system parameters
     COMM_WRITE = "comm.write"  # communication settings
+    DEVICES_READ = "devices.read"
+    DEVICES_WRITE = "devices.write"  # register devices, edit them, issue enrolment tokens
+    DEVICES_CONTROL = "devices.control"  # suspend, resume, revoke, retire (with TOTP step-up)
 
 
 _READ_ALL = frozenset(
@@ -51,17 +54,26 @@ _READ_ALL = frozenset(
         Permission.TOKENS_READ,
         Permission.AUDIT_READ,
         Permission.SYSTEM_READ,
+        Permission.DEVICES_READ,
     }
 )
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.DEVICE_ADMIN: frozenset(
-        {Permission.ORG_READ, Permission.POINTS_WRITE, Permission.SYSTEM_READ, Permission.COMM_WRITE}
+        {
+            Permission.ORG_READ,
+            Permission.POINTS_WRITE,
+            Permission.SYSTEM_READ,
+            Permission.COMM_WRITE,
+            Permission.DEVICES_READ,
+            Permission.DEVICES_WRITE,
+            Permission.DEVICES_CONTROL,
+        }
     ),
     Role.ACCOUNTANT: frozenset({Permission.ORG_READ}),
-    Role.EXECUTIVE: frozenset({Permission.ORG_READ}),
-    Role.CREW: frozenset({Permission.ORG_READ}),
+    Role.EXECUTIVE: frozenset({Permission.ORG_READ, Permission.DEVICES_READ}),
+    Role.CREW: frozenset({Permission.ORG_READ, Permission.DEVICES_READ}),
     Role.AUDITOR: _READ_ALL,
 }
 
@@ -69,4 +81,6 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 TOTP_REQUIRED_ROLES = frozenset({Role.ADMIN, Role.DEVICE_ADMIN, Role.ACCOUNTANT})
 
 # An API token can never do a control operation (it cannot confirm a TOTP code), nor manage identities.
-API_TOKEN_PERMISSIONS = frozenset({Permission.ORG_READ, Permission.POINTS_WRITE, Permission.SYSTEM_READ})
+API_TOKEN_PERMISSIONS = frozenset(
+    {Permission.ORG_READ, Permission.POINTS_WRITE, Permission.SYSTEM_READ, Permission.DEVICES_READ}
+)

@@ -1,0 +1,140 @@
+"""The registry's commands, mounted into ``cem``: ``pki``, ``broker`` and ``registry``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from cryptography.hazmat.primitives import serialization
+
+from cem_platform.settings import Settings, get_settings
+from cem_registry import pki
+from cem_registry.broker import write_atomic
+from cem_registry.ca import Authority
+from cem_registry.services import DeviceRegistry
+
+__all__ = ["add_commands"]
+
+T = TypeVar("T")
+
+
+def _run(work: Callable[[Settings], Awaitable[T]]) -> T:
+    from cem_platform.db import close_db, init_db
+
+    settings = get_settings()
+
+    async def go() -> T:
+        await init_db(settings.database)
+        try:
+            return await work(settings)
+        finally:
+            await close_db()
+
+    return asyncio.run(go())
+
+
+def _pki_init(args: argparse.Namespace) -> int:
+    result = _run(lambda s: Authority(s).initialise())
+    print("certificate authority created")
+    print(f"  root CA      {result.root_certificate_path}  sha256 {result.root_fingerprint}")
+    print(f"  root key     {result.root_key_path}  (encrypted; move it offline now — it is not needed day to day)")
+    print(f"  issuing CA   in the database, key encrypted with CEM_PKI_PASSPHRASE; sha256 {result.issuing_fingerprint}")
+    return 0
+
+
+def _pki_status(args: argparse.Namespace) -> int:
+    async def work(settings: Settings) -> None:
+        authority = Authority(settings)
+        if not await authority.is_initialised():
+            print("no certificate authority yet: run 'cem pki init'")
+            return
+        issuing = await authority.issuing_certificate()
+        crl = await authority.current_crl()
+        print(f"issuing CA  {issuing.subject.rfc4514_string()}  valid until {issuing.not_valid_after_utc.date()}")
+        print(f"CRL         {len(list(crl))} entries, next update {crl.next_update_utc}")
+
+    _run(work)
+    return 0
+
+
+def _pki_issue_service(args: argparse.Namespace) -> int:
+    async def work(settings: Settings) -> str:
+        identity = args.identity or settings.broker.ingest_identity
+        authority = Authority(settings)
+        key, cert = await authority.issue_service_certificate(identity)
+        directory = Path(args.dir)
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        write_atomic(directory / "client.key", key_pem, mode=0o600)
+        write_atomic(directory / "client.crt", pki.pem(cert) + await authority.issuing_pem())
+        write_atomic(directory / "ca.pem", await authority.root_pem())
+        return identity
+
+    identity = _run(work)
+    print(f"client certificate for {identity!r} written to {args.dir} (client.key, client.crt, ca.pem)")
+    return 0
+
+
+def _broker_mosquitto(args: argparse.Namespace) -> int:
+    async def work(settings: Settings) -> list[Path]:
+        return await Authority(settings).write_mosquitto_config(
+            Path(args.dir), bind=args.bind, port=args.port, pid_file=args.pid_file or ""
+        )
+
+    files = _run(work)
+    settings = get_settings()
+    print(f"Mosquitto configuration written: {', '.join(str(f) for f in files)}")
+    print(f"  start it: mosquitto -c {files[0]}")
+    if Path(args.dir).resolve() != Path(settings.broker.config_dir).resolve():
+        print(
+            f"  note: revocations rewrite the CRL and ACL in CEM_BROKER_CONFIG_DIR ({settings.broker.config_dir});"
+            f" set it to {args.dir} for this broker to follow them"
+        )
+    return 0
+
+
+def _registry_publish_crl(args: argparse.Namespace) -> int:
+    publication = _run(lambda s: Authority(s).publish_crl())
+    print(f"CRL {publication.number} published with {publication.entries} entries; {publication.broker.detail}")
+    return 0
+
+
+def _registry_check_expiry(args: argparse.Namespace) -> int:
+    due = _run(lambda s: DeviceRegistry(s).expiring_certificates())
+    for cert in due:
+        print(f"{cert.device_id}  certificate {cert.serial} expires {cert.not_after.isoformat()}")
+    print(f"{len(due)} certificate(s) newly found near expiry")
+    return 0
+
+
+def add_commands(commands: Any) -> None:
+    """Add the ``pki``, ``broker`` and ``registry`` command groups."""
+    pki_ = commands.add_parser("pki", help="certificate authority").add_subparsers(dest="pki_command", required=True)
+    pki_.add_parser("init", help="create the root and issuing CAs (once)").set_defaults(func=_pki_init)
+    pki_.add_parser("status", help="show the CA and CRL").set_defaults(func=_pki_status)
+    service = pki_.add_parser("issue-service", help="client certificate for a platform service (ingest)")
+    service.add_argument("--identity", help="CN; default CEM_BROKER_INGEST_IDENTITY")
+    service.add_argument("--dir", required=True)
+    service.set_defaults(func=_pki_issue_service)
+
+    broker = commands.add_parser("broker", help="MQTT broker configuration").add_subparsers(
+        dest="broker_command", required=True
+    )
+    mosquitto = broker.add_parser("mosquitto-config", help="write a Mosquitto 2 configuration (mTLS, CRL, ACL)")
+    mosquitto.add_argument("--dir", required=True)
+    mosquitto.add_argument("--bind", default="127.0.0.1")
+    mosquitto.add_argument("--port", type=int, default=8883)
+    mosquitto.add_argument("--pid-file", help="pid_file line for the broker (its user must be able to write it)")
+    mosquitto.set_defaults(func=_broker_mosquitto)
+
+    registry = commands.add_parser("registry", help="device registry jobs").add_subparsers(
+        dest="registry_command", required=True
+    )
+    registry.add_parser("publish-crl", help="sign and publish a fresh CRL").set_defaults(func=_registry_publish_crl)
+    registry.add_parser("check-expiry", help="warn of certificates near expiry").set_defaults(
+        func=_registry_check_expiry
+    )
