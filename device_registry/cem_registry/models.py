@@ -58,7 +58,7 @@ class CertificateState(StrEnum):
 
 
 class CertificateAuthority(Model):
-    """A CA certificate of the platform; the issuing CA's key is kept here, encrypted with CEM_PKI_PASSPHRASE.
+    """A CA certificate of the platform. The key of the issuing CA is kept here, encrypted with CEM_PKI_PASSPHRASE.
 
     The root CA's row has no key: ``cem pki init`` writes the root key to a file that can be taken offline.
     """
@@ -143,7 +143,7 @@ class DeviceCertificate(Model):
 
 
 class EnrolmentToken(Model):
-    """A one-time enrolment token: only its hash is stored; it expires and is used at most once."""
+    """A one-time enrolment token: only its hash is stored, it expires and is used at most once."""
 
     id = fields.IntField(primary_key=True)
     device: fields.ForeignKeyRelation[Device] = fields.ForeignKeyField(

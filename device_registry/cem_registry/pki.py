@@ -369,8 +369,12 @@ def build_crl(
     *,
     number: int,
     valid_hours: int,
+    crl_url: str = "",
 ) -> x509.CertificateRevocationList:
-    """A CRL signed by the CA, numbered, valid for ``valid_hours`` (republished well before that)."""
+    """A CRL signed by the CA, numbered, valid for ``valid_hours`` (republished well before that).
+
+    With ``crl_url`` it names where it is published (issuing distribution point; EMQX asks for it).
+    """
     now = utcnow()
     builder = (
         x509.CertificateRevocationListBuilder()
@@ -380,6 +384,19 @@ def build_crl(
         .add_extension(x509.CRLNumber(number), critical=False)
         .add_extension(_authority_key_id(ca_cert), critical=False)
     )
+    if crl_url:
+        builder = builder.add_extension(
+            x509.IssuingDistributionPoint(
+                full_name=[x509.UniformResourceIdentifier(crl_url)],
+                relative_name=None,
+                only_contains_user_certs=False,
+                only_contains_ca_certs=False,
+                only_some_reasons=None,
+                indirect_crl=False,
+                only_contains_attribute_certs=False,
+            ),
+            critical=True,
+        )
     for entry in entries:
         revoked = (
             x509.RevokedCertificateBuilder()

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import getpass
 import os
+import shutil
+import subprocess
 import sys
+import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from cem_platform.errors import CemError
 from cem_platform.settings import Settings, get_settings
@@ -105,19 +110,91 @@ def _totp_now(args: argparse.Namespace) -> int:
     return 0
 
 
+def _free_port(preferred: int) -> int:
+    import socket
+
+    for candidate in (preferred, 0):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", candidate))
+            except OSError:
+                continue
+            port: int = sock.getsockname()[1]
+            return port
+    raise CemError("no free TCP port on 127.0.0.1")
+
+
+def _start_broker(config: Path, pid_file: Path) -> subprocess.Popen[bytes] | None:
+    """The machine's Mosquitto with the generated mTLS configuration, when it is installed."""
+    binary = shutil.which("mosquitto")
+    if binary is None:
+        return None
+    log = (config.parent / "mosquitto.log").open("ab")
+    process = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=log)  # noqa: S603 - fixed argv
+    pid_file.write_text(f"{process.pid}\n")
+    atexit.register(process.terminate)
+    try:
+        process.wait(timeout=1.5)  # a broker that cannot read its files stops at once
+    except subprocess.TimeoutExpired:
+        return process
+    tail = (config.parent / "mosquitto.log").read_text(errors="replace").strip().splitlines()[-2:]
+    print(
+        f"  MQTT broker     failed to start: {' / '.join(tail)}\n"
+        "                  Mosquitto drops to its own user, which must be able to read the demo folder:"
+        " run the demo from a folder other users can enter.",
+        file=sys.stderr,
+    )
+    return None
+
+
+def _enrol_demo_gateway(base: str, token: str, directory: Path, server: Any | None) -> None:
+    """Wait for the API, then enrol the gateway exactly as `cem gateway enroll` does; stop ``server`` after."""
+    import httpx
+
+    from cem_gateway.identity import EnrolmentError, enrol
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/health", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    try:
+        identity = enrol(token, directory, server=base)
+        print(
+            f"  gateway         enrolled as {identity.device_id} -> {directory}/ (key made on the gateway)", flush=True
+        )
+    except EnrolmentError as err:
+        print(f"  gateway         enrolment failed: {err}", file=sys.stderr, flush=True)
+    finally:
+        if server is not None:
+            server.should_exit = True
+
+
 def _demo(args: argparse.Namespace) -> int:
     DEMO_DIR.mkdir(exist_ok=True)
+    broker_port = _free_port(8883)
     os.environ.setdefault("CEM_DATABASE_URL", f"sqlite://{DEMO_DIR / 'cem.sqlite3'}")
     os.environ.setdefault("CEM_SECURITY_SECRET_KEY_FILE", str(DEMO_DIR / "secret.key"))
+    os.environ.setdefault("CEM_PKI_PASSPHRASE_FILE", str(DEMO_DIR / "pki-passphrase"))
+    os.environ.setdefault("CEM_PKI_DIR", str(DEMO_DIR / "pki"))
+    os.environ.setdefault("CEM_BROKER_CONFIG_DIR", str(DEMO_DIR / "broker"))
+    os.environ.setdefault("CEM_BROKER_PID_FILE", str(DEMO_DIR / "broker" / "mosquitto.pid"))
+    os.environ.setdefault("CEM_BROKER_URL", f"mqtts://127.0.0.1:{broker_port}")
     os.environ.setdefault("CEM_LOG_JSON", "false")
     get_settings.cache_clear()
     settings = get_settings()
 
     from cem_platform.db import upgrade_db
     from cem_platform.seed import seed_demo
+    from cem_registry.demo import prepare_demo_devices
 
     asyncio.run(upgrade_db(settings.database))
     accounts = asyncio.run(_with_db(settings, lambda: seed_demo(settings)))
+    devices = asyncio.run(
+        _with_db(settings, lambda: prepare_demo_devices(settings, demo_dir=DEMO_DIR, broker_port=broker_port))
+    )
     host, port = args.host or settings.server.host, args.port or settings.server.port
     base = f"http://{host}:{port}"
     print("\nCEM demo — embedded defaults (SQLite in .cem-demo/)\n")
@@ -137,10 +214,33 @@ def _demo(args: argparse.Namespace) -> int:
         '-d \'{"username":"demo-executive","password":"%s"}\'\n' % accounts[0].password,
         flush=True,
     )
-    if args.no_serve:
-        return 0
-    args.workers = 1
-    return _serve(args)
+    broker = None if args.no_serve else _start_broker(devices.broker_files[0], Path(settings.broker.pid_file))
+    if broker is not None:
+        print(
+            f"  MQTT broker     {settings.broker.url}  (Mosquitto, mTLS only; config in {settings.broker.config_dir}/)"
+        )
+    elif not args.no_serve and shutil.which("mosquitto") is None:
+        print("  MQTT broker     not started: install mosquitto to run the broker with the generated configuration")
+    print(f"  ingest identity {DEMO_DIR / 'ingest'}/ (client certificate of the ingest service)", flush=True)
+    import uvicorn
+
+    if devices.token is None:
+        print(f"  gateway         {devices.gateway_id} already enrolled ({DEMO_DIR / 'gateway'}/)", flush=True)
+        if args.no_serve:
+            return 0
+        args.workers = 1
+        return _serve(args)
+    config = uvicorn.Config("cem_platform.app:create_app", factory=True, host=host, port=port, log_config=None)
+    server = uvicorn.Server(config)
+    enrolment = threading.Thread(
+        target=_enrol_demo_gateway,
+        args=(base, devices.token, DEMO_DIR / "gateway", server if args.no_serve else None),
+        daemon=True,
+    )
+    enrolment.start()
+    server.run()
+    enrolment.join(timeout=5)
+    return 0
 
 
 def _parser() -> argparse.ArgumentParser:

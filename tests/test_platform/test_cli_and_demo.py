@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +21,7 @@ import pyotp
 import pytest
 
 from cem_platform.seed import PLANT
+from tests.test_registry.broker import probe, tls_context
 
 CEM = [sys.executable, "-m", "cem_platform.cli"]
 
@@ -111,15 +115,33 @@ def test_operator_migrates_creates_first_user_and_serves(database_url: str, tmp_
     assert '"path": "/api/v1/auth/login"' in output  # structured access log
 
 
+@pytest.fixture
+def open_folder() -> Iterator[Path]:
+    """A folder under /tmp that other users can enter (the demo's Mosquitto runs as its own user)."""
+    folder = Path(tempfile.mkdtemp(prefix="cem-demo-", dir="/tmp"))
+    folder.chmod(0o755)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.mark.slow
-def test_demo_prints_accounts_that_work(tmp_path: Path) -> None:
+def test_demo_prints_accounts_that_work(open_folder: Path) -> None:
+    tmp_path = open_folder
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     env = _env()
     prepared = subprocess.run(
-        [*CEM, "demo", "--no-serve"], env=env, cwd=tmp_path, capture_output=True, text=True, check=False
+        [*CEM, "demo", "--no-serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert prepared.returncode == 0, prepared.stderr
+    gateway = tmp_path / ".cem-demo" / "gateway"
+    device_id = json.loads((gateway / "identity.json").read_text())["device_id"]
+    assert f"enrolled as {device_id}" in prepared.stdout  # through the API, as `cem gateway enroll` does
     with _running([*CEM, "demo", "--port", str(port)], env, tmp_path) as demo:
         _wait_ready(base, demo)
         assert (tmp_path / ".cem-demo" / "cem.sqlite3").exists()
@@ -139,3 +161,9 @@ def test_demo_prints_accounts_that_work(tmp_path: Path) -> None:
         points = httpx.get(f"{base}/api/v1/org/points", headers=headers).json()
         assert len(points) == sum(len(p) for *_, facilities in PLANT for *_, p in facilities)
         assert httpx.get(f"{base}/schema/openapi.json").status_code == 200
+        devices = httpx.get(f"{base}/api/v1/registry/devices", headers=headers).json()
+        assert [(d["id"], d["state"]) for d in devices] == [(device_id, "enrolled")]
+        broker = re.search(r"MQTT broker\s+mqtts://127.0.0.1:(\d+)", (tmp_path / "server.log").read_text())
+        assert broker, (tmp_path / "server.log").read_text()
+        context = tls_context(gateway / "ca.pem", gateway / "device.crt", gateway / "device.key")
+        assert probe(int(broker.group(1)), context, device_id) == "accepted"

@@ -26,7 +26,7 @@ class Migration(migrations.Migration):
                 ('crl_published_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
-            options={'table': 'reg_certificate_authority', 'app': 'cem', 'pk_attr': 'id', 'table_description': "A CA certificate of the platform; the issuing CA's key is kept here, encrypted with CEM_PKI_PASSPHRASE."},
+            options={'table': 'reg_certificate_authority', 'app': 'cem', 'pk_attr': 'id', 'table_description': "A CA certificate of the platform. The key of the issuing CA is kept here, encrypted with CEM_PKI_PASSPHRASE."},
             bases=['Model'],
         ),
         ops.CreateModel(
@@ -84,7 +84,7 @@ class Migration(migrations.Migration):
                 ('created_by', fields.CharField(max_length=100)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=True)),
             ],
-            options={'table': 'reg_enrolment_token', 'app': 'cem', 'pk_attr': 'id', 'table_description': 'A one-time enrolment token: only its hash is stored; it expires and is used at most once.'},
+            options={'table': 'reg_enrolment_token', 'app': 'cem', 'pk_attr': 'id', 'table_description': 'A one-time enrolment token: only its hash is stored, it expires and is used at most once.'},
             bases=['Model'],
         ),
         ops.CreateModel(
