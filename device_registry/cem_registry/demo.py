@@ -36,7 +36,7 @@ class DemoDevices:
     broker_files: list[Path]
 
 
-async def prepare_demo_devices(settings: Settings, *, demo_dir: Path, broker_port: int) -> DemoDevices:
+async def prepare_demo_devices(settings: Settings, *, demo_dir: Path, broker_port: int, server: str) -> DemoDevices:
     """CA (once), broker config, ingest certificate, the demo gateway and, if it needs one, an enrolment token."""
     authority = Authority(settings)
     if not await authority.is_initialised():
@@ -76,5 +76,5 @@ async def prepare_demo_devices(settings: Settings, *, demo_dir: Path, broker_por
     async def no_step_up() -> None:
         return None  # the operator at the demo's command line
 
-    issued = await registry.issue_token(operator, device.id, step_up=no_step_up)
+    issued = await registry.issue_token(operator, device.id, server=server, step_up=no_step_up)
     return DemoDevices(device.id, issued.token, broker_files)

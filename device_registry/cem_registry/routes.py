@@ -152,8 +152,8 @@ class RegistryController(Controller):
         async def step_up() -> None:
             await identity_of(request).require_step_up(principal, request.headers.get("x-cem-totp"))
 
-        issued = await registry_of(request).issue_token(principal, device_id, step_up=step_up)
         server = str(request.base_url).rstrip("/")
+        issued = await registry_of(request).issue_token(principal, device_id, server=server, step_up=step_up)
         return EnrolmentTokenOut(
             device_id=device_id,
             token=issued.token,

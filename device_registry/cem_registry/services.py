@@ -373,9 +373,12 @@ class DeviceRegistry:
         ).exists()
 
     async def issue_token(
-        self, actor: Principal, device_id: str, *, step_up: Callable[[], Awaitable[None]]
+        self, actor: Principal, device_id: str, *, server: str, step_up: Callable[[], Awaitable[None]]
     ) -> IssuedToken:
-        """A one-time enrolment token; replacing an enrolled device's identity needs a TOTP step-up."""
+        """A one-time enrolment token; replacing an enrolled device's identity needs a TOTP step-up.
+
+        ``server`` is the platform's address as the terminal will reach it; it goes into the QR payload.
+        """
         device = await self.get(actor, device_id)
         self._check_writable(actor, device.enterprise_id, device.site_id)
         if device.state in (DeviceState.RETIRED, DeviceState.SUSPENDED):
@@ -403,16 +406,12 @@ class DeviceRegistry:
                 after={"token_id": row.id, "expires_at": expires_at, "cancelled_older_tokens": cancelled},
             )
         payload = json.dumps(
-            {"v": 1, "kind": "cem-enrolment", "server": self._public_server(), "device_id": device.id, "token": token},
+            {"v": 1, "kind": "cem-enrolment", "server": server, "device_id": device.id, "token": token},
             separators=(",", ":"),
         )
         buffer = io.BytesIO()
         segno.make(payload, error="m").save(buffer, kind="svg", scale=4)
         return IssuedToken(token, expires_at, payload, buffer.getvalue().decode())
-
-    def _public_server(self) -> str:
-        server = self.settings.server
-        return f"http://{server.host}:{server.port}"
 
     async def _refuse(self, action: str, device_id: str, reason: str, *, ip: str, enterprise_id: int | None) -> None:
         await audit.record(

@@ -159,7 +159,8 @@ def _enrol_demo_gateway(base: str, token: str, directory: Path, server: Any | No
             if httpx.get(f"{base}/health", timeout=1).status_code == 200:
                 break
         except httpx.TransportError:
-            time.sleep(0.2)
+            pass
+        time.sleep(0.2)
     try:
         identity = enrol(token, directory, server=base)
         print(
@@ -192,11 +193,13 @@ def _demo(args: argparse.Namespace) -> int:
 
     asyncio.run(upgrade_db(settings.database))
     accounts = asyncio.run(_with_db(settings, lambda: seed_demo(settings)))
-    devices = asyncio.run(
-        _with_db(settings, lambda: prepare_demo_devices(settings, demo_dir=DEMO_DIR, broker_port=broker_port))
-    )
     host, port = args.host or settings.server.host, args.port or settings.server.port
     base = f"http://{host}:{port}"
+    devices = asyncio.run(
+        _with_db(
+            settings, lambda: prepare_demo_devices(settings, demo_dir=DEMO_DIR, broker_port=broker_port, server=base)
+        )
+    )
     print("\nCEM demo — embedded defaults (SQLite in .cem-demo/)\n")
     print(f"  API             {base}/api/v1")
     print(f"  OpenAPI         {base}/schema/openapi.json   (browse: {base}/schema)")

@@ -282,3 +282,19 @@ async def test_broker_authorisation_hook(world: World) -> None:
     suspended = await world.client.post(f"{DEVICES}/{me}/suspend", headers=headers, json={"reason": "test hold"})
     assert suspended.status_code == 200
     assert await ask(me, "publish", f"cem/v1/{me}/telemetry") == "deny"
+
+
+async def test_qr_payload_carries_server_and_token_for_the_crew(world: World) -> None:
+    from cem_gateway.identity import parse_enrolment_code
+
+    headers = await world.login("a-device-admin")
+    device = await register(world, headers)
+    response = await world.client.post(f"{DEVICES}/{device['id']}/enrolment-tokens", headers=headers)
+    issued = response.json()
+    assert issued["qr_svg"].lstrip().startswith("<?xml") or "<svg" in issued["qr_svg"]
+    server, token, device_id = parse_enrolment_code(issued["qr_payload"], None)
+    assert (server, token, device_id) == ("http://cem.test", issued["token"], device["id"])
+    assert f"--token {issued['token']}" in issued["command"]
+    audit = await AuditRecord.filter(action="registry.token.issue", entity_id=device["id"]).first()
+    assert audit is not None
+    assert issued["token"] not in str(audit.after)  # the token is shown once and never logged
