@@ -16,7 +16,6 @@ from pathlib import Path
 
 import msgspec
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
@@ -211,6 +210,14 @@ class Authority:
         await self._record_service(cert, "service-client", identity)
         return key, cert
 
+    async def write_service_identity(self, identity: str, directory: Path) -> None:
+        """Issue a service client certificate and write ``client.key`` (0600), ``client.crt`` (+ issuing CA)
+        and ``ca.pem`` (the root, to check the broker) into ``directory``."""
+        key, cert = await self.issue_service_certificate(identity)
+        write_atomic(directory / "client.crt", pki.pem(cert) + await self.issuing_pem())
+        write_atomic(directory / "ca.pem", await self.root_pem())
+        write_atomic(directory / "client.key", pki.plain_key_pem(key), mode=0o600)
+
     async def issue_server_certificate(self, hostnames: list[str]) -> tuple[pki.PrivateKey, x509.Certificate]:
         """Key and server certificate for the broker's TLS listener."""
         ca_cert, ca_key = await self.issuing()
@@ -296,10 +303,7 @@ class Authority:
         """Write a complete Mosquitto configuration into ``directory``: server key and certificate, CA, CRL, ACL."""
         key, cert = await self.issue_server_certificate(list(self.settings.broker.hostnames))
         await asyncio.to_thread(_open_folder, directory)
-        key_pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        write_atomic(directory / "server.key", key_pem, mode=0o600)
+        write_atomic(directory / "server.key", pki.plain_key_pem(key), mode=0o600)
         _give_to_broker_user(directory / "server.key")
         write_atomic(directory / "server.crt", pki.pem(cert) + await self.issuing_pem())
         write_atomic(directory / "ca.pem", await self.chain_pem())

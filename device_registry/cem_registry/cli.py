@@ -3,41 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from cryptography.hazmat.primitives import serialization
-
+from cem_platform.db import run_with_db
 from cem_platform.settings import Settings, get_settings
-from cem_registry import pki
-from cem_registry.broker import write_atomic
 from cem_registry.ca import Authority
 from cem_registry.services import DeviceRegistry
 
 __all__ = ["add_commands"]
 
-T = TypeVar("T")
-
-
-def _run(work: Callable[[Settings], Awaitable[T]]) -> T:
-    from cem_platform.db import close_db, init_db
-
-    settings = get_settings()
-
-    async def go() -> T:
-        await init_db(settings.database)
-        try:
-            return await work(settings)
-        finally:
-            await close_db()
-
-    return asyncio.run(go())
-
 
 def _pki_init(args: argparse.Namespace) -> int:
-    result = _run(lambda s: Authority(s).initialise())
+    result = run_with_db(lambda s: Authority(s).initialise())
     print("certificate authority created")
     print(f"  root CA      {result.root_certificate_path}  sha256 {result.root_fingerprint}")
     print(f"  root key     {result.root_key_path}  (encrypted; move it offline now — it is not needed day to day)")
@@ -56,25 +34,17 @@ def _pki_status(args: argparse.Namespace) -> int:
         print(f"issuing CA  {issuing.subject.rfc4514_string()}  valid until {issuing.not_valid_after_utc.date()}")
         print(f"CRL         {len(list(crl))} entries, next update {crl.next_update_utc}")
 
-    _run(work)
+    run_with_db(work)
     return 0
 
 
 def _pki_issue_service(args: argparse.Namespace) -> int:
     async def work(settings: Settings) -> str:
         identity = args.identity or settings.broker.ingest_identity
-        authority = Authority(settings)
-        key, cert = await authority.issue_service_certificate(identity)
-        directory = Path(args.dir)
-        key_pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        write_atomic(directory / "client.key", key_pem, mode=0o600)
-        write_atomic(directory / "client.crt", pki.pem(cert) + await authority.issuing_pem())
-        write_atomic(directory / "ca.pem", await authority.root_pem())
+        await Authority(settings).write_service_identity(identity, Path(args.dir))
         return identity
 
-    identity = _run(work)
+    identity = run_with_db(work)
     print(f"client certificate for {identity!r} written to {args.dir} (client.key, client.crt, ca.pem)")
     return 0
 
@@ -85,7 +55,7 @@ def _broker_mosquitto(args: argparse.Namespace) -> int:
             Path(args.dir), bind=args.bind, port=args.port, pid_file=args.pid_file or ""
         )
 
-    files = _run(work)
+    files = run_with_db(work)
     settings = get_settings()
     print(f"Mosquitto configuration written: {', '.join(str(f) for f in files)}")
     print(f"  start it: mosquitto -c {files[0]}")
@@ -98,13 +68,13 @@ def _broker_mosquitto(args: argparse.Namespace) -> int:
 
 
 def _registry_publish_crl(args: argparse.Namespace) -> int:
-    publication = _run(lambda s: Authority(s).publish_crl())
+    publication = run_with_db(lambda s: Authority(s).publish_crl())
     print(f"CRL {publication.number} published with {publication.entries} entries; {publication.broker.detail}")
     return 0
 
 
 def _registry_check_expiry(args: argparse.Namespace) -> int:
-    due = _run(lambda s: DeviceRegistry(s).expiring_certificates())
+    due = run_with_db(lambda s: DeviceRegistry(s).expiring_certificates())
     for cert in due:
         print(f"{cert.device_id}  certificate {cert.serial} expires {cert.not_after.isoformat()}")
     print(f"{len(due)} certificate(s) newly found near expiry")

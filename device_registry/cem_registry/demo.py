@@ -11,13 +11,9 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
-
 from cem_platform.identity.principal import Principal
 from cem_platform.org.models import Enterprise, Site
 from cem_platform.settings import Settings
-from cem_registry import pki
-from cem_registry.broker import write_atomic
 from cem_registry.ca import Authority
 from cem_registry.models import DeviceType
 from cem_registry.services import DeviceRegistry
@@ -46,13 +42,7 @@ async def prepare_demo_devices(settings: Settings, *, demo_dir: Path, broker_por
     )
     ingest_dir = demo_dir / "ingest"
     if not await asyncio.to_thread((ingest_dir / "client.key").exists):
-        key, cert = await authority.issue_service_certificate(settings.broker.ingest_identity)
-        key_pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        write_atomic(ingest_dir / "client.crt", pki.pem(cert) + await authority.issuing_pem())
-        write_atomic(ingest_dir / "ca.pem", await authority.root_pem())
-        write_atomic(ingest_dir / "client.key", key_pem, mode=0o600)
+        await authority.write_service_identity(settings.broker.ingest_identity, ingest_dir)
 
     enterprise = await Enterprise.get(code="HXSTEEL")
     site = await Site.get(enterprise=enterprise, code="NS")

@@ -46,6 +46,7 @@ __all__ = [
     "make_csr",
     "new_key",
     "pem",
+    "plain_key_pem",
     "serial_hex",
     "verify_issued_by",
 ]
@@ -79,6 +80,13 @@ def encrypt_key(key: PrivateKey, passphrase: str) -> bytes:
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.BestAvailableEncryption(passphrase.encode()),
+    )
+
+
+def plain_key_pem(key: PrivateKey) -> bytes:
+    """The key as unencrypted PKCS#8 PEM, for a service that must read it unattended (file mode 0600)."""
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
 
 

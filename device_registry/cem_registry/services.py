@@ -49,6 +49,7 @@ from cem_registry.models import (
     DeviceType,
     EnrolmentToken,
 )
+from cem_registry.pki import utcnow
 
 __all__ = [
     "DeviceRegistry",
@@ -64,11 +65,6 @@ log = logging.getLogger(__name__)
 TOKEN_PREFIX = "cem_enr_"  # noqa: S105 - a prefix, not a secret
 RENEWAL_SKEW = dt.timedelta(minutes=5)
 _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l: read aloud and typed on phones
-
-
-def utcnow() -> dt.datetime:
-    """Now, UTC."""
-    return dt.datetime.now(dt.UTC)
 
 
 def _hash(token: str) -> str:

@@ -12,28 +12,16 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from cem_platform.errors import CemError
-from cem_platform.settings import Settings, get_settings
+from cem_platform.settings import get_settings
 
 __all__ = ["main"]
 
 DEMO_DIR = Path(".cem-demo")
-T = TypeVar("T")
-
-
-async def _with_db(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
-    """Run ``work`` with the database open."""
-    from cem_platform.db import close_db, init_db
-
-    await init_db(settings.database)
-    try:
-        return await work()
-    finally:
-        await close_db()
 
 
 def _db_upgrade(args: argparse.Namespace) -> int:
@@ -99,7 +87,9 @@ def _user_create(args: argparse.Namespace) -> int:
         if user.role.value in ("admin", "device_admin", "accountant"):
             print("this role must enrol an authenticator (TOTP) at first login: POST /api/v1/auth/totp/enrol")
 
-    asyncio.run(_with_db(settings, run))
+    from cem_platform.db import run_with_db
+
+    run_with_db(lambda _: run())
     return 0
 
 
@@ -187,19 +177,15 @@ def _demo(args: argparse.Namespace) -> int:
     get_settings.cache_clear()
     settings = get_settings()
 
-    from cem_platform.db import upgrade_db
+    from cem_platform.db import run_with_db, upgrade_db
     from cem_platform.seed import seed_demo
     from cem_registry.demo import prepare_demo_devices
 
     asyncio.run(upgrade_db(settings.database))
-    accounts = asyncio.run(_with_db(settings, lambda: seed_demo(settings)))
+    accounts = run_with_db(seed_demo)
     host, port = args.host or settings.server.host, args.port or settings.server.port
     base = f"http://{host}:{port}"
-    devices = asyncio.run(
-        _with_db(
-            settings, lambda: prepare_demo_devices(settings, demo_dir=DEMO_DIR, broker_port=broker_port, server=base)
-        )
-    )
+    devices = run_with_db(lambda s: prepare_demo_devices(s, demo_dir=DEMO_DIR, broker_port=broker_port, server=base))
     print("\nCEM demo — embedded defaults (SQLite in .cem-demo/)\n")
     print(f"  API             {base}/api/v1")
     print(f"  OpenAPI         {base}/schema/openapi.json   (browse: {base}/schema)")

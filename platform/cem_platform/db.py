@@ -6,16 +6,29 @@ migration files in ``cem_platform.migrations`` (``cem db upgrade``), never from 
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tortoise import Tortoise, connections
 from tortoise.migrations.api import migrate
 
 from cem_platform.errors import ConfigurationError
-from cem_platform.settings import DatabaseSettings
+from cem_platform.settings import DatabaseSettings, Settings, get_settings
 
-__all__ = ["MODEL_MODULES", "close_db", "init_db", "is_postgres", "ping_db", "tortoise_config", "upgrade_db"]
+T = TypeVar("T")
+
+__all__ = [
+    "MODEL_MODULES",
+    "close_db",
+    "init_db",
+    "is_postgres",
+    "ping_db",
+    "run_with_db",
+    "tortoise_config",
+    "upgrade_db",
+]
 
 APP_LABEL = "cem"
 MODEL_MODULES = [
@@ -71,6 +84,20 @@ async def init_db(settings: DatabaseSettings) -> None:
 async def close_db() -> None:
     """Close every connection."""
     await Tortoise.close_connections()
+
+
+def run_with_db(work: Callable[[Settings], Awaitable[T]]) -> T:
+    """For commands and jobs: open the database of this process's settings, run ``work``, close it."""
+    settings = get_settings()
+
+    async def run() -> T:
+        await init_db(settings.database)
+        try:
+            return await work(settings)
+        finally:
+            await close_db()
+
+    return asyncio.run(run())
 
 
 async def ping_db() -> None:

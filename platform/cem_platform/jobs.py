@@ -10,18 +10,13 @@ Each task opens the database for its own run, so it works in any worker process.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
 from celery import Celery
 from celery.schedules import crontab
 
-from cem_platform.settings import Settings, get_settings
+from cem_platform.db import run_with_db
+from cem_platform.settings import get_settings
 
 __all__ = ["app", "check_certificate_expiry", "publish_crl"]
-
-T = TypeVar("T")
 
 
 def _broker_url() -> str:
@@ -40,27 +35,12 @@ app.conf.update(
 )
 
 
-def _run(work: Callable[[Settings], Awaitable[T]]) -> T:
-    from cem_platform.db import close_db, init_db
-
-    settings = get_settings()
-
-    async def go() -> T:
-        await init_db(settings.database)
-        try:
-            return await work(settings)
-        finally:
-            await close_db()
-
-    return asyncio.run(go())
-
-
 @app.task(name="cem.registry.publish_crl")  # type: ignore[untyped-decorator]
 def publish_crl() -> int:
     """Sign a fresh CRL well before the current one expires, and hand it to the broker."""
     from cem_registry.ca import Authority
 
-    publication = _run(lambda s: Authority(s).publish_crl())
+    publication = run_with_db(lambda s: Authority(s).publish_crl())
     return publication.number
 
 
@@ -69,5 +49,5 @@ def check_certificate_expiry() -> list[str]:
     """Warn (log, once per certificate) of device certificates expiring within CEM_PKI_EXPIRY_WARNING_DAYS."""
     from cem_registry.services import DeviceRegistry
 
-    due = _run(lambda s: DeviceRegistry(s).expiring_certificates())
+    due = run_with_db(lambda s: DeviceRegistry(s).expiring_certificates())
     return [cert.device_id for cert in due]

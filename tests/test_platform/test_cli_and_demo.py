@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,15 +20,9 @@ import pyotp
 import pytest
 
 from cem_platform.seed import PLANT
-from tests.test_registry.broker import probe, tls_context
+from tests.test_registry.broker import free_port, probe, tls_context
 
 CEM = [sys.executable, "-m", "cem_platform.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait_ready(base: str, process: subprocess.Popen[str], timeout: float = 30.0) -> None:
@@ -97,7 +90,7 @@ def test_operator_migrates_creates_first_user_and_serves(database_url: str, tmp_
     assert weak.returncode == 1
     assert "shorter than" in weak.stderr and "what to do" in weak.stderr
 
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     with _running([*CEM, "serve", "--host", "127.0.0.1", "--port", str(port)], env, tmp_path) as server:
         _wait_ready(base, server)
@@ -127,7 +120,7 @@ def open_folder() -> Iterator[Path]:
 @pytest.mark.slow
 def test_demo_prints_accounts_that_work(open_folder: Path) -> None:
     tmp_path = open_folder
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = _env()
     prepared = subprocess.run(

@@ -12,8 +12,9 @@ from cryptography.hazmat.primitives import serialization
 
 from cem_registry import pki
 from cem_registry.models import DeviceCertificate
-from tests.test_platform.test_cli_and_demo import CEM, _env, _free_port, _running, _wait_ready
+from tests.test_platform.test_cli_and_demo import CEM, _env, _running, _wait_ready
 from tests.test_platform.world import World
+from tests.test_registry.broker import free_port
 from tests.test_registry.fleet import issue_token, register
 
 
@@ -32,7 +33,7 @@ async def test_enroll_and_renew_from_the_command_line(world: World, tmp_path: Pa
         CEM_BROKER_CONFIG_DIR=s.broker.config_dir,
         CEM_LOG_JSON="true",
     )
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     identity_dir = tmp_path / "gateway"
     with _running([*CEM, "serve", "--host", "127.0.0.1", "--port", str(port)], env, tmp_path) as server:
