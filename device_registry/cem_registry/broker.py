@@ -107,7 +107,13 @@ def mosquitto_conf(directory: Path, *, bind: str, port: int, pid_file: str = "")
         "per_listener_settings false",
         "allow_anonymous false",
         f"acl_file {d / 'acl'}",
-        "persistence false",
+        # Sessions and queued QoS 1 messages survive a broker restart: a gateway deletes readings once the
+        # broker acknowledged them, so the broker must not lose what it still owes the ingest session.
+        "persistence true",
+        f"persistence_location {d / 'data'}/",
+        "autosave_interval 10",
+        "persistent_client_expiration 7d",
+        "max_queued_messages 100000",
         "log_dest stderr",
         "log_type error",
         "log_type warning",

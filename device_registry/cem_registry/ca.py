@@ -307,6 +307,8 @@ class Authority:
         _give_to_broker_user(directory / "server.key")
         write_atomic(directory / "server.crt", pki.pem(cert) + await self.issuing_pem())
         write_atomic(directory / "ca.pem", await self.chain_pem())
+        (directory / "data").mkdir(mode=0o700, exist_ok=True)
+        _give_to_broker_user(directory / "data")
         conf = mosquitto_conf(directory, bind=bind, port=port, pid_file=pid_file)
         write_atomic(directory / "mosquitto.conf", conf)
         files = BrokerFiles(msgspec.structs.replace(self.settings.broker, config_dir=str(directory), pid_file=""))

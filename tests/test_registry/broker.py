@@ -29,47 +29,59 @@ def free_port() -> int:
 
 @dataclass
 class Broker:
-    """A running Mosquitto: its port, folder and process."""
+    """A running Mosquitto: its port, folder and process; it can be stopped and started again."""
 
     port: int
     directory: Path
-    process: subprocess.Popen[bytes]
+    pid_file: Path
+    process: subprocess.Popen[bytes] | None = None
 
     def log(self) -> str:
         """What the broker printed so far (for assertion messages)."""
         return (self.directory / "mosquitto.log").read_text(errors="replace")[-3000:]
 
+    async def start(self) -> None:
+        """Start Mosquitto with the generated configuration and wait for its port."""
+        binary = shutil.which("mosquitto")
+        assert binary, "mosquitto is not installed (the CI script installs it)"
+        command = [binary, "-c", str(self.directory / "mosquitto.conf")]
+        with (self.directory / "mosquitto.log").open("ab") as log:
+            process = self.process = subprocess.Popen(command, stdout=log, stderr=log)
+        self.pid_file.write_text(f"{process.pid}\n")
+        deadline = time.monotonic() + 10
+        while True:
+            assert process.poll() is None, f"mosquitto exited: {self.log()}"
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return
+            assert time.monotonic() < deadline, "mosquitto did not open its port"
+            await asyncio.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop Mosquitto (SIGTERM, so it saves its persistent sessions)."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
 
 @contextlib.asynccontextmanager
 async def running_broker(settings: Settings) -> AsyncIterator[Broker]:
     """Write the configuration with `cem broker mosquitto-config`'s code, start Mosquitto, stop it at the end."""
-    binary = shutil.which("mosquitto")
-    assert binary, "mosquitto is not installed (the CI script installs it)"
     directory = Path(settings.broker.config_dir)
     port = free_port()
     await Authority(settings).write_mosquitto_config(directory, bind="127.0.0.1", port=port)
-    log = (directory / "mosquitto.log").open("wb")
-    process = subprocess.Popen([binary, "-c", str(directory / "mosquitto.conf")], stdout=log, stderr=log)
-    Path(settings.broker.pid_file).write_text(f"{process.pid}\n")
-    broker = Broker(port, directory, process)
+    (directory / "mosquitto.log").write_bytes(b"")
+    broker = Broker(port, directory, Path(settings.broker.pid_file))
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            assert process.poll() is None, f"mosquitto exited: {broker.log()}"
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-            assert time.monotonic() < deadline, "mosquitto did not open its port"
-            await asyncio.sleep(0.05)
+        await broker.start()
         yield broker
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-        Path(settings.broker.pid_file).unlink(missing_ok=True)
+        broker.stop()
+        broker.pid_file.unlink(missing_ok=True)
 
 
 def tls_context(ca_file: Path, cert_file: Path | None = None, key_file: Path | None = None) -> ssl.SSLContext:

@@ -1,0 +1,193 @@
+"""The MQTT uplink: TLS with the gateway's own certificate, QoS 1, an answer for every message.
+
+`Uplink.publish` returns only when the broker has acknowledged the message (PUBACK with a success reason
+code); it raises `UplinkError` when the connection drops first, when the broker refuses the message
+(MQTT 5 reason code, e.g. not authorised) or when no acknowledgement arrives in time. The caller keeps
+the readings until then, so nothing is lost.
+
+paho-mqtt does the protocol on its own network thread. One paho client serves one connection: after a
+drop a new one is made, so paho never replays messages behind the caller's back (the buffer does that,
+with the same sequence numbers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
+from paho.mqtt.reasoncodes import ReasonCode
+
+__all__ = ["Uplink", "UplinkError", "parse_broker_url", "tls_context"]
+
+log = logging.getLogger("cem.gateway.uplink")
+
+
+class UplinkError(Exception):
+    """A message was not acknowledged, or the broker could not be reached; the reason says which."""
+
+
+def parse_broker_url(url: str) -> tuple[str, int]:
+    """(host, port) of an ``mqtts://`` address; plain ``mqtt://`` is refused (TLS only)."""
+    parts = urlsplit(url)
+    if parts.scheme != "mqtts" or not parts.hostname:
+        raise UplinkError(f"the broker address must be mqtts://host:port (TLS only), not {url!r}")
+    return parts.hostname, parts.port or 8883
+
+
+def tls_context(ca_file: str, cert_file: str, key_file: str) -> ssl.SSLContext:
+    """Client TLS: trust only the platform's root CA, present the device certificate, check the host name."""
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+class Uplink:
+    """One MQTT 5 connection of the gateway."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str,
+        host: str,
+        port: int,
+        context: Callable[[], ssl.SSLContext],
+        will: tuple[str, bytes] | None = None,
+        keepalive: int = 20,
+        max_inflight: int = 20,
+    ) -> None:
+        self.client_id, self.host, self.port, self._context = client_id, host, port, context
+        self.will, self.keepalive, self.max_inflight = will, keepalive, max_inflight
+        self._client: mqtt.Client | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: dict[int, asyncio.Future[None]] = {}
+        self._connack: asyncio.Future[None] | None = None
+        self.lost = asyncio.Event()
+        self.connected = False
+
+    # ----------------------------------------------------------------------------------- paho's thread
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any) -> None:
+        assert self._loop is not None  # noqa: S101
+        self._loop.call_soon_threadsafe(self._connected, reason.is_failure, str(reason))
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any) -> None:
+        assert self._loop is not None  # noqa: S101
+        self._loop.call_soon_threadsafe(self._disconnected, str(reason))
+
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode, props: Any) -> None:
+        assert self._loop is not None  # noqa: S101
+        self._loop.call_soon_threadsafe(self._acknowledged, mid, reason.is_failure, str(reason))
+
+    # ----------------------------------------------------------------------------------- event loop
+    def _connected(self, failed: bool, reason: str) -> None:
+        if self._connack is not None and not self._connack.done():
+            if failed:
+                self._connack.set_exception(UplinkError(f"the broker refused the connection: {reason}"))
+            else:
+                self.connected = True
+                self._connack.set_result(None)
+
+    def _disconnected(self, reason: str) -> None:
+        self.connected = False
+        self.lost.set()
+        error = UplinkError(f"connection lost ({reason})")
+        if self._connack is not None and not self._connack.done():
+            self._connack.set_exception(error)
+        pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(error)
+
+    def _acknowledged(self, mid: int, failed: bool, reason: str) -> None:
+        future = self._pending.pop(mid, None)
+        if future is None or future.done():
+            return
+        if failed:
+            future.set_exception(UplinkError(f"the broker refused the message: {reason}"))
+        else:
+            future.set_result(None)
+
+    async def connect(self, timeout: float = 15.0) -> None:  # noqa: ASYNC109 - the CONNACK wait
+        """Open the TLS connection and wait for the broker's CONNACK; `UplinkError` says why not."""
+        self._loop = asyncio.get_running_loop()
+        self.lost.clear()
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+            reconnect_on_failure=False,
+        )
+        client.tls_set_context(self._context())
+        client.max_inflight_messages_set(self.max_inflight)
+        client.max_queued_messages_set(0)
+        if self.will is not None:
+            client.will_set(self.will[0], self.will[1], qos=1, retain=True)
+        client.on_connect, client.on_disconnect, client.on_publish = (
+            self._on_connect,
+            self._on_disconnect,
+            self._on_publish,
+        )
+        self._connack = self._loop.create_future()
+        self._client = client
+        try:
+            await asyncio.wait_for(
+                asyncio.to_thread(client.connect, self.host, self.port, self.keepalive, clean_start=True), timeout
+            )
+        except (OSError, TimeoutError, ValueError) as err:
+            self._client = None
+            raise UplinkError(f"cannot reach the broker at {self.host}:{self.port}: {err}") from err
+        client.loop_start()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._connack), timeout)
+        except (TimeoutError, UplinkError) as err:
+            await self.close()
+            if isinstance(err, UplinkError):
+                raise
+            raise UplinkError(f"no answer from the broker at {self.host}:{self.port} within {timeout:.0f} s") from err
+        log.info("connected to %s:%s as %s", self.host, self.port, self.client_id)
+
+    async def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        retain: bool = False,
+        timeout: float = 30.0,  # noqa: ASYNC109 - the PUBACK wait, per message
+    ) -> None:
+        """Send with QoS 1 and wait for the broker's acknowledgement."""
+        client = self._client
+        if client is None or not self.connected:
+            raise UplinkError("not connected")
+        assert self._loop is not None  # noqa: S101
+        future: asyncio.Future[None] = self._loop.create_future()
+        info = client.publish(topic, payload, qos=1, retain=retain)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            raise UplinkError(f"cannot send: {mqtt.error_string(info.rc)}")
+        self._pending[info.mid] = future
+        try:
+            await asyncio.wait_for(future, timeout)
+        except TimeoutError as err:
+            self._pending.pop(info.mid, None)
+            raise UplinkError(f"no acknowledgement within {timeout:.0f} s") from err
+
+    async def close(self, *, last: tuple[str, bytes] | None = None) -> None:
+        """Disconnect (optionally publishing a last message first, e.g. a clean 'offline' status)."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        if last is not None and self.connected:
+            self._client = client
+            with contextlib.suppress(UplinkError):
+                await self.publish(last[0], last[1], retain=True, timeout=5)
+            self._client = None
+        self.connected = False
+        client.disconnect()
+        await asyncio.to_thread(client.loop_stop)
+        self._disconnected("closed")
