@@ -1,0 +1,355 @@
+"""The running gateway: coordinators poll, quality checks, the buffer keeps, the forwarder sends.
+
+::
+
+    Coordinator (one per connection) --slot readings--> QualityFilter --samples--> Buffer (SQLite WAL)
+    Buffer --oldest first + live lane--> Uplink (MQTT 5, TLS, QoS 1) --PUBACK--> Buffer.acknowledge
+    heartbeat: Status (retained) every heartbeat_s; last will: Status "offline" (retained)
+    renewal: after the certificate's renew-after date, `identity.renew` and reconnect with the new key
+
+After a reconnect the forwarder sends two lanes side by side: the backlog (everything stored before the
+reconnect, oldest first, as fast as the broker acknowledges) and the live lane (readings stored since),
+so a long catch-up never delays current values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.metadata
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from cem_gateway.buffer import Buffer
+from cem_gateway.coordinator import Coordinator
+from cem_gateway.drivers.base import RawReading
+from cem_gateway.identity import EnrolmentError, Identity, load_identity, renew
+from cem_gateway.pointmap import GatewayConfig, PointMap, PointMapError
+from cem_gateway.quality import QualityFilter
+from cem_gateway.uplink import Uplink, UplinkError, parse_broker_url, tls_context
+from cem_gateway.wire import (
+    Alarm,
+    ConnectionState,
+    Reading,
+    Status,
+    TelemetryBatch,
+    encode,
+    status_topic,
+    telemetry_topic,
+)
+
+__all__ = ["FIRMWARE", "Counters", "Gateway"]
+
+log = logging.getLogger("cem.gateway")
+
+try:
+    FIRMWARE = importlib.metadata.version("cem")
+except importlib.metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+    FIRMWARE = "0+unknown"
+
+
+def _ms(seconds: float) -> int:
+    return round(seconds * 1000)
+
+
+@dataclass(slots=True)
+class Counters:
+    """What the gateway did since it started (for the status, the logs and the benchmark)."""
+
+    read: int = 0
+    stored: int = 0
+    sent: int = 0
+    batches: int = 0
+    resent_sessions: int = 0
+    connects: int = 0
+    connect_failures: int = 0
+    last_error: str | None = None
+    alarms_since: dict[tuple[str, str | None], int] = field(default_factory=dict)
+
+
+class Gateway:
+    """One gateway process: everything `cem gateway run` does."""
+
+    def __init__(
+        self,
+        point_map: PointMap,
+        *,
+        clock: Callable[[], float] = time.time,
+        renew_check_s: float = 3600.0,
+    ) -> None:
+        if point_map.gateway is None:
+            raise PointMapError(
+                "the point map has no [gateway] section (identity_dir, buffer_path ...)", source=point_map.source
+            )
+        self.map, self.config, self.clock = point_map, point_map.gateway, clock
+        self.identity: Identity = load_identity(self.config.identity_dir)
+        self.device = self.identity.device_id
+        self.broker_url = self.config.broker or self.identity.broker_url
+        self.host, self.port = parse_broker_url(self.broker_url)
+        self.quality = QualityFilter()
+        self.buffer = Buffer(
+            self.config.buffer_path,
+            max_readings=self.config.buffer_max_readings,
+            min_free_mb=self.config.buffer_min_free_mb,
+            evict=self.config.evict,
+        )
+        self.coordinators = [
+            Coordinator(connection, point_map.points_of(name), self._sink, clock=clock)
+            for name, connection in point_map.connections.items()
+            if point_map.points_of(name)
+        ]
+        self.counters = Counters()
+        self.started = clock()
+        self.renew_check_s = renew_check_s
+        self.renewal_error: str | None = None
+        self.uplink = self._new_uplink()
+        self._stopping = asyncio.Event()
+
+    # ----------------------------------------------------------------------------------- collecting
+    async def _sink(self, readings: list[RawReading]) -> None:
+        """One poll slot of one connection: check, then store before anything is sent."""
+        self.counters.read += len(readings)
+        samples = self.quality.process(list(readings))
+        if samples:
+            stored = await self.buffer.append(samples)
+            self.counters.stored += stored.stored
+            if stored.evicted or stored.refused:
+                log.warning(
+                    "buffer full (policy %s): %d oldest evicted, %d new refused",
+                    self.config.evict,
+                    stored.evicted,
+                    stored.refused,
+                )
+
+    # ----------------------------------------------------------------------------------- sending
+    def _new_uplink(self) -> Uplink:
+        identity = self.identity
+        offline = encode(Status(device=self.device, state="offline", ts=0, firmware=FIRMWARE, reason="connection lost"))
+        return Uplink(
+            client_id=self.device,
+            host=self.host,
+            port=self.port,
+            context=lambda: tls_context(str(identity.ca_file), str(identity.cert_file), str(identity.key_file)),
+            will=(status_topic(self.device), offline),
+            max_inflight=max(20, self.config.inflight * 2 + 2),
+        )
+
+    async def _send(self, readings: Sequence[Reading]) -> None:
+        batch = TelemetryBatch(device=self.device, sent=_ms(self.clock()), readings=tuple(readings))
+        await self.uplink.publish(telemetry_topic(self.device), encode(batch))
+        await self.buffer.acknowledge(readings[0].seq, readings[-1].seq)
+        self.counters.sent += len(readings)
+        self.counters.batches += 1
+
+    async def _drain(self) -> None:
+        """Send until the connection drops: a backlog lane (oldest first) and a live lane."""
+        config: GatewayConfig = self.config
+        mark = self.buffer.last_seq
+        backlog, live = 0, mark
+        inflight: set[asyncio.Task[None]] = set()
+        lost = asyncio.ensure_future(self.uplink.lost.wait())
+        try:
+            while True:
+                for lane in ("live", "backlog"):
+                    if len(inflight) >= config.inflight:
+                        break
+                    if lane == "live":
+                        rows = await self.buffer.fetch(live, config.batch_max)
+                    elif backlog < mark:
+                        rows = await self.buffer.fetch(backlog, config.batch_max, upto=mark)
+                        backlog = rows[-1].seq if rows else mark
+                    else:
+                        rows = []
+                    if rows:
+                        if lane == "live":
+                            live = rows[-1].seq
+                        inflight.add(asyncio.ensure_future(self._send(rows)))
+                if inflight:
+                    done, inflight = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        task.result()  # an UplinkError ends the session; the rows stay in the buffer
+                    continue
+                self.buffer.appended.clear()
+                appended = asyncio.ensure_future(self.buffer.appended.wait())
+                await asyncio.wait({appended, lost}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                appended.cancel()
+                if lost.done():
+                    raise UplinkError("connection lost")
+        finally:
+            lost.cancel()
+            for task in inflight:
+                task.cancel()
+            await asyncio.gather(*inflight, return_exceptions=True)
+
+    async def _forward(self) -> None:
+        """Connect, send, and when the connection drops reconnect with backoff, forever."""
+        delay = 0.5
+        while not self._stopping.is_set():
+            try:
+                await self.uplink.connect()
+            except UplinkError as err:
+                self.counters.connect_failures += 1
+                self.counters.last_error = str(err)
+                log.warning("%s; retrying in %.1f s", err, delay)
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not crypto
+                delay = min(delay * 2, 30.0)
+                continue
+            delay = 0.5
+            self.counters.connects += 1
+            try:
+                await self._heartbeat_once()
+                await self._drain()
+            except UplinkError as err:
+                self.counters.last_error = str(err)
+                log.warning("uplink: %s; %d readings wait in the buffer", err, self.buffer.depth)
+            except Exception as err:  # a bug must not stop the gateway: log it, reconnect, resend
+                self.counters.last_error = repr(err)
+                log.exception("forwarder failed; reconnecting")
+            # (on cancellation the connection stays open so that `run` can send the final status)
+            await self.uplink.close()
+
+    # ----------------------------------------------------------------------------------- status
+    def _alarm(self, alarms: list[Alarm], code: str, severity: str, message: str, subject: str | None = None) -> None:
+        since = self.counters.alarms_since.setdefault((code, subject), _ms(self.clock()))
+        alarms.append(Alarm(code=code, severity=severity, message=message, since=since, subject=subject))  # type: ignore[arg-type]
+
+    async def status(self, state: str = "online", reason: str | None = None) -> Status:
+        """The current status message."""
+        now = self.clock()
+        buffer = await self.buffer.state()
+        connections = []
+        alarms: list[Alarm] = []
+        for coordinator in self.coordinators:
+            s = coordinator.status()
+            connections.append(
+                ConnectionState(
+                    name=s.name,
+                    protocol=s.protocol,
+                    connected=s.connected,
+                    last_good_poll=_ms(s.last_good_poll) if s.last_good_poll is not None else None,
+                    polls=s.polls,
+                    errors=s.errors,
+                    errors_by_reason=dict(s.errors_by_reason),
+                    last_error=s.last_error,
+                    reconnects=s.reconnects,
+                    overruns=s.overruns,
+                )
+            )
+            if not s.connected:
+                self._alarm(
+                    alarms, "connection_down", "critical", f"{s.name}: {s.last_error or 'not connected'}", s.name
+                )
+        if self.buffer.full_since is not None:
+            self._alarm(
+                alarms,
+                "buffer_full",
+                "critical",
+                f"buffer full: policy {self.config.evict}, {buffer.evicted} readings evicted or refused so far",
+            )
+        if self.config.buffer_min_free_mb and (buffer.disk_free_mb or 0) < self.config.buffer_min_free_mb:
+            self._alarm(alarms, "disk_low", "critical", f"only {buffer.disk_free_mb} MB free for the buffer")
+        for point in self.quality.stuck_points():
+            self._alarm(alarms, "meter_stuck", "warning", f"{point} has not changed", point)
+        if self.renewal_error:
+            self._alarm(alarms, "renewal_failed", "warning", self.renewal_error)
+        active = {(alarm.code, alarm.subject) for alarm in alarms}
+        for key in list(self.counters.alarms_since):
+            if key not in active:
+                del self.counters.alarms_since[key]
+        return Status(
+            device=self.device,
+            state=state,  # type: ignore[arg-type]
+            ts=_ms(now),
+            firmware=FIRMWARE,
+            reason=reason,
+            started=_ms(self.started),
+            uptime_s=int(now - self.started),
+            heartbeat_s=self.config.heartbeat_s,
+            buffer=buffer,
+            connections=tuple(connections),
+            dropped=dict(self.quality.dropped),
+            estimated=self.quality.estimated,
+            alarms=tuple(alarms),
+        )
+
+    async def _heartbeat_once(self) -> None:
+        await self.uplink.publish(status_topic(self.device), encode(await self.status()), retain=True, timeout=10)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.heartbeat_s)
+            if self.uplink.connected:
+                try:
+                    await self._heartbeat_once()
+                except UplinkError as err:
+                    log.info("heartbeat not sent: %s", err)
+
+    # ----------------------------------------------------------------------------------- identity
+    async def _renewal(self) -> None:
+        """Renew the certificate once it is due; reconnect with the new one."""
+        while True:
+            due = self.identity.renew_after.timestamp() - self.clock()
+            if due > 0:
+                await asyncio.sleep(min(due, self.renew_check_s))
+                continue
+            try:
+                self.identity = await asyncio.to_thread(renew, self.identity.directory)
+            except EnrolmentError as err:
+                self.renewal_error = f"certificate renewal failed: {err}"
+                log.warning("%s; next try in %.0f s", self.renewal_error, self.renew_check_s)
+                await asyncio.sleep(self.renew_check_s)
+                continue
+            self.renewal_error = None
+            log.info("certificate renewed, valid until %s; reconnecting", self.identity.not_after.isoformat())
+            old, self.uplink = self.uplink, self._new_uplink()
+            await old.close()
+
+    # ----------------------------------------------------------------------------------- lifecycle
+    async def run(self, ready: Callable[[Gateway], Awaitable[None] | None] | None = None) -> None:
+        """Run until `stop` is called (or the task is cancelled)."""
+        await self.buffer.open()
+        self.quality.restore(self.buffer.point_states)
+        log.info(
+            "gateway %s: %d points on %d connections, %d readings waiting in the buffer, broker %s",
+            self.device,
+            len(self.map.points),
+            len(self.coordinators),
+            self.buffer.depth,
+            self.broker_url,
+        )
+        tasks = [asyncio.ensure_future(coordinator.run()) for coordinator in self.coordinators]
+        tasks += [
+            asyncio.ensure_future(self._forward()),
+            asyncio.ensure_future(self._heartbeat()),
+            asyncio.ensure_future(self._renewal()),
+        ]
+        try:
+            if ready is not None:
+                result = ready(self)
+                if result is not None:
+                    await result
+            stopping = asyncio.ensure_future(self._stopping.wait())
+            await asyncio.wait([stopping, *tasks], return_when=asyncio.FIRST_COMPLETED)
+            for task in tasks:
+                error = task.exception() if task.done() and not task.cancelled() else None
+                if error is not None:
+                    raise error
+        finally:
+            for coordinator in self.coordinators:
+                with contextlib.suppress(Exception):
+                    await coordinator.stop()
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                offline = encode(await self.status("offline", "stopped"))
+                await self.uplink.close(last=(status_topic(self.device), offline))
+            await self.buffer.close()
+            log.info("gateway stopped; %d readings wait in the buffer", self.buffer.depth)
+
+    def stop(self) -> None:
+        """Ask `run` to finish (readings not yet sent stay in the buffer)."""
+        self._stopping.set()
