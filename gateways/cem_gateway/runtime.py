@@ -338,12 +338,12 @@ class Gateway:
                 if error is not None:
                     raise error
         finally:
+            for task in tasks:  # the heartbeat first: no "online" status may follow the stop
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             for coordinator in self.coordinators:
                 with contextlib.suppress(Exception):
                     await coordinator.stop()
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
             with contextlib.suppress(Exception):
                 offline = encode(await self.status("offline", "stopped"))
                 await self.uplink.close(last=(status_topic(self.device), offline))

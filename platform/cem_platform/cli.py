@@ -262,10 +262,12 @@ def _parser() -> argparse.ArgumentParser:
     totp.set_defaults(func=_totp_now)
 
     from cem_gateway.cli import add_commands as add_gateway_commands
+    from cem_gateway.simulator.cli import add_commands as add_simulator_commands
     from cem_registry.cli import add_commands as add_registry_commands
 
     add_registry_commands(commands)
     add_gateway_commands(commands)
+    add_simulator_commands(commands)
 
     demo = commands.add_parser("demo", help="migrate, seed and serve the demo on embedded defaults")
     demo.add_argument("--host")
