@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import atexit
+import contextlib
 import getpass
 import os
 import shutil
@@ -137,7 +138,57 @@ def _start_broker(config: Path, pid_file: Path) -> subprocess.Popen[bytes] | Non
     return None
 
 
-def _enrol_demo_gateway(base: str, token: str, directory: Path, server: Any | None) -> None:
+def _background(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+    """A ``cem`` command in the background, stopped when the demo ends."""
+    with log.open("ab") as handle:
+        process = subprocess.Popen(  # noqa: S603 - our own command line
+            [sys.executable, "-m", "cem_platform.cli", *args], stdout=handle, stderr=subprocess.STDOUT
+        )
+    atexit.register(process.terminate)
+    return process
+
+
+def _wait_for_line(process: subprocess.Popen[bytes], log: Path, text: str, timeout: float = 60.0) -> str | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        for line in log.read_text(errors="replace").splitlines():
+            if text in line:
+                return line
+        time.sleep(0.2)
+    return None
+
+
+def _start_plant_and_gateway() -> None:
+    """The simulated steel works (Modbus TCP + OPC UA) and the enrolled gateway polling it into the broker."""
+    point_map, sim_log, gw_log = DEMO_DIR / "plant-map.toml", DEMO_DIR / "simulator.log", DEMO_DIR / "gateway.log"
+    simulator = _background(
+        ["simulate", "plant", "--host", "127.0.0.1", "--port-base", "0", "--point-map", str(point_map)], sim_log
+    )
+    ready = _wait_for_line(simulator, sim_log, "simulator ready")
+    if ready is None:
+        print(f"  plant simulator failed to start; see {sim_log}", file=sys.stderr, flush=True)
+        return
+    control = ready.split("control=", 1)[-1].split()[0] if "control=" in ready else "?"
+    print(
+        f"  plant simulator Modbus TCP + OPC UA on 127.0.0.1 (map {point_map}; faults: cem simulate fault"
+        f" --control {control} --kind stuck --target IR.BF1.COKE.FLOW)",
+        flush=True,
+    )
+    config = DEMO_DIR / "gateway.toml"
+    config.write_text(
+        "# The demo gateway: identity from `cem gateway enroll`, the simulator's point map below.\n"
+        '[gateway]\nidentity_dir = "gateway"\nbuffer_path = "gateway-buffer.sqlite3"\nheartbeat_s = 10\n\n'
+        + point_map.read_text()
+    )
+    gateway = _background(["gateway", "run", "--config", str(config)], gw_log)
+    running = _wait_for_line(gateway, gw_log, "gateway running as")
+    if running is None:
+        print(f"  gateway         failed to start; see {gw_log}", file=sys.stderr, flush=True)
+        return
+    print(f"  {running.strip()}  (log {gw_log})", flush=True)
+
+
+def _enrol_demo_gateway(base: str, token: str, directory: Path, server: Any | None, field: bool) -> None:
     """Wait for the API, then enrol the gateway exactly as `cem gateway enroll` does; stop ``server`` after."""
     import httpx
 
@@ -156,6 +207,8 @@ def _enrol_demo_gateway(base: str, token: str, directory: Path, server: Any | No
         print(
             f"  gateway         enrolled as {identity.device_id} -> {directory}/ (key made on the gateway)", flush=True
         )
+        if field:
+            _start_plant_and_gateway()
     except EnrolmentError as err:
         print(f"  gateway         enrolment failed: {err}", file=sys.stderr, flush=True)
     finally:
@@ -217,17 +270,20 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"  gateway         {devices.gateway_id} already enrolled ({DEMO_DIR / 'gateway'}/)", flush=True)
         if args.no_serve:
             return 0
+        if broker is not None:
+            _start_plant_and_gateway()
         args.workers = 1
         return _serve(args)
     config = uvicorn.Config("cem_platform.app:create_app", factory=True, host=host, port=port, log_config=None)
     server = uvicorn.Server(config)
     enrolment = threading.Thread(
         target=_enrol_demo_gateway,
-        args=(base, devices.token, DEMO_DIR / "gateway", server if args.no_serve else None),
+        args=(base, devices.token, DEMO_DIR / "gateway", server if args.no_serve else None, broker is not None),
         daemon=True,
     )
     enrolment.start()
-    server.run()
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the demo; no traceback for that
+        server.run()
     enrolment.join(timeout=5)
     return 0
 

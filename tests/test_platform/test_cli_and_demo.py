@@ -20,6 +20,7 @@ import pyotp
 import pytest
 
 from cem_platform.seed import PLANT
+from tests.test_gateway.harness import Collector
 from tests.test_registry.broker import free_port, probe, tls_context
 
 CEM = [sys.executable, "-m", "cem_platform.cli"]
@@ -160,3 +161,16 @@ def test_demo_prints_accounts_that_work(open_folder: Path) -> None:
         assert broker, (tmp_path / "server.log").read_text()
         context = tls_context(gateway / "ca.pem", gateway / "device.crt", gateway / "device.key")
         assert probe(int(broker.group(1)), context, device_id) == "accepted"
+        # the simulated plant feeds the enrolled gateway, which publishes into the demo broker
+        log = (tmp_path / "server.log").read_text()
+        assert f"gateway running as {device_id}" in log and "plant simulator" in log, log
+        collector = Collector(int(broker.group(1)), tmp_path / ".cem-demo" / "ingest", client_id="cem-ingest-demo")
+        collector.start()
+        try:
+            deadline = time.monotonic() + 30
+            while len({r.point for _, r in collector.telemetry(device_id)}) < 20 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            arrived = {r.point for _, r in collector.telemetry(device_id)}
+            assert {"IR.BF1.COKE", "PW.PB1.POWER", "AUX.GRID.IMPORT"} <= arrived, arrived
+        finally:
+            collector.stop()
