@@ -9,7 +9,8 @@ Per point, in this order:
    (flag ``reset``, no delta, quality uncertain);
 4. rate of change (``max_rate`` per second, on the delta for totalisers): dropped as
    ``rate_of_change`` (a spike). Three such readings in a row that agree with each other are a real
-   level change: the third is accepted with flag ``step``;
+   level change: the third is accepted with flag ``step`` (for a totaliser without a delta, quality
+   uncertain: a counter that jumps was replaced or preset, and the jump is no consumption);
 5. stuck: the same value for ``stuck_s`` seconds or more: kept, quality ``uncertain``, flag ``stuck``;
 6. gaps: missing poll slots between the previous good reading and this one, if the gap is at most
    ``max_gap_s``, are filled by ``hold`` (previous value) or ``linear`` interpolation, with
@@ -132,6 +133,8 @@ class QualityFilter:
                     self.dropped["rate_of_change"] += 1
                     return
                 flags.append("step")
+                if point.kind == "totaliser":  # a counter that jumped was replaced or preset: no delta across it
+                    delta, quality = None, "uncertain"
         state.rejected.clear()
 
         # stuck: the raw value did not change for stuck_s or longer
@@ -145,7 +148,7 @@ class QualityFilter:
             flags.append("stuck")
             quality = "uncertain"
 
-        if state.ts is not None and state.value is not None and not {"reset", "rollover"} & set(flags):
+        if state.ts is not None and state.value is not None and not {"reset", "rollover", "step"} & set(flags):
             self._fill(point, state.ts, state.value, ts, value, out)
             if out and out[-1].point == point.id and out[-1].estimated and out[-1].ts < ts:
                 previous_ts, previous_value = out[-1].ts, out[-1].value

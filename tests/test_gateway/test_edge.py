@@ -248,6 +248,18 @@ def test_totaliser_rollover_and_reset() -> None:
     ]
 
 
+def test_a_totaliser_that_jumps_carries_no_delta_across_the_jump() -> None:
+    quality = QualityFilter()
+    point = _point("totaliser", max_rate=10.0)
+    samples = _feed(quality, point, [(1, 100.0), (2, 105.0), (3, 9000.0), (4, 9004.0), (5, 9008.0), (6, 9012.0)])
+    assert [(s.value, s.delta, s.flags, s.quality) for s in samples] == [
+        (100.0, None, (), "good"),
+        (105.0, 5.0, (), "good"),
+        (9008.0, None, ("step",), "uncertain"),
+        (9012.0, 4.0, (), "good"),
+    ]
+
+
 def test_a_reading_for_a_slot_already_seen_is_not_sent_twice() -> None:
     quality = QualityFilter()
     point = _point()
