@@ -66,6 +66,7 @@ class Counters:
     resent_sessions: int = 0
     connects: int = 0
     connect_failures: int = 0
+    renewals: int = 0
     last_error: str | None = None
     alarms_since: dict[tuple[str, str | None], int] = field(default_factory=dict)
 
@@ -303,9 +304,13 @@ class Gateway:
                 await asyncio.sleep(self.renew_check_s)
                 continue
             self.renewal_error = None
+            self.counters.renewals += 1
             log.info("certificate renewed, valid until %s; reconnecting", self.identity.not_after.isoformat())
             old, self.uplink = self.uplink, self._new_uplink()
             await old.close()
+            if self.identity.renew_after.timestamp() <= self.clock():
+                # certificates shorter-lived than the renewal window: renew once per check period, not in a loop
+                await asyncio.sleep(self.renew_check_s)
 
     # ----------------------------------------------------------------------------------- lifecycle
     async def run(self, ready: Callable[[Gateway], Awaitable[None] | None] | None = None) -> None:

@@ -90,3 +90,38 @@ async def test_stuck_meter_spike_rollover_and_lost_plc_show_up_as_they_should(
     assert rolling.connected and rolling.reconnects >= 1 and rolling.errors >= 1
     down = min(s.ts for s in statuses for c in s.connections if c.name == "rolling-plc" and not c.connected)
     assert any(r.point.startswith("HR.RF1.") and r.ts > down + 2000 for r in readings)
+
+
+@pytest.mark.slow
+async def test_a_full_buffer_evicts_the_oldest_says_so_and_counts_every_reading(
+    app: object, world: World, settings: Settings, tmp_path: Path
+) -> None:
+    async with running_broker(settings) as broker, run_plant(host="127.0.0.1") as plant:
+        device = await gateway_identity(world, tmp_path / "identity", broker.port)
+        collector = Collector(broker.port, await ingest_files(settings, tmp_path / "ingest"))
+        collector.start()
+        broker.stop()  # the gateway starts during an outage
+        config = tmp_path / "gateway.toml"
+        small = GATEWAY.replace("heartbeat_s = 1", "heartbeat_s = 1\nbuffer_max_readings = 150")
+        config.write_text(small + plant.point_map())
+        gateway = start(["gateway", "run", "--config", str(config)], tmp_path / "gateway.log", tmp_path)
+        with stopping(gateway):
+            await gateway.wait_for_line("buffer full (policy drop_oldest)", timeout=30)
+            await asyncio.sleep(2)
+            await broker.start()
+            await wait_until(
+                lambda: any(s.buffer and s.buffer.evicted for s in collector.statuses(device)), 30, "status"
+            )
+            first = next(s for s in collector.statuses(device) if s.buffer and s.buffer.evicted)
+            await asyncio.sleep(3)
+        collector.stop()
+
+    alarm = next(a for a in first.alarms if a.code == "buffer_full")
+    assert alarm.severity == "critical" and "drop_oldest" in alarm.message
+    assert first.buffer is not None and first.buffer.depth <= 150
+    seqs = sorted({reading.seq for _, reading in collector.telemetry(device)})
+    # the oldest were evicted, and exactly as many as the status says; the rest arrived without a hole
+    final = collector.statuses(device)[-1]
+    assert final.buffer is not None
+    assert seqs[0] > 1 and seqs == list(range(seqs[0], seqs[-1] + 1))
+    assert final.buffer.evicted >= seqs[0] - 1 >= first.buffer.evicted
