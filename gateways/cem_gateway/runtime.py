@@ -128,13 +128,25 @@ class Gateway:
     # ----------------------------------------------------------------------------------- sending
     def _new_uplink(self) -> Uplink:
         identity = self.identity
-        offline = encode(Status(device=self.device, state="offline", ts=0, firmware=FIRMWARE, reason="connection lost"))
+
+        def will() -> tuple[str, bytes]:
+            # published by the broker when the connection is lost; ts is when this connection began
+            status = Status(
+                device=self.device,
+                state="offline",
+                ts=_ms(self.clock()),
+                firmware=FIRMWARE,
+                reason="connection lost",
+                started=_ms(self.started),
+            )
+            return status_topic(self.device), encode(status)
+
         return Uplink(
             client_id=self.device,
             host=self.host,
             port=self.port,
             context=lambda: tls_context(str(identity.ca_file), str(identity.cert_file), str(identity.key_file)),
-            will=(status_topic(self.device), offline),
+            will=will,
             max_inflight=max(20, self.config.inflight * 2 + 2),
         )
 

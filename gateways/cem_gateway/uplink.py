@@ -59,7 +59,7 @@ class Uplink:
         host: str,
         port: int,
         context: Callable[[], ssl.SSLContext],
-        will: tuple[str, bytes] | None = None,
+        will: Callable[[], tuple[str, bytes]] | None = None,
         keepalive: int = 20,
         max_inflight: int = 20,
     ) -> None:
@@ -128,7 +128,8 @@ class Uplink:
         client.max_inflight_messages_set(self.max_inflight)
         client.max_queued_messages_set(0)
         if self.will is not None:
-            client.will_set(self.will[0], self.will[1], qos=1, retain=True)
+            topic, payload = self.will()  # made at each connect, so it carries that connection's time
+            client.will_set(topic, payload, qos=1, retain=True)
         client.on_connect, client.on_disconnect, client.on_publish = (
             self._on_connect,
             self._on_disconnect,

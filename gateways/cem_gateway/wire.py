@@ -35,7 +35,10 @@ TelemetryBatch::
   ``stuck``, ``rollover``, ``reset``, ``step`` (a level change accepted after repeated rate alarms).
 
 Status: see `Status` below; it carries the buffer depth, each connection's last good poll and error
-counts, the drop counters, the firmware version, the uptime and open alarms.
+counts, the drop counters, the firmware version, the uptime and open alarms. A status with state
+``offline`` and reason ``stopped`` is a clean stop; reason ``connection lost`` is the last will, which the
+broker publishes when the connection drops (its ``ts`` is when that connection began, so a receiver takes
+the time of arrival as the time of the loss).
 """
 
 from __future__ import annotations
