@@ -114,6 +114,7 @@ def mosquitto_conf(directory: Path, *, bind: str, port: int, pid_file: str = "")
         "autosave_interval 10",
         "persistent_client_expiration 7d",
         "max_queued_messages 100000",
+        "set_tcp_nodelay true",  # PUBACKs go out at once instead of behind a delayed TCP acknowledgement
         "log_dest stderr",
         "log_type error",
         "log_type warning",

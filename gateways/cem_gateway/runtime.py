@@ -166,26 +166,27 @@ class Gateway:
         lost = asyncio.ensure_future(self.uplink.lost.wait())
         try:
             while True:
-                for lane in ("live", "backlog"):
-                    if len(inflight) >= config.inflight:
-                        break
-                    if lane == "live":
-                        rows = await self.buffer.fetch(live, config.batch_max)
-                    elif backlog < mark:
+                self.buffer.appended.clear()  # before looking: an append from now on wakes the wait below
+                # fill the window: live readings first, then the backlog, several messages in flight
+                progressed = True
+                while progressed and len(inflight) < config.inflight:
+                    progressed = False
+                    rows = await self.buffer.fetch(live, config.batch_max)
+                    if rows:
+                        live = rows[-1].seq
+                        inflight.add(asyncio.ensure_future(self._send(rows)))
+                        progressed = True
+                    if backlog < mark and len(inflight) < config.inflight:
                         rows = await self.buffer.fetch(backlog, config.batch_max, upto=mark)
                         backlog = rows[-1].seq if rows else mark
-                    else:
-                        rows = []
-                    if rows:
-                        if lane == "live":
-                            live = rows[-1].seq
-                        inflight.add(asyncio.ensure_future(self._send(rows)))
+                        if rows:
+                            inflight.add(asyncio.ensure_future(self._send(rows)))
+                            progressed = True
                 if inflight:
                     done, inflight = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
                     for task in done:
                         task.result()  # an UplinkError ends the session; the rows stay in the buffer
                     continue
-                self.buffer.appended.clear()
                 appended = asyncio.ensure_future(self.buffer.appended.wait())
                 await asyncio.wait({appended, lost}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
                 appended.cancel()
@@ -208,7 +209,7 @@ class Gateway:
                 self.counters.last_error = str(err)
                 log.warning("%s; retrying in %.1f s", err, delay)
                 await asyncio.sleep(delay * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not crypto
-                delay = min(delay * 2, 30.0)
+                delay = min(delay * 2, 10.0)  # a broker back after an outage is found within ~10 s
                 continue
             delay = 0.5
             self.counters.connects += 1
