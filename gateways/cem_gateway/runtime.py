@@ -184,8 +184,9 @@ class Gateway:
                             progressed = True
                 if inflight:
                     done, inflight = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
-                    for task in done:
-                        task.result()  # an UplinkError ends the session; the rows stay in the buffer
+                    errors = [error for task in done if (error := task.exception()) is not None]
+                    if errors:
+                        raise errors[0]  # an UplinkError ends the session; the unsent rows stay in the buffer
                     continue
                 appended = asyncio.ensure_future(self.buffer.appended.wait())
                 await asyncio.wait({appended, lost}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
