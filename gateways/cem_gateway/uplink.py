@@ -125,7 +125,11 @@ class Uplink:
             protocol=MQTTProtocolVersion.MQTTv5,
             reconnect_on_failure=False,
         )
-        client.tls_set_context(self._context())
+        try:
+            context = self._context()
+        except (OSError, ValueError) as err:  # e.g. caught between the renewal's file writes: try again later
+            raise UplinkError(f"cannot load the gateway's certificate and key: {err}") from err
+        client.tls_set_context(context)
         client.max_inflight_messages_set(self.max_inflight)
         client.max_queued_messages_set(0)
         if self.will is not None:

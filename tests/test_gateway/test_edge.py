@@ -12,6 +12,7 @@ import pytest
 from cem_gateway.buffer import Buffer
 from cem_gateway.pointmap import Checks, Point, PointMapError, load_point_map, parse_point_map
 from cem_gateway.quality import QualityFilter, Sample
+from cem_gateway.uplink import Uplink, UplinkError, parse_broker_url, tls_context
 from cem_gateway.wire import Reading, Status, TelemetryBatch, WireError, decode_status, decode_telemetry, encode
 
 MAP = """\
@@ -367,3 +368,13 @@ def test_the_wire_format_round_trips_and_omits_defaults() -> None:
         decode_telemetry(msgspec.json.encode(raw))
     status = Status(device="dev-abc", state="offline", ts=1, reason="connection lost")
     assert decode_status(encode(status)) == status
+
+
+async def test_an_unloadable_certificate_is_an_uplink_error_the_forwarder_retries(tmp_path: Path) -> None:
+    missing = str(tmp_path / "missing.pem")
+    uplink = Uplink(client_id="dev-x", host="127.0.0.1", port=1, context=lambda: tls_context(missing, missing, missing))
+    with pytest.raises(UplinkError, match="cannot load the gateway's certificate and key"):
+        await uplink.connect()
+    with pytest.raises(UplinkError, match="TLS only"):
+        parse_broker_url("mqtt://127.0.0.1:1883")
+    assert parse_broker_url("mqtts://broker.plant:8884") == ("broker.plant", 8884)
