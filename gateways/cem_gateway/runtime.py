@@ -357,12 +357,17 @@ class Gateway:
                 if error is not None:
                     raise error
         finally:
-            for task in tasks:  # the heartbeat first: no "online" status may follow the stop
+            pollers, senders = tasks[: len(self.coordinators)], tasks[len(self.coordinators) :]
+            for task in senders:  # the heartbeat first: no "online" status may follow the stop
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            for coordinator in self.coordinators:
-                with contextlib.suppress(Exception):
-                    await coordinator.stop()
+            await asyncio.gather(*senders, return_exceptions=True)
+            # each coordinator's own stop flag first: a bare cancel can be swallowed by a read that completes
+            # at that instant (asyncio.wait_for in Python 3.11), and the poller would then run on forever
+            await asyncio.gather(*(coordinator.stop() for coordinator in self.coordinators), return_exceptions=True)
+            while pending := [task for task in pollers if not task.done()]:
+                for task in pending:
+                    task.cancel()
+                await asyncio.wait(pending, timeout=1.0)
             with contextlib.suppress(Exception):
                 offline = encode(await self.status("offline", "stopped"))
                 await self.uplink.close(last=(status_topic(self.device), offline))

@@ -83,7 +83,10 @@ class Collector:
                 self.messages.append((message.topic, message.payload))
 
         client.on_connect, client.on_message = on_connect, on_message
-        client.connect("127.0.0.1", self.port, keepalive=10, clean_start=True, properties=properties)
+        # a fresh session at first, then the same one on every reconnect: what was queued meanwhile arrives
+        client.connect(
+            "127.0.0.1", self.port, keepalive=10, clean_start=mqtt.MQTT_CLEAN_START_FIRST_ONLY, properties=properties
+        )
         client.loop_start()
         self.client = client
 
@@ -158,8 +161,8 @@ def start(args: list[str], log: Path, cwd: Path) -> Process:
 
 
 @contextlib.contextmanager
-def stopping(*processes: Process) -> Iterator[None]:
-    """Stop the processes at the end, whatever happens."""
+def stopping(processes: list[Process]) -> Iterator[None]:
+    """Stop the processes at the end, whatever happens (the list may grow meanwhile, e.g. by restarts)."""
     try:
         yield
     finally:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +15,7 @@ import pytest
 from cem_gateway.buffer import Buffer
 from cem_gateway.pointmap import Checks, Point, PointMapError, load_point_map, parse_point_map
 from cem_gateway.quality import QualityFilter, Sample
+from cem_gateway.runtime import Gateway
 from cem_gateway.uplink import Uplink, UplinkError, parse_broker_url, tls_context
 from cem_gateway.wire import Reading, Status, TelemetryBatch, WireError, decode_status, decode_telemetry, encode
 
@@ -378,3 +382,43 @@ async def test_an_unloadable_certificate_is_an_uplink_error_the_forwarder_retrie
     with pytest.raises(UplinkError, match="TLS only"):
         parse_broker_url("mqtt://127.0.0.1:1883")
     assert parse_broker_url("mqtts://broker.plant:8884") == ("broker.plant", 8884)
+
+
+class _Stubborn:
+    """A poller whose first cancellation is swallowed, as asyncio.wait_for does when its read completes at once."""
+
+    def __init__(self) -> None:
+        self.flag = asyncio.Event()
+        self.swallowed = False
+
+    async def run(self) -> None:
+        while not self.flag.is_set():
+            try:
+                await asyncio.sleep(0.02)
+            except asyncio.CancelledError:
+                if self.swallowed:
+                    raise
+                self.swallowed = True
+
+    async def stop(self) -> None:
+        self.flag.set()
+
+
+async def test_the_gateway_stops_even_when_a_poller_swallows_its_cancellation(tmp_path: Path) -> None:
+    identity = tmp_path / "identity"
+    identity.mkdir()
+    for name in ("device.key", "device.crt", "ca.pem", "chain.pem"):
+        (identity / name).write_text("not used: the broker is unreachable\n")
+    far = (dt.datetime.now(dt.UTC) + dt.timedelta(days=300)).isoformat()
+    meta = {"device_id": "dev-x", "broker_url": "mqtts://127.0.0.1:1", "topics": {}, "server": "http://127.0.0.1:1"}
+    (identity / "identity.json").write_text(json.dumps(meta | {"not_after": far, "renew_after": far}))
+    (tmp_path / "map.toml").write_text(MAP.replace('identity_dir = "id"', 'identity_dir = "identity"'))
+    gateway = Gateway(load_point_map(tmp_path / "map.toml"))
+    stubborn = [_Stubborn(), _Stubborn()]
+    gateway.coordinators = stubborn  # type: ignore[assignment]
+    running = asyncio.ensure_future(gateway.run())
+    await asyncio.sleep(0.3)
+    gateway.stop()
+    async with asyncio.timeout(10):
+        await running
+    assert all(poller.flag.is_set() for poller in stubborn)

@@ -43,7 +43,7 @@ async def test_stuck_meter_spike_rollover_and_lost_plc_show_up_as_they_should(
         text = text.replace(block.group(0), re.sub(r"stuck_s = \S+", "stuck_s = 3", block.group(0)))
         config.write_text(GATEWAY + text)
         gateway = start(["gateway", "run", "--config", str(config)], tmp_path / "gateway.log", tmp_path)
-        with stopping(gateway):
+        with stopping([gateway]):
             await gateway.wait_for_line(f"gateway running as {device}")
             await wait_until(lambda: len(collector.telemetry(device)) > 100, 30, "first readings")
             await plant.inject("stuck", "IR.BF1.COKE.FLOW", seconds=8)
@@ -105,7 +105,7 @@ async def test_a_full_buffer_evicts_the_oldest_says_so_and_counts_every_reading(
         small = GATEWAY.replace("heartbeat_s = 1", "heartbeat_s = 1\nbuffer_max_readings = 150")
         config.write_text(small + plant.point_map())
         gateway = start(["gateway", "run", "--config", str(config)], tmp_path / "gateway.log", tmp_path)
-        with stopping(gateway):
+        with stopping([gateway]):
             await gateway.wait_for_line("buffer full (policy drop_oldest)", timeout=30)
             await asyncio.sleep(2)
             await broker.start()

@@ -43,7 +43,7 @@ async def test_modbus_and_opcua_readings_arrive_with_their_values_and_units(
         protocols = {point.id: point_map.connections[point.connection].protocol for point in point_map.points}
         assert set(protocols.values()) == {"modbus", "opcua"}
         gateway = start(["gateway", "run", "--config", str(config)], tmp_path / "gateway.log", tmp_path)
-        with stopping(gateway):
+        with stopping([gateway]):
             await gateway.wait_for_line(f"gateway running as {device}")
 
             def everything_arrived() -> bool:

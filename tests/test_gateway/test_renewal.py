@@ -62,7 +62,7 @@ async def test_the_gateway_renews_when_due_and_reconnects_with_the_new_certifica
             config = tmp_path / "gateway.toml"
             config.write_text('[gateway]\nidentity_dir = "identity"\nheartbeat_s = 1\n\n' + plant.point_map())
             gateway = start(["gateway", "run", "--config", str(config)], tmp_path / "gateway.log", tmp_path)
-            with stopping(gateway):
+            with stopping([gateway]):
                 await gateway.wait_for_line("certificate renewed", timeout=30)
                 renewed = len(collector.telemetry(device))
                 await wait_until(lambda: len(collector.telemetry(device)) > renewed + 60, 30, "readings after renewal")

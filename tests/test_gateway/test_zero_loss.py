@@ -78,7 +78,7 @@ async def test_every_reading_arrives_once_across_a_broker_outage_and_a_killed_ga
         buffer = work / "buffer.sqlite3"
         log = work / "gateway.log"
         gateway = start(["gateway", "run", "--config", str(config)], log, work)
-        with stopping(simulator, gateway):
+        with stopping(started := [simulator, gateway]):
             await gateway.wait_for_line(f"gateway running as {device}")
             await wait_until(lambda: len(collector.seqs(device)) >= 3 * len(points.points), 30, "first readings")
 
@@ -98,6 +98,7 @@ async def test_every_reading_arrives_once_across_a_broker_outage_and_a_killed_ga
 
             await wait_until(last_will, 30, "the broker to publish the gateway's last will")
             gateway = start(["gateway", "run", "--config", str(config)], log, work)
+            started.append(gateway)
             await gateway.wait_for_line("readings waiting in the buffer", timeout=30)
             await asyncio.sleep(2)
 
@@ -110,6 +111,7 @@ async def test_every_reading_arrives_once_across_a_broker_outage_and_a_killed_ga
             assert len(killed_at[1]) >= 2 * len(points.points), "unsent readings should wait in the buffer"
             await broker.start()
             gateway = start(["gateway", "run", "--config", str(config)], log, work)
+            started.append(gateway)
             await gateway.wait_for_line(f"{len(killed_at[1])} readings waiting in the buffer", timeout=30)
 
             def drained() -> bool:
