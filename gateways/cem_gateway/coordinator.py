@@ -22,7 +22,7 @@ import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from cem_gateway.drivers import make_driver
@@ -106,19 +106,7 @@ class Coordinator:
     # -------------------------------------------------------------------------------------------- status
     def status(self) -> CoordinatorStatus:
         """A copy of the current counters."""
-        s = self._status
-        return CoordinatorStatus(
-            name=s.name,
-            protocol=s.protocol,
-            connected=s.connected,
-            last_good_poll=s.last_good_poll,
-            polls=s.polls,
-            errors=s.errors,
-            errors_by_reason=dict(s.errors_by_reason),
-            last_error=s.last_error,
-            reconnects=s.reconnects,
-            overruns=s.overruns,
-        )
+        return replace(self._status, errors_by_reason=dict(self._status.errors_by_reason))
 
     def _count_error(self, reason: str, message: str) -> None:
         s = self._status

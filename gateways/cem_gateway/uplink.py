@@ -189,14 +189,12 @@ class Uplink:
 
     async def close(self, *, last: tuple[str, bytes] | None = None) -> None:
         """Disconnect (optionally publishing a last message first, e.g. a clean 'offline' status)."""
-        client, self._client = self._client, None
-        if client is None:
+        if self._client is None:
             return
         if last is not None and self.connected:
-            self._client = client
             with contextlib.suppress(UplinkError):
                 await self.publish(last[0], last[1], retain=True, timeout=5)
-            self._client = None
+        client, self._client = self._client, None
         self.connected = False
         client.disconnect()
         await asyncio.to_thread(client.loop_stop)

@@ -29,6 +29,8 @@ from tests.test_platform.world import World
 from tests.test_registry.fleet import enrolled_terminal
 
 CEM = [sys.executable, "-m", "cem_platform.cli"]
+# the [gateway] section of the tests' point maps: the identity beside the map, a heartbeat every second
+GATEWAY_SECTION = '[gateway]\nidentity_dir = "identity"\nheartbeat_s = 1\n\n'
 
 
 async def gateway_identity(world: World, directory: Path, broker_port: int) -> str:

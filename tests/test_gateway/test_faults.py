@@ -15,16 +15,17 @@ import pytest
 
 from cem_gateway.simulator import run_plant
 from cem_platform.settings import Settings
-from tests.test_gateway.harness import Collector, gateway_identity, ingest_files, start, stopping, wait_until
+from tests.test_gateway.harness import (
+    GATEWAY_SECTION,
+    Collector,
+    gateway_identity,
+    ingest_files,
+    start,
+    stopping,
+    wait_until,
+)
 from tests.test_platform.world import World
 from tests.test_registry.broker import running_broker
-
-GATEWAY = """\
-[gateway]
-identity_dir = "identity"
-heartbeat_s = 1
-
-"""
 
 
 @pytest.mark.slow
@@ -41,7 +42,7 @@ async def test_stuck_meter_spike_rollover_and_lost_plc_show_up_as_they_should(
         block = re.search(r'id = "IR.BF1.COKE.FLOW"\n(?:[^\[]*\n)', text)
         assert block
         text = text.replace(block.group(0), re.sub(r"stuck_s = \S+", "stuck_s = 3", block.group(0)))
-        config.write_text(GATEWAY + text)
+        config.write_text(GATEWAY_SECTION + text)
         gateway = start(["gateway", "run", "--config", str(config)], tmp_path / "gateway.log", tmp_path)
         with stopping([gateway]):
             await gateway.wait_for_line(f"gateway running as {device}")
@@ -102,7 +103,7 @@ async def test_a_full_buffer_evicts_the_oldest_says_so_and_counts_every_reading(
         collector.start()
         broker.stop()  # the gateway starts during an outage
         config = tmp_path / "gateway.toml"
-        small = GATEWAY.replace("heartbeat_s = 1", "heartbeat_s = 1\nbuffer_max_readings = 150")
+        small = GATEWAY_SECTION.replace("heartbeat_s = 1", "heartbeat_s = 1\nbuffer_max_readings = 150")
         config.write_text(small + plant.point_map())
         gateway = start(["gateway", "run", "--config", str(config)], tmp_path / "gateway.log", tmp_path)
         with stopping([gateway]):

@@ -15,18 +15,20 @@ import pytest
 from cem_gateway.pointmap import load_point_map
 from cem_gateway.simulator import run_plant
 from cem_platform.settings import Settings
-from tests.test_gateway.harness import CEM, Collector, gateway_identity, ingest_files, start, stopping, wait_until
+from tests.test_gateway.harness import (
+    CEM,
+    GATEWAY_SECTION,
+    Collector,
+    gateway_identity,
+    ingest_files,
+    start,
+    stopping,
+    wait_until,
+)
 from tests.test_platform.world import World
 from tests.test_registry.broker import running_broker
 
 T0 = 1_764_043_200.0  # a Tuesday morning shift, 2025-11-25 04:00 UTC
-
-GATEWAY = """\
-[gateway]
-identity_dir = "identity"
-heartbeat_s = 1
-
-"""
 
 
 @pytest.mark.slow
@@ -38,7 +40,7 @@ async def test_modbus_and_opcua_readings_arrive_with_their_values_and_units(
         collector = Collector(broker.port, await ingest_files(settings, tmp_path / "ingest"))
         collector.start()
         config = tmp_path / "gateway.toml"
-        config.write_text(GATEWAY + plant.point_map())
+        config.write_text(GATEWAY_SECTION + plant.point_map())
         point_map = load_point_map(config)
         protocols = {point.id: point_map.connections[point.connection].protocol for point in point_map.points}
         assert set(protocols.values()) == {"modbus", "opcua"}

@@ -12,8 +12,8 @@ from cryptography import x509
 from cem_gateway.simulator import run_plant
 from cem_registry import pki
 from cem_registry.models import CertificateState, DeviceCertificate
-from tests.test_gateway.harness import CEM, Collector, ingest_files, start, stopping, wait_until
-from tests.test_platform.test_cli_and_demo import _env, _running, _wait_ready
+from tests.test_gateway.harness import CEM, GATEWAY_SECTION, Collector, ingest_files, start, stopping, wait_until
+from tests.test_platform.test_cli_and_demo import _running, _wait_ready, server_env
 from tests.test_platform.world import World
 from tests.test_registry.broker import free_port, running_broker
 from tests.test_registry.fleet import issue_token, register
@@ -32,16 +32,10 @@ async def test_the_gateway_renews_when_due_and_reconnects_with_the_new_certifica
     device = (await register(world, headers))["id"]
     token = await issue_token(world, headers, device)
     async with running_broker(s) as broker, run_plant(host="127.0.0.1") as plant:
-        env = _env(
-            CEM_DATABASE_URL=s.database.url,
-            CEM_SECURITY_SECRET_KEY=s.security.secret_key,
-            CEM_PKI_PASSPHRASE=s.pki.passphrase,
-            CEM_PKI_DIR=s.pki.dir,
-            CEM_PKI_DEVICE_DAYS=str(s.pki.device_days),  # 20 days: shorter than the 30-day window, so due at once
-            CEM_BROKER_CONFIG_DIR=s.broker.config_dir,
+        env = server_env(
+            s,  # device certificates live 20 days here: shorter than the 30-day window, so renewal is due at once
             CEM_BROKER_PID_FILE=s.broker.pid_file,
             CEM_BROKER_URL=f"mqtts://127.0.0.1:{broker.port}",
-            CEM_LOG_JSON="true",
         )
         port = free_port()
         base = f"http://127.0.0.1:{port}"
@@ -60,7 +54,7 @@ async def test_the_gateway_renews_when_due_and_reconnects_with_the_new_certifica
             collector = Collector(broker.port, await ingest_files(s, tmp_path / "ingest"))
             collector.start()
             config = tmp_path / "gateway.toml"
-            config.write_text('[gateway]\nidentity_dir = "identity"\nheartbeat_s = 1\n\n' + plant.point_map())
+            config.write_text(GATEWAY_SECTION + plant.point_map())
             gateway = start(["gateway", "run", "--config", str(config)], tmp_path / "gateway.log", tmp_path)
             with stopping([gateway]):
                 await gateway.wait_for_line("certificate renewed", timeout=30)

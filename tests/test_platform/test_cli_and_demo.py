@@ -20,6 +20,7 @@ import pyotp
 import pytest
 
 from cem_platform.seed import PLANT
+from cem_platform.settings import Settings
 from tests.test_gateway.harness import Collector
 from tests.test_registry.broker import free_port, probe, tls_context
 
@@ -60,6 +61,20 @@ def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CEM_")}
     env.update(extra)
     return env
+
+
+def server_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment for `cem serve` and the CLI on the test database, CA and broker folder."""
+    return _env(
+        CEM_DATABASE_URL=settings.database.url,
+        CEM_SECURITY_SECRET_KEY=settings.security.secret_key,
+        CEM_PKI_PASSPHRASE=settings.pki.passphrase,
+        CEM_PKI_DIR=settings.pki.dir,
+        CEM_PKI_DEVICE_DAYS=str(settings.pki.device_days),
+        CEM_BROKER_CONFIG_DIR=settings.broker.config_dir,
+        CEM_LOG_JSON="true",
+        **extra,
+    )
 
 
 @pytest.mark.slow

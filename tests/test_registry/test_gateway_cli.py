@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 
 from cem_registry import pki
 from cem_registry.models import DeviceCertificate
-from tests.test_platform.test_cli_and_demo import CEM, _env, _running, _wait_ready
+from tests.test_platform.test_cli_and_demo import CEM, _running, _wait_ready, server_env
 from tests.test_platform.world import World
 from tests.test_registry.broker import free_port
 from tests.test_registry.fleet import issue_token, register
@@ -24,15 +24,7 @@ async def test_enroll_and_renew_from_the_command_line(world: World, tmp_path: Pa
     device = await register(world, headers)
     token = await issue_token(world, headers, device["id"])
     s = world.settings
-    env = _env(
-        CEM_DATABASE_URL=s.database.url,
-        CEM_SECURITY_SECRET_KEY=s.security.secret_key,
-        CEM_PKI_PASSPHRASE=s.pki.passphrase,
-        CEM_PKI_DIR=s.pki.dir,
-        CEM_PKI_DEVICE_DAYS=str(s.pki.device_days),
-        CEM_BROKER_CONFIG_DIR=s.broker.config_dir,
-        CEM_LOG_JSON="true",
-    )
+    env = server_env(s)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     identity_dir = tmp_path / "gateway"
