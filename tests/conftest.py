@@ -101,6 +101,16 @@ async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
 
 
 DATA_TABLES = [
+    "alarm_event",
+    "alarm",
+    "ingest_dead_letter",
+    "ingest_device_status",
+    "ts_reading",
+    "ts_pending",
+    "ts_batch",
+    "ts_rollup_hour",
+    "ts_rollup_day",
+    "ts_rollup_month",
     "reg_enrolment_token",
     "reg_device_certificate",
     "reg_device",

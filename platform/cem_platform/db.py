@@ -36,6 +36,8 @@ MODEL_MODULES = [
     "cem_platform.identity.models",
     "cem_platform.audit.models",
     "cem_platform.sysconfig.models",
+    "cem_platform.telemetry.models",
+    "cem_platform.alarms.models",
     "cem_registry.models",
 ]
 

@@ -19,6 +19,7 @@ __all__ = [
     "AuthSettings",
     "BrokerSettings",
     "DatabaseSettings",
+    "IngestSettings",
     "LogSettings",
     "PkiSettings",
     "RateLimitSettings",
@@ -26,6 +27,7 @@ __all__ = [
     "SecuritySettings",
     "ServerSettings",
     "Settings",
+    "TimeseriesSettings",
     "get_settings",
     "load_settings",
 ]
@@ -117,6 +119,30 @@ class BrokerSettings(msgspec.Struct, frozen=True, kw_only=True):
     online_minutes: Positive = 5  # a device not seen for longer is shown offline
 
 
+class IngestSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """The ingest service (``cem ingest``): its MQTT identity, shared subscription and write batching."""
+
+    broker_url: str = ""  # mqtts://host:port of the broker as ingest reaches it; empty: CEM_BROKER_URL
+    identity_dir: str = ".cem-ingest"  # client.crt, client.key and ca.pem (`cem registry service-identity`)
+    client_id: str = "cem-ingest-1"  # stable per process: its MQTT session (and unacknowledged messages) survive
+    group: str = "cem-ingest"  # the shared subscription's group: processes in one group split the messages
+    session_expiry_s: Positive = 86400
+    receive_maximum: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 200  # messages in flight to one process
+    batch_readings: Positive = 5000  # write (and then acknowledge) after this many readings...
+    batch_wait_ms: Positive = 50  # ...or after this long, whichever comes first
+    max_future_s: Positive = 300  # readings stamped further ahead than this are refused (clock fault)
+    embedded: bool = False  # run ingest and the periodic jobs inside the API process (demo, no Redis)
+
+
+class TimeseriesSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """Retention of raw readings and rollups (standard 5.2.3.2: five years at least)."""
+
+    raw_retention_days: Annotated[int, msgspec.Meta(ge=31)] = 400
+    rollup_retention_years: Annotated[int, msgspec.Meta(ge=5)] = 10  # never less than five years
+    partitions_ahead_months: Annotated[int, msgspec.Meta(ge=1, le=24)] = 2
+    rollup_interval_s: Positive = 30  # how often the rollup job folds new readings in
+
+
 class LogSettings(msgspec.Struct, frozen=True, kw_only=True):
     """Structured logging."""
 
@@ -135,6 +161,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     security: SecuritySettings = msgspec.field(default_factory=SecuritySettings)
     pki: PkiSettings = msgspec.field(default_factory=PkiSettings)
     broker: BrokerSettings = msgspec.field(default_factory=BrokerSettings)
+    ingest: IngestSettings = msgspec.field(default_factory=IngestSettings)
+    timeseries: TimeseriesSettings = msgspec.field(default_factory=TimeseriesSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
 
 

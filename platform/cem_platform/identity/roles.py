@@ -45,6 +45,11 @@ class Permission(StrEnum):
     DEVICES_READ = "devices.read"
     DEVICES_WRITE = "devices.write"  # register devices, edit them, issue enrolment tokens
     DEVICES_CONTROL = "devices.control"  # suspend, resume, revoke, retire (with TOTP step-up)
+    DATA_READ = "data.read"  # time series, latest values, live updates
+    INGEST_READ = "ingest.read"  # dead letters and terminal status as ingest saw it
+    ALARMS_READ = "alarms.read"
+    ALARMS_HANDLE = "alarms.handle"  # acknowledge and clear alarms
+    ALARMS_CONFIGURE = "alarms.configure"  # alarm thresholds (audited parameters)
 
 
 _READ_ALL = frozenset(
@@ -55,6 +60,9 @@ _READ_ALL = frozenset(
         Permission.AUDIT_READ,
         Permission.SYSTEM_READ,
         Permission.DEVICES_READ,
+        Permission.DATA_READ,
+        Permission.INGEST_READ,
+        Permission.ALARMS_READ,
     }
 )
 
@@ -69,11 +77,26 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.DEVICES_READ,
             Permission.DEVICES_WRITE,
             Permission.DEVICES_CONTROL,
+            Permission.DATA_READ,
+            Permission.INGEST_READ,
+            Permission.ALARMS_READ,
+            Permission.ALARMS_HANDLE,
+            Permission.ALARMS_CONFIGURE,
         }
     ),
-    Role.ACCOUNTANT: frozenset({Permission.ORG_READ}),
-    Role.EXECUTIVE: frozenset({Permission.ORG_READ, Permission.DEVICES_READ}),
-    Role.CREW: frozenset({Permission.ORG_READ, Permission.DEVICES_READ}),
+    Role.ACCOUNTANT: frozenset({Permission.ORG_READ, Permission.DATA_READ, Permission.ALARMS_READ}),
+    Role.EXECUTIVE: frozenset(
+        {Permission.ORG_READ, Permission.DEVICES_READ, Permission.DATA_READ, Permission.ALARMS_READ}
+    ),
+    Role.CREW: frozenset(
+        {
+            Permission.ORG_READ,
+            Permission.DEVICES_READ,
+            Permission.DATA_READ,
+            Permission.ALARMS_READ,
+            Permission.ALARMS_HANDLE,
+        }
+    ),
     Role.AUDITOR: _READ_ALL,
 }
 
@@ -82,5 +105,12 @@ TOTP_REQUIRED_ROLES = frozenset({Role.ADMIN, Role.DEVICE_ADMIN, Role.ACCOUNTANT}
 
 # An API token can never do a control operation (it cannot confirm a TOTP code), nor manage identities.
 API_TOKEN_PERMISSIONS = frozenset(
-    {Permission.ORG_READ, Permission.POINTS_WRITE, Permission.SYSTEM_READ, Permission.DEVICES_READ}
+    {
+        Permission.ORG_READ,
+        Permission.POINTS_WRITE,
+        Permission.SYSTEM_READ,
+        Permission.DEVICES_READ,
+        Permission.DATA_READ,
+        Permission.ALARMS_READ,
+    }
 )

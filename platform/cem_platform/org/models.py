@@ -162,6 +162,7 @@ class MeasurementPoint(TimestampedModel):
     quantity = fields.CharField(max_length=32)  # physical quantity: mass, volume, energy, power...
     unit = fields.CharField(max_length=16)
     kind = fields.CharField(max_length=16)  # totaliser, flow, state
+    sample_seconds = fields.IntField(default=60)  # the meter's reading period: completeness and gaps count on it
     meter_model = fields.CharField(max_length=100, default="")
     meter_serial = fields.CharField(max_length=100, default="")
     accuracy_class = fields.CharField(max_length=8, default="")

@@ -22,7 +22,7 @@ class ParameterDefinition:
     """What a parameter is, its type and bounds, and which permission changes it."""
 
     key: str
-    category: str  # system or communication
+    category: str  # system, communication or alarm
     kind: type
     default: Any
     description_zh: str
@@ -34,6 +34,8 @@ class ParameterDefinition:
     @property
     def permission(self) -> Permission:
         """The permission needed to change it."""
+        if self.category == "alarm":
+            return Permission.ALARMS_CONFIGURE
         return Permission.COMM_WRITE if self.category == "communication" else Permission.SYSTEM_WRITE
 
     def validate(self, value: Any) -> Any:
@@ -143,6 +145,66 @@ def _definitions(settings: Settings) -> dict[str, ParameterDefinition]:
             "Most readings in one uploaded batch",
             1,
             10000,
+        ),
+        ParameterDefinition(
+            "alarm.gap_intervals",
+            "alarm",
+            int,
+            5,
+            "数据中断判定（采样周期数）",
+            "Sample periods without a reading (terminal online) before a data gap alarm",
+            2,
+            1000,
+        ),
+        ParameterDefinition(
+            "alarm.completeness_min_percent",
+            "alarm",
+            float,
+            95.0,
+            "小时数据完整率下限（%）",
+            "Lowest share of expected readings in a finished hour before a completeness alarm",
+            0,
+            100,
+        ),
+        ParameterDefinition(
+            "alarm.dead_letters_per_hour",
+            "alarm",
+            int,
+            20,
+            "每小时死信告警阈值",
+            "Refused messages from one terminal within an hour that raise an alarm",
+            1,
+            100000,
+        ),
+        ParameterDefinition(
+            "alarm.spike_drops_per_hour",
+            "alarm",
+            int,
+            3,
+            "每小时突变剔除告警阈值",
+            "Readings a gateway dropped as implausible jumps within an hour that raise an alarm",
+            1,
+            100000,
+        ),
+        ParameterDefinition(
+            "alarm.out_of_range_drops_per_hour",
+            "alarm",
+            int,
+            3,
+            "每小时超量程剔除告警阈值",
+            "Readings a gateway dropped as out of range within an hour that raise an alarm",
+            1,
+            100000,
+        ),
+        ParameterDefinition(
+            "alarm.certificate_expiry_days",
+            "alarm",
+            int,
+            settings.pki.expiry_warning_days,
+            "证书到期预警天数",
+            "Days before a terminal certificate expires that raise an alarm",
+            1,
+            365,
         ),
     ]
     return {item.key: item for item in items}

@@ -1,0 +1,1 @@
+"""Device and data alarms (standard 5.4.6): raise, acknowledge, clear, history."""

@@ -1,0 +1,1 @@
+"""Telemetry ingest, time series (raw readings, rollups), dead letters and live updates."""
