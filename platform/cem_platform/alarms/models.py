@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -64,7 +65,7 @@ class Alarm(Model):
     open_key = fields.CharField(max_length=200, null=True, unique=True)
     state = fields.CharEnumField(AlarmState, max_length=16, default=AlarmState.ACTIVE)
     message = fields.TextField()
-    detail = fields.JSONField(default=dict)
+    detail: Any = fields.JSONField(default=dict)
     raised_at = fields.DatetimeField(db_index=True)
     last_seen_at = fields.DatetimeField()
     occurrences = fields.IntField(default=1)
@@ -93,7 +94,7 @@ class AlarmEvent(Model):
     action = fields.CharField(max_length=16)
     actor = fields.CharField(max_length=100)
     note = fields.TextField(default="")
-    detail = fields.JSONField(default=dict)
+    detail: Any = fields.JSONField(default=dict)
 
     class Meta:
         table = "alarm_event"

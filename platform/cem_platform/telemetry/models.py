@@ -1,10 +1,12 @@
 """Tortoise models of ingest: dead letters and the last status each terminal reported.
 
-The time-series tables themselves (raw readings, rollups, latest values) are written by raw SQL on the
+The time-series tables themselves (raw readings, rollups, pending queue, batches) are written by raw SQL on the
 hot path and are created by ``cem_platform.telemetry.ddl`` (monthly partitions on PostgreSQL).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from tortoise import fields
 from tortoise.models import Model
@@ -26,7 +28,7 @@ class DeadLetter(Model):
     enterprise_id = fields.IntField(null=True, db_index=True)  # of the device, when it is known
     reason = fields.CharField(max_length=64)  # machine-readable: schema, unknown_device, identity_mismatch...
     message = fields.TextField()  # what went wrong and what to do, for the device admin
-    rejected = fields.JSONField(null=True)  # [{"index": 3, "seq": 1044, "point": "X", "reason": "..."}]
+    rejected: Any = fields.JSONField(null=True)  # [{"index": 3, "seq": 1044, "point": "X", "reason": "..."}]
     payload = fields.BinaryField()
     payload_sha256 = fields.CharField(max_length=64)
     size = fields.IntField()
@@ -51,7 +53,7 @@ class DeviceStatus(Model):
     buffer_depth = fields.IntField(null=True)
     buffer_evicted = fields.BigIntField(null=True)
     last_seq = fields.BigIntField(null=True)
-    status = fields.JSONField()  # the whole decoded status
+    status: Any = fields.JSONField()  # the whole decoded status
 
     class Meta:
         table = "ingest_device_status"

@@ -134,13 +134,9 @@ class TimeSeriesStore:
                 for batch, mine in zip(batches, per_batch, strict=True)
             ]
             if records:
-                p = self._placeholders(9)
-                conflict = "ON CONFLICT DO NOTHING"
-                await tx.execute_many(
-                    "INSERT INTO ts_batch (device_id, first_seq, last_seq, readings, stored, duplicates, rejected,"
-                    f" sent_at, received_at) VALUES ({p}) {conflict}",
-                    records,
-                )
+                columns = "device_id, first_seq, last_seq, readings, stored, duplicates, rejected, sent_at, received_at"
+                statement = f"INSERT INTO ts_batch ({columns}) VALUES ({self._placeholders(9)}) ON CONFLICT DO NOTHING"  # noqa: S608
+                await tx.execute_many(statement, records)
         return per_batch
 
     def _time(self, ms: int) -> Any:
