@@ -108,6 +108,7 @@ DATA_TABLES = [
     "ts_reading",
     "ts_pending",
     "ts_batch",
+    "ts_point_source",
     "ts_rollup_hour",
     "ts_rollup_day",
     "ts_rollup_month",

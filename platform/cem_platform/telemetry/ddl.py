@@ -59,6 +59,13 @@ def _tables(ts: str, partition_reading: str, partition_hour: str) -> list[str]:
     quality SMALLINT NOT NULL,
     estimated BOOLEAN NOT NULL
 )""",
+        # Which terminal delivers each point (ingest writes it when that changes): data alarms of a point are
+        # held back while its terminal is offline, so one outage raises one alarm, not one per meter.
+        f"""CREATE TABLE ts_point_source (
+    point_id INTEGER NOT NULL PRIMARY KEY,
+    device_id VARCHAR(64) NOT NULL,
+    since {ts} NOT NULL
+)""",
         f"""CREATE TABLE ts_batch (
     device_id VARCHAR(64) NOT NULL,
     first_seq BIGINT NOT NULL,
@@ -102,6 +109,7 @@ def drop_sql() -> list[str]:
             "ts_rollup_day",
             "ts_rollup_hour",
             "ts_batch",
+            "ts_point_source",
             "ts_pending",
             "ts_reading",
         )
