@@ -94,6 +94,34 @@ def _user_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ingest(args: argparse.Namespace) -> int:
+    import signal
+
+    import msgspec
+
+    from cem_platform.db import run_with_db
+    from cem_platform.logs import configure_logging
+    from cem_platform.settings import Settings
+    from cem_platform.telemetry.consumer import IngestConsumer
+
+    overrides = {k: v for k, v in (("client_id", args.client_id), ("group", args.group)) if v}
+    settings = get_settings()
+    if overrides:
+        settings = msgspec.structs.replace(settings, ingest=msgspec.structs.replace(settings.ingest, **overrides))
+    configure_logging(settings.log)
+
+    async def run(_: Settings) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await IngestConsumer(settings).run(stop)
+
+    run_with_db(run)
+    print("ingest stopped", flush=True)
+    return 0
+
+
 def _totp_now(args: argparse.Namespace) -> int:
     import pyotp
 
@@ -312,6 +340,13 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--enterprise", action="append", help="enterprise code in the user's scope (repeatable)")
     create.add_argument("--password-from-env", action="store_true", help="read CEM_NEW_USER_PASSWORD")
     create.set_defaults(func=_user_create)
+
+    ingest = commands.add_parser(
+        "ingest", help="consume telemetry and status from the broker into the database (runs until stopped)"
+    )
+    ingest.add_argument("--client-id", help="MQTT client id of this process; default CEM_INGEST_CLIENT_ID")
+    ingest.add_argument("--group", help="shared-subscription group; default CEM_INGEST_GROUP")
+    ingest.set_defaults(func=_ingest)
 
     totp = commands.add_parser("totp-now", help="print the current code of a TOTP secret (demo accounts)")
     totp.add_argument("secret")

@@ -1,0 +1,254 @@
+"""The MQTT side of ingest: a shared subscription, group commit, acknowledgement after the write.
+
+Several ``cem ingest`` processes with different client ids and the same group split the messages
+(``$share/{group}/cem/v1/+/telemetry`` and ``.../status``, MQTT 5). Each keeps a persistent session
+(clean start off, session expiry CEM_INGEST_SESSION_EXPIRY_S), so what the broker sent but we did not
+acknowledge is sent again after a crash or a lost connection.
+
+Acknowledgements are manual: paho's thread only queues a message; the asyncio side collects a group
+(up to CEM_INGEST_BATCH_READINGS readings or CEM_INGEST_BATCH_WAIT_MS), has ``IngestService.handle``
+write it, and only then sends the PUBACKs. The broker never has more than CEM_INGEST_RECEIVE_MAXIMUM
+unacknowledged messages out to one process, which is the back-pressure when the database is slow or down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from cem_platform.errors import ConfigurationError
+from cem_platform.settings import Settings
+from cem_platform.telemetry.ingest import IngestService, Message
+
+__all__ = ["IngestConsumer", "broker_address", "subscriptions"]
+
+log = logging.getLogger("cem.ingest")
+STATS_EVERY_S = 10.0
+
+
+def subscriptions(group: str) -> list[tuple[str, int]]:
+    """The shared subscriptions of an ingest group."""
+    return [(f"$share/{group}/cem/v1/+/telemetry", 1), (f"$share/{group}/cem/v1/+/status", 1)]
+
+
+def broker_address(settings: Settings) -> tuple[str, int]:
+    """Host and port of the broker as ingest reaches it (mqtts only)."""
+    url = settings.ingest.broker_url or settings.broker.url
+    parts = urlsplit(url)
+    if parts.scheme != "mqtts" or not parts.hostname:
+        raise ConfigurationError(
+            f"ingest broker URL {url!r} is not mqtts://host:port",
+            hint="Set CEM_INGEST_BROKER_URL (or CEM_BROKER_URL) to the broker's TLS listener, e.g. mqtts://broker:8883.",
+        )
+    return parts.hostname, parts.port or 8883
+
+
+def _tls(identity: Path) -> ssl.SSLContext:
+    files = [identity / name for name in ("ca.pem", "client.crt", "client.key")]
+    missing = [str(f.name) for f in files if not f.exists()]
+    if missing:
+        raise ConfigurationError(
+            f"ingest identity {identity} lacks {', '.join(missing)}",
+            hint="Write the ingest service's certificate there: cem pki issue-service --dir DIR "
+            "(and set CEM_INGEST_IDENTITY_DIR).",
+        )
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(files[0]))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(str(files[1]), str(files[2]))
+    return context
+
+
+@dataclass(frozen=True, slots=True)
+class _Delivery:
+    message: Message
+    mid: int
+    qos: int
+    generation: int  # the connection it came on: a PUBACK is only valid on that connection
+
+
+class IngestConsumer:
+    """One ingest process's MQTT client and write loop."""
+
+    def __init__(self, settings: Settings, service: IngestService | None = None) -> None:
+        self.settings = settings
+        self.service = service or IngestService(settings)
+        self._queue: asyncio.Queue[_Delivery] = asyncio.Queue()
+        self._generation = 0
+        self._connected = threading.Event()
+        self._client: mqtt.Client | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.acked = 0
+
+    # --- paho's thread -------------------------------------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
+        if getattr(reason, "is_failure", False):
+            log.warning("broker refused ingest's connection", extra={"reason": str(reason)})
+            return
+        self._generation += 1
+        client.subscribe(subscriptions(self.settings.ingest.group))
+        self._connected.set()
+        log.info("ingest connected", extra={"session_present": getattr(flags, "session_present", None)})
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object
+    ) -> None:
+        self._connected.clear()
+        log.warning("ingest lost the broker; reconnecting", extra={"reason": str(reason)})
+
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        delivery = _Delivery(
+            Message(msg.topic, bytes(msg.payload), int(time.time() * 1000)), msg.mid, msg.qos, self._generation
+        )
+        loop = self._loop
+        if loop is not None:
+            loop.call_soon_threadsafe(self._queue.put_nowait, delivery)
+
+    def _connect(self) -> mqtt.Client:
+        ingest = self.settings.ingest
+        host, port = broker_address(self.settings)
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=ingest.client_id,
+            protocol=MQTTProtocolVersion.MQTTv5,
+            manual_ack=True,
+        )
+        client.tls_set_context(_tls(Path(ingest.identity_dir)))
+        client.reconnect_delay_set(1, 10)
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = ingest.session_expiry_s
+        properties.ReceiveMaximum = ingest.receive_maximum
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        # Always resume the session: messages delivered to a crashed process and not acknowledged come again.
+        client.connect_async(host, port, keepalive=30, clean_start=False, properties=properties)
+        client.loop_start()
+        return client
+
+    # --- asyncio side ----------------------------------------------------------------------------------------
+
+    async def _collect(self) -> list[_Delivery]:
+        first = await self._queue.get()
+        group = [first]
+        readings = _estimate(first)
+        deadline = time.monotonic() + self.settings.ingest.batch_wait_ms / 1000
+        limit = self.settings.ingest.batch_readings
+        while readings < limit:
+            try:
+                item = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = await asyncio.wait_for(self._queue.get(), remaining)
+                except TimeoutError:
+                    break
+            group.append(item)
+            readings += _estimate(item)
+        return group
+
+    async def _write(self, group: list[_Delivery]) -> None:
+        delay = 0.5
+        while True:
+            try:
+                await self.service.handle([d.message for d in group])
+                return
+            except Exception:  # the database is unreachable or failing: keep the messages, retry
+                log.exception("ingest write failed; retrying (messages stay unacknowledged)")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    def _ack(self, group: list[_Delivery]) -> None:
+        client = self._client
+        if client is None:
+            return
+        for delivery in group:
+            if delivery.qos == 0:
+                continue
+            if delivery.generation != self._generation or not self._connected.is_set():
+                continue  # that connection is gone: the broker sends the message again, and it is stored once
+            client.ack(delivery.mid, delivery.qos)
+            self.acked += 1
+
+    async def run(self, stop: asyncio.Event, *, ready: asyncio.Event | None = None) -> None:
+        """Consume until ``stop`` is set; the group in hand is written and acknowledged before returning."""
+        self._loop = asyncio.get_running_loop()
+        self._client = await asyncio.to_thread(self._connect)
+        publisher = asyncio.create_task(self.service.publish_forever())
+        stats = asyncio.create_task(self._log_stats())
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            await asyncio.to_thread(self._connected.wait, 30)
+            if ready is not None:
+                ready.set()
+            host, port = broker_address(self.settings)
+            log.info(
+                f"ingest running as {self.settings.ingest.client_id} on {host}:{port},"
+                f" group {self.settings.ingest.group}"
+            )
+            while not stop.is_set():
+                collector = asyncio.create_task(self._collect())
+                done, _ = await asyncio.wait({collector, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                if collector not in done:
+                    collector.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await collector
+                    break
+                group = collector.result()
+                await self._write(group)
+                self._ack(group)
+        finally:
+            for task in (publisher, stats, stopper):
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await self.service.publish_latest()
+            client, self._client = self._client, None
+            if client is not None:
+                await asyncio.to_thread(_close, client)
+            self.log_stats("ingest final stats")
+
+    async def _log_stats(self) -> None:
+        while True:
+            await asyncio.sleep(STATS_EVERY_S)
+            self.log_stats("ingest stats")
+
+    def log_stats(self, message: str) -> None:
+        """Log the counters and the lag percentiles."""
+        stats = self.service.stats
+        log.info(
+            message,
+            extra={
+                "messages": stats.messages,
+                "acknowledged": self.acked,
+                "stored": stats.stored,
+                "duplicates": stats.duplicates,
+                "rejected": stats.rejected,
+                "dead_letters": stats.dead_letters,
+                "lag_p50_ms": stats.percentile(0.5),
+                "lag_p95_ms": stats.percentile(0.95),
+            },
+        )
+
+
+def _estimate(delivery: _Delivery) -> int:
+    """Roughly how many readings a message holds (about 100 bytes each), without decoding it twice."""
+    return max(1, len(delivery.message.payload) // 100)
+
+
+def _close(client: mqtt.Client) -> None:
+    client.disconnect()
+    client.loop_stop()

@@ -1,0 +1,489 @@
+"""Ingest: check what the broker delivered, store each reading once, keep what was refused and why.
+
+The MQTT side (``consumer.py``) hands over groups of messages; :meth:`IngestService.handle` returns only
+when everything of the group is durably written — stored readings, dead letters and statuses — and only
+then does the consumer acknowledge the messages to the broker. A crash in between means the broker
+delivers them again, and the store's natural key (point, ts) stores them once.
+
+What is refused, and where it goes (``ingest_dead_letter``, visible to device admins):
+
+- a whole message: topic not ``cem/v1/{device}/telemetry|status`` (``topic``), not a version-1 payload
+  (``schema``), device in the payload differs from the topic (``identity_mismatch``: the broker's ACL ties
+  the topic to the certificate's identity, so this is the check that ties all three), unknown device
+  (``unknown_device``), device suspended, revoked, retired or never enrolled (``device_not_active``);
+- single readings of an otherwise good batch (``readings_rejected``, each with its reason): unknown or
+  inactive point (``unknown_point``, ``inactive_point``), unit differing from the point's (``unit_mismatch``),
+  stamped further ahead than CEM_INGEST_MAX_FUTURE_S (``future_timestamp``), older than the raw retention
+  (``too_old``), not a finite number (``not_finite``). The batch's good readings are stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import hashlib
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+
+from cem_gateway.wire import Status, TelemetryBatch, WireError, decode_status, decode_telemetry
+from cem_platform.org.models import Facility, MeasurementPoint
+from cem_platform.settings import Settings
+from cem_platform.telemetry.ddl import FLAG_BITS, QUALITY_CODES
+from cem_platform.telemetry.live import LiveHub, hub_for
+from cem_platform.telemetry.models import DeadLetter, DeviceStatus
+from cem_platform.telemetry.store import Batch, Row, TimeSeriesStore, ms_to_dt, store_for
+from cem_registry.models import ADMITTED_STATES, Device
+
+__all__ = ["IngestService", "IngestStats", "Message"]
+
+log = logging.getLogger("cem.ingest")
+
+DEVICE_TTL_S = 15.0  # a suspension or revocation reaches ingest within this time
+POINT_TTL_S = 60.0  # a new or changed point reaches ingest within this time
+SEEN_EVERY_S = 10.0  # how often a device's last_seen_at is written while it keeps sending
+MAX_DEAD_LETTER_BYTES = 1_000_000  # a larger refused payload is kept truncated
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One MQTT message as the consumer received it."""
+
+    topic: str
+    payload: bytes
+    received_at: int  # ms UTC
+
+
+@dataclass(frozen=True, slots=True)
+class _Device:
+    id: str
+    enterprise_id: int
+    site_id: int | None
+    admitted: bool
+    state: str
+    loaded: float
+
+
+@dataclass(frozen=True, slots=True)
+class _Point:
+    id: int
+    code: str
+    unit: str
+    kind: str
+    active: bool
+    site_id: int
+
+
+@dataclass(slots=True)
+class _Points:
+    by_code: dict[str, _Point]
+    loaded: float
+
+
+@dataclass
+class IngestStats:
+    """Counters since the process started, and a sample of lags (stored minus reading time, ms)."""
+
+    messages: int = 0
+    readings: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    dead_letters: int = 0
+    statuses: int = 0
+    writes: int = 0
+    lags_ms: list[int] = field(default_factory=list)
+
+    def record_lags(self, lags: Sequence[int], keep: int = 50_000) -> None:
+        """Keep the most recent ``keep`` lags."""
+        self.lags_ms.extend(lags)
+        if len(self.lags_ms) > keep:
+            del self.lags_ms[: len(self.lags_ms) - keep]
+
+    def percentile(self, q: float) -> int | None:
+        """The q-quantile of the kept lags."""
+        if not self.lags_ms:
+            return None
+        ordered = sorted(self.lags_ms)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@dataclass(slots=True)
+class _Refusal:
+    reason: str
+    message: str
+    device_id: str | None = None
+    enterprise_id: int | None = None
+    rejected: list[dict[str, Any]] | None = None
+
+
+class IngestService:
+    """The checks and writes of ingest, independent of MQTT."""
+
+    def __init__(self, settings: Settings, store: TimeSeriesStore | None = None, hub: LiveHub | None = None) -> None:
+        self.settings = settings
+        self._store = store
+        self.hub = hub or hub_for(settings)
+        self.stats = IngestStats()
+        self._devices: dict[str, _Device] = {}
+        self._points: dict[int, _Points] = {}
+        self._sources: dict[int, str] = {}  # point id -> device id, as written to ts_point_source
+        self._seen: dict[str, float] = {}
+        self._latest: dict[int, dict[int, dict[str, Any]]] = {}  # enterprise -> point -> event item
+        self._latest_sites: dict[int, int] = {}
+
+    @property
+    def store(self) -> TimeSeriesStore:
+        """The raw-reading store (opened on first use, inside the database context)."""
+        if self._store is None:
+            self._store = store_for()
+        return self._store
+
+    # --- lookups -------------------------------------------------------------------------------------------
+
+    async def _device(self, device_id: str) -> _Device | None:
+        now = time.monotonic()
+        cached = self._devices.get(device_id)
+        if cached is not None and now - cached.loaded < DEVICE_TTL_S:
+            return cached
+        device = await Device.get_or_none(id=device_id)
+        if device is None:
+            self._devices.pop(device_id, None)
+            return None
+        entry = _Device(
+            device.id,
+            device.enterprise_id,
+            device.site_id,
+            device.state in ADMITTED_STATES,
+            device.state.value,
+            now,
+        )
+        self._devices[device_id] = entry
+        return entry
+
+    async def _points_of(self, enterprise_id: int, codes: set[str]) -> dict[str, _Point]:
+        now = time.monotonic()
+        cached = self._points.get(enterprise_id)
+        if cached is not None and now - cached.loaded < POINT_TTL_S and codes <= cached.by_code.keys():
+            return cached.by_code
+        if cached is not None and now - cached.loaded < 1.0:
+            return cached.by_code  # unknown codes were looked up a moment ago: do not hammer the database
+        rows = await MeasurementPoint.filter(enterprise_id=enterprise_id).values(
+            "id", "code", "unit", "kind", "active", "facility_id"
+        )
+        facilities = dict(
+            await Facility.filter(id__in={r["facility_id"] for r in rows}).values_list("id", "process__site_id")
+        )
+        by_code = {
+            r["code"]: _Point(r["id"], r["code"], r["unit"], r["kind"], r["active"], int(facilities[r["facility_id"]]))
+            for r in rows
+        }
+        self._points[enterprise_id] = _Points(by_code, now)
+        return by_code
+
+    # --- the work --------------------------------------------------------------------------------------------
+
+    async def handle(self, messages: Sequence[Message]) -> None:
+        """Check, store and record one group of messages; returns when all of it is durable."""
+        now_ms = int(time.time() * 1000)
+        batches: list[Batch] = []
+        batch_meta: list[tuple[_Device, TelemetryBatch]] = []
+        refusals: list[tuple[Message, _Refusal]] = []
+        statuses: list[tuple[Message, _Device, Status]] = []
+        for message in messages:
+            self.stats.messages += 1
+            parts = message.topic.split("/")
+            if len(parts) != 4 or f"{parts[0]}/{parts[1]}" != "cem/v1" or parts[3] not in ("telemetry", "status"):
+                refusals.append((message, _Refusal("topic", f"not an ingest topic: {message.topic!r}")))
+                continue
+            topic_device, channel = parts[2], parts[3]
+            if channel == "status":
+                outcome = await self._check_status(message, topic_device)
+                if isinstance(outcome, _Refusal):
+                    refusals.append((message, outcome))
+                else:
+                    statuses.append((message, *outcome))
+                continue
+            checked = await self._check_telemetry(message, topic_device, now_ms)
+            if isinstance(checked, _Refusal):
+                refusals.append((message, checked))
+                continue
+            device, batch, rows, refusal = checked
+            if refusal is not None:
+                refusals.append((message, refusal))
+            batches.append(Batch(device.id, batch.sent, message.received_at, rows, len(batch.readings) - len(rows)))
+            batch_meta.append((device, batch))
+
+        new_per_batch = await self.store.write(batches) if batches else []
+        stored_at = int(time.time() * 1000)
+        for written, new in zip(batches, new_per_batch, strict=True):
+            self.stats.readings += len(written.rows)
+            self.stats.stored += len(new)
+            self.stats.duplicates += len(written.rows) - len(new)
+            self.stats.record_lags([stored_at - row.ts for row in new])
+        self.stats.writes += bool(batches)
+        for message, refusal in refusals:
+            await self._dead_letter(message, refusal)
+        for message, device, status in statuses:
+            await self._store_status(message, device, status)
+        await self._after_write(batch_meta, batches, new_per_batch)
+
+    async def _check_telemetry(
+        self, message: Message, topic_device: str, now_ms: int
+    ) -> _Refusal | tuple[_Device, TelemetryBatch, list[Row], _Refusal | None]:
+        try:
+            batch = decode_telemetry(message.payload)
+        except WireError as err:
+            return _Refusal("schema", f"{err}. The gateway must send wire format v1 (cem_gateway.wire).", topic_device)
+        device_or_refusal = await self._admitted(topic_device, batch.device)
+        if isinstance(device_or_refusal, _Refusal):
+            return device_or_refusal
+        device = device_or_refusal
+        points = await self._points_of(device.enterprise_id, {r.point for r in batch.readings})
+        newest = now_ms + self.settings.ingest.max_future_s * 1000
+        oldest = now_ms - self.settings.timeseries.raw_retention_days * 86_400_000
+        rows: list[Row] = []
+        rejected: list[dict[str, Any]] = []
+        for index, reading in enumerate(batch.readings):
+            point = points.get(reading.point)
+            reason = None
+            if point is None:
+                reason = "unknown_point"
+            elif not point.active:
+                reason = "inactive_point"
+            elif reading.unit != point.unit:
+                reason = "unit_mismatch"
+            elif reading.ts > newest:
+                reason = "future_timestamp"
+            elif reading.ts < oldest:
+                reason = "too_old"
+            elif not math.isfinite(reading.value) or (reading.delta is not None and not math.isfinite(reading.delta)):
+                reason = "not_finite"
+            if reason is not None or point is None:
+                entry: dict[str, Any] = {"index": index, "seq": reading.seq, "point": reading.point, "reason": reason}
+                if reason == "unit_mismatch" and point is not None:
+                    entry["unit"], entry["expected_unit"] = reading.unit, point.unit
+                rejected.append(entry)
+                continue
+            flags = 0
+            for flag in reading.flags:
+                flags |= FLAG_BITS[flag]
+            rows.append(
+                Row(
+                    point_id=point.id,
+                    ts=reading.ts,
+                    value=reading.value,
+                    delta=reading.delta,
+                    since=reading.since,
+                    quality=QUALITY_CODES[reading.quality],
+                    estimated=reading.estimated,
+                    flags=flags,
+                    seq=reading.seq,
+                )
+            )
+        refusal = None
+        if rejected:
+            self.stats.rejected += len(rejected)
+            reasons = Counter(r["reason"] for r in rejected)
+            summary = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
+            refusal = _Refusal(
+                "readings_rejected",
+                f"{len(rejected)} of {len(batch.readings)} readings refused ({summary}); the others were stored. "
+                "Register the points (with the units the gateway sends) or fix the gateway's point map; "
+                "check the gateway's clock for timestamp errors.",
+                device.id,
+                device.enterprise_id,
+                rejected,
+            )
+        return device, batch, rows, refusal
+
+    async def _admitted(self, topic_device: str, payload_device: str) -> _Device | _Refusal:
+        if payload_device != topic_device:
+            return _Refusal(
+                "identity_mismatch",
+                f"the payload says device {payload_device!r} but it was published on {topic_device!r}'s topic. "
+                "A device may only publish its own readings: check the gateway's identity files.",
+                topic_device,
+            )
+        device = await self._device(topic_device)
+        if device is None:
+            return _Refusal(
+                "unknown_device",
+                f"no device {topic_device!r} in the registry. Register and enrol it first.",
+                topic_device,
+            )
+        if not device.admitted:
+            return _Refusal(
+                "device_not_active",
+                f"device {topic_device} is {device.state}; its data is not accepted. Resume or re-enrol it first.",
+                device.id,
+                device.enterprise_id,
+            )
+        return device
+
+    async def _check_status(self, message: Message, topic_device: str) -> _Refusal | tuple[_Device, Status]:
+        try:
+            status = decode_status(message.payload)
+        except WireError as err:
+            return _Refusal("schema", f"{err}. The gateway must send wire format v1 (cem_gateway.wire).", topic_device)
+        device = await self._admitted(topic_device, status.device)
+        if isinstance(device, _Refusal):
+            return device
+        return device, status
+
+    # --- side records ------------------------------------------------------------------------------------------
+
+    async def _dead_letter(self, message: Message, refusal: _Refusal) -> None:
+        self.stats.dead_letters += 1
+        digest = hashlib.sha256(message.payload).hexdigest()
+        payload = message.payload[:MAX_DEAD_LETTER_BYTES]
+        log.warning(
+            "message refused",
+            extra={"topic": message.topic, "reason": refusal.reason, "device_id": refusal.device_id},
+        )
+        updated = await DeadLetter.filter(payload_sha256=digest, reason=refusal.reason).update(
+            occurrences=F("occurrences") + 1
+        )
+        if updated:
+            return
+        with contextlib.suppress(IntegrityError):  # the same bytes refused by another process just now
+            await DeadLetter.create(
+                received_at=ms_to_dt(message.received_at),
+                topic=message.topic[:200],
+                device_id=(refusal.device_id or "")[:64] or None,
+                enterprise_id=refusal.enterprise_id,
+                reason=refusal.reason,
+                message=refusal.message,
+                rejected=refusal.rejected,
+                payload=payload,
+                payload_sha256=digest,
+                size=len(message.payload),
+            )
+
+    async def _store_status(self, message: Message, device: _Device, status: Status) -> None:
+        self.stats.statuses += 1
+        received = ms_to_dt(message.received_at)
+        previous = await DeviceStatus.get_or_none(device_id=device.id)
+        if previous is not None and previous.received_at > received:
+            return  # an older status delivered late (redelivery): the newer one stands
+        try:
+            from cem_platform.alarms.rules import on_status
+        except ImportError:  # pragma: no cover - alarms not installed in this build
+            on_status = None
+        if on_status is not None:
+            db_device = await Device.get(id=device.id)
+            await on_status(self.settings, db_device, status, previous, received)
+        values: dict[str, Any] = {
+            "enterprise_id": device.enterprise_id,
+            "state": status.state,
+            "reason": status.reason or "",
+            "reported_at": ms_to_dt(status.ts),
+            "received_at": received,
+            "heartbeat_s": status.heartbeat_s,
+            "firmware": status.firmware,
+            "buffer_depth": status.buffer.depth if status.buffer else None,
+            "buffer_evicted": status.buffer.evicted if status.buffer else None,
+            "last_seq": status.buffer.last_seq if status.buffer else None,
+            "status": _plain(status),
+        }
+        await DeviceStatus.update_or_create(defaults=values, device_id=device.id)
+        if status.state == "online":
+            from cem_registry.services import DeviceRegistry
+
+            await DeviceRegistry(self.settings).mark_seen(device.id, firmware=status.firmware or None)
+            self._seen[device.id] = time.monotonic()
+        await self.hub.publish(
+            device.enterprise_id,
+            {
+                "type": "status",
+                "enterprise_id": device.enterprise_id,
+                "site_id": device.site_id,
+                "device_id": device.id,
+                "state": status.state,
+                "reason": status.reason,
+                "ts": status.ts,
+                "buffer_depth": status.buffer.depth if status.buffer else None,
+                "alarms": [a.code for a in status.alarms],
+            },
+        )
+
+    async def _after_write(
+        self, meta: list[tuple[_Device, TelemetryBatch]], batches: list[Batch], new_per_batch: list[list[Row]]
+    ) -> None:
+        now = time.monotonic()
+        sources: dict[int, str] = {}
+        for (device, _), batch, new in zip(meta, batches, new_per_batch, strict=True):
+            if now - self._seen.get(device.id, -1e9) >= SEEN_EVERY_S:
+                from cem_registry.services import DeviceRegistry
+
+                await DeviceRegistry(self.settings).mark_seen(device.id)
+                self._seen[device.id] = now
+            for row in batch.rows:
+                if self._sources.get(row.point_id) != device.id:
+                    sources[row.point_id] = device.id
+            pending = self._latest.setdefault(device.enterprise_id, {})
+            for row in new:
+                current = pending.get(row.point_id)
+                if current is None or current["ts"] < row.ts:
+                    pending[row.point_id] = {
+                        "point_id": row.point_id,
+                        "ts": row.ts,
+                        "value": row.value,
+                        "quality": "uncertain" if row.quality else "good",
+                        "estimated": row.estimated,
+                    }
+        if sources:
+            await self._write_sources(sources)
+
+    async def _write_sources(self, sources: dict[int, str]) -> None:
+        store = self.store
+        now = dt.datetime.now(dt.UTC)
+        stamp: Any = now if store.dialect == "postgres" else int(now.timestamp() * 1000)
+        p = "$1, $2, $3" if store.dialect == "postgres" else "?, ?, ?"
+        await store.client.execute_many(
+            f"INSERT INTO ts_point_source (point_id, device_id, since) VALUES ({p}) "  # noqa: S608 - placeholders
+            "ON CONFLICT (point_id) DO UPDATE SET device_id = excluded.device_id, since = excluded.since",
+            [[point_id, device_id, stamp] for point_id, device_id in sources.items()],
+        )
+        self._sources.update(sources)
+
+    async def publish_latest(self) -> int:
+        """Send the newest value of every point stored since the last call (one event per enterprise)."""
+        pending, self._latest = self._latest, {}
+        sent = 0
+        for enterprise_id, items in pending.items():
+            codes = {p.id: p for p in (self._points.get(enterprise_id) or _Points({}, 0)).by_code.values()}
+            points = []
+            for item in items.values():
+                point = codes.get(item["point_id"])
+                if point is not None:
+                    points.append({**item, "code": point.code, "unit": point.unit, "site_id": point.site_id})
+            if points:
+                await self.hub.publish(
+                    enterprise_id, {"type": "latest", "enterprise_id": enterprise_id, "points": points}
+                )
+                sent += len(points)
+        return sent
+
+    async def publish_forever(self, every_s: float = 1.0) -> None:
+        """Publish latest values once per ``every_s`` (coalesced: one value per point per period)."""
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.publish_latest()
+            except Exception:  # noqa: BLE001 - live updates never stop ingest
+                log.warning("latest values not published", exc_info=True)
+
+
+def _plain(status: Status) -> Any:
+    import msgspec
+
+    return msgspec.to_builtins(status)
