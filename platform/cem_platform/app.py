@@ -14,6 +14,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from redis.asyncio import Redis
 
+from cem_platform.alarms.routes import AlarmController
 from cem_platform.audit.routes import AuditController
 from cem_platform.db import close_db, init_db
 from cem_platform.health.routes import health, ready
@@ -29,8 +30,13 @@ from cem_platform.middleware import (
     request_context_middleware,
 )
 from cem_platform.org.routes import org_router
+from cem_platform.scheduler import embedded_jobs
 from cem_platform.settings import Settings, get_settings
 from cem_platform.sysconfig.routes import SystemParameterController
+from cem_platform.telemetry.consumer import embedded_ingest
+from cem_platform.telemetry.ingest_routes import IngestController
+from cem_platform.telemetry.live_routes import live_updates
+from cem_platform.telemetry.routes import PointDataController
 from cem_registry.routes import BrokerController, RegistryController
 from cem_registry.services import DeviceRegistry
 
@@ -67,11 +73,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
             org_router,
             RegistryController,
             BrokerController,
+            AlarmController,
+            PointDataController,
+            live_updates,  # WebSocket /api/v1/live: authenticates itself (browsers cannot send the header)
+            IngestController,
         ],
     )
+    # ---- periodic jobs in this process: only with CEM_INGEST_EMBEDDED (the demo); Celery beat runs them otherwise.
+    # A lifespan hook of its own, listed after `lifespan`: it starts once the database is open, stops before it closes.
+    periodic_jobs = [embedded_jobs(settings)] if settings.ingest.embedded else []
+    # ---- end of periodic jobs
     app = Litestar(
         route_handlers=[health, ready, api],
-        lifespan=[lifespan],
+        lifespan=[lifespan, *periodic_jobs, *([embedded_ingest(settings)] if settings.ingest.embedded else [])],
         state=State(
             {
                 "settings": settings,

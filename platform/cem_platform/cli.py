@@ -244,9 +244,31 @@ def _enrol_demo_gateway(base: str, token: str, directory: Path, server: Any | No
             server.should_exit = True
 
 
+def _demo_broker_port() -> int:
+    """The demo broker's port: the one of the last run when it is still free (8883 at first), else a free one.
+
+    The enrolled demo gateway keeps the broker's address in its identity; when the port has to change, the
+    identity is pointed at the new one (demo only: a plant's gateway learns its broker at enrolment).
+    """
+    import json
+
+    remembered = DEMO_DIR / "broker-port"
+    previous = int(remembered.read_text()) if remembered.exists() else 8883
+    port = _free_port(previous)
+    remembered.write_text(f"{port}\n")
+    identity = DEMO_DIR / "gateway" / "identity.json"
+    if identity.exists():
+        meta = json.loads(identity.read_text())
+        url = f"mqtts://127.0.0.1:{port}"
+        if meta.get("broker_url") != url:
+            meta["broker_url"] = url
+            identity.write_text(json.dumps(meta, indent=2) + "\n")
+    return port
+
+
 def _demo(args: argparse.Namespace) -> int:
     DEMO_DIR.mkdir(exist_ok=True)
-    broker_port = _free_port(8883)
+    broker_port = _demo_broker_port()
     os.environ.setdefault("CEM_DATABASE_URL", f"sqlite://{DEMO_DIR / 'cem.sqlite3'}")
     os.environ.setdefault("CEM_SECURITY_SECRET_KEY_FILE", str(DEMO_DIR / "secret.key"))
     os.environ.setdefault("CEM_PKI_PASSPHRASE_FILE", str(DEMO_DIR / "pki-passphrase"))
@@ -255,6 +277,10 @@ def _demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("CEM_BROKER_PID_FILE", str(DEMO_DIR / "broker" / "mosquitto.pid"))
     os.environ.setdefault("CEM_BROKER_URL", f"mqtts://127.0.0.1:{broker_port}")
     os.environ.setdefault("CEM_LOG_JSON", "false")
+    # ingest and the periodic jobs run inside the API process (no Redis, no Celery needed for the demo)
+    os.environ.setdefault("CEM_INGEST_EMBEDDED", "true")
+    os.environ.setdefault("CEM_INGEST_IDENTITY_DIR", str(DEMO_DIR / "ingest"))
+    os.environ.setdefault("CEM_INGEST_CLIENT_ID", "cem-ingest-demo")
     get_settings.cache_clear()
     settings = get_settings()
 
@@ -291,7 +317,12 @@ def _demo(args: argparse.Namespace) -> int:
         )
     elif not args.no_serve and shutil.which("mosquitto") is None:
         print("  MQTT broker     not started: install mosquitto to run the broker with the generated configuration")
-    print(f"  ingest identity {DEMO_DIR / 'ingest'}/ (client certificate of the ingest service)", flush=True)
+    print(
+        f"  ingest          in the API process, as {settings.broker.ingest_identity} ({DEMO_DIR / 'ingest'}/),"
+        f" shared subscription $share/{settings.ingest.group}/cem/v1/+/telemetry",
+        flush=True,
+    )
+    print(f"  live updates    ws://{host}:{port}/api/v1/live   rollups and alarm rules every few seconds", flush=True)
     import uvicorn
 
     if devices.token is None:

@@ -35,6 +35,8 @@ PLANT = [
                     ("CK.CO1.COAL", "炼焦煤消耗", "coking_coal", "mass", "t", "totaliser"),
                     ("CK.CO1.COKE", "焦炭产量", "coke", "mass", "t", "totaliser"),
                     ("CK.CO1.COG", "焦炉煤气产生量", "cog", "volume", "Nm3", "totaliser"),
+                    ("CK.CO1.COKE.FLOW", "焦炭产量瞬时", "coke", "mass_flow", "t/h", "flow"),
+                    ("CK.CO1.COG.FLOW", "焦炉煤气瞬时流量", "cog", "volume_flow", "Nm3/h", "flow"),
                 ],
             )
         ],
@@ -52,6 +54,10 @@ PLANT = [
                     ("SN.SM1.ORE", "铁矿粉消耗", "iron_ore", "mass", "t", "totaliser"),
                     ("SN.SM1.BREEZE", "焦粉消耗", "coke_breeze", "mass", "t", "totaliser"),
                     ("SN.SM1.LIMESTONE", "石灰石消耗", "limestone", "mass", "t", "totaliser"),
+                    ("SN.SM1.DOLOMITE", "白云石消耗", "dolomite", "mass", "t", "totaliser"),
+                    ("SN.SM1.SINTER", "烧结矿产量", "sinter", "mass", "t", "totaliser"),
+                    ("SN.SM1.ORE.FLOW", "铁矿粉瞬时流量", "iron_ore", "mass_flow", "t/h", "flow"),
+                    ("SN.SM1.BREEZE.FLOW", "焦粉瞬时流量", "coke_breeze", "mass_flow", "t/h", "flow"),
                 ],
             )
         ],
@@ -70,6 +76,13 @@ PLANT = [
                     ("IR.BF1.PCI", "喷吹煤", "pci_coal", "mass", "t", "totaliser"),
                     ("IR.BF1.HM", "铁水产量", "hot_metal", "mass", "t", "totaliser"),
                     ("IR.BF1.BFG", "高炉煤气产生量", "bfg", "volume", "Nm3", "totaliser"),
+                    ("IR.BF1.SINTER", "入炉烧结矿", "sinter", "mass", "t", "totaliser"),
+                    ("IR.BF1.COKE.FLOW", "入炉焦炭瞬时", "coke", "mass_flow", "t/h", "flow"),
+                    ("IR.BF1.PCI.FLOW", "喷煤瞬时流量", "pci_coal", "mass_flow", "t/h", "flow"),
+                    ("IR.BF1.HM.FLOW", "铁水瞬时产量", "hot_metal", "mass_flow", "t/h", "flow"),
+                    ("IR.BF1.BFG.FLOW", "高炉煤气瞬时流量", "bfg", "volume_flow", "Nm3/h", "flow"),
+                    ("IR.BF1.BLAST.TEMP", "热风温度", "hot_blast", "temperature", "degC", "state"),
+                    ("IR.BF1.BLAST.PRESSURE", "热风压力", "hot_blast", "pressure", "kPa", "state"),
                 ],
             )
         ],
@@ -88,6 +101,9 @@ PLANT = [
                     ("BOF.LD1.SCRAP", "废钢", "scrap", "mass", "t", "totaliser"),
                     ("BOF.LD1.STEEL", "粗钢产量", "crude_steel", "mass", "t", "totaliser"),
                     ("BOF.LD1.LDG", "转炉煤气回收量", "ldg", "volume", "Nm3", "totaliser"),
+                    ("BOF.LD1.LIME", "石灰消耗", "lime", "mass", "t", "totaliser"),
+                    ("BOF.LD1.STEEL.FLOW", "粗钢瞬时产量", "crude_steel", "mass_flow", "t/h", "flow"),
+                    ("BOF.LD1.LDG.FLOW", "转炉煤气瞬时回收", "ldg", "volume_flow", "Nm3/h", "flow"),
                 ],
             )
         ],
@@ -105,6 +121,10 @@ PLANT = [
                     ("EAF.EF1.POWER", "电耗", "electricity", "energy", "kWh", "totaliser"),
                     ("EAF.EF1.ELECTRODE", "电极消耗", "electrode", "mass", "kg", "totaliser"),
                     ("EAF.EF1.STEEL", "粗钢产量", "crude_steel", "mass", "t", "totaliser"),
+                    ("EAF.EF1.SCRAP", "废钢", "scrap", "mass", "t", "totaliser"),
+                    ("EAF.EF1.NG", "天然气消耗", "natural_gas", "volume", "Nm3", "totaliser"),
+                    ("EAF.EF1.LOAD", "电炉负荷", "electricity", "power", "MW", "flow"),
+                    ("EAF.EF1.NG.FLOW", "天然气瞬时流量", "natural_gas", "volume_flow", "Nm3/h", "flow"),
                 ],
             )
         ],
@@ -121,6 +141,10 @@ PLANT = [
                 [
                     ("HR.RF1.GAS", "加热炉煤气", "mixed_gas", "volume", "Nm3", "totaliser"),
                     ("HR.RF1.TEMP", "炉温", "furnace", "temperature", "degC", "state"),
+                    ("HR.RF1.SLAB", "入炉板坯", "slab", "mass", "t", "totaliser"),
+                    ("HR.RF1.POWER", "热轧电耗", "electricity", "energy", "kWh", "totaliser"),
+                    ("HR.RF1.GAS.FLOW", "加热炉煤气瞬时流量", "mixed_gas", "volume_flow", "Nm3/h", "flow"),
+                    ("HR.RF1.SLAB.FLOW", "板坯瞬时装炉量", "slab", "mass_flow", "t/h", "flow"),
                 ],
             )
         ],
@@ -129,7 +153,19 @@ PLANT = [
         "lime_kiln",
         "LK",
         "石灰窑",
-        [("lime_kiln", "LK1", "1#石灰窑", [("LK.LK1.LIMESTONE", "石灰石消耗", "limestone", "mass", "t", "totaliser")])],
+        [
+            (
+                "lime_kiln",
+                "LK1",
+                "1#石灰窑",
+                [
+                    ("LK.LK1.LIMESTONE", "石灰石消耗", "limestone", "mass", "t", "totaliser"),
+                    ("LK.LK1.FUEL", "石灰窑煤气消耗", "mixed_gas", "volume", "Nm3", "totaliser"),
+                    ("LK.LK1.LIME", "石灰产量", "lime", "mass", "t", "totaliser"),
+                    ("LK.LK1.FUEL.FLOW", "石灰窑煤气瞬时流量", "mixed_gas", "volume_flow", "Nm3/h", "flow"),
+                ],
+            )
+        ],
     ),
     (
         "captive_power",
@@ -143,6 +179,12 @@ PLANT = [
                 [
                     ("PW.PB1.BFG", "高炉煤气消耗", "bfg", "volume", "Nm3", "totaliser"),
                     ("PW.PB1.POWER", "发电量", "electricity", "energy", "kWh", "totaliser"),
+                    ("PW.PB1.COG", "焦炉煤气消耗", "cog", "volume", "Nm3", "totaliser"),
+                    ("PW.PB1.STEAM", "外供蒸汽", "steam", "mass", "t_steam", "totaliser"),
+                    ("PW.PB1.LOAD", "机组负荷", "electricity", "power", "MW", "flow"),
+                    ("PW.PB1.BFG.FLOW", "高炉煤气瞬时消耗", "bfg", "volume_flow", "Nm3/h", "flow"),
+                    ("PW.PB1.STEAM.FLOW", "蒸汽瞬时流量", "steam", "mass_flow", "t/h", "flow"),
+                    ("PW.PB1.STEAM.PRESSURE", "主蒸汽压力", "steam", "pressure", "MPa", "state"),
                 ],
             )
         ],
@@ -159,11 +201,26 @@ PLANT = [
                 [
                     ("AUX.GRID.IMPORT", "外购电量", "electricity", "energy", "kWh", "totaliser"),
                     ("AUX.GRID.EXPORT", "外供电量", "electricity", "energy", "kWh", "totaliser"),
+                    ("AUX.GRID.LOAD", "总降负荷", "electricity", "power", "MW", "flow"),
                 ],
-            )
+            ),
+            (
+                "metering_station",
+                "STEAM",
+                "外购蒸汽计量站",
+                [
+                    ("AUX.STEAM.IMPORT", "外购蒸汽量", "steam", "mass", "t_steam", "totaliser"),
+                    ("AUX.STEAM.IMPORT.FLOW", "外购蒸汽瞬时流量", "steam", "mass_flow", "t/h", "flow"),
+                ],
+            ),
         ],
     ),
 ]
+
+
+# facility types the demo needs beyond the built-in dictionary
+EXTRA_FACILITY_TYPES = {"metering_station": {"name_zh": "计量站", "name_en": "Metering station"}}
+SAMPLE_SECONDS = 1  # the simulated gateway polls every meter each second
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +252,9 @@ async def seed_demo(settings: Settings) -> list[DemoAccount]:
             site=site, code=process_code, defaults={"process_type": process_type, "name": process_name}
         )
         for facility_type_code, facility_code, facility_name, points in facilities:
-            facility_type = await FacilityType.get(code=facility_type_code)
+            facility_type, _ = await FacilityType.get_or_create(
+                code=facility_type_code, defaults=EXTRA_FACILITY_TYPES.get(facility_type_code, {})
+            )
             facility, _ = await Facility.get_or_create(
                 process=process, code=facility_code, defaults={"facility_type": facility_type, "name": facility_name}
             )
@@ -210,6 +269,7 @@ async def seed_demo(settings: Settings) -> list[DemoAccount]:
                         "quantity": quantity,
                         "unit": unit,
                         "kind": kind,
+                        "sample_seconds": SAMPLE_SECONDS,
                         "meter_model": "DEMO-METER",
                         "accuracy_class": "0.5S",
                         "calibrated_on": today - dt.timedelta(days=90),

@@ -131,6 +131,7 @@ class IngestSettings(msgspec.Struct, frozen=True, kw_only=True):
     batch_readings: Positive = 5000  # write (and then acknowledge) after this many readings...
     batch_wait_ms: Positive = 50  # ...or after this long, whichever comes first
     max_future_s: Positive = 300  # readings stamped further ahead than this are refused (clock fault)
+    stats_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0  # log counters and lag percentiles this often
     embedded: bool = False  # run ingest and the periodic jobs inside the API process (demo, no Redis)
 
 

@@ -158,9 +158,7 @@ class Process:
 def start(args: list[str], log: Path, cwd: Path, env: dict[str, str] | None = None) -> Process:
     """Start ``cem ARGS`` with its output appended to ``log`` (in ``env``, or this process's environment)."""
     with log.open("a") as handle:
-        process = subprocess.Popen(
-            [*CEM, *args], cwd=cwd, stdout=handle, stderr=subprocess.STDOUT, text=True, env=env
-        )
+        process = subprocess.Popen([*CEM, *args], cwd=cwd, stdout=handle, stderr=subprocess.STDOUT, text=True, env=env)
     return Process(process, log)
 
 

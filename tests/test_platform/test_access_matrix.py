@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from cem_platform.alarms.models import AlarmKind, Severity
+from cem_platform.alarms.services import AlarmService
 from tests.test_platform.world import World
 
 ROLES = ["admin", "device_admin", "accountant", "executive", "crew", "auditor"]
@@ -21,6 +23,15 @@ counter = itertools.count()
 
 def _unique() -> str:
     return f"X{next(counter)}"
+
+
+@pytest.fixture(autouse=True)
+async def open_alarm(world: World) -> None:
+    """An open alarm of enterprise A for the alarm routes (``w.alarm_id``)."""
+    alarm = await AlarmService(world.settings).raise_alarm(
+        world.a.enterprise.id, AlarmKind.DATA_GAP, Severity.WARNING, "point", str(world.a.point.id), "no reading"
+    )
+    world.alarm_id = alarm.id  # type: ignore[attr-defined]
 
 
 @dataclass
@@ -34,6 +45,8 @@ class Call:
 
 
 CALLS = [
+    Call("GET", lambda w: "/api/v1/ingest/dead-letters", {"admin", "device_admin", "auditor"}),
+    Call("GET", lambda w: "/api/v1/ingest/status", {"admin", "device_admin", "executive", "crew", "auditor"}),
     Call("GET", lambda w: "/api/v1/org/enterprises", ALL),
     Call("GET", lambda w: f"/api/v1/org/enterprises/{w.a.enterprise.id}", ALL),
     Call("PATCH", lambda w: f"/api/v1/org/enterprises/{w.a.enterprise.id}", {"admin"}, lambda w: {"address": "新地址"}),
@@ -126,12 +139,29 @@ CALLS = [
         lambda w: {"serial": _unique(), "site_id": w.a.site.id},
     ),
     Call("GET", lambda w: "/api/v1/system/parameters", {"admin", "device_admin", "auditor"}),
+    Call("GET", lambda w: f"/api/v1/points/{w.a.point.id}/series?interval=hour", ALL),
+    Call("GET", lambda w: f"/api/v1/points/{w.a.point.id}/series?interval=raw", ALL),
+    Call("GET", lambda w: f"/api/v1/points/latest?ids={w.a.point.id}", ALL),
     Call("PUT", lambda w: "/api/v1/system/parameters/auth.lockout_threshold", {"admin"}, lambda w: {"value": 6}),
     Call(
         "PUT",
         lambda w: "/api/v1/system/parameters/comm.heartbeat_seconds",
         {"admin", "device_admin"},
         lambda w: {"value": 45},
+    ),
+    Call("GET", lambda w: "/api/v1/alarms", ALL),
+    Call("GET", lambda w: f"/api/v1/alarms/{w.alarm_id}", ALL),
+    Call(
+        "POST",
+        lambda w: f"/api/v1/alarms/{w.alarm_id}/acknowledge",
+        {"admin", "device_admin", "crew"},
+        lambda w: {"note": "on it"},
+    ),
+    Call(
+        "POST",
+        lambda w: f"/api/v1/alarms/{w.alarm_id}/clear",
+        {"admin", "device_admin", "crew"},
+        lambda w: {"note": "meter replaced"},
     ),
 ]
 
@@ -171,6 +201,8 @@ async def test_every_api_route_needs_authentication(world: World) -> None:
             continue
         concrete = path.replace("{object_id}", "1").replace("{user_id}", "1").replace("{token_id}", "1")
         concrete = concrete.replace("{key}", "auth.lockout_threshold").replace("{device_id}", "dev-aaaaaaaaaaaa")
+        concrete = concrete.replace("{alarm_id}", "1")
+        concrete = concrete.replace("{point_id}", "1").replace("{letter_id}", "1")
         for method in operations:
             if (method, path) in public:
                 continue

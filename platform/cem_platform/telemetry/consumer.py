@@ -19,8 +19,10 @@ import logging
 import ssl
 import threading
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
@@ -32,10 +34,9 @@ from cem_platform.errors import ConfigurationError
 from cem_platform.settings import Settings
 from cem_platform.telemetry.ingest import IngestService, Message
 
-__all__ = ["IngestConsumer", "broker_address", "subscriptions"]
+__all__ = ["IngestConsumer", "broker_address", "embedded_ingest", "subscriptions"]
 
 log = logging.getLogger("cem.ingest")
-STATS_EVERY_S = 10.0
 
 
 def subscriptions(group: str) -> list[tuple[str, int]]:
@@ -192,7 +193,9 @@ class IngestConsumer:
         stats = asyncio.create_task(self._log_stats())
         stopper = asyncio.create_task(stop.wait())
         try:
-            await asyncio.to_thread(self._connected.wait, 30)
+            for _ in range(60):  # up to 30 s for the first connection; paho keeps trying after that
+                if stop.is_set() or await asyncio.to_thread(self._connected.wait, 0.5):
+                    break
             if ready is not None:
                 ready.set()
             host, port = broker_address(self.settings)
@@ -223,11 +226,11 @@ class IngestConsumer:
 
     async def _log_stats(self) -> None:
         while True:
-            await asyncio.sleep(STATS_EVERY_S)
+            await asyncio.sleep(self.settings.ingest.stats_s)
             self.log_stats("ingest stats")
 
     def log_stats(self, message: str) -> None:
-        """Log the counters and the lag percentiles."""
+        """Log the counters, and the lag percentiles of the readings stored since the last log."""
         stats = self.service.stats
         log.info(
             message,
@@ -238,10 +241,38 @@ class IngestConsumer:
                 "duplicates": stats.duplicates,
                 "rejected": stats.rejected,
                 "dead_letters": stats.dead_letters,
-                "lag_p50_ms": stats.percentile(0.5),
-                "lag_p95_ms": stats.percentile(0.95),
+                **stats.take_window(),
             },
         )
+
+
+def embedded_ingest(settings: Settings) -> Callable[[Any], contextlib.AbstractAsyncContextManager[None]]:
+    """A lifespan hook running ingest inside the API process (the demo: one process, no Redis).
+
+    Ingest that cannot start (no broker, no identity files) is logged and the API keeps serving.
+    """
+
+    @contextlib.asynccontextmanager
+    async def hook(app: Any) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+
+        async def run() -> None:
+            try:
+                await IngestConsumer(settings).run(stop)
+            except Exception:
+                log.exception("embedded ingest stopped; the API keeps serving without it")
+
+        task = asyncio.create_task(run())
+        try:
+            yield
+        finally:
+            stop.set()
+            try:
+                await asyncio.wait_for(task, 10)
+            except TimeoutError:
+                log.warning("embedded ingest did not stop in time")
+
+    return hook
 
 
 def _estimate(delivery: _Delivery) -> int:

@@ -25,6 +25,7 @@ import datetime as dt
 import hashlib
 import logging
 import math
+import random
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -90,7 +91,10 @@ class _Points:
 
 @dataclass
 class IngestStats:
-    """Counters since the process started, and a sample of lags (stored minus reading time, ms)."""
+    """Counters since the process started, and the lags (stored minus reading time, ms) of the current window.
+
+    The window is a uniform sample (reservoir) of every new reading's lag since the last ``take_window``.
+    """
 
     messages: int = 0
     readings: int = 0
@@ -100,20 +104,37 @@ class IngestStats:
     dead_letters: int = 0
     statuses: int = 0
     writes: int = 0
-    lags_ms: list[int] = field(default_factory=list)
+    window_seen: int = 0
+    window_lags: list[int] = field(default_factory=list)
+    sample_size: int = 20_000
+    _random: random.Random = field(default_factory=lambda: random.Random(1))  # noqa: S311 - sampling only
 
-    def record_lags(self, lags: Sequence[int], keep: int = 50_000) -> None:
-        """Keep the most recent ``keep`` lags."""
-        self.lags_ms.extend(lags)
-        if len(self.lags_ms) > keep:
-            del self.lags_ms[: len(self.lags_ms) - keep]
+    def record_lags(self, lags: Sequence[int]) -> None:
+        """Add lags to the window's sample."""
+        for lag in lags:
+            self.window_seen += 1
+            if len(self.window_lags) < self.sample_size:
+                self.window_lags.append(lag)
+            else:
+                slot = self._random.randrange(self.window_seen)
+                if slot < self.sample_size:
+                    self.window_lags[slot] = lag
 
-    def percentile(self, q: float) -> int | None:
-        """The q-quantile of the kept lags."""
-        if not self.lags_ms:
-            return None
-        ordered = sorted(self.lags_ms)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    def take_window(self) -> dict[str, int | None]:
+        """Lag p50/p95/max of the window and how many readings it had; starts a new window."""
+        ordered = sorted(self.window_lags)
+        count = self.window_seen
+        self.window_lags, self.window_seen = [], 0
+
+        def pick(q: float) -> int | None:
+            return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else None
+
+        return {
+            "window_stored": count,
+            "lag_p50_ms": pick(0.5),
+            "lag_p95_ms": pick(0.95),
+            "lag_max_ms": ordered[-1] if ordered else None,
+        }
 
 
 @dataclass(slots=True)
@@ -374,13 +395,9 @@ class IngestService:
         previous = await DeviceStatus.get_or_none(device_id=device.id)
         if previous is not None and previous.received_at > received:
             return  # an older status delivered late (redelivery): the newer one stands
-        try:
-            from cem_platform.alarms.rules import on_status
-        except ImportError:  # pragma: no cover - alarms not installed in this build
-            on_status = None
-        if on_status is not None:
-            db_device = await Device.get(id=device.id)
-            await on_status(self.settings, db_device, status, previous, received)
+        from cem_platform.alarms.rules import on_status
+
+        await on_status(self.settings, await Device.get(id=device.id), status, previous, received)
         values: dict[str, Any] = {
             "enterprise_id": device.enterprise_id,
             "state": status.state,

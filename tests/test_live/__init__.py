@@ -1,0 +1,1 @@
+"""Live updates over WebSocket, the Celery jobs and the in-process job runner."""
