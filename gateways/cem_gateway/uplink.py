@@ -25,7 +25,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-__all__ = ["Uplink", "UplinkError", "parse_broker_url", "tls_context"]
+__all__ = ["Uplink", "UplinkError", "parse_broker_url", "release_sockets", "tls_context"]
 
 log = logging.getLogger("cem.gateway.uplink")
 
@@ -40,6 +40,16 @@ def parse_broker_url(url: str) -> tuple[str, int]:
     if parts.scheme != "mqtts" or not parts.hostname:
         raise UplinkError(f"the broker address must be mqtts://host:port (TLS only), not {url!r}")
     return parts.hostname, parts.port or 8883
+
+
+def release_sockets(client: mqtt.Client) -> None:
+    """Close a stopped paho client's sockets now, not whenever the garbage collector gets to them.
+
+    paho-mqtt 2.1 closes the socket pair that wakes its network thread only in ``Client.__del__``. A client in
+    a reference cycle (its callbacks point back at their owner) is finalised in no particular order with its
+    sockets, so they may be collected unclosed: a ResourceWarning, and descriptors held until then.
+    """
+    client._reset_sockets()  # noqa: SLF001 - what Client.__del__ does, done when we are finished with it
 
 
 def tls_context(ca_file: str, cert_file: str, key_file: str) -> ssl.SSLContext:
@@ -198,4 +208,5 @@ class Uplink:
         self.connected = False
         client.disconnect()
         await asyncio.to_thread(client.loop_stop)
+        release_sockets(client)
         self._disconnected("closed")

@@ -21,7 +21,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from cem_gateway.identity import _store
-from cem_gateway.uplink import tls_context
+from cem_gateway.uplink import release_sockets, tls_context
 from cem_gateway.wire import Reading, Status, decode_status, decode_telemetry
 from cem_platform.settings import Settings
 from cem_registry.ca import Authority
@@ -96,6 +96,7 @@ class Collector:
         """Disconnect."""
         self.client.disconnect()
         self.client.loop_stop()
+        release_sockets(self.client)
 
     def telemetry(self, device: str) -> list[tuple[bytes, Reading]]:
         """Every reading received from ``device`` with the payload it came in (duplicates included)."""

@@ -15,7 +15,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from tortoise import connections
 
-from cem_gateway.uplink import tls_context
+from cem_gateway.uplink import release_sockets, tls_context
 from cem_platform.settings import Settings
 from tests.test_gateway.harness import Process, ingest_files, start
 from tests.test_platform.test_cli_and_demo import server_env
@@ -44,6 +44,7 @@ class Publisher:
         """Disconnect."""
         self.client.disconnect()
         self.client.loop_stop()
+        release_sockets(self.client)
 
 
 async def publisher(world: World, broker: Broker, directory: Path) -> Publisher:

@@ -30,6 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from cem_gateway.uplink import release_sockets
 from cem_platform.errors import ConfigurationError
 from cem_platform.settings import Settings
 from cem_platform.telemetry.ingest import IngestService, Message
@@ -283,3 +284,4 @@ def _estimate(delivery: _Delivery) -> int:
 def _close(client: mqtt.Client) -> None:
     client.disconnect()
     client.loop_stop()
+    release_sockets(client)
