@@ -37,24 +37,23 @@ import os
 import random
 import shutil
 import signal
-import socket
 import sqlite3
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from benchkit import HOST, cpu_seconds, free_port, percentile, port_open, stop_process, workspace
+
 DEVICE = "dev-bench0000001"
 INGEST = "cem-ingest"
-HOST = "127.0.0.1"
 FLOW_UNIT, TOTAL_UNIT, TOTAL_SCALE = "m3/h", "m3", 0.01
 READY_LINE = "gateway running as"
 
@@ -337,37 +336,6 @@ def write_pki(root: Path, broker_port: int) -> Pki:
 
 
 # ================================================================================================ processes
-def free_port() -> int:
-    """A free TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def port_open(port: int) -> bool:
-    """Whether something listens on the loopback port."""
-    try:
-        with socket.create_connection((HOST, port), timeout=0.2):
-            return True
-    except OSError:
-        return False
-
-
-def stop_process(process: subprocess.Popen[bytes] | None, timeout: float = 15.0) -> int | None:
-    """SIGTERM, wait, SIGKILL if it does not end; the exit code."""
-    if process is None:
-        return None
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-    return process.returncode
-
-
 class Broker:
     """Mosquitto with the generated configuration; can be stopped and started again on the same port."""
 
@@ -446,21 +414,6 @@ class Gateway:
                     process.kill()
                     process.wait(timeout=10)
         return process.returncode
-
-
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int | None) -> float:
-    """User + system CPU time of a process so far (all its threads), or 0 if it is gone."""
-    if pid is None:
-        return 0.0
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0.0
-    fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICKS
 
 
 def memory_kb(pid: int) -> dict[str, int]:
@@ -618,13 +571,6 @@ class Collector:
 
 
 # ================================================================================================ measuring
-def percentile(ordered: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile of sorted values."""
-    if not ordered:
-        return None
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
-
-
 @dataclass
 class Snapshot:
     """CPU of each process, the gateway's memory and buffer at one instant."""
@@ -1010,17 +956,6 @@ def report(
 
 
 # ================================================================================================ main
-@contextlib.contextmanager
-def workspace() -> Iterator[Path]:
-    """A temporary folder the broker's user can traverse; removed at the end."""
-    root = Path(tempfile.mkdtemp(prefix="cem-gateway-bench-"))
-    root.chmod(0o755)
-    try:
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
 def start_plant(root: Path, args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], list[int]]:
     ready = root / "plant.ready"
     command = [
@@ -1056,7 +991,7 @@ def bench(args: argparse.Namespace) -> int:
     collector: Collector | None = None
     gateway: Gateway | None = None
     baseline = Baseline()
-    with workspace() as root:
+    with workspace("cem-gateway-bench-") as root:
         try:
             layout = plant_layout(args.points, args.connections, args.seed)
             log(f"starting the Modbus plant: {args.points} points on {args.connections} connections")

@@ -75,6 +75,9 @@ async def running_broker(settings: Settings) -> AsyncIterator[Broker]:
     port = free_port()
     await Authority(settings).write_mosquitto_config(directory, bind="127.0.0.1", port=port)
     (directory / "mosquitto.log").write_bytes(b"")
+    # a fresh broker for every test: no sessions, queued or retained messages of an earlier test's devices
+    for stale in (directory / "data").glob("mosquitto.db*"):
+        stale.unlink()
     broker = Broker(port, directory, Path(settings.broker.pid_file))
     try:
         await broker.start()

@@ -32,7 +32,6 @@ terminals that were offline during the hour, and for points that already have a 
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import uuid
@@ -41,7 +40,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from redis.asyncio import Redis
 from tortoise import connections
 from tortoise.expressions import Q
 from tortoise.functions import Count, Max
@@ -53,6 +51,7 @@ from cem_platform.alarms.services import AlarmService, severity_rank
 from cem_platform.org.models import MeasurementPoint
 from cem_platform.settings import Settings
 from cem_platform.sysconfig.services import get_value
+from cem_platform.telemetry.live import LoopRedis
 from cem_platform.telemetry.models import DeadLetter, DeviceStatus
 from cem_platform.telemetry.store import dt_to_ms, ms_to_dt
 from cem_registry.models import ADMITTED_STATES, CertificateState, Device, DeviceCertificate
@@ -158,19 +157,8 @@ class MemoryDropWindow:
         return sum(n for t, n in entries if t <= at_ms)
 
 
-class RedisDropWindow:
+class RedisDropWindow(LoopRedis):
     """A sorted set per terminal and reason (score: time seen), shared by every ingest process."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._redis: Redis | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def _client(self) -> Redis:
-        loop = asyncio.get_running_loop()
-        if self._redis is None or self._loop is not loop:  # a client belongs to one event loop
-            self._redis, self._loop = Redis.from_url(self.url), loop
-        return self._redis
 
     async def add(self, key: str, at_ms: int, count: int) -> int:
         """ZADD, trim what is older than an hour, read the rest: one round trip."""

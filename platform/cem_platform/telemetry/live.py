@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 
 from cem_platform.settings import Settings
 
-__all__ = ["CHANNEL_PREFIX", "LiveHub", "MemoryHub", "RedisHub", "hub_for"]
+__all__ = ["CHANNEL_PREFIX", "LiveHub", "LoopRedis", "MemoryHub", "RedisHub", "hub_for"]
 
 log = logging.getLogger("cem.live")
 CHANNEL_PREFIX = "cem:live:"
@@ -76,8 +76,8 @@ class MemoryHub:
             self._subscribers.discard(entry)
 
 
-class RedisHub:
-    """Redis pub/sub: every API process's subscribers see what any ingest process or job published."""
+class LoopRedis:
+    """A Redis client per event loop: a client belongs to the loop it was made in, and jobs run many loops."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -86,9 +86,13 @@ class RedisHub:
 
     def _client(self) -> Redis:
         loop = asyncio.get_running_loop()
-        if self._redis is None or self._loop is not loop:  # a client belongs to one event loop (jobs run many)
+        if self._redis is None or self._loop is not loop:
             self._redis, self._loop = Redis.from_url(self.url), loop
         return self._redis
+
+
+class RedisHub(LoopRedis):
+    """Redis pub/sub: every API process's subscribers see what any ingest process or job published."""
 
     async def publish(self, enterprise_id: int, event: dict[str, Any]) -> None:
         """PUBLISH on the enterprise's channel."""

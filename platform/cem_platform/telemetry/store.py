@@ -58,7 +58,7 @@ def partition_name(table: str, start: dt.date) -> str:
     return f"{table}_{start:%Y%m}" if table == "ts_reading" else f"{table}_{start:%Y}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: ingest builds one per reading and frozen ones cost 2.5x as much to make
 class Row:
     """One reading as stored: point id, times in ms UTC, quality code (0 good, 1 uncertain), flag bits."""
 
@@ -106,10 +106,9 @@ class TimeSeriesStore:
             await self.ensure_partitions_for(row.ts for row in rows)
         async with in_transaction(self.client.connection_name) as tx:
             if self.dialect == "postgres":
-                new = await self._insert_postgres(tx, rows)
+                fresh = await self._insert_postgres(tx, rows)
             else:
-                new = await self._insert_sqlite(tx, rows)
-            fresh = {(row.point_id, row.ts) for row in new}
+                fresh = await self._insert_sqlite(tx, rows)
             per_batch: list[list[Row]] = []
             for batch in batches:
                 mine = []
@@ -147,37 +146,26 @@ class TimeSeriesStore:
             return ", ".join(f"${i}" for i in range(1, count + 1))
         return ", ".join("?" for _ in range(count))
 
-    async def _insert_postgres(self, tx: BaseDBAsyncClient, rows: Sequence[Row]) -> list[Row]:
+    async def _insert_postgres(self, tx: BaseDBAsyncClient, rows: Sequence[Row]) -> set[tuple[int, int]]:
+        """Insert, and return the (point, ts) keys that were new. Times travel as integer ms (converted by
+        PostgreSQL), and only the keys come back: the caller already holds the rows."""
         if not rows:
-            return []
+            return set()
         columns: list[list[Any]] = [[] for _ in range(9)]
         for row in rows:
             columns[0].append(row.point_id)
-            columns[1].append(ms_to_dt(row.ts))
+            columns[1].append(row.ts)
             columns[2].append(row.value)
             columns[3].append(row.delta)
-            columns[4].append(None if row.since is None else ms_to_dt(row.since))
+            columns[4].append(row.since)
             columns[5].append(row.quality)
             columns[6].append(row.estimated)
             columns[7].append(row.flags)
             columns[8].append(row.seq)
         _, records = await tx.execute_query(_PG_WRITE, columns)
-        return [
-            Row(
-                point_id=r[0],
-                ts=dt_to_ms(r[1]),
-                value=r[2],
-                delta=r[3],
-                since=None if r[4] is None else dt_to_ms(r[4]),
-                quality=r[5],
-                estimated=r[6],
-                flags=r[7],
-                seq=r[8],
-            )
-            for r in records
-        ]
+        return {(r[0], r[1]) for r in records}
 
-    async def _insert_sqlite(self, tx: BaseDBAsyncClient, rows: Sequence[Row]) -> list[Row]:
+    async def _insert_sqlite(self, tx: BaseDBAsyncClient, rows: Sequence[Row]) -> set[tuple[int, int]]:
         existing: set[tuple[int, int]] = set()
         keys = sorted({(row.point_id, row.ts) for row in rows})
         for chunk in _chunks(keys, 400):  # SQLite limits bound parameters per statement
@@ -203,13 +191,20 @@ class TimeSeriesStore:
                 "INSERT INTO ts_pending (point_id, ts, value, delta, quality, estimated) VALUES (?, ?, ?, ?, ?, ?)",
                 [[r.point_id, r.ts, r.value, r.delta, r.quality, r.estimated] for r in new],
             )
-        return new
+        return {(r.point_id, r.ts) for r in new}
 
     # --- partitions (PostgreSQL) ---------------------------------------------------------------------------
 
     async def ensure_partitions_for(self, timestamps_ms: Iterable[int]) -> None:
         """Create the monthly (raw) and yearly (hourly rollup) partitions these readings fall in, if missing."""
-        months = {month_start(ms_to_dt(ms)) for ms in timestamps_ms}
+        stamps = list(timestamps_ms)
+        if not stamps:
+            return
+        month, last = month_start(ms_to_dt(min(stamps))), month_start(ms_to_dt(max(stamps)))
+        months = [month]
+        while month < last:  # every month from the oldest reading's to the newest's (usually just one)
+            month = _next_month(month)
+            months.append(month)
         for month in months:
             await self.ensure_partition("ts_reading", month)
             await self.ensure_partition("ts_rollup_hour", dt.date(month.year, 1, 1))
@@ -258,19 +253,21 @@ class TimeSeriesStore:
 
 _PG_WRITE = """
 WITH incoming AS (
-    SELECT * FROM unnest($1::int4[], $2::timestamptz[], $3::float8[], $4::float8[], $5::timestamptz[],
+    SELECT * FROM unnest($1::int4[], $2::int8[], $3::float8[], $4::float8[], $5::int8[],
                          $6::int2[], $7::bool[], $8::int2[], $9::int8[])
-        AS t(point_id, ts, value, delta, since, quality, estimated, flags, seq)
+        AS t(point_id, ts_ms, value, delta, since_ms, quality, estimated, flags, seq)
 ), inserted AS (
     INSERT INTO ts_reading (point_id, ts, value, delta, since, quality, estimated, flags, seq)
-    SELECT * FROM incoming
+    SELECT point_id, to_timestamp(ts_ms / 1000.0), value, delta, to_timestamp(since_ms / 1000.0), quality,
+           estimated, flags, seq
+    FROM incoming
     ON CONFLICT (point_id, ts) DO NOTHING
-    RETURNING point_id, ts, value, delta, since, quality, estimated, flags, seq
+    RETURNING point_id, ts, value, delta, quality, estimated
 ), pending AS (
     INSERT INTO ts_pending (point_id, ts, value, delta, quality, estimated)
     SELECT point_id, ts, value, delta, quality, estimated FROM inserted
 )
-SELECT point_id, ts, value, delta, since, quality, estimated, flags, seq FROM inserted
+SELECT point_id, (extract(epoch FROM ts) * 1000)::int8 AS ts_ms FROM inserted
 """
 
 
