@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: loopback ports, processes, CPU from /proc, percentiles, a work folder.
+"""What the benchmark scripts share: loopback ports, processes, CPU from /proc, percentiles, tables, a work folder.
 
 The scripts run as ``python bench/NAME.py``, so this folder is on their import path.
 """
@@ -16,7 +16,17 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["HOST", "cpu_seconds", "free_port", "percentile", "port_open", "stop_process", "workspace"]
+__all__ = [
+    "HOST",
+    "cpu_seconds",
+    "fmt",
+    "free_port",
+    "percentile",
+    "port_open",
+    "stop_process",
+    "table",
+    "workspace",
+]
 
 HOST = "127.0.0.1"
 _TICKS = os.sysconf("SC_CLK_TCK")
@@ -81,3 +91,21 @@ def workspace(prefix: str) -> Iterator[Path]:
         yield root
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def fmt(value: float | None, digits: int = 0, suffix: str = "") -> str:
+    """A figure with thousands separators, or n/a."""
+    if value is None:
+        return "n/a"
+    return f"{value:,.{digits}f}{suffix}"
+
+
+def table(rows: list[tuple[str, list[str]]], header: list[str]) -> str:
+    """Rows of named figures under a header, right-aligned columns."""
+    width = max(len(name) for name, _ in rows + [("", header)])
+    cols = [max(len(header[i]), *(len(values[i]) for _, values in rows)) for i in range(len(header))]
+    lines = ["  " + " " * width + "  " + "  ".join(h.rjust(c) for h, c in zip(header, cols, strict=True))]
+    lines.append("  " + "-" * (width + 2 + sum(cols) + 2 * (len(cols) - 1)))
+    for name, values in rows:
+        lines.append("  " + name.ljust(width) + "  " + "  ".join(v.rjust(c) for v, c in zip(values, cols, strict=True)))
+    return "\n".join(lines)

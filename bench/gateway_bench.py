@@ -50,7 +50,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from benchkit import HOST, cpu_seconds, free_port, percentile, port_open, stop_process, workspace
+from benchkit import HOST, cpu_seconds, fmt, free_port, percentile, port_open, stop_process, table, workspace
 
 DEVICE = "dev-bench0000001"
 INGEST = "cem-ingest"
@@ -866,22 +866,6 @@ async def baseline_uplink(
 
 
 # ================================================================================================ report
-def fmt(value: float | None, digits: int = 0, suffix: str = "") -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:,.{digits}f}{suffix}"
-
-
-def table(rows: list[tuple[str, list[str]]], header: list[str]) -> str:
-    width = max(len(name) for name, _ in rows + [("", header)])
-    cols = [max(len(header[i]), *(len(values[i]) for _, values in rows)) for i in range(len(header))]
-    lines = ["  " + " " * width + "  " + "  ".join(h.rjust(c) for h, c in zip(header, cols, strict=True))]
-    lines.append("  " + "-" * (width + 2 + sum(cols) + 2 * (len(cols) - 1)))
-    for name, values in rows:
-        lines.append("  " + name.ljust(width) + "  " + "  ".join(v.rjust(c) for v, c in zip(values, cols, strict=True)))
-    return "\n".join(lines)
-
-
 def report(
     args: argparse.Namespace,
     baseline: Baseline,

@@ -58,7 +58,7 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from benchkit import HOST, cpu_seconds, free_port, percentile, port_open, stop_process, workspace
+from benchkit import HOST, cpu_seconds, fmt, free_port, percentile, port_open, stop_process, table, workspace
 
 ADMIN_URL = os.environ.get("CEM_TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 PROFILE_ENV = "CEM_BENCH_PROFILE"  # a folder: each ingest process is profiled into it
@@ -1341,26 +1341,10 @@ def run_rate(ctx: Context, rate: int, published_before: int, failures: list[str]
 
 
 # ================================================================================================ report
-def fmt(value: float | None, digits: int = 0, suffix: str = "") -> str:
-    if value is None:
-        return "n/a"
-    return f"{value:,.{digits}f}{suffix}"
-
-
 def ratio(part: float | None, whole: float | None, digits: int = 2) -> str:
     if part is None or not whole:
         return "n/a"
     return f"{part / whole:.{digits}f}"
-
-
-def table(rows: list[tuple[str, list[str]]], header: list[str]) -> str:
-    width = max(len(name) for name, _ in rows + [("", header)])
-    cols = [max(len(header[i]), *(len(values[i]) for _, values in rows)) for i in range(len(header))]
-    lines = ["  " + " " * width + "  " + "  ".join(h.rjust(c) for h, c in zip(header, cols, strict=True))]
-    lines.append("  " + "-" * (width + 2 + sum(cols) + 2 * (len(cols) - 1)))
-    for name, values in rows:
-        lines.append("  " + name.ljust(width) + "  " + "  ".join(v.rjust(c) for v, c in zip(values, cols, strict=True)))
-    return "\n".join(lines)
 
 
 def report(ctx: Context, baseline: Baseline, runs: list[RateResult], notes: list[str], failures: list[str]) -> str:
