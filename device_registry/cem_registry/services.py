@@ -174,14 +174,15 @@ class DeviceRegistry:
     # --- scope ---------------------------------------------------------------------------------------------
 
     @staticmethod
-    def _visible(scope: Scope) -> Q:
+    def visible(scope: Scope) -> Q:
+        """The filter of devices within ``scope``: whole enterprises, and single sites."""
         if scope.everything:
             return Q()
         return Q(enterprise_id__in=list(scope.enterprises)) | Q(site_id__in=list(scope.sites))
 
     async def get(self, viewer: Principal, device_id: str) -> Device:
         """One device within the viewer's scope, or 404."""
-        device = await Device.filter(self._visible(viewer.scope), id=device_id).first()
+        device = await Device.filter(self.visible(viewer.scope), id=device_id).first()
         if device is None:
             raise NotFoundError(f"no device {device_id} within your scope")
         return device
@@ -197,7 +198,7 @@ class DeviceRegistry:
 
     async def list_devices(self, viewer: Principal, filters: DeviceFilter, *, limit: int, offset: int) -> list[Device]:
         """Devices the viewer may see, filtered."""
-        query = Device.filter(self._visible(viewer.scope))
+        query = Device.filter(self.visible(viewer.scope))
         if filters.site_id is not None:
             query = query.filter(site_id=filters.site_id)
         if filters.process_id is not None:

@@ -13,7 +13,7 @@ the enterprise's live channel, after its transaction has committed.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,7 @@ from cem_platform.settings import Settings
 from cem_platform.telemetry.live import hub_for
 from cem_registry.models import Device
 
-__all__ = ["OPEN_STATES", "RULE", "AlarmFilter", "AlarmService", "severity_rank"]
+__all__ = ["OPEN_STATES", "RULE", "AlarmFilter", "AlarmService", "severity_rank", "subjects_on_sites"]
 
 RULE = "rule"  # the actor of what the rules do
 OPEN_STATES = (AlarmState.ACTIVE, AlarmState.ACKNOWLEDGED)
@@ -60,6 +60,15 @@ class AlarmFilter:
     device_id: str | None = None  # alarms about this terminal, or about what its gateway reported
     subject_type: str | None = None
     subject_id: str | None = None
+
+
+async def subjects_on_sites(sites: Iterable[int]) -> tuple[list[str], list[str]]:
+    """The ids (as alarm subject ids) of the devices and of the points on these sites: what a caller holding only
+    single sites may see alarms about."""
+    wanted = sorted(sites)
+    devices = await Device.filter(site_id__in=wanted).values_list("id", flat=True)
+    points = await MeasurementPoint.filter(facility__process__site_id__in=wanted).values_list("id", flat=True)
+    return [str(d) for d in devices], [str(p) for p in points]
 
 
 class AlarmService:
@@ -319,12 +328,8 @@ class AlarmService:
             return None
         visible = Q(enterprise_id__in=sorted(scope.enterprises))
         if scope.sites:
-            sites = sorted(scope.sites)
-            devices = await Device.filter(site_id__in=sites).values_list("id", flat=True)
-            points = await MeasurementPoint.filter(facility__process__site_id__in=sites).values_list("id", flat=True)
-            visible |= Q(subject_type="device", subject_id__in=[str(d) for d in devices]) | Q(
-                subject_type="point", subject_id__in=[str(p) for p in points]
-            )
+            devices, points = await subjects_on_sites(scope.sites)
+            visible |= Q(subject_type="device", subject_id__in=devices) | Q(subject_type="point", subject_id__in=points)
         return visible
 
     @staticmethod

@@ -23,14 +23,13 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from cem_gateway.uplink import release_sockets
+from cem_gateway.uplink import UplinkError, parse_broker_url, release_sockets, tls_context
 from cem_platform.errors import ConfigurationError
 from cem_platform.settings import Settings
 from cem_platform.telemetry.ingest import IngestService, Message
@@ -48,13 +47,13 @@ def subscriptions(group: str) -> list[tuple[str, int]]:
 def broker_address(settings: Settings) -> tuple[str, int]:
     """Host and port of the broker as ingest reaches it (mqtts only)."""
     url = settings.ingest.broker_url or settings.broker.url
-    parts = urlsplit(url)
-    if parts.scheme != "mqtts" or not parts.hostname:
+    try:
+        return parse_broker_url(url)
+    except UplinkError as err:
         raise ConfigurationError(
             f"ingest broker URL {url!r} is not mqtts://host:port",
             hint="Set CEM_INGEST_BROKER_URL (or CEM_BROKER_URL) to the broker's TLS listener, e.g. mqtts://broker:8883.",
-        )
-    return parts.hostname, parts.port or 8883
+        ) from err
 
 
 def _tls(identity: Path) -> ssl.SSLContext:
@@ -66,10 +65,7 @@ def _tls(identity: Path) -> ssl.SSLContext:
             hint="Write the ingest service's certificate there: cem pki issue-service --dir DIR "
             "(and set CEM_INGEST_IDENTITY_DIR).",
         )
-    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(files[0]))
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(str(files[1]), str(files[2]))
-    return context
+    return tls_context(*(str(f) for f in files))
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
@@ -43,6 +44,7 @@ from cem_platform.telemetry.live import LiveHub, hub_for
 from cem_platform.telemetry.models import DeadLetter, DeviceStatus
 from cem_platform.telemetry.store import Batch, Row, TimeSeriesStore, ms_to_dt, store_for
 from cem_registry.models import ADMITTED_STATES, Device
+from cem_registry.services import DeviceRegistry
 
 __all__ = ["IngestService", "IngestStats", "Message"]
 
@@ -87,6 +89,7 @@ class _Point:
 class _Points:
     by_code: dict[str, _Point]
     loaded: float
+    by_id: dict[int, _Point] = field(default_factory=dict)
 
 
 @dataclass
@@ -159,7 +162,7 @@ class IngestService:
         self._sources: dict[int, str] = {}  # point id -> device id, as written to ts_point_source
         self._seen: dict[str, float] = {}
         self._latest: dict[int, dict[int, dict[str, Any]]] = {}  # enterprise -> point -> event item
-        self._latest_sites: dict[int, int] = {}
+        self._registry = DeviceRegistry(settings)
 
     @property
     def store(self) -> TimeSeriesStore:
@@ -207,7 +210,7 @@ class IngestService:
             r["code"]: _Point(r["id"], r["code"], r["unit"], r["kind"], r["active"], int(facilities[r["facility_id"]]))
             for r in rows
         }
-        self._points[enterprise_id] = _Points(by_code, now)
+        self._points[enterprise_id] = _Points(by_code, now, {p.id: p for p in by_code.values()})
         return by_code
 
     # --- the work --------------------------------------------------------------------------------------------
@@ -413,9 +416,7 @@ class IngestService:
         }
         await DeviceStatus.update_or_create(defaults=values, device_id=device.id)
         if status.state == "online":
-            from cem_registry.services import DeviceRegistry
-
-            await DeviceRegistry(self.settings).mark_seen(device.id, firmware=status.firmware or None)
+            await self._registry.mark_seen(device.id, firmware=status.firmware or None)
             self._seen[device.id] = time.monotonic()
         await self.hub.publish(
             device.enterprise_id,
@@ -439,9 +440,7 @@ class IngestService:
         sources: dict[int, str] = {}
         for (device, _), batch, new in zip(meta, batches, new_per_batch, strict=True):
             if now - self._seen.get(device.id, -1e9) >= SEEN_EVERY_S:
-                from cem_registry.services import DeviceRegistry
-
-                await DeviceRegistry(self.settings).mark_seen(device.id)
+                await self._registry.mark_seen(device.id)
                 self._seen[device.id] = now
             for row in batch.rows:
                 if self._sources.get(row.point_id) != device.id:
@@ -477,7 +476,8 @@ class IngestService:
         pending, self._latest = self._latest, {}
         sent = 0
         for enterprise_id, items in pending.items():
-            codes = {p.id: p for p in (self._points.get(enterprise_id) or _Points({}, 0)).by_code.values()}
+            cache = self._points.get(enterprise_id)
+            codes = cache.by_id if cache is not None else {}
             points = []
             for item in items.values():
                 point = codes.get(item["point_id"])
@@ -501,6 +501,4 @@ class IngestService:
 
 
 def _plain(status: Status) -> Any:
-    import msgspec
-
     return msgspec.to_builtins(status)

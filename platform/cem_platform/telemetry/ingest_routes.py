@@ -17,6 +17,7 @@ from cem_platform.identity.principal import Scope
 from cem_platform.identity.roles import Permission
 from cem_platform.telemetry.models import DeadLetter, DeviceStatus
 from cem_registry.models import Device
+from cem_registry.services import DeviceRegistry
 
 __all__ = ["IngestController"]
 
@@ -136,7 +137,7 @@ class IngestController(Controller):
         scope = principal_of(request).scope
         query = DeviceStatus.all()
         if not scope.everything:
-            devices = Device.filter(Q(enterprise_id__in=list(scope.enterprises)) | Q(site_id__in=list(scope.sites)))
+            devices = Device.filter(DeviceRegistry.visible(scope))
             query = query.filter(device_id__in=await devices.values_list("id", flat=True))
         rows = await query.order_by("device_id")
         return [DeviceStatusOut(**{n: getattr(r, n) for n in DeviceStatusOut.__struct_fields__}) for r in rows]

@@ -41,15 +41,14 @@ import msgspec
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
+from cem_platform.alarms.services import subjects_on_sites
 from cem_platform.errors import AuthenticationError
 from cem_platform.identity.principal import Principal, Scope
 from cem_platform.identity.roles import Permission
 from cem_platform.identity.services import IdentityService
 from cem_platform.middleware import client_ip
-from cem_platform.org.models import MeasurementPoint
 from cem_platform.settings import Settings
 from cem_platform.telemetry.live import hub_for
-from cem_registry.models import Device
 
 __all__ = [
     "CLOSE_FORBIDDEN",
@@ -160,9 +159,7 @@ async def site_subjects(scope: Scope) -> frozenset[str] | None:
     site."""
     if scope.everything or not scope.sites:
         return None
-    sites = sorted(scope.sites)
-    devices = await Device.filter(site_id__in=sites).values_list("id", flat=True)
-    points = await MeasurementPoint.filter(facility__process__site_id__in=sites).values_list("id", flat=True)
+    devices, points = await subjects_on_sites(scope.sites)
     return frozenset([f"device:{d}" for d in devices] + [f"point:{p}" for p in points])
 
 
