@@ -101,6 +101,13 @@ async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
 
 
 DATA_TABLES = [
+    "acc_result",
+    "acc_activity",
+    "acc_import",
+    "acc_evidence",
+    "acc_source",
+    "acc_year_method",
+    "acc_library_version",
     "alarm_event",
     "alarm",
     "ingest_dead_letter",

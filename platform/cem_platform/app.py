@@ -14,6 +14,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from redis.asyncio import Redis
 
+from cem_platform.accounting.routes import AccountingController, EmissionsController
 from cem_platform.alarms.routes import AlarmController
 from cem_platform.audit.routes import AuditController
 from cem_platform.db import close_db, init_db
@@ -77,6 +78,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PointDataController,
             live_updates,  # WebSocket /api/v1/live: authenticates itself (browsers cannot send the header)
             IngestController,
+            AccountingController,
+            EmissionsController,
         ],
     )
     # ---- periodic jobs in this process: only with CEM_INGEST_EMBEDDED (the demo); Celery beat runs them otherwise.

@@ -284,6 +284,7 @@ def _demo(args: argparse.Namespace) -> int:
     get_settings.cache_clear()
     settings = get_settings()
 
+    from cem_platform.accounting.demo import seed_accounting_demo
     from cem_platform.db import run_with_db, upgrade_db
     from cem_platform.seed import seed_demo
     from cem_registry.demo import prepare_demo_devices
@@ -293,6 +294,7 @@ def _demo(args: argparse.Namespace) -> int:
     host, port = args.host or settings.server.host, args.port or settings.server.port
     base = f"http://{host}:{port}"
     devices = run_with_db(lambda s: prepare_demo_devices(s, demo_dir=DEMO_DIR, broker_port=broker_port, server=base))
+    emissions = run_with_db(lambda _: seed_accounting_demo())
     print("\nCEM demo — embedded defaults (SQLite in .cem-demo/)\n")
     print(f"  API             {base}/api/v1")
     print(f"  OpenAPI         {base}/schema/openapi.json   (browse: {base}/schema)")
@@ -305,6 +307,15 @@ def _demo(args: argparse.Namespace) -> int:
             else ""
         )
         print(f"    {account.username:<18} {account.role.value:<13}{extra}")
+    if emissions is not None:
+        intensity = f", {emissions.intensity:.4f} tCO2/t crude steel" if emissions.intensity is not None else ""
+        print(
+            f"\n  emissions       {emissions.month}: {emissions.net_t:,.1f} tCO2 net{intensity}"
+            f" (from the imported month ledger; result {emissions.result_id})\n"
+            f"                  {base}/api/v1/emissions?scope=enterprise&id={emissions.enterprise_id}&period=month"
+            f"&from={emissions.month}&to={emissions.next_month}\n"
+            f"                  lineage: {base}/api/v1/emissions/{emissions.result_id}/lineage"
+        )
     print(
         f"\n  try: curl -s -X POST {base}/api/v1/auth/login -H 'content-type: application/json' "
         '-d \'{"username":"demo-executive","password":"%s"}\'\n' % accounts[0].password,

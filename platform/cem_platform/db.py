@@ -38,6 +38,7 @@ MODEL_MODULES = [
     "cem_platform.sysconfig.models",
     "cem_platform.telemetry.models",
     "cem_platform.alarms.models",
+    "cem_platform.accounting.models",
     "cem_registry.models",
 ]
 

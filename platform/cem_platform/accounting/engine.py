@@ -22,7 +22,7 @@ the library's and formulas' errors.
 from __future__ import annotations
 
 import decimal
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from types import MappingProxyType
@@ -31,9 +31,11 @@ from cem_platform.accounting import units
 from cem_platform.accounting.formulas import PRECISION, AccountingError
 from cem_platform.accounting.library import (
     GRID,
+    GRID_FACTORS,
     CategoryGroup,
     Edition,
     EditionMismatchError,
+    GridFactor,
     GridFactorKind,
     Method,
     MethodVariant,
@@ -273,8 +275,15 @@ def account(
     *,
     crude_steel: Quantity | None = None,
     process_outputs: Mapping[str, Quantity] | None = None,
+    grid_factors: Sequence[GridFactor] = GRID_FACTORS,
+    provisional_grid: bool = False,
 ) -> AccountingResult:
-    """Account ``sources`` for data ``year`` under ``edition``; intensities when outputs are given (in t)."""
+    """Account ``sources`` for data ``year`` under ``edition``; intensities when outputs are given (in t).
+
+    ``grid_factors`` is the grid factor series to use (a stored library version; the seeded one by default).
+    With ``provisional_grid``, a data year without a published factor uses the newest earlier one of the same
+    kind and region, and the figures built on it are marked estimated (lineage origin says ``provisional``).
+    """
     if not edition.covers(year):
         raise EditionMismatchError(
             f"Edition {edition.code} does not cover data year {year} "
@@ -289,7 +298,9 @@ def account(
     outputs = dict(process_outputs or {})
     with decimal.localcontext() as context:
         context.prec = PRECISION
-        results = tuple(_account_source(edition, year, activity) for activity in activities)
+        results = tuple(
+            _account_source(edition, year, activity, grid_factors, provisional_grid) for activity in activities
+        )
         totals = GroupTotals.of(results)
         by_category = {
             category: sum((r.emission for r in results if r.category == category), Decimal(0))
@@ -362,7 +373,9 @@ class _Resolved:
     estimated: bool = False
 
 
-def _account_source(edition: Edition, year: int, activity: SourceActivity) -> SourceResult:
+def _account_source(
+    edition: Edition, year: int, activity: SourceActivity, grid_factors: Sequence[GridFactor], provisional: bool
+) -> SourceResult:
     method = edition.method(activity.category)
     where = f"Source {activity.source_id!r} ({activity.category.value} {activity.item or ''})".replace(" )", ")")
     unknown_overrides = sorted(set(activity.overrides) - set(method.parameter_codes))
@@ -371,7 +384,10 @@ def _account_source(edition: Edition, year: int, activity: SourceActivity) -> So
             f"{where}: {', '.join(unknown_overrides)} cannot be overridden; "
             f"parameters of this method are {', '.join(sorted(method.parameter_codes))}."
         )
-    resolved = {name: _resolve(edition, year, method, activity, name) for name in method.parameter_codes}
+    resolved = {
+        name: _resolve(edition, year, method, activity, name, grid_factors, provisional)
+        for name in method.parameter_codes
+    }
     variant = _choose_variant(method, resolved, where)
     formula = variant.emission
 
@@ -439,7 +455,15 @@ def _account_source(edition: Edition, year: int, activity: SourceActivity) -> So
     )
 
 
-def _resolve(edition: Edition, year: int, method: Method, activity: SourceActivity, name: str) -> _Resolved:
+def _resolve(
+    edition: Edition,
+    year: int,
+    method: Method,
+    activity: SourceActivity,
+    name: str,
+    grid_factors: Sequence[GridFactor],
+    provisional: bool,
+) -> _Resolved:
     template = method.parameter_codes[name]
     override = activity.overrides.get(name)
     if template == GRID:
@@ -449,10 +473,12 @@ def _resolve(edition: Edition, year: int, method: Method, activity: SourceActivi
                 "measured or contractual grid factor entered by the caller", None, None,
                 override.complete, override.estimated,
             )  # fmt: skip
-        factor = grid_factor(year, activity.grid_kind, activity.grid_region)
+        factor = grid_factor(year, activity.grid_kind, activity.grid_region, grid_factors, provisional=provisional)
+        stand_in = not factor.first_year <= year <= factor.last_year
+        origin = f"grid:{factor.kind.value}" + (f" provisional for {year}: newest published" if stand_in else "")
         return _Resolved(
-            name, factor.code, factor.value, factor.unit, f"grid:{factor.kind.value}", False, None, None,
-            factor.source, factor.confidence.value, None,
+            name, factor.code, factor.value, factor.unit, origin, False, None, None,
+            factor.source, factor.confidence.value, None, True, stand_in,
         )  # fmt: skip
     code = method.parameter_code(name, activity.item)
     if override is not None:

@@ -29,7 +29,7 @@ Errors (all :class:`~cem_platform.accounting.formulas.AccountingError`)::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -559,12 +559,28 @@ GRID_FACTORS: tuple[GridFactor, ...] = (
 )  # fmt: skip
 
 
-def grid_factor(year: int, kind: GridFactorKind, region: str = "national") -> GridFactor:
-    """The grid factor of ``kind`` for data of ``year`` in ``region``; it records kind, region and years."""
-    for factor in GRID_FACTORS:
+def grid_factor(
+    year: int,
+    kind: GridFactorKind,
+    region: str = "national",
+    factors: Sequence[GridFactor] = GRID_FACTORS,
+    *,
+    provisional: bool = False,
+) -> GridFactor:
+    """The grid factor of ``kind`` for data of ``year`` in ``region``; it records kind, region and years.
+
+    ``factors`` is the series to look in (a stored library version; the seeded series by default). With
+    ``provisional``, a year after the newest published factor gets that newest one — the practice until the
+    ministry publishes the year's factor; the caller must flag the figure as provisional.
+    """
+    for factor in factors:
         if factor.kind == kind and factor.region == region and factor.first_year <= year <= factor.last_year:
             return factor
-    years = sorted({f.first_year for f in GRID_FACTORS if f.kind == kind and f.region == region})
+    if provisional:
+        earlier = [f for f in factors if f.kind == kind and f.region == region and f.last_year < year]
+        if earlier:
+            return max(earlier, key=lambda f: f.last_year)
+    years = sorted({f.first_year for f in factors if f.kind == kind and f.region == region})
     raise GridFactorNotFoundError(
         f"No {kind.value} grid factor for {region} and data year {year}; "
         f"{kind.value} {region} factors start in years {', '.join(map(str, years)) or 'none'}."

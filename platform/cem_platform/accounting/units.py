@@ -62,6 +62,7 @@ __all__ = [
     "UnitError",
     "canonical",
     "convert",
+    "from_fraction",
     "dimension",
     "known_units",
     "steam_heat_gj",
@@ -237,15 +238,16 @@ def _decimal(value: object, what: str = "value") -> Decimal:
     return number
 
 
-def _from_fraction(number: Fraction) -> Decimal:
-    """``number`` as a Decimal: exact if it has a finite decimal expansion, else :data:`PRECISION` digits."""
+def from_fraction(number: Fraction, context: Context = _CONTEXT) -> Decimal:
+    """``number`` as a Decimal: exact if it has a finite decimal expansion, else rounded by ``context``
+    (:data:`PRECISION` digits, half-even, by default)."""
     rest, twos, fives = number.denominator, 0, 0
     while rest % 2 == 0:
         rest, twos = rest // 2, twos + 1
     while rest % 5 == 0:
         rest, fives = rest // 5, fives + 1
     if rest != 1:
-        return _CONTEXT.divide(Decimal(number.numerator), Decimal(number.denominator))
+        return context.divide(Decimal(number.numerator), Decimal(number.denominator))
     places = max(twos, fives)
     digits = number.numerator * (10**places // number.denominator)
     return Decimal((int(digits < 0), tuple(int(d) for d in str(abs(digits))), -places))
@@ -296,7 +298,7 @@ def convert(value: DecimalLike, from_unit: str, to_unit: str) -> Decimal:
     source, target, ratio = _ratio(from_unit, to_unit)
     if source.name == target.name:
         return number
-    return _from_fraction(Fraction(number) * ratio)
+    return from_fraction(Fraction(number) * ratio)
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,4 +357,4 @@ def steam_heat_gj(
             f"steam enthalpy {enthalpy} kJ/kg is below the reference {reference} kJ/kg: check the enthalpy "
             "(kJ/kg, not MJ/kg or kcal/kg) and the reference convention"
         )
-    return _from_fraction(Fraction(mass) * (Fraction(enthalpy) - Fraction(reference)) / 1000)
+    return from_fraction(Fraction(mass) * (Fraction(enthalpy) - Fraction(reference)) / 1000)

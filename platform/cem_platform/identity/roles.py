@@ -50,6 +50,9 @@ class Permission(StrEnum):
     ALARMS_READ = "alarms.read"
     ALARMS_HANDLE = "alarms.handle"  # acknowledge and clear alarms
     ALARMS_CONFIGURE = "alarms.configure"  # alarm thresholds (audited parameters)
+    EMISSIONS_READ = "emissions.read"  # emission results, lineage, reports, the inventory and library
+    ACCOUNTING_WRITE = "accounting.write"  # source inventory, activity data, ledger imports, recalculation
+    ACCOUNTING_LIBRARY = "accounting.library"  # change factor library versions (with TOTP step-up)
 
 
 _READ_ALL = frozenset(
@@ -63,6 +66,7 @@ _READ_ALL = frozenset(
         Permission.DATA_READ,
         Permission.INGEST_READ,
         Permission.ALARMS_READ,
+        Permission.EMISSIONS_READ,
     }
 )
 
@@ -84,9 +88,24 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.ALARMS_CONFIGURE,
         }
     ),
-    Role.ACCOUNTANT: frozenset({Permission.ORG_READ, Permission.DATA_READ, Permission.ALARMS_READ}),
+    Role.ACCOUNTANT: frozenset(
+        {
+            Permission.ORG_READ,
+            Permission.DATA_READ,
+            Permission.ALARMS_READ,
+            Permission.EMISSIONS_READ,
+            Permission.ACCOUNTING_WRITE,
+            Permission.ACCOUNTING_LIBRARY,
+        }
+    ),
     Role.EXECUTIVE: frozenset(
-        {Permission.ORG_READ, Permission.DEVICES_READ, Permission.DATA_READ, Permission.ALARMS_READ}
+        {
+            Permission.ORG_READ,
+            Permission.DEVICES_READ,
+            Permission.DATA_READ,
+            Permission.ALARMS_READ,
+            Permission.EMISSIONS_READ,
+        }
     ),
     Role.CREW: frozenset(
         {
@@ -112,5 +131,6 @@ API_TOKEN_PERMISSIONS = frozenset(
         Permission.DEVICES_READ,
         Permission.DATA_READ,
         Permission.ALARMS_READ,
+        Permission.EMISSIONS_READ,
     }
 )

@@ -1,0 +1,519 @@
+"""Emission results: activity data of each period -> the engine -> stored, versioned results with lineage.
+
+For an enterprise, a period kind and a range, :func:`results_for` accounts every period: it reads the source
+inventory, the activity of each input (meter rollups converted to the input's unit, or the entered, imported
+and fed records, prorated when a record spans more than the period), the edition and library versions of the
+reporting year, and calls :func:`cem_platform.accounting.engine.account`. The outcome's lineage is hashed
+(without the library version numbers themselves, so a library change that does not touch a source's
+parameters changes nothing): the same hash keeps the stored result, another hash stores a new version and
+the earlier one stays, marked superseded. A period still running has one provisional row, refreshed in place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import decimal
+import hashlib
+import json
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from cem_platform.accounting import units
+from cem_platform.accounting.engine import AccountingResult, Quantity, SourceActivity, account
+from cem_platform.accounting.formulas import PRECISION, AccountingError
+from cem_platform.accounting.inventory import OUTPUT, enterprise_for
+from cem_platform.accounting.library import EDITION_2015, Edition, GridFactor, GridFactorKind, SourceCategory
+from cem_platform.accounting.library_store import load_edition, load_grid
+from cem_platform.accounting.meters import MeterTerm, meter_quantity
+from cem_platform.accounting.models import (
+    ActivityRecord,
+    EmissionResult,
+    EmissionSource,
+    PeriodKind,
+    YearMethod,
+)
+from cem_platform.accounting.periods import period_bounds, year_of
+from cem_platform.audit import services as audit
+from cem_platform.errors import NotFoundError
+from cem_platform.identity.principal import Principal
+from cem_platform.org.models import Enterprise, Process
+
+__all__ = [
+    "ENTERPRISE_LEVEL",
+    "fingerprint",
+    "get_result",
+    "lineage_json",
+    "recalculate",
+    "result_versions",
+    "results_for",
+    "set_year_method",
+]
+
+#: Process label of sources that belong to the enterprise as a whole (e.g. the grid tie).
+ENTERPRISE_LEVEL = ""
+_VOLATILE = frozenset({"library_version", "grid_version", "edition_version"})
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value else "0"  # exact, without exponent or trailing zeros
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(_plain(k)): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in _VOLATILE}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def fingerprint(lineage: Mapping[str, Any]) -> str:
+    """A hash of everything a result depends on, except the library version numbers themselves."""
+    text = json.dumps(_strip(dict(lineage)), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Method:
+    edition: Edition
+    library_version: int
+    grid: tuple[GridFactor, ...]
+    grid_version: int
+
+
+async def _method_for(enterprise_id: int, year: int, cache: dict[int, _Method]) -> _Method:
+    if year in cache:
+        return cache[year]
+    chosen = await YearMethod.get_or_none(enterprise_id=enterprise_id, year=year)
+    code = chosen.edition if chosen else EDITION_2015.code
+    edition, number = await load_edition(code, chosen.library_version if chosen else None)
+    grid, grid_number = await load_grid(chosen.grid_version if chosen else None)
+    cache[year] = _Method(edition, number, grid, grid_number)
+    return cache[year]
+
+
+def _records_quantity(
+    records: Sequence[ActivityRecord], start: dt.datetime, end: dt.datetime, unit: str, label: str
+) -> Quantity:
+    """The entered/imported/fed activity over [start, end): prorated by time where a record spans more."""
+    total = Decimal(0)
+    covered = dt.timedelta()
+    estimated = False
+    prorated = False
+    used: list[str] = []
+    for record in records:
+        lo, hi = max(record.period_start, start), min(record.period_end, end)
+        if lo >= hi:
+            continue
+        value = units.convert(record.value, record.unit, unit)
+        span = (record.period_end - record.period_start).total_seconds()
+        part = (hi - lo).total_seconds()
+        if part < span:
+            value = value * Decimal(int(part)) / Decimal(int(span))
+            prorated = True
+        total += value
+        covered += hi - lo
+        estimated = estimated or record.estimated
+        used.append(f"{record.origin.value}#{record.id}")
+    if not used:
+        return Quantity(Decimal(0), unit, f"{label}: no record for the period", complete=False)
+    origin = f"{label}: " + ",".join(used) + (" (prorated by time)" if prorated else "")
+    return Quantity(total, unit, origin, complete=covered >= end - start, estimated=estimated or prorated)
+
+
+async def _input_quantity(
+    source: EmissionSource,
+    name: str,
+    spec: Mapping[str, Any],
+    start: dt.datetime,
+    end: dt.datetime,
+    zone: zoneinfo.ZoneInfo,
+    records: Mapping[tuple[int, str], list[ActivityRecord]],
+) -> Quantity:
+    unit = str(spec["unit"])
+    if spec["origin"] == "meter":
+        terms = [MeterTerm(int(p["id"]), int(p.get("sign", 1))) for p in spec["points"]]
+        measured = await meter_quantity(terms, start, end, unit, zone=zone, enterprise_id=source.enterprise_id)
+        return Quantity(measured.value, unit, measured.origin, measured.complete, measured.estimated)
+    return _records_quantity(records.get((source.id, name), []), start, end, unit, f"{source.code}.{name}")
+
+
+def _overrides(source: EmissionSource) -> dict[str, Quantity]:
+    return {
+        name: Quantity(Decimal(spec["value"]), spec["unit"], f"measured: {spec['origin']}")
+        for name, spec in (source.overrides or {}).items()
+    }
+
+
+def _sum_quantities(quantities: Sequence[Quantity], what: str) -> Quantity | None:
+    if not quantities:
+        return None
+    total = sum((units.convert(q.value, q.unit, "t") for q in quantities), Decimal(0))
+    return Quantity(
+        total,
+        "t",
+        "; ".join(q.origin for q in quantities),
+        complete=all(q.complete for q in quantities),
+        estimated=any(q.estimated for q in quantities),
+    )
+
+
+def _notes(result: AccountingResult, names: Mapping[str, str]) -> list[str]:
+    notes: list[str] = []
+    for source in result.sources:
+        label = f"{source.source_id} ({names.get(source.source_id, '')})"
+        for given in source.inputs:
+            if not given.complete:
+                notes.append(f"{label}: activity data {given.name} is incomplete for the period — {given.origin}.")
+            elif given.estimated:
+                notes.append(f"{label}: activity data {given.name} is estimated or prorated — {given.origin}.")
+        for parameter in source.parameters:
+            if parameter.estimated:
+                notes.append(f"{label}: {parameter.name} {parameter.code} is provisional — {parameter.origin}.")
+            if parameter.confidence == "unverified":
+                notes.append(
+                    f"{label}: default {parameter.code} = {parameter.value} is unverified — {parameter.source}"
+                )
+            if parameter.overridden:
+                notes.append(f"{label}: {parameter.name} is a measured value ({parameter.origin}).")
+    if result.crude_steel is None:
+        notes.append("No crude steel output for the period (none in the inventory, or none recorded): no intensity.")
+    elif not result.crude_steel.complete:
+        notes.append(f"Crude steel output is incomplete — {result.crude_steel.origin}.")
+    return notes
+
+
+def lineage_json(
+    result: AccountingResult,
+    *,
+    kind: PeriodKind,
+    start: dt.datetime,
+    end: dt.datetime,
+    method: _Method,
+    names: Mapping[str, str],
+    processes: Mapping[str, str],
+) -> dict[str, Any]:
+    """The stored lineage of one result (all decimals as exact strings)."""
+    by_process_category: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+    for source in result.sources:
+        by_process_category[source.process][source.category.value] += source.emission
+    sources = []
+    for source in result.sources:
+        data = _plain(source)
+        data["name"] = names.get(source.source_id, "")
+        data["group"] = source.group.value
+        sources.append(data)
+    return {
+        "edition": result.edition,
+        "edition_version": result.edition_version,
+        "library_version": method.library_version,
+        "grid_version": method.grid_version,
+        "year": result.year,
+        "period": {"kind": kind.value, "start": start.isoformat(), "end": end.isoformat()},
+        "complete": result.complete,
+        "estimated": result.estimated,
+        "totals": _plain(result.totals),
+        "by_category": _plain(dict(result.by_category)),
+        "by_process": _plain(dict(result.by_process)),
+        "by_process_category": _plain({p: dict(c) for p, c in by_process_category.items()}),
+        "processes": dict(processes),
+        "crude_steel": _plain(result.crude_steel),
+        "intensity": _plain(result.intensity),
+        "process_intensity": _plain(dict(result.process_intensity)),
+        "fuel_energy_gj": _plain(result.fuel_energy_gj),
+        "fuel_energy_tce": _plain(result.fuel_energy_tce),
+        "sources": sources,
+        "notes": _notes(result, names),
+    }
+
+
+async def _account_period(
+    enterprise: Enterprise,
+    kind: PeriodKind,
+    start: dt.datetime,
+    end: dt.datetime,
+    zone: zoneinfo.ZoneInfo,
+    sources: Sequence[EmissionSource],
+    records: Mapping[tuple[int, str], list[ActivityRecord]],
+    methods: dict[int, _Method],
+    process_codes: Mapping[int, tuple[str, str]],
+) -> tuple[AccountingResult, dict[str, Any], _Method]:
+    year = year_of(start, zone)
+    method = await _method_for(enterprise.id, year, methods)
+    activities: list[SourceActivity] = []
+    crude: list[Quantity] = []
+    outputs: dict[str, list[Quantity]] = defaultdict(list)
+    for source in sources:
+        process = process_codes[source.process_id][0] if source.process_id else ENTERPRISE_LEVEL
+        quantities = {
+            name: await _input_quantity(source, name, spec, start, end, zone, records)
+            for name, spec in sorted((source.inputs or {}).items())
+        }
+        if source.category == OUTPUT:
+            amount = quantities["AD"]
+            if source.item == "crude_steel":
+                crude.append(amount)
+            if source.process_id:
+                outputs[process].append(amount)
+            continue
+        activities.append(
+            SourceActivity(
+                source_id=source.code,
+                process=process,
+                category=SourceCategory(source.category),
+                activity=quantities,
+                item=source.item,
+                overrides=_overrides(source),
+                grid_kind=GridFactorKind(source.grid_kind),
+                grid_region=source.grid_region,
+            )
+        )
+    if not activities:
+        raise AccountingError(
+            f"Enterprise {enterprise.code} has no active emission source.",
+            hint="Build the source inventory first: POST /api/v1/accounting/sources.",
+        )
+    with decimal.localcontext() as context:
+        context.prec = PRECISION
+        # An intensity needs a positive output: a period without production has none (the note says so).
+        process_outputs = {p: q for p, qs in outputs.items() if (q := _sum_quantities(qs, p)) and q.value > 0}
+        crude_steel = _sum_quantities(crude, "crude steel")
+        if crude_steel is not None and crude_steel.value <= 0:
+            crude_steel = None
+    try:
+        result = account(
+            method.edition,
+            year,
+            activities,
+            crude_steel=crude_steel,
+            process_outputs=process_outputs,
+            grid_factors=method.grid,
+            provisional_grid=True,
+        )
+    except AccountingError as err:
+        raise type(err)(f"{kind.value} from {start.isoformat()}: {err.message}", hint=err.hint) from err
+    names = {s.code: s.name for s in sources}
+    processes = {code: name for code, name in process_codes.values()}
+    lineage = lineage_json(result, kind=kind, start=start, end=end, method=method, names=names, processes=processes)
+    return result, lineage, method
+
+
+async def results_for(
+    principal: Principal,
+    enterprise_id: int,
+    kind: PeriodKind,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    reason: str = "",
+    now: dt.datetime | None = None,
+) -> list[EmissionResult]:
+    """The current result of every period of ``kind`` meeting [start, end), accounted now and stored if new."""
+    enterprise = await enterprise_for(principal, enterprise_id)
+    zone = zoneinfo.ZoneInfo(enterprise.timezone)
+    now = now or _now()
+    periods = list(period_bounds(kind, start, end, zone, now))
+    if not periods:
+        return []
+    sources = await EmissionSource.filter(enterprise_id=enterprise_id, active=True).order_by("code")
+    first, last = periods[0][0], periods[-1][1]
+    records: dict[tuple[int, str], list[ActivityRecord]] = defaultdict(list)
+    for record in await ActivityRecord.filter(
+        enterprise_id=enterprise_id, superseded_by=None, period_start__lt=last, period_end__gt=first
+    ).order_by("period_start"):
+        records[(record.source_id, record.input_name)].append(record)
+    process_codes = {
+        int(p.id): (str(p.code), str(p.name))
+        for p in await Process.filter(site__enterprise_id=enterprise_id).only("id", "code", "name")
+    }
+    stored = {
+        r.period_start: r
+        for r in await EmissionResult.filter(
+            enterprise_id=enterprise_id, period=kind, current=True, period_start__gte=first, period_start__lt=last
+        )
+    }
+    methods: dict[int, _Method] = {}
+    out: list[EmissionResult] = []
+    for lo, hi in periods:
+        _, lineage, method = await _account_period(
+            enterprise, kind, lo, hi, zone, sources, records, methods, process_codes
+        )
+        out.append(await _store(principal, enterprise_id, kind, lo, hi, lineage, method, stored.get(lo), now, reason))
+    return out
+
+
+async def _store(
+    principal: Principal,
+    enterprise_id: int,
+    kind: PeriodKind,
+    start: dt.datetime,
+    end: dt.datetime,
+    lineage: dict[str, Any],
+    method: _Method,
+    current: EmissionResult | None,
+    now: dt.datetime,
+    reason: str,
+) -> EmissionResult:
+    digest = fingerprint(lineage)
+    final = end <= now
+    if current is not None and current.fingerprint == digest and (current.final or not final):
+        return current
+    totals = lineage["totals"]
+    crude = lineage["crude_steel"]
+    values: dict[str, Any] = {
+        "fingerprint": digest,
+        "final": final,
+        "edition": lineage["edition"],
+        "library_version": method.library_version,
+        "grid_version": method.grid_version,
+        "net": Decimal(totals["net"]),
+        "combustion": Decimal(totals["combustion"]),
+        "process_emissions": Decimal(totals["process"]),
+        "electricity": Decimal(totals["electricity"]),
+        "heat": Decimal(totals["heat"]),
+        "fixed_carbon": Decimal(totals["fixed_carbon"]),
+        "crude_steel": Decimal(crude["value"]) if crude else None,
+        "intensity": Decimal(lineage["intensity"]) if lineage["intensity"] else None,
+        "complete": lineage["complete"],
+        "estimated": lineage["estimated"],
+        "by_category": lineage["by_category"],
+        "by_process": {
+            p: {**t, "by_category": lineage["by_process_category"].get(p, {})} for p, t in lineage["by_process"].items()
+        },
+        "lineage": lineage,
+        "reason": reason[:300] or ("provisional: period still running" if not final else "calculated"),
+        "created_by": principal.name,
+    }
+    if current is not None and not current.final and not final:
+        # A running period's provisional figure is refreshed in place; it becomes versioned once it has ended.
+        for name, value in values.items():
+            setattr(current, name, value)
+        current.created_at = now
+        await current.save()
+        return current
+    try:
+        async with in_transaction():
+            if current is not None:
+                await EmissionResult.filter(id=current.id, current=True).update(current=False, superseded_at=now)
+            return await EmissionResult.create(
+                enterprise_id=enterprise_id,
+                period=kind,
+                period_start=start,
+                period_end=end,
+                version=(current.version + 1) if current else 1,
+                current=True,
+                **values,
+            )
+    except IntegrityError:
+        # Another request stored this period's new version at the same moment: use the one that won.
+        winner = await EmissionResult.filter(
+            enterprise_id=enterprise_id, period=kind, period_start=start, current=True
+        ).first()
+        if winner is None:
+            raise
+        return winner
+
+
+async def recalculate(
+    principal: Principal, enterprise_id: int, kind: PeriodKind, start: dt.datetime, end: dt.datetime, reason: str
+) -> list[EmissionResult]:
+    """Account a range again on request (after corrections or a library change); audited."""
+    results = await results_for(principal, enterprise_id, kind, start, end, reason=reason)
+    await audit.record(
+        principal,
+        "accounting.recalculate",
+        entity_type="emission_result",
+        entity_id=f"{kind.value} {start.isoformat()}..{end.isoformat()}",
+        enterprise_id=enterprise_id,
+        after={"results": [r.id for r in results], "reason": reason},
+        summary=f"recalculated {len(results)} {kind.value} period(s)",
+    )
+    return results
+
+
+async def get_result(principal: Principal, result_id: int) -> EmissionResult:
+    """One stored result (any version) within the caller's scope."""
+    result = await EmissionResult.get_or_none(id=result_id)
+    if result is None or not principal.scope.sees_enterprise(result.enterprise_id):
+        raise NotFoundError(f"No emission result {result_id} within your scope.")
+    await enterprise_for(principal, result.enterprise_id)
+    return result
+
+
+async def result_versions(principal: Principal, result_id: int) -> list[EmissionResult]:
+    """Every version of the period of ``result_id``, oldest first."""
+    result = await get_result(principal, result_id)
+    return await EmissionResult.filter(
+        enterprise_id=result.enterprise_id, period=result.period, period_start=result.period_start
+    ).order_by("version")
+
+
+async def set_year_method(
+    principal: Principal,
+    enterprise_id: int,
+    year: int,
+    edition: str,
+    library_version: int | None,
+    grid_version: int | None,
+) -> YearMethod:
+    """Choose the edition (and optionally pin library versions) a reporting year is accounted under; audited."""
+    await enterprise_for(principal, enterprise_id, write=True)
+    loaded, _ = await load_edition(edition, library_version)
+    if not loaded.covers(year):
+        raise AccountingError(
+            f"Edition {edition} covers data years {loaded.first_year or '…'}–{loaded.last_year or '…'}, not {year}."
+        )
+    if grid_version is not None:
+        await load_grid(grid_version)
+    current = await YearMethod.get_or_none(enterprise_id=enterprise_id, year=year)
+    before = audit.snapshot(current) if current else None
+    async with in_transaction():
+        if current is None:
+            current = await YearMethod.create(
+                enterprise_id=enterprise_id,
+                year=year,
+                edition=edition,
+                library_version=library_version,
+                grid_version=grid_version,
+                changed_by=principal.name,
+            )
+        else:
+            current.edition = edition
+            current.library_version = library_version
+            current.grid_version = grid_version
+            current.changed_by = principal.name
+            await current.save()
+        await audit.record(
+            principal,
+            "accounting.year_method.set",
+            entity_type="year_method",
+            entity_id=f"{enterprise_id}/{year}",
+            enterprise_id=enterprise_id,
+            before=before,
+            after=audit.snapshot(current),
+            summary=f"{year}: {edition}" + (f" v{library_version}" if library_version else ""),
+        )
+    return current

@@ -1,0 +1,138 @@
+"""The demo's emission accounting: the simulated works' source inventory and last month's ledger, accounted.
+
+The simulated plant (:mod:`cem_gateway.simulator`) is a pure function of time, so the month's consumptions
+are known exactly: the ledger a plant's energy office would keep is written from the model's totalisers, as
+a CSV file, and imported through the same validation and confirmation as a user's upload. Sources follow the
+boundary rules: coal bought for the coke ovens, PCI coal and natural gas are fuels (coke and by-product gases
+made and used inside the works are not counted again); limestone and dolomite are fluxes; EAF electrodes;
+purchased and exported electricity at the grid tie; purchased steam as heat (enthalpy stated in the ledger);
+crude steel from both shops as fixed carbon and as the output for the intensity.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import zoneinfo
+from dataclasses import dataclass
+from decimal import Decimal
+
+from cem_gateway.simulator.model import PlantModel, load_config
+from cem_platform.accounting import calculation, inventory, units
+from cem_platform.accounting.models import ActivityImport, EmissionSource, PeriodKind
+from cem_platform.accounting.periods import period_of
+from cem_platform.identity.principal import Principal
+from cem_platform.org.models import Enterprise, Process
+
+__all__ = ["DemoEmissions", "seed_accounting_demo"]
+
+LEDGER_PREFIX = "demo-ledger-"
+STEAM_ENTHALPY_KJ_PER_KG = Decimal("2778")  # saturated steam at about 1 MPa
+
+# code, name, category, item, process code (None: enterprise level), {input: (unit, [(point, sign)])}
+SOURCES: list[tuple[str, str, str, str, str | None, dict[str, tuple[str, list[tuple[str, int]]]]]] = [
+    ("CK.COAL", "炼焦洗精煤", "fuel_combustion", "washed_coal", "CK", {"FC": ("t", [("CK.CO1.COAL", 1)])}),
+    ("IR.PCI", "高炉喷吹煤", "fuel_combustion", "bituminous", "IR", {"FC": ("t", [("IR.BF1.PCI", 1)])}),
+    ("EAF.NG", "电炉天然气", "fuel_combustion", "natural_gas", "EAF", {"FC": ("10^4 Nm3", [("EAF.EF1.NG", 1)])}),
+    ("SN.LIMESTONE", "烧结石灰石", "flux", "limestone", "SN", {"AD": ("t", [("SN.SM1.LIMESTONE", 1)])}),
+    ("SN.DOLOMITE", "烧结白云石", "flux", "dolomite", "SN", {"AD": ("t", [("SN.SM1.DOLOMITE", 1)])}),
+    ("LK.LIMESTONE", "石灰窑石灰石", "flux", "limestone", "LK", {"AD": ("t", [("LK.LK1.LIMESTONE", 1)])}),
+    ("EAF.ELECTRODE", "电炉电极", "electrode", "", "EAF", {"AD": ("t", [("EAF.EF1.ELECTRODE", 1)])}),
+    (
+        "GRID",
+        "外购电力",
+        "electricity",
+        "",
+        None,
+        {"purchased": ("MWh", [("AUX.GRID.IMPORT", 1)]), "exported": ("MWh", [("AUX.GRID.EXPORT", 1)])},
+    ),
+    ("STEAM", "外购蒸汽", "heat", "", None, {"purchased": ("GJ", [("AUX.STEAM.IMPORT", 1)]), "exported": ("GJ", [])}),
+    (
+        "FIXED.STEEL",
+        "粗钢固碳",
+        "fixed_carbon",
+        "crude_steel",
+        None,
+        {"AD": ("t", [("BOF.LD1.STEEL", 1), ("EAF.EF1.STEEL", 1)])},
+    ),
+    ("OUT.BOF", "转炉粗钢产量", "output", "crude_steel", "BOF", {"AD": ("t", [("BOF.LD1.STEEL", 1)])}),
+    ("OUT.EAF", "电炉粗钢产量", "output", "crude_steel", "EAF", {"AD": ("t", [("EAF.EF1.STEEL", 1)])}),
+]
+
+
+@dataclass(frozen=True)
+class DemoEmissions:
+    """What the demo banner shows: last month's accounted emissions."""
+
+    enterprise_id: int
+    month: str
+    next_month: str
+    result_id: int
+    net_t: Decimal
+    intensity: Decimal | None
+    complete: bool
+
+
+def _amount(model: PlantModel, point: str, start: dt.datetime, end: dt.datetime) -> Decimal:
+    stream = model.config.point(point).stream
+    assert stream is not None  # noqa: S101 - the listed points are totalisers
+    return Decimal(repr(round(model.total(stream, end.timestamp()) - model.total(stream, start.timestamp()), 3)))
+
+
+def ledger_csv(start: dt.datetime, end: dt.datetime, zone: zoneinfo.ZoneInfo) -> bytes:
+    """The month's ledger of the simulated works, as its energy office would keep it (UTF-8 CSV with BOM)."""
+    model = PlantModel(load_config())
+    month = start.astimezone(zone).strftime("%Y-%m")
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["排放源", "参数", "月份", "数值", "单位", "备注"])
+    for code, _, _, _, _, inputs in SOURCES:
+        for name, (unit, terms) in inputs.items():
+            point_units = {model.config.point(p).unit for p, _ in terms}
+            total = Decimal(0)
+            for point, sign in terms:
+                total += sign * _amount(model, point, start, end)
+            note = "计量表月度累计 " + "+".join(p for p, _ in terms) if terms else "本月无外供"
+            (point_unit,) = point_units or {unit}
+            if point_unit == "t_steam":
+                total = units.steam_heat_gj(total, STEAM_ENTHALPY_KJ_PER_KG)
+                note += f"，焓值 {STEAM_ENTHALPY_KJ_PER_KG} kJ/kg，给水基准 83.74 kJ/kg"
+                point_unit = "GJ"
+            writer.writerow([code, name, month, str(total), point_unit, note])
+    return text.getvalue().encode("utf-8-sig")
+
+
+async def seed_accounting_demo(now: dt.datetime | None = None) -> DemoEmissions | None:
+    """Create the demo inventory (once), import last month's ledger (once) and account that month."""
+    enterprise = await Enterprise.get_or_none(code="HXSTEEL")
+    if enterprise is None:
+        return None
+    actor = Principal.system("demo-seed")
+    zone = zoneinfo.ZoneInfo(enterprise.timezone)
+    now = now or dt.datetime.now(dt.UTC)
+    if not await EmissionSource.filter(enterprise_id=enterprise.id).exists():
+        processes = {p.code: p.id for p in await Process.filter(site__enterprise_id=enterprise.id)}
+        for code, name, category, item, process, inputs in SOURCES:
+            await inventory.create_source(
+                actor,
+                enterprise.id,
+                inventory.SourceIn(
+                    code=code,
+                    name=name,
+                    category=category,
+                    item=item,
+                    process_id=processes[process] if process else None,
+                    inputs={k: {"origin": "import", "unit": unit} for k, (unit, _) in inputs.items()},
+                ),
+            )
+    this_month, _ = period_of(PeriodKind.MONTH, now, zone)
+    start, end = period_of(PeriodKind.MONTH, this_month - dt.timedelta(days=1), zone)
+    month = start.astimezone(zone).strftime("%Y-%m")
+    filename = f"{LEDGER_PREFIX}{month}.csv"
+    if not await ActivityImport.filter(enterprise_id=enterprise.id, filename=filename, status="imported").exists():
+        batch = await inventory.start_import(actor, enterprise.id, filename, ledger_csv(start, end, zone))
+        await inventory.confirm_import(actor, batch.id)
+    [result] = await calculation.results_for(actor, enterprise.id, PeriodKind.MONTH, start, end, now=now)
+    following = end.astimezone(zone).strftime("%Y-%m")
+    return DemoEmissions(enterprise.id, month, following, result.id, result.net, result.intensity, result.complete)

@@ -1,0 +1,659 @@
+"""Emission-source inventory and activity data (standard 5.4.3, 5.2.3.3): scoped, validated, audited.
+
+Sources are the enterprise's emission sources (and production outputs) with where each activity input comes
+from. Activity records are values entered by hand (人工采集, with evidence), imported from a ledger, or sent
+by a feed. A ledger upload is validated row by row and stored with its report; on confirmation all its valid
+rows are written in one transaction, or none. A record for exactly the same source, input and period as an
+earlier one supersedes it (the earlier record stays); an overlap with a different period is refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from cem_platform.accounting import units
+from cem_platform.accounting.ledger import LedgerInput, LedgerRow, parse_ledger, row_from_json, row_to_json
+from cem_platform.accounting.library import EDITION_2015, GridFactorKind, SourceCategory
+from cem_platform.accounting.models import (
+    ActivityImport,
+    ActivityOrigin,
+    ActivityRecord,
+    EmissionSource,
+    Evidence,
+    ImportStatus,
+)
+from cem_platform.audit import services as audit
+from cem_platform.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from cem_platform.identity.principal import Principal
+from cem_platform.org.models import Enterprise, MeasurementPoint, Process
+
+__all__ = [
+    "MAX_EVIDENCE_BYTES",
+    "MAX_LEDGER_BYTES",
+    "OUTPUT",
+    "ManualEntry",
+    "SourceIn",
+    "activity_inputs",
+    "add_evidence",
+    "confirm_import",
+    "create_source",
+    "discard_import",
+    "enter_activity",
+    "enterprise_for",
+    "get_import",
+    "input_units",
+    "list_records",
+    "list_sources",
+    "start_import",
+    "update_source",
+]
+
+OUTPUT = "output"  # category of production outputs (crude steel, a process's product): intensities, not emissions
+MAX_EVIDENCE_BYTES = 10 * 1024 * 1024
+MAX_LEDGER_BYTES = 5 * 1024 * 1024
+_MANUAL_ORIGINS = {ActivityOrigin.MANUAL.value, ActivityOrigin.IMPORT.value, ActivityOrigin.FEED.value}
+
+
+def activity_inputs(category: str) -> dict[str, tuple[str, ...]]:
+    """The activity inputs of a category and the units its formulas take for each (fuel FC: t or 10^4 Nm3)."""
+    if category == OUTPUT:
+        return {"AD": ("t",)}
+    method = EDITION_2015.method(SourceCategory(category))
+    found: dict[str, list[str]] = {}
+    for variant in method.variants:
+        for name in method.activity_inputs(variant):
+            unit = variant.emission.input_units[name]
+            if unit not in found.setdefault(name, []):
+                found[name].append(unit)
+    return {name: tuple(u) for name, u in sorted(found.items())}
+
+
+def _category(text: str) -> str:
+    allowed = [c.value for c in SourceCategory] + [OUTPUT]
+    if text not in allowed:
+        raise InvalidInputError(f"Category {text!r} is not one of {', '.join(allowed)}.")
+    return text
+
+
+def input_units(source: EmissionSource) -> dict[str, str]:
+    """The unit each activity input of ``source`` is kept in."""
+    return {name: str(spec["unit"]) for name, spec in (source.inputs or {}).items()}
+
+
+async def enterprise_for(principal: Principal, enterprise_id: int, *, write: bool = False) -> Enterprise:
+    """The enterprise, if the caller's scope covers all of it (accounting is per legal entity); else 404."""
+    enterprise = await Enterprise.get_or_none(id=enterprise_id)
+    if enterprise is None or not principal.scope.sees_enterprise(enterprise_id):
+        raise NotFoundError(f"No enterprise {enterprise_id} within your scope.")
+    if not principal.scope.covers_enterprise(enterprise_id):
+        raise PermissionDeniedError(
+            "Emission accounting covers a whole enterprise; your scope holds only some of its sites.",
+            hint="Ask an administrator for the enterprise scope." if write else "Ask for the enterprise scope.",
+        )
+    return enterprise
+
+
+@dataclass(frozen=True)
+class SourceIn:
+    """A source as the API receives it (create: every field; update: the fields to change)."""
+
+    code: str | None = None
+    name: str | None = None
+    category: str | None = None
+    item: str | None = None
+    process_id: int | None = None
+    facility_id: int | None = None
+    inputs: Mapping[str, Any] | None = None
+    overrides: Mapping[str, Any] | None = None
+    grid_kind: str | None = None
+    grid_region: str | None = None
+    active: bool | None = None
+    note: str | None = None
+
+
+async def _check_inputs(enterprise_id: int, category: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    expected = activity_inputs(category)
+    if set(inputs) != set(expected):
+        raise InvalidInputError(
+            f"A {category} source takes the activity inputs {', '.join(expected)}; got {', '.join(inputs) or 'none'}.",
+            hint="Describe where each input's data comes from: origin meter (with points), manual, import or feed.",
+        )
+    checked: dict[str, Any] = {}
+    for name, spec in inputs.items():
+        if not isinstance(spec, Mapping):
+            raise InvalidInputError(f"Input {name}: give an object with origin and unit.")
+        origin = str(spec.get("origin", ""))
+        if origin not in {o.value for o in ActivityOrigin}:
+            raise InvalidInputError(
+                f"Input {name}: origin {origin!r} is not one of {', '.join(o.value for o in ActivityOrigin)}."
+            )
+        unit = str(spec.get("unit", ""))
+        if not any(_converts(unit, target) for target in expected[name]):
+            raise InvalidInputError(
+                f"Input {name}: unit {unit!r} does not convert to {' or '.join(expected[name])}.",
+                hint="Use the unit the data is kept in, e.g. t, kg, 10^4 Nm3, Nm3, MWh, kWh, GJ.",
+            )
+        entry: dict[str, Any] = {"origin": origin, "unit": units.canonical(unit)}
+        if origin == ActivityOrigin.METER.value:
+            entry["points"] = await _check_points(enterprise_id, name, spec.get("points"))
+        elif spec.get("points"):
+            raise InvalidInputError(f"Input {name}: points belong only to origin meter.")
+        checked[name] = entry
+    return checked
+
+
+def _converts(unit: str, target: str) -> bool:
+    try:
+        units.convert(Decimal(1), unit, target)
+    except units.UnitError:
+        return False
+    return True
+
+
+async def _check_points(enterprise_id: int, name: str, points: Any) -> list[dict[str, int]]:
+    if not isinstance(points, list) or not points:
+        raise InvalidInputError(f"Input {name}: origin meter needs points, e.g. [{{'id': 12, 'sign': 1}}].")
+    terms: list[dict[str, int]] = []
+    for item in points:
+        if not isinstance(item, Mapping) or not isinstance(item.get("id"), int):
+            raise InvalidInputError(f"Input {name}: each point is {{'id': <point id>, 'sign': 1 or -1}}.")
+        sign = item.get("sign", 1)
+        if sign not in (1, -1):
+            raise InvalidInputError(f"Input {name}: sign of point {item['id']} must be 1 or -1.")
+        terms.append({"id": int(item["id"]), "sign": int(sign)})
+    ids = [t["id"] for t in terms]
+    found = {p.id: p for p in await MeasurementPoint.filter(id__in=ids, enterprise_id=enterprise_id, active=True).all()}
+    for point_id in ids:
+        point = found.get(point_id)
+        if point is None:
+            raise InvalidInputError(f"Input {name}: no active point {point_id} in this enterprise.")
+        if point.kind == "state":
+            raise InvalidInputError(f"Input {name}: point {point.code} measures a state, not an amount.")
+    return terms
+
+
+def _check_overrides(category: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    if category == OUTPUT:
+        if overrides:
+            raise InvalidInputError("A production output has no parameters to override.")
+        return {}
+    allowed = EDITION_2015.method(SourceCategory(category)).parameter_codes
+    checked: dict[str, Any] = {}
+    for name, spec in overrides.items():
+        if name not in allowed:
+            raise InvalidInputError(f"Override {name!r}: parameters of this method are {', '.join(sorted(allowed))}.")
+        if not isinstance(spec, Mapping):
+            raise InvalidInputError(f"Override {name}: give value, unit and origin.")
+        value = _decimal(spec.get("value"), f"override {name}")
+        origin = str(spec.get("origin", "")).strip()
+        if not origin:
+            raise InvalidInputError(
+                f"Override {name}: say where the measured value comes from (origin).",
+                hint="E.g. 'lab report 2025-07 No. 12'.",
+            )
+        checked[name] = {"value": str(value), "unit": str(spec.get("unit", "")), "origin": origin}
+    return checked
+
+
+def _decimal(value: Any, what: str) -> Decimal:
+    if isinstance(value, float):
+        value = repr(value)
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        number = Decimal("NaN")
+    if not number.is_finite():
+        raise InvalidInputError(f"{what}: {value!r} is not a decimal number.", hint="Write it like 1234.5.")
+    return number
+
+
+async def _check_process(enterprise_id: int, process_id: int | None) -> None:
+    if process_id is None:
+        return
+    if not await Process.filter(id=process_id, site__enterprise_id=enterprise_id).exists():
+        raise InvalidInputError(f"No process {process_id} in this enterprise.")
+
+
+async def list_sources(principal: Principal, enterprise_id: int) -> list[EmissionSource]:
+    """The enterprise's sources and outputs, by code."""
+    await enterprise_for(principal, enterprise_id)
+    return await EmissionSource.filter(enterprise_id=enterprise_id).order_by("code").prefetch_related("process")
+
+
+async def create_source(principal: Principal, enterprise_id: int, data: SourceIn) -> EmissionSource:
+    """Add a source to the inventory (audited)."""
+    await enterprise_for(principal, enterprise_id, write=True)
+    if not data.code or not data.name or not data.category:
+        raise InvalidInputError("A source needs code, name and category.")
+    category = _category(data.category)
+    if category != OUTPUT and EDITION_2015.method(SourceCategory(category)).parameter_codes.get("EF") != "grid":
+        needs_item = "{item}" in "".join(EDITION_2015.method(SourceCategory(category)).parameter_codes.values())
+        if needs_item and not data.item:
+            raise InvalidInputError(f"A {category} source names its item (fuel, material or product code).")
+    if category == OUTPUT and not data.item:
+        raise InvalidInputError("An output names its product, e.g. crude_steel.")
+    await _check_process(enterprise_id, data.process_id)
+    inputs = await _check_inputs(enterprise_id, category, data.inputs or {})
+    overrides = _check_overrides(category, data.overrides or {})
+    grid_kind = _grid_kind(data.grid_kind)
+    if await EmissionSource.filter(enterprise_id=enterprise_id, code=data.code).exists():
+        raise ConflictError(f"Source code {data.code!r} exists in this enterprise.", hint="Pick another code.")
+    async with in_transaction():
+        source = await EmissionSource.create(
+            enterprise_id=enterprise_id,
+            process_id=data.process_id,
+            facility_id=data.facility_id,
+            code=data.code,
+            name=data.name,
+            category=category,
+            item=data.item or "",
+            inputs=inputs,
+            overrides=overrides,
+            grid_kind=grid_kind,
+            grid_region=data.grid_region or "national",
+            active=True if data.active is None else data.active,
+            note=data.note or "",
+        )
+        await audit.record(
+            principal,
+            "accounting.source.create",
+            entity_type="emission_source",
+            entity_id=source.id,
+            enterprise_id=enterprise_id,
+            after=audit.snapshot(source),
+            summary=f"source {source.code} ({category})",
+        )
+    return source
+
+
+def _grid_kind(text: str | None) -> str:
+    value = text or GridFactorKind.ETS_PRESCRIBED.value
+    if value not in {k.value for k in GridFactorKind}:
+        raise InvalidInputError(f"grid_kind {value!r} is not one of {', '.join(k.value for k in GridFactorKind)}.")
+    return value
+
+
+async def update_source(principal: Principal, source_id: int, data: SourceIn) -> EmissionSource:
+    """Change a source (audited). Results already stored keep what they used; the next calculation uses this."""
+    source = await EmissionSource.get_or_none(id=source_id)
+    if source is None or not principal.scope.sees_enterprise(source.enterprise_id):
+        raise NotFoundError(f"No emission source {source_id} within your scope.")
+    await enterprise_for(principal, source.enterprise_id, write=True)
+    if data.category is not None and data.category != source.category:
+        raise InvalidInputError("The category of a source cannot change; retire it and add a new one.")
+    before = audit.snapshot(source)
+    if data.process_id is not None:
+        await _check_process(source.enterprise_id, data.process_id)
+        source.process_id = data.process_id
+    if data.inputs is not None:
+        source.inputs = await _check_inputs(source.enterprise_id, source.category, data.inputs)
+    if data.overrides is not None:
+        source.overrides = _check_overrides(source.category, data.overrides)
+    for name in ("name", "item", "facility_id", "grid_region", "active", "note"):
+        value = getattr(data, name)
+        if value is not None:
+            setattr(source, name, value)
+    if data.grid_kind is not None:
+        source.grid_kind = _grid_kind(data.grid_kind)
+    async with in_transaction():
+        await source.save()
+        await audit.record(
+            principal,
+            "accounting.source.update",
+            entity_type="emission_source",
+            entity_id=source.id,
+            enterprise_id=source.enterprise_id,
+            before=before,
+            after=audit.snapshot(source),
+            summary=f"source {source.code}",
+        )
+    return source
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Activity data
+
+
+async def add_evidence(
+    principal: Principal, enterprise_id: int, filename: str, content_type: str, content: bytes
+) -> Evidence:
+    """Store an evidence file (a weighbridge ticket, an invoice) for manual entries; audited."""
+    await enterprise_for(principal, enterprise_id, write=True)
+    if not content:
+        raise InvalidInputError("The evidence file is empty.")
+    if len(content) > MAX_EVIDENCE_BYTES:
+        raise InvalidInputError(f"Evidence files are limited to {MAX_EVIDENCE_BYTES // 1024 // 1024} MiB.")
+    async with in_transaction():
+        evidence = await Evidence.create(
+            enterprise_id=enterprise_id,
+            filename=filename[:255] or "evidence",
+            content_type=content_type[:100] or "application/octet-stream",
+            sha256=hashlib.sha256(content).hexdigest(),
+            size=len(content),
+            content=content,
+            uploaded_by=principal.name,
+        )
+        await audit.record(
+            principal,
+            "accounting.evidence.add",
+            entity_type="evidence",
+            entity_id=evidence.id,
+            enterprise_id=enterprise_id,
+            after={"filename": evidence.filename, "sha256": evidence.sha256, "size": evidence.size},
+            summary=f"evidence {evidence.filename}",
+        )
+    return evidence
+
+
+@dataclass(frozen=True)
+class ManualEntry:
+    """One manually entered value: source, input, the local days it covers (``to`` inclusive), value, unit."""
+
+    source_id: int
+    input_name: str
+    first_day: dt.date
+    last_day: dt.date
+    value: str
+    unit: str
+    estimated: bool = False
+    note: str = ""
+    evidence_id: int | None = None
+
+
+def _local_bounds(first: dt.date, last: dt.date, zone: zoneinfo.ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    if last < first:
+        raise InvalidInputError("The last day comes before the first.", hint="'to' is the last day, inclusive.")
+    start = dt.datetime.combine(first, dt.time(), tzinfo=zone).astimezone(dt.UTC)
+    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=zone).astimezone(dt.UTC)
+    return start, end
+
+
+async def _writable_input(source: EmissionSource, input_name: str) -> dict[str, Any]:
+    spec = (source.inputs or {}).get(input_name)
+    if spec is None:
+        raise InvalidInputError(
+            f"Source {source.code} has no activity input {input_name!r}; it has {', '.join(source.inputs or {})}."
+        )
+    if spec["origin"] not in _MANUAL_ORIGINS:
+        raise InvalidInputError(
+            f"Input {input_name} of source {source.code} comes from meters; it takes no entered values.",
+            hint="Change the source's input origin to manual to enter values by hand.",
+        )
+    return dict(spec)
+
+
+async def _store_record(
+    principal: Principal,
+    source: EmissionSource,
+    input_name: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    value: Decimal,
+    unit: str,
+    origin: ActivityOrigin,
+    *,
+    estimated: bool,
+    note: str,
+    evidence_id: int | None = None,
+    import_id: int | None = None,
+    import_row: int | None = None,
+) -> ActivityRecord:
+    """Write one record inside the caller's transaction; the same period supersedes, an overlap is refused."""
+    spec = await _writable_input(source, input_name)
+    if not _converts(unit, spec["unit"]):
+        raise InvalidInputError(f"Unit {unit!r} does not convert to {spec['unit']} (input {input_name}).")
+    if value < 0 and not (source.category == SourceCategory.FUEL_COMBUSTION.value):
+        raise InvalidInputError(
+            f"Input {input_name} of {source.code} cannot be negative.",
+            hint="Only fuel consumption may be negative (by-product gas or tar sold outside the boundary).",
+        )
+    live = await ActivityRecord.filter(
+        source_id=source.id, input_name=input_name, superseded_by=None, period_start__lt=end, period_end__gt=start
+    ).select_for_update()
+    same = [r for r in live if r.period_start == start and r.period_end == end]
+    other = [r for r in live if r not in same]
+    if other:
+        clash = other[0]
+        raise ConflictError(
+            f"Source {source.code} {input_name} already has record {clash.id} for "
+            f"{clash.period_start.isoformat()} – {clash.period_end.isoformat()}, overlapping this period.",
+            hint="Correct that record by entering its exact period again, or enter periods that do not overlap.",
+        )
+    created = await ActivityRecord.create(
+        enterprise_id=source.enterprise_id,
+        source_id=source.id,
+        input_name=input_name,
+        period_start=start,
+        period_end=end,
+        value=value,
+        unit=units.canonical(unit),
+        origin=origin,
+        estimated=estimated,
+        note=note,
+        evidence_id=evidence_id,
+        import_batch_id=import_id,
+        import_row=import_row,
+        entered_by=principal.name,
+    )
+    now = dt.datetime.now(dt.UTC)
+    for old in same:
+        old.superseded_by = created.id
+        old.superseded_at = now
+        await old.save(update_fields=["superseded_by", "superseded_at"])
+    return created
+
+
+async def enter_activity(principal: Principal, entry: ManualEntry) -> ActivityRecord:
+    """Store one manually entered value (人工采集), audited; a correction of the same period supersedes."""
+    source = await EmissionSource.get_or_none(id=entry.source_id)
+    if source is None or not principal.scope.sees_enterprise(source.enterprise_id):
+        raise NotFoundError(f"No emission source {entry.source_id} within your scope.")
+    enterprise = await enterprise_for(principal, source.enterprise_id, write=True)
+    if (
+        entry.evidence_id is not None
+        and not await Evidence.filter(id=entry.evidence_id, enterprise_id=source.enterprise_id).exists()
+    ):
+        raise InvalidInputError(f"No evidence {entry.evidence_id} in this enterprise.", hint="Upload it first.")
+    start, end = _local_bounds(entry.first_day, entry.last_day, zoneinfo.ZoneInfo(enterprise.timezone))
+    value = _decimal(entry.value, "value")
+    async with in_transaction():
+        created = await _store_record(
+            principal, source, entry.input_name, start, end, value, entry.unit, ActivityOrigin.MANUAL,
+            estimated=entry.estimated, note=entry.note, evidence_id=entry.evidence_id,
+        )  # fmt: skip
+        await audit.record(
+            principal,
+            "accounting.activity.enter",
+            entity_type="activity_record",
+            entity_id=created.id,
+            enterprise_id=source.enterprise_id,
+            after=audit.snapshot(created, ["source_id", "input_name", "period_start", "period_end", "value", "unit"]),
+            summary=f"{source.code} {entry.input_name} {value} {entry.unit}",
+        )
+    return created
+
+
+async def list_records(
+    principal: Principal,
+    enterprise_id: int,
+    *,
+    source_id: int | None = None,
+    start: dt.datetime | None = None,
+    end: dt.datetime | None = None,
+    include_superseded: bool = False,
+    limit: int = 500,
+    offset: int = 0,
+) -> list[ActivityRecord]:
+    """Activity records of an enterprise, newest period first."""
+    await enterprise_for(principal, enterprise_id)
+    query = ActivityRecord.filter(enterprise_id=enterprise_id)
+    if source_id is not None:
+        query = query.filter(source_id=source_id)
+    if start is not None:
+        query = query.filter(period_end__gt=start)
+    if end is not None:
+        query = query.filter(period_start__lt=end)
+    if not include_superseded:
+        query = query.filter(superseded_by=None)
+    return await query.order_by("-period_start", "source_id", "input_name").offset(offset).limit(limit)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Ledger import
+
+
+async def _ledger_inputs(enterprise_id: int) -> tuple[list[LedgerInput], dict[str, EmissionSource]]:
+    sources = await EmissionSource.filter(enterprise_id=enterprise_id, active=True)
+    inputs = [
+        LedgerInput(
+            source.code, name, str(spec["unit"]), allow_negative=source.category == SourceCategory.FUEL_COMBUSTION
+        )
+        for source in sources
+        for name, spec in sorted((source.inputs or {}).items())
+        if spec["origin"] in _MANUAL_ORIGINS
+    ]
+    return inputs, {s.code: s for s in sources}
+
+
+async def start_import(principal: Principal, enterprise_id: int, filename: str, content: bytes) -> ActivityImport:
+    """Validate a ledger file row by row and keep the report; nothing is written until it is confirmed."""
+    enterprise = await enterprise_for(principal, enterprise_id, write=True)
+    if len(content) > MAX_LEDGER_BYTES:
+        raise InvalidInputError(f"Ledger files are limited to {MAX_LEDGER_BYTES // 1024 // 1024} MiB.")
+    inputs, sources = await _ledger_inputs(enterprise_id)
+    report = parse_ledger(filename, content, inputs, zoneinfo.ZoneInfo(enterprise.timezone))
+    rows = list(report.rows)
+    # Rows that would clash with stored records of another period are invalid too: say so now, not at confirm.
+    checked: list[LedgerRow] = []
+    for row in rows:
+        if row.status == "valid" and row.period_start and row.period_end:
+            source = sources[row.source_code]
+            clash = await ActivityRecord.filter(
+                source_id=source.id, input_name=row.input_name, superseded_by=None,
+                period_start__lt=row.period_end, period_end__gt=row.period_start,
+            ).exclude(period_start=row.period_start, period_end=row.period_end).first()  # fmt: skip
+            if clash is not None:
+                row = dataclasses.replace(
+                    row,
+                    status="invalid",
+                    errors=(
+                        *row.errors,
+                        f"stored record {clash.id} covers an overlapping period "
+                        f"({clash.period_start.date()} – {clash.period_end.date()}); enter the same period to "
+                        "correct it, or periods that do not overlap",
+                    ),
+                )
+        checked.append(row)
+    valid = [r for r in checked if r.status == "valid"]
+    async with in_transaction():
+        batch = await ActivityImport.create(
+            enterprise_id=enterprise_id,
+            filename=filename[:255],
+            sha256=hashlib.sha256(content).hexdigest(),
+            total_rows=len(checked),
+            valid_rows=len(valid),
+            report=[row_to_json(r) for r in checked],
+            rows=[row_to_json(r) for r in valid],
+            created_by=principal.name,
+        )
+        await audit.record(
+            principal,
+            "accounting.import.validate",
+            entity_type="activity_import",
+            entity_id=batch.id,
+            enterprise_id=enterprise_id,
+            after={"filename": batch.filename, "rows": len(checked), "valid": len(valid)},
+            summary=f"ledger {batch.filename}: {len(valid)} of {len(checked)} rows valid",
+        )
+    return batch
+
+
+async def _import_of(principal: Principal, import_id: int) -> ActivityImport:
+    batch = await ActivityImport.get_or_none(id=import_id)
+    if batch is None or not principal.scope.sees_enterprise(batch.enterprise_id):
+        raise NotFoundError(f"No ledger import {import_id} within your scope.")
+    await enterprise_for(principal, batch.enterprise_id)
+    return batch
+
+
+async def get_import(principal: Principal, import_id: int) -> ActivityImport:
+    """A ledger import with its report."""
+    return await _import_of(principal, import_id)
+
+
+async def confirm_import(principal: Principal, import_id: int) -> ActivityImport:
+    """Write every valid row of a validated ledger in one transaction — all of them or, on any error, none."""
+    batch = await _import_of(principal, import_id)
+    await enterprise_for(principal, batch.enterprise_id, write=True)
+    if batch.status is not ImportStatus.VALIDATED:
+        raise ConflictError(f"Ledger import {import_id} is {batch.status.value}; only a validated one is confirmed.")
+    if not batch.rows:
+        raise InvalidInputError("The ledger has no valid row to import.", hint="Correct the file and upload it again.")
+    _, sources = await _ledger_inputs(batch.enterprise_id)
+    async with in_transaction():
+        locked = await ActivityImport.filter(id=batch.id, status=ImportStatus.VALIDATED).select_for_update().first()
+        if locked is None:
+            raise ConflictError(f"Ledger import {import_id} was confirmed or discarded meanwhile.")
+        for data in batch.rows:
+            row = row_from_json(data)
+            source = sources.get(row.source_code)
+            if source is None or row.period_start is None or row.period_end is None or row.value is None:
+                raise ConflictError(
+                    f"Row {row.row}: source {row.source_code} is no longer active; nothing was imported.",
+                    hint="Upload the ledger again.",
+                )
+            try:
+                await _store_record(
+                    principal, source, row.input_name, row.period_start, row.period_end, row.value, row.unit,
+                    ActivityOrigin.IMPORT, estimated=row.estimated, note=row.note, import_id=batch.id,
+                    import_row=row.row,
+                )  # fmt: skip
+            except (InvalidInputError, ConflictError) as err:
+                raise ConflictError(
+                    f"Row {row.row}: {err.message} Nothing was imported.", hint="Upload the ledger again."
+                ) from err
+        batch.status = ImportStatus.IMPORTED
+        batch.decided_by = principal.name
+        batch.decided_at = dt.datetime.now(dt.UTC)
+        await batch.save(update_fields=["status", "decided_by", "decided_at"])
+        await audit.record(
+            principal,
+            "accounting.import.confirm",
+            entity_type="activity_import",
+            entity_id=batch.id,
+            enterprise_id=batch.enterprise_id,
+            after={"filename": batch.filename, "imported": len(batch.rows)},
+            summary=f"ledger {batch.filename}: {len(batch.rows)} rows imported",
+        )
+    return batch
+
+
+async def discard_import(principal: Principal, import_id: int) -> ActivityImport:
+    """Drop a validated ledger without writing anything (audited)."""
+    batch = await _import_of(principal, import_id)
+    await enterprise_for(principal, batch.enterprise_id, write=True)
+    if batch.status is not ImportStatus.VALIDATED:
+        raise ConflictError(f"Ledger import {import_id} is {batch.status.value}; only a validated one is discarded.")
+    async with in_transaction():
+        batch.status = ImportStatus.DISCARDED
+        batch.decided_by = principal.name
+        batch.decided_at = dt.datetime.now(dt.UTC)
+        await batch.save(update_fields=["status", "decided_by", "decided_at"])
+        await audit.record(
+            principal,
+            "accounting.import.discard",
+            entity_type="activity_import",
+            entity_id=batch.id,
+            enterprise_id=batch.enterprise_id,
+            summary=f"ledger {batch.filename} discarded",
+        )
+    return batch

@@ -1,0 +1,394 @@
+"""The accounting standard library kept in the database, versioned (standard 5.4.9).
+
+Each library — one per methodology edition, plus ``grid-factors`` — is a chain of :class:`LibraryVersion`
+rows. Version 1 is the seeded set of :mod:`cem_platform.accounting.library`; every online change adds a
+version with its author, reason, time, the diff against the previous version and the complete parameter
+set. Versions are immutable, so a loaded version is cached for the life of the process and a result that
+names a version can always be reproduced. Formulas and methods stay code-defined data (id + version in
+every lineage); what accountants change online are parameter values, units, sources, confidence and
+validity — the measured values the standard prefers go in a source's overrides instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from cem_platform.accounting import units
+from cem_platform.accounting.formulas import AccountingError
+from cem_platform.accounting.library import (
+    EDITIONS,
+    GRID_FACTORS,
+    Confidence,
+    Edition,
+    GridFactor,
+    GridFactorKind,
+    Parameter,
+)
+from cem_platform.accounting.models import LibraryVersion
+from cem_platform.audit.services import record
+from cem_platform.errors import ConflictError, NotFoundError
+from cem_platform.identity.principal import Principal
+
+__all__ = [
+    "GRID_LIBRARY",
+    "ParameterChange",
+    "change_parameters",
+    "ensure_seeded",
+    "libraries",
+    "load_edition",
+    "load_grid",
+    "newest_version",
+    "version_of",
+]
+
+GRID_LIBRARY = "grid-factors"
+_SEED_AUTHOR = "system (seed)"
+_CODE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+){1,3}$")
+
+# Versions never change once stored; the key includes the creation time so a restored or reset database
+# can never be served a cached version that was a different row.
+_editions: dict[tuple[str, int, str], Edition] = {}
+_grids: dict[tuple[int, str], tuple[GridFactor, ...]] = {}
+
+
+def _parameter_json(p: Parameter) -> dict[str, Any]:
+    return {
+        "code": p.code,
+        "value": str(p.value),
+        "unit": p.unit,
+        "source": p.source,
+        "confidence": p.confidence.value,
+        "valid_from": p.valid_from.isoformat() if p.valid_from else None,
+        "valid_until": p.valid_until.isoformat() if p.valid_until else None,
+    }
+
+
+def _grid_json(g: GridFactor) -> dict[str, Any]:
+    return {
+        "code": g.code,
+        "kind": g.kind.value,
+        "region": g.region,
+        "first_year": g.first_year,
+        "last_year": g.last_year,
+        "value": str(g.value),
+        "unit": g.unit,
+        "source": g.source,
+        "confidence": g.confidence.value,
+    }
+
+
+def libraries() -> list[str]:
+    """Every library: the seeded editions' codes and the grid factor series."""
+    return [*sorted(EDITIONS), GRID_LIBRARY]
+
+
+async def ensure_seeded() -> None:
+    """Store version 1 of every library that has none yet (idempotent, safe when run concurrently)."""
+    present = {str(v.library) for v in await LibraryVersion.filter(number=1).only("id", "library")}
+    for code, edition in EDITIONS.items():
+        if code not in present:
+            params = [_parameter_json(p) for p in sorted(edition.parameters.values(), key=lambda p: p.code)]
+            await _create_seed(code, params, f"Seeded defaults: {edition.title} ({edition.version}).")
+    if GRID_LIBRARY not in present:
+        await _create_seed(
+            GRID_LIBRARY,
+            [_grid_json(g) for g in GRID_FACTORS],
+            "Seeded grid factors: national-ETS prescribed values and the official national/regional averages.",
+        )
+
+
+async def _create_seed(library: str, parameters: list[dict[str, Any]], reason: str) -> None:
+    diff = [{"code": p["code"], "change": "added", "before": None, "after": p} for p in parameters]
+    with contextlib.suppress(IntegrityError):  # another process seeded it first
+        await LibraryVersion.create(
+            library=library, number=1, author=_SEED_AUTHOR, reason=reason, diff=diff, parameters=parameters
+        )
+
+
+async def newest_version(library: str) -> int:
+    """The newest version number of ``library``."""
+    await ensure_seeded()
+    newest = await LibraryVersion.filter(library=library).order_by("-number").only("id", "number").first()
+    if newest is None:
+        raise NotFoundError(f"No accounting library {library!r}; known: {', '.join(libraries())}.")
+    return int(newest.number)
+
+
+async def version_of(library: str, number: int | None = None) -> LibraryVersion:
+    """One version of ``library`` (the newest when ``number`` is None)."""
+    if number is None:
+        number = await newest_version(library)
+    else:
+        await ensure_seeded()
+    found = await LibraryVersion.get_or_none(library=library, number=number)
+    if found is None:
+        raise NotFoundError(
+            f"Accounting library {library!r} has no version {number}.",
+            hint="List the versions: GET /api/v1/accounting/library/{library}/versions.",
+        )
+    return found
+
+
+def _date(text: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(text) if text else None
+
+
+async def load_edition(code: str, number: int | None = None) -> tuple[Edition, int]:
+    """The edition ``code`` with the parameters of library version ``number`` (newest if None)."""
+    if code not in EDITIONS:
+        raise AccountingError(
+            f"No methodology edition {code!r}; known: {', '.join(sorted(EDITIONS))}.",
+            hint="Pick one of the known editions for the reporting year.",
+        )
+    stored = await version_of(code, number)
+    number = stored.number
+    key = (code, number, stored.created_at.isoformat())
+    cached = _editions.get(key)
+    if cached is not None:
+        return cached, number
+    seeded = EDITIONS[code]
+    # Each parameter's version is the library version that last changed it: a change elsewhere in the library
+    # leaves the lineage (and so the results) of sources that do not use it as they were.
+    changed_in: dict[str, int] = {}
+    for number_, diff in (
+        await LibraryVersion.filter(library=code, number__lte=number).order_by("number").values_list("number", "diff")
+    ):
+        for entry in diff:
+            changed_in[entry["code"]] = int(number_)
+    params = {
+        p["code"]: Parameter(
+            p["code"],
+            Decimal(p["value"]),
+            p["unit"],
+            code,
+            f"library v{changed_in.get(p['code'], 1)}",
+            p["source"],
+            Confidence(p["confidence"]),
+            _date(p.get("valid_from")),
+            _date(p.get("valid_until")),
+        )
+        for p in stored.parameters
+    }
+    edition = Edition(
+        code=code,
+        version=f"library v{number}",
+        title=seeded.title,
+        first_year=seeded.first_year,
+        last_year=seeded.last_year,
+        methods=seeded.methods,
+        parameters=params,
+        note=seeded.note,
+    )
+    _editions[key] = edition
+    return edition, number
+
+
+async def load_grid(number: int | None = None) -> tuple[tuple[GridFactor, ...], int]:
+    """The grid factor series of library version ``number`` (newest if None)."""
+    stored = await version_of(GRID_LIBRARY, number)
+    number = stored.number
+    key = (number, stored.created_at.isoformat())
+    cached = _grids.get(key)
+    if cached is not None:
+        return cached, number
+    factors = tuple(
+        GridFactor(
+            GridFactorKind(g["kind"]),
+            int(g["first_year"]),
+            int(g["last_year"]),
+            g["region"],
+            Decimal(g["value"]),
+            g["source"],
+            Confidence(g["confidence"]),
+            g.get("unit", "tCO2/MWh"),
+        )
+        for g in stored.parameters
+    )
+    _grids[key] = factors
+    return factors, number
+
+
+@dataclass(frozen=True)
+class ParameterChange:
+    """One change to a library: set (add or replace) a parameter, or remove it.
+
+    For an edition: ``code`` like ``fuel.coke.ncv``, ``value``, ``unit``, ``source``, ``confidence`` and
+    optional ``valid_from``/``valid_until``. For ``grid-factors``: the factor's code
+    ``grid.<kind>.<region>.<year or first-last>`` and ``value``, ``source``, ``confidence``.
+    """
+
+    code: str
+    value: str | None = None
+    unit: str | None = None
+    source: str | None = None
+    confidence: str | None = None
+    valid_from: str | None = None
+    valid_until: str | None = None
+    remove: bool = False
+
+
+def _decimal(text: str | None, code: str) -> Decimal:
+    try:
+        value = Decimal(str(text).strip())
+    except (InvalidOperation, ValueError):
+        value = Decimal("NaN")
+    if not value.is_finite() or value < 0:
+        raise AccountingError(
+            f"Parameter {code}: value {text!r} is not a non-negative decimal number.",
+            hint="Write the value as a plain decimal, e.g. 28.435.",
+        )
+    return value
+
+
+def _confidence(text: str | None, before: Mapping[str, Any] | None, code: str) -> str:
+    value = text or (before or {}).get("confidence") or Confidence.UNVERIFIED.value
+    if value not in {c.value for c in Confidence}:
+        raise AccountingError(
+            f"Parameter {code}: confidence {value!r} is not one of {', '.join(c.value for c in Confidence)}."
+        )
+    return str(value)
+
+
+def _apply_edition_change(change: ParameterChange, before: Mapping[str, Any] | None) -> dict[str, Any]:
+    code = change.code
+    if not _CODE.match(code):
+        raise AccountingError(
+            f"Parameter code {code!r} is not well formed.", hint="Use dotted lower-case codes like fuel.coke.ncv."
+        )
+    unit = change.unit or (before or {}).get("unit")
+    if not unit:
+        raise AccountingError(f"Parameter {code}: a new parameter needs its unit.")
+    try:
+        dimension = "fraction" if unit in ("%", "1") else units.dimension(unit)
+    except units.UnitError as err:
+        raise AccountingError(f"Parameter {code}: {err}") from err
+    if before is not None and unit != before["unit"]:
+        old = before["unit"]
+        if dimension != ("fraction" if old in ("%", "1") else units.dimension(old)):
+            raise AccountingError(
+                f"Parameter {code}: unit {unit!r} does not convert to its unit {old!r}.",
+                hint="Keep the parameter's dimension; a different quantity needs a new code.",
+            )
+    source = (change.source or "").strip()
+    if not source:
+        raise AccountingError(
+            f"Parameter {code}: say where the value comes from (source document, lab report, notice).",
+            hint="Every library value carries its source; give 'source'.",
+        )
+    for name, text in (("valid_from", change.valid_from), ("valid_until", change.valid_until)):
+        if text:
+            try:
+                dt.date.fromisoformat(text)
+            except ValueError as err:
+                raise AccountingError(f"Parameter {code}: {name} {text!r} is not a date YYYY-MM-DD.") from err
+    return {
+        "code": code,
+        "value": str(_decimal(change.value, code)),
+        "unit": unit,
+        "source": source,
+        "confidence": _confidence(change.confidence, before, code),
+        "valid_from": change.valid_from or None,
+        "valid_until": change.valid_until or None,
+    }
+
+
+def _apply_grid_change(change: ParameterChange, before: Mapping[str, Any] | None) -> dict[str, Any]:
+    match = re.match(r"^grid\.([a-z_]+)\.([a-z_]+)\.(\d{4})(?:-(\d{4}))?$", change.code)
+    if not match or match.group(1) not in {k.value for k in GridFactorKind}:
+        raise AccountingError(
+            f"Grid factor code {change.code!r} is not well formed.",
+            hint="Use grid.<ets_prescribed|official_average>.<region>.<year> or ...<first>-<last>.",
+        )
+    first = int(match.group(3))
+    last = int(match.group(4) or first)
+    if last < first:
+        raise AccountingError(f"Grid factor {change.code}: the last year comes before the first.")
+    source = (change.source or "").strip()
+    if not source:
+        raise AccountingError(f"Grid factor {change.code}: say which notice or announcement gives the value.")
+    return {
+        "code": change.code,
+        "kind": match.group(1),
+        "region": match.group(2),
+        "first_year": first,
+        "last_year": last,
+        "value": str(_decimal(change.value, change.code)),
+        "unit": "tCO2/MWh",
+        "source": source,
+        "confidence": _confidence(change.confidence, before, change.code),
+    }
+
+
+async def change_parameters(
+    principal: Principal, library: str, changes: Sequence[ParameterChange], reason: str
+) -> LibraryVersion:
+    """Make a new version of ``library`` with ``changes`` applied; audited. Results keep their versions."""
+    if not reason.strip():
+        raise AccountingError("Say why the library changes (reason).", hint="E.g. 'MEE notice 2026 No. 3'.")
+    if not changes:
+        raise AccountingError("No changes given.")
+    if len({c.code for c in changes}) != len(changes):
+        raise AccountingError("Each parameter may be changed once per version.")
+    current = await version_of(library)
+    params: dict[str, dict[str, Any]] = {p["code"]: p for p in current.parameters}
+    diff: list[dict[str, Any]] = []
+    grid = library == GRID_LIBRARY
+    for change in changes:
+        before = params.get(change.code)
+        if change.remove:
+            if before is None:
+                raise NotFoundError(f"Library {library} has no parameter {change.code} to remove.")
+            del params[change.code]
+            diff.append({"code": change.code, "change": "removed", "before": before, "after": None})
+            continue
+        after = _apply_grid_change(change, before) if grid else _apply_edition_change(change, before)
+        if before == after:
+            continue
+        params[change.code] = after
+        diff.append({"code": change.code, "change": "changed" if before else "added", "before": before, "after": after})
+    if not diff:
+        raise AccountingError("The changes leave every parameter as it is; nothing to version.")
+    if grid:
+        spans: dict[tuple[str, str], list[tuple[int, int, str]]] = {}
+        for p in params.values():
+            spans.setdefault((p["kind"], p["region"]), []).append((p["first_year"], p["last_year"], p["code"]))
+        for items in spans.values():
+            items.sort()
+            for (_, last, code), (first, _, other) in zip(items, items[1:], strict=False):
+                if first <= last:
+                    raise AccountingError(f"Grid factors {code} and {other} cover the same years; remove one.")
+    number = current.number + 1
+    try:
+        async with in_transaction():
+            version = await LibraryVersion.create(
+                library=library,
+                number=number,
+                author=principal.name,
+                reason=reason.strip(),
+                diff=diff,
+                parameters=sorted(params.values(), key=lambda p: p["code"]),
+            )
+            await record(
+                principal,
+                "accounting.library.change",
+                entity_type="accounting_library",
+                entity_id=f"{library} v{number}",
+                before={"version": current.number},
+                after={"version": number, "reason": reason.strip(), "diff": diff},
+                summary=f"{library} v{number}: {len(diff)} change(s)",
+            )
+    except IntegrityError as err:
+        raise ConflictError(
+            f"Someone else changed {library} at the same time (version {number} exists now).",
+            hint="Reload the library and apply your change again.",
+        ) from err
+    return version

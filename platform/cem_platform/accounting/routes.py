@@ -1,0 +1,721 @@
+"""Routes of emission accounting: library, source inventory, activity data, ledger import, results, report.
+
+Emissions and activity values travel as exact decimal strings (``"1981845.1825"``), never binary floats;
+clients round for display. Times are ISO-8601 with offsets; periods are the enterprise's local days, weeks
+(ISO, from Monday), months and years, and UTC hours. Files (ledgers, evidence) are sent as the raw request
+body with ``?filename=`` — no multipart needed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from decimal import Decimal
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, Response, get, patch, post, put
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from cem_platform.accounting import calculation, inventory, library_store
+from cem_platform.accounting.formulas import AccountingError
+from cem_platform.accounting.library import EDITIONS, SourceCategory
+from cem_platform.accounting.models import (
+    ActivityImport,
+    ActivityRecord,
+    EmissionResult,
+    EmissionSource,
+    Evidence,
+    LibraryVersion,
+    PeriodKind,
+    YearMethod,
+)
+from cem_platform.accounting.periods import parse_instant, period_of
+from cem_platform.accounting.report import REPORT_CONTENT_TYPE, AnnualReportData, ReportProcess, build_annual_report
+from cem_platform.errors import InvalidInputError, NotFoundError
+from cem_platform.identity.http import principal_of, requires, requires_step_up
+from cem_platform.identity.roles import Permission
+from cem_platform.org.models import Enterprise, Facility, Process
+
+__all__ = ["AccountingController", "EmissionsController"]
+
+AnyRequest = Request[Any, Any, Any]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Schemas
+
+
+class LibraryOut(msgspec.Struct, kw_only=True):
+    """A library: an edition of the methodology, or the grid factor series."""
+
+    library: str
+    title: str
+    newest_version: int
+    first_year: int | None
+    last_year: int | None
+
+
+class VersionOut(msgspec.Struct, kw_only=True):
+    """One version of a library, with what changed."""
+
+    library: str
+    number: int
+    author: str
+    reason: str
+    created_at: dt.datetime
+    diff: list[dict[str, Any]]
+
+
+class ParametersOut(msgspec.Struct, kw_only=True):
+    """The complete parameter set of one library version."""
+
+    library: str
+    version: int
+    parameters: list[dict[str, Any]]
+
+
+class ParameterChangeIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Set or remove one parameter (values as decimal strings)."""
+
+    code: str
+    value: str | None = None
+    unit: str | None = None
+    source: str | None = None
+    confidence: str | None = None
+    valid_from: str | None = None
+    valid_until: str | None = None
+    remove: bool = False
+
+
+class LibraryChangeIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A new library version: the changes and why."""
+
+    library: str
+    reason: str
+    changes: list[ParameterChangeIn]
+
+
+class SourceIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """An emission source or production output (update: only the fields to change)."""
+
+    enterprise_id: int | None = None
+    code: str | None = None
+    name: str | None = None
+    category: str | None = None
+    item: str | None = None
+    process_id: int | None = None
+    facility_id: int | None = None
+    inputs: dict[str, Any] | None = None
+    overrides: dict[str, Any] | None = None
+    grid_kind: str | None = None
+    grid_region: str | None = None
+    active: bool | None = None
+    note: str | None = None
+
+
+class SourceOut(msgspec.Struct, kw_only=True):
+    """A source of the inventory."""
+
+    id: int
+    enterprise_id: FromQuery[int]
+    process_id: int | None
+    facility_id: int | None
+    code: str
+    name: str
+    category: str
+    item: str
+    inputs: dict[str, Any]
+    overrides: dict[str, Any]
+    grid_kind: str
+    grid_region: str
+    active: bool
+    note: str
+
+
+class ActivityIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A manually entered value over local days ``from``..``to`` (inclusive), or one ``month`` (YYYY-MM)."""
+
+    source_id: int
+    input: str
+    value: str
+    unit: str
+    month: str | None = None
+    first_day: dt.date | None = msgspec.field(default=None, name="from")
+    last_day: dt.date | None = msgspec.field(default=None, name="to")
+    estimated: bool = False
+    note: str = ""
+    evidence_id: int | None = None
+
+
+class ActivityOut(msgspec.Struct, kw_only=True):
+    """An activity record."""
+
+    id: int
+    source_id: int
+    input: str
+    period_start: dt.datetime
+    period_end: dt.datetime
+    value: str
+    unit: str
+    origin: str
+    estimated: bool
+    note: str
+    evidence_id: int | None
+    import_id: int | None
+    import_row: int | None
+    entered_by: str
+    entered_at: dt.datetime
+    superseded_by: int | None
+
+
+class EvidenceOut(msgspec.Struct, kw_only=True):
+    """A stored evidence file (without its bytes)."""
+
+    id: int
+    enterprise_id: FromQuery[int]
+    filename: str
+    content_type: str
+    sha256: str
+    size: int
+    uploaded_by: str
+    uploaded_at: dt.datetime
+
+
+class ImportOut(msgspec.Struct, kw_only=True):
+    """A ledger upload and its row-by-row validation report."""
+
+    id: int
+    enterprise_id: FromQuery[int]
+    filename: str
+    sha256: str
+    status: str
+    total_rows: int
+    valid_rows: int
+    invalid_rows: int
+    report: list[dict[str, Any]]
+    created_by: str
+    created_at: dt.datetime
+    decided_by: str
+    decided_at: dt.datetime | None
+
+
+class YearMethodIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The methodology of one reporting year; versions None = the newest at calculation time."""
+
+    enterprise_id: FromQuery[int]
+    year: int
+    edition: str
+    library_version: int | None = None
+    grid_version: int | None = None
+
+
+class YearMethodOut(msgspec.Struct, kw_only=True):
+    """The methodology chosen for one reporting year."""
+
+    enterprise_id: FromQuery[int]
+    year: int
+    edition: str
+    library_version: int | None
+    grid_version: int | None
+    changed_by: str
+    changed_at: dt.datetime
+
+
+class RecalculateIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Account a range again (after corrections or a library change)."""
+
+    enterprise_id: FromQuery[int]
+    period: PeriodKind
+    start: str = msgspec.field(name="from")
+    end: str = msgspec.field(name="to")
+    reason: str
+
+
+class EmissionOut(msgspec.Struct, kw_only=True):
+    """One period's emissions (tCO2, exact decimal strings) with the result that explains them."""
+
+    result_id: int
+    version: int
+    final: bool
+    period_start: dt.datetime
+    period_end: dt.datetime
+    net: str
+    totals: dict[str, str]
+    by_category: dict[str, str]
+    output: str | None  # crude steel (enterprise) or the process's product, t
+    intensity: str | None  # tCO2 per t of that output
+    complete: bool
+    estimated: bool
+    edition: str
+    library_version: int
+    grid_version: int
+    lineage: str
+
+
+class EmissionsPage(msgspec.Struct, kw_only=True):
+    """Emissions of an enterprise or a process, period by period."""
+
+    scope: str
+    id: int
+    name: str
+    period: str
+    unit: str
+    timezone: str
+    results: list[EmissionOut]
+
+
+class LineageOut(msgspec.Struct, kw_only=True):
+    """One result with everything it was computed from, and its other versions."""
+
+    result_id: int
+    enterprise_id: FromQuery[int]
+    period: str
+    period_start: dt.datetime
+    period_end: dt.datetime
+    version: int
+    current: bool
+    final: bool
+    fingerprint: str
+    created_at: dt.datetime
+    created_by: str
+    reason: str
+    superseded_at: dt.datetime | None
+    versions: list[dict[str, Any]]
+    lineage: dict[str, Any]
+
+
+def _source_out(s: EmissionSource) -> SourceOut:
+    return SourceOut(
+        id=s.id, enterprise_id=s.enterprise_id, process_id=s.process_id, facility_id=s.facility_id, code=s.code,
+        name=s.name, category=s.category, item=s.item, inputs=s.inputs, overrides=s.overrides,
+        grid_kind=s.grid_kind, grid_region=s.grid_region, active=s.active, note=s.note,
+    )  # fmt: skip
+
+
+def _activity_out(r: ActivityRecord) -> ActivityOut:
+    return ActivityOut(
+        id=r.id, source_id=r.source_id, input=r.input_name, period_start=r.period_start, period_end=r.period_end,
+        value=_dec(r.value), unit=r.unit, origin=r.origin.value, estimated=r.estimated, note=r.note,
+        evidence_id=r.evidence_id, import_id=r.import_batch_id, import_row=r.import_row, entered_by=r.entered_by,
+        entered_at=r.entered_at, superseded_by=r.superseded_by,
+    )  # fmt: skip
+
+
+def _evidence_out(e: Evidence) -> EvidenceOut:
+    return EvidenceOut(
+        id=e.id, enterprise_id=e.enterprise_id, filename=e.filename, content_type=e.content_type, sha256=e.sha256,
+        size=e.size, uploaded_by=e.uploaded_by, uploaded_at=e.uploaded_at,
+    )  # fmt: skip
+
+
+def _import_out(i: ActivityImport) -> ImportOut:
+    return ImportOut(
+        id=i.id, enterprise_id=i.enterprise_id, filename=i.filename, sha256=i.sha256, status=i.status.value,
+        total_rows=i.total_rows, valid_rows=i.valid_rows, invalid_rows=i.total_rows - i.valid_rows, report=i.report,
+        created_by=i.created_by, created_at=i.created_at, decided_by=i.decided_by, decided_at=i.decided_at,
+    )  # fmt: skip
+
+
+def _year_out(y: YearMethod) -> YearMethodOut:
+    return YearMethodOut(
+        enterprise_id=y.enterprise_id, year=y.year, edition=y.edition, library_version=y.library_version,
+        grid_version=y.grid_version, changed_by=y.changed_by, changed_at=y.changed_at,
+    )  # fmt: skip
+
+
+def _version_out(v: LibraryVersion) -> VersionOut:
+    return VersionOut(
+        library=v.library, number=v.number, author=v.author, reason=v.reason, created_at=v.created_at, diff=v.diff
+    )
+
+
+def _dec(value: Decimal | None) -> str:
+    """An exact decimal as plain text without exponent or trailing zeros ('1981845.1825', '0')."""
+    if value is None:
+        return ""
+    return format(value.normalize(), "f")
+
+
+def _dec_text(text: str | None) -> str | None:
+    return None if text is None else _dec(Decimal(text))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Accounting: library, inventory, activity, import
+
+
+class AccountingController(Controller):
+    """The accounting standard library, the source inventory and activity data (standard 5.4.3, 5.4.9)."""
+
+    path = "/accounting"
+    tags = ["accounting"]
+
+    @get("/library", guards=[requires(Permission.EMISSIONS_READ)], summary="Accounting libraries")
+    async def libraries(self) -> list[LibraryOut]:
+        """The methodology editions and the grid factor series, each with its newest version."""
+        out = []
+        for name in library_store.libraries():
+            edition = EDITIONS.get(name)
+            out.append(
+                LibraryOut(
+                    library=name,
+                    title=edition.title if edition else "Grid emission factors (national-ETS prescribed, official)",
+                    newest_version=await library_store.newest_version(name),
+                    first_year=edition.first_year if edition else None,
+                    last_year=edition.last_year if edition else None,
+                )
+            )
+        return out
+
+    @get("/library/versions", guards=[requires(Permission.EMISSIONS_READ)], summary="Versions of a library")
+    async def library_versions(
+        self, library: Annotated[str, QueryParameter(max_length=64, description="edition code or grid-factors")]
+    ) -> list[VersionOut]:
+        """Every version with author, reason, time and diff, newest first."""
+        await library_store.newest_version(library)
+        versions = await LibraryVersion.filter(library=library).order_by("-number")
+        return [_version_out(v) for v in versions]
+
+    @get("/library/parameters", guards=[requires(Permission.EMISSIONS_READ)], summary="Parameters of a version")
+    async def library_parameters(
+        self,
+        library: Annotated[str, QueryParameter(max_length=64)],
+        version: Annotated[int | None, QueryParameter(ge=1, description="default: the newest")] = None,
+    ) -> ParametersOut:
+        """The complete parameter set of one version: value, unit, source document, confidence, validity."""
+        stored = await library_store.version_of(library, version)
+        return ParametersOut(library=library, version=stored.number, parameters=stored.parameters)
+
+    @post(
+        "/library/versions",
+        guards=[requires(Permission.ACCOUNTING_LIBRARY), requires_step_up],
+        status_code=HTTP_201_CREATED,
+        summary="Change the library (TOTP step-up)",
+    )
+    async def change_library(self, request: AnyRequest, data: JSONBody[LibraryChangeIn]) -> VersionOut:
+        """Add a version with these parameter changes. Results keep the versions they used."""
+        changes = [library_store.ParameterChange(**msgspec.structs.asdict(c)) for c in data.changes]
+        version = await library_store.change_parameters(principal_of(request), data.library, changes, data.reason)
+        return _version_out(version)
+
+    @get("/years", guards=[requires(Permission.EMISSIONS_READ)], summary="Methodology per reporting year")
+    async def years(self, request: AnyRequest, enterprise_id: FromQuery[int]) -> list[YearMethodOut]:
+        """The edition and library versions chosen per year (years not listed use GB/T 32151.5-2015, newest)."""
+        await inventory.enterprise_for(principal_of(request), enterprise_id)
+        return [_year_out(y) for y in await YearMethod.filter(enterprise_id=enterprise_id).order_by("year")]
+
+    @put("/years", guards=[requires(Permission.ACCOUNTING_WRITE)], summary="Choose a year's methodology")
+    async def set_year(self, request: AnyRequest, data: JSONBody[YearMethodIn]) -> YearMethodOut:
+        """Account a reporting year under this edition (optionally pinned to library versions)."""
+        chosen = await calculation.set_year_method(
+            principal_of(request), data.enterprise_id, data.year, data.edition, data.library_version, data.grid_version
+        )
+        return _year_out(chosen)
+
+    @get("/sources", guards=[requires(Permission.EMISSIONS_READ)], summary="Emission-source inventory")
+    async def sources(self, request: AnyRequest, enterprise_id: FromQuery[int]) -> list[SourceOut]:
+        """Sources and production outputs of an enterprise, with where their activity data comes from."""
+        return [_source_out(s) for s in await inventory.list_sources(principal_of(request), enterprise_id)]
+
+    @get("/source-categories", guards=[requires(Permission.EMISSIONS_READ)], summary="Categories and their inputs")
+    async def categories(self) -> dict[str, dict[str, list[str]]]:
+        """Each category's activity inputs and the units its formulas take."""
+        names = [*(c.value for c in SourceCategory), inventory.OUTPUT]
+        return {str(c): {k: list(v) for k, v in inventory.activity_inputs(str(c)).items()} for c in names}
+
+    @post("/sources", guards=[requires(Permission.ACCOUNTING_WRITE)], summary="Add an emission source")
+    async def create_source(self, request: AnyRequest, data: JSONBody[SourceIn]) -> SourceOut:
+        """Add a source: category, item, process, and per activity input its origin and unit (and points)."""
+        if data.enterprise_id is None:
+            raise InvalidInputError("Say which enterprise the source belongs to (enterprise_id).")
+        fields = msgspec.structs.asdict(data)
+        fields.pop("enterprise_id")
+        source = await inventory.create_source(principal_of(request), data.enterprise_id, inventory.SourceIn(**fields))
+        return _source_out(source)
+
+    @patch("/sources/{source_id:int}", guards=[requires(Permission.ACCOUNTING_WRITE)], summary="Change a source")
+    async def update_source(self, request: AnyRequest, source_id: FromPath[int], data: JSONBody[SourceIn]) -> SourceOut:
+        """Change a source; stored results keep what they used, the next calculation takes the change."""
+        fields = msgspec.structs.asdict(data)
+        if fields.pop("enterprise_id") is not None:
+            raise InvalidInputError("A source cannot move to another enterprise.")
+        source = await inventory.update_source(principal_of(request), source_id, inventory.SourceIn(**fields))
+        return _source_out(source)
+
+    @get("/activity", guards=[requires(Permission.EMISSIONS_READ)], summary="Activity records")
+    async def activity(
+        self,
+        request: AnyRequest,
+        enterprise_id: FromQuery[int],
+        source_id: FromQuery[int | None] = None,
+        start: Annotated[str | None, QueryParameter(name="from")] = None,
+        end: Annotated[str | None, QueryParameter(name="to")] = None,
+        include_superseded: FromQuery[bool] = False,
+        limit: Annotated[int, QueryParameter(ge=1, le=5000)] = 500,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    ) -> list[ActivityOut]:
+        """Entered, imported and fed values, newest period first (corrections hide what they replaced)."""
+        principal = principal_of(request)
+        enterprise = await inventory.enterprise_for(principal, enterprise_id)
+        zone = zoneinfo.ZoneInfo(enterprise.timezone)
+        records = await inventory.list_records(
+            principal, enterprise_id, source_id=source_id,
+            start=parse_instant(start, zone, "from") if start else None,
+            end=parse_instant(end, zone, "to") if end else None,
+            include_superseded=include_superseded, limit=limit, offset=offset,
+        )  # fmt: skip
+        return [_activity_out(r) for r in records]
+
+    @post("/activity", guards=[requires(Permission.ACCOUNTING_WRITE)], summary="Enter activity data (人工采集)")
+    async def enter(self, request: AnyRequest, data: JSONBody[ActivityIn]) -> ActivityOut:
+        """One value for one input over whole local days (or a month); the same period again corrects it."""
+        first, last = _days_of(data)
+        record = await inventory.enter_activity(
+            principal_of(request),
+            inventory.ManualEntry(
+                source_id=data.source_id, input_name=data.input, first_day=first, last_day=last, value=data.value,
+                unit=data.unit, estimated=data.estimated, note=data.note, evidence_id=data.evidence_id,
+            ),
+        )  # fmt: skip
+        return _activity_out(record)
+
+    @post("/evidence", guards=[requires(Permission.ACCOUNTING_WRITE)], summary="Upload evidence")
+    async def upload_evidence(
+        self,
+        request: AnyRequest,
+        enterprise_id: FromQuery[int],
+        filename: Annotated[str, QueryParameter(max_length=255)],
+    ) -> EvidenceOut:
+        """The raw body is the file (Content-Type says what it is); refer to it from manual entries."""
+        body = await request.body()
+        content_type = request.headers.get("content-type", "application/octet-stream")
+        evidence = await inventory.add_evidence(principal_of(request), enterprise_id, filename, content_type, body)
+        return _evidence_out(evidence)
+
+    @get("/evidence/{evidence_id:int}", guards=[requires(Permission.EMISSIONS_READ)], summary="Download evidence")
+    async def download_evidence(self, request: AnyRequest, evidence_id: FromPath[int]) -> Response[bytes]:
+        """The file as uploaded."""
+        evidence = await Evidence.get_or_none(id=evidence_id)
+        if evidence is None or not principal_of(request).scope.sees_enterprise(evidence.enterprise_id):
+            raise NotFoundError(f"No evidence {evidence_id} within your scope.")
+        await inventory.enterprise_for(principal_of(request), evidence.enterprise_id)
+        return Response(
+            bytes(evidence.content),
+            media_type=evidence.content_type,
+            headers={"content-disposition": f'attachment; filename="evidence-{evidence.id}"'},
+        )
+
+    @post("/imports", guards=[requires(Permission.ACCOUNTING_WRITE)], summary="Upload a ledger (CSV, XLSX)")
+    async def upload_ledger(
+        self,
+        request: AnyRequest,
+        enterprise_id: FromQuery[int],
+        filename: Annotated[str, QueryParameter(max_length=255)],
+    ) -> ImportOut:
+        """Validate the ledger (raw body) row by row. Nothing is written until POST /imports/{id}/confirm."""
+        body = await request.body()
+        batch = await inventory.start_import(principal_of(request), enterprise_id, filename, body)
+        return _import_out(batch)
+
+    @get("/imports/{import_id:int}", guards=[requires(Permission.EMISSIONS_READ)], summary="A ledger import")
+    async def get_import(self, request: AnyRequest, import_id: FromPath[int]) -> ImportOut:
+        """The upload with its row-by-row report and status."""
+        return _import_out(await inventory.get_import(principal_of(request), import_id))
+
+    @post(
+        "/imports/{import_id:int}/confirm",
+        guards=[requires(Permission.ACCOUNTING_WRITE)],
+        status_code=HTTP_200_OK,
+        summary="Import the valid rows",
+    )
+    async def confirm_import(self, request: AnyRequest, import_id: FromPath[int]) -> ImportOut:
+        """Write every valid row in one transaction; on any problem nothing is written."""
+        return _import_out(await inventory.confirm_import(principal_of(request), import_id))
+
+    @post(
+        "/imports/{import_id:int}/discard",
+        guards=[requires(Permission.ACCOUNTING_WRITE)],
+        status_code=HTTP_200_OK,
+        summary="Drop a ledger",
+    )
+    async def discard_import(self, request: AnyRequest, import_id: FromPath[int]) -> ImportOut:
+        """Drop the upload; nothing of it is written."""
+        return _import_out(await inventory.discard_import(principal_of(request), import_id))
+
+
+def _days_of(data: ActivityIn) -> tuple[dt.date, dt.date]:
+    if data.month is not None:
+        if data.first_day is not None or data.last_day is not None:
+            raise InvalidInputError("Give either month or from/to, not both.")
+        try:
+            first = dt.date.fromisoformat(data.month + "-01")
+        except ValueError as err:
+            raise InvalidInputError(f"month {data.month!r} is not YYYY-MM.") from err
+        following = dt.date(first.year + (first.month == 12), first.month % 12 + 1, 1)
+        return first, following - dt.timedelta(days=1)
+    if data.first_day is None or data.last_day is None:
+        raise InvalidInputError("Say which days the value covers: month (YYYY-MM), or from and to (inclusive).")
+    return data.first_day, data.last_day
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Emissions
+
+
+def _emission_out(result: EmissionResult, process_code: str | None) -> EmissionOut:
+    lineage = result.lineage
+    if process_code is None:
+        totals = {k: _dec(Decimal(v)) for k, v in lineage["totals"].items()}
+        by_category = {k: _dec(Decimal(v)) for k, v in lineage["by_category"].items()}
+        crude = lineage.get("crude_steel")
+        output = _dec_text(crude["value"]) if crude else None
+        intensity = _dec_text(lineage.get("intensity"))
+    else:
+        group = lineage["by_process"].get(process_code)
+        totals = {k: _dec(Decimal(v)) for k, v in (group or {}).items()} or {
+            k: "0" for k in ("combustion", "process", "electricity", "heat", "fixed_carbon", "net")
+        }
+        by_category = {k: _dec(Decimal(v)) for k, v in lineage["by_process_category"].get(process_code, {}).items()}
+        output = None
+        intensity = _dec_text(lineage.get("process_intensity", {}).get(process_code))
+    return EmissionOut(
+        result_id=result.id, version=result.version, final=result.final, period_start=result.period_start,
+        period_end=result.period_end, net=totals["net"], totals=totals, by_category=by_category, output=output,
+        intensity=intensity, complete=result.complete, estimated=result.estimated, edition=result.edition,
+        library_version=result.library_version, grid_version=result.grid_version,
+        lineage=f"/api/v1/emissions/{result.id}/lineage",
+    )  # fmt: skip
+
+
+class EmissionsController(Controller):
+    """Emissions by period with lineage (standard 5.4.4.2), and the annual report."""
+
+    path = "/emissions"
+    tags = ["emissions"]
+
+    @get("/", guards=[requires(Permission.EMISSIONS_READ)], summary="Emissions by period")
+    async def emissions(
+        self,
+        request: AnyRequest,
+        scope_kind: Annotated[str, QueryParameter(name="scope", pattern="^(enterprise|process)$")],
+        scope_id: Annotated[int, QueryParameter(name="id")],
+        period: FromQuery[PeriodKind],
+        start: Annotated[str, QueryParameter(name="from", description="YYYY-MM-DD, YYYY-MM or ISO instant")],
+        end: Annotated[str, QueryParameter(name="to", description="exclusive")],
+    ) -> EmissionsPage:
+        """Totals by category per period, with the result id explaining each; periods still running are
+        provisional (final false). Accounting happens now: new data or factors give a new result version."""
+        principal = principal_of(request)
+        process_code: str | None = None
+        name = ""
+        if scope_kind == "process":
+            process = await Process.get_or_none(id=scope_id).prefetch_related("site")
+            if process is None or not principal.scope.sees_enterprise(process.site.enterprise_id):
+                raise NotFoundError(f"No process {scope_id} within your scope.")
+            enterprise_id, process_code, name = process.site.enterprise_id, process.code, process.name
+        else:
+            enterprise_id = scope_id
+        enterprise = await inventory.enterprise_for(principal, enterprise_id)
+        name = name or enterprise.name
+        zone = zoneinfo.ZoneInfo(enterprise.timezone)
+        results = await calculation.results_for(
+            principal, enterprise_id, period, parse_instant(start, zone, "from"), parse_instant(end, zone, "to")
+        )
+        return EmissionsPage(
+            scope=scope_kind, id=scope_id, name=name, period=period.value, unit="tCO2", timezone=enterprise.timezone,
+            results=[_emission_out(r, process_code) for r in results],
+        )  # fmt: skip
+
+    @get("/{result_id:int}/lineage", guards=[requires(Permission.EMISSIONS_READ)], summary="Explain a result")
+    async def lineage(self, request: AnyRequest, result_id: FromPath[int]) -> LineageOut:
+        """Every source's inputs (value, unit, origin, completeness), parameters (code, value, version, source,
+        overridden), formula and version, the edition and library versions, data-quality notes."""
+        principal = principal_of(request)
+        result = await calculation.get_result(principal, result_id)
+        versions = await calculation.result_versions(principal, result_id)
+        return LineageOut(
+            result_id=result.id, enterprise_id=result.enterprise_id, period=result.period.value,
+            period_start=result.period_start, period_end=result.period_end, version=result.version,
+            current=result.current, final=result.final, fingerprint=result.fingerprint, created_at=result.created_at,
+            created_by=result.created_by, reason=result.reason, superseded_at=result.superseded_at,
+            versions=[
+                {"result_id": v.id, "version": v.version, "net": _dec(v.net), "current": v.current,
+                 "created_at": v.created_at.isoformat(), "reason": v.reason}
+                for v in versions
+            ],
+            lineage=result.lineage,
+        )  # fmt: skip
+
+    @post(
+        "/recalculate",
+        guards=[requires(Permission.ACCOUNTING_WRITE)],
+        status_code=HTTP_200_OK,
+        summary="Account a range again",
+    )
+    async def recalculate(self, request: AnyRequest, data: JSONBody[RecalculateIn]) -> list[EmissionOut]:
+        """After corrections or a library change; unchanged periods keep their result, changed ones get a version."""
+        if not data.reason.strip():
+            raise InvalidInputError("Say why the range is recalculated (reason).")
+        principal = principal_of(request)
+        enterprise = await inventory.enterprise_for(principal, data.enterprise_id, write=True)
+        zone = zoneinfo.ZoneInfo(enterprise.timezone)
+        results = await calculation.recalculate(
+            principal, data.enterprise_id, data.period, parse_instant(data.start, zone, "from"),
+            parse_instant(data.end, zone, "to"), data.reason,
+        )  # fmt: skip
+        return [_emission_out(r, None) for r in results]
+
+    @get("/report", guards=[requires(Permission.EMISSIONS_READ)], summary="Annual report (XLSX)")
+    async def report(
+        self,
+        request: AnyRequest,
+        enterprise_id: FromQuery[int],
+        year: Annotated[int, QueryParameter(ge=2000, le=2100)],
+        lang: Annotated[str, QueryParameter(pattern="^(zh|en)$")] = "zh",
+    ) -> Response[bytes]:
+        """The year's report per GB/T 32151.5: boundary, emissions by category and process, activity data and
+        factors used, data-quality notes. Built from the year's current result (accounted now if needed)."""
+        principal = principal_of(request)
+        enterprise = await inventory.enterprise_for(principal, enterprise_id)
+        zone = zoneinfo.ZoneInfo(enterprise.timezone)
+        start, end = period_of(PeriodKind.YEAR, dt.datetime(year, 7, 1, tzinfo=zone), zone)
+        results = await calculation.results_for(principal, enterprise_id, PeriodKind.YEAR, start, end)
+        if not results:
+            raise AccountingError(f"Year {year} has not begun.")
+        result = results[0]
+        content = build_annual_report(
+            AnnualReportData(
+                enterprise_name=enterprise.name, enterprise_code=enterprise.code,
+                credit_code=enterprise.credit_code or "", address=enterprise.address, year=year,
+                result_id=result.id, result_version=result.version, generated_at=dt.datetime.now(dt.UTC),
+                generated_by=principal.name, processes=await _boundary(enterprise), lineage=result.lineage,
+                language=lang,
+            )
+        )  # fmt: skip
+        filename = f"ghg-report-{enterprise.code}-{year}.xlsx"
+        return Response(
+            content,
+            media_type=REPORT_CONTENT_TYPE,
+            headers={"content-disposition": f'attachment; filename="{filename}"'},
+        )
+
+
+async def _boundary(enterprise: Enterprise) -> tuple[ReportProcess, ...]:
+    processes = await Process.filter(site__enterprise_id=enterprise.id, active=True).prefetch_related(
+        "site", "process_type"
+    )
+    facilities: dict[int, list[str]] = {}
+    for facility in await Facility.filter(process_id__in=[p.id for p in processes], active=True).order_by("code"):
+        facilities.setdefault(facility.process_id, []).append(f"{facility.code} {facility.name}")
+    return tuple(
+        ReportProcess(
+            code=p.code,
+            name=p.name,
+            process_type=p.process_type.name_zh,
+            site=p.site.name,
+            facilities=tuple(facilities.get(p.id, [])),
+        )
+        for p in sorted(processes, key=lambda p: p.code)
+    )
