@@ -66,33 +66,40 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
+    """Engine results as JSON values: decimals as exact text, enums by value, dataclasses as objects."""
+    kind = type(value)
+    if value is None or kind is str or kind is bool or kind is int or kind is float:
+        return value
+    if kind is Decimal:
         return format(value.normalize(), "f") if value else "0"  # exact, without exponent or trailing zeros
+    if kind is tuple or kind is list:
+        return [_plain(v) for v in value]
     if isinstance(value, Enum):
         return value.value
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    names = _FIELDS.get(kind)
+    if names is None and dataclasses.is_dataclass(value):
+        names = _FIELDS.setdefault(kind, tuple(f.name for f in dataclasses.fields(value)))
+    if names is not None:
+        return {name: _plain(getattr(value, name)) for name in names}
     if isinstance(value, Mapping):
         return {str(_plain(k)): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _strip(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip(v) for k, v in value.items() if k not in _VOLATILE}
-    if isinstance(value, list):
-        return [_strip(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
     return value
 
 
 def fingerprint(lineage: Mapping[str, Any]) -> str:
-    """A hash of everything a result depends on, except the library version numbers themselves."""
-    text = json.dumps(_strip(dict(lineage)), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """A hash of everything a result depends on, except the library version numbers themselves (a library
+    change that does not touch a source's parameters leaves its figures, and so its result, as they were)."""
+    stripped = {k: v for k, v in lineage.items() if k not in _VOLATILE}
+    stripped["sources"] = [
+        {k: v for k, v in source.items() if k != "edition_version"} for source in lineage.get("sources", [])
+    ]
+    text = json.dumps(stripped, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

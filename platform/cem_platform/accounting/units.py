@@ -47,6 +47,7 @@ is not done here. Converted results carry no exponent notation (``3600``, not ``
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -188,7 +189,9 @@ def _simple(text: str, part: str) -> _Unit:
     return unit
 
 
+@functools.lru_cache(maxsize=1024)
 def _parse(unit: str) -> _Parsed:
+    """The parsed unit (cached: results are immutable; errors are raised again each time)."""
     text = _normalise(unit)
     if "/" not in text:
         simple = _simple(unit, text)
