@@ -383,3 +383,24 @@ async def test_meter_backed_source_per_day_and_hour(world: World) -> None:
     manual = {"source_id": created.json()["id"], "input": "FC", "value": "1", "unit": "t", **YEAR}
     refused = await world.client.post(f"{API}/activity", headers=headers, json=manual)
     assert refused.status_code == 400 and "meters" in refused.json()["error"]["message"]
+
+
+async def test_items_come_from_the_library_or_are_measured(world: World) -> None:
+    headers = await world.login("a-accountant")
+    categories = (await world.client.get(f"{API}/source-categories", headers=headers)).json()
+    assert "coke" in categories["fuel_combustion"]["items"]
+    assert categories["fuel_combustion"]["inputs"] == {"FC": ["t", "10^4 Nm3"]}
+    assert categories["electricity"]["inputs"] == {"exported": ["MWh"], "purchased": ["MWh"]}
+    body = {"enterprise_id": world.a.enterprise.id, "code": "BIO", "name": "生物质", "category": "fuel_combustion",
+            "item": "biomass_pellets", "inputs": {"FC": {"origin": "manual", "unit": "t"}}}  # fmt: skip
+    refused = await world.client.post(f"{API}/sources", headers=headers, json=body)
+    assert refused.status_code == 400 and "biomass_pellets" in refused.json()["error"]["message"]
+    measured = {
+        name: {"value": value, "unit": unit, "origin": "lab report 2024-05"}
+        for name, value, unit in (("NCV", "17.2", "GJ/t"), ("CC", "0", "tC/TJ"), ("OF", "98", "%"))
+    }
+    accepted = await world.client.post(f"{API}/sources", headers=headers, json=body | {"overrides": measured})
+    assert accepted.status_code == 201, accepted.text
+    elsewhere = body | {"code": "F", "item": "coke", "facility_id": world.b.facility.id}
+    refused = await world.client.post(f"{API}/sources", headers=headers, json=elsewhere)
+    assert refused.status_code == 400 and "facility" in refused.json()["error"]["message"]

@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -162,6 +163,18 @@ def test_demo_prints_accounts_that_work(open_folder: Path) -> None:
             f"{base}/api/v1/auth/login", json={"username": "demo-executive", "password": password.group(1)}
         )
         assert executive.status_code == 200
+        # last month of the simulated works is accounted from its imported ledger, and the banner says so
+        shown = re.search(r"emissions\s+(\d{4}-\d\d): ([\d,.]+) tCO2 net, ([\d.]+) tCO2/t", prepared.stdout)
+        url = re.search(r"(http://\S+/api/v1/emissions\?\S+)", prepared.stdout)
+        assert shown and url, prepared.stdout
+        reader = {"Authorization": f"Bearer {executive.json()['access_token']}"}
+        month = httpx.get(url.group(1), headers=reader)
+        assert month.status_code == 200, month.text
+        [result] = month.json()["results"]
+        assert result["complete"] is True and result["final"] is True
+        assert abs(Decimal(result["net"]) - Decimal(shown.group(2).replace(",", ""))) <= Decimal("0.05")
+        assert Decimal(result["net"]) > 0 and 0 < Decimal(result["intensity"]) < 3
+        assert set(result["by_category"]) >= {"fuel_combustion", "flux", "electrode", "electricity", "heat"}
         admin = httpx.post(
             f"{base}/api/v1/auth/login",
             json={"username": "demo-admin", "password": password.group(1), "totp": pyotp.TOTP(secret.group(1)).now()},

@@ -22,7 +22,7 @@ from tortoise.transactions import in_transaction
 
 from cem_platform.accounting import units
 from cem_platform.accounting.ledger import LedgerInput, LedgerRow, parse_ledger, row_from_json, row_to_json
-from cem_platform.accounting.library import EDITION_2015, GridFactorKind, SourceCategory
+from cem_platform.accounting.library import EDITION_2015, EDITIONS, GridFactorKind, SourceCategory
 from cem_platform.accounting.models import (
     ActivityImport,
     ActivityOrigin,
@@ -34,7 +34,7 @@ from cem_platform.accounting.models import (
 from cem_platform.audit import services as audit
 from cem_platform.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from cem_platform.identity.principal import Principal
-from cem_platform.org.models import Enterprise, MeasurementPoint, Process
+from cem_platform.org.models import Enterprise, Facility, MeasurementPoint, Process
 
 __all__ = [
     "MAX_EVIDENCE_BYTES",
@@ -51,6 +51,7 @@ __all__ = [
     "enterprise_for",
     "get_import",
     "input_units",
+    "known_items",
     "list_records",
     "list_sources",
     "start_import",
@@ -223,6 +224,46 @@ async def _check_process(enterprise_id: int, process_id: int | None) -> None:
         raise InvalidInputError(f"No process {process_id} in this enterprise.")
 
 
+_ITEM_PREFIX = {
+    SourceCategory.FUEL_COMBUSTION.value: "fuel",
+    SourceCategory.FLUX.value: "flux",
+    SourceCategory.RAW_MATERIAL.value: "raw",
+    SourceCategory.FIXED_CARBON.value: "fixed",
+}
+
+
+def known_items(category: str) -> list[str]:
+    """Fuels, materials or products with default parameters in at least one edition (the material dictionary)."""
+    prefix = _ITEM_PREFIX.get(category)
+    if prefix is None:
+        return []
+    return sorted({item for edition in EDITIONS.values() for item in edition.items(prefix)})
+
+
+def _check_item(category: str, item: str, overrides: Mapping[str, Any]) -> None:
+    """An item without defaults in any edition is accepted only when measured values replace every parameter."""
+    known = known_items(category)
+    if not known or item in known:
+        return
+    needed = set(EDITION_2015.method(SourceCategory(category)).parameter_codes)
+    if needed <= set(overrides):
+        return
+    raise InvalidInputError(
+        f"No edition has default parameters for {category} item {item!r}; known: {', '.join(known)}.",
+        hint=f"Pick a known item, or give measured values for {', '.join(sorted(needed))} in overrides.",
+    )
+
+
+async def _check_facility(enterprise_id: int, process_id: int | None, facility_id: int | None) -> None:
+    if facility_id is None:
+        return
+    query = Facility.filter(id=facility_id, process__site__enterprise_id=enterprise_id)
+    if process_id is not None:
+        query = query.filter(process_id=process_id)
+    if not await query.exists():
+        raise InvalidInputError(f"No facility {facility_id} in this enterprise (and process, if given).")
+
+
 async def list_sources(principal: Principal, enterprise_id: int) -> list[EmissionSource]:
     """The enterprise's sources and outputs, by code."""
     await enterprise_for(principal, enterprise_id)
@@ -241,7 +282,9 @@ async def create_source(principal: Principal, enterprise_id: int, data: SourceIn
             raise InvalidInputError(f"A {category} source names its item (fuel, material or product code).")
     if category == OUTPUT and not data.item:
         raise InvalidInputError("An output names its product, e.g. crude_steel.")
+    _check_item(category, data.item or "", data.overrides or {})
     await _check_process(enterprise_id, data.process_id)
+    await _check_facility(enterprise_id, data.process_id, data.facility_id)
     inputs = await _check_inputs(enterprise_id, category, data.inputs or {})
     overrides = _check_overrides(category, data.overrides or {})
     grid_kind = _grid_kind(data.grid_kind)
@@ -294,6 +337,8 @@ async def update_source(principal: Principal, source_id: int, data: SourceIn) ->
     if data.process_id is not None:
         await _check_process(source.enterprise_id, data.process_id)
         source.process_id = data.process_id
+    if data.facility_id is not None:
+        await _check_facility(source.enterprise_id, source.process_id, data.facility_id)
     if data.inputs is not None:
         source.inputs = await _check_inputs(source.enterprise_id, source.category, data.inputs)
     if data.overrides is not None:

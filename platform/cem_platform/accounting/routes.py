@@ -420,10 +420,17 @@ class AccountingController(Controller):
         return [_source_out(s) for s in await inventory.list_sources(principal_of(request), enterprise_id)]
 
     @get("/source-categories", guards=[requires(Permission.EMISSIONS_READ)], summary="Categories and their inputs")
-    async def categories(self) -> dict[str, dict[str, list[str]]]:
-        """Each category's activity inputs and the units its formulas take."""
+    async def categories(self) -> dict[str, dict[str, Any]]:
+        """Each category's activity inputs with the units its formulas take, and the items (fuels, materials,
+        products) some edition has default parameters for."""
         names = [*(c.value for c in SourceCategory), inventory.OUTPUT]
-        return {str(c): {k: list(v) for k, v in inventory.activity_inputs(str(c)).items()} for c in names}
+        return {
+            c: {
+                "inputs": {k: list(v) for k, v in inventory.activity_inputs(c).items()},
+                "items": inventory.known_items(c),
+            }
+            for c in names
+        }
 
     @post("/sources", guards=[requires(Permission.ACCOUNTING_WRITE)], summary="Add an emission source")
     async def create_source(self, request: AnyRequest, data: JSONBody[SourceIn]) -> SourceOut:
