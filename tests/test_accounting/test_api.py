@@ -404,3 +404,51 @@ async def test_items_come_from_the_library_or_are_measured(world: World) -> None
     elsewhere = body | {"code": "F", "item": "coke", "facility_id": world.b.facility.id}
     refused = await world.client.post(f"{API}/sources", headers=headers, json=elsewhere)
     assert refused.status_code == 400 and "facility" in refused.json()["error"]["message"]
+
+
+async def test_manual_entry_with_evidence_corrections_and_overlaps(world: World) -> None:
+    headers = await world.login("a-accountant")
+    ids = await build_inventory(world, headers)
+    ticket = "过磅单 2024-03 石灰石 12,000 t".encode()
+    uploaded = await world.client.post(
+        f"{API}/evidence",
+        headers=headers | {"content-type": "text/plain; charset=utf-8"},
+        params={"enterprise_id": world.a.enterprise.id, "filename": "weighbridge-2024-03.txt"},
+        content=ticket,
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    evidence = uploaded.json()
+    assert evidence["size"] == len(ticket) and len(evidence["sha256"]) == 64
+    entry = {"source_id": ids["LIMESTONE"], "input": "AD", "month": "2024-03", "value": "12000", "unit": "t",
+             "evidence_id": evidence["id"], "note": "weighbridge total"}  # fmt: skip
+    first = await world.client.post(f"{API}/activity", headers=headers, json=entry)
+    assert first.status_code == 201, first.text
+    assert first.json()["evidence_id"] == evidence["id"]
+    download = await world.client.get(f"{API}/evidence/{evidence['id']}", headers=headers)
+    assert download.content == ticket and download.headers["x-content-type-options"] == "nosniff"
+    assert "attachment" in download.headers["content-disposition"]
+    other = await world.login("b-admin")
+    assert (await world.client.get(f"{API}/evidence/{evidence['id']}", headers=other)).status_code == 404
+
+    month = {"scope": "enterprise", "id": world.a.enterprise.id, "period": "month", "from": "2024-03",
+             "to": "2024-04"}  # fmt: skip
+    before = (await world.client.get("/api/v1/emissions", headers=headers, params=month)).json()["results"][0]
+    assert close(before["by_category"]["flux"], "5280")  # 12,000 t x 0.440
+    corrected = await world.client.post(f"{API}/activity", headers=headers, json=entry | {"value": "12500"})
+    assert corrected.status_code == 201
+    records = await ActivityRecord.filter(source_id=ids["LIMESTONE"]).order_by("id")
+    assert [r.superseded_by for r in records] == [corrected.json()["id"], None]
+    after = (await world.client.get("/api/v1/emissions", headers=headers, params=month)).json()["results"][0]
+    assert close(after["by_category"]["flux"], "5500") and after["version"] == before["version"] + 1
+    overlap = entry | {"month": None, "from": "2024-03-15", "to": "2024-04-15"}
+    refused = await world.client.post(f"{API}/activity", headers=headers, json=overlap)
+    assert refused.status_code == 409 and refused.json()["error"]["hint"]
+    listed = await world.client.get(
+        f"{API}/activity", headers=headers, params={"enterprise_id": world.a.enterprise.id, "include_superseded": True}
+    )
+    assert len(listed.json()) == 2
+    assert await AuditRecord.filter(action="accounting.activity.enter").count() == 2
+    # a day within the month is prorated: 12,500 t / 31 days, marked estimated
+    day = month | {"period": "day", "from": "2024-03-10", "to": "2024-03-11"}
+    [one] = (await world.client.get("/api/v1/emissions", headers=headers, params=day)).json()["results"]
+    assert close(one["by_category"]["flux"], Decimal("5500") / 31, "0.0001") and one["estimated"] is True

@@ -511,7 +511,11 @@ class AccountingController(Controller):
         return Response(
             bytes(evidence.content),
             media_type=evidence.content_type,
-            headers={"content-disposition": f'attachment; filename="evidence-{evidence.id}"'},
+            # always a download, never rendered by the browser, whatever type the uploader claimed
+            headers={
+                "content-disposition": f'attachment; filename="evidence-{evidence.id}"',
+                "x-content-type-options": "nosniff",
+            },
         )
 
     @post("/imports", guards=[requires(Permission.ACCOUNTING_WRITE)], summary="Upload a ledger (CSV, XLSX)")
