@@ -379,10 +379,17 @@ async def test_meter_backed_source_per_day_and_hour(world: World) -> None:
     )  # fmt: skip
     assert hours.status_code == 200, hours.text
     assert [close(r["net"], 30 * per_tonne, "0.0001") for r in hours.json()["results"]] == [True] * 3
-    # Activity entered by hand for a metered input is refused with a hint.
-    manual = {"source_id": created.json()["id"], "input": "FC", "value": "1", "unit": "t", **YEAR}
-    refused = await world.client.post(f"{API}/activity", headers=headers, json=manual)
-    assert refused.status_code == 400 and "meters" in refused.json()["error"]["message"]
+    # A value entered for the half day's meter (人工补录) substitutes for it over the whole day it covers;
+    # the complete day stays on the meter.
+    manual = {"source_id": created.json()["id"], "input": "FC", "value": "700", "unit": "t", "from": "2025-03-02",
+              "to": "2025-03-02", "note": "meter failed at noon: weighbridge total"}  # fmt: skip
+    substituted = await world.client.post(f"{API}/activity", headers=headers, json=manual)
+    assert substituted.status_code == 201, substituted.text
+    first, second = (await world.client.get("/api/v1/emissions", headers=headers, params=params)).json()["results"]
+    assert close(first["net"], 720 * per_tonne, "0.0001")
+    assert close(second["net"], 700 * per_tonne, "0.0001") and second["complete"] is True and second["version"] == 2
+    lineage = (await world.client.get(f"/api/v1/emissions/{second['result_id']}/lineage", headers=headers)).json()
+    assert "substitute for the meter" in lineage["lineage"]["sources"][0]["inputs"][0]["origin"]
 
 
 async def test_items_come_from_the_library_or_are_measured(world: World) -> None:

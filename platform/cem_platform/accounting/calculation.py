@@ -1,12 +1,13 @@
 """Emission results: activity data of each period -> the engine -> stored, versioned results with lineage.
 
-For an enterprise, a period kind and a range, :func:`results_for` accounts every period: it reads the source
-inventory, the activity of each input (meter rollups converted to the input's unit, or the entered, imported
-and fed records, prorated when a record spans more than the period), the edition and library versions of the
-reporting year, and calls :func:`cem_platform.accounting.engine.account`. The outcome's lineage is hashed
-(without the library version numbers themselves, so a library change that does not touch a source's
-parameters changes nothing): the same hash keeps the stored result, another hash stores a new version and
-the earlier one stays, marked superseded. A period still running has one provisional row, refreshed in place.
+For an enterprise, a period kind and a range, :func:`results_for` accounts every period. It reads the source
+inventory; the activity of each input (meter rollups converted to the input's unit, or the entered, imported
+and fed records, prorated when a record spans more than the period; records of a metered input substitute
+for the meter over periods they cover entirely); the edition and library versions of the reporting year; and
+calls :func:`cem_platform.accounting.engine.account`. The outcome's lineage is hashed (without the library
+version numbers themselves, so a library change that does not touch a source's parameters changes nothing):
+the same hash keeps the stored result, another hash stores a new version and the earlier one stays, marked
+superseded. A period still running has one provisional row, refreshed in place.
 """
 
 from __future__ import annotations
@@ -177,9 +178,21 @@ def _input_quantity(
     records: Mapping[tuple[int, str], list[ActivityRecord]],
     metered: Mapping[tuple[int, str], Quantity],
 ) -> Quantity:
+    entered = records.get((source.id, name), [])
+    label = f"{source.code}.{name}"
     if spec["origin"] == "meter":
-        return metered[(source.id, name)]
-    return _records_quantity(records.get((source.id, name), []), start, end, str(spec["unit"]), f"{source.code}.{name}")
+        # Records of a metered input substitute for the meter over periods they cover entirely (人工补录).
+        if not _covers(entered, start, end):
+            return metered[(source.id, name)]
+        label += " substitute for the meter"
+    return _records_quantity(entered, start, end, str(spec["unit"]), label)
+
+
+def _covers(records: Sequence[ActivityRecord], start: dt.datetime, end: dt.datetime) -> bool:
+    """Whether the (non-overlapping) records cover [start, end) without a gap."""
+    overlapping = [r for r in records if r.period_start < end and r.period_end > start]
+    covered = sum((min(r.period_end, end) - max(r.period_start, start) for r in overlapping), dt.timedelta())
+    return bool(records) and covered >= end - start
 
 
 def _overrides(source: EmissionSource) -> dict[str, Quantity]:

@@ -1,8 +1,10 @@
 """The demo's emission accounting: the simulated works' source inventory and last month's ledger, accounted.
 
-The simulated plant (:mod:`cem_gateway.simulator`) is a pure function of time, so the month's consumptions
-are known exactly: the ledger a plant's energy office would keep is written from the model's totalisers, as
-a CSV file, and imported through the same validation and confirmation as a user's upload. Sources follow the
+The sources are metered by the simulated plant's meters, so the current day and month are accounted live from
+the rollups ingest builds. The works' history before the demo started is a ledger: the simulated plant
+(:mod:`cem_gateway.simulator`) is a pure function of time, so last month's consumptions are known exactly and
+written as the CSV ledger a plant's energy office would keep, imported through the same validation and
+confirmation as a user's upload; those records substitute for the meters over the month they cover. Sources follow the
 boundary rules: coal bought for the coke ovens, PCI coal and natural gas are fuels (coke and by-product gases
 made and used inside the works are not counted again); limestone and dolomite are fluxes; EAF electrodes;
 purchased and exported electricity at the grid tie; purchased steam as heat (enthalpy stated in the ledger);
@@ -23,7 +25,7 @@ from cem_platform.accounting import calculation, inventory, units
 from cem_platform.accounting.models import ActivityImport, EmissionSource, PeriodKind
 from cem_platform.accounting.periods import period_of
 from cem_platform.identity.principal import Principal
-from cem_platform.org.models import Enterprise, Process
+from cem_platform.org.models import Enterprise, MeasurementPoint, Process
 
 __all__ = ["DemoEmissions", "seed_accounting_demo"]
 
@@ -103,6 +105,13 @@ def ledger_csv(start: dt.datetime, end: dt.datetime, zone: zoneinfo.ZoneInfo) ->
     return text.getvalue().encode("utf-8-sig")
 
 
+def _input(unit: str, terms: list[tuple[str, int]], points: dict[str, int]) -> dict[str, object]:
+    """Metered where the works has meters (steam counted in t has no enthalpy here: its ledger gives GJ)."""
+    if not terms or any(p == "AUX.STEAM.IMPORT" for p, _ in terms):
+        return {"origin": "manual", "unit": unit}
+    return {"origin": "meter", "unit": unit, "points": [{"id": points[p], "sign": sign} for p, sign in terms]}
+
+
 async def seed_accounting_demo(now: dt.datetime | None = None) -> DemoEmissions | None:
     """Create the demo inventory (once), import last month's ledger (once) and account that month."""
     enterprise = await Enterprise.get_or_none(code="HXSTEEL")
@@ -113,6 +122,7 @@ async def seed_accounting_demo(now: dt.datetime | None = None) -> DemoEmissions 
     now = now or dt.datetime.now(dt.UTC)
     if not await EmissionSource.filter(enterprise_id=enterprise.id).exists():
         processes = {p.code: p.id for p in await Process.filter(site__enterprise_id=enterprise.id)}
+        points = {p.code: p.id for p in await MeasurementPoint.filter(enterprise_id=enterprise.id)}
         for code, name, category, item, process, inputs in SOURCES:
             await inventory.create_source(
                 actor,
@@ -123,7 +133,7 @@ async def seed_accounting_demo(now: dt.datetime | None = None) -> DemoEmissions 
                     category=category,
                     item=item,
                     process_id=processes[process] if process else None,
-                    inputs={k: {"origin": "import", "unit": unit} for k, (unit, _) in inputs.items()},
+                    inputs={k: _input(unit, terms, points) for k, (unit, terms) in inputs.items()},
                 ),
             )
     this_month, _ = period_of(PeriodKind.MONTH, now, zone)

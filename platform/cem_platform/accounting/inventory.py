@@ -4,7 +4,9 @@ Sources are the enterprise's emission sources (and production outputs) with wher
 from. Activity records are values entered by hand (人工采集, with evidence), imported from a ledger, or sent
 by a feed. A ledger upload is validated row by row and stored with its report; on confirmation all its valid
 rows are written in one transaction, or none. A record for exactly the same source, input and period as an
-earlier one supersedes it (the earlier record stays); an overlap with a different period is refused.
+earlier one supersedes it (the earlier record stays); an overlap with a different period is refused. Records
+for a metered input are substitutes (人工补录: a failed meter, history before the meter): a period they cover
+entirely is accounted from them instead of the meter.
 """
 
 from __future__ import annotations
@@ -61,7 +63,6 @@ __all__ = [
 OUTPUT = "output"  # category of production outputs (crude steel, a process's product): intensities, not emissions
 MAX_EVIDENCE_BYTES = 10 * 1024 * 1024
 MAX_LEDGER_BYTES = 5 * 1024 * 1024
-_MANUAL_ORIGINS = {ActivityOrigin.MANUAL.value, ActivityOrigin.IMPORT.value, ActivityOrigin.FEED.value}
 
 
 def activity_inputs(category: str) -> dict[str, tuple[str, ...]]:
@@ -428,11 +429,6 @@ async def _writable_input(source: EmissionSource, input_name: str) -> dict[str, 
         raise InvalidInputError(
             f"Source {source.code} has no activity input {input_name!r}; it has {', '.join(source.inputs or {})}."
         )
-    if spec["origin"] not in _MANUAL_ORIGINS:
-        raise InvalidInputError(
-            f"Input {input_name} of source {source.code} comes from meters; it takes no entered values.",
-            hint="Change the source's input origin to manual to enter values by hand.",
-        )
     return dict(spec)
 
 
@@ -564,7 +560,6 @@ async def _ledger_inputs(enterprise_id: int) -> tuple[list[LedgerInput], dict[st
         )
         for source in sources
         for name, spec in sorted((source.inputs or {}).items())
-        if spec["origin"] in _MANUAL_ORIGINS
     ]
     return inputs, {s.code: s for s in sources}
 
