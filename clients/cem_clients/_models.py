@@ -1,0 +1,594 @@
+"""What the API answers, as small immutable records (msgspec Structs decoded straight from the JSON).
+
+Fields follow the API's names; fields the platform adds later are ignored, so an older app keeps working.
+Emission and activity quantities are ``Decimal`` parsed from the API's exact decimal strings, never floats.
+Times are timezone-aware datetimes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+__all__ = [
+    "ActivityRecord",
+    "Alarm",
+    "AlarmEvent",
+    "AuditEntry",
+    "AuditPage",
+    "Certificate",
+    "ControlResult",
+    "Device",
+    "DeviceHealth",
+    "DeviceStatus",
+    "EmissionPeriod",
+    "EmissionSource",
+    "Emissions",
+    "EnrolmentToken",
+    "Enterprise",
+    "Evidence",
+    "Facility",
+    "ImportReport",
+    "LatestValue",
+    "Library",
+    "LibraryVersion",
+    "Lineage",
+    "MeasurementPoint",
+    "Me",
+    "Model",
+    "Process",
+    "Reading",
+    "ScopeItem",
+    "Series",
+    "SeriesBucket",
+    "Session",
+    "Site",
+    "User",
+]
+
+
+class Model(msgspec.Struct, frozen=True, kw_only=True):
+    """Base of the records: immutable, keyword-only."""
+
+
+# ---- identity ---------------------------------------------------------------------------------------------------
+
+
+class Session(Model, frozen=True, kw_only=True):
+    """A login session as the app sees it (the tokens stay inside the client)."""
+
+    access_expires_at: dt.datetime
+    refresh_expires_at: dt.datetime
+    totp_enrolment_required: bool = False
+
+
+class Me(Model, frozen=True, kw_only=True):
+    """The caller: a user (``kind`` "user") or an API token (``kind`` "api_token")."""
+
+    kind: str
+    name: str
+    user_id: int | None = None
+    role: str | None = None
+    permissions: tuple[str, ...] = ()
+    all_enterprises: bool = False
+    enterprise_ids: tuple[int, ...] = ()
+    site_ids: tuple[int, ...] = ()
+    totp_enrolment_required: bool = False
+
+    @property
+    def user(self) -> str:
+        """The username (or ``token:<name>`` for an API token)."""
+        return self.name
+
+    def can(self, permission: str) -> bool:
+        """Whether the caller holds ``permission`` (e.g. ``"alarms.handle"``)."""
+        return permission in self.permissions
+
+
+class ScopeItem(Model, frozen=True, kw_only=True):
+    """A whole enterprise, or one site of it."""
+
+    enterprise_id: int
+    site_id: int | None = None
+
+
+class User(Model, frozen=True, kw_only=True):
+    """A user as administrators see it."""
+
+    id: int
+    username: str
+    display_name: str = ""
+    email: str = ""
+    role: str
+    all_enterprises: bool = False
+    locale: str = "zh-CN"
+    active: bool = True
+    scopes: tuple[ScopeItem, ...] = ()
+    totp_enrolled: bool = False
+    locked_until: dt.datetime | None = None
+    last_login_at: dt.datetime | None = None
+
+
+class AuditEntry(Model, frozen=True, kw_only=True):
+    """One record of the audit log."""
+
+    id: int
+    at: dt.datetime
+    actor_id: int | None = None
+    actor: str
+    actor_kind: str = ""
+    ip: str = ""
+    request_id: str = ""
+    action: str
+    entity_type: str = ""
+    entity_id: str = ""
+    enterprise_id: int | None = None
+    outcome: str = ""
+    summary: str = ""
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+
+
+class AuditPage(Model, frozen=True, kw_only=True):
+    """A page of the audit log, newest first, and how many records match in all."""
+
+    total: int
+    items: tuple[AuditEntry, ...]
+
+
+# ---- organisation -----------------------------------------------------------------------------------------------
+
+
+class Enterprise(Model, frozen=True, kw_only=True):
+    """A legal entity (法人)."""
+
+    id: int
+    code: str
+    name: str
+    credit_code: str | None = None
+    address: str = ""
+    timezone: str = "Asia/Shanghai"
+    active: bool = True
+
+
+class Site(Model, frozen=True, kw_only=True):
+    """A works or site of an enterprise."""
+
+    id: int
+    enterprise_id: int
+    code: str
+    name: str
+    address: str = ""
+    active: bool = True
+
+
+class Process(Model, frozen=True, kw_only=True):
+    """A process (工序) at a site."""
+
+    id: int
+    site_id: int
+    process_type_id: int
+    code: str
+    name: str
+    active: bool = True
+
+
+class Facility(Model, frozen=True, kw_only=True):
+    """A facility of a process."""
+
+    id: int
+    process_id: int
+    facility_type_id: int
+    code: str
+    name: str
+    capacity: Decimal | None = None
+    capacity_unit: str = ""
+    commissioned_on: dt.date | None = None
+    active: bool = True
+
+
+class MeasurementPoint(Model, frozen=True, kw_only=True):
+    """A measurement point and its meter."""
+
+    id: int
+    facility_id: int
+    enterprise_id: int
+    code: str
+    name: str
+    medium: str = ""
+    quantity: str = ""
+    unit: str = ""
+    kind: str = ""
+    meter_model: str = ""
+    meter_serial: str = ""
+    accuracy_class: str = ""
+    calibrated_on: dt.date | None = None
+    calibration_due: dt.date | None = None
+    calibration_overdue: bool = False
+    active: bool = True
+
+
+# ---- point data -------------------------------------------------------------------------------------------------
+
+
+class LatestValue(Model, frozen=True, kw_only=True):
+    """The newest reading of one point (reading fields None when it has none yet)."""
+
+    point_id: int
+    code: str
+    name: str = ""
+    unit: str = ""
+    kind: str = ""
+    ts: dt.datetime | None = None
+    value: float | None = None
+    delta: float | None = None
+    quality: str | None = None
+    estimated: bool | None = None
+    flags: tuple[str, ...] = ()
+    age_s: float | None = None
+
+
+class SeriesBucket(Model, frozen=True, kw_only=True):
+    """One bucket of a series (hour, day, month): counts, completeness and aggregates."""
+
+    start: dt.datetime
+    end: dt.datetime
+    readings: int
+    expected: float
+    completeness: float
+    estimated_share: float = 0.0
+    uncertain: int = 0
+    sum: float | None = None
+    min: float | None = None
+    max: float | None = None
+    mean: float | None = None
+    last: float | None = None
+
+
+class Reading(Model, frozen=True, kw_only=True):
+    """One stored raw reading."""
+
+    ts: dt.datetime
+    value: float
+    delta: float | None = None
+    quality: str = "good"
+    estimated: bool = False
+    flags: tuple[str, ...] = ()
+
+
+class Series(Model, frozen=True, kw_only=True):
+    """A point's series over a range: ``buckets`` (hour, day, month) or ``raw`` readings, and range totals."""
+
+    point_id: int
+    code: str
+    name: str = ""
+    unit: str = ""
+    kind: str = ""
+    sample_seconds: int = 0
+    interval: str
+    timezone: str = ""
+    start: dt.datetime
+    end: dt.datetime
+    readings: int = 0
+    expected: float = 0.0
+    completeness: float = 0.0
+    estimated_share: float = 0.0
+    buckets: tuple[SeriesBucket, ...] = ()
+    raw: tuple[Reading, ...] = ()
+
+
+# ---- alarms -----------------------------------------------------------------------------------------------------
+
+
+class AlarmEvent(Model, frozen=True, kw_only=True):
+    """One step of an alarm's history: raised, repeated, escalated, acknowledged, cleared."""
+
+    id: int
+    at: dt.datetime
+    action: str
+    actor: str = ""
+    note: str = ""
+    detail: dict[str, Any] = {}
+
+
+class Alarm(Model, frozen=True, kw_only=True):
+    """A device or data alarm; ``events`` (its history) only from ``ApiClient.alarm`` and the handling calls."""
+
+    id: int
+    enterprise_id: int
+    kind: str
+    severity: str
+    subject_type: str
+    subject_id: str
+    cause: str = ""
+    state: str  # active, acknowledged, cleared
+    message: str
+    detail: dict[str, Any] = {}
+    raised_at: dt.datetime
+    last_seen_at: dt.datetime
+    occurrences: int = 1
+    acknowledged_at: dt.datetime | None = None
+    acknowledged_by: str = ""
+    ack_note: str = ""
+    cleared_at: dt.datetime | None = None
+    cleared_by: str = ""
+    clear_note: str = ""
+    events: tuple[AlarmEvent, ...] = ()
+
+    @property
+    def open(self) -> bool:
+        """Active or acknowledged (not cleared)."""
+        return self.state != "cleared"
+
+
+# ---- devices ----------------------------------------------------------------------------------------------------
+
+
+class DeviceHealth(Model, frozen=True, kw_only=True):
+    """Online state and certificate expiry, as the registry computes them."""
+
+    online: bool = False
+    certificate_not_after: dt.datetime | None = None
+    certificate_days_left: int | None = None
+    certificate_expiring: bool = False
+
+
+class Certificate(Model, frozen=True, kw_only=True):
+    """One certificate of a device's history."""
+
+    serial: str
+    fingerprint: str = ""
+    not_before: dt.datetime
+    not_after: dt.datetime
+    state: str  # valid, on_hold, superseded, revoked
+    issued_via: str = ""
+    revoked_at: dt.datetime | None = None
+    revocation_reason: str = ""
+    created_at: dt.datetime | None = None
+
+
+class DeviceStatus(Model, frozen=True, kw_only=True):
+    """A terminal's last status as ingest received it (heartbeat or last will)."""
+
+    device_id: str
+    enterprise_id: int
+    state: str
+    reason: str = ""
+    reported_at: dt.datetime
+    received_at: dt.datetime
+    heartbeat_s: float | None = None
+    firmware: str = ""
+    buffer_depth: int | None = None
+    buffer_evicted: int | None = None
+    last_seq: int | None = None
+    status: dict[str, Any] = {}
+
+
+class Device(Model, frozen=True, kw_only=True):
+    """A terminal of the registry with its state and health.
+
+    ``certificates`` (newest first) come with ``ApiClient.device``; ``status`` (the last heartbeat, with the
+    buffer depth) with ``ApiClient.devices``/``device`` when asked for.
+    """
+
+    id: str
+    serial: str
+    type: str = "gateway"
+    name: str = ""
+    model: str = ""
+    firmware: str = ""
+    enterprise_id: int
+    site_id: int | None = None
+    process_id: int | None = None
+    facility_id: int | None = None
+    state: str  # registered, enrolled, active, suspended, revoked, retired
+    state_reason: str = ""
+    last_seen_at: dt.datetime | None = None
+    created_at: dt.datetime | None = None
+    health: DeviceHealth = msgspec.field(default_factory=DeviceHealth)
+    topics: dict[str, str] = {}
+    certificates: tuple[Certificate, ...] = ()
+    status: DeviceStatus | None = None
+
+    @property
+    def last_seen(self) -> dt.datetime | None:
+        """When the platform last heard from the device."""
+        return self.last_seen_at
+
+    @property
+    def online(self) -> bool:
+        """Seen recently and allowed to connect."""
+        return self.health.online
+
+    @property
+    def buffer_depth(self) -> int | None:
+        """Readings waiting in the gateway's buffer at its last heartbeat (None when unknown)."""
+        return self.status.buffer_depth if self.status is not None else None
+
+    @property
+    def certificate_expires_at(self) -> dt.datetime | None:
+        """When the current certificate expires (None without one)."""
+        return self.health.certificate_not_after
+
+    @property
+    def certificate_state(self) -> str | None:
+        """State of the current certificate (valid, on_hold), else of the newest one; None without any.
+
+        Without the history (device lists) it follows from the device's state.
+        """
+        if self.certificates:
+            current = next((c for c in self.certificates if c.state in ("valid", "on_hold")), None)
+            return (current or self.certificates[0]).state
+        if self.health.certificate_not_after is None:
+            return None
+        return "on_hold" if self.state == "suspended" else "valid"
+
+
+class EnrolmentToken(Model, frozen=True, kw_only=True):
+    """A one-time enrolment token for a terminal, shown once (with its QR code and the install command)."""
+
+    device_id: str
+    token: str
+    expires_at: dt.datetime
+    qr_payload: str = ""
+    qr_svg: str = ""
+    command: str = ""
+
+
+class ControlResult(Model, frozen=True, kw_only=True):
+    """The device after a suspension, resumption, revocation or retirement, and what the broker was told."""
+
+    device: Device
+    crl_number: int
+    broker_reloaded: bool
+    broker_detail: str = ""
+
+
+# ---- accounting -------------------------------------------------------------------------------------------------
+
+
+class EmissionPeriod(Model, frozen=True, kw_only=True):
+    """One period's emissions in tCO2, exact; ``result_id`` explains them (``ApiClient.lineage``)."""
+
+    result_id: int
+    version: int = 1
+    final: bool
+    period_start: dt.datetime
+    period_end: dt.datetime
+    net: Decimal
+    totals: dict[str, Decimal] = {}
+    by_category: dict[str, Decimal] = {}
+    output: Decimal | None = None  # crude steel (enterprise) or the process's product, t
+    intensity: Decimal | None = None  # tCO2 per t of that output
+    complete: bool
+    estimated: bool
+    edition: str = ""
+    library_version: int | None = None
+    grid_version: int | None = None
+
+
+class Emissions(Model, frozen=True, kw_only=True):
+    """Emissions of an enterprise or a process, period by period."""
+
+    scope: str
+    id: int
+    name: str
+    period: str
+    unit: str = "tCO2"
+    timezone: str = ""
+    results: tuple[EmissionPeriod, ...] = ()
+
+
+class Lineage(Model, frozen=True, kw_only=True):
+    """A result with what it was computed from (``lineage``, raw) and its other versions."""
+
+    result_id: int
+    enterprise_id: int
+    period: str
+    period_start: dt.datetime
+    period_end: dt.datetime
+    version: int
+    current: bool
+    final: bool
+    fingerprint: str = ""
+    created_at: dt.datetime | None = None
+    created_by: str = ""
+    reason: str = ""
+    superseded_at: dt.datetime | None = None
+    versions: tuple[dict[str, Any], ...] = ()
+    lineage: dict[str, Any] = {}
+
+
+class EmissionSource(Model, frozen=True, kw_only=True):
+    """A source of the inventory (or a production output) and where its activity data comes from."""
+
+    id: int
+    enterprise_id: int
+    process_id: int | None = None
+    facility_id: int | None = None
+    code: str
+    name: str
+    category: str
+    item: str = ""
+    inputs: dict[str, Any] = {}
+    overrides: dict[str, Any] = {}
+    grid_kind: str = ""
+    grid_region: str = ""
+    active: bool = True
+    note: str = ""
+
+
+class ActivityRecord(Model, frozen=True, kw_only=True):
+    """An activity value over a period (entered, imported or fed from meters)."""
+
+    id: int
+    source_id: int
+    input: str
+    period_start: dt.datetime
+    period_end: dt.datetime
+    value: Decimal
+    unit: str
+    origin: str = ""
+    estimated: bool = False
+    note: str = ""
+    evidence_id: int | None = None
+    import_id: int | None = None
+    import_row: int | None = None
+    entered_by: str = ""
+    entered_at: dt.datetime | None = None
+    superseded_by: int | None = None
+
+
+class Evidence(Model, frozen=True, kw_only=True):
+    """A stored evidence file (without its bytes)."""
+
+    id: int
+    enterprise_id: int
+    filename: str
+    content_type: str = ""
+    sha256: str = ""
+    size: int = 0
+    uploaded_by: str = ""
+    uploaded_at: dt.datetime | None = None
+
+
+class ImportReport(Model, frozen=True, kw_only=True):
+    """A ledger upload and its row-by-row validation report (``status``: validated, imported, discarded...)."""
+
+    id: int
+    enterprise_id: int
+    filename: str
+    sha256: str = ""
+    status: str
+    total_rows: int = 0
+    valid_rows: int = 0
+    invalid_rows: int = 0
+    report: tuple[dict[str, Any], ...] = ()
+    created_by: str = ""
+    created_at: dt.datetime | None = None
+    decided_by: str = ""
+    decided_at: dt.datetime | None = None
+
+
+class Library(Model, frozen=True, kw_only=True):
+    """An accounting library: an edition of the methodology, or the grid factor series."""
+
+    library: str
+    title: str = ""
+    newest_version: int
+    first_year: int | None = None
+    last_year: int | None = None
+
+
+class LibraryVersion(Model, frozen=True, kw_only=True):
+    """One version of a library, with what changed."""
+
+    library: str
+    number: int
+    author: str = ""
+    reason: str = ""
+    created_at: dt.datetime | None = None
+    diff: tuple[dict[str, Any], ...] = ()

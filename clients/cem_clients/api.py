@@ -1,0 +1,936 @@
+"""The typed asynchronous client of the CEM REST API, shared by the Flet apps (wallboard, mobile, console).
+
+It speaks only HTTP (and the ``/api/v1/live`` WebSocket, see :class:`LiveFeed`); it never imports the platform::
+
+    async with ApiClient("https://cem.example.com") as api:
+        await api.login("wang", "secret", totp="123456")
+        for alarm in await api.alarms(state="open"):
+            ...
+        async with LiveFeed(api) as feed:
+            async for event in feed:
+                ...
+
+Behaviour:
+
+- **Sessions.** :meth:`ApiClient.login` keeps the token pair inside the client. A request answered 401 is
+  repeated once after :meth:`ApiClient.refresh` when a refresh token exists (and the access token is refreshed
+  shortly before it expires); when the refresh fails the session is over (:class:`AuthError`: log in again).
+  :meth:`ApiClient.use_token` uses an API token instead (the wallboard's display token): no refresh, no logout.
+- **Errors** are exceptions whose ``str()`` is the platform's message and hint, ready to show to users
+  (see :mod:`cem_clients._errors`). Nothing answering at all is :class:`Offline`.
+- **Retries.** GET, PUT and DELETE are repeated on connection errors, timeouts and 502/503/504, at most
+  ``retries`` times, waiting 0.2 s, 0.4 s, 0.8 s ... (at most ``max_backoff``). POST and PATCH are never
+  repeated automatically: they may have taken effect.
+- **Step-up.** Control operations (suspend, revoke ...) take the current authenticator code as ``totp``; it goes
+  in the ``X-CEM-TOTP`` header. Without one they pass only within a few minutes of a login with TOTP or of
+  :meth:`ApiClient.step_up`, else :class:`StepUpRequired`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import mimetypes
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
+from types import TracebackType
+from typing import Any, Literal, Self, TypeVar
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import httpx
+import msgspec
+
+from cem_clients._errors import (
+    AccountLocked,
+    ApiError,
+    AuthError,
+    ClientError,
+    Conflict,
+    ForbiddenError,
+    InvalidInput,
+    NotFound,
+    Offline,
+    RateLimited,
+    ServerError,
+    StepUpRequired,
+    TotpRequired,
+    error_from_response,
+)
+from cem_clients._live import LiveEvent, LiveFeed, LivePoint
+from cem_clients._models import (
+    ActivityRecord,
+    Alarm,
+    AlarmEvent,
+    AuditEntry,
+    AuditPage,
+    Certificate,
+    ControlResult,
+    Device,
+    DeviceHealth,
+    DeviceStatus,
+    EmissionPeriod,
+    Emissions,
+    EmissionSource,
+    EnrolmentToken,
+    Enterprise,
+    Evidence,
+    Facility,
+    ImportReport,
+    LatestValue,
+    Library,
+    LibraryVersion,
+    Lineage,
+    Me,
+    MeasurementPoint,
+    Process,
+    Reading,
+    ScopeItem,
+    Series,
+    SeriesBucket,
+    Session,
+    Site,
+    User,
+)
+
+__all__ = [
+    "API_PREFIX",
+    "STEP_UP_HEADER",
+    "AccountLocked",
+    "ActivityRecord",
+    "Alarm",
+    "AlarmEvent",
+    "ApiClient",
+    "ApiError",
+    "AuditEntry",
+    "AuditPage",
+    "AuthError",
+    "Certificate",
+    "ClientError",
+    "Conflict",
+    "ControlResult",
+    "Device",
+    "DeviceHealth",
+    "DeviceStatus",
+    "EmissionPeriod",
+    "EmissionSource",
+    "Emissions",
+    "EnrolmentToken",
+    "Enterprise",
+    "Evidence",
+    "Facility",
+    "ForbiddenError",
+    "ImportReport",
+    "InvalidInput",
+    "LatestValue",
+    "Library",
+    "LibraryVersion",
+    "Lineage",
+    "LiveEvent",
+    "LiveFeed",
+    "LivePoint",
+    "Me",
+    "MeasurementPoint",
+    "NotFound",
+    "Offline",
+    "Process",
+    "RateLimited",
+    "Reading",
+    "ScopeItem",
+    "Series",
+    "SeriesBucket",
+    "ServerError",
+    "Session",
+    "Site",
+    "StepUpRequired",
+    "TotpRequired",
+    "User",
+]
+
+API_PREFIX = "/api/v1"
+STEP_UP_HEADER = "X-CEM-TOTP"
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+RETRY_STATUSES = frozenset({502, 503, 504})
+PAGE_SIZE = 5000  # the largest page the organisation and registry lists give
+MAX_LATEST = 1000  # points per /points/latest request
+REFRESH_MARGIN = dt.timedelta(seconds=30)  # refresh an access token this long before it expires
+# Failures that mean "no (complete) answer from the platform": worth a retry for idempotent requests.
+_NETWORK_ERRORS = (httpx.NetworkError, httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ProxyError)
+
+T = TypeVar("T")
+ParamValue = str | int | float | bool | None
+When = dt.datetime | dt.date | str
+AlarmState = Literal["open", "active", "acknowledged", "cleared"]
+Interval = Literal["raw", "hour", "day", "month"]
+PeriodKind = Literal["hour", "day", "week", "month", "year"]
+
+
+class _TokenPair(msgspec.Struct):
+    access_token: str
+    refresh_token: str
+    access_expires_at: dt.datetime
+    refresh_expires_at: dt.datetime
+    totp_enrolment_required: bool = False
+
+
+class _StepUp(msgspec.Struct):
+    step_up_until: dt.datetime
+
+
+def _base_url(url: str) -> str:
+    """``scheme://host[:port][/prefix]`` without a trailing slash or ``/api/v1``."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"base_url {url!r} must be an http:// or https:// address")
+    path = parts.path.rstrip("/").removesuffix(API_PREFIX).rstrip("/")
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def _when(name: str, value: When) -> str:
+    """A time or date for a query parameter; datetimes must be timezone-aware."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"{name} must be timezone-aware (got {value.isoformat()})")
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def _decimal_text(value: Decimal | str | int) -> str:
+    """An exact decimal as text; floats are refused (binary floats are not exact)."""
+    if isinstance(value, bool) or not isinstance(value, Decimal | str | int):
+        raise TypeError(f"give quantities as Decimal, str or int, not {type(value).__name__}")
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a finite number")
+        return format(value, "f")
+    return str(value)
+
+
+def _path_id(value: str | int) -> str:
+    return quote(str(value), safe="")
+
+
+class ApiClient:
+    """The CEM REST API (``base_url`` like ``https://cem.example.com``; ``/api/v1`` is added).
+
+    ``timeout`` is seconds per network operation; ``retries`` how often an idempotent request is repeated;
+    ``transport`` an httpx transport (tests). Use as ``async with ApiClient(...) as api`` or call ``aclose()``.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        timeout: float = 10.0,
+        retries: int = 3,
+        transport: httpx.AsyncBaseTransport | None = None,
+        backoff: float = 0.2,
+        max_backoff: float = 2.0,
+        trust_env: bool = True,
+        user_agent: str = "cem-clients/1.0",
+    ) -> None:
+        if retries < 0:
+            raise ValueError("retries must be 0 or more")
+        self.base_url = _base_url(base_url)
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.trust_env = trust_env
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url + API_PREFIX,
+            timeout=timeout,
+            transport=transport,
+            trust_env=trust_env,
+            headers={"user-agent": user_agent, "accept": "application/json"},
+        )
+        self._access_token: str | None = None
+        self._refresh_token: str | None = None
+        self._access_expires_at: dt.datetime | None = None
+        self._refresh_lock = asyncio.Lock()
+
+    # ---- life cycle ----------------------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connections (the session stays valid on the platform: see :meth:`logout`)."""
+        await self._http.aclose()
+
+    # ---- tokens --------------------------------------------------------------------------------------------------
+
+    @property
+    def access_token(self) -> str | None:
+        """The bearer token requests carry now (session access token or API token)."""
+        return self._access_token
+
+    @property
+    def refresh_token(self) -> str | None:
+        """The session's refresh token (None for API tokens): an app may keep it to stay logged in."""
+        return self._refresh_token
+
+    @property
+    def access_expires_at(self) -> dt.datetime | None:
+        """When the session's access token expires (None for API tokens or when unknown)."""
+        return self._access_expires_at
+
+    @property
+    def authenticated(self) -> bool:
+        """Whether the client holds a token."""
+        return self._access_token is not None
+
+    @property
+    def can_refresh(self) -> bool:
+        """Whether a refresh token is held."""
+        return self._refresh_token is not None
+
+    @property
+    def live_url(self) -> str:
+        """The address of the live-updates WebSocket (``ws(s)://.../api/v1/live``)."""
+        parts = urlsplit(self.base_url)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        return urlunsplit((scheme, parts.netloc, parts.path + API_PREFIX + "/live", "", ""))
+
+    def use_token(self, token: str) -> None:
+        """Authenticate with an API token (e.g. the wallboard's display-only token): no refresh, no logout."""
+        if not token.strip():
+            raise ValueError("the token is empty")
+        self._access_token, self._refresh_token, self._access_expires_at = token.strip(), None, None
+
+    def use_refresh_token(self, refresh_token: str) -> None:
+        """Resume a session from a kept refresh token; the next request (or :meth:`refresh`) renews it."""
+        if not refresh_token.strip():
+            raise ValueError("the refresh token is empty")
+        self._access_token, self._refresh_token, self._access_expires_at = None, refresh_token.strip(), None
+
+    def _store(self, pair: _TokenPair) -> Session:
+        self._access_token, self._refresh_token = pair.access_token, pair.refresh_token
+        self._access_expires_at = pair.access_expires_at
+        return Session(
+            access_expires_at=pair.access_expires_at,
+            refresh_expires_at=pair.refresh_expires_at,
+            totp_enrolment_required=pair.totp_enrolment_required,
+        )
+
+    def _forget(self) -> None:
+        self._access_token = self._refresh_token = self._access_expires_at = None
+
+    # ---- identity ------------------------------------------------------------------------------------------------
+
+    async def login(self, username: str, password: str, totp: str | None = None) -> Session:
+        """Log in (``totp``: the authenticator code, for accounts that have one; else :class:`TotpRequired`)."""
+        body: dict[str, Any] = {"username": username, "password": password}
+        if totp:
+            body["totp"] = totp.strip()
+        response = await self._request("POST", "/auth/login", body=body, auth=False)
+        return self._store(self._decode(response, _TokenPair))
+
+    async def refresh(self) -> Session:
+        """Exchange the refresh token for a new token pair (done automatically when needed)."""
+        async with self._refresh_lock:
+            return await self._refresh_locked()
+
+    async def _refresh_locked(self) -> Session:
+        token = self._refresh_token
+        if token is None:
+            raise AuthError(401, "not_authenticated", "there is no session to refresh", "Log in again.")
+        try:
+            response = await self._request("POST", "/auth/refresh", body={"refresh_token": token}, auth=False)
+        except AuthError:
+            self._forget()  # the session is over
+            raise
+        return self._store(self._decode(response, _TokenPair))
+
+    async def _refresh_after(self, stale: str | None) -> None:
+        """Refresh unless another task already replaced ``stale`` (one refresh for many concurrent requests)."""
+        async with self._refresh_lock:
+            if self._access_token == stale or self._access_token is None:
+                await self._refresh_locked()
+
+    async def ensure_fresh_token(self, margin: dt.timedelta = REFRESH_MARGIN) -> str | None:
+        """The current token, refreshed first when the session's access token expires within ``margin``."""
+        expires = self._access_expires_at
+        if self._refresh_token is not None and (
+            self._access_token is None or (expires is not None and expires - margin <= dt.datetime.now(dt.UTC))
+        ):
+            await self._refresh_after(self._access_token)
+        return self._access_token
+
+    async def logout(self) -> None:
+        """End the session on the platform and forget the tokens (an API token is only forgotten). The tokens
+        are forgotten even when the platform cannot be reached (:class:`Offline` is raised then)."""
+        if self._access_token is None or self._refresh_token is None:
+            self._forget()
+            return
+        try:
+            await self._request("POST", "/auth/logout", refresh=False)
+        except AuthError:
+            pass  # already over
+        finally:
+            self._forget()
+
+    async def me(self) -> Me:
+        """Who the client is: user or token, role, permissions, scope."""
+        return self._decode(await self._request("GET", "/auth/me"), Me)
+
+    async def step_up(self, totp: str) -> dt.datetime:
+        """Confirm control operations for the next few minutes with an authenticator code; until when."""
+        response = await self._request("POST", "/auth/step-up", body={"totp": totp.strip()})
+        return self._decode(response, _StepUp).step_up_until
+
+    async def users(self) -> list[User]:
+        """Users within the caller's enterprises (users.read)."""
+        return self._decode(await self._request("GET", "/users/"), list[User])
+
+    async def user(self, user_id: int) -> User:
+        """One user."""
+        return self._decode(await self._request("GET", f"/users/{user_id}"), User)
+
+    async def audit(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+        enterprise_id: int | None = None,
+        outcome: str | None = None,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> AuditPage:
+        """Search the audit log, newest first (``action`` is a prefix, e.g. ``"users."``)."""
+        params: dict[str, ParamValue] = {
+            "actor": actor,
+            "action": action,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "enterprise_id": enterprise_id,
+            "outcome": outcome,
+            "from": _when("start", start) if start is not None else None,
+            "to": _when("end", end) if end is not None else None,
+            "limit": limit,
+            "offset": offset,
+        }
+        return self._decode(await self._request("GET", "/audit/", params=params), AuditPage)
+
+    # ---- organisation --------------------------------------------------------------------------------------------
+
+    async def enterprises(self, *, active: bool | None = None) -> list[Enterprise]:
+        """The enterprises the caller may see."""
+        return await self._pages("/org/enterprises/", list[Enterprise], {"active": active})
+
+    async def enterprise(self, enterprise_id: int) -> Enterprise:
+        """One enterprise."""
+        return self._decode(await self._request("GET", f"/org/enterprises/{enterprise_id}"), Enterprise)
+
+    async def sites(self, enterprise_id: int | None = None, *, active: bool | None = None) -> list[Site]:
+        """Sites (of one enterprise)."""
+        return await self._pages("/org/sites/", list[Site], {"parent_id": enterprise_id, "active": active})
+
+    async def processes(
+        self, enterprise_id: int | None = None, *, site_id: int | None = None, active: bool | None = None
+    ) -> list[Process]:
+        """Processes of an enterprise, of a site, or all the caller may see."""
+        processes = await self._pages("/org/processes/", list[Process], {"parent_id": site_id, "active": active})
+        if enterprise_id is not None and site_id is None:
+            site_ids = {site.id for site in await self.sites(enterprise_id)}
+            processes = [p for p in processes if p.site_id in site_ids]
+        return processes
+
+    async def facilities(self, process_id: int | None = None, *, active: bool | None = None) -> list[Facility]:
+        """Facilities (of one process)."""
+        return await self._pages("/org/facilities/", list[Facility], {"parent_id": process_id, "active": active})
+
+    async def points(
+        self, *, facility_id: int | None = None, enterprise_id: int | None = None, active: bool | None = None
+    ) -> list[MeasurementPoint]:
+        """Measurement points, of a facility or an enterprise, or all the caller may see."""
+        points = await self._pages("/org/points/", list[MeasurementPoint], {"parent_id": facility_id, "active": active})
+        if enterprise_id is not None:
+            points = [p for p in points if p.enterprise_id == enterprise_id]
+        return points
+
+    # ---- point data ----------------------------------------------------------------------------------------------
+
+    async def latest(self, ids: Iterable[int] = (), *, codes: Iterable[str] = ()) -> list[LatestValue]:
+        """The newest reading of each point asked for by id and/or code (any number; sent 1,000 at a time).
+
+        A point that does not exist or is outside the caller's scope fails the call (:class:`NotFound`)."""
+        wanted: list[tuple[str, str]] = [("ids", str(int(i))) for i in ids] + [("codes", str(c)) for c in codes]
+        if not wanted:
+            return []
+        out: list[LatestValue] = []
+        for first in range(0, len(wanted), MAX_LATEST):
+            chunk = wanted[first : first + MAX_LATEST]
+            params = {
+                name: ",".join(value for kind, value in chunk if kind == name) or None for name in ("ids", "codes")
+            }
+            page = self._decode(await self._request("GET", "/points/latest", params=params), _LatestPage)
+            out.extend(page.points)
+        return out
+
+    async def series(
+        self,
+        point_id: int,
+        start: dt.datetime | None = None,
+        end: dt.datetime | None = None,
+        interval: Interval = "hour",
+    ) -> Series:
+        """A point's series over [start, end): buckets (hour, day, month) or raw readings (``interval="raw"``).
+
+        Without ``start``/``end`` the platform takes the last hour (raw), day (hour), 31 days or 366 days."""
+        params: dict[str, ParamValue] = {
+            "interval": interval,
+            "from": _when("start", start) if start is not None else None,
+            "to": _when("end", end) if end is not None else None,
+        }
+        return self._decode(await self._request("GET", f"/points/{point_id}/series", params=params), Series)
+
+    async def ingest_status(self) -> list[DeviceStatus]:
+        """The last status (heartbeat or last will) of every terminal in the caller's scope."""
+        return self._decode(await self._request("GET", "/ingest/status"), list[DeviceStatus])
+
+    # ---- alarms --------------------------------------------------------------------------------------------------
+
+    async def alarms(
+        self,
+        state: AlarmState | None = None,
+        *,
+        kind: str | None = None,
+        severity: str | None = None,
+        enterprise_id: int | None = None,
+        device_id: str | None = None,
+        subject_type: str | None = None,
+        subject_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Alarm]:
+        """Alarms newest first (``state="open"``: active or acknowledged); at most ``limit`` (1..1000)."""
+        params: dict[str, ParamValue] = {
+            "state": state,
+            "kind": kind,
+            "severity": severity,
+            "enterprise_id": enterprise_id,
+            "device_id": device_id,
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "limit": limit,
+            "offset": offset,
+        }
+        return self._decode(await self._request("GET", "/alarms/", params=params), list[Alarm])
+
+    async def alarm(self, alarm_id: int) -> Alarm:
+        """One alarm with its history (``events``)."""
+        return self._decode(await self._request("GET", f"/alarms/{alarm_id}"), Alarm)
+
+    async def acknowledge(self, alarm_id: int, note: str = "") -> Alarm:
+        """Say someone takes care of the alarm (a cleared alarm cannot be: :class:`Conflict`)."""
+        response = await self._request("POST", f"/alarms/{alarm_id}/acknowledge", body={"note": note})
+        return self._decode(response, Alarm)
+
+    async def clear(self, alarm_id: int, note: str) -> Alarm:
+        """Close the alarm by hand, saying why (the note is required)."""
+        response = await self._request("POST", f"/alarms/{alarm_id}/clear", body={"note": note})
+        return self._decode(response, Alarm)
+
+    # ---- devices -------------------------------------------------------------------------------------------------
+
+    async def devices(
+        self,
+        *,
+        site_id: int | None = None,
+        process_id: int | None = None,
+        state: str | None = None,
+        device_type: str | None = None,
+        q: str = "",
+        with_status: bool = True,
+    ) -> list[Device]:
+        """Devices in the caller's scope with state and health; with their last status (buffer depth) unless
+        ``with_status`` is false."""
+        params: dict[str, ParamValue] = {
+            "site_id": site_id,
+            "process_id": process_id,
+            "state": state,
+            "type": device_type,
+            "q": q or None,
+        }
+        if not with_status:
+            return await self._pages("/registry/devices", list[Device], params)
+        statuses = asyncio.create_task(self._statuses())  # at the same time as the list
+        try:
+            devices = await self._pages("/registry/devices", list[Device], params)
+        except BaseException:
+            statuses.cancel()
+            await asyncio.gather(statuses, return_exceptions=True)
+            raise
+        by_device = await statuses
+        return [msgspec.structs.replace(d, status=by_device.get(d.id)) for d in devices]
+
+    async def _statuses(self) -> dict[str, DeviceStatus]:
+        try:
+            return {s.device_id: s for s in await self.ingest_status()}
+        except ForbiddenError:
+            return {}
+
+    async def device(self, device_id: str, *, with_status: bool = True) -> Device:
+        """A device with its certificate history (newest first) and, unless told not to, its last status."""
+        response = await self._request("GET", f"/registry/devices/{_path_id(device_id)}")
+        device = self._decode(response, Device)
+        if with_status:
+            status = (await self._statuses()).get(device.id)
+            device = msgspec.structs.replace(device, status=status)
+        return device
+
+    async def register_device(
+        self,
+        serial: str,
+        *,
+        enterprise_id: int | None = None,
+        site_id: int | None = None,
+        process_id: int | None = None,
+        facility_id: int | None = None,
+        name: str = "",
+        model: str = "",
+        firmware: str = "",
+        device_type: str = "gateway",
+    ) -> Device:
+        """Register a terminal by its hardware serial (or get the device that has it), placed in an enterprise
+        or a site, process or facility of one. Next: :meth:`create_enrolment_token`."""
+        body: dict[str, Any] = {
+            "serial": serial,
+            "type": device_type,
+            "name": name,
+            "model": model,
+            "firmware": firmware,
+            "enterprise_id": enterprise_id,
+            "site_id": site_id,
+            "process_id": process_id,
+            "facility_id": facility_id,
+        }
+        return self._decode(await self._request("POST", "/registry/devices", body=body), Device)
+
+    async def create_enrolment_token(self, device_id: str, totp: str | None = None) -> EnrolmentToken:
+        """A one-time token (and QR code) for the terminal to enrol itself with ``cem gateway enroll``; older
+        unused tokens stop working. Re-enrolling a device that holds a valid certificate needs step-up
+        (``totp``)."""
+        response = await self._request(
+            "POST", f"/registry/devices/{_path_id(device_id)}/enrolment-tokens", headers=self._step_up(totp)
+        )
+        return self._decode(response, EnrolmentToken)
+
+    async def suspend_device(self, device_id: str, totp: str | None, reason: str) -> ControlResult:
+        """Put the certificate on hold; the broker refuses the device until resumed (step-up; reason >= 3
+        characters, kept in the audit log)."""
+        return await self._control(device_id, "suspend", {"reason": reason}, totp)
+
+    async def resume_device(self, device_id: str, totp: str | None, reason: str) -> ControlResult:
+        """Lift a suspension (step-up)."""
+        return await self._control(device_id, "resume", {"reason": reason}, totp)
+
+    async def revoke_device(
+        self, device_id: str, totp: str | None, reason: str, revocation_reason: str = "unspecified"
+    ) -> ControlResult:
+        """Revoke the device's certificates for good (step-up). ``revocation_reason``: unspecified,
+        key_compromise, affiliation_changed, superseded, cessation_of_operation."""
+        return await self._control(
+            device_id, "revoke", {"reason": reason, "revocation_reason": revocation_reason}, totp
+        )
+
+    async def retire_device(self, device_id: str, totp: str | None, reason: str) -> ControlResult:
+        """Take the device out of service for good; its serial stays reserved (step-up)."""
+        return await self._control(device_id, "retire", {"reason": reason}, totp)
+
+    async def _control(self, device_id: str, action: str, body: dict[str, str], totp: str | None) -> ControlResult:
+        response = await self._request(
+            "POST", f"/registry/devices/{_path_id(device_id)}/{action}", body=body, headers=self._step_up(totp)
+        )
+        return self._decode(response, ControlResult)
+
+    @staticmethod
+    def _step_up(totp: str | None) -> dict[str, str]:
+        return {STEP_UP_HEADER: totp.strip()} if totp else {}
+
+    # ---- accounting ----------------------------------------------------------------------------------------------
+
+    async def emissions(
+        self, scope: Literal["enterprise", "process"], scope_id: int, period: PeriodKind, start: When, end: When
+    ) -> Emissions:
+        """Emissions of an enterprise or process per period over [start, end) (``"2024-01-01"``,
+        ``"2024-03"``, dates or aware datetimes), with the result id explaining each period."""
+        params: dict[str, ParamValue] = {
+            "scope": scope,
+            "id": scope_id,
+            "period": period,
+            "from": _when("start", start),
+            "to": _when("end", end),
+        }
+        return self._decode(await self._request("GET", "/emissions/", params=params), Emissions)
+
+    async def lineage(self, result_id: int) -> Lineage:
+        """What a result was computed from (inputs, parameters, formulas, versions)."""
+        return self._decode(await self._request("GET", f"/emissions/{result_id}/lineage"), Lineage)
+
+    async def annual_report(self, enterprise_id: int, year: int, lang: Literal["zh", "en"] = "zh") -> bytes:
+        """The year's report per GB/T 32151.5 as an XLSX file."""
+        params: dict[str, ParamValue] = {"enterprise_id": enterprise_id, "year": year, "lang": lang}
+        response = await self._request(
+            "GET", "/emissions/report", params=params, headers={"accept": "application/octet-stream, */*"}
+        )
+        return response.content
+
+    async def sources(self, enterprise_id: int) -> list[EmissionSource]:
+        """The emission-source inventory (and production outputs) of an enterprise."""
+        response = await self._request("GET", "/accounting/sources", params={"enterprise_id": enterprise_id})
+        return self._decode(response, list[EmissionSource])
+
+    async def create_source(
+        self,
+        enterprise_id: int,
+        *,
+        code: str,
+        name: str,
+        category: str,
+        inputs: Mapping[str, Mapping[str, Any]],
+        item: str = "",
+        process_id: int | None = None,
+        facility_id: int | None = None,
+        overrides: Mapping[str, Any] | None = None,
+        grid_kind: str | None = None,
+        grid_region: str | None = None,
+        note: str = "",
+    ) -> EmissionSource:
+        """Add a source: ``inputs`` maps each activity input to its origin and unit, e.g.
+        ``{"AD": {"origin": "manual", "unit": "t"}}``."""
+        body: dict[str, Any] = {
+            "enterprise_id": enterprise_id,
+            "code": code,
+            "name": name,
+            "category": category,
+            "item": item,
+            "process_id": process_id,
+            "facility_id": facility_id,
+            "inputs": dict(inputs),
+            "overrides": dict(overrides or {}),
+            "note": note,
+        }
+        if grid_kind is not None:
+            body["grid_kind"] = grid_kind
+        if grid_region is not None:
+            body["grid_region"] = grid_region
+        return self._decode(await self._request("POST", "/accounting/sources", body=body), EmissionSource)
+
+    async def activity(
+        self,
+        enterprise_id: int,
+        *,
+        source_id: int | None = None,
+        start: When | None = None,
+        end: When | None = None,
+        include_superseded: bool = False,
+        limit: int = 500,
+        offset: int = 0,
+    ) -> list[ActivityRecord]:
+        """Activity records of an enterprise, newest period first."""
+        params: dict[str, ParamValue] = {
+            "enterprise_id": enterprise_id,
+            "source_id": source_id,
+            "from": _when("start", start) if start is not None else None,
+            "to": _when("end", end) if end is not None else None,
+            "include_superseded": include_superseded,
+            "limit": limit,
+            "offset": offset,
+        }
+        return self._decode(await self._request("GET", "/accounting/activity", params=params), list[ActivityRecord])
+
+    async def enter_activity(
+        self,
+        source_id: int,
+        input_name: str,
+        value: Decimal | str | int,
+        unit: str,
+        *,
+        month: str | None = None,
+        first_day: dt.date | None = None,
+        last_day: dt.date | None = None,
+        estimated: bool = False,
+        note: str = "",
+        evidence_id: int | None = None,
+    ) -> ActivityRecord:
+        """Enter one value of an input for a ``month`` ("YYYY-MM") or the local days ``first_day`` ..
+        ``last_day`` (inclusive); the same period again corrects it. Values are exact: Decimal, str or int."""
+        body: dict[str, Any] = {
+            "source_id": source_id,
+            "input": input_name,
+            "value": _decimal_text(value),
+            "unit": unit,
+            "estimated": estimated,
+            "note": note,
+        }
+        if month is not None:
+            body["month"] = month
+        if first_day is not None:
+            body["from"] = first_day.isoformat()
+        if last_day is not None:
+            body["to"] = last_day.isoformat()
+        if evidence_id is not None:
+            body["evidence_id"] = evidence_id
+        return self._decode(await self._request("POST", "/accounting/activity", body=body), ActivityRecord)
+
+    async def upload_evidence(
+        self, enterprise_id: int, filename: str, content: bytes, content_type: str | None = None
+    ) -> Evidence:
+        """Store an evidence file (weighbridge ticket, invoice ...) to refer to from manual entries."""
+        response = await self._request(
+            "POST",
+            "/accounting/evidence",
+            params={"enterprise_id": enterprise_id, "filename": filename},
+            content=content,
+            content_type=content_type or mimetypes.guess_type(filename)[0] or "application/octet-stream",
+        )
+        return self._decode(response, Evidence)
+
+    async def upload_ledger(self, enterprise_id: int, filename: str, content: bytes) -> ImportReport:
+        """Upload a ledger (CSV or XLSX) for row-by-row validation; nothing is written until
+        :meth:`confirm_import`."""
+        response = await self._request(
+            "POST",
+            "/accounting/imports",
+            params={"enterprise_id": enterprise_id, "filename": filename},
+            content=content,
+            content_type=mimetypes.guess_type(filename)[0] or "application/octet-stream",
+        )
+        return self._decode(response, ImportReport)
+
+    async def import_report(self, import_id: int) -> ImportReport:
+        """A ledger upload with its report and status."""
+        return self._decode(await self._request("GET", f"/accounting/imports/{import_id}"), ImportReport)
+
+    async def confirm_import(self, import_id: int) -> ImportReport:
+        """Write the ledger's valid rows (all in one transaction)."""
+        response = await self._request("POST", f"/accounting/imports/{import_id}/confirm")
+        return self._decode(response, ImportReport)
+
+    async def discard_import(self, import_id: int) -> ImportReport:
+        """Drop a ledger upload."""
+        response = await self._request("POST", f"/accounting/imports/{import_id}/discard")
+        return self._decode(response, ImportReport)
+
+    async def library(self) -> list[Library]:
+        """The accounting libraries (methodology editions, grid factors) with their newest versions."""
+        return self._decode(await self._request("GET", "/accounting/library"), list[Library])
+
+    async def library_versions(self, library: str) -> list[LibraryVersion]:
+        """Every version of a library, newest first, with author, reason and diff."""
+        response = await self._request("GET", "/accounting/library/versions", params={"library": library})
+        return self._decode(response, list[LibraryVersion])
+
+    # ---- transport -----------------------------------------------------------------------------------------------
+
+    async def _pages(self, path: str, list_type: type[list[T]], params: Mapping[str, ParamValue]) -> list[T]:
+        """Every item of a paged list (limit/offset), page by page."""
+        out: list[T] = []
+        while True:
+            page_params = {**params, "limit": PAGE_SIZE, "offset": len(out)}
+            page = self._decode(await self._request("GET", path, params=page_params), list_type)
+            out.extend(page)
+            if len(page) < PAGE_SIZE:
+                return out
+
+    def _decode(self, response: httpx.Response, type_: type[T]) -> T:
+        try:
+            return msgspec.json.decode(response.content, type=type_)
+        except (msgspec.DecodeError, msgspec.ValidationError) as err:
+            raise ApiError(
+                response.status_code,
+                "unexpected_response",
+                f"the platform's answer to {response.request.method} {response.request.url.path} "
+                f"was not understood ({err})",
+                "The app may be older than the platform: update it.",
+                response.headers.get("x-request-id", ""),
+            ) from err
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, ParamValue] | None = None,
+        body: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: bool = True,
+        refresh: bool = True,
+    ) -> httpx.Response:
+        """Send a request (with the token, refreshed when needed); the answer, or the matching ApiError."""
+        send_headers = dict(headers or {})
+        if body is not None:
+            content, content_type = msgspec.json.encode(body), "application/json"
+        if content_type is not None:
+            send_headers["content-type"] = content_type
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        token: str | None = None
+        if auth:
+            token = await self.ensure_fresh_token() if refresh else self._access_token
+        response = await self._send(method, path, query, content, send_headers, token)
+        if response.status_code == 401 and auth and refresh and self._refresh_token is not None:
+            # The session's access token expired or was replaced: renew it once, repeat the request (a 401
+            # comes from authentication, before anything was done, so repeating a POST is safe).
+            await self._refresh_after(token)
+            response = await self._send(method, path, query, content, send_headers, self._access_token)
+        if response.is_error:
+            raise error_from_response(response)
+        return response
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, ParamValue],
+        content: bytes | None,
+        headers: dict[str, str],
+        token: str | None,
+    ) -> httpx.Response:
+        """One request, repeated (idempotent methods only) on network trouble and 502/503/504."""
+        if token is not None:
+            headers = {**headers, "authorization": f"Bearer {token}"}
+        attempts = 1 + (self.retries if method in IDEMPOTENT_METHODS else 0)
+        delay = self.backoff
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                response = await self._http.request(method, path, params=params, content=content, headers=headers)
+            except _NETWORK_ERRORS as err:
+                if last:
+                    raise self._offline(method, err, attempts) from err
+            else:
+                if last or response.status_code not in RETRY_STATUSES:
+                    return response
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.max_backoff)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _offline(self, method: str, err: Exception, attempts: int) -> Offline:
+        tries = f" ({attempts} attempts)" if attempts > 1 else ""
+        if isinstance(err, httpx.TimeoutException):
+            message = f"the platform at {self.base_url} did not answer within {self.timeout:g} s{tries}"
+        else:
+            message = f"the platform at {self.base_url} cannot be reached{tries}: {err or type(err).__name__}"
+        hint = "Check the network connection and try again."
+        if method not in IDEMPOTENT_METHODS and not isinstance(err, httpx.ConnectError):
+            hint = "The change may or may not have been made: reload to check before trying again."
+        return Offline(message, hint, url=self.base_url)
+
+
+class _LatestPage(msgspec.Struct):
+    at: dt.datetime
+    points: list[LatestValue]

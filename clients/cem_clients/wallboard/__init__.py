@@ -1,0 +1,1 @@
+"""The executives' wallboard: view state (model) and the Flet app."""
