@@ -266,6 +266,19 @@ def _demo_broker_port() -> int:
     return port
 
 
+def _serve_clients(base: str, host: str, enterprise_id: int, token: str) -> None:
+    """The Flet web apps next to the API (they talk to it over HTTP like any client): URLs printed."""
+    from cem_clients.ui.serve import WebApp, serve_apps
+    from cem_clients.wallboard.app import wallboard_main
+
+    print("  clients (Flet web apps, Simplified Chinese, talking to the API like any client):", flush=True)
+    serve_apps(
+        [WebApp("wallboard", wallboard_main(base, token, enterprise_id), port=8551, title="碳排放监控大屏")],
+        host=host,
+        out=sys.stdout,
+    )
+
+
 def _demo(args: argparse.Namespace) -> int:
     DEMO_DIR.mkdir(exist_ok=True)
     broker_port = _demo_broker_port()
@@ -286,7 +299,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     from cem_platform.accounting.demo import seed_accounting_demo
     from cem_platform.db import run_with_db, upgrade_db
-    from cem_platform.seed import seed_demo
+    from cem_platform.seed import display_token, seed_demo
     from cem_registry.demo import prepare_demo_devices
 
     asyncio.run(upgrade_db(settings.database))
@@ -295,6 +308,12 @@ def _demo(args: argparse.Namespace) -> int:
     base = f"http://{host}:{port}"
     devices = run_with_db(lambda s: prepare_demo_devices(s, demo_dir=DEMO_DIR, broker_port=broker_port, server=base))
     emissions = run_with_db(lambda _: seed_accounting_demo())
+    token_file = DEMO_DIR / "wallboard-token"  # the wallboard's display-only API token, owner-readable only
+    kept = token_file.read_text().strip() if token_file.exists() else None
+    display = run_with_db(lambda s: display_token(s, kept))
+    if display is not None and display[1] != kept:
+        token_file.touch(mode=0o600)
+        token_file.write_text(display[1])
     print("\nCEM demo — embedded defaults (SQLite in .cem-demo/)\n")
     print(f"  API             {base}/api/v1")
     print(f"  OpenAPI         {base}/schema/openapi.json   (browse: {base}/schema)")
@@ -334,6 +353,8 @@ def _demo(args: argparse.Namespace) -> int:
         flush=True,
     )
     print(f"  live updates    ws://{host}:{port}/api/v1/live   rollups and alarm rules every few seconds", flush=True)
+    if display is not None and not args.no_serve:
+        _serve_clients(base, host, *display)
     import uvicorn
 
     if devices.token is None:

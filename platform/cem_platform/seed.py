@@ -16,7 +16,7 @@ from cem_platform.identity.roles import TOTP_REQUIRED_ROLES, Role
 from cem_platform.org.models import Enterprise, Facility, FacilityType, MeasurementPoint, Process, ProcessType, Site
 from cem_platform.settings import Settings
 
-__all__ = ["DEMO_PASSWORD", "DemoAccount", "seed_demo"]
+__all__ = ["DEMO_PASSWORD", "DemoAccount", "display_token", "seed_demo"]
 
 DEMO_PASSWORD = "cem-demo-2026!"  # noqa: S105 - demo-only accounts, printed by `cem demo`
 
@@ -297,3 +297,26 @@ async def seed_demo(settings: Settings) -> list[DemoAccount]:
         secret = box.open(user.totp_secret_encrypted) if user.totp_secret_encrypted else None
         accounts.append(DemoAccount(username, role, DEMO_PASSWORD, secret))
     return accounts
+
+
+async def display_token(settings: Settings, existing: str | None) -> tuple[int, str] | None:
+    """The demo enterprise and a display-only API token for the wallboard: ``existing`` (kept by the caller), or
+    a new one issued by demo-admin. None before the demo is seeded."""
+    from cem_platform.identity.services import IdentityService
+
+    enterprise = await Enterprise.get_or_none(code="HXSTEEL")
+    admin = await User.get_or_none(username="demo-admin")
+    if enterprise is None or admin is None:
+        return None
+    if existing:
+        return enterprise.id, existing
+    identity = IdentityService(settings)
+    principal = await identity.principal_for_user(admin)
+    _, secret = await identity.create_api_token(
+        principal,
+        name="demo-wallboard",
+        permissions=["org.read", "data.read", "alarms.read", "emissions.read"],
+        enterprise_ids=[enterprise.id],
+        expires_at=None,
+    )
+    return enterprise.id, secret

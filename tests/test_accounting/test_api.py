@@ -390,6 +390,13 @@ async def test_meter_backed_source_per_day_and_hour(world: World) -> None:
     assert close(second["net"], 700 * per_tonne, "0.0001") and second["complete"] is True and second["version"] == 2
     lineage = (await world.client.get(f"/api/v1/emissions/{second['result_id']}/lineage", headers=headers)).json()
     assert "substitute for the meter" in lineage["lineage"]["sources"][0]["inputs"][0]["origin"]
+    # The month: the meter where it has data (1 March), the substitute for 2 March, nothing else yet.
+    march = params | {"period": "month", "from": "2025-03", "to": "2025-04"}
+    [month] = (await world.client.get("/api/v1/emissions", headers=headers, params=march)).json()["results"]
+    assert close(month["net"], 1420 * per_tonne, "0.0001") and month["complete"] is False
+    lineage = (await world.client.get(f"/api/v1/emissions/{month['result_id']}/lineage", headers=headers)).json()
+    origin = lineage["lineage"]["sources"][0]["inputs"][0]["origin"]
+    assert origin.startswith(f"meter:{point.code} outside the substituted days") and "manual#" in origin
 
 
 async def test_items_come_from_the_library_or_are_measured(world: World) -> None:

@@ -29,8 +29,8 @@ def close(value: Decimal | None, expected: Decimal, tolerance: str = "0.001") ->
     return value is not None and abs(value - expected) <= Decimal(tolerance)
 
 
-async def prepare(world: World) -> None:
-    """Coke burnt in ironmaking and crude steel, entered monthly for 2024 and 2025 up to June."""
+async def prepare(world: World, year: int = 2025, month_now: int = 6) -> None:
+    """Coke burnt in ironmaking and crude steel, entered monthly for ``year`` - 1 and ``year`` up to ``month_now``."""
     headers = await world.login("a-accountant")
     ids = {}
     for code, category, item, process in (
@@ -43,11 +43,11 @@ async def prepare(world: World) -> None:
         response = await world.client.post(f"{API}/sources", headers=headers, json=body)
         assert response.status_code == 201, response.text
         ids[code] = response.json()["id"]
-    for year, coke, steel in ((2024, "2800", "7000"), (2025, "3000", "8000")):
-        for month in range(1, 13 if year == 2024 else 7):
+    for entry_year, coke, steel in ((year - 1, "2800", "7000"), (year, "3000", "8000")):
+        for month in range(1, 13 if entry_year < year else month_now + 1):
             for code, value in (("COKE", coke), ("STEEL", steel)):
                 body = {"source_id": ids[code], "input": "FC" if code == "COKE" else "AD",
-                        "month": f"{year}-{month:02d}", "value": value, "unit": "t"}  # fmt: skip
+                        "month": f"{entry_year}-{month:02d}", "value": value, "unit": "t"}  # fmt: skip
                 response = await world.client.post(f"{API}/activity", headers=headers, json=body)
                 assert response.status_code == 201, response.text
 

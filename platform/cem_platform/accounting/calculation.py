@@ -33,7 +33,7 @@ from cem_platform.accounting.formulas import PRECISION, AccountingError
 from cem_platform.accounting.inventory import OUTPUT, enterprise_for
 from cem_platform.accounting.library import EDITION_2015, Edition, GridFactor, GridFactorKind, SourceCategory
 from cem_platform.accounting.library_store import load_edition, load_grid
-from cem_platform.accounting.meters import MeterTerm, meter_quantities
+from cem_platform.accounting.meters import MeterQuantity, MeterTerm, meter_quantities
 from cem_platform.accounting.models import (
     ActivityRecord,
     EmissionResult,
@@ -60,6 +60,8 @@ __all__ = [
 
 #: Process label of sources that belong to the enterprise as a whole (e.g. the grid tie).
 ENTERPRISE_LEVEL = ""
+#: Share of expected readings a meter needs over a period to count as complete (as ``meters.meter_quantity``).
+METER_THRESHOLD = 0.99
 _VOLATILE = frozenset({"library_version", "grid_version", "edition_version"})
 
 
@@ -154,38 +156,63 @@ def _records_quantity(
 
 async def _metered(
     sources: Sequence[EmissionSource], periods: Sequence[tuple[dt.datetime, dt.datetime]], zone: zoneinfo.ZoneInfo
-) -> dict[tuple[int, str], list[Quantity]]:
+) -> dict[tuple[int, str], list[MeterQuantity]]:
     """Every metered input's quantity for every period, read with one query per input (not one per period)."""
-    out: dict[tuple[int, str], list[Quantity]] = {}
+    out: dict[tuple[int, str], list[MeterQuantity]] = {}
     for source in sources:
         for name, spec in sorted((source.inputs or {}).items()):
             if spec["origin"] != "meter":
                 continue
-            terms = [MeterTerm(int(p["id"]), int(p.get("sign", 1))) for p in spec["points"]]
-            measured = await meter_quantities(
-                terms, periods, str(spec["unit"]), zone=zone, enterprise_id=source.enterprise_id
+            out[(source.id, name)] = await meter_quantities(
+                _terms(spec), periods, str(spec["unit"]), zone=zone, enterprise_id=source.enterprise_id
             )
-            out[(source.id, name)] = [Quantity(m.value, m.unit, m.origin, m.complete, m.estimated) for m in measured]
     return out
 
 
-def _input_quantity(
+def _terms(spec: Mapping[str, Any]) -> list[MeterTerm]:
+    return [MeterTerm(int(p["id"]), int(p.get("sign", 1))) for p in spec["points"]]
+
+
+async def _input_quantity(
     source: EmissionSource,
     name: str,
     spec: Mapping[str, Any],
     start: dt.datetime,
     end: dt.datetime,
+    zone: zoneinfo.ZoneInfo,
     records: Mapping[tuple[int, str], list[ActivityRecord]],
-    metered: Mapping[tuple[int, str], Quantity],
+    metered: Mapping[tuple[int, str], MeterQuantity],
 ) -> Quantity:
-    entered = records.get((source.id, name), [])
+    entered = [r for r in records.get((source.id, name), []) if r.period_start < end and r.period_end > start]
     label = f"{source.code}.{name}"
-    if spec["origin"] == "meter":
-        # Records of a metered input substitute for the meter over periods they cover entirely (人工补录).
-        if not _covers(entered, start, end):
-            return metered[(source.id, name)]
-        label += " substitute for the meter"
-    return _records_quantity(entered, start, end, str(spec["unit"]), label)
+    unit = str(spec["unit"])
+    if spec["origin"] != "meter":
+        return _records_quantity(entered, start, end, unit, label)
+    meter = metered[(source.id, name)]
+    if not entered:
+        return Quantity(meter.value, meter.unit, meter.origin, meter.complete, meter.estimated)
+    if _covers(entered, start, end):
+        return _records_quantity(entered, start, end, unit, label + " substitute for the meter")
+    # Records of a metered input (人工补录) replace the meter over the days they cover; the meter counts the rest:
+    # meter(period) - meter(covered days) + records(covered days).
+    pieces = [(max(r.period_start, start), min(r.period_end, end)) for r in entered]
+    covered = await meter_quantities(_terms(spec), pieces, unit, zone=zone, enterprise_id=source.enterprise_id)
+    substitute = _records_quantity(entered, start, end, unit, label + " substitute for the meter")
+    value = meter.value - sum((c.value for c in covered), Decimal(0)) + substitute.value
+    complete = all(
+        _share(point, [c.details[i] for c in covered]) >= METER_THRESHOLD for i, point in enumerate(meter.details)
+    )
+    origin = f"{meter.origin} outside the substituted days; {substitute.origin}"
+    return Quantity(
+        value, unit, origin, complete, meter.estimated or substitute.estimated or any(c.estimated for c in covered)
+    )
+
+
+def _share(point: Mapping[str, Any], covered: Sequence[Mapping[str, Any]]) -> float:
+    """A point's completeness over a period less the substituted pieces."""
+    expected = float(point["expected"]) - sum(float(c["expected"]) for c in covered)
+    readings = int(point["readings"]) - sum(int(c["readings"]) for c in covered)
+    return min(1.0, readings / expected) if expected > 0 else 1.0
 
 
 def _covers(records: Sequence[ActivityRecord], start: dt.datetime, end: dt.datetime) -> bool:
@@ -292,7 +319,7 @@ async def _account_period(
     zone: zoneinfo.ZoneInfo,
     sources: Sequence[EmissionSource],
     records: Mapping[tuple[int, str], list[ActivityRecord]],
-    metered: Mapping[tuple[int, str], Quantity],
+    metered: Mapping[tuple[int, str], MeterQuantity],
     methods: dict[int, _Method],
     process_codes: Mapping[int, tuple[str, str]],
 ) -> tuple[AccountingResult, dict[str, Any], _Method]:
@@ -304,7 +331,7 @@ async def _account_period(
     for source in sources:
         process = process_codes[source.process_id][0] if source.process_id else ENTERPRISE_LEVEL
         quantities = {
-            name: _input_quantity(source, name, spec, start, end, records, metered)
+            name: await _input_quantity(source, name, spec, start, end, zone, records, metered)
             for name, spec in sorted((source.inputs or {}).items())
         }
         if source.category == OUTPUT:

@@ -83,25 +83,27 @@ def _amount(model: PlantModel, point: str, start: dt.datetime, end: dt.datetime)
 
 
 def ledger_csv(start: dt.datetime, end: dt.datetime, zone: zoneinfo.ZoneInfo) -> bytes:
-    """The month's ledger of the simulated works, as its energy office would keep it (UTF-8 CSV with BOM)."""
+    """The ledger of the simulated works over whole local days [start, end), as its energy office would keep it
+    (UTF-8 CSV with BOM, Chinese headers, the last day inclusive)."""
     model = PlantModel(load_config())
-    month = start.astimezone(zone).strftime("%Y-%m")
+    first = start.astimezone(zone).date().isoformat()
+    last = (end.astimezone(zone).date() - dt.timedelta(days=1)).isoformat()
     text = io.StringIO()
     writer = csv.writer(text)
-    writer.writerow(["排放源", "参数", "月份", "数值", "单位", "备注"])
+    writer.writerow(["排放源", "参数", "起始日期", "截止日期", "数值", "单位", "备注"])
     for code, _, _, _, _, inputs in SOURCES:
         for name, (unit, terms) in inputs.items():
             point_units = {model.config.point(p).unit for p, _ in terms}
             total = Decimal(0)
             for point, sign in terms:
                 total += sign * _amount(model, point, start, end)
-            note = "计量表月度累计 " + "+".join(p for p, _ in terms) if terms else "本月无外供"
+            note = "计量表累计 " + "+".join(p for p, _ in terms) if terms else "无外供"
             (point_unit,) = point_units or {unit}
             if point_unit == "t_steam":
                 total = units.steam_heat_gj(total, STEAM_ENTHALPY_KJ_PER_KG)
                 note += f"，焓值 {STEAM_ENTHALPY_KJ_PER_KG} kJ/kg，给水基准 83.74 kJ/kg"
                 point_unit = "GJ"
-            writer.writerow([code, name, month, str(total), point_unit, note])
+            writer.writerow([code, name, first, last, str(total), point_unit, note])
     return text.getvalue().encode("utf-8-sig")
 
 
@@ -113,7 +115,8 @@ def _input(unit: str, terms: list[tuple[str, int]], points: dict[str, int]) -> d
 
 
 async def seed_accounting_demo(now: dt.datetime | None = None) -> DemoEmissions | None:
-    """Create the demo inventory (once), import last month's ledger (once) and account that month."""
+    """Create the demo inventory (once), import the ledgers of the works' history — monthly from January of
+    last year to last month, daily for this month before today — each once, and account last month."""
     enterprise = await Enterprise.get_or_none(code="HXSTEEL")
     if enterprise is None:
         return None
@@ -136,13 +139,34 @@ async def seed_accounting_demo(now: dt.datetime | None = None) -> DemoEmissions 
                     inputs={k: _input(unit, terms, points) for k, (unit, terms) in inputs.items()},
                 ),
             )
+    # The history: one ledger per month from January of last year to last month (the months a wallboard compares).
     this_month, _ = period_of(PeriodKind.MONTH, now, zone)
-    start, end = period_of(PeriodKind.MONTH, this_month - dt.timedelta(days=1), zone)
+    first = dt.datetime(now.astimezone(zone).year - 1, 1, 1, tzinfo=zone).astimezone(dt.UTC)
+    start, end = period_of(PeriodKind.MONTH, first, zone)
+    imported = {
+        str(batch.filename)
+        for batch in await ActivityImport.filter(enterprise_id=enterprise.id, status="imported").only("id", "filename")
+    }
+    while start < this_month:
+        filename = f"{LEDGER_PREFIX}{start.astimezone(zone).strftime('%Y-%m')}.csv"
+        if filename not in imported:
+            batch = await inventory.start_import(actor, enterprise.id, filename, ledger_csv(start, end, zone))
+            await inventory.confirm_import(actor, batch.id)
+        last = (start, end)
+        start, end = period_of(PeriodKind.MONTH, end, zone)
+    # This month's days before today, one ledger each (a later run adds the days since).
+    today = now.astimezone(zone).date()
+    day = this_month.astimezone(zone).date()
+    while day < today:
+        filename = f"{LEDGER_PREFIX}{day.isoformat()}.csv"
+        if filename not in imported:
+            lo = dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC)
+            hi = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=zone).astimezone(dt.UTC)
+            batch = await inventory.start_import(actor, enterprise.id, filename, ledger_csv(lo, hi, zone))
+            await inventory.confirm_import(actor, batch.id)
+        day += dt.timedelta(days=1)
+    start, end = last
     month = start.astimezone(zone).strftime("%Y-%m")
-    filename = f"{LEDGER_PREFIX}{month}.csv"
-    if not await ActivityImport.filter(enterprise_id=enterprise.id, filename=filename, status="imported").exists():
-        batch = await inventory.start_import(actor, enterprise.id, filename, ledger_csv(start, end, zone))
-        await inventory.confirm_import(actor, batch.id)
     [result] = await calculation.results_for(actor, enterprise.id, PeriodKind.MONTH, start, end, now=now)
     following = end.astimezone(zone).strftime("%Y-%m")
     return DemoEmissions(enterprise.id, month, following, result.id, result.net, result.intensity, result.complete)

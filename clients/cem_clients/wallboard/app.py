@@ -1,0 +1,422 @@
+"""The executives' wallboard as a Flet app: nobody touches it; it refreshes, follows live events and rotates.
+
+Screens are built from small functions of the view state (:class:`~cem_clients.wallboard.model.Wallboard`):
+a header (title, works, clock, freshness), a main area that rotates through overview, processes, trend and
+alarms, and an alarm ticker that is always there. Dark theme, numerals readable from five metres
+(:mod:`cem_clients.ui.theme`), Simplified Chinese by default (:mod:`cem_clients.ui.i18n`).
+
+It logs in with a display-only API token (``emissions.read``, ``data.read``, ``alarms.read``, ``org.read``).
+A lost platform shows as stale (with the time of the figures shown) and is retried; the live feed reconnects
+by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
+
+import flet as ft
+
+from cem_clients.api import ApiClient, ClientError, LiveFeed
+from cem_clients.ui.i18n import Translator
+from cem_clients.ui.theme import (
+    AppKind,
+    Palette,
+    Tone,
+    apply_theme,
+    limit_tone,
+    numeral,
+    palette_for,
+    severity_tone,
+    type_scale,
+)
+from cem_clients.wallboard.model import Comparison, Freshness, Wallboard
+
+__all__ = ["render", "wallboard_main"]
+
+log = logging.getLogger("cem_clients.wallboard")
+KIND = AppKind.WALLBOARD
+CATEGORY_KEYS = ("fuel_combustion", "flux", "electrode", "raw_material", "electricity", "heat", "fixed_carbon")
+CATEGORY_NAMES = {
+    "zh-CN": {
+        "fuel_combustion": "化石燃料燃烧", "flux": "熔剂分解", "electrode": "电极消耗", "raw_material": "含碳原料",
+        "electricity": "净购入电力", "heat": "净购入热力", "fixed_carbon": "固碳产品(扣除)",
+    },
+    "en": {
+        "fuel_combustion": "Fuel combustion", "flux": "Flux", "electrode": "Electrodes",
+        "raw_material": "Carbon-bearing materials", "electricity": "Net purchased electricity",
+        "heat": "Net purchased heat", "fixed_carbon": "Carbon fixed in products (deducted)",
+    },
+}  # fmt: skip
+
+
+def _tile(title: str, body: Sequence[ft.Control], palette: Palette, *, expand: int = 1) -> ft.Container:
+    scale = type_scale(KIND)
+    return ft.Container(
+        ft.Column([ft.Text(title, size=scale.title, color=palette.text_muted), *body], spacing=8, tight=True),
+        bgcolor=palette.surface,
+        padding=24,
+        border_radius=12,
+        expand=expand,
+    )
+
+
+def _muted(text: str, palette: Palette, size: int | None = None) -> ft.Text:
+    return ft.Text(text, size=size or type_scale(KIND).label, color=palette.text_muted)
+
+
+def _comparison_tile(
+    title: str, figure: Comparison | None, tr: Translator, palette: Palette, level: str
+) -> ft.Container:
+    if figure is None or figure.value is None:
+        return _tile(title, [numeral("—", KIND, level=level), _muted(tr.t("vs_last_year.none"), palette)], palette)
+    flags = [tr.t("provisional")] if figure.provisional else []
+    if figure.value and not figure.complete:
+        flags.append(tr.t("estimated"))
+    change = tr.change_vs_last_year(figure.value, figure.previous)
+    tone = None
+    if figure.change is not None:
+        tone = Tone.GOOD if figure.change <= 0 else Tone.WARNING
+    return _tile(
+        title,
+        [
+            ft.Row(
+                [numeral(tr.compact(figure.value), KIND, level=level), _muted(tr.t("unit.tco2"), palette)],
+                vertical_alignment=ft.CrossAxisAlignment.END,
+            ),
+            ft.Text(change, size=type_scale(KIND).body, color=palette.tone(tone) if tone else palette.text_muted),
+            _muted(" · ".join(flags), palette) if flags else ft.Container(),
+        ],
+        palette,
+    )
+
+
+def _intensity_tile(board: Wallboard, tr: Translator, palette: Palette) -> ft.Container:
+    benchmark, limit = board.references
+    status = board.intensity_status()
+    value = tr.number(board.intensity, 3) if board.intensity is not None else "—"
+    tone = limit_tone({"good": "within", "watch": "near", "over": "over"}[status]) if status else None
+    label = {"good": "limit.within", "watch": "limit.near", "over": "limit.over"}.get(status or "", "")
+    return _tile(
+        f"{tr.t('intensity')} · {tr.t('intensity.crude_steel')}",
+        [
+            ft.Row(
+                [numeral(value, KIND, level="l", tone=tone), _muted(tr.t("unit.tco2_per_t"), palette)],
+                vertical_alignment=ft.CrossAxisAlignment.END,
+            ),
+            ft.Text(tr.t(label) if label else "", size=type_scale(KIND).body, color=palette.tone(tone or Tone.NEUTRAL)),
+            _muted(
+                f"{tr.t('benchmark')} {tr.number(benchmark.value, 2)} · {tr.t('limit')} {tr.number(limit.value, 2)}",
+                palette,
+            ),  # fmt: skip
+        ],
+        palette,
+    )
+
+
+def _allowance_tile(board: Wallboard, tr: Translator, palette: Palette) -> ft.Container:
+    text = tr.compact(board.allowance) if board.allowance is not None else "—"
+    return _tile(tr.t("allowance"), [numeral(text, KIND, level="l"), _muted(tr.t("allowance.unknown"), palette)],
+                 palette)  # fmt: skip
+
+
+def _overview(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
+    return ft.Column(
+        [
+            ft.Row(
+                [
+                    _comparison_tile(tr.t("emissions.today"), board.today, tr, palette, "xl"),
+                    _comparison_tile(tr.t("emissions.this_month"), board.month, tr, palette, "l"),
+                    _comparison_tile(tr.t("emissions.this_year"), board.year, tr, palette, "l"),
+                ],
+                spacing=24,
+                expand=True,
+            ),
+            ft.Row([_intensity_tile(board, tr, palette), _allowance_tile(board, tr, palette)], spacing=24, expand=True),
+        ],
+        spacing=24,
+        expand=True,
+    )
+
+
+def _bar(fraction: float, tone: str, palette: Palette, height: int = 36, width: int = 900) -> ft.Control:
+    return ft.Container(
+        ft.Container(width=max(2, int(width * max(0.0, min(1.0, fraction)))), height=height, bgcolor=tone),
+        width=width,
+        height=height,
+        bgcolor=palette.surface_raised,
+    )
+
+
+def _processes(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
+    scale = type_scale(KIND)
+    largest = max((p.net for p in board.processes if p.net), default=Decimal(0))
+    rows: list[ft.Control] = []
+    for figure in board.processes:
+        net = figure.net
+        fraction = float(net / largest) if net and largest else 0.0
+        rows.append(
+            ft.Row(
+                [
+                    ft.Text(figure.name, size=scale.body, width=360, color=palette.text),
+                    _bar(fraction, palette.primary, palette),
+                    ft.Text(
+                        tr.quantity(net, "tco2", 0) if net is not None else "—",
+                        size=scale.body,
+                        color=palette.text,
+                        width=400,
+                        text_align=ft.TextAlign.RIGHT,
+                    ),  # fmt: skip
+                ],
+                spacing=24,
+            )
+        )
+    categories = board.category_totals()
+    table = ft.Row(
+        [
+            ft.Column(
+                [
+                    _muted(CATEGORY_NAMES[tr.locale.value].get(key, key), palette),
+                    ft.Text(tr.compact(categories[key]), size=scale.body, color=palette.text),
+                ],  # fmt: skip
+                spacing=4,
+            )
+            for key in CATEGORY_KEYS
+            if key in categories
+        ],
+        spacing=48,
+        wrap=True,
+    )
+    body: list[ft.Control] = rows or [_muted(tr.t("no_data"), palette, scale.body)]
+    if board.emissions_note:  # why the figures are unknown, as the platform says it
+        body.append(_muted(board.emissions_note, palette, scale.body))
+    return _tile(f"{tr.t('per_process')} · {tr.t('period.this_month')}", [*body, ft.Divider(), table], palette)
+
+
+def _trend(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
+    scale = type_scale(KIND)
+    largest = max((d.net for d in board.trend if d.net > 0), default=Decimal(0))
+    height = 520
+    bars: list[ft.Control] = []
+    for day in board.trend:
+        fraction = float(day.net / largest) if largest and day.net > 0 else 0.0
+        colour = palette.primary if day.complete else palette.tone(Tone.WARNING)
+        bars.append(
+            ft.Column(
+                [
+                    ft.Container(height=int(height * (1 - fraction))),
+                    ft.Container(height=max(2, int(height * fraction)), width=40, bgcolor=colour, border_radius=4),
+                    _muted(f"{day.day.day}", palette),
+                ],
+                spacing=4,
+                horizontal_alignment=ft.CrossAxisAlignment.CENTER,
+            )
+        )
+    peak = tr.quantity(largest, "tco2", 0) if largest else "—"
+    body: list[ft.Control] = [
+        _muted(f"{tr.t('trend.daily')} · max {peak}", palette, scale.body),
+        ft.Row(bars, spacing=14, vertical_alignment=ft.CrossAxisAlignment.END) if bars else _muted(
+            board.emissions_note or tr.t("no_data"), palette, scale.body),
+    ]  # fmt: skip
+    return _tile(tr.t("trend_30d"), body, palette)
+
+
+def _flow(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
+    chips: list[ft.Control] = []
+    for figure in sorted(board.processes, key=lambda f: f.code):
+        tone = severity_tone(figure.worst_alarm) if figure.worst_alarm else Tone.GOOD
+        chips.append(
+            ft.Container(
+                ft.Text(figure.name, size=type_scale(KIND).body, color=palette.on_tone(tone)),
+                bgcolor=palette.tone(tone),
+                padding=ft.Padding.symmetric(horizontal=24, vertical=12),
+                border_radius=8,
+            )
+        )
+        chips.append(ft.Icon(ft.Icons.ARROW_FORWARD, color=palette.text_muted, size=32))
+    return _tile(tr.t("process_flow"), [ft.Row(chips[:-1], wrap=True, spacing=12, run_spacing=12)], palette)
+
+
+def _alarm_list(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
+    scale = type_scale(KIND)
+    if not board.alarms:
+        return _tile(tr.t("alarms.active"), [ft.Text(tr.t("alarms.none"), size=scale.body, color=palette.tone(
+            Tone.GOOD))], palette)  # fmt: skip
+    rows = [
+        ft.Row(
+            [
+                ft.Container(
+                    ft.Text(
+                        tr.t(f"alarm.severity.{a.severity}"),
+                        size=scale.label,
+                        color=palette.on_tone(severity_tone(a.severity)),
+                    ),  # fmt: skip
+                    bgcolor=palette.tone(severity_tone(a.severity)),
+                    padding=ft.Padding.symmetric(horizontal=12, vertical=4),
+                    border_radius=6,
+                ),
+                ft.Text(a.message, size=scale.body, color=palette.text, expand=True, no_wrap=True),
+                _muted(tr.when(a.last_seen_at), palette),
+            ],
+            spacing=16,
+        )
+        for a in board.alarms[:8]
+    ]
+    return _tile(tr.t("alarms.active"), rows, palette)
+
+
+def _header(board: Wallboard, tr: Translator, palette: Palette, now: dt.datetime) -> ft.Control:
+    scale = type_scale(KIND)
+    state, at = board.freshness(now)
+    tone = {Freshness.LIVE: Tone.GOOD, Freshness.STALE: Tone.WARNING, Freshness.OFFLINE: Tone.CRITICAL}[state]
+    text = {Freshness.LIVE: "live.online", Freshness.STALE: "live.stale", Freshness.OFFLINE: "live.offline"}[state]
+    if state is Freshness.OFFLINE and board.failed_at is None:
+        text, tone = "live.loading", Tone.INFO  # the first figures are on their way
+    status = tr.t(text) + (f" · {tr.t('live.updated_at', time=tr.clock(at))}" if at else "")
+    return ft.Row(
+        [
+            ft.Text(tr.t("app.wallboard.title"), size=scale.title, weight=ft.FontWeight.BOLD, color=palette.text),
+            ft.Text(board.enterprise_name, size=scale.title, color=palette.text_muted, expand=True),
+            ft.Container(
+                ft.Text(status, size=scale.label, color=palette.on_tone(tone)),
+                bgcolor=palette.tone(tone),
+                padding=ft.Padding.symmetric(horizontal=16, vertical=6),
+                border_radius=8,
+            ),
+            ft.Text(tr.clock(now), size=scale.title, color=palette.text),
+        ],
+        spacing=24,
+    )
+
+
+def _ticker(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
+    scale = type_scale(KIND)
+    if board.alarms:
+        first = board.alarms[0]
+        severity = tr.t(f"alarm.severity.{first.severity}")
+        text = f"{tr.t('alarms.count', count=len(board.alarms))} · {severity} · {first.message}"
+        tone = severity_tone(first.severity)
+    else:
+        text, tone = tr.t("alarms.none"), Tone.GOOD
+    return ft.Container(
+        ft.Text(text, size=scale.body, color=palette.on_tone(tone), no_wrap=True),
+        bgcolor=palette.tone(tone),
+        padding=ft.Padding.symmetric(horizontal=24, vertical=10),
+        border_radius=8,
+    )
+
+
+PAGE_VIEWS: dict[str, Callable[[Wallboard, Translator, Palette], ft.Control]] = {
+    "overview": _overview,
+    "processes": _processes,
+    "trend": _trend,
+    "alarms": lambda b, t, p: ft.Column([_flow(b, t, p), _alarm_list(b, t, p)], spacing=24, expand=True),
+}
+
+
+def render(board: Wallboard, tr: Translator, now: dt.datetime | None = None) -> ft.Control:
+    """The whole screen for the view state as it is now."""
+    palette = palette_for(KIND)
+    now = now or dt.datetime.now(dt.UTC)
+    main = PAGE_VIEWS[board.page_name](board, tr, palette)
+    error = _muted(board.error, palette) if board.error else ft.Container()
+    return ft.Container(
+        ft.Column(
+            [_header(board, tr, palette, now), ft.Container(main, expand=True), error, _ticker(board, tr, palette)],
+            spacing=24,
+            expand=True,
+        ),  # fmt: skip
+        padding=32,
+        expand=True,
+    )
+
+
+def wallboard_main(
+    base_url: str,
+    token: str,
+    enterprise_id: int,
+    *,
+    locale: str = "zh-CN",
+    refresh_s: float = 60.0,
+    rotate_s: float = 20.0,
+    start_page: str = "overview",
+) -> Callable[[ft.Page], Awaitable[None]]:
+    """The Flet ``main`` of a wallboard of ``enterprise_id`` on the platform at ``base_url`` with ``token``."""
+
+    async def main(page: ft.Page) -> None:
+        apply_theme(page, KIND)
+        api = ApiClient(base_url)
+        api.use_token(token)
+        board = Wallboard(api, enterprise_id, refresh_s=refresh_s)
+        board.page = list(PAGE_VIEWS).index(start_page)
+        tr = Translator(locale)
+        page.title = tr.t("app.wallboard.title")
+        page.padding = 0
+        holder = ft.Container(expand=True)
+        page.add(holder)
+
+        def draw() -> None:
+            tr.zone = board.zone
+            holder.content = render(board, tr)
+            page.update()
+
+        async def refresher() -> None:
+            while True:
+                await board.refresh()
+                draw()
+                await asyncio.sleep(refresh_s)
+
+        async def rotator() -> None:
+            while rotate_s > 0:
+                await asyncio.sleep(rotate_s)
+                board.next_page()
+                draw()
+
+        async def live() -> None:
+            async with LiveFeed(api, include_pings=True) as feed:
+                async for event in feed:
+                    if event.type == "connected":
+                        board.apply(event)
+                        await board.refresh()  # events sent while disconnected are not replayed
+                        draw()
+                    elif board.apply(event):
+                        draw()
+                    elif not feed.connected:
+                        board.disconnected()
+                        draw()
+
+        async def guarded(name: str, work: Callable[[], Awaitable[None]]) -> None:
+            while True:
+                try:
+                    await work()
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except ClientError as err:
+                    board.disconnected()
+                    board.error = str(err)
+                    log.warning("wallboard %s: %s", name, err)
+                    draw()
+                    await asyncio.sleep(min(refresh_s, 10))
+
+        tasks = [
+            asyncio.create_task(guarded("refresh", refresher)),
+            asyncio.create_task(rotator()),
+            asyncio.create_task(guarded("live", live)),
+        ]
+
+        async def on_disconnect(_: object) -> None:
+            for task in tasks:
+                task.cancel()
+            with contextlib.suppress(Exception):
+                await api.aclose()
+
+        page.on_disconnect = on_disconnect
+        draw()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    return main
