@@ -1,0 +1,541 @@
+"""The console's view state against a real platform served over HTTP: each screen's model end to end."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import struct
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import openpyxl
+import pytest
+import segno
+
+from cem_clients.console.model import (
+    CODE_FORMAT,
+    STEP_UP_PROMPT,
+    ActivityEntry,
+    AlarmThresholds,
+    AuditFilters,
+    AuditLog,
+    Console,
+    ConsoleApi,
+    ControlForm,
+    DeviceRegistration,
+    EmissionsExplorer,
+    EmissionsQuery,
+    EnrolmentQr,
+    FactorLibrary,
+    FieldChange,
+    FleetOverview,
+    LedgerImport,
+    LoginForm,
+    PointMap,
+    ReportExport,
+    SourceInventory,
+    UserAdmin,
+    available_actions,
+)
+from cem_platform.identity.models import LoginSession
+from cem_platform.telemetry.models import DeviceStatus
+from cem_registry.models import Device as DeviceRow
+from cem_registry.models import DeviceCertificate
+from tests.test_clients.test_api_client import base_url, free_port, login  # noqa: F401 - the served platform
+from tests.test_platform.world import PASSWORD, World, totp_code
+from tests.test_registry.fleet import enrolled_terminal, register
+
+# 100 t of coke with the 2015 defaults: FC x NCV x CC x OF x 44/12, exactly.
+COKE_100T = Decimal("100") * Decimal("28.447") * Decimal("0.0295") * Decimal("0.93") * 44 / 12
+LEDGER_HEADER = "排放源,参数,起始日期,截止日期,数值,单位,备注\n"
+
+
+@pytest.fixture
+async def api(base_url: str) -> AsyncIterator[ConsoleApi]:  # noqa: F811
+    """A console client of the real platform."""
+    async with ConsoleApi(base_url) as client:
+        yield client
+
+
+async def as_user(api: ConsoleApi, world: World, username: str, steps_ahead: int = 0) -> ConsoleApi:
+    """``api`` logged in as ``username`` (with a TOTP code when the user has an authenticator)."""
+    await login(api, world, username, steps_ahead)
+    return api
+
+
+async def drop_step_up(world: World, username: str) -> None:
+    """Forget the TOTP confirmation of the user's login: control operations ask for a code again."""
+    await LoginSession.filter(user_id=world.users[username].id).update(step_up_at=None)
+
+
+# ---- session ------------------------------------------------------------------------------------------------------
+
+
+async def test_login_asks_for_the_code_and_the_sections_follow_the_role(world: World, api: ConsoleApi) -> None:
+    console = Console(api, login_form=LoginForm(username="a-device-admin", password=PASSWORD))
+    assert not await console.login()
+    assert console.login_form.needs_code and console.login_form.message == STEP_UP_PROMPT
+    console.login_form.totp_code = "12 34"
+    assert not await console.login() and console.login_form.error("totp_code") == CODE_FORMAT
+    console.login_form.totp_code = totp_code(world.secrets["a-device-admin"])
+    assert await console.login(), console.login_form.message or console.error
+    assert console.me is not None and console.me.role == "device_admin"
+    assert console.enterprise_id == world.a.enterprise.id and console.enterprise is not None
+    assert console.sections() == ["fleet", "registration", "points", "thresholds"]
+    assert console.login_form.password == ""  # not kept once logged in
+
+    async with ConsoleApi(api.base_url) as other:
+        accountant = Console(other)
+        await as_user(other, world, "a-accountant")
+        assert await accountant.open()
+        assert accountant.sections() == ["points", "inventory", "library", "activity", "ledger", "emissions", "report"]
+        assert accountant.inventory().enterprise_id == world.a.enterprise.id
+        await accountant.logout()
+        assert accountant.me is None and not other.authenticated
+
+
+# ---- device admins ------------------------------------------------------------------------------------------------
+
+
+async def test_fleet_overview_with_registered_devices(world: World, api: ConsoleApi) -> None:
+    admin = await world.login("a-admin")
+    busy = await enrolled_terminal(world, admin, site_id=world.a.site.id, name="BF1 gateway")
+    quiet = await enrolled_terminal(world, admin, site_id=world.a.site.id, name="BOF gateway")
+    now = dt.datetime.now(dt.UTC)
+    await DeviceRow.filter(id=busy.device_id).update(last_seen_at=now, state="active")
+    await DeviceStatus.create(
+        device_id=busy.device_id, enterprise_id=world.a.enterprise.id, state="online", reported_at=now,
+        received_at=now, buffer_depth=120, buffer_evicted=0, status={},
+    )  # fmt: skip
+    await as_user(api, world, "a-device-admin")
+
+    registration = DeviceRegistration(api)
+    assert await registration.load_choices()
+    assert [s.id for s in registration.sites_of(world.a.enterprise.id)] == [world.a.site.id]
+    assert await registration.submit() is None
+    assert registration.form.error("serial") and registration.form.error("placement")
+    registration.form.serial = "HX 0001"
+    assert await registration.submit() is None and "without spaces" in registration.form.error("serial")
+    registration.form.serial, registration.form.site_id, registration.form.name = (
+        "HX-SPARE-0001",
+        world.a.site.id,
+        "spare",
+    )
+    spare = await registration.submit()
+    assert spare is not None and spare.state == "registered" and registration.registered == spare
+    assert registration.form.serial == ""  # ready for the next terminal
+
+    # Certificates last 20 days in the tests; the quiet terminal's expires in 5.
+    await DeviceCertificate.filter(device_id=quiet.device_id).update(not_after=now + dt.timedelta(days=5, hours=1))
+    fleet = FleetOverview(api, expiry_days=30)
+    assert await fleet.refresh(now), fleet.error
+    counts = fleet.counts
+    assert (counts.total, counts.online, counts.offline, counts.not_enrolled) == (3, 1, 1, 1)
+    assert (counts.suspended, counts.revoked, counts.retired) == (0, 0, 0)
+    assert [(b.device_id, b.depth, b.online) for b in fleet.backlogs] == [(busy.device_id, 120, True)]
+    assert fleet.total_backlog == 120
+    assert [(c.device_id, c.days_left) for c in fleet.expiring] == [(quiet.device_id, 5), (busy.device_id, 19)]
+    assert fleet.expiring[0].name == "BOF gateway"
+    fleet.state = "online"
+    assert [d.id for d in fleet.visible()] == [busy.device_id]
+    fleet.state, fleet.search = None, "spare"
+    assert [d.id for d in fleet.visible()] == [spare.id]
+
+    fleet.expiry_days = 10
+    assert await fleet.refresh(now) and [c.device_id for c in fleet.expiring] == [quiet.device_id]
+
+
+async def test_enrolment_token_with_qr_code_and_step_up_to_re_enrol(world: World, api: ConsoleApi) -> None:
+    await as_user(api, world, "a-device-admin")
+    spare = await api.register_device("HX-QR-0001", site_id=world.a.site.id)
+    qr = EnrolmentQr(api, spare.id)
+    assert qr.png() == b"" and qr.svg() == "" and qr.expires_in() is None
+    token = await qr.issue()
+    assert token is not None and qr.token == token
+    payload = json.loads(qr.payload)
+    assert (payload["device_id"], payload["token"]) == (spare.id, token.token)
+    png = qr.png(scale=5, border=2)
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk
+    assert (width, height) == segno.make(qr.payload, error="m").symbol_size(scale=5, border=2)
+    assert "<svg" in qr.svg()
+    left = qr.expires_in()
+    assert left is not None and left > dt.timedelta(minutes=1)
+
+    # A terminal holding a valid certificate gets a new identity only with step-up.
+    terminal = await enrolled_terminal(world, await world.login("a-admin"), site_id=world.a.site.id)
+    await drop_step_up(world, "a-device-admin")
+    again = EnrolmentQr(api, terminal.device_id)
+    assert await again.issue() is None
+    assert again.form.needs_code and again.form.message == STEP_UP_PROMPT and again.token is None
+    again.form.totp_code = totp_code(world.secrets["a-device-admin"], 1)
+    assert await again.issue() is not None and not again.form.needs_code and again.form.totp_code == ""
+
+
+async def test_suspend_needs_step_up_then_resume_passes(world: World, api: ConsoleApi) -> None:
+    terminal = await enrolled_terminal(world, await world.login("a-admin"), site_id=world.a.site.id)
+    await as_user(api, world, "a-device-admin")
+    await drop_step_up(world, "a-device-admin")
+    device = await api.device(terminal.device_id)
+    assert available_actions(device) == ("suspend", "revoke", "retire")
+
+    form = ControlForm(device_id=terminal.device_id, action="suspend", reason="no")
+    assert await form.submit(api) is None and "at least 3" in form.error("reason")
+    form.reason = "meter cabinet opened"
+    assert await form.submit(api) is None
+    assert form.needs_code and form.message == STEP_UP_PROMPT and form.error("totp_code") == STEP_UP_PROMPT
+    form.totp_code = "12ab56"
+    assert await form.submit(api) is None and form.error("totp_code") == CODE_FORMAT
+    form.totp_code = "000000" if totp_code(world.secrets["a-device-admin"], 1) != "000000" else "000001"
+    assert await form.submit(api) is None and "wrong or was already used" in form.error("totp_code")
+    form.totp_code = totp_code(world.secrets["a-device-admin"], 1)
+    result = await form.submit(api)
+    assert result is not None and form.result == result and not form.needs_code
+    assert result.device.state == "suspended" and result.device.state_reason == "meter cabinet opened"
+    assert available_actions(result.device) == ("resume", "revoke", "retire")
+
+    # The code confirmed the session for a few minutes: resuming needs none.
+    resume = ControlForm(device_id=terminal.device_id, action="resume", reason="cabinet closed again")
+    resumed = await resume.submit(api)
+    assert resumed is not None and resumed.device.state == "enrolled"
+    refused = ControlForm(device_id=terminal.device_id, action="resume", reason="once more")
+    assert await refused.submit(api) is None and "resume applies to suspended" in refused.message
+    revoke = ControlForm(device_id=terminal.device_id, action="revoke", reason="stolen", revocation_reason="lost")
+    assert await revoke.submit(api) is None and revoke.error("revocation_reason")
+
+
+async def test_point_map_of_a_facility(world: World, api: ConsoleApi) -> None:
+    await as_user(api, world, "a-device-admin")
+    points = PointMap(api, world.a.enterprise.id)
+    assert await points.refresh(), points.error
+    assert points.facility is not None and points.facility.label == "炼铁 / 1#高炉"
+    [coke] = points.points
+    assert (coke.code, coke.unit, coke.quantity, coke.kind) == ("ENTA.BF1.COKE", "t", "mass", "totaliser")
+
+    form = points.new_point()
+    form.code, form.name, form.medium, form.unit = "ENTA.BF1.POWER", "1#高炉用电", "electricity", "kWh"
+    assert await points.save() is None and "measured in t, kg" in form.error("unit")
+    form.quantity, form.accuracy_class = "energy", "0.7"
+    form.calibrated_on, form.calibration_due = "2025-06-01", dt.date(2025, 1, 1)
+    assert await points.save() is None
+    assert form.error("accuracy_class") and form.error("calibration_due") and not form.error("unit")
+    form.accuracy_class, form.calibration_due, form.meter_model = "0.5S", "2026-06-01", "DTSD1352"
+    created = await points.save()
+    assert created is not None, form.message or form.errors
+    assert created.unit == "kWh" and created.accuracy_class == "0.5S"
+    assert [p.code for p in points.points] == ["ENTA.BF1.COKE", "ENTA.BF1.POWER"] and points.form is None
+
+    edit = points.edit(created.id)
+    edit.meter_serial, edit.calibration_due = "SN-4711", "2020-01-01"
+    edit.calibrated_on = "2019-01-01"
+    changed = await points.save()
+    assert changed is not None and changed.meter_serial == "SN-4711" and changed.calibration_overdue
+    assert [p.code for p in points.overdue] == ["ENTA.BF1.POWER"]
+    duplicate = points.new_point()
+    duplicate.code, duplicate.name, duplicate.medium = "ENTA.BF1.POWER", "again", "electricity"
+    assert await points.save() is None and duplicate.message  # the platform refuses the duplicate code
+
+
+async def test_alarm_thresholds_edit_with_validation_and_step_up(world: World, api: ConsoleApi) -> None:
+    await as_user(api, world, "a-device-admin")
+    await drop_step_up(world, "a-device-admin")
+    thresholds = AlarmThresholds(api)
+    assert await thresholds.refresh(), thresholds.error
+    assert thresholds.items and all(t.key.startswith("alarm.") for t in thresholds.items)
+    gap = thresholds.get("alarm.gap_intervals")
+    assert (gap.value, gap.whole, gap.range_text, gap.changed) == (5, True, "2 – 1000", False)
+
+    form = thresholds.edit("alarm.gap_intervals")
+    assert form.text == "5"
+    form.text = "1"
+    assert await thresholds.save() is None and form.error("text") == "At least 2"
+    form.text = "7.5"
+    assert await thresholds.save() is None and form.error("text") == "Enter a whole number"
+    form.text = "7"
+    assert await thresholds.save() is None and form.needs_code and form.message == STEP_UP_PROMPT
+    form.totp_code = totp_code(world.secrets["a-device-admin"], 1)
+    changed = await thresholds.save()
+    assert changed is not None and (changed.key, changed.value, changed.version) == ("alarm.gap_intervals", 7, 1)
+    gap = thresholds.get("alarm.gap_intervals")
+    assert (gap.value, gap.changed, gap.updated_by) == (7, True, "a-device-admin")
+
+    completeness = thresholds.edit("alarm.completeness_min_percent")
+    assert completeness.text == "95" and not thresholds.get("alarm.completeness_min_percent").whole
+    completeness.text = "100.5"
+    assert await thresholds.save() is None and completeness.error("text") == "At most 100"
+    completeness.text = "97.5"
+    assert await thresholds.save() is not None  # stepped up a moment ago: no code needed
+    assert thresholds.get("alarm.completeness_min_percent").value == 97.5
+
+
+async def test_users_list_and_create(world: World, api: ConsoleApi) -> None:
+    await as_user(api, world, "a-admin")
+    users = UserAdmin(api)
+    assert await users.refresh(), users.error
+    names = [u.username for u in users.users]
+    assert "a-crew" in names and "b-admin" not in names  # only users within the admin's enterprise
+    assert users.by_role()["crew"] == 1
+    crew = next(u for u in users.users if u.username == "a-crew")
+    assert users.scope_text(crew) == "甲钢铁"
+    users.role = "accountant"
+    assert [u.username for u in users.visible()] == ["a-accountant"]
+    users.role = None
+
+    form = users.new_user()
+    assert [s.enterprise_id for s in form.scopes] == [world.a.enterprise.id]
+    form.username, form.password, form.role = "X", "short", "boss"
+    assert await users.create() is None
+    assert form.error("username") and form.error("password") and form.error("role")
+    form.username, form.password, form.role = "wang.li", "wang.li-secret-1", "crew"
+    assert await users.create() is None and "must not contain the username" in form.error("password")
+    form.password, form.display_name = "correct-horse-staple", "王力"
+    created = await users.create()
+    assert created is not None and (created.username, created.role) == ("wang.li", "crew")
+    listed = next(u for u in users.users if u.username == "wang.li")
+    assert users.scope_text(listed) == "甲钢铁" and users.form is None
+
+    again = users.new_user()
+    again.username, again.password = "wang.li", "another-long-password"
+    assert await users.create() is None and "taken" in again.message
+
+    edit = users.edit(created.id)
+    assert not edit.validate() and edit.error("form") == "Nothing changed"
+    edit.role = "executive"
+    updated = await users.update()
+    assert updated is not None and updated.role == "executive"
+    assert users.by_role()["executive"] == 2
+
+    async with ConsoleApi(api.base_url) as device_admin:
+        refused = UserAdmin(await as_user(device_admin, world, "a-device-admin"))
+        assert not await refused.refresh() and "users.read" in refused.error
+
+
+async def test_audit_log_filters_and_pages(world: World, api: ConsoleApi) -> None:
+    admin = await world.login("a-admin")
+    devices = [await register(world, admin) for _ in range(5)]
+    await as_user(api, world, "a-admin", steps_ahead=1)
+    log = AuditLog(api, AuditFilters(action="registry.device"), page_size=2)
+    assert await log.search(), log.error
+    assert (log.total, log.pages, len(log.rows), log.range_text) == (5, 3, 2, "1–2 of 5")
+    assert log.rows[0].entry.entity_id == devices[-1]["id"]  # newest first
+    assert FieldChange("serial", "", devices[-1]["serial"]) in log.rows[0].changes
+    assert not log.has_previous and log.has_next
+    assert await log.next_page() and await log.next_page()
+    assert (log.page, len(log.rows), log.range_text, log.has_next) == (2, 1, "5–5 of 5", False)
+    assert not await log.next_page()
+    assert await log.previous_page() and log.page == 1
+
+    log.filters = AuditFilters(actor="a-admin", entity_id=devices[0]["id"])
+    assert await log.search() and log.total == 1 and log.page == 0
+    assert log.rows[0].entry.action == "registry.device.register"
+    log.filters = AuditFilters(start=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
+    assert await log.search() and (log.total, log.rows, log.range_text) == (0, [], "0 of 0")
+    log.filters = AuditFilters(outcome="maybe", start=dt.datetime(2025, 1, 2), end=dt.datetime(2025, 1, 1))  # noqa: DTZ001 - naive on purpose
+    assert not await log.search()
+    assert log.filters.error("outcome") and log.filters.error("start") == "Give the time with its time zone"
+
+
+# ---- carbon accountants -------------------------------------------------------------------------------------------
+
+
+async def test_inventory_create_with_validation_and_the_platforms_refusal(world: World, api: ConsoleApi) -> None:
+    await as_user(api, world, "a-accountant")
+    inventory = SourceInventory(api, world.a.enterprise.id)
+    assert await inventory.refresh(), inventory.error
+    assert inventory.groups == [] and "fuel_combustion" in inventory.categories
+    form = inventory.new_source("fuel_combustion")
+    assert {name: spec.unit for name, spec in form.inputs.items()} == {"FC": "t"}
+    assert form.unit_choices(inventory.categories, "FC") == ("t", "10^4 Nm3")
+
+    form.item = "wood"
+    assert await inventory.create() is None
+    assert form.error("code") and form.error("name") and "coke" in form.error("item")
+    form.code, form.name, form.item, form.process_id = "BF1.COKE", "1#高炉焦炭", "coke", world.a.process.id
+    form.inputs["FC"].origin = "meter"
+    assert await inventory.create() is None and "measurement points" in form.error("inputs.FC")
+    form.inputs["FC"].origin, form.inputs["FC"].unit = "manual", "m3"
+    assert await inventory.create() is None  # checked here, refused by the platform: m3 is no mass
+    assert form.valid and "does not convert" in form.message
+
+    form.inputs["FC"].unit = "kg"  # not listed, but it converts: the platform accepts it
+    coke = await inventory.create()
+    assert coke is not None and coke.inputs["FC"] == {"origin": "manual", "unit": "kg"} and inventory.form is None
+
+    steel = inventory.new_source("output")
+    steel.code, steel.name = "OUT.STEEL", "粗钢产量"
+    assert await inventory.create() is None and "crude_steel" in steel.error("item")
+    steel.item = "crude_steel"
+    assert await inventory.create() is not None
+    [ironmaking, enterprise] = inventory.groups
+    assert (ironmaking.code, ironmaking.name, ironmaking.count) == ("IR", "炼铁", 1)
+    assert [(c.category, [s.code for s in c.sources]) for c in ironmaking.categories] == [
+        ("fuel_combustion", ["BF1.COKE"])
+    ]
+    assert enterprise.process_id is None and enterprise.categories[0].category == "output"
+
+    duplicate = inventory.new_source("output")
+    duplicate.code, duplicate.name, duplicate.item = "OUT.STEEL", "again", "crude_steel"
+    assert await inventory.create() is None and "exists" in duplicate.message
+
+
+async def test_library_change_with_totp_and_its_diff_rows(world: World, api: ConsoleApi) -> None:
+    await as_user(api, world, "a-accountant")
+    await drop_step_up(world, "a-accountant")
+    library = FactorLibrary(api)
+    assert await library.refresh(), library.error
+    assert library.library == "GB/T 32151.5-2015" and [v.number for v in library.versions] == [1]
+    assert library.version == 1 and {r.change for r in library.versions[0].rows} == {"added"}
+    ncv = library.parameter("fuel.coke.ncv")
+    assert (ncv.value, ncv.unit) == (Decimal("28.447"), "GJ/t")
+    library.search = "coke"
+    assert {p.code for p in library.visible()} >= {"fuel.coke.ncv", "fuel.coke.cc", "fuel.coke.of"}
+
+    form = library.propose()
+    change = form.edit(ncv)
+    change.value, change.source = "-1", ""
+    wrong = form.add("Fuel.Wood")
+    wrong.remove = True
+    assert await library.submit() is None
+    assert form.error("reason") and form.error("changes.0.value") and form.error("changes.0.source")
+    assert form.error("changes.1.code")
+    form.changes.remove(wrong)
+    change.value, change.source = "28.500", "lab report 2026-01 No. 3"
+    form.reason = "measured NCV of this year's coke"
+    assert await library.submit() is None and form.needs_code and form.message == STEP_UP_PROMPT
+    form.totp_code = totp_code(world.secrets["a-accountant"], 1)
+    version = await library.submit()
+    assert version is not None and version.number == 2 and version.author == "a-accountant"
+    assert [v.number for v in library.versions] == [2, 1] and library.version == 2
+    selected = library.selected
+    assert selected is not None and selected.reason == "measured NCV of this year's coke"
+    [row] = selected.rows
+    assert (row.code, row.change, row.before, row.after) == ("fuel.coke.ncv", "changed", "28.447 GJ/t", "28.500 GJ/t")
+    assert [f.field for f in row.fields] == ["value", "source"]
+    assert row.fields[0] == FieldChange("value", "28.447", "28.500")
+    assert library.parameter("fuel.coke.ncv").value == Decimal("28.5")
+    assert await library.show_version(1) and library.parameter("fuel.coke.ncv").value == Decimal("28.447")
+
+
+async def small_example(api: ConsoleApi, world: World) -> ActivityEntry:
+    """Coke burnt in ironmaking (100 t) and crude steel (1000 t) in March 2024, entered through the screens."""
+    inventory = SourceInventory(api, world.a.enterprise.id)
+    assert await inventory.refresh(), inventory.error
+    for code, category, item, process in (
+        ("COKE", "fuel_combustion", "coke", world.a.process.id),
+        ("STEEL", "output", "crude_steel", None),
+    ):
+        form = inventory.new_source(category)
+        form.code, form.name, form.item, form.process_id = code, code, item, process
+        assert await inventory.create() is not None, form.message or form.errors
+    entry = ActivityEntry(api, world.a.enterprise.id)
+    assert await entry.refresh(), entry.error
+    ids = {s.code: s.id for s in entry.sources}
+    coke_form = entry.choose(ids["COKE"])
+    assert (coke_form.input_name, coke_form.unit) == ("FC", "t") and entry.origin_of(ids["COKE"], "FC") == "manual"
+    coke_form.value, coke_form.month, coke_form.first_day = "1,5", "2024-03", dt.date(2024, 3, 1)
+    assert await entry.submit() is None and coke_form.error("value") and coke_form.error("month")
+    coke_form.value, coke_form.first_day = "100", None
+    coke_form.evidence, coke_form.evidence_filename = b"weighbridge ticket 2024-03", "ticket.txt"
+    record = await entry.submit()
+    assert record is not None and record.value == Decimal("100") and entry.evidence is not None
+    assert record.evidence_id == entry.evidence.id and entry.evidence.filename == "ticket.txt"
+    steel_form = entry.choose(ids["STEEL"])
+    steel_form.value, steel_form.first_day, steel_form.last_day = "1000", dt.date(2024, 3, 1), "2024-03-31"
+    assert await entry.submit() is not None, entry.form.message
+    assert {r.source_id for r in entry.records} == set(ids.values())
+    return entry
+
+
+async def test_ledger_import_reports_a_bad_row_then_discard_and_confirm(world: World, api: ConsoleApi) -> None:
+    await as_user(api, world, "a-accountant")
+    entry = await small_example(api, world)
+    ledger = LedgerImport(api, world.a.enterprise.id)
+    assert not await ledger.upload("empty.csv", b"") and ledger.error == "The file is empty"
+    bad = LEDGER_HEADER + "COKE,FC,2024-04-01,2024-04-30,1000,t,台账\nNOPE,FC,2024-04-01,2024-04-30,abc,t,bad\n"
+    assert await ledger.upload("april.csv", bad.encode("utf-8-sig")), ledger.error
+    assert (ledger.status, ledger.total, ledger.valid_count, ledger.invalid_count) == ("validated", 2, 1, 1)
+    good_row, bad_row = ledger.rows
+    assert good_row.valid and good_row.value == Decimal("1000") and good_row.errors == ()
+    assert ledger.row_days(good_row) == (dt.date(2024, 4, 1), dt.date(2024, 4, 30))
+    assert not bad_row.valid and bad_row.row == 3 and bad_row.value is None
+    assert any("Unknown source 'NOPE'" in e for e in bad_row.errors)
+    assert any("not a decimal number" in e for e in bad_row.errors)
+    ledger.invalid_only = True
+    assert ledger.visible() == [bad_row]
+    assert ledger.can_confirm and ledger.can_discard
+    assert await ledger.discard() and ledger.status == "discarded"
+    assert not ledger.can_confirm and not await ledger.confirm()
+
+    ledger.clear()
+    good = LEDGER_HEADER + "COKE,FC,2024-04-01,2024-04-30,1000,t,台账\n"
+    assert await ledger.upload("april.csv", good.encode("utf-8-sig")) and ledger.invalid_count == 0
+    assert await ledger.confirm() and ledger.status == "imported" and not ledger.can_discard
+    assert await entry.refresh()
+    imported = [r for r in entry.records if r.origin == "import"]
+    assert [(r.value, r.import_row) for r in imported] == [(Decimal("1000"), 2)]
+
+    garbage = LedgerImport(api, world.a.enterprise.id)
+    assert not await garbage.upload("ledger.xls", b"\xd0\xcf\x11\xe0 not a ledger") and garbage.error
+
+
+async def test_emissions_with_lineage_drill_down_and_the_annual_report(world: World, api: ConsoleApi) -> None:
+    await as_user(api, world, "a-accountant")
+    await small_example(api, world)
+    explorer = EmissionsExplorer(api, world.a.enterprise.id, EmissionsQuery(start="2024-03", end="2024-03"))
+    assert not await explorer.load() and explorer.query.error("end") == "The end comes after the start"
+    explorer.query.end = "2024-04"
+    assert await explorer.load(), explorer.error
+    assert explorer.name == "甲钢铁" and explorer.unit == "tCO2"
+    [march] = explorer.rows
+    assert march.label == "2024-03" and march.start.date() == dt.date(2024, 3, 1)
+    assert march.net == COKE_100T == Decimal("286.1625965") and explorer.total == march.net
+    assert march.by_category["fuel_combustion"] == COKE_100T and explorer.categories() == ["fuel_combustion"]
+    assert march.output == Decimal("1000") and march.intensity == Decimal("0.2861625965")
+    assert march.complete and march.final and explorer.complete
+
+    lineage = await explorer.drill(march.result_id)
+    assert lineage is not None and explorer.lineage == lineage
+    assert (lineage.net, lineage.edition, lineage.library_version, lineage.version) == (
+        COKE_100T, "GB/T 32151.5-2015", 1, 1,
+    )  # fmt: skip
+    assert lineage.crude_steel is not None and lineage.crude_steel.value == Decimal("1000")
+    assert lineage.intensity == Decimal("0.2861625965") and [v.version for v in lineage.versions] == [1]
+    source = explorer.drill_source("COKE")
+    assert source is not None and explorer.source_code == "COKE"
+    assert (source.process, source.process_name, source.category, source.emission) == (
+        "IR", "炼铁", "fuel_combustion", COKE_100T,
+    )  # fmt: skip
+    assert source.expression == "FC * NCV * CC * OF * 44 / 12"
+    [fc] = source.inputs
+    assert (fc.name, fc.value, fc.unit) == ("FC", Decimal("100"), "t") and fc.origin.startswith("COKE.FC: manual")
+    ncv = source.parameter("NCV")
+    assert (ncv.code, ncv.value, ncv.unit, ncv.version) == ("fuel.coke.ncv", Decimal("28.447"), "GJ/t", "library v1")
+    assert ncv.origin == "default:GB/T 32151.5-2015 library v1" and not ncv.overridden and ncv.source
+    assert source.parameter("OF").used_value == Decimal("0.93")  # 93 % as the formula uses it
+    product = Decimal(1)
+    for value in (fc.used_value, *(source.parameter(n).used_value for n in ("NCV", "CC", "OF"))):
+        assert value is not None
+        product *= value
+    assert product * 44 / 12 == source.emission  # the numbers shown multiply to the emission shown
+    explorer.back()
+    assert explorer.source_code is None and explorer.lineage is not None
+    explorer.back()
+    assert explorer.lineage is None
+
+    explorer.query = EmissionsQuery(
+        scope="process", scope_id=world.a.process.id, period="year", start="2024", end="2025"
+    )
+    assert await explorer.load(), explorer.error
+    [year] = explorer.rows
+    assert year.label == "2024" and year.net == COKE_100T and explorer.name == "炼铁"
+
+    report = ReportExport(api, world.a.enterprise.id, year=2024, lang="en")
+    assert report.filename == "" and report.content == b""
+    exported = await report.export()
+    assert exported is not None and report.filename == "ghg-report-ENTA-2024.xlsx"
+    assert exported.content_type.startswith("application/vnd.openxmlformats")
+    workbook = openpyxl.load_workbook(io.BytesIO(report.content))
+    assert len(workbook.sheetnames) >= 5
+    report.year = 1999
+    assert await report.export() is None and "between 2000 and 2100" in report.error
