@@ -268,12 +268,18 @@ def _demo_broker_port() -> int:
 
 def _serve_clients(base: str, host: str, enterprise_id: int, token: str) -> None:
     """The Flet web apps next to the API (they talk to it over HTTP like any client): URLs printed."""
+    from cem_clients.console.app import console_main
+    from cem_clients.mobile.app import mobile_main
     from cem_clients.ui.serve import WebApp, serve_apps
     from cem_clients.wallboard.app import wallboard_main
 
     print("  clients (Flet web apps, Simplified Chinese, talking to the API like any client):", flush=True)
     serve_apps(
-        [WebApp("wallboard", wallboard_main(base, token, enterprise_id), port=8551, title="碳排放监控大屏")],
+        [
+            WebApp("wallboard", wallboard_main(base, token, enterprise_id), port=8551, title="碳排放监控大屏"),
+            WebApp("mobile", mobile_main(base, data_dir=DEMO_DIR / "mobile"), port=8552, title="碳排放现场助手"),
+            WebApp("console", console_main(base), port=8553, title="碳排放管理控制台"),
+        ],
         host=host,
         out=sys.stdout,
     )

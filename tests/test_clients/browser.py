@@ -10,6 +10,21 @@ Flutter draws on a canvas; the text is read from its accessibility tree, which i
 for the first frame, then for the texts (``expect``, or any text that stops changing), then for the picture to
 settle (no request in flight, two screenshots alike), and saves the last screenshot.
 
+For apps that are used, not just looked at, :meth:`Browser.session` opens an interactive session::
+
+    with browser.session(url, viewport=VIEWPORTS["mobile"]) as s:
+        s.fill("用户名", "a-crew")         # the text field whose label is 用户名 (its semantics <input>)
+        s.click("登录")                    # the button (or tab, menu item, tappable card) showing 登录
+        s.wait_for(["告警"])
+        s.screenshot(path)
+
+Flutter's text fields are ``<input>``/``<textarea>`` elements of the semantics tree, labelled (``aria-label``) with
+the field's label. :meth:`Session.fill` taps one and types, as a user does (setting the element's value directly
+races Flutter taking the field over after the tap, and the text may be lost); the element holds the text only
+while the field has the focus. Buttons, tabs, menu items and tappable cards are ``flt-semantics`` elements with
+their text (a card's texts joined by newlines); a click on one is a tap. The session's calls block: run them in a
+thread when the test's event loop serves the platform (``await asyncio.to_thread(steps)``).
+
 Chromium is the system's (``apt-get install chromium``, or ``CEM_CHROMIUM``) driven by Playwright, whose Python
 package brings its driver and needs no browser download. Playwright's synchronous API marks its event loop as the
 thread's running loop between calls, which would break the async fixtures of the same test; so every call runs in
@@ -26,7 +41,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -34,8 +49,18 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import Browser as PlaywrightBrowser
 from playwright.sync_api import ConsoleMessage, Playwright, Request, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 
-__all__ = ["CHROMIUM_FLAGS", "VIEWPORTS", "Browser", "BrowserError", "Snapshot", "TextNode", "find_chromium"]
+__all__ = [
+    "CHROMIUM_FLAGS",
+    "VIEWPORTS",
+    "Browser",
+    "BrowserError",
+    "Session",
+    "Snapshot",
+    "TextNode",
+    "find_chromium",
+]
 
 T = TypeVar("T")
 
@@ -72,6 +97,35 @@ _ENABLE_SEMANTICS_JS = """() => {
   if (placeholder) placeholder.click();
   return document.querySelectorAll('flt-semantics').length;
 }"""
+
+
+# Marks the element a click should go to: the tappable element (button, tab, menu item, tappable card) showing the
+# text, else an element showing it, else the tappable element around it; among several, an exact match, then the
+# smallest. Returns what it found, or null.
+_MARK_TARGET_JS = """([want, exact]) => {
+  for (const old of document.querySelectorAll('[data-cem-target]')) old.removeAttribute('data-cem-target');
+  const tappable = el => el.hasAttribute('flt-tappable') ||
+    ['button', 'tab', 'menuitem', 'link', 'checkbox', 'radio', 'switch'].includes(el.getAttribute('role'));
+  const found = [];
+  for (const el of document.querySelectorAll('flt-semantics, flt-semantics *')) {
+    const own = Array.from(el.childNodes).filter(n => n.nodeType === 3).map(n => n.data).join('').trim();
+    const texts = [(el.getAttribute('aria-label') || '').trim(), own].filter(Boolean);
+    const hit = texts.some(t => exact ? t === want : t.includes(want));
+    if (!hit) continue;
+    const target = tappable(el) ? el : (el.closest('[flt-tappable]') || el);
+    const r = target.getBoundingClientRect();
+    if (r.width < 1 || r.height < 1) continue;
+    found.push({target, tap: tappable(target), exact: texts.some(t => t === want), area: r.width * r.height,
+                text: texts.join(' / ')});
+  }
+  if (!found.length) return null;
+  found.sort((a, b) => (b.tap - a.tap) || (b.exact - a.exact) || (a.area - b.area));
+  found[0].target.setAttribute('data-cem-target', '1');
+  const r = found[0].target.getBoundingClientRect();
+  return {text: found[0].text, x: r.x, y: r.y, width: r.width, height: r.height};
+}"""
+
+_FIELD_SELECTOR = "flt-semantics input[aria-label={label}], flt-semantics textarea[aria-label={label}]"
 
 
 class BrowserError(RuntimeError):
@@ -306,6 +360,45 @@ class Browser:
             console_errors=errors,
         )
 
+    @contextlib.contextmanager
+    def session(
+        self, url: str, *, viewport: tuple[int, int] = VIEWPORTS["console"], timeout: float = 60.0
+    ) -> Iterator[Session]:
+        """Open ``url`` at ``viewport`` in a fresh context, with the accessibility tree on, for a test to use it
+        (see :class:`Session`); the context is closed at the end of the ``with`` block."""
+        opened = self._call(lambda: self._open(url, viewport, timeout), timeout + 30)
+        try:
+            yield opened
+        finally:
+            with contextlib.suppress(Exception):
+                self._call(opened._close, 30)
+
+    def _open(self, url: str, viewport: tuple[int, int], timeout: float) -> Session:
+        if self._browser is None:
+            raise BrowserError("the browser is closed")
+        context = self._browser.new_context(
+            viewport={"width": viewport[0], "height": viewport[1]},
+            device_scale_factor=1,
+            locale="zh-CN",
+            timezone_id="Asia/Shanghai",
+            service_workers="block",
+        )
+        context.set_default_timeout(timeout * 1000)
+        page = context.new_page()
+        opened = Session(self, url, viewport, context, page)
+        try:
+            deadline = time.monotonic() + timeout
+            page.goto(url, wait_until="load", timeout=timeout * 1000)
+            page.wait_for_function("() => !document.getElementById('loading')", timeout=timeout * 1000)
+            while page.evaluate(_ENABLE_SEMANTICS_JS) == 0:
+                if time.monotonic() > deadline:
+                    raise BrowserError(f"{url}: no accessibility tree within {timeout:.0f} s")
+                page.wait_for_timeout(100)
+        except BaseException:
+            context.close()
+            raise
+        return opened
+
     def close(self) -> None:
         """End Chromium and the Playwright driver (idempotent)."""
 
@@ -345,6 +438,188 @@ class Browser:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+class Session:
+    """An open page of a Flet app that a test uses: fill fields, tap, wait for texts, take screenshots.
+
+    Every method blocks until done (or raises :class:`BrowserError` after its ``timeout``); the work itself runs in
+    the browser's thread. ``console_errors`` and ``failed_requests`` collect what went wrong on the page.
+    """
+
+    def __init__(self, browser: Browser, url: str, viewport: tuple[int, int], context: Any, page: Any) -> None:
+        self.url = url
+        self.viewport = viewport
+        self._browser = browser
+        self._context = context
+        self._page = page
+        self.console_errors: list[str] = []
+        self.failed_requests: list[str] = []
+        page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
+        page.on("requestfailed", lambda r: self.failed_requests.append(f"{r.failure} {r.url}"))
+
+    def _run(self, fn: Callable[[], T], timeout: float) -> T:
+        return self._browser._call(fn, timeout + 15)
+
+    def _close(self) -> None:
+        self._context.close()
+
+    # ---- reading ---------------------------------------------------------------------------------------------
+
+    def nodes(self) -> list[TextNode]:
+        """The texts of the accessibility tree with where they are."""
+        return self._run(lambda: [TextNode(**node) for node in self._page.evaluate(_TEXTS_JS)], 15)
+
+    def texts(self) -> list[str]:
+        """The distinct texts shown, in document order (a tappable card's texts come as one, joined by newlines)."""
+        return list(dict.fromkeys(node.text for node in self.nodes()))
+
+    @property
+    def text(self) -> str:
+        """All texts, one per line."""
+        return "\n".join(self.texts())
+
+    def wait_for(self, expect: Sequence[str], *, timeout: float = 30.0) -> list[str]:
+        """Wait until every text of ``expect`` is part of some text shown; the texts then."""
+
+        def wait() -> list[str]:
+            deadline = time.monotonic() + timeout
+            while True:
+                texts = list(dict.fromkeys(node["text"] for node in self._page.evaluate(_TEXTS_JS)))
+                missing = [e for e in expect if not any(e in t for t in texts)]
+                if not missing:
+                    return texts
+                if time.monotonic() > deadline:
+                    raise BrowserError(f"texts {missing} not shown within {timeout:.0f} s; shown: {texts!r}")
+                self._page.wait_for_timeout(150)
+
+        return self._run(wait, timeout)
+
+    def wait_gone(self, text: str, *, timeout: float = 30.0) -> list[str]:
+        """Wait until no text shown contains ``text``; the texts then."""
+
+        def wait() -> list[str]:
+            deadline = time.monotonic() + timeout
+            while True:
+                texts = list(dict.fromkeys(node["text"] for node in self._page.evaluate(_TEXTS_JS)))
+                if not any(text in t for t in texts):
+                    return texts
+                if time.monotonic() > deadline:
+                    raise BrowserError(f"text {text!r} still shown after {timeout:.0f} s: {texts!r}")
+                self._page.wait_for_timeout(150)
+
+        return self._run(wait, timeout)
+
+    # ---- doing -----------------------------------------------------------------------------------------------
+
+    def fill(self, label: str, value: str, *, timeout: float = 15.0) -> None:
+        """Type ``value`` into the text field labelled ``label`` (what was there is replaced), as a user does: tap
+        the field, select what it holds, type; until the field holds ``value``."""
+        selector = _FIELD_SELECTOR.format(label=_css_string(label))
+
+        def fill() -> None:
+            deadline = time.monotonic() + timeout
+            while True:
+                field = self._page.locator(selector).first
+                try:
+                    field.wait_for(state="attached", timeout=max(100, (deadline - time.monotonic()) * 1000))
+                    field.click(timeout=2000)
+                    self._page.wait_for_timeout(100)  # Flutter takes the field's editing over after the tap
+                    self._page.keyboard.press("ControlOrMeta+a")
+                    if value:
+                        self._page.keyboard.type(value)
+                    else:
+                        self._page.keyboard.press("Delete")
+                    self._page.wait_for_timeout(100)
+                    if field.input_value(timeout=2000) == value:
+                        return
+                except PlaywrightError:  # the tree was rebuilt meanwhile: again
+                    pass
+                if time.monotonic() > deadline:
+                    raise BrowserError(f"could not type into the field {label!r} within {timeout:.0f} s")
+
+        self._run(fill, timeout)
+
+    def field_value(self, label: str, *, timeout: float = 10.0) -> str:
+        """What the text field labelled ``label`` holds. The field is tapped first: Flutter puts a field's text in
+        the page only while it has the focus."""
+        selector = _FIELD_SELECTOR.format(label=_css_string(label))
+
+        def read() -> str:
+            field = self._page.locator(selector).first
+            field.click(timeout=timeout * 1000)
+            deadline = time.monotonic() + timeout
+            value = ""
+            while time.monotonic() < deadline:
+                value = str(field.input_value(timeout=timeout * 1000))
+                if value:
+                    break
+                self._page.wait_for_timeout(100)
+            return value
+
+        return self._run(read, timeout)
+
+    def click(self, text: str, *, exact: bool = False, timeout: float = 15.0) -> None:
+        """Tap the button, tab, menu item or card showing ``text`` (``exact``: the whole text, not a part)."""
+
+        def click() -> None:
+            deadline = time.monotonic() + timeout
+            while True:
+                target = self._page.evaluate(_MARK_TARGET_JS, [text, exact])
+                if target is not None:
+                    try:
+                        self._page.locator("[data-cem-target]").first.click(timeout=2000)
+                        return
+                    except PlaywrightError:  # the tree was rebuilt between finding and clicking: again
+                        pass
+                if time.monotonic() > deadline:
+                    shown = [node["text"] for node in self._page.evaluate(_TEXTS_JS)]
+                    raise BrowserError(f"nothing to tap showing {text!r} within {timeout:.0f} s; shown: {shown!r}")
+                self._page.wait_for_timeout(150)
+
+        self._run(click, timeout)
+
+    def press(self, key: str) -> None:
+        """Press a key (``Enter``, ``Tab`` ...) in whatever has the focus."""
+        self._run(lambda: self._page.keyboard.press(key), 10)
+
+    def scroll(self, dy: int, *, at: tuple[int, int] | None = None) -> None:
+        """Scroll what is under ``at`` (default: the middle of the page) by ``dy`` pixels, as a mouse wheel does."""
+        x, y = at or (self.viewport[0] // 2, self.viewport[1] // 2)
+
+        def scroll() -> None:
+            self._page.mouse.move(x, y)
+            self._page.mouse.wheel(0, dy)
+            self._page.wait_for_timeout(400)
+
+        self._run(scroll, 10)
+
+    def pause(self, seconds: float) -> None:
+        """Let the page run for ``seconds``."""
+        self._run(lambda: self._page.wait_for_timeout(seconds * 1000), seconds)
+
+    def screenshot(self, path: Path, *, settle: float = 3.0) -> Path:
+        """Save a PNG at ``path`` once two screenshots in a row are alike (or ``settle`` seconds passed)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+        def shoot() -> None:
+            self._page.mouse.move(self.viewport[0] - 1, self.viewport[1] // 3)  # no hover tooltip in the picture
+            shot = self._page.screenshot()
+            deadline = time.monotonic() + settle
+            while time.monotonic() < deadline:
+                self._page.wait_for_timeout(250)
+                again = self._page.screenshot()
+                if again == shot:
+                    break
+                shot = again
+            path.write_bytes(shot)
+
+        self._run(shoot, settle + 15)
+        return path
+
+
+def _css_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def _save_quietly(page: Any, path: Path) -> None:

@@ -229,3 +229,11 @@ def test_demo_prints_accounts_that_work(open_folder: Path) -> None:
         assert letters["total"] == 0, letters
         devices = httpx.get(f"{base}/api/v1/registry/devices", headers=headers).json()
         assert devices[0]["state"] == "active"
+        # the three Flet web apps are served and their URLs printed
+        served = dict(
+            re.findall(r"^\s+(wallboard|mobile|console)\s+(http://\S+)$", (tmp_path / "server.log").read_text(), re.M)
+        )
+        assert sorted(served) == ["console", "mobile", "wallboard"], (tmp_path / "server.log").read_text()[-2000:]
+        for url in served.values():
+            page = httpx.get(url)
+            assert page.status_code == 200 and "flutter" in page.text.lower(), url

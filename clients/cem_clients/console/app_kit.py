@@ -1,0 +1,490 @@
+"""What the console's screens share: the session's UI context and small, dense desktop widgets.
+
+:class:`Ui` is handed to every screen: the translator and palette, ``redraw()``, ``act(work)`` (an event handler
+that runs ``work``, keeps a refused call's message for the screen and redraws), dialogs, the file picker (pick a
+file's bytes; save bytes as a download) and navigation between sections. :class:`Section` is the base of the
+screens: ``load()`` fetches what it shows, ``render()`` builds its controls from the view state.
+
+The widgets follow the console's type scale (:mod:`cem_clients.ui.theme`): 14 px body, 12 px labels, compact
+fields and table rows, so that a 1440x900 screen holds a table of twenty rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import flet as ft
+
+from cem_clients.api import ClientError
+from cem_clients.console.model import Console
+from cem_clients.ui.i18n import Translator
+from cem_clients.ui.theme import AppKind, Palette, Tone, palette_for, type_scale
+
+__all__ = [
+    "KIND",
+    "Cell",
+    "bind",
+    "Section",
+    "Ui",
+    "card",
+    "checkbox",
+    "chip",
+    "dropdown",
+    "field_error",
+    "heading",
+    "label",
+    "message",
+    "muted",
+    "primary_button",
+    "secondary_button",
+    "stat",
+    "table",
+    "text",
+    "text_field",
+    "wrapped",
+]
+
+log = logging.getLogger("cem_clients.console")
+KIND = AppKind.CONSOLE
+Handler = Callable[[], Any]
+Cell = str | ft.Control
+
+
+@dataclass(eq=False)
+class Ui:
+    """The UI side of one console session: strings, colours, redraw, dialogs, files, navigation."""
+
+    page: ft.Page
+    tr: Translator
+    palette: Palette = field(default_factory=lambda: palette_for(KIND))
+    redraw: Callable[[], None] = lambda: None
+    navigate: Callable[[str, Mapping[str, str]], Awaitable[None]] | None = None
+    dialog: ft.AlertDialog | None = None
+    _dialog_body: Callable[[], ft.Control] | None = None
+    _dialog_actions: Callable[[], list[ft.Control]] | None = None
+    busy: bool = False
+
+    def t(self, key: str, /, **fmt: object) -> str:
+        """The string of ``key`` in the session's language."""
+        return self.tr.t(key, **fmt)
+
+    def act(self, work: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
+        """An event handler running ``work`` then redrawing; an unexpected error is logged, not fatal."""
+
+        async def handler() -> None:
+            if self.busy:
+                return  # one operation at a time: a double click does not send twice
+            self.busy = True
+            try:
+                await work()
+            except ClientError as err:  # screens keep refusals in their forms; this is the last resort
+                log.warning("console action refused: %s", err)
+            except Exception:
+                log.exception("console action failed")
+            finally:
+                self.busy = False
+            self.refresh()
+
+        return handler
+
+    def refresh(self) -> None:
+        """Redraw the screen and the open dialog."""
+        self.redraw()
+        if self.dialog is not None and self._dialog_body is not None and self._dialog_actions is not None:
+            self.dialog.content = ft.Container(self._dialog_body(), width=560)
+            self.dialog.actions = self._dialog_actions()
+            with contextlib.suppress(RuntimeError):  # not on the page any more
+                self.dialog.update()
+
+    # ---- dialogs -------------------------------------------------------------------------------------------
+
+    def open_dialog(
+        self, title: str, body: Callable[[], ft.Control], actions: Callable[[], list[ft.Control]], width: int = 560
+    ) -> None:
+        """Show a modal dialog whose body and buttons are rebuilt on every redraw."""
+        self.close_dialog()
+        self._dialog_body, self._dialog_actions = body, actions
+        self.dialog = ft.AlertDialog(
+            modal=True,
+            title=ft.Text(title, size=type_scale(KIND).title, weight=ft.FontWeight.BOLD),
+            content=ft.Container(body(), width=width),
+            actions=actions(),
+            actions_alignment=ft.MainAxisAlignment.END,
+        )
+        self.page.show_dialog(self.dialog)
+
+    def close_dialog(self) -> None:
+        """Close the dialog shown, if any."""
+        if self.dialog is not None:
+            self.dialog, self._dialog_body, self._dialog_actions = None, None, None
+            with contextlib.suppress(RuntimeError):
+                self.page.pop_dialog()
+
+    # ---- files ---------------------------------------------------------------------------------------------
+
+    # A picker is made for each use: Flet drops a page's services once nothing but one attribute refers to them
+    # (after the event that made them), so a kept picker would be gone from the page the next time.
+
+    async def pick_file(self, extensions: Sequence[str] = ()) -> tuple[str, bytes] | None:
+        """Let the user choose one file; its name and bytes (None when cancelled)."""
+        picker = ft.FilePicker()  # referred to here and by the call: kept on the page while the user chooses
+        files = await picker.pick_files(
+            file_type=ft.FilePickerFileType.CUSTOM if extensions else ft.FilePickerFileType.ANY,
+            allowed_extensions=list(extensions) or None,
+            with_data=True,
+        )
+        if not files or files[0].bytes is None:
+            return None
+        return files[0].name, files[0].bytes
+
+    async def save_file(self, filename: str, content: bytes) -> None:
+        """Offer ``content`` as a file: a download in the browser, a save dialog on the desktop."""
+        picker = ft.FilePicker()
+        await picker.save_file(file_name=filename, src_bytes=content)
+
+    async def go(self, section: str, **options: str) -> None:
+        """Open another section (with start options, e.g. a device to issue a token for)."""
+        if self.navigate is not None:
+            await self.navigate(section, options)
+
+
+class Section:
+    """A screen of the console: ``load()`` what it shows, ``render()`` it."""
+
+    title_key = ""
+
+    def __init__(self, ui: Ui, console: Console, options: Mapping[str, str]) -> None:
+        self.ui = ui
+        self.console = console
+        self.options = dict(options)
+
+    async def load(self) -> None:
+        """Fetch what the screen shows (errors land in the screen's model)."""
+
+    def render(self) -> ft.Control:
+        """The screen's controls for the view state as it is now."""
+        raise NotImplementedError
+
+    @property
+    def t(self) -> Callable[..., str]:
+        """The translator's ``t``."""
+        return self.ui.t
+
+
+# ---- widgets ------------------------------------------------------------------------------------------------------
+
+
+def bind(target: object, name: str) -> Callable[[Any], None]:
+    """A setter of ``target.name`` for a field's ``on_value``."""
+
+    def setter(value: Any) -> None:
+        setattr(target, name, value)
+
+    return setter
+
+
+def text(
+    value: str,
+    *,
+    size: int | None = None,
+    bold: bool = False,
+    color: str | None = None,
+    width: int | None = None,
+    expand: bool = False,
+    selectable: bool = False,
+) -> ft.Text:
+    """Body text (ellipsised when it does not fit its width)."""
+    palette = palette_for(KIND)
+    return ft.Text(
+        value,
+        size=size or type_scale(KIND).body,
+        weight=ft.FontWeight.BOLD if bold else None,
+        color=color or palette.text,
+        width=width,
+        expand=True if expand else None,  # never False: Flet lays an explicit False out wrongly in a wrapping Row
+        selectable=selectable,
+        overflow=ft.TextOverflow.ELLIPSIS if width or expand else ft.TextOverflow.CLIP,
+    )
+
+
+def wrapped(value: str, width: int, *, muted_: bool = False, color: str | None = None) -> ft.Text:
+    """Text wrapping onto further lines within ``width`` (cells of tables whose rows grow with them)."""
+    palette = palette_for(KIND)
+    scale = type_scale(KIND)
+    return ft.Text(
+        value,
+        size=scale.label if muted_ else scale.body,
+        color=color or (palette.text_muted if muted_ else palette.text),
+        width=width,
+        max_lines=4,
+        overflow=ft.TextOverflow.ELLIPSIS,
+    )
+
+
+def muted(value: str, *, size: int | None = None, width: int | None = None) -> ft.Text:
+    """Secondary text: labels, units, hints."""
+    return text(value, size=size or type_scale(KIND).label, color=palette_for(KIND).text_muted, width=width)
+
+
+def label(value: str) -> ft.Text:
+    """A caption above a figure or a group of fields."""
+    return muted(value)
+
+
+def heading(value: str, *, trailing: Sequence[ft.Control] = (), size: int | None = None) -> ft.Control:
+    """A screen's or a card's title, with controls on the right (buttons, filters)."""
+    title = text(value, size=size or type_scale(KIND).title, bold=True)
+    if not trailing:
+        return title
+    return ft.Row([title, ft.Container(expand=True), *trailing], vertical_alignment=ft.CrossAxisAlignment.CENTER)
+
+
+def card(
+    body: Sequence[ft.Control],
+    *,
+    title: str | None = None,
+    trailing: Sequence[ft.Control] = (),
+    expand: bool | int | None = None,
+    width: int | None = None,
+    padding: int = 16,
+    subtitle: str = "",
+) -> ft.Container:
+    """A white card on the page's background (a title and a line under it, if given)."""
+    palette = palette_for(KIND)
+    controls: list[ft.Control] = [heading(title, trailing=trailing, size=type_scale(KIND).body + 2)] if title else []
+    if subtitle:
+        controls.append(muted(subtitle))
+    return ft.Container(
+        ft.Column([*controls, *body], spacing=10, tight=True),
+        bgcolor=palette.surface,
+        border=ft.Border.all(1, palette.outline),
+        border_radius=8,
+        padding=padding,
+        expand=expand or None,
+        width=width,
+    )
+
+
+def stat(title: str, value: str, *, tone: Tone | None = None, note: str = "", width: int | None = None) -> ft.Control:
+    """A figure with its caption (overview cards)."""
+    palette = palette_for(KIND)
+    scale = type_scale(KIND)
+    colour = palette.tone(tone) if tone is not None else palette.text
+    body: list[ft.Control] = [
+        label(title),
+        ft.Text(value, size=scale.numeral_m, weight=ft.FontWeight.BOLD, color=colour, no_wrap=True),
+    ]
+    body.append(muted(note or " "))  # every card as high as the others
+    return card(body, expand=True if width is None else None, width=width, padding=14)
+
+
+def chip(value: str, tone: Tone) -> ft.Control:
+    """A state or severity as a small filled label."""
+    palette = palette_for(KIND)
+    return ft.Container(
+        ft.Text(value, size=type_scale(KIND).label, color=palette.on_tone(tone), no_wrap=True),
+        bgcolor=palette.tone(tone),
+        padding=ft.Padding.symmetric(horizontal=8, vertical=2),
+        border_radius=10,
+    )
+
+
+def message(value: str, tone: Tone = Tone.CRITICAL) -> ft.Control:
+    """A message above a form or a table: the platform's refusal, a result ("" shows nothing)."""
+    if not value:
+        return ft.Container(visible=False)  # takes no room, not even the column's spacing
+    palette = palette_for(KIND)
+    icon = {Tone.GOOD: ft.Icons.CHECK_CIRCLE_OUTLINE, Tone.INFO: ft.Icons.INFO_OUTLINE}.get(
+        tone, ft.Icons.ERROR_OUTLINE
+    )
+    return ft.Container(
+        ft.Row(
+            [
+                ft.Icon(icon, color=palette.tone(tone), size=18),
+                ft.Text(value, size=type_scale(KIND).body, color=palette.tone(tone), expand=True),  # wraps
+            ],
+            spacing=8,
+        ),
+        bgcolor=palette.surface_raised,
+        border_radius=6,
+        padding=ft.Padding.symmetric(horizontal=12, vertical=8),
+    )
+
+
+def field_error(value: str) -> ft.Control:
+    """A field's problem under it ("" shows nothing)."""
+    if not value:
+        return ft.Container(visible=False)  # takes no room, not even the column's spacing
+    return text(value, size=type_scale(KIND).label, color=palette_for(KIND).tone(Tone.CRITICAL))
+
+
+def text_field(
+    caption: str,
+    value: str,
+    on_value: Callable[[str], None],
+    *,
+    error: str = "",
+    width: int | None = 240,
+    password: bool = False,
+    hint: str = "",
+    on_submit: Handler | None = None,
+    multiline: bool = False,
+    autofocus: bool = False,
+    expand: bool = False,
+) -> ft.TextField:
+    """A compact text field bound to a model attribute through ``on_value`` (called on every change)."""
+    scale = type_scale(KIND)
+    field_ = ft.TextField(
+        label=caption,
+        value=value,
+        password=password,
+        can_reveal_password=password,
+        hint_text=hint or None,
+        error=error or None,
+        dense=True,
+        content_padding=ft.Padding.symmetric(horizontal=12, vertical=18),  # as high as a dropdown (48 px)
+        text_size=scale.body,
+        width=None if expand else width,
+        expand=True if expand else None,
+        label_style=ft.TextStyle(size=scale.body),
+        hint_style=ft.TextStyle(size=scale.body),
+        multiline=multiline,
+        min_lines=2 if multiline else None,
+        max_lines=4 if multiline else None,
+        autofocus=autofocus,
+        border=ft.OutlineInputBorder(border_radius=6),
+    )
+
+    def changed() -> None:
+        on_value(field_.value or "")
+
+    field_.on_change = changed
+    if on_submit is not None:
+        field_.on_submit = on_submit
+    return field_
+
+
+def dropdown(
+    caption: str,
+    value: str | None,
+    options: Sequence[tuple[str, str]],
+    on_value: Callable[[str], Any],
+    *,
+    error: str = "",
+    width: int = 240,
+) -> ft.Dropdown:
+    """A compact choice of ``options`` (key, text); ``on_value`` gets the chosen key (a coroutine is awaited)."""
+    scale = type_scale(KIND)
+    control = ft.Dropdown(
+        label=caption,
+        value=value,
+        options=[ft.DropdownOption(key=key, text=shown) for key, shown in options],
+        error_text=error or None,
+        dense=True,
+        content_padding=ft.Padding.symmetric(horizontal=12, vertical=6),
+        text_size=scale.body,
+        label_style=ft.TextStyle(size=scale.body),
+        width=width,
+        menu_height=360,
+        enable_search=False,
+        border=ft.OutlineInputBorder(border_radius=6),
+    )
+
+    async def selected() -> None:
+        result = on_value(control.value or "")
+        if hasattr(result, "__await__"):
+            await result
+
+    control.on_select = selected
+    return control
+
+
+def checkbox(caption: str, value: bool, on_value: Callable[[bool], None]) -> ft.Checkbox:
+    """A check box bound through ``on_value``."""
+    control = ft.Checkbox(label=caption, value=value)
+
+    def changed() -> None:
+        on_value(bool(control.value))
+
+    control.on_change = changed
+    return control
+
+
+def primary_button(
+    caption: str, on_click: Handler, *, icon: ft.IconData | None = None, disabled: bool = False
+) -> ft.Control:
+    """The main action of a form or dialog."""
+    return ft.FilledButton(content=caption, icon=icon, on_click=on_click, disabled=disabled)
+
+
+def secondary_button(
+    caption: str, on_click: Handler, *, icon: ft.IconData | None = None, disabled: bool = False
+) -> ft.Control:
+    """Other actions."""
+    return ft.OutlinedButton(content=caption, icon=icon, on_click=on_click, disabled=disabled)
+
+
+def table(
+    columns: Sequence[tuple[str, bool]],
+    rows: Sequence[Sequence[Cell]],
+    *,
+    on_select: Sequence[Handler | None] | None = None,
+    selected: int | None = None,
+    empty: str = "",
+) -> ft.Control:
+    """A dense data table: columns (caption, numeric); each row's cells as text or controls; rows clickable when
+    ``on_select`` gives them a handler. Without rows, ``empty`` is shown under the header. A row is as high as its
+    tallest cell (wrapped text, several lines of errors), at least one compact line."""
+    palette = palette_for(KIND)
+    scale = type_scale(KIND)
+
+    def cell(value: Cell, numeric: bool) -> ft.DataCell:
+        if isinstance(value, str):
+            return ft.DataCell(
+                ft.Text(
+                    value,
+                    size=scale.body,
+                    color=palette.text,
+                    text_align=ft.TextAlign.RIGHT if numeric else ft.TextAlign.START,
+                )
+            )
+        return ft.DataCell(value)
+
+    data_rows = []
+    for i, row in enumerate(rows):
+        handler = on_select[i] if on_select is not None and i < len(on_select) else None
+        data_rows.append(
+            ft.DataRow(
+                [cell(value, numeric) for value, (_, numeric) in zip(row, columns, strict=True)],
+                on_select_change=handler,
+                selected=selected == i,
+            )
+        )
+    grid = ft.DataTable(
+        columns=[
+            ft.DataColumn(
+                label=ft.Text(caption or " ", size=scale.label, weight=ft.FontWeight.BOLD, color=palette.text_muted),
+                numeric=numeric,
+            )
+            for caption, numeric in columns
+        ],
+        rows=data_rows,
+        heading_row_height=36,
+        data_row_min_height=36,
+        data_row_max_height=float("inf"),  # as high as the content: Flutter sizes rows to the maximum otherwise
+        column_spacing=16,
+        horizontal_margin=12,
+        divider_thickness=0.5,
+        show_checkbox_column=False,
+        heading_row_color=palette.surface_raised,
+    )
+    body: list[ft.Control] = [ft.Row([grid], scroll=ft.ScrollMode.AUTO)]
+    if not rows and empty:
+        body.append(
+            ft.Container(muted(empty, size=scale.body), padding=ft.Padding.symmetric(horizontal=12, vertical=8))
+        )
+    return ft.Column(body, spacing=0, tight=True)

@@ -1,0 +1,1369 @@
+"""The carbon accountants' screens: source inventory, factor library, activity data, ledger import, emissions with
+their lineage, and the annual report."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Awaitable, Callable, Mapping
+from decimal import Decimal
+
+import flet as ft
+
+from cem_clients.console.app_kit import (
+    Cell,
+    Section,
+    Ui,
+    bind,
+    card,
+    checkbox,
+    chip,
+    dropdown,
+    field_error,
+    heading,
+    message,
+    muted,
+    primary_button,
+    secondary_button,
+    stat,
+    table,
+    text,
+    text_field,
+    wrapped,
+)
+from cem_clients.console.model import (
+    CONFIDENCES,
+    GRID_KINDS,
+    ORIGINS,
+    OUTPUT,
+    PERIOD_KINDS,
+    ActivityEntry,
+    Console,
+    EmissionsExplorer,
+    EmissionsQuery,
+    FactorLibrary,
+    LedgerImport,
+    LineageView,
+    ParameterRow,
+    PeriodRow,
+    ReportExport,
+    SourceInventory,
+    SourceLine,
+)
+from cem_clients.ui.theme import Tone
+
+__all__ = [
+    "ActivitySection",
+    "EmissionsSection",
+    "InventorySection",
+    "LedgerSection",
+    "LibrarySection",
+    "ReportSection",
+]
+
+CATEGORIES = ("fuel_combustion", "flux", "electrode", "raw_material", "electricity", "heat", "fixed_carbon", OUTPUT)
+GROUPS = ("combustion", "process", "electricity", "heat", "fixed_carbon")
+_CHANGE_TONES = {"added": Tone.GOOD, "changed": Tone.INFO, "removed": Tone.CRITICAL}
+_MAX_ROWS = 200  # rows a table shows before asking for a filter
+_DIFF_ROWS = 8  # rows of a version's diff shown before "all changes"
+
+
+def category_name(ui: Ui, category: str) -> str:
+    """A source category by name ("" and unknown ones as they are)."""
+    return ui.t(f"console.category.{category}") if category in CATEGORIES else category
+
+
+def _num(ui: Ui, value: Decimal | None, decimals: int = 2) -> str:
+    return ui.tr.number(value, decimals) if value is not None else "—"
+
+
+def _exact(value: Decimal | None) -> str:
+    """An exact decimal as the platform gave it (parameters, used values)."""
+    if value is None:
+        return "—"
+    text_ = format(value, "f")
+    return text_.rstrip("0").rstrip(".") if "." in text_ else text_
+
+
+# ---- source inventory ---------------------------------------------------------------------------------------------
+
+
+class InventorySection(Section):
+    """The sources by process and category; a new source checked against the platform's categories."""
+
+    title_key = "console.section.inventory"
+
+    def __init__(self, ui: Ui, console: Console, options: Mapping[str, str]) -> None:
+        super().__init__(ui, console, options)
+        self.inventory: SourceInventory = console.inventory()
+        self.notice = ""
+
+    async def load(self) -> None:
+        await self.inventory.refresh()
+
+    def _inputs(self, inputs: Mapping[str, object]) -> str:
+        parts = []
+        for name, spec in inputs.items():
+            if isinstance(spec, Mapping):
+                origin = str(spec.get("origin", ""))
+                shown = self.t(f"console.origin.{origin}") if origin in ORIGINS else origin
+                parts.append(f"{name}: {shown} · {spec.get('unit', '')}")
+            else:
+                parts.append(name)
+        return "; ".join(parts)
+
+    def render(self) -> ft.Control:
+        t, inventory = self.t, self.inventory
+        facilities = {f.id: f.name for f in inventory.facilities}
+        trailing: list[ft.Control] = [
+            secondary_button(t("refresh"), self.ui.act(inventory.refresh), icon=ft.Icons.REFRESH)
+        ]
+        if self.console.can("accounting.write"):
+            trailing.append(primary_button(t("console.inventory.new"), self._new, icon=ft.Icons.ADD))
+        columns = [
+            (t("console.col.code"), False),
+            (t("console.col.name"), False),
+            (t("console.col.item"), False),
+            (t("console.col.inputs"), False),
+            (t("console.reg.facility"), False),
+            (t("console.col.active"), False),
+        ]
+        cards: list[ft.Control] = []
+        for group in inventory.groups:
+            title = f"{group.code} {group.name}" if group.process_id else t("console.inventory.enterprise_level")
+            body: list[ft.Control] = []
+            for category in group.categories:
+                body.append(text(category_name(self.ui, category.category), bold=True))
+                rows: list[list[Cell]] = [
+                    [
+                        s.code,
+                        s.name,
+                        s.item or "—",
+                        text(self._inputs(s.inputs), width=360),
+                        facilities.get(s.facility_id, "—") if s.facility_id else "—",
+                        t("console.yes") if s.active else t("console.no"),
+                    ]
+                    for s in category.sources
+                ]
+                body.append(table(columns, rows))
+            cards.append(card(body, title=title, trailing=[muted(t("console.inventory.count", count=group.count))]))
+        if not cards and not inventory.error:
+            cards.append(card([muted(t("console.inventory.empty"))]))
+        return ft.Column(
+            [
+                heading(t("console.section.inventory"), trailing=trailing),
+                message(inventory.error),
+                message(self.notice, Tone.GOOD),
+                *cards,
+            ],
+            spacing=12,
+        )
+
+    def _new(self) -> None:
+        ui, t, inventory = self.ui, self.t, self.inventory
+        form = inventory.new_source("fuel_combustion")
+
+        async def save() -> None:
+            created = await inventory.create()
+            if created is not None:
+                self.notice = t("console.inventory.created", code=created.code)
+                ui.close_dialog()
+
+        def category(value: str) -> None:
+            if value in inventory.categories:
+                form.choose_category(value, inventory.categories[value])
+            ui.refresh()
+
+        def process(value: str) -> None:
+            form.process_id = int(value) if value else None
+            form.facility_id = None
+            ui.refresh()
+
+        def body() -> ft.Control:
+            spec = inventory.categories.get(form.category)
+            items = spec.items if spec else ()
+            item: ft.Control = (
+                dropdown(
+                    t("console.col.item"),
+                    form.item,
+                    [(i, i) for i in items],
+                    lambda v: setattr(form, "item", v),
+                    error=form.error("item"),
+                )
+                if items
+                else text_field(
+                    t("console.col.item"),
+                    form.item,
+                    lambda v: setattr(form, "item", v),
+                    error=form.error("item"),
+                    hint="crude_steel" if form.category == OUTPUT else "",
+                )
+            )
+            processes = [("", t("console.inventory.enterprise_level"))] + [
+                (str(p.id), f"{p.code} {p.name}") for p in inventory.processes
+            ]
+            parts: list[ft.Control] = [
+                message(form.message),
+                ft.Row(
+                    [
+                        text_field(
+                            t("console.col.code"),
+                            form.code,
+                            lambda v: setattr(form, "code", v),
+                            error=form.error("code"),
+                            hint="BF1.COKE",
+                            autofocus=True,
+                        ),
+                        text_field(
+                            t("console.col.name"),
+                            form.name,
+                            lambda v: setattr(form, "name", v),
+                            error=form.error("name"),
+                            width=300,
+                        ),
+                    ],
+                    wrap=True,
+                ),
+                ft.Row(
+                    [
+                        dropdown(
+                            t("source.category"),
+                            form.category,
+                            [(c, category_name(ui, c)) for c in inventory.categories],
+                            category,
+                            error=form.error("category"),
+                        ),
+                        item,
+                    ],
+                    wrap=True,
+                ),
+                ft.Row(
+                    [
+                        dropdown(t("console.reg.process"), str(form.process_id or ""), processes, process),
+                        dropdown(
+                            t("console.reg.facility"),
+                            str(form.facility_id or ""),
+                            [("", t("console.none_selected"))]
+                            + [(str(f.id), f.name) for f in inventory.facilities_of(form.process_id or -1)],
+                            lambda v: setattr(form, "facility_id", int(v) if v else None),
+                        ),
+                    ],
+                    wrap=True,
+                ),
+                muted(t("console.col.inputs")),
+                field_error(form.error("inputs")),
+            ]
+            for name, given in form.inputs.items():
+                units = form.unit_choices(inventory.categories, name)
+                parts.append(
+                    ft.Row(
+                        [
+                            text(name, bold=True, width=60),
+                            dropdown(
+                                t("console.col.origin"),
+                                given.origin,
+                                [(o, t(f"console.origin.{o}")) for o in ORIGINS if o != "feed"],
+                                bind(given, "origin"),
+                                width=160,
+                            ),
+                            dropdown(
+                                t("console.col.unit"),
+                                given.unit,
+                                [(u, u) for u in dict.fromkeys([*units, given.unit]) if u],
+                                bind(given, "unit"),
+                                width=160,
+                            ),
+                            field_error(form.error(f"inputs.{name}")),
+                        ],
+                        spacing=8,
+                    )
+                )
+            if form.category == "electricity":
+                parts.append(
+                    ft.Row(
+                        [
+                            dropdown(
+                                t("console.inventory.grid_kind"),
+                                form.grid_kind,
+                                [(g, t(f"console.grid.{g}")) for g in GRID_KINDS],
+                                lambda v: setattr(form, "grid_kind", v),
+                                error=form.error("grid_kind"),
+                            ),
+                            text_field(
+                                t("console.inventory.grid_region"),
+                                form.grid_region,
+                                lambda v: setattr(form, "grid_region", v),
+                            ),
+                        ]
+                    )
+                )
+            parts.append(text_field(t("alarm.note"), form.note, lambda v: setattr(form, "note", v), width=520))
+            return ft.Column(parts, spacing=10, tight=True, scroll=ft.ScrollMode.AUTO)
+
+        def close() -> None:
+            inventory.form = None
+            ui.close_dialog()
+
+        ui.open_dialog(
+            t("console.inventory.new"),
+            body,
+            lambda: [secondary_button(t("cancel"), close), primary_button(t("save"), ui.act(save))],
+            width=640,
+        )
+
+
+# ---- factor library -----------------------------------------------------------------------------------------------
+
+
+class LibrarySection(Section):
+    """Editions and the grid series: versions, a version's diff (before -> after), its parameters, a proposal."""
+
+    title_key = "console.section.library"
+
+    def __init__(self, ui: Ui, console: Console, options: Mapping[str, str]) -> None:
+        super().__init__(ui, console, options)
+        self.library: FactorLibrary = console.library()
+        self.library.library = options.get("library") or None
+        self.library.search = options.get("search", "")
+        self.notice = ""
+        self.full_diff = False  # every row of the version's diff, not the first few
+
+    async def load(self) -> None:
+        await self.library.refresh()
+        version = self.options.pop("version", "")
+        if version.isdigit() and int(version) != self.library.version:
+            await self.library.show_version(int(version))
+
+    def render(self) -> ft.Control:
+        t, lib = self.t, self.library
+        titles = {x.library: x.title for x in lib.libraries}
+
+        async def choose(value: str) -> None:
+            if value:
+                await lib.select(value)
+            self.ui.refresh()
+
+        trailing: list[ft.Control] = [
+            dropdown(
+                t("factor.edition"), lib.library, [(x.library, x.library) for x in lib.libraries], choose, width=300
+            ),
+            secondary_button(t("refresh"), self.ui.act(lib.refresh), icon=ft.Icons.REFRESH),
+        ]
+        if self.console.can("accounting.library") and lib.library:
+            trailing.append(
+                primary_button(t("console.library.propose"), lambda: self._propose(None), icon=ft.Icons.EDIT_NOTE)
+            )
+        subtitle = titles.get(lib.library or "", "")
+        return ft.Column(
+            [
+                heading(t("console.section.library"), trailing=trailing),
+                message(lib.error),
+                message(self.notice, Tone.GOOD),
+                ft.Row(
+                    [
+                        ft.Column([self._versions(subtitle)], width=320),
+                        ft.Column([self._diff(), self._parameters()], spacing=12, expand=True),
+                    ],
+                    spacing=12,
+                    vertical_alignment=ft.CrossAxisAlignment.START,
+                ),
+            ],
+            spacing=12,
+        )
+
+    def _versions(self, subtitle: str) -> ft.Control:
+        t, lib = self.t, self.library
+        palette = self.ui.palette
+        tiles: list[ft.Control] = [text(lib.library or "—", bold=True)]
+        if subtitle:
+            tiles.append(muted(subtitle))
+        for version in lib.versions:
+            chosen = version.number == lib.version
+            when = self.ui.tr.when(version.created_at) if version.created_at else ""
+            tiles.append(
+                ft.Container(
+                    ft.Column(
+                        [
+                            ft.Row(
+                                [
+                                    text(t("console.library.version", number=version.number), bold=True),
+                                    ft.Container(expand=True),
+                                    muted(t("console.library.changes", count=len(version.rows))),
+                                ]
+                            ),
+                            muted(" · ".join(x for x in (version.author, when) if x)),
+                            ft.Text(
+                                version.reason,
+                                size=12,
+                                width=280,
+                                max_lines=3,
+                                color=palette.text,
+                                overflow=ft.TextOverflow.ELLIPSIS,
+                            )
+                            if version.reason
+                            else ft.Container(),
+                        ],
+                        spacing=2,
+                        tight=True,
+                    ),
+                    padding=10,
+                    border_radius=6,
+                    bgcolor=palette.surface_raised if chosen else None,
+                    border=ft.Border.all(1, palette.primary if chosen else palette.outline),
+                    on_click=self._show_handler(version.number),
+                )
+            )
+        return card(tiles, title=t("console.library.versions"))
+
+    def _show_handler(self, number: int) -> Callable[[], Awaitable[None]]:
+        return self.ui.act(lambda: self.library.show_version(number))
+
+    def _diff(self) -> ft.Control:
+        t, selected = self.t, self.library.selected
+        if selected is None:
+            return card([muted(t("empty"))], title=t("console.library.diff"))
+        columns = [
+            (t("console.col.parameter"), False),
+            (t("console.col.change"), False),
+            (t("console.col.before"), True),
+            (t("console.col.after"), True),
+            (t("console.col.fields"), False),
+        ]
+        needle = self.library.search.strip().lower()
+        matching = [r for r in selected.rows if needle in r.code.lower()]
+        shown = matching[: _MAX_ROWS if self.full_diff else _DIFF_ROWS]
+        rows: list[list[Cell]] = [
+            [
+                r.code,
+                chip(t(f"console.change.{r.change}"), _CHANGE_TONES.get(r.change, Tone.NEUTRAL)),
+                r.before or "—",
+                r.after or "—",
+                text(", ".join(f.field for f in r.fields if f.field not in ("value", "unit")) or "—", width=220),
+            ]
+            for r in shown
+        ]
+
+        def expand() -> None:
+            self.full_diff = not self.full_diff
+            self.ui.refresh()
+
+        count = t("console.library.changes", count=len(matching))
+        trailing: list[ft.Control] = [muted(count)]
+        if len(matching) > _DIFF_ROWS:
+            caption = t("console.library.fewer") if self.full_diff else t("console.library.all_changes")
+            trailing.append(secondary_button(caption, expand))
+        body: list[ft.Control] = [table(columns, rows, empty=t("console.library.no_changes"))]
+        if len(matching) > len(rows) and self.full_diff:
+            body.append(muted(t("console.more_rows", count=len(matching) - len(rows))))
+        title = t("console.library.diff_of", number=selected.number)
+        return card(body, title=title, trailing=trailing, subtitle=selected.reason)
+
+    def _parameters(self) -> ft.Control:
+        t, lib = self.t, self.library
+        can_change = self.console.can("accounting.library")
+
+        def search(value: str) -> None:
+            lib.search = value
+
+        columns = [
+            (t("console.col.parameter"), False),
+            (t("console.col.value"), True),
+            (t("console.col.unit"), False),
+            (t("console.col.source"), False),
+            (t("console.col.confidence"), False),
+            (t("console.col.valid"), False),
+            ("", False),
+        ]
+        visible = lib.visible()
+        rows: list[list[Cell]] = [
+            [
+                p.code,
+                _exact(p.value),
+                p.unit,
+                text(p.source, width=260),
+                t(f"console.confidence.{p.confidence}") if p.confidence in CONFIDENCES else p.confidence or "—",
+                p.valid or "—",
+                ft.IconButton(
+                    ft.Icons.EDIT_OUTLINED, icon_size=18, tooltip=t("edit"), on_click=self._propose_handler(p)
+                )
+                if can_change
+                else ft.Container(),
+            ]
+            for p in visible[:_MAX_ROWS]
+        ]
+        body: list[ft.Control] = [
+            ft.Row(
+                [
+                    text_field(
+                        t("console.library.search"),
+                        lib.search,
+                        search,
+                        width=280,
+                        on_submit=lambda: self.ui.refresh(),
+                        hint="fuel.coke",
+                    ),
+                    secondary_button(t("search"), lambda: self.ui.refresh(), icon=ft.Icons.SEARCH),
+                    ft.Container(expand=True),
+                    muted(t("console.library.count", shown=len(visible), total=len(lib.parameters))),
+                ],
+                spacing=8,
+            ),
+            table(columns, rows, empty=t("empty")),
+        ]
+        if len(visible) > len(rows):
+            body.append(muted(t("console.more_rows", count=len(visible) - len(rows))))
+        version = t("console.library.version", number=lib.version) if lib.version else ""
+        return card(body, title=f"{t('console.library.parameters')} · {version}")
+
+    def _propose_handler(self, parameter: ParameterRow) -> Callable[[], None]:
+        return lambda: self._propose(parameter)
+
+    def _propose(self, parameter: ParameterRow | None) -> None:
+        ui, t, lib = self.ui, self.t, self.library
+        form = lib.form if lib.form is not None and lib.form.library == lib.library else lib.propose()
+        if parameter is not None and all(c.code != parameter.code for c in form.changes):
+            form.edit(parameter)
+        elif not form.changes:
+            form.add()
+
+        async def send() -> None:
+            version = await lib.submit()
+            if version is not None:
+                self.notice = t("console.library.created", number=version.number, library=version.library)
+                ui.close_dialog()
+
+        def add() -> None:
+            form.add()
+            ui.refresh()
+
+        def body() -> ft.Control:
+            parts: list[ft.Control] = [
+                message(form.message or form.error("changes"), Tone.WARNING if form.needs_code else Tone.CRITICAL),
+                text_field(
+                    t("console.library.reason"),
+                    form.reason,
+                    lambda v: setattr(form, "reason", v),
+                    error=form.error("reason"),
+                    width=560,
+                    hint=t("console.library.reason_hint"),
+                ),
+            ]
+            for i, change in enumerate(form.changes):
+                key = f"changes.{i}"
+
+                def setter(name: str, target: object = change) -> Callable[[str], None]:
+                    return lambda v: setattr(target, name, v)
+
+                def drop(target: object = change) -> None:
+                    form.changes.remove(target)  # type: ignore[arg-type]
+                    ui.refresh()
+
+                parts.append(
+                    ft.Container(
+                        ft.Column(
+                            [
+                                ft.Row(
+                                    [
+                                        text_field(
+                                            t("console.col.parameter"),
+                                            change.code,
+                                            setter("code"),
+                                            error=form.error(f"{key}.code"),
+                                            width=260,
+                                        ),
+                                        text_field(
+                                            t("console.col.value"),
+                                            change.value,
+                                            setter("value"),
+                                            error=form.error(f"{key}.value"),
+                                            width=140,
+                                        ),
+                                        text_field(
+                                            t("console.col.unit"),
+                                            change.unit,
+                                            setter("unit"),
+                                            error=form.error(f"{key}.unit"),
+                                            width=110,
+                                        ),
+                                        ft.IconButton(ft.Icons.DELETE_OUTLINE, tooltip=t("delete"), on_click=drop),
+                                    ],
+                                    spacing=8,
+                                ),
+                                ft.Row(
+                                    [
+                                        text_field(
+                                            t("console.col.source"),
+                                            change.source,
+                                            setter("source"),
+                                            error=form.error(f"{key}.source"),
+                                            width=400,
+                                        ),
+                                        checkbox(
+                                            t("console.library.remove"),
+                                            change.remove,
+                                            bind(change, "remove"),
+                                        )
+                                        if change.existing
+                                        else ft.Container(),
+                                    ],
+                                    spacing=8,
+                                ),
+                            ],
+                            spacing=8,
+                            tight=True,
+                        ),
+                        border=ft.Border.all(1, ui.palette.outline),
+                        border_radius=6,
+                        padding=10,
+                    )
+                )
+            parts.append(secondary_button(t("console.library.add_change"), add, icon=ft.Icons.ADD))
+            parts.append(
+                text_field(
+                    t("login.totp"),
+                    form.totp_code,
+                    lambda v: setattr(form, "totp_code", v),
+                    error=form.error("totp_code") if form.error("totp_code") != form.message else "",
+                    hint=t("console.control.code_hint"),
+                    width=200,
+                )
+            )
+            return ft.Column(parts, spacing=10, tight=True, scroll=ft.ScrollMode.AUTO)
+
+        def close() -> None:
+            lib.form = None
+            ui.close_dialog()
+
+        ui.open_dialog(
+            t("console.library.propose_title", library=lib.library or ""),
+            body,
+            lambda: [secondary_button(t("cancel"), close), primary_button(t("submit"), ui.act(send))],
+            width=640,
+        )
+
+
+# ---- activity data ------------------------------------------------------------------------------------------------
+
+
+class ActivitySection(Section):
+    """Manual activity data: a value of a source's input over a month or days, with evidence; recent records."""
+
+    title_key = "console.section.activity"
+
+    def __init__(self, ui: Ui, console: Console, options: Mapping[str, str]) -> None:
+        super().__init__(ui, console, options)
+        self.entry: ActivityEntry = console.activity()
+        self.notice = ""
+
+    async def load(self) -> None:
+        await self.entry.refresh()
+
+    def render(self) -> ft.Control:
+        t, entry, form = self.t, self.entry, self.entry.form
+        source = next((s for s in entry.sources if s.id == form.source_id), None)
+
+        def choose(value: str) -> None:
+            if value:
+                entry.choose(int(value))
+            self.ui.refresh()
+
+        def choose_input(value: str) -> None:
+            if form.source_id is not None and value:
+                entry.choose(form.source_id, value)
+            self.ui.refresh()
+
+        async def evidence() -> None:
+            picked = await self.ui.pick_file()
+            if picked is not None:
+                form.evidence_filename, form.evidence = picked
+
+        async def submit() -> None:
+            record = await entry.submit()
+            if record is not None:
+                self.notice = t("console.activity.saved", value=_exact(record.value), unit=record.unit)
+
+        inputs = sorted(source.inputs) if source else []
+        origin = entry.origin_of(source.id, form.input_name) if source and form.input_name else ""
+        fields = ft.Column(
+            [
+                message(entry.error or form.message),
+                message(self.notice, Tone.GOOD),
+                ft.Row(
+                    [
+                        dropdown(
+                            t("console.activity.source"),
+                            str(form.source_id or ""),
+                            [(str(s.id), f"{s.code} · {s.name}") for s in entry.sources],
+                            choose,
+                            error=form.error("source_id"),
+                            width=320,
+                        ),
+                        dropdown(
+                            t("console.activity.input"),
+                            form.input_name,
+                            [(i, i) for i in inputs],
+                            choose_input,
+                            error=form.error("input_name"),
+                            width=140,
+                        ),
+                        muted(t("console.activity.origin", origin=t(f"console.origin.{origin}")) if origin else ""),
+                    ],
+                    spacing=12,
+                ),
+                ft.Row(
+                    [
+                        text_field(
+                            t("console.col.value"),
+                            form.value,
+                            lambda v: setattr(form, "value", v),
+                            error=form.error("value"),
+                            width=200,
+                        ),
+                        text_field(
+                            t("console.col.unit"),
+                            form.unit,
+                            lambda v: setattr(form, "unit", v),
+                            error=form.error("unit"),
+                            width=120,
+                        ),
+                        checkbox(t("estimated"), form.estimated, lambda v: setattr(form, "estimated", v)),
+                    ],
+                    spacing=12,
+                ),
+                ft.Row(
+                    [
+                        text_field(
+                            t("console.activity.month"),
+                            form.month,
+                            lambda v: setattr(form, "month", v),
+                            error=form.error("month"),
+                            hint="2025-03",
+                            width=180,
+                        ),
+                        muted(t("console.activity.or")),
+                        text_field(
+                            t("console.activity.first_day"),
+                            str(form.first_day or ""),
+                            lambda v: setattr(form, "first_day", v),
+                            error=form.error("first_day"),
+                            hint="2025-03-01",
+                            width=180,
+                        ),
+                        text_field(
+                            t("console.activity.last_day"),
+                            str(form.last_day or ""),
+                            lambda v: setattr(form, "last_day", v),
+                            error=form.error("last_day"),
+                            hint="2025-03-31",
+                            width=180,
+                        ),
+                    ],
+                    spacing=12,
+                ),
+                text_field(
+                    t("alarm.note"), form.note, lambda v: setattr(form, "note", v), error=form.error("note"), width=560
+                ),
+                ft.Row(
+                    [
+                        secondary_button(
+                            t("console.activity.evidence"), self.ui.act(evidence), icon=ft.Icons.ATTACH_FILE
+                        ),
+                        muted(form.evidence_filename or t("console.activity.no_evidence")),
+                        field_error(form.error("evidence_filename")),
+                    ],
+                    spacing=12,
+                ),
+                ft.Row([primary_button(t("save"), self.ui.act(submit), icon=ft.Icons.SAVE_OUTLINED)]),
+            ],
+            spacing=12,
+        )
+        codes = {s.id: s.code for s in entry.sources}
+        columns = [
+            (t("console.activity.source"), False),
+            (t("console.activity.input"), False),
+            (t("console.col.period"), False),
+            (t("console.col.value"), True),
+            (t("console.col.unit"), False),
+            (t("console.col.origin"), False),
+            (t("console.col.entered_by"), False),
+            (t("alarm.note"), False),
+        ]
+        rows: list[list[Cell]] = [
+            [
+                codes.get(r.source_id, str(r.source_id)),
+                r.input,
+                self._period(r.period_start, r.period_end),
+                _exact(r.value),
+                r.unit,
+                t(f"console.origin.{r.origin}") if r.origin in ORIGINS else r.origin,
+                f"{r.entered_by} · {self.ui.tr.when(r.entered_at)}" if r.entered_at else r.entered_by,
+                text(r.note, width=200),
+            ]
+            for r in entry.records[:50]
+        ]
+        return ft.Column(
+            [
+                heading(
+                    t("console.section.activity"),
+                    trailing=[secondary_button(t("refresh"), self.ui.act(entry.refresh), icon=ft.Icons.REFRESH)],
+                ),
+                card([fields], width=960),
+                card([table(columns, rows, empty=t("empty"))], title=t("console.activity.recent")),
+            ],
+            spacing=12,
+        )
+
+    def _period(self, start: dt.datetime, end: dt.datetime) -> str:
+        first = self.ui.tr.day(start)
+        last = self.ui.tr.day(end - dt.timedelta(microseconds=1))
+        return first if first == last else f"{first} – {last}"
+
+
+# ---- ledger import ------------------------------------------------------------------------------------------------
+
+
+class LedgerSection(Section):
+    """Upload a ledger (XLSX/CSV): the platform's row-by-row report, then import the valid rows or discard."""
+
+    title_key = "console.section.ledger"
+
+    def __init__(self, ui: Ui, console: Console, options: Mapping[str, str]) -> None:
+        super().__init__(ui, console, options)
+        self.ledger: LedgerImport = console.ledger()
+
+    def render(self) -> ft.Control:
+        t, ledger = self.t, self.ledger
+
+        async def choose() -> None:
+            picked = await self.ui.pick_file(("xlsx", "csv"))
+            if picked is not None:
+                ledger.clear()
+                await ledger.upload(*picked)
+
+        def invalid_only(value: bool) -> None:
+            ledger.invalid_only = value
+            self.ui.refresh()
+
+        controls: list[ft.Control] = [
+            heading(t("console.section.ledger")),
+            message(ledger.error),
+            card(
+                [
+                    muted(t("console.ledger.columns")),
+                    ft.Row(
+                        [primary_button(t("console.ledger.choose"), self.ui.act(choose), icon=ft.Icons.UPLOAD_FILE)]
+                    ),
+                ],
+                width=960,
+            ),
+        ]
+        report = ledger.report
+        if report is not None:
+            status_tone = {"validated": Tone.INFO, "imported": Tone.GOOD, "discarded": Tone.NEUTRAL}
+            decisions: list[ft.Control] = [
+                chip(t(f"console.ledger.status.{ledger.status}"), status_tone.get(ledger.status, Tone.NEUTRAL)),
+                ft.Container(expand=True),
+                checkbox(t("console.ledger.invalid_only"), ledger.invalid_only, invalid_only),
+            ]
+            if ledger.can_discard:
+                decisions.append(secondary_button(t("console.ledger.discard"), self.ui.act(ledger.discard)))
+            if ledger.can_confirm:
+                decisions.append(
+                    primary_button(t("console.ledger.confirm", count=ledger.valid_count), self.ui.act(ledger.confirm))
+                )
+            summary = t(
+                "console.ledger.summary",
+                file=report.filename,
+                total=ledger.total,
+                valid=ledger.valid_count,
+                invalid=ledger.invalid_count,
+            )
+            columns = [
+                (t("console.col.row"), True),
+                (t("console.activity.source"), False),
+                (t("console.activity.input"), False),
+                (t("console.col.period"), False),
+                (t("console.col.value"), True),
+                (t("console.col.unit"), False),
+                (t("console.col.check"), False),
+            ]
+            rows: list[list[Cell]] = []
+            for row in ledger.visible()[:_MAX_ROWS]:
+                days = ledger.row_days(row)
+                period = (
+                    "—"
+                    if days is None
+                    else (
+                        days[0].isoformat() if days[0] == days[1] else f"{days[0].isoformat()} – {days[1].isoformat()}"
+                    )
+                )
+                check: Cell = (
+                    chip(t("console.ledger.ok"), Tone.GOOD)
+                    if row.valid
+                    else ft.Column(
+                        [wrapped(e, 520, color=self.ui.palette.tone(Tone.CRITICAL)) for e in row.errors],
+                        spacing=0,
+                        tight=True,
+                    )
+                )
+                rows.append([str(row.row), row.source_code, row.input_name, period, _exact(row.value), row.unit, check])
+            controls.append(card([ft.Row(decisions, spacing=8), table(columns, rows, empty=t("empty"))], title=summary))
+        return ft.Column(controls, spacing=12)
+
+
+# ---- emissions and lineage ----------------------------------------------------------------------------------------
+
+
+class EmissionsSection(Section):
+    """Emissions period by period (enterprise or process); a row opens its lineage, a source its inputs and
+    parameters with where each came from."""
+
+    title_key = "console.section.emissions"
+
+    def __init__(self, ui: Ui, console: Console, options: Mapping[str, str]) -> None:
+        super().__init__(ui, console, options)
+        self.explorer: EmissionsExplorer = console.emissions()
+        year = dt.datetime.now(dt.UTC).year
+        period = options.get("period", "month")
+        self.explorer.query = EmissionsQuery(
+            scope_id=self.explorer.enterprise_id,
+            period=period if period in PERIOD_KINDS else "month",
+            start=options.get("start", f"{year}-01"),
+            end=options.get("end", f"{year + 1}-01"),
+        )
+
+    async def load(self) -> None:
+        explorer = self.explorer
+        await explorer.load_choices()
+        await explorer.load()
+        drill = self.options.pop("drill", "")
+        if drill and explorer.rows:
+            row = (
+                explorer.rows[0]
+                if drill == "first"
+                else next((r for r in explorer.rows if str(r.result_id) == drill or r.label == drill), None)
+            )
+            if row is not None and await explorer.drill(row.result_id) is not None:
+                code = self.options.pop("source", "")
+                if code and explorer.lineage is not None and any(s.code == code for s in explorer.lineage.sources):
+                    explorer.drill_source(code)
+
+    def render(self) -> ft.Control:
+        explorer = self.explorer
+        if explorer.lineage is not None:
+            return self._lineage(explorer.lineage)
+        return self._periods()
+
+    # periods
+
+    def _periods(self) -> ft.Control:
+        t, explorer, q = self.t, self.explorer, self.explorer.query
+        ui = self.ui
+
+        def scope(value: str) -> None:
+            if value == "enterprise":
+                q.scope, q.scope_id = "enterprise", explorer.enterprise_id
+            elif value:
+                q.scope, q.scope_id = "process", int(value)
+
+        def period(value: str) -> None:
+            if value in PERIOD_KINDS:
+                q.period = value
+
+        show = ui.act(explorer.load)
+        scope_options = [("enterprise", self.console.enterprise.name if self.console.enterprise else "—")] + [
+            (str(p.id), f"{p.code} {p.name}") for p in explorer.processes
+        ]
+        controls = ft.Row(
+            [
+                dropdown(
+                    t("console.emissions.scope"),
+                    "enterprise" if q.scope == "enterprise" else str(q.scope_id),
+                    scope_options,
+                    scope,
+                    error=q.error("scope_id"),
+                    width=220,
+                ),
+                dropdown(
+                    t("console.emissions.period"),
+                    q.period,
+                    [(k, t(f"console.period.{k}")) for k in PERIOD_KINDS],
+                    period,
+                    width=140,
+                ),
+                text_field(
+                    t("console.emissions.start"),
+                    str(q.start),
+                    lambda v: setattr(q, "start", v),
+                    error=q.error("start"),
+                    hint="2024-01",
+                    width=160,
+                    on_submit=show,
+                ),
+                text_field(
+                    t("console.emissions.end"),
+                    str(q.end),
+                    lambda v: setattr(q, "end", v),
+                    error=q.error("end"),
+                    hint="2025-01",
+                    width=160,
+                    on_submit=show,
+                ),
+                primary_button(t("console.emissions.show"), show, icon=ft.Icons.SEARCH),
+            ],
+            spacing=8,
+            wrap=True,
+        )
+        categories = explorer.categories()
+        columns = [
+            (t("console.col.period"), False),
+            (f"{t('emissions.net')} ({explorer.unit})", True),
+            *[(category_name(ui, c), True) for c in categories],
+            (t("console.emissions.output"), True),
+            (f"{t('intensity')} ({t('unit.tco2_per_t')})", True),
+            (t("console.col.state"), False),
+        ]
+        rows: list[list[Cell]] = []
+        handlers: list[Callable[[], object] | None] = []
+        for row in explorer.rows:
+            rows.append(
+                [
+                    row.label,
+                    ft.Text(_num(ui, row.net), weight=ft.FontWeight.BOLD, color=ui.palette.text),
+                    *[_num(ui, row.by_category.get(c)) for c in categories],
+                    _num(ui, row.output),
+                    _num(ui, row.intensity, 4),
+                    self._flags(row),
+                ]
+            )
+            handlers.append(self._drill_handler(row.result_id))
+        total = explorer.total
+        stats = ft.Row(
+            [
+                stat(
+                    t("console.emissions.total"),
+                    f"{_num(ui, total)} {explorer.unit}",
+                    width=300,
+                    note=f"{explorer.name} · {q.bound('start')} – {q.bound('end')}",
+                ),
+                stat(t("console.emissions.periods"), str(len(explorer.rows)), width=180),
+                stat(
+                    t("console.emissions.data"),
+                    t("console.emissions.complete" if explorer.complete else "console.emissions.incomplete"),
+                    tone=Tone.GOOD if explorer.complete else Tone.WARNING,
+                    width=200,
+                ),
+            ],
+            spacing=12,
+        )
+        return ft.Column(
+            [
+                heading(t("console.section.emissions")),
+                message(explorer.error),
+                card([controls]),
+                stats,
+                card(
+                    [table(columns, rows, on_select=handlers, empty=t("console.emissions.empty"))],
+                    title=t("console.emissions.by_period"),
+                    trailing=[muted(t("console.emissions.click_row"))],
+                ),
+            ],
+            spacing=12,
+        )
+
+    def _flags(self, row: PeriodRow) -> ft.Control:
+        t = self.t
+        chips = [chip(t("final") if row.final else t("provisional"), Tone.GOOD if row.final else Tone.INFO)]
+        if row.estimated:
+            chips.append(chip(t("estimated"), Tone.WARNING))
+        if not row.complete:
+            chips.append(chip(t("console.emissions.incomplete"), Tone.WARNING))
+        return ft.Row(chips, spacing=4, tight=True)
+
+    def _drill_handler(self, result_id: int) -> Callable[[], Awaitable[None]]:
+        return self.ui.act(lambda: self.explorer.drill(result_id))
+
+    # lineage
+
+    def _lineage(self, lineage: LineageView) -> ft.Control:
+        t, ui, explorer = self.t, self.ui, self.explorer
+
+        def back() -> None:
+            explorer.back()
+            ui.refresh()
+
+        label = self._period_label(lineage)
+        facts = [
+            t("console.lineage.version", version=lineage.version)
+            + (f" · {t('console.lineage.current')}" if lineage.current else ""),
+            t("final") if lineage.final else t("provisional"),
+            f"{t('factor.edition')} {lineage.edition}"
+            + (f" ({lineage.edition_version})" if lineage.edition_version else ""),
+            t("console.lineage.library_version", version=lineage.library_version)
+            if lineage.library_version is not None
+            else "",
+            t("console.lineage.grid_version", version=lineage.grid_version) if lineage.grid_version is not None else "",
+            t("console.lineage.created_by", user=lineage.created_by) if lineage.created_by else "",
+        ]
+        crude = lineage.crude_steel
+        stats = ft.Row(
+            [
+                stat(t("emissions.net"), f"{_num(ui, lineage.net)} tCO2", width=280),
+                *[
+                    stat(t(f"console.term.{g}"), _num(ui, lineage.totals.get(g)), width=150)
+                    for g in GROUPS
+                    if lineage.totals.get(g)
+                ],
+                stat(
+                    t("console.emissions.output"), f"{_num(ui, crude.value)} {crude.unit}" if crude else "—", width=180
+                ),
+                stat(t("intensity"), _num(ui, lineage.intensity, 4), width=160, note=t("unit.tco2_per_t")),
+            ],
+            spacing=12,
+            wrap=True,
+        )
+        header = ft.Row(
+            [
+                secondary_button(t("back"), back, icon=ft.Icons.ARROW_BACK),
+                ft.Text(t("console.lineage.title", period=label), size=20, weight=ft.FontWeight.BOLD),
+                ft.Container(expand=True),
+                muted(explorer.name),
+            ],
+            spacing=12,
+        )
+        body: list[ft.Control] = [
+            header,
+            message(explorer.error),
+            muted(" · ".join(f for f in facts if f)),
+            stats,
+        ]
+        if lineage.reason:
+            body.append(muted(t("console.lineage.reason", reason=lineage.reason)))
+        source = (
+            next((s for s in lineage.sources if s.code == explorer.source_code), None) if explorer.source_code else None
+        )
+        body.append(self._sources(lineage))
+        if source is not None:
+            body.append(self._source(source))
+        if lineage.notes:
+            body.append(card([muted(n) for n in lineage.notes], title=t("console.lineage.notes")))
+        if len(lineage.versions) > 1:
+            body.append(self._result_versions(lineage))
+        return ft.Column(body, spacing=12)
+
+    def _period_label(self, lineage: LineageView) -> str:
+        match = next((r for r in self.explorer.rows if r.result_id == lineage.result_id), None)
+        if match is not None:
+            return match.label
+        return f"{self.ui.tr.day(lineage.period_start)} – {self.ui.tr.day(lineage.period_end)}"
+
+    def _sources(self, lineage: LineageView) -> ft.Control:
+        t, ui = self.t, self.ui
+        columns = [
+            (t("console.col.code"), False),
+            (t("console.col.name"), False),
+            (t("console.reg.process"), False),
+            (t("source.category"), False),
+            (f"{t('console.col.emission')} (tCO2)", True),
+            (t("console.col.formula"), False),
+            (t("console.col.state"), False),
+        ]
+        rows: list[list[Cell]] = []
+        handlers: list[Callable[[], object] | None] = []
+        selected = None
+        for i, s in enumerate(lineage.sources):
+            if s.code == self.explorer.source_code:
+                selected = i
+            flags: list[ft.Control] = []
+            if s.estimated:
+                flags.append(chip(t("estimated"), Tone.WARNING))
+            if not s.complete:
+                flags.append(chip(t("console.emissions.incomplete"), Tone.WARNING))
+            rows.append(
+                [
+                    s.code,
+                    s.name,
+                    f"{s.process} {s.process_name}".strip() or "—",
+                    category_name(ui, s.category),
+                    ft.Text(_num(ui, s.emission, 3), weight=ft.FontWeight.BOLD, color=ui.palette.text),
+                    text(s.expression, width=260),
+                    ft.Row(flags, spacing=4, tight=True) if flags else t("console.emissions.complete"),
+                ]
+            )
+            handlers.append(self._source_handler(s.code))
+        return card(
+            [table(columns, rows, on_select=handlers, selected=selected, empty=t("empty"))],
+            title=t("console.lineage.sources"),
+            trailing=[muted(t("console.lineage.click_source"))],
+        )
+
+    def _source_handler(self, code: str) -> Callable[[], None]:
+        def handler() -> None:
+            self.explorer.drill_source(code)
+            self.ui.refresh()
+
+        return handler
+
+    def _source(self, s: SourceLine) -> ft.Control:
+        t = self.t
+        inputs_columns = [
+            (t("console.col.input"), False),
+            (t("console.col.value"), True),
+            (t("console.col.unit"), False),
+            (t("console.lineage.used"), True),
+            (t("console.col.origin"), False),
+            (t("console.col.state"), False),
+        ]
+        input_rows: list[list[Cell]] = [
+            [
+                i.name,
+                _exact(i.value),
+                i.unit,
+                f"{_exact(i.used_value)} {i.used_unit}".strip(),
+                wrapped(i.origin, 380),
+                t("estimated")
+                if i.estimated
+                else (t("console.emissions.complete") if i.complete else t("console.emissions.incomplete")),
+            ]
+            for i in s.inputs
+        ]
+        parameter_columns = [
+            (t("console.col.parameter"), False),
+            (t("console.col.code"), False),
+            (t("console.col.value"), True),
+            (t("console.col.unit"), False),
+            (t("console.lineage.used"), True),
+            (t("console.col.origin"), False),
+            (t("console.lineage.version_col"), False),
+            (t("console.col.source"), False),
+        ]
+        parameter_rows: list[list[Cell]] = [
+            [
+                p.name,
+                p.code,
+                _exact(p.value),
+                p.unit,
+                f"{_exact(p.used_value)} {p.used_unit}".strip(),
+                ft.Row(
+                    [chip(t("console.lineage.measured"), Tone.INFO)] if p.overridden else [],
+                    spacing=4,
+                    tight=True,
+                )
+                if p.overridden
+                else wrapped(p.origin, 280),
+                p.version or p.edition or "—",
+                wrapped(p.source, 220),
+            ]
+            for p in s.parameters
+        ]
+        formula = f"{s.formula_id} {s.formula_version}".strip()
+        return card(
+            [
+                ft.Row(
+                    [
+                        text(f"{t('console.col.formula')}: {s.expression}", bold=True, selectable=True),
+                        muted(formula),
+                        ft.Container(expand=True),
+                        text(f"= {_num(self.ui, s.emission, 3)} tCO2", bold=True),
+                    ],
+                    spacing=12,
+                ),
+                text(t("console.lineage.inputs"), bold=True),
+                table(inputs_columns, input_rows, empty=t("empty")),
+                text(t("console.lineage.parameters"), bold=True),
+                table(parameter_columns, parameter_rows, empty=t("empty")),
+            ],
+            title=t("console.lineage.source_title", code=s.code, name=s.name),
+        )
+
+    def _result_versions(self, lineage: LineageView) -> ft.Control:
+        t = self.t
+        columns = [
+            (t("console.col.version"), True),
+            (f"{t('emissions.net')} (tCO2)", True),
+            (t("console.col.time"), False),
+            (t("console.lineage.reason_col"), False),
+        ]
+        rows: list[list[Cell]] = [
+            [
+                str(v.version) + (" *" if v.current else ""),
+                _num(self.ui, v.net),
+                v.created_at[:16].replace("T", " "),
+                text(v.reason, width=420),
+            ]
+            for v in lineage.versions
+        ]
+        return card([table(columns, rows)], title=t("console.lineage.versions"))
+
+
+# ---- annual report ------------------------------------------------------------------------------------------------
+
+
+class ReportSection(Section):
+    """The annual report (GB/T 32151.5, XLSX) of a year, offered as a download."""
+
+    title_key = "console.section.report"
+
+    def __init__(self, ui: Ui, console: Console, options: Mapping[str, str]) -> None:
+        super().__init__(ui, console, options)
+        year = options.get("year", "")
+        self.report: ReportExport = (
+            console.report(int(year)) if year.isdigit() else console.report(dt.datetime.now(dt.UTC).year - 1)
+        )
+        self.report.lang = "zh" if ui.tr.locale.value == "zh-CN" else "en"
+        self.year_text = str(self.report.year)
+
+    def render(self) -> ft.Control:
+        t, report = self.t, self.report
+
+        def year(value: str) -> None:
+            self.year_text = value
+
+        def lang(value: str) -> None:
+            if value in ("zh", "en"):
+                report.lang = value  # type: ignore[assignment]
+
+        async def generate() -> None:
+            text_ = self.year_text.strip()
+            report.year = int(text_) if text_.isdigit() else 0
+            exported = await report.export()
+            if exported is not None:
+                await self.ui.save_file(exported.filename, exported.content)
+
+        async def download() -> None:
+            if report.file is not None:
+                await self.ui.save_file(report.filename, report.content)
+
+        body: list[ft.Control] = [
+            muted(t("console.report.about")),
+            ft.Row(
+                [
+                    text_field(
+                        t("console.report.year"), self.year_text, year, width=140, on_submit=self.ui.act(generate)
+                    ),
+                    dropdown(
+                        t("console.report.language"),
+                        report.lang,
+                        [("zh", t("console.report.lang.zh")), ("en", t("console.report.lang.en"))],
+                        lang,
+                        width=160,
+                    ),
+                    primary_button(t("report.generate"), self.ui.act(generate), icon=ft.Icons.DESCRIPTION_OUTLINED),
+                ],
+                spacing=12,
+            ),
+            message(report.error),
+        ]
+        if report.file is not None:
+            size = max(1, round(len(report.content) / 1024))
+            body.append(
+                ft.Row(
+                    [
+                        ft.Icon(ft.Icons.TABLE_VIEW, color=self.ui.palette.tone(Tone.GOOD)),
+                        text(report.filename, bold=True),
+                        muted(t("console.report.size", size=size)),
+                        secondary_button(t("report.download"), self.ui.act(download), icon=ft.Icons.DOWNLOAD),
+                    ],
+                    spacing=12,
+                )
+            )
+        return ft.Column([heading(t("console.section.report")), card(body, width=900)], spacing=12)

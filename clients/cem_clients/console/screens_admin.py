@@ -1,0 +1,457 @@
+"""Administration screens: users and roles, the audit log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import flet as ft
+
+from cem_clients.api import User
+from cem_clients.console.app_kit import (
+    Section,
+    Ui,
+    card,
+    checkbox,
+    chip,
+    dropdown,
+    heading,
+    message,
+    muted,
+    primary_button,
+    secondary_button,
+    table,
+    text,
+    text_field,
+)
+from cem_clients.console.model import AUDIT_OUTCOMES, LOCALES, ROLES, AuditLog, AuditRow, Console, UserAdmin
+from cem_clients.ui.theme import Tone
+
+__all__ = ["AuditSection", "UsersSection"]
+
+_OUTCOME_TONES = {"success": Tone.GOOD, "denied": Tone.WARNING, "failed": Tone.CRITICAL}
+
+
+class UsersSection(Section):
+    """Users and their roles and scopes: list with filters, a new user, changes (all with the code)."""
+
+    title_key = "console.section.users"
+
+    def __init__(self, ui: Ui, console: Console, options: Mapping[str, str]) -> None:
+        super().__init__(ui, console, options)
+        self.users: UserAdmin = console.users()
+        self.notice = ""
+
+    async def load(self) -> None:
+        await self.users.refresh()
+
+    def _scope(self, user: User) -> str:
+        scope = self.users.scope_text(user)
+        return self.t("console.users.all_enterprises") if user.all_enterprises else scope
+
+    def render(self) -> ft.Control:
+        t, users = self.t, self.users
+        can_write = self.console.can("users.write")
+
+        def role(value: str) -> None:
+            users.role = value or None
+            self.ui.refresh()
+
+        def search(value: str) -> None:
+            users.search = value
+
+        trailing: list[ft.Control] = [secondary_button(t("refresh"), self.ui.act(users.refresh), icon=ft.Icons.REFRESH)]
+        if can_write:
+            trailing.append(primary_button(t("console.users.new"), self._new, icon=ft.Icons.PERSON_ADD_ALT))
+        counts = users.by_role()
+        summary = ft.Row(
+            [chip(f"{t('role.' + r)} {counts[r]}", Tone.INFO if counts[r] else Tone.NEUTRAL) for r in ROLES],
+            spacing=8,
+            wrap=True,
+        )
+        filters = ft.Row(
+            [
+                dropdown(
+                    t("console.col.role"),
+                    users.role or "",
+                    [("", t("console.all"))] + [(r, t(f"role.{r}")) for r in ROLES],
+                    role,
+                    width=200,
+                ),
+                text_field(
+                    t("console.users.search"), users.search, search, width=280, on_submit=lambda: self.ui.refresh()
+                ),
+                secondary_button(t("search"), lambda: self.ui.refresh(), icon=ft.Icons.SEARCH),
+            ],
+            spacing=8,
+        )
+        columns = [
+            (t("login.username"), False),
+            (t("console.col.display_name"), False),
+            (t("console.col.role"), False),
+            (t("console.col.scope"), False),
+            (t("console.col.authenticator"), False),
+            (t("console.col.last_login"), False),
+            (t("console.col.active"), False),
+            ("", False),
+        ]
+        rows = [
+            [
+                u.username,
+                u.display_name or "—",
+                t(f"role.{u.role}"),
+                text(self._scope(u), width=240),
+                t("console.yes") if u.totp_enrolled else t("console.no"),
+                self.ui.tr.when(u.last_login_at) if u.last_login_at else "—",
+                chip(t("console.users.active"), Tone.GOOD)
+                if u.active
+                else chip(t("console.users.inactive"), Tone.NEUTRAL),
+                ft.IconButton(
+                    ft.Icons.EDIT_OUTLINED, tooltip=t("edit"), icon_size=18, on_click=self._edit_handler(u.id)
+                )
+                if can_write
+                else ft.Container(),
+            ]
+            for u in users.visible()
+        ]
+        return ft.Column(
+            [
+                heading(t("console.section.users"), trailing=trailing),
+                message(users.error),
+                message(self.notice, Tone.GOOD),
+                summary,
+                card([filters, table(columns, rows, empty=t("empty"))]),
+            ],
+            spacing=12,
+        )
+
+    def _code_field(self, form_code: str, error: str, message_text: str, setter: Callable[[str], None]) -> ft.Control:
+        return text_field(
+            self.t("login.totp"),
+            form_code,
+            setter,
+            error=error if error != message_text else "",
+            hint=self.t("console.control.code_hint"),
+            width=200,
+        )
+
+    def _new(self) -> None:
+        ui, t, users = self.ui, self.t, self.users
+        form = users.new_user()
+
+        async def save() -> None:
+            created = await users.create()
+            if created is not None:
+                self.notice = t("console.users.created", username=created.username)
+                ui.close_dialog()
+
+        def scope(value: str) -> None:
+            form.scopes = []
+            if value:
+                form.add_scope(int(value))
+
+        def body() -> ft.Control:
+            current = str(form.scopes[0].enterprise_id) if form.scopes else ""
+            return ft.Column(
+                [
+                    message(form.message, Tone.WARNING if form.needs_code else Tone.CRITICAL),
+                    ft.Row(
+                        [
+                            text_field(
+                                t("login.username"),
+                                form.username,
+                                lambda v: setattr(form, "username", v),
+                                error=form.error("username"),
+                                autofocus=True,
+                            ),
+                            text_field(
+                                t("console.users.password"),
+                                form.password,
+                                lambda v: setattr(form, "password", v),
+                                error=form.error("password"),
+                                password=True,
+                            ),
+                        ],
+                        wrap=True,
+                    ),
+                    ft.Row(
+                        [
+                            dropdown(
+                                t("console.col.role"),
+                                form.role,
+                                [(r, t(f"role.{r}")) for r in ROLES],
+                                lambda v: setattr(form, "role", v),
+                                error=form.error("role"),
+                            ),
+                            dropdown(
+                                t("language"),
+                                form.locale,
+                                [(lc, t(f"language.{lc}")) for lc in LOCALES],
+                                lambda v: setattr(form, "locale", v),
+                                width=160,
+                            ),
+                        ],
+                        wrap=True,
+                    ),
+                    ft.Row(
+                        [
+                            text_field(
+                                t("console.col.display_name"),
+                                form.display_name,
+                                lambda v: setattr(form, "display_name", v),
+                                error=form.error("display_name"),
+                            ),
+                            text_field(
+                                t("console.users.email"),
+                                form.email,
+                                lambda v: setattr(form, "email", v),
+                                error=form.error("email"),
+                            ),
+                        ],
+                        wrap=True,
+                    ),
+                    ft.Row(
+                        [
+                            dropdown(
+                                t("console.col.scope"),
+                                current,
+                                [(str(e.id), e.name) for e in users.enterprises],
+                                scope,
+                                error=form.error("scopes"),
+                            ),
+                            checkbox(
+                                t("console.users.all_enterprises"),
+                                form.all_enterprises,
+                                lambda v: setattr(form, "all_enterprises", v),
+                            ),
+                        ],
+                        wrap=True,
+                    ),
+                    self._code_field(
+                        form.totp_code, form.error("totp_code"), form.message, lambda v: setattr(form, "totp_code", v)
+                    ),
+                ],
+                spacing=10,
+                tight=True,
+            )
+
+        def close() -> None:
+            users.form = None
+            ui.close_dialog()
+
+        ui.open_dialog(
+            t("console.users.new"),
+            body,
+            lambda: [secondary_button(t("cancel"), close), primary_button(t("save"), ui.act(save))],
+        )
+
+    def _edit_handler(self, user_id: int) -> Callable[[], None]:
+        return lambda: self._edit(user_id)
+
+    def _edit(self, user_id: int) -> None:
+        ui, t, users = self.ui, self.t, self.users
+        form = users.edit(user_id)
+
+        async def save() -> None:
+            updated = await users.update()
+            if updated is not None:
+                self.notice = t("console.users.updated", username=updated.username)
+                ui.close_dialog()
+
+        def body() -> ft.Control:
+            return ft.Column(
+                [
+                    muted(f"{form.user.username} · {self._scope(form.user)}"),
+                    message(form.message or form.error("form"), Tone.WARNING if form.needs_code else Tone.CRITICAL),
+                    ft.Row(
+                        [
+                            dropdown(
+                                t("console.col.role"),
+                                form.role,
+                                [(r, t(f"role.{r}")) for r in ROLES],
+                                lambda v: setattr(form, "role", v),
+                                error=form.error("role"),
+                            ),
+                            dropdown(
+                                t("language"),
+                                form.locale,
+                                [(lc, t(f"language.{lc}")) for lc in LOCALES],
+                                lambda v: setattr(form, "locale", v),
+                                width=160,
+                            ),
+                        ],
+                        wrap=True,
+                    ),
+                    ft.Row(
+                        [
+                            text_field(
+                                t("console.col.display_name"),
+                                form.display_name,
+                                lambda v: setattr(form, "display_name", v),
+                                error=form.error("display_name"),
+                            ),
+                            text_field(
+                                t("console.users.email"),
+                                form.email,
+                                lambda v: setattr(form, "email", v),
+                                error=form.error("email"),
+                            ),
+                        ],
+                        wrap=True,
+                    ),
+                    ft.Row(
+                        [
+                            checkbox(t("console.users.active"), form.active, lambda v: setattr(form, "active", v)),
+                            checkbox(
+                                t("console.users.all_enterprises"),
+                                form.all_enterprises,
+                                lambda v: setattr(form, "all_enterprises", v),
+                            ),
+                        ]
+                    ),
+                    text_field(
+                        t("console.users.new_password"),
+                        form.new_password,
+                        lambda v: setattr(form, "new_password", v),
+                        error=form.error("new_password"),
+                        password=True,
+                    ),
+                    self._code_field(
+                        form.totp_code, form.error("totp_code"), form.message, lambda v: setattr(form, "totp_code", v)
+                    ),
+                ],
+                spacing=10,
+                tight=True,
+            )
+
+        def close() -> None:
+            users.edit_form = None
+            ui.close_dialog()
+
+        ui.open_dialog(
+            t("console.users.edit", username=form.user.username),
+            body,
+            lambda: [secondary_button(t("cancel"), close), primary_button(t("save"), ui.act(save))],
+        )
+
+
+class AuditSection(Section):
+    """The audit log, newest first: filters, pages, what each record changed."""
+
+    title_key = "console.section.audit"
+
+    def __init__(self, ui: Ui, console: Console, options: Mapping[str, str]) -> None:
+        super().__init__(ui, console, options)
+        self.log: AuditLog = console.audit()
+        self.log.page_size = int(options.get("page_size", "20"))
+        f = self.log.filters
+        f.actor, f.action, f.entity_id = options.get("actor", ""), options.get("action", ""), options.get("entity", "")
+        f.outcome = options.get("outcome", "")
+
+    async def load(self) -> None:
+        await self.log.search()
+
+    def render(self) -> ft.Control:
+        t, log, f = self.t, self.log, self.log.filters
+
+        def outcome(value: str) -> None:
+            f.outcome = value
+
+        search = self.ui.act(log.search)
+        filters = ft.Row(
+            [
+                text_field(
+                    t("console.col.actor"), f.actor, lambda v: setattr(f, "actor", v), width=160, on_submit=search
+                ),
+                text_field(
+                    t("console.audit.action_prefix"),
+                    f.action,
+                    lambda v: setattr(f, "action", v),
+                    width=220,
+                    hint="registry.",
+                    on_submit=search,
+                ),
+                text_field(
+                    t("console.audit.entity"),
+                    f.entity_id,
+                    lambda v: setattr(f, "entity_id", v),
+                    width=200,
+                    on_submit=search,
+                ),
+                dropdown(
+                    t("console.col.outcome"),
+                    f.outcome,
+                    [("", t("console.all"))] + [(o, t(f"console.outcome.{o}")) for o in AUDIT_OUTCOMES],
+                    outcome,
+                    error=f.error("outcome"),
+                    width=150,
+                ),
+                primary_button(t("search"), search, icon=ft.Icons.SEARCH),
+            ],
+            spacing=8,
+            wrap=True,
+        )
+        columns = [
+            (t("console.col.time"), False),
+            (t("console.col.actor"), False),
+            (t("console.col.action"), False),
+            (t("console.col.object"), False),
+            (t("console.col.outcome"), False),
+            (t("console.col.changes"), False),
+        ]
+        rows = [self._row(r) for r in log.rows]
+        first = log.page * log.page_size + 1 if log.total else 0
+        last = first + len(log.rows) - 1 if log.rows else 0
+        pager = ft.Row(
+            [
+                muted(t("console.audit.range", first=first, last=max(last, 0), total=log.total)),
+                ft.Container(expand=True),
+                secondary_button(
+                    t("console.audit.previous"),
+                    self.ui.act(log.previous_page),
+                    icon=ft.Icons.CHEVRON_LEFT,
+                    disabled=not log.has_previous,
+                ),
+                muted(t("console.audit.page", page=log.page + 1, pages=log.pages)),
+                secondary_button(
+                    t("console.audit.next"),
+                    self.ui.act(log.next_page),
+                    icon=ft.Icons.CHEVRON_RIGHT,
+                    disabled=not log.has_next,
+                ),
+            ],
+            spacing=8,
+        )
+        return ft.Column(
+            [
+                heading(t("console.section.audit")),
+                message(log.error),
+                card([filters, table(columns, rows, empty=t("console.audit.empty")), pager]),
+            ],
+            spacing=12,
+        )
+
+    def _row(self, row: AuditRow) -> list[str | ft.Control]:
+        entry = row.entry
+        changes = [f"{c.field}: {c.before or '∅'} → {c.after or '∅'}" for c in row.changes[:3]]
+        if len(row.changes) > 3:
+            changes.append(self.t("console.audit.more", count=len(row.changes) - 3))
+        what = " · ".join(x for x in (entry.entity_type, entry.entity_id) if x) or "—"
+        return [
+            self.ui.tr.when(entry.at, seconds=True),
+            entry.actor,
+            ft.Column(
+                [text(entry.action), muted(entry.summary, width=300)] if entry.summary else [text(entry.action)],
+                spacing=0,
+                tight=True,
+            ),
+            text(what, width=220),
+            chip(self.t(f"console.outcome.{entry.outcome}"), _OUTCOME_TONES[entry.outcome])
+            if entry.outcome in _OUTCOME_TONES
+            else entry.outcome,
+            ft.Container(
+                ft.Column([muted(c, width=360) for c in changes], spacing=0, tight=True),
+                padding=ft.Padding.symmetric(vertical=6),
+            )
+            if changes
+            else "—",
+        ]

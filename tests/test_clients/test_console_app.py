@@ -1,0 +1,463 @@
+"""The console app in headless Chromium at 1440x900 against a served platform: each screen shows its data.
+
+The browser only loads pages, so every screen is opened directly: a session resumed from a refresh token
+(``session=``) and a start section with its options (``start_section=``, ``start_options=``); the sign-in screen
+without a session. Screenshots are saved under ``build/screenshots/console/``.
+
+What takes clicks and typing (sign-in with the code, suspend with step-up, the enrolment token, a library change,
+the lineage drill-down, a ledger upload, the report download) is driven in Python on the same app object against
+the same platform, with a stand-in for the page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import inspect
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import cast
+
+import flet as ft
+import pytest
+
+from cem_clients.console.app import SECTION_VIEWS, ConsoleApp, console_main
+from cem_clients.console.model import ConsoleApi
+from cem_clients.console.screens_accounting import EmissionsSection, LibrarySection
+from cem_clients.console.screens_devices import FleetSection, open_control_dialog, open_token_dialog
+from cem_clients.ui import serve as ui_serve
+from cem_clients.ui.i18n import Translator
+from cem_platform.identity.models import LoginSession, User
+from cem_platform.telemetry.models import DeviceStatus
+from cem_registry.models import Device as DeviceRow
+from tests.test_clients.browser import VIEWPORTS, Browser, Snapshot
+from tests.test_clients.test_api_client import base_url, login  # noqa: F401 - the served platform
+from tests.test_clients.test_console_model import LEDGER_HEADER, small_example
+from tests.test_platform.world import PASSWORD, World, totp_code
+from tests.test_registry.fleet import enrolled_terminal, register
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots" / "console"
+VIEWPORT = VIEWPORTS["console"]  # 1440x900
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with Browser() as chromium:
+        yield chromium
+
+
+async def session_of(base_url: str, world: World, username: str) -> str:  # noqa: F811
+    """A refresh token of ``username`` signed in with password and authenticator code, as the app would keep it.
+
+    The app rotates the token when it resumes the session, so every page load needs a session of its own; an
+    authenticator code works once, so the user's last accepted time step is forgotten first.
+    """
+    await User.filter(id=world.users[username].id).update(totp_last_step=0)
+    async with ConsoleApi(base_url) as api:
+        await login(api, world, username)
+        token = api.refresh_token
+    assert token is not None
+    return token
+
+
+async def show(
+    browser: Browser,
+    base_url: str,  # noqa: F811
+    name: str,
+    expect: list[str],
+    *,
+    session: str | None = None,
+    section: str | None = None,
+    options: Mapping[str, str] | None = None,
+    locale: str = "zh-CN",
+) -> Snapshot:
+    """Serve the console, open it in Chromium at 1440x900 and wait for ``expect``; the screenshot is ``name``."""
+    main = console_main(base_url, locale=locale, session=session, start_section=section, start_options=options)
+    app = ui_serve.serve_app(main, name=f"console-{name}")
+    try:
+        shot = await asyncio.to_thread(
+            browser.load, app.url, viewport=VIEWPORT, screenshot=SCREENSHOTS / f"{name}-1440x900.png", expect=expect
+        )
+    finally:
+        app.stop()
+    assert not shot.fallback_font_requests  # every glyph came from the bundled font
+    overflowing = [n for n in shot.nodes if n.width and n.x + n.width > VIEWPORT[0] + 1]
+    assert not overflowing, overflowing  # nothing sticks out of the window
+    return shot
+
+
+async def test_sign_in_screen_without_a_session(base_url: str, browser: Browser) -> None:  # noqa: F811
+    shot = await show(browser, base_url, "login", ["碳排放管理控制台", "用户名", "密码", "动态验证码", "登录"])
+    assert "设备管理员与碳核算员使用" in shot.text and "English" in shot.texts
+    english = await show(
+        browser, base_url, "login-en", ["Carbon management console", "Authenticator code"], locale="en"
+    )
+    assert "Sign in" in english.text
+
+
+async def test_an_expired_session_leads_to_the_sign_in_screen(
+    world: World,
+    base_url: str,  # noqa: F811
+    browser: Browser,
+) -> None:
+    token = await session_of(base_url, world, "a-device-admin")
+    async with ConsoleApi(base_url) as api:
+        api.use_refresh_token(token)
+        await api.refresh()
+        await api.logout()  # the session is over on the platform
+    shot = await show(browser, base_url, "login-expired", ["登录已过期，请重新登录"], session=token)
+    assert "用户名" in shot.text
+
+
+async def test_fleet_as_a_device_admin(world: World, base_url: str, browser: Browser) -> None:  # noqa: F811
+    admin = await world.login("a-admin")
+    busy = await enrolled_terminal(world, admin, site_id=world.a.site.id, name="1#高炉网关")
+    now = dt.datetime.now(dt.UTC)
+    await DeviceRow.filter(id=busy.device_id).update(last_seen_at=now, state="active")
+    await DeviceStatus.create(
+        device_id=busy.device_id, enterprise_id=world.a.enterprise.id, state="online", reported_at=now,
+        received_at=now, buffer_depth=1250, buffer_evicted=0, status={},
+    )  # fmt: skip
+    spare = await register(world, admin, serial="HX-CONSOLE-0001", name="转炉备用网关")
+
+    shot = await show(
+        browser, base_url, "fleet", ["设备总览", "HX-CONSOLE-0001", "已登记", "1#高炉网关", "运行中"],
+        session=await session_of(base_url, world, "a-device-admin"), section="fleet",
+    )  # fmt: skip
+    texts = shot.texts
+    assert "转炉备用网关\nHX-CONSOLE-0001" in texts  # the registered spare: name and serial in one cell
+    assert "1,250" in texts  # the gateway's backlog
+    for caption in ("设备总数", "在线", "离线", "已停用", "待注册", "缓存积压", "证书即将到期"):
+        assert caption in texts, caption
+    # the rail holds the device admin's sections only
+    assert {"设备总览", "设备登记", "计量点", "告警阈值"} <= set(texts) and "排放因子库" not in texts
+    assert "a-device-admin · 设备管理员" in texts
+
+    token_shot = await show(
+        browser, base_url, "fleet-token", ["终端注册令牌", "转炉备用网关 (HX-CONSOLE-0001)", "注册令牌"],
+        session=await session_of(base_url, world, "a-device-admin"), section="fleet", options={"token": spare["id"]},
+    )  # fmt: skip
+    assert any(t.startswith("有效至 ") for t in token_shot.texts), token_shot.texts
+
+    english = await show(
+        browser, base_url, "fleet-en", ["Fleet", "HX-CONSOLE-0001", "Registered", "Certificates expiring"],
+        session=await session_of(base_url, world, "a-device-admin"), section="fleet", locale="en",
+    )  # fmt: skip
+    assert "Device administrator" in english.text
+
+
+async def test_factor_library_as_an_accountant(world: World, base_url: str, browser: Browser) -> None:  # noqa: F811
+    token = await session_of(base_url, world, "a-accountant")
+    shot = await show(
+        browser, base_url, "library", ["排放因子库", "GB/T 32151.5-2015", "第 1 版", "第 1 版的变更", "fuel.coke.ncv"],
+        session=token, section="library", options={"search": "fuel.coke"},
+    )  # fmt: skip
+    texts = shot.texts
+    assert "28.447" in texts and "GJ/t" in texts  # coke's NCV, as the library gives it
+    assert "新增" in texts  # the first version adds every parameter
+    assert {"排放源清单", "活动数据录入", "台账导入", "排放核算", "年度报告"} <= set(texts)
+    assert "设备总览" not in texts  # not an accountant's section
+
+
+async def test_emissions_and_the_lineage_drill_down(world: World, base_url: str, browser: Browser) -> None:  # noqa: F811
+    async with ConsoleApi(base_url) as api:
+        await login(api, world, "a-accountant")
+        await small_example(api, world)  # 100 t of coke and 1000 t of crude steel in March 2024
+
+    march = {"start": "2024-03", "end": "2024-04"}
+    shot = await show(
+        browser, base_url, "emissions", ["排放核算", "2024-03", "286.16", "化石燃料燃烧"],
+        session=await session_of(base_url, world, "a-accountant"),
+        section="emissions", options=march,
+    )  # fmt: skip
+    assert "1,000.00" in shot.texts and "0.2862" in shot.texts  # crude steel and the intensity
+    assert "已定稿" in shot.texts and "点击一行查看核算依据" in shot.texts
+
+    lineage = await show(
+        browser, base_url, "emissions-lineage",
+        ["核算依据：2024-03", "COKE", "FC * NCV * CC * OF * 44 / 12", "fuel.coke.ncv", "28.447"],
+        session=await session_of(base_url, world, "a-accountant"), section="emissions",
+        options=march | {"drill": "first", "source": "COKE"},
+    )  # fmt: skip
+    texts = lineage.texts
+    assert "286.163" in texts  # the source's emission
+    assert "因子库第 1 版" in lineage.text and "GB/T 32151.5-2015" in lineage.text
+    assert any("COKE.FC: manual" in t for t in texts), texts  # where the activity data came from
+    assert "library v1" in texts  # the parameter's version
+
+
+async def test_audit_log_as_admin(world: World, base_url: str, browser: Browser) -> None:  # noqa: F811
+    admin = await world.login("a-admin")
+    devices = [await register(world, admin) for _ in range(3)]
+    token = await session_of(base_url, world, "a-admin")
+    shot = await show(
+        browser, base_url, "audit", ["审计日志", "registry.device.register", devices[-1]["id"]], session=token,
+        section="audit",
+    )  # fmt: skip
+    texts = shot.texts
+    assert "a-admin" in texts and "成功" in texts
+    assert any(t.startswith("第 1 至 ") for t in texts), texts  # the pager
+    assert {"设备总览", "用户与角色", "审计日志", "排放核算"} <= set(texts)  # an admin sees every section
+
+
+async def test_every_other_section_as_admin(world: World, base_url: str, browser: Browser) -> None:  # noqa: F811
+    """The sections with tables and forms of their own (ledger import and report are driven in Python below)."""
+    async with ConsoleApi(base_url) as api:
+        await login(api, world, "a-accountant")
+        await small_example(api, world)  # sources, activity records
+    expectations = {
+        "registration": ["设备登记", "硬件序列号", "安装位置（选到越细越好）", "甲钢铁"],
+        "points": ["计量点", "ENTA.BF1.COKE", "入炉焦炭", "炼铁 / 1#高炉", "累计量"],
+        "thresholds": ["告警阈值", "gap_intervals", "允许范围", "2 – 1000"],
+        "users": ["用户与角色", "a-crew", "现场班组", "甲钢铁"],
+        "inventory": ["排放源清单", "IR 炼铁", "化石燃料燃烧", "COKE", "产品产量", "crude_steel"],
+        "activity": ["活动数据录入", "最近录入", "COKE", "STEEL", "2024-03-01 – 2024-03-31", "1000"],
+    }
+    for section, expected in expectations.items():
+        session = await session_of(base_url, world, "a-admin")
+        await show(browser, base_url, section, expected, session=session, section=section)
+
+
+# ---- the flows, driven in Python (the browser above only loads pages) --------------------------------------------
+
+
+class StubPage:
+    """What the console uses of a Flet page, without a browser: updates counted, dialogs kept, tasks run."""
+
+    def __init__(self) -> None:
+        self.title = ""
+        self.web = True
+        self.updates = 0
+        self.dialogs: list[ft.AlertDialog] = []
+        self.tasks: list[asyncio.Future[object]] = []
+
+    def update(self, *_: object) -> None:
+        self.updates += 1
+
+    def show_dialog(self, dialog: ft.AlertDialog) -> None:
+        self.dialogs.append(dialog)
+
+    def pop_dialog(self) -> ft.AlertDialog | None:
+        return self.dialogs.pop() if self.dialogs else None
+
+    def run_task(self, handler: Callable[..., Awaitable[object]], *args: object) -> asyncio.Future[object]:
+        task = asyncio.ensure_future(handler(*args))
+        self.tasks.append(task)
+        return task
+
+    async def settle(self) -> None:
+        """Wait for the tasks started (a token being issued)."""
+        while self.tasks:
+            await self.tasks.pop(0)
+
+
+def controls_in(root: object) -> Iterator[ft.BaseControl]:
+    """Every control under ``root`` (itself included), depth first."""
+    if isinstance(root, ft.BaseControl):
+        yield root
+        for f in dataclasses.fields(root):
+            if f.name.startswith("_") or f.name in ("parent", "page"):
+                continue
+            yield from controls_in(getattr(root, f.name, None))
+    elif isinstance(root, list | tuple):
+        for item in root:
+            yield from controls_in(item)
+
+
+def texts_in(root: object) -> list[str]:
+    """The texts shown under ``root``: Text values, field labels, button captions."""
+    found = []
+    for control in controls_in(root):
+        for name in ("value", "label", "content", "text"):
+            value = getattr(control, name, None)
+            if isinstance(value, str) and value:
+                found.append(value)
+    return found
+
+
+def field(root: object, caption: str) -> ft.TextField:
+    """The text field labelled ``caption`` under ``root``."""
+    return next(c for c in controls_in(root) if isinstance(c, ft.TextField) and c.label == caption)
+
+
+def type_into(control: ft.TextField, value: str) -> None:
+    """Type ``value`` into a field as the browser would report it."""
+    control.value = value
+    assert callable(control.on_change)
+    control.on_change()  # type: ignore[call-arg]
+
+
+def button(root: object, caption: str) -> ft.BaseControl:
+    """The button whose caption is ``caption`` under ``root``."""
+    return next(
+        c for c in controls_in(root) if isinstance(c, ft.FilledButton | ft.OutlinedButton) and c.content == caption
+    )
+
+
+def shown_dialog(app: ConsoleApp) -> ft.AlertDialog | None:
+    """The dialog the console shows now."""
+    return app.ui.dialog
+
+
+def signed_in(app: ConsoleApp) -> bool:
+    """Whether the console shows the signed-in shell."""
+    return app.signed_in
+
+
+async def click(control: ft.BaseControl) -> None:
+    """Click a button (its handler takes no event)."""
+    handler = getattr(control, "on_click", None)
+    assert callable(handler), control
+    result = handler()
+    if inspect.isawaitable(result):
+        await result
+
+
+async def test_sign_in_suspend_with_the_code_and_an_enrolment_token(
+    world: World,
+    base_url: str,  # noqa: F811
+) -> None:
+    admin = await world.login("a-admin")
+    terminal = await enrolled_terminal(world, admin, site_id=world.a.site.id, name="BF1 gateway")
+    spare = await register(world, admin, name="spare")
+    page = StubPage()
+    async with ConsoleApi(base_url) as api:
+        app = ConsoleApp(cast(ft.Page, page), api, Translator("zh-CN"))
+        app.draw()
+        assert "登录" in texts_in(app.holder) and not app.signed_in
+        type_into(field(app.holder, "用户名"), "a-device-admin")
+        type_into(field(app.holder, "密码"), PASSWORD)
+        await click(button(app.holder, "登录"))
+        assert not signed_in(app) and app.console.login_form.needs_code
+        assert app.login_message == "Enter your authenticator code"
+        type_into(field(app.holder, "动态验证码"), totp_code(world.secrets["a-device-admin"]))
+        await click(button(app.holder, "登录"))
+        assert signed_in(app) and app.section_name == "fleet", app.login_message
+        assert {"BF1 gateway", "spare", "设备总览"} <= set(texts_in(app.holder))
+
+        # suspend: reason, then the code the platform asks for (the sign-in's confirmation is dropped)
+        await LoginSession.filter(user_id=world.users["a-device-admin"].id).update(step_up_at=None)
+        fleet = app.section
+        assert isinstance(fleet, FleetSection)
+        device = next(d for d in fleet.fleet.devices if d.id == terminal.device_id)
+        open_control_dialog(app.ui, app.console, device, "suspend", fleet._controlled)
+        dialog = app.ui.dialog
+        assert dialog is not None and page.dialogs == [dialog]
+        type_into(field(dialog.content, "原因（记入审计日志）"), "meter cabinet opened")
+        await click(button(dialog.actions, "停用"))
+        assert shown_dialog(app) is dialog and "Enter your authenticator code" in texts_in(dialog.content)
+        type_into(field(dialog.content, "动态验证码"), totp_code(world.secrets["a-device-admin"], 1))
+        await click(button(dialog.actions, "停用"))
+        assert shown_dialog(app) is None and page.dialogs == []
+        assert fleet.notice == "BF1 gateway 现在的状态：已停用"
+        assert next(d for d in fleet.fleet.devices if d.id == terminal.device_id).state == "suspended"
+
+        # an enrolment token for the spare: issued as the dialog opens, with its QR code
+        spare_device = next(d for d in fleet.fleet.devices if d.id == spare["id"])
+        open_token_dialog(app.ui, app.console, spare_device, fleet.fleet.refresh)
+        await page.settle()
+        dialog = app.ui.dialog
+        assert dialog is not None
+        images = [c for c in controls_in(dialog.content) if isinstance(c, ft.Image)]
+        assert len(images) == 1 and isinstance(images[0].src, bytes) and images[0].src.startswith(b"\x89PNG")
+        assert any(t.startswith("cem_enr_") for t in texts_in(dialog.content))
+        await click(button(dialog.actions, "关闭"))
+        assert shown_dialog(app) is None
+
+        app.switch_language("en")
+        assert {"Fleet", "Sign out", "Suspended"} <= set(
+            texts_in(app.holder)
+        ) and page.title == "Carbon management console"
+        await click(next(c for c in controls_in(app.holder) if isinstance(c, ft.TextButton)))  # sign out
+        assert not signed_in(app) and "Sign in" in texts_in(app.holder)
+
+
+async def test_accounting_flows_library_change_lineage_ledger_and_report(
+    world: World,
+    base_url: str,  # noqa: F811
+) -> None:
+    async with ConsoleApi(base_url) as api:
+        await login(api, world, "a-accountant")
+        await small_example(api, world)
+    session = await session_of(base_url, world, "a-accountant")
+    await LoginSession.filter(user_id=world.users["a-accountant"].id).update(step_up_at=None)
+    page = StubPage()
+    async with ConsoleApi(base_url) as api:
+        app = ConsoleApp(cast(ft.Page, page), api, Translator("zh-CN"), start_section="library")
+        await app.resume(session)
+        assert app.signed_in and app.section_name == "library"
+
+        # a change of coke's NCV: reason, value, source, the code; a new version with its diff
+        library = app.section
+        assert isinstance(library, LibrarySection)
+        library._propose(library.library.parameter("fuel.coke.ncv"))
+        dialog = app.ui.dialog
+        assert dialog is not None
+        type_into(field(dialog.content, "修改原因"), "lab report 2026-01")
+        type_into(field(dialog.content, "数值"), "28.500")
+        type_into(field(dialog.content, "出处"), "lab report 2026-01 No. 3")
+        await click(button(dialog.actions, "提交"))
+        assert shown_dialog(app) is dialog  # the platform asks for the code
+        type_into(field(dialog.content, "动态验证码"), totp_code(world.secrets["a-accountant"], 1))
+        await click(button(dialog.actions, "提交"))
+        assert shown_dialog(app) is None and library.notice == "已生成 GB/T 32151.5-2015 第 2 版"
+        shown = texts_in(app.holder)
+        assert {"第 2 版的变更", "fuel.coke.ncv", "28.447 GJ/t", "28.500 GJ/t", "修改"} <= set(shown)
+
+        # emissions: a row opens its lineage, a source its inputs and parameters, back to the periods
+        await app.show("emissions", {"start": "2024-03", "end": "2024-04"})
+        emissions = app.section
+        assert isinstance(emissions, EmissionsSection)
+        [march] = emissions.explorer.rows
+        await emissions._drill_handler(march.result_id)()
+        emissions._source_handler("COKE")()
+        shown = texts_in(app.holder)
+        assert "核算依据：2024-03" in shown and "FC * NCV * CC * OF * 44 / 12" in " ".join(shown)
+        await click(button(app.holder, "返回"))
+        assert emissions.explorer.source_code is None and emissions.explorer.lineage is not None
+
+        # ledger: the picked file is checked row by row, then the valid rows are imported
+        async def pick(extensions: Sequence[str] = ()) -> tuple[str, bytes]:
+            assert tuple(extensions) == ("xlsx", "csv")
+            return "april.csv", ledger_csv.encode("utf-8-sig")
+
+        ledger_csv = LEDGER_HEADER + "COKE,FC,2024-04-01,2024-04-30,900,t,台账\nNOPE,FC,2024-04-01,2024-04-30,x,t,\n"
+        app.ui.pick_file = pick  # type: ignore[method-assign]
+        await app.show("ledger")
+        await click(button(app.holder, "选择台账文件（XLSX/CSV）"))
+        shown = texts_in(app.holder)
+        assert "april.csv：共 2 行，有效 1 行，有误 1 行" in shown and "待确认" in shown
+        assert any("Unknown source 'NOPE'" in t for t in shown)
+        await click(button(app.holder, "导入 1 个有效行"))
+        assert "已导入" in texts_in(app.holder)
+
+        # the annual report: generated and offered as a download
+        saved: list[tuple[str, bytes]] = []
+
+        async def save(filename: str, content: bytes) -> None:
+            saved.append((filename, content))
+
+        app.ui.save_file = save  # type: ignore[method-assign]
+        await app.show("report")
+        type_into(field(app.holder, "年份"), "2024")
+        await click(button(app.holder, "生成报告"))
+        assert [name for name, _ in saved] == ["ghg-report-ENTA-2024.xlsx"] and saved[0][1].startswith(b"PK")
+        assert "ghg-report-ENTA-2024.xlsx" in texts_in(app.holder)
+
+
+async def test_every_section_draws_in_both_languages(world: World, base_url: str) -> None:  # noqa: F811
+    session = await session_of(base_url, world, "a-admin")
+    page = StubPage()
+    async with ConsoleApi(base_url) as api:
+        app = ConsoleApp(cast(ft.Page, page), api, Translator("zh-CN"))
+        await app.resume(session)
+        assert app.console.sections() == list(SECTION_VIEWS)
+        for locale in ("zh-CN", "en"):
+            app.switch_language(locale)
+            for name in SECTION_VIEWS:
+                await app.show(name)
+                shown = texts_in(app.holder)
+                title = app.t(f"console.section.{name}")
+                assert shown.count(title) >= 2, (locale, name)  # in the rail and as the heading
+                assert not any(t.startswith("console.") for t in shown), (locale, name)  # every string translated
