@@ -14,6 +14,11 @@ from typing import Any
 import msgspec
 
 __all__ = [
+    "CategorySpec",
+    "LibraryParameters",
+    "ParameterChanged",
+    "ReportFile",
+    "SystemParameter",
     "ActivityRecord",
     "Alarm",
     "AlarmEvent",
@@ -592,3 +597,54 @@ class LibraryVersion(Model, frozen=True, kw_only=True):
     reason: str = ""
     created_at: dt.datetime | None = None
     diff: tuple[dict[str, Any], ...] = ()
+
+
+# ---- console: system parameters, source categories, library parameters, files ------------------------------
+
+
+class SystemParameter(Model, frozen=True, kw_only=True):
+    """A system parameter (``alarm.*``, ``comm.*``, ``auth.*`` ...) with its bounds and current value."""
+
+    key: str
+    category: str  # system, communication or alarm
+    value: Any
+    default: Any
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    description_zh: str = ""
+    description_en: str = ""
+    version: int = 0
+    updated_by: str | None = None
+    updated_at: dt.datetime | None = None
+
+
+class ParameterChanged(Model, frozen=True, kw_only=True):
+    """A parameter's stored value and its version after a change."""
+
+    key: str
+    value: Any
+    version: int
+
+
+class CategorySpec(Model, frozen=True, kw_only=True):
+    """A source category: its activity inputs with the units its formulas take, and the known items."""
+
+    inputs: dict[str, tuple[str, ...]] = {}
+    items: tuple[str, ...] = ()
+
+
+class LibraryParameters(Model, frozen=True, kw_only=True):
+    """The complete parameter set of one version of a library (values as exact decimal strings)."""
+
+    library: str
+    version: int
+    parameters: tuple[dict[str, Any], ...] = ()
+
+
+class ReportFile(Model, frozen=True, kw_only=True):
+    """A downloaded file and the name the platform suggests for it."""
+
+    content: bytes
+    filename: str
+    content_type: str = ""

@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import mimetypes
+import re
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from types import TracebackType
@@ -63,6 +64,7 @@ from cem_clients._models import (
     AlarmEvent,
     AuditEntry,
     AuditPage,
+    CategorySpec,
     Certificate,
     ControlResult,
     Device,
@@ -78,21 +80,32 @@ from cem_clients._models import (
     ImportReport,
     LatestValue,
     Library,
+    LibraryParameters,
     LibraryVersion,
     Lineage,
     Me,
     MeasurementPoint,
+    ParameterChanged,
     Process,
     Reading,
+    ReportFile,
     ScopeItem,
     Series,
     SeriesBucket,
     Session,
     Site,
+    SystemParameter,
     User,
 )
 
+_FILENAME = re.compile(r'filename="?([^";]+)"?')
+
 __all__ = [
+    "CategorySpec",
+    "LibraryParameters",
+    "ParameterChanged",
+    "ReportFile",
+    "SystemParameter",
     "API_PREFIX",
     "STEP_UP_HEADER",
     "AccountLocked",
@@ -835,6 +848,132 @@ class ApiClient:
 
     # ---- transport -----------------------------------------------------------------------------------------------
 
+    # ---- system parameters ---------------------------------------------------------------------------------
+
+    async def system_parameters(self) -> list[SystemParameter]:
+        """Every system parameter with its bounds, current value and who changed it last (system.read)."""
+        return self._decode(await self._request("GET", "/system/parameters/"), list[SystemParameter])
+
+    async def set_system_parameter(self, key: str, value: Any, totp: str | None = None) -> ParameterChanged:
+        """Change one parameter (validated and audited by the platform; a control operation: step-up)."""
+        response = await self._request(
+            "PUT", f"/system/parameters/{_path(key)}", body={"value": value}, headers=self._step_up(totp)
+        )
+        return self._decode(response, ParameterChanged)
+
+    # ---- users ---------------------------------------------------------------------------------------------
+
+    async def create_user(
+        self,
+        username: str,
+        password: str,
+        role: str,
+        *,
+        display_name: str = "",
+        email: str = "",
+        locale: str = "zh-CN",
+        all_enterprises: bool = False,
+        scopes: Iterable[ScopeItem] = (),
+        totp: str | None = None,
+    ) -> User:
+        """Create a user with a role and a scope (enterprises, or sites of them; step-up)."""
+        body: dict[str, Any] = {
+            "username": username,
+            "password": password,
+            "role": role,
+            "display_name": display_name,
+            "email": email,
+            "locale": locale,
+            "all_enterprises": all_enterprises,
+            "scopes": [_scope(s) for s in scopes],
+        }
+        response = await self._request("POST", "/users/", body=body, headers=self._step_up(totp))
+        return self._decode(response, User)
+
+    async def update_user(self, user_id: int, changes: Mapping[str, Any], totp: str | None = None) -> User:
+        """Change a user: any of display_name, email, role, locale, active, all_enterprises, scopes (a list of
+        :class:`ScopeItem`), password (step-up)."""
+        body = {k: ([_scope(s) for s in v] if k == "scopes" else v) for k, v in changes.items()}
+        response = await self._request("PATCH", f"/users/{user_id}", body=body, headers=self._step_up(totp))
+        return self._decode(response, User)
+
+    # ---- measurement points --------------------------------------------------------------------------------
+
+    async def create_point(
+        self,
+        facility_id: int,
+        *,
+        code: str,
+        name: str,
+        medium: str,
+        quantity: str,
+        unit: str,
+        kind: str,
+        meter_model: str = "",
+        meter_serial: str = "",
+        accuracy_class: str | None = None,
+        calibrated_on: dt.date | None = None,
+        calibration_due: dt.date | None = None,
+        active: bool = True,
+    ) -> MeasurementPoint:
+        """Add a measurement point and its meter to a facility (points.write)."""
+        body: dict[str, Any] = {
+            "facility_id": facility_id,
+            "code": code,
+            "name": name,
+            "medium": medium,
+            "quantity": quantity,
+            "unit": unit,
+            "kind": kind,
+            "meter_model": meter_model,
+            "meter_serial": meter_serial,
+            "accuracy_class": accuracy_class,
+            "calibrated_on": calibrated_on,
+            "calibration_due": calibration_due,
+            "active": active,
+        }
+        return self._decode(await self._request("POST", "/org/points/", body=body), MeasurementPoint)
+
+    async def update_point(self, point_id: int, changes: Mapping[str, Any]) -> MeasurementPoint:
+        """Change a point: any of code, name, medium, quantity and unit (together), kind, meter_model,
+        meter_serial, accuracy_class, calibrated_on, calibration_due, active (points.write)."""
+        response = await self._request("PATCH", f"/org/points/{point_id}", body=dict(changes))
+        return self._decode(response, MeasurementPoint)
+
+    # ---- accounting ----------------------------------------------------------------------------------------
+
+    async def source_categories(self) -> dict[str, CategorySpec]:
+        """Each source category (and ``output``) with its activity inputs and their units, and the known items."""
+        response = await self._request("GET", "/accounting/source-categories")
+        return self._decode(response, dict[str, CategorySpec])
+
+    async def library_parameters(self, library: str, version: int | None = None) -> LibraryParameters:
+        """Every parameter of one version of a library (the newest when ``version`` is None)."""
+        params: dict[str, str | int | None] = {"library": library, "version": version}
+        response = await self._request("GET", "/accounting/library/parameters", params=params)
+        return self._decode(response, LibraryParameters)
+
+    async def change_library(
+        self, library: str, reason: str, changes: Iterable[Mapping[str, Any]], totp: str | None = None
+    ) -> LibraryVersion:
+        """Make a new version of a library: each change sets a parameter (code, value as a decimal string, unit,
+        source, confidence, valid_from, valid_until) or removes it (``remove``); step-up."""
+        body = {"library": library, "reason": reason, "changes": [dict(c) for c in changes]}
+        response = await self._request("POST", "/accounting/library/versions", body=body, headers=self._step_up(totp))
+        return self._decode(response, LibraryVersion)
+
+    async def annual_report_file(self, enterprise_id: int, year: int, lang: Literal["zh", "en"] = "zh") -> ReportFile:
+        """The year's report (XLSX) with the file name the platform suggests."""
+        params: dict[str, str | int | None] = {"enterprise_id": enterprise_id, "year": year, "lang": lang}
+        response = await self._request(
+            "GET", "/emissions/report", params=params, headers={"accept": "application/octet-stream, */*"}
+        )
+        found = _FILENAME.search(response.headers.get("content-disposition", ""))
+        filename = found.group(1) if found else f"ghg-report-{enterprise_id}-{year}.xlsx"
+        return ReportFile(
+            content=response.content, filename=filename, content_type=response.headers.get("content-type", "")
+        )
+
     async def _pages(self, path: str, list_type: type[list[T]], params: Mapping[str, ParamValue]) -> list[T]:
         """Every item of a paged list (limit/offset), page by page."""
         out: list[T] = []
@@ -934,3 +1073,11 @@ class ApiClient:
 class _LatestPage(msgspec.Struct):
     at: dt.datetime
     points: list[LatestValue]
+
+
+def _scope(item: ScopeItem) -> dict[str, int | None]:
+    return {"enterprise_id": item.enterprise_id, "site_id": item.site_id}
+
+
+def _path(value: str) -> str:
+    return quote(value, safe="")
