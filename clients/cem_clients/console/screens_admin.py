@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 import flet as ft
 
 from cem_clients.api import User
+from cem_clients.console.admin import UserEditForm, UserForm
 from cem_clients.console.app_kit import (
     Section,
     Ui,
@@ -29,6 +30,48 @@ from cem_clients.ui.theme import Tone
 __all__ = ["AuditSection", "UsersSection"]
 
 _OUTCOME_TONES = {"success": Tone.GOOD, "denied": Tone.WARNING, "failed": Tone.CRITICAL}
+
+
+def _profile_rows(t: Callable[..., str], form: UserForm | UserEditForm) -> list[ft.Control]:
+    """Role and language, display name and e-mail: the fields a new user's form and an edit share."""
+    return [
+        ft.Row(
+            [
+                dropdown(
+                    t("console.col.role"),
+                    form.role,
+                    [(r, t(f"role.{r}")) for r in ROLES],
+                    lambda v: setattr(form, "role", v),
+                    error=form.error("role"),
+                ),
+                dropdown(
+                    t("language"),
+                    form.locale,
+                    [(lc, t(f"language.{lc}")) for lc in LOCALES],
+                    lambda v: setattr(form, "locale", v),
+                    width=160,
+                ),
+            ],
+            wrap=True,
+        ),
+        ft.Row(
+            [
+                text_field(
+                    t("console.col.display_name"),
+                    form.display_name,
+                    lambda v: setattr(form, "display_name", v),
+                    error=form.error("display_name"),
+                ),
+                text_field(
+                    t("console.users.email"),
+                    form.email,
+                    lambda v: setattr(form, "email", v),
+                    error=form.error("email"),
+                ),
+            ],
+            wrap=True,
+        ),
+    ]
 
 
 class UsersSection(Section):
@@ -173,42 +216,7 @@ class UsersSection(Section):
                         ],
                         wrap=True,
                     ),
-                    ft.Row(
-                        [
-                            dropdown(
-                                t("console.col.role"),
-                                form.role,
-                                [(r, t(f"role.{r}")) for r in ROLES],
-                                lambda v: setattr(form, "role", v),
-                                error=form.error("role"),
-                            ),
-                            dropdown(
-                                t("language"),
-                                form.locale,
-                                [(lc, t(f"language.{lc}")) for lc in LOCALES],
-                                lambda v: setattr(form, "locale", v),
-                                width=160,
-                            ),
-                        ],
-                        wrap=True,
-                    ),
-                    ft.Row(
-                        [
-                            text_field(
-                                t("console.col.display_name"),
-                                form.display_name,
-                                lambda v: setattr(form, "display_name", v),
-                                error=form.error("display_name"),
-                            ),
-                            text_field(
-                                t("console.users.email"),
-                                form.email,
-                                lambda v: setattr(form, "email", v),
-                                error=form.error("email"),
-                            ),
-                        ],
-                        wrap=True,
-                    ),
+                    *_profile_rows(t, form),
                     ft.Row(
                         [
                             dropdown(
@@ -262,42 +270,7 @@ class UsersSection(Section):
                 [
                     muted(f"{form.user.username} · {self._scope(form.user)}"),
                     message(form.message or form.error("form"), Tone.WARNING if form.needs_code else Tone.CRITICAL),
-                    ft.Row(
-                        [
-                            dropdown(
-                                t("console.col.role"),
-                                form.role,
-                                [(r, t(f"role.{r}")) for r in ROLES],
-                                lambda v: setattr(form, "role", v),
-                                error=form.error("role"),
-                            ),
-                            dropdown(
-                                t("language"),
-                                form.locale,
-                                [(lc, t(f"language.{lc}")) for lc in LOCALES],
-                                lambda v: setattr(form, "locale", v),
-                                width=160,
-                            ),
-                        ],
-                        wrap=True,
-                    ),
-                    ft.Row(
-                        [
-                            text_field(
-                                t("console.col.display_name"),
-                                form.display_name,
-                                lambda v: setattr(form, "display_name", v),
-                                error=form.error("display_name"),
-                            ),
-                            text_field(
-                                t("console.users.email"),
-                                form.email,
-                                lambda v: setattr(form, "email", v),
-                                error=form.error("email"),
-                            ),
-                        ],
-                        wrap=True,
-                    ),
+                    *_profile_rows(t, form),
                     ft.Row(
                         [
                             checkbox(t("console.users.active"), form.active, lambda v: setattr(form, "active", v)),
