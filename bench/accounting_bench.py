@@ -37,6 +37,7 @@ from series_bench import ADMIN_URL, _db_url, run_sql, say
 
 from cem_platform.accounting import calculation, inventory
 from cem_platform.accounting.engine import Quantity, SourceActivity, account
+from cem_platform.accounting.ledger import parse_ledger
 from cem_platform.accounting.library import EDITION_2015, SourceCategory
 from cem_platform.accounting.models import ActivityRecord, EmissionResult, PeriodKind
 from cem_platform.db import close_db, init_db, upgrade_db
@@ -177,6 +178,35 @@ def engine_baseline(sources: int, repeat: int) -> float:
     return (time.perf_counter() - start) / repeat * 1000
 
 
+async def ledger_check(enterprise_id: int) -> list[tuple[str, list[str]]]:
+    """Validate a ledger of one row per manual input and day of the year (every row overlaps a stored monthly
+    record, so every row is checked against the store and reported), against parsing it alone."""
+    lines = ["source,input,from,to,value,unit"]
+    for source in await inventory.list_sources(ACTOR, enterprise_id):
+        for name, spec in source.inputs.items():
+            if spec["origin"] == "manual":
+                day = dt.date(YEAR, 1, 1)
+                while day.year == YEAR:
+                    lines.append(f"{source.code},{name},{day},{day},12.5,{spec['unit']}")
+                    day += dt.timedelta(days=1)
+    content = "\n".join(lines).encode()
+    inputs, _ = await inventory._ledger_inputs(enterprise_id)  # noqa: SLF001 - the parser's own input table
+    start = time.perf_counter()
+    report = parse_ledger("bench.csv", content, inputs, SHANGHAI)
+    parse_s = time.perf_counter() - start
+    start = time.perf_counter()
+    batch = await inventory.start_import(ACTOR, enterprise_id, "bench.csv", content)
+    took = time.perf_counter() - start
+    rows = len(report.rows)
+    if batch.valid_rows or batch.total_rows != rows:  # a row overlapping a stored record went unnoticed
+        raise RuntimeError(f"{batch.valid_rows} of {rows} rows were not found to overlap stored records")
+    say(f"  ledger of {rows} rows: {took:.2f} s (parsing alone {parse_s:.2f} s)")
+    return [
+        (f"ledger validation, {rows} rows (all overlap)", [str(rows), f"{took:.2f}", f"{took / rows * 1000:.2f}", "0"]),
+        ("ledger parsing alone (baseline)", [str(rows), f"{parse_s:.2f}", f"{parse_s / rows * 1000:.2f}", "0"]),
+    ]
+
+
 async def measure(args: argparse.Namespace, enterprise_id: int) -> None:
     rows: list[tuple[str, list[str]]] = []
     now = dt.datetime.now(dt.UTC)
@@ -202,6 +232,7 @@ async def measure(args: argparse.Namespace, enterprise_id: int) -> None:
     if record is not None:
         await ActivityRecord.filter(id=record.id).update(value=record.value + 1)
     await timed("year by day after 2 corrections", rows, run(PeriodKind.DAY, year_from, year_to))
+    rows.extend(await ledger_check(enterprise_id))
     baseline = engine_baseline(args.meter_sources + args.manual_sources, args.repeat)
     rows.append(("engine alone, one period (baseline)", ["1", "", f"{baseline:.1f}", "0"]))
     print()

@@ -176,12 +176,23 @@ def _background(args: list[str], log: Path) -> subprocess.Popen[bytes]:
     return process
 
 
-def _wait_for_line(process: subprocess.Popen[bytes], log: Path, text: str, timeout: float = 60.0) -> str | None:
+def _log_end(log: Path) -> int:
+    """Where a log ends now: what a process started next writes comes after it (the logs are appended to)."""
+    return log.stat().st_size if log.exists() else 0
+
+
+def _wait_for_line(
+    process: subprocess.Popen[bytes], log: Path, text: str, since: int, timeout: float = 60.0
+) -> str | None:
+    """The first line containing ``text`` that ``process`` wrote to ``log`` after offset ``since`` (a line of an
+    earlier demo run in the same log does not count: its ports and its map are gone)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
-        for line in log.read_text(errors="replace").splitlines():
-            if text in line:
-                return line
+        with log.open("rb") as handle:
+            handle.seek(since)
+            for line in handle.read().decode(errors="replace").splitlines():
+                if text in line:
+                    return line
         time.sleep(0.2)
     return None
 
@@ -189,10 +200,11 @@ def _wait_for_line(process: subprocess.Popen[bytes], log: Path, text: str, timeo
 def _start_plant_and_gateway() -> None:
     """The simulated steel works (Modbus TCP + OPC UA) and the enrolled gateway polling it into the broker."""
     point_map, sim_log, gw_log = DEMO_DIR / "plant-map.toml", DEMO_DIR / "simulator.log", DEMO_DIR / "gateway.log"
+    since = _log_end(sim_log)
     simulator = _background(
         ["simulate", "plant", "--host", "127.0.0.1", "--port-base", "0", "--point-map", str(point_map)], sim_log
     )
-    ready = _wait_for_line(simulator, sim_log, "simulator ready")
+    ready = _wait_for_line(simulator, sim_log, "simulator ready", since)
     if ready is None:
         print(f"  plant simulator failed to start; see {sim_log}", file=sys.stderr, flush=True)
         return
@@ -208,8 +220,9 @@ def _start_plant_and_gateway() -> None:
         '[gateway]\nidentity_dir = "gateway"\nbuffer_path = "gateway-buffer.sqlite3"\nheartbeat_s = 10\n\n'
         + point_map.read_text()
     )
+    since = _log_end(gw_log)
     gateway = _background(["gateway", "run", "--config", str(config)], gw_log)
-    running = _wait_for_line(gateway, gw_log, "gateway running as")
+    running = _wait_for_line(gateway, gw_log, "gateway running as", since)
     if running is None:
         print(f"  gateway         failed to start; see {gw_log}", file=sys.stderr, flush=True)
         return

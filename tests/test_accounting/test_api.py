@@ -265,6 +265,50 @@ async def test_import_errors_are_reported_per_row_and_nothing_is_written(world: 
     assert not_a_ledger.json()["error"]["hint"]
 
 
+async def test_ledger_rows_overlapping_stored_records_are_reported_at_upload(world: World) -> None:
+    """Every kind of overlap with a stored month is caught when the file is checked, including rows that share
+    only its first or its last day (a query excluding "same start OR same end" once let those through)."""
+    headers = await world.login("a-accountant")
+    ids = await build_inventory(world, headers)
+    stored = await world.client.post(
+        f"{API}/activity",
+        headers=headers,
+        json={"source_id": ids["LIMESTONE"], "input": "AD", "month": "2024-03", "value": "3100", "unit": "t"},
+    )
+    assert stored.status_code == 201, stored.text
+
+    async def upload(*rows: list[str]) -> dict[str, Any]:
+        text = io.StringIO()
+        csv.writer(text).writerows([["source", "input", "from", "to", "value", "unit"], *rows])
+        uploaded = await world.client.post(
+            f"{API}/imports",
+            headers=headers,
+            params={"enterprise_id": world.a.enterprise.id, "filename": "march.csv"},
+            content=text.getvalue().encode(),
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        report: dict[str, Any] = uploaded.json()
+        return report
+
+    report = await upload(
+        ["LIMESTONE", "AD", "2024-03-01", "2024-03-01", "100", "t"],  # row 2: the month's first day
+        ["LIMESTONE", "AD", "2024-03-31", "2024-03-31", "100", "t"],  # 3: its last day
+        ["LIMESTONE", "AD", "2024-02-20", "2024-02-29", "100", "t"],  # 4: the days before
+        ["LIMESTONE", "AD", "2024-03-10", "2024-04-10", "100", "t"],  # 5: across its end
+        ["DOLOMITE", "AD", "2024-03-01", "2024-03-01", "100", "t"],  # 6: another source
+    )
+    status = {r["row"]: r["status"] for r in report["report"]}
+    assert status == {2: "invalid", 3: "invalid", 4: "valid", 5: "invalid", 6: "valid"}
+    clash = next(r for r in report["report"] if r["row"] == 3)
+    assert f"stored record {stored.json()['id']}" in " ".join(clash["errors"])
+    correction = await upload(["LIMESTONE", "AD", "2024-03-01", "2024-03-31", "3200", "t"])  # the very month
+    assert correction["valid_rows"] == 1, correction["report"]
+    confirmed = await world.client.post(f"{API}/imports/{correction['id']}/confirm", headers=headers)
+    assert confirmed.status_code == 200, confirmed.text
+    live = await ActivityRecord.filter(source_id=ids["LIMESTONE"], superseded_by=None).order_by("period_start")
+    assert [r.value for r in live] == [Decimal(3200)]
+
+
 async def test_library_change_needs_step_up_and_leaves_earlier_results(world: World) -> None:
     headers = await world.login("a-accountant")
     ids = await build_inventory(world, headers)

@@ -183,6 +183,13 @@ CALLS = [
     ),  # fmt: skip
     Call("GET", lambda w: f"/api/v1/accounting/activity?enterprise_id={w.a.enterprise.id}", READ_EMISSIONS),
     Call("GET", lambda w: f"/api/v1/accounting/years?enterprise_id={w.a.enterprise.id}", READ_EMISSIONS),
+    Call("GET", lambda w: "/api/v1/accounting/units", ALL),
+    # field entry (人工采集): crews too, within their sites
+    Call(
+        "GET",
+        lambda w: f"/api/v1/accounting/activity/inputs?enterprise_id={w.a.enterprise.id}",
+        {"admin", "accountant", "crew"},
+    ),
 ]
 
 

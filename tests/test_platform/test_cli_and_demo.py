@@ -237,3 +237,25 @@ def test_demo_prints_accounts_that_work(open_folder: Path) -> None:
         for url in served.values():
             page = httpx.get(url)
             assert page.status_code == 200 and "flutter" in page.text.lower(), url
+
+
+def test_a_second_demo_run_waits_for_its_own_simulator(tmp_path: Path) -> None:
+    """The demo's logs are appended to: the line of an earlier run (other ports, another point map) must not be
+    taken for the new process's (a second `make demo` once gave the gateway the first run's ports)."""
+    from cem_platform.cli import _log_end, _wait_for_line
+
+    log = tmp_path / "simulator.log"
+    log.write_text("simulator ready coke-sinter-plc=modbus://127.0.0.1:1111\nsimulator stopped\n")
+    since = _log_end(log)
+    script = (
+        "import sys, time; time.sleep(0.5)\n"
+        "with open(sys.argv[1], 'a') as f: f.write('simulator ready coke-sinter-plc=modbus://127.0.0.1:2222\\n')\n"
+        "time.sleep(5)"
+    )
+    process = subprocess.Popen([sys.executable, "-c", script, str(log)])  # noqa: S603 - our own command
+    try:
+        line = _wait_for_line(process, log, "simulator ready", since, timeout=20)
+    finally:
+        process.kill()
+        process.wait()
+    assert line is not None and line.endswith(":2222")

@@ -25,6 +25,7 @@ from enum import Enum
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from cem_platform.accounting import units
@@ -41,7 +42,7 @@ from cem_platform.accounting.models import (
     PeriodKind,
     YearMethod,
 )
-from cem_platform.accounting.periods import period_bounds, year_of
+from cem_platform.accounting.periods import local_midnight, period_bounds, year_of
 from cem_platform.audit import services as audit
 from cem_platform.errors import NotFoundError
 from cem_platform.identity.principal import Principal
@@ -157,14 +158,16 @@ def _records_quantity(
 async def _metered(
     sources: Sequence[EmissionSource], periods: Sequence[tuple[dt.datetime, dt.datetime]], zone: zoneinfo.ZoneInfo
 ) -> dict[tuple[int, str], list[MeterQuantity]]:
-    """Every metered input's quantity for every period, read with one query per input (not one per period)."""
+    """Every metered input's quantity for every period (the part of it the source was in service), read with one
+    query per input (not one per period)."""
     out: dict[tuple[int, str], list[MeterQuantity]] = {}
     for source in sources:
+        windows = [_in_service(source, lo, hi, zone) or (lo, hi) for lo, hi in periods]
         for name, spec in sorted((source.inputs or {}).items()):
             if spec["origin"] != "meter":
                 continue
             out[(source.id, name)] = await meter_quantities(
-                _terms(spec), periods, str(spec["unit"]), zone=zone, enterprise_id=source.enterprise_id
+                _terms(spec), windows, str(spec["unit"]), zone=zone, enterprise_id=source.enterprise_id
             )
     return out
 
@@ -220,6 +223,18 @@ def _covers(records: Sequence[ActivityRecord], start: dt.datetime, end: dt.datet
     overlapping = [r for r in records if r.period_start < end and r.period_end > start]
     covered = sum((min(r.period_end, end) - max(r.period_start, start) for r in overlapping), dt.timedelta())
     return bool(records) and covered >= end - start
+
+
+def _in_service(
+    source: EmissionSource, start: dt.datetime, end: dt.datetime, zone: zoneinfo.ZoneInfo
+) -> tuple[dt.datetime, dt.datetime] | None:
+    """The part of [start, end) within the source's service days (None: none of it)."""
+    lo, hi = start, end
+    if source.in_service_from is not None:
+        lo = max(lo, local_midnight(source.in_service_from, zone))
+    if source.in_service_until is not None:
+        hi = min(hi, local_midnight(source.in_service_until + dt.timedelta(days=1), zone))
+    return (lo, hi) if lo < hi else None
 
 
 def _overrides(source: EmissionSource) -> dict[str, Quantity]:
@@ -329,11 +344,20 @@ async def _account_period(
     crude: list[Quantity] = []
     outputs: dict[str, list[Quantity]] = defaultdict(list)
     for source in sources:
+        window = _in_service(source, start, end, zone)
+        if window is None:
+            continue  # not in service in this period (not yet, or retired)
         process = process_codes[source.process_id][0] if source.process_id else ENTERPRISE_LEVEL
         quantities = {
-            name: await _input_quantity(source, name, spec, start, end, zone, records, metered)
+            name: await _input_quantity(source, name, spec, *window, zone, records, metered)
             for name, spec in sorted((source.inputs or {}).items())
         }
+        if window != (start, end):
+            days = f"{source.in_service_from or '…'} – {source.in_service_until or '…'}"
+            quantities = {
+                name: dataclasses.replace(q, origin=f"{q.origin} (in service {days} only)")
+                for name, q in quantities.items()
+            }
         if source.category == OUTPUT:
             amount = quantities["AD"]
             if source.item == "crude_steel":
@@ -400,7 +424,10 @@ async def results_for(
     periods = list(period_bounds(kind, start, end, zone, now))
     if not periods:
         return []
-    sources = await EmissionSource.filter(enterprise_id=enterprise_id, active=True).order_by("code")
+    # in service now, or retired with a last day (the periods before it keep the source)
+    sources = await EmissionSource.filter(
+        Q(active=True) | Q(in_service_until__isnull=False), enterprise_id=enterprise_id
+    ).order_by("code")
     first, last = periods[0][0], periods[-1][1]
     records: dict[tuple[int, str], list[ActivityRecord]] = defaultdict(list)
     for record in await ActivityRecord.filter(

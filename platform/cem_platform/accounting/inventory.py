@@ -11,11 +11,13 @@ entirely is accounted from them instead of the meter.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -25,6 +27,7 @@ from tortoise.transactions import in_transaction
 from cem_platform.accounting import units
 from cem_platform.accounting.ledger import LedgerInput, LedgerRow, parse_ledger, row_from_json, row_to_json
 from cem_platform.accounting.library import EDITION_2015, EDITIONS, GridFactorKind, SourceCategory
+from cem_platform.accounting.meters import MeterDataError, amount_unit
 from cem_platform.accounting.models import (
     ActivityImport,
     ActivityOrigin,
@@ -33,15 +36,18 @@ from cem_platform.accounting.models import (
     Evidence,
     ImportStatus,
 )
+from cem_platform.accounting.periods import local_midnight
 from cem_platform.audit import services as audit
 from cem_platform.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from cem_platform.identity.principal import Principal
+from cem_platform.identity.roles import Permission
 from cem_platform.org.models import Enterprise, Facility, MeasurementPoint, Process
 
 __all__ = [
     "MAX_EVIDENCE_BYTES",
     "MAX_LEDGER_BYTES",
     "OUTPUT",
+    "FIELD_ORIGINS",
     "ManualEntry",
     "SourceIn",
     "activity_inputs",
@@ -50,6 +56,9 @@ __all__ = [
     "create_source",
     "discard_import",
     "enter_activity",
+    "EnterableInput",
+    "enterable_inputs",
+    "entry_units",
     "enterprise_for",
     "get_import",
     "input_units",
@@ -63,6 +72,9 @@ __all__ = [
 OUTPUT = "output"  # category of production outputs (crude steel, a process's product): intensities, not emissions
 MAX_EVIDENCE_BYTES = 10 * 1024 * 1024
 MAX_LEDGER_BYTES = 5 * 1024 * 1024
+# What a field entry (activity.enter without accounting.write) may be for: an input read by hand, or a metered
+# input whose meter it substitutes for (人工补录). Ledger and feed inputs are the accountants'.
+FIELD_ORIGINS = ("manual", "meter")
 
 
 def activity_inputs(category: str) -> dict[str, tuple[str, ...]]:
@@ -120,6 +132,16 @@ class SourceIn:
     grid_region: str | None = None
     active: bool | None = None
     note: str | None = None
+    in_service_from: dt.date | None = None
+    in_service_until: dt.date | None = None
+
+
+def _check_service(first: dt.date | None, last: dt.date | None) -> None:
+    if first is not None and last is not None and last < first:
+        raise InvalidInputError(
+            f"in_service_until {last} comes before in_service_from {first}.",
+            hint="Both are local days and both are included.",
+        )
 
 
 async def _check_inputs(enterprise_id: int, category: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -146,7 +168,7 @@ async def _check_inputs(enterprise_id: int, category: str, inputs: Mapping[str, 
             )
         entry: dict[str, Any] = {"origin": origin, "unit": units.canonical(unit)}
         if origin == ActivityOrigin.METER.value:
-            entry["points"] = await _check_points(enterprise_id, name, spec.get("points"))
+            entry["points"] = await _check_points(enterprise_id, name, entry["unit"], spec.get("points"))
         elif spec.get("points"):
             raise InvalidInputError(f"Input {name}: points belong only to origin meter.")
         checked[name] = entry
@@ -161,7 +183,9 @@ def _converts(unit: str, target: str) -> bool:
     return True
 
 
-async def _check_points(enterprise_id: int, name: str, points: Any) -> list[dict[str, int]]:
+async def _check_points(enterprise_id: int, name: str, unit: str, points: Any) -> list[dict[str, int]]:
+    """The points of a metered input: active points of the enterprise, each once, each giving an amount (a
+    totaliser, or a flow integrated over time) that converts to the input's ``unit``."""
     if not isinstance(points, list) or not points:
         raise InvalidInputError(f"Input {name}: origin meter needs points, e.g. [{{'id': 12, 'sign': 1}}].")
     terms: list[dict[str, int]] = []
@@ -180,6 +204,18 @@ async def _check_points(enterprise_id: int, name: str, points: Any) -> list[dict
             raise InvalidInputError(f"Input {name}: no active point {point_id} in this enterprise.")
         if point.kind == "state":
             raise InvalidInputError(f"Input {name}: point {point.code} measures a state, not an amount.")
+        try:
+            amount = amount_unit(point.code, point.kind, point.unit)
+        except MeterDataError as err:
+            raise InvalidInputError(f"Input {name}: {err.message}", hint=err.hint) from None
+        if not _converts(amount, unit):
+            given = amount if amount == point.unit else f"{amount} (integrated from {point.unit})"
+            raise InvalidInputError(
+                f"Input {name}: point {point.code} gives {given}, which does not convert to the input's unit {unit}.",
+                hint="Choose points that measure this input, or give the input the unit its meters measure in.",
+            )
+    if len(set(ids)) != len(ids):
+        raise InvalidInputError(f"Input {name}: a point is listed twice; list each point once.")
     return terms
 
 
@@ -289,6 +325,7 @@ async def create_source(principal: Principal, enterprise_id: int, data: SourceIn
     inputs = await _check_inputs(enterprise_id, category, data.inputs or {})
     overrides = _check_overrides(category, data.overrides or {})
     grid_kind = _grid_kind(data.grid_kind)
+    _check_service(data.in_service_from, data.in_service_until)
     if await EmissionSource.filter(enterprise_id=enterprise_id, code=data.code).exists():
         raise ConflictError(f"Source code {data.code!r} exists in this enterprise.", hint="Pick another code.")
     async with in_transaction():
@@ -305,6 +342,8 @@ async def create_source(principal: Principal, enterprise_id: int, data: SourceIn
             grid_kind=grid_kind,
             grid_region=data.grid_region or "national",
             active=True if data.active is None else data.active,
+            in_service_from=data.in_service_from,
+            in_service_until=data.in_service_until,
             note=data.note or "",
         )
         await audit.record(
@@ -319,6 +358,20 @@ async def create_source(principal: Principal, enterprise_id: int, data: SourceIn
     return source
 
 
+def _service_days(source: EmissionSource, data: SourceIn, was_active: bool, zone: zoneinfo.ZoneInfo) -> None:
+    """Retiring a source (active false) ends its service today unless a last day is given, so the periods it
+    was in service keep it; putting it back in service (active true) opens it again unless a last day is given."""
+    if data.in_service_from is not None:
+        source.in_service_from = data.in_service_from
+    if data.in_service_until is not None:
+        source.in_service_until = data.in_service_until
+    elif data.active is False and was_active and source.in_service_until is None:
+        source.in_service_until = dt.datetime.now(zone).date()
+    elif data.active is True and not was_active:
+        source.in_service_until = None
+    _check_service(source.in_service_from, source.in_service_until)
+
+
 def _grid_kind(text: str | None) -> str:
     value = text or GridFactorKind.ETS_PRESCRIBED.value
     if value not in {k.value for k in GridFactorKind}:
@@ -331,10 +384,11 @@ async def update_source(principal: Principal, source_id: int, data: SourceIn) ->
     source = await EmissionSource.get_or_none(id=source_id)
     if source is None or not principal.scope.sees_enterprise(source.enterprise_id):
         raise NotFoundError(f"No emission source {source_id} within your scope.")
-    await enterprise_for(principal, source.enterprise_id, write=True)
+    enterprise = await enterprise_for(principal, source.enterprise_id, write=True)
     if data.category is not None and data.category != source.category:
         raise InvalidInputError("The category of a source cannot change; retire it and add a new one.")
     before = audit.snapshot(source)
+    was_active = source.active
     if data.process_id is not None:
         await _check_process(source.enterprise_id, data.process_id)
         source.process_id = data.process_id
@@ -350,6 +404,7 @@ async def update_source(principal: Principal, source_id: int, data: SourceIn) ->
             setattr(source, name, value)
     if data.grid_kind is not None:
         source.grid_kind = _grid_kind(data.grid_kind)
+    _service_days(source, data, was_active, zoneinfo.ZoneInfo(enterprise.timezone))
     async with in_transaction():
         await source.save()
         await audit.record(
@@ -372,8 +427,13 @@ async def update_source(principal: Principal, source_id: int, data: SourceIn) ->
 async def add_evidence(
     principal: Principal, enterprise_id: int, filename: str, content_type: str, content: bytes
 ) -> Evidence:
-    """Store an evidence file (a weighbridge ticket, an invoice) for manual entries; audited."""
-    await enterprise_for(principal, enterprise_id, write=True)
+    """Store an evidence file (a weighbridge ticket, an invoice, a photo of the meter) for manual entries;
+    audited. Field staff (activity.enter only) need to see the enterprise, accountants the whole of it."""
+    if _field_only(principal):
+        if not principal.scope.sees_enterprise(enterprise_id) or not await Enterprise.exists(id=enterprise_id):
+            raise NotFoundError(f"No enterprise {enterprise_id} within your scope.")
+    else:
+        await enterprise_for(principal, enterprise_id, write=True)
     if not content:
         raise InvalidInputError("The evidence file is empty.")
     if len(content) > MAX_EVIDENCE_BYTES:
@@ -418,9 +478,7 @@ class ManualEntry:
 def _local_bounds(first: dt.date, last: dt.date, zone: zoneinfo.ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
     if last < first:
         raise InvalidInputError("The last day comes before the first.", hint="'to' is the last day, inclusive.")
-    start = dt.datetime.combine(first, dt.time(), tzinfo=zone).astimezone(dt.UTC)
-    end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=zone).astimezone(dt.UTC)
-    return start, end
+    return local_midnight(first, zone), local_midnight(last + dt.timedelta(days=1), zone)
 
 
 async def _writable_input(source: EmissionSource, input_name: str) -> dict[str, Any]:
@@ -448,8 +506,15 @@ async def _store_record(
     import_id: int | None = None,
     import_row: int | None = None,
 ) -> ActivityRecord:
-    """Write one record inside the caller's transaction; the same period supersedes, an overlap is refused."""
+    """Write one record inside the caller's transaction; the same period supersedes, an overlap is refused.
+
+    Field staff (activity.enter without accounting.write) may correct only their own manual entries."""
     spec = await _writable_input(source, input_name)
+    if _field_only(principal) and spec.get("origin") not in FIELD_ORIGINS:
+        raise PermissionDeniedError(
+            f"Input {input_name} of {source.code} comes from {spec.get('origin')}, which carbon accountants keep.",
+            hint="Field entries are for inputs read by hand or substituting for a meter; ask a carbon accountant.",
+        )
     if not _converts(unit, spec["unit"]):
         raise InvalidInputError(f"Unit {unit!r} does not convert to {spec['unit']} (input {input_name}).")
     if value < 0 and not (source.category == SourceCategory.FUEL_COMBUSTION.value):
@@ -462,6 +527,14 @@ async def _store_record(
     ).select_for_update()
     same = [r for r in live if r.period_start == start and r.period_end == end]
     other = [r for r in live if r not in same]
+    if _field_only(principal):
+        for earlier in same:
+            if earlier.origin != ActivityOrigin.MANUAL or earlier.entered_by != principal.name:
+                raise PermissionDeniedError(
+                    f"Record {earlier.id} for this period was {_how_entered(earlier)}; "
+                    "only a carbon accountant may correct it.",
+                    hint="Ask a carbon accountant (accounting.write) to correct it, or enter another period.",
+                )
     if other:
         clash = other[0]
         raise ConflictError(
@@ -493,12 +566,109 @@ async def _store_record(
     return created
 
 
+def _field_only(principal: Principal) -> bool:
+    """Field staff: may enter readings (activity.enter) but not keep the books (accounting.write)."""
+    return not principal.can(Permission.ACCOUNTING_WRITE)
+
+
+def _how_entered(record: ActivityRecord) -> str:
+    if record.origin == ActivityOrigin.MANUAL:
+        return f"entered by {record.entered_by}"
+    if record.origin == ActivityOrigin.IMPORT:
+        return f"imported from ledger {record.import_batch_id}"
+    return f"sent by a {record.origin.value}"
+
+
+async def _site_of(source: EmissionSource) -> int | None:
+    """The site of a process-level source (None for an enterprise-level one)."""
+    if source.process_id is None:
+        return None
+    process = await Process.get(id=source.process_id)
+    return process.site_id
+
+
+def _field_sees(principal: Principal, source: EmissionSource, sites: Mapping[int, int]) -> bool:
+    """May field staff enter for this source? Its process's site must be in scope; an enterprise-level
+    source needs the whole enterprise. ``sites`` maps process ids to site ids."""
+    if principal.scope.covers_enterprise(source.enterprise_id):
+        return True
+    site_id = sites.get(source.process_id) if source.process_id is not None else None
+    return site_id is not None and principal.scope.sees_site(source.enterprise_id, site_id)
+
+
+async def _entry_enterprise(principal: Principal, source: EmissionSource) -> Enterprise:
+    """The enterprise of a source the caller may enter values for (404 when not in scope)."""
+    if not _field_only(principal):
+        return await enterprise_for(principal, source.enterprise_id, write=True)
+    site_id = await _site_of(source)
+    sites = {source.process_id: site_id} if source.process_id is not None and site_id is not None else {}
+    if not source.active or not _field_sees(principal, source, sites):
+        raise NotFoundError(
+            f"No emission source {source.id} within your scope.",
+            hint="Field entries are for the sources of the sites you are assigned to.",
+        )
+    return await Enterprise.get(id=source.enterprise_id)
+
+
+@dataclass(frozen=True)
+class EnterableInput:
+    """An activity input the caller may enter values for, with the units a value may be given in."""
+
+    source: EmissionSource
+    site_id: int | None
+    input_name: str
+    unit: str
+    origin: str
+    units: tuple[str, ...]
+
+    @property
+    def may_be_negative(self) -> bool:
+        """Only fuel consumption may be negative (by-product gas or tar sold outside the boundary)."""
+        return self.source.category == SourceCategory.FUEL_COMBUSTION.value
+
+
+def entry_units(unit: str) -> tuple[str, ...]:
+    """The simple units a value kept in ``unit`` may be entered in, ``unit`` first (itself only when compound)."""
+    own = units.canonical(unit)
+    return (own, *(u for u in units.known_units() if u != own and _converts(u, own)))
+
+
+async def enterable_inputs(principal: Principal, enterprise_id: int) -> list[EnterableInput]:
+    """The inputs of active sources the caller may enter by hand: field staff those read by hand or metered
+    (a substitute) at the sites in their scope, accountants every input of the enterprise."""
+    field = _field_only(principal)
+    if field:
+        if not principal.scope.sees_enterprise(enterprise_id) or not await Enterprise.exists(id=enterprise_id):
+            raise NotFoundError(f"No enterprise {enterprise_id} within your scope.")
+    else:
+        await enterprise_for(principal, enterprise_id)
+    sources = await EmissionSource.filter(enterprise_id=enterprise_id, active=True).order_by("code")
+    sites = dict(await Process.filter(site__enterprise_id=enterprise_id).values_list("id", "site_id"))
+    out = []
+    for source in sources:
+        site_id = sites.get(source.process_id) if source.process_id is not None else None
+        if field and not _field_sees(principal, source, sites):
+            continue
+        for name, spec in sorted((source.inputs or {}).items()):
+            origin = str(spec.get("origin", ""))
+            if field and origin not in FIELD_ORIGINS:
+                continue
+            unit = units.canonical(str(spec["unit"]))
+            out.append(EnterableInput(source, site_id, name, unit, origin, _entry_units_cached(unit)))
+    return out
+
+
+@functools.lru_cache(maxsize=256)
+def _entry_units_cached(unit: str) -> tuple[str, ...]:
+    return entry_units(unit)
+
+
 async def enter_activity(principal: Principal, entry: ManualEntry) -> ActivityRecord:
     """Store one manually entered value (人工采集), audited; a correction of the same period supersedes."""
     source = await EmissionSource.get_or_none(id=entry.source_id)
     if source is None or not principal.scope.sees_enterprise(source.enterprise_id):
         raise NotFoundError(f"No emission source {entry.source_id} within your scope.")
-    enterprise = await enterprise_for(principal, source.enterprise_id, write=True)
+    enterprise = await _entry_enterprise(principal, source)
     if (
         entry.evidence_id is not None
         and not await Evidence.filter(id=entry.evidence_id, enterprise_id=source.enterprise_id).exists()
@@ -564,6 +734,38 @@ async def _ledger_inputs(enterprise_id: int) -> tuple[list[LedgerInput], dict[st
     return inputs, {s.code: s for s in sources}
 
 
+async def _live_records(
+    rows: Sequence[LedgerRow], sources: Mapping[str, EmissionSource]
+) -> dict[tuple[int, str], list[ActivityRecord]]:
+    """The live records of the rows' sources over the rows' time span, by (source, input), by start: one query."""
+    if not rows:
+        return {}
+    found: dict[tuple[int, str], list[ActivityRecord]] = {}
+    query = ActivityRecord.filter(
+        source_id__in={sources[r.source_code].id for r in rows},
+        superseded_by=None,
+        period_start__lt=max(r.period_end for r in rows if r.period_end),
+        period_end__gt=min(r.period_start for r in rows if r.period_start),
+    ).order_by("period_start")
+    for record in await query:
+        found.setdefault((record.source_id, record.input_name), []).append(record)
+    return found
+
+
+def _overlap(
+    records: Sequence[ActivityRecord], ends: Sequence[dt.datetime], start: dt.datetime, end: dt.datetime
+) -> ActivityRecord | None:
+    """The first of ``records`` (live ones of one input: sorted by start, never overlapping each other, so their
+    ``ends`` are sorted too) that overlaps [start, end) without being exactly that period (which a row corrects)."""
+    first = bisect.bisect_right(ends, start)
+    for record in records[first:]:
+        if record.period_start >= end:
+            return None
+        if not (record.period_start == start and record.period_end == end):
+            return record
+    return None
+
+
 async def start_import(principal: Principal, enterprise_id: int, filename: str, content: bytes) -> ActivityImport:
     """Validate a ledger file row by row and keep the report; nothing is written until it is confirmed."""
     enterprise = await enterprise_for(principal, enterprise_id, write=True)
@@ -573,14 +775,16 @@ async def start_import(principal: Principal, enterprise_id: int, filename: str, 
     report = parse_ledger(filename, content, inputs, zoneinfo.ZoneInfo(enterprise.timezone))
     rows = list(report.rows)
     # Rows that would clash with stored records of another period are invalid too: say so now, not at confirm.
+    stored = await _live_records([r for r in rows if r.status == "valid" and r.period_start and r.period_end], sources)
+    ends_of: dict[tuple[int, str], list[dt.datetime]] = {}
     checked: list[LedgerRow] = []
     for row in rows:
         if row.status == "valid" and row.period_start and row.period_end:
-            source = sources[row.source_code]
-            clash = await ActivityRecord.filter(
-                source_id=source.id, input_name=row.input_name, superseded_by=None,
-                period_start__lt=row.period_end, period_end__gt=row.period_start,
-            ).exclude(period_start=row.period_start, period_end=row.period_end).first()  # fmt: skip
+            key = (sources[row.source_code].id, row.input_name)
+            records = stored.get(key, [])
+            if key not in ends_of:
+                ends_of[key] = [r.period_end for r in records]
+            clash = _overlap(records, ends_of[key], row.period_start, row.period_end)
             if clash is not None:
                 row = dataclasses.replace(
                     row,

@@ -44,8 +44,6 @@ import bisect
 import datetime as dt
 import json
 import math
-import re
-import unicodedata
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,17 +55,16 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from cem_platform.accounting import units
 from cem_platform.accounting.formulas import PRECISION, AccountingError
+from cem_platform.accounting.periods import next_month
 from cem_platform.org.models import MeasurementPoint
+from cem_platform.org.units import amount_of
 from cem_platform.telemetry.store import dt_to_ms, store_for
 
-__all__ = ["MeterDataError", "MeterQuantity", "MeterTerm", "meter_quantities", "meter_quantity"]
+__all__ = ["MeterDataError", "MeterQuantity", "MeterTerm", "amount_unit", "meter_quantities", "meter_quantity"]
 
 UTC = dt.UTC
 _CONTEXT: Final = Context(prec=PRECISION, rounding=ROUND_HALF_EVEN)
 _TABLES: Final = {"hour": "ts_rollup_hour", "day": "ts_rollup_day", "month": "ts_rollup_month"}
-_RATE: Final = re.compile(r"^(?P<amount>.+)/(?P<per>h|hr|s|min)$")
-_PER_SECONDS: Final = {"h": 3600, "hr": 3600, "min": 60, "s": 1}
-_POWER: Final = {"kw": "kWh", "mw": "MWh", "gw": "GWh"}
 
 
 class MeterDataError(AccountingError):
@@ -296,22 +293,18 @@ def _local_midnight(local: dt.datetime, zone: zoneinfo.ZoneInfo) -> bool:
     return midnight.astimezone(UTC) == local.astimezone(UTC)
 
 
-def _normalised(unit: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", unit).split())
+def amount_unit(code: str, kind: str, unit: str) -> str:
+    """The unit of the amount a point gives (a totaliser's unit, a flow's rate integrated: t/h -> t, MW -> MWh);
+    :class:`MeterDataError` when it gives none (a state point, a flow that is not a rate)."""
+    return _amount_unit(code, kind, unit)[0]
 
 
 def _amount_unit(code: str, kind: str, unit: str) -> tuple[str, int]:
     """The unit of a point's amount and, for a flow, the seconds of its rate's denominator."""
-    if kind == "totaliser":
-        return unit, 0
+    amount = amount_of(kind, unit)
+    if amount is not None:
+        return amount
     if kind == "flow":
-        text = _normalised(unit)
-        power = _POWER.get(text.casefold())
-        if power is not None:
-            return power, 3600
-        rate = _RATE.match(text)
-        if rate is not None:
-            return rate["amount"], _PER_SECONDS[rate["per"]]
         raise MeterDataError(
             f"flow point {code} is measured in {unit!r}, which is not a rate: it cannot be integrated to an amount",
             hint="A flow point gives an amount when its unit is a rate (t/h, Nm3/h, kg/s) or a power (kW, MW).",
@@ -441,14 +434,10 @@ def _bucket_seconds(bucket: Any, level: str, zone: zoneinfo.ZoneInfo) -> int:
     if level == "hour":
         return 3600
     first = bucket if isinstance(bucket, dt.date) else dt.date.fromisoformat(str(bucket))
-    following = first + dt.timedelta(days=1) if level == "day" else _next_month(first)
+    following = first + dt.timedelta(days=1) if level == "day" else next_month(first)
     lo = dt.datetime.combine(first, dt.time(), tzinfo=zone)
     hi = dt.datetime.combine(following, dt.time(), tzinfo=zone)
     return int((hi.astimezone(UTC) - lo.astimezone(UTC)).total_seconds())
-
-
-def _next_month(day: dt.date) -> dt.date:
-    return dt.date(day.year + (day.month == 12), day.month % 12 + 1, 1)
 
 
 # --- numbers -------------------------------------------------------------------------------------------------

@@ -126,6 +126,10 @@ class EmissionSource(Model):
     grid_kind = fields.CharField(max_length=32, default="ets_prescribed")
     grid_region = fields.CharField(max_length=32, default="national")
     active = fields.BooleanField(default=True)
+    # The local days the source counts in (inclusive, None: open). Retiring a source sets the last day, so the
+    # periods it was in service keep it when they are accounted again.
+    in_service_from = fields.DateField(null=True)
+    in_service_until = fields.DateField(null=True)
     note = fields.TextField(default="")
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)

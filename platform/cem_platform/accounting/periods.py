@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from cem_platform.accounting.formulas import AccountingError
 from cem_platform.accounting.models import PeriodKind
 
-__all__ = ["MAX_PERIODS", "parse_instant", "period_bounds", "period_of", "year_of"]
+__all__ = ["MAX_PERIODS", "local_midnight", "next_month", "parse_instant", "period_bounds", "period_of", "year_of"]
 
 UTC = dt.UTC
 #: At most this many periods per request: a year of days, five years of weeks, two weeks of hours.
@@ -36,11 +36,13 @@ def parse_instant(text: str, zone: zoneinfo.ZoneInfo, what: str) -> dt.datetime:
     return instant.astimezone(UTC)
 
 
-def _local_midnight(day: dt.date, zone: zoneinfo.ZoneInfo) -> dt.datetime:
+def local_midnight(day: dt.date, zone: zoneinfo.ZoneInfo) -> dt.datetime:
+    """The UTC instant a local day begins in ``zone``."""
     return dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(UTC)
 
 
-def _next_month(day: dt.date) -> dt.date:
+def next_month(day: dt.date) -> dt.date:
+    """The first day of the month after ``day``'s."""
     return dt.date(day.year + (day.month == 12), day.month % 12 + 1, 1)
 
 
@@ -51,15 +53,15 @@ def period_of(kind: PeriodKind, instant: dt.datetime, zone: zoneinfo.ZoneInfo) -
         return start, start + dt.timedelta(hours=1)
     day = instant.astimezone(zone).date()
     if kind is PeriodKind.DAY:
-        return _local_midnight(day, zone), _local_midnight(day + dt.timedelta(days=1), zone)
+        return local_midnight(day, zone), local_midnight(day + dt.timedelta(days=1), zone)
     if kind is PeriodKind.WEEK:
         monday = day - dt.timedelta(days=day.weekday())
-        return _local_midnight(monday, zone), _local_midnight(monday + dt.timedelta(days=7), zone)
+        return local_midnight(monday, zone), local_midnight(monday + dt.timedelta(days=7), zone)
     if kind is PeriodKind.MONTH:
         first = day.replace(day=1)
-        return _local_midnight(first, zone), _local_midnight(_next_month(first), zone)
+        return local_midnight(first, zone), local_midnight(next_month(first), zone)
     first = dt.date(day.year, 1, 1)
-    return _local_midnight(first, zone), _local_midnight(dt.date(day.year + 1, 1, 1), zone)
+    return local_midnight(first, zone), local_midnight(dt.date(day.year + 1, 1, 1), zone)
 
 
 def period_bounds(

@@ -18,7 +18,7 @@ from litestar import Controller, Request, Response, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from cem_platform.accounting import calculation, inventory, library_store
+from cem_platform.accounting import calculation, inventory, library_store, units
 from cem_platform.accounting.formulas import AccountingError
 from cem_platform.accounting.library import EDITIONS, SourceCategory
 from cem_platform.accounting.models import (
@@ -31,7 +31,7 @@ from cem_platform.accounting.models import (
     PeriodKind,
     YearMethod,
 )
-from cem_platform.accounting.periods import parse_instant, period_of
+from cem_platform.accounting.periods import next_month, parse_instant, period_of
 from cem_platform.accounting.report import REPORT_CONTENT_TYPE, AnnualReportData, ReportProcess, build_annual_report
 from cem_platform.errors import InvalidInputError, NotFoundError
 from cem_platform.identity.http import principal_of, requires, requires_step_up
@@ -113,6 +113,8 @@ class SourceIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     grid_region: str | None = None
     active: bool | None = None
     note: str | None = None
+    in_service_from: dt.date | None = None  # first local day it counts (inclusive)
+    in_service_until: dt.date | None = None  # last local day it counts (inclusive), set when retired
 
 
 class SourceOut(msgspec.Struct, kw_only=True):
@@ -131,6 +133,8 @@ class SourceOut(msgspec.Struct, kw_only=True):
     grid_kind: str
     grid_region: str
     active: bool
+    in_service_from: dt.date | None
+    in_service_until: dt.date | None
     note: str
 
 
@@ -147,6 +151,32 @@ class ActivityIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     estimated: bool = False
     note: str = ""
     evidence_id: int | None = None
+
+
+class UnitOut(msgspec.Struct, kw_only=True):
+    """A unit of the accounting unit table: units of one dimension convert into each other."""
+
+    name: str
+    dimension: str
+    aliases: list[str]
+
+
+class EnterableInputOut(msgspec.Struct, kw_only=True):
+    """An activity input the caller may enter values for by hand."""
+
+    source_id: int
+    source_code: str
+    source_name: str
+    category: str
+    item: str
+    process_id: int | None
+    site_id: int | None
+    facility_id: int | None
+    input: str
+    unit: str  # the unit the source keeps it in
+    origin: str  # manual, or meter (an entry then substitutes for the meter over the days it covers)
+    units: list[str]  # the units a value may be entered in, ``unit`` first
+    may_be_negative: bool
 
 
 class ActivityOut(msgspec.Struct, kw_only=True):
@@ -290,7 +320,8 @@ def _source_out(s: EmissionSource) -> SourceOut:
     return SourceOut(
         id=s.id, enterprise_id=s.enterprise_id, process_id=s.process_id, facility_id=s.facility_id, code=s.code,
         name=s.name, category=s.category, item=s.item, inputs=s.inputs, overrides=s.overrides,
-        grid_kind=s.grid_kind, grid_region=s.grid_region, active=s.active, note=s.note,
+        grid_kind=s.grid_kind, grid_region=s.grid_region, active=s.active, in_service_from=s.in_service_from,
+        in_service_until=s.in_service_until, note=s.note,
     )  # fmt: skip
 
 
@@ -432,6 +463,12 @@ class AccountingController(Controller):
             for c in names
         }
 
+    @get("/units", guards=[requires(Permission.ORG_READ)], summary="The unit table")
+    async def unit_table(self) -> list[UnitOut]:
+        """Every unit activity data, factors and meters may be given in, with its dimension and aliases (a value
+        converts to any unit of the same dimension; compound units such as GJ/t are ratios of these)."""
+        return [UnitOut(name=n, dimension=d, aliases=list(a)) for n, d, a in units.table()]
+
     @post("/sources", guards=[requires(Permission.ACCOUNTING_WRITE)], summary="Add an emission source")
     async def create_source(self, request: AnyRequest, data: JSONBody[SourceIn]) -> SourceOut:
         """Add a source: category, item, process, and per activity input its origin and unit (and points)."""
@@ -475,7 +512,35 @@ class AccountingController(Controller):
         )  # fmt: skip
         return [_activity_out(r) for r in records]
 
-    @post("/activity", guards=[requires(Permission.ACCOUNTING_WRITE)], summary="Enter activity data (人工采集)")
+    @get(
+        "/activity/inputs",
+        guards=[requires(Permission.ACTIVITY_ENTER)],
+        summary="Inputs the caller may enter by hand",
+    )
+    async def enterable(self, request: AnyRequest, enterprise_id: FromQuery[int]) -> list[EnterableInputOut]:
+        """For field staff the inputs read by hand or metered (a substitute) at the sites in their scope; for
+        accountants every input of the enterprise's active sources. Each with the units a value may be in."""
+        found = await inventory.enterable_inputs(principal_of(request), enterprise_id)
+        return [
+            EnterableInputOut(
+                source_id=i.source.id,
+                source_code=i.source.code,
+                source_name=i.source.name,
+                category=i.source.category,
+                item=i.source.item,
+                process_id=i.source.process_id,
+                site_id=i.site_id,
+                facility_id=i.source.facility_id,
+                input=i.input_name,
+                unit=i.unit,
+                origin=i.origin,
+                units=list(i.units),
+                may_be_negative=i.may_be_negative,
+            )  # fmt: skip
+            for i in found
+        ]
+
+    @post("/activity", guards=[requires(Permission.ACTIVITY_ENTER)], summary="Enter activity data (人工采集)")
     async def enter(self, request: AnyRequest, data: JSONBody[ActivityIn]) -> ActivityOut:
         """One value for one input over whole local days (or a month); the same period again corrects it."""
         first, last = _days_of(data)
@@ -488,7 +553,7 @@ class AccountingController(Controller):
         )  # fmt: skip
         return _activity_out(record)
 
-    @post("/evidence", guards=[requires(Permission.ACCOUNTING_WRITE)], summary="Upload evidence")
+    @post("/evidence", guards=[requires(Permission.ACTIVITY_ENTER)], summary="Upload evidence")
     async def upload_evidence(
         self,
         request: AnyRequest,
@@ -564,8 +629,7 @@ def _days_of(data: ActivityIn) -> tuple[dt.date, dt.date]:
             first = dt.date.fromisoformat(data.month + "-01")
         except ValueError as err:
             raise InvalidInputError(f"month {data.month!r} is not YYYY-MM.") from err
-        following = dt.date(first.year + (first.month == 12), first.month % 12 + 1, 1)
-        return first, following - dt.timedelta(days=1)
+        return first, next_month(first) - dt.timedelta(days=1)
     if data.first_day is None or data.last_day is None:
         raise InvalidInputError("Say which days the value covers: month (YYYY-MM), or from and to (inclusive).")
     return data.first_day, data.last_day

@@ -67,6 +67,7 @@ __all__ = [
     "dimension",
     "known_units",
     "steam_heat_gj",
+    "table",
 ]
 
 DecimalLike = Decimal | int | str
@@ -150,6 +151,12 @@ def _build_index() -> dict[str, _Unit]:
 
 
 _INDEX: Final = _build_index()
+
+
+def table() -> tuple[tuple[str, str, tuple[str, ...]], ...]:
+    """The simple units: canonical name, dimension (mass, gas_volume, energy ...) and aliases, in table order.
+    Two units convert into each other when their dimensions are the same."""
+    return tuple((unit.name, unit.dimension, unit.aliases) for unit in _UNITS)
 
 
 def known_units() -> tuple[str, ...]:

@@ -53,6 +53,9 @@ class Permission(StrEnum):
     EMISSIONS_READ = "emissions.read"  # emission results, lineage, reports, the inventory and library
     ACCOUNTING_WRITE = "accounting.write"  # source inventory, activity data, ledger imports, recalculation
     ACCOUNTING_LIBRARY = "accounting.library"  # change factor library versions (with TOTP step-up)
+    # enter manual readings of accounting inputs in the field (人工采集) and their evidence photos, within the
+    # sites in scope; correcting someone else's record or a ledger's still needs accounting.write
+    ACTIVITY_ENTER = "activity.enter"
 
 
 _READ_ALL = frozenset(
@@ -96,6 +99,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.EMISSIONS_READ,
             Permission.ACCOUNTING_WRITE,
             Permission.ACCOUNTING_LIBRARY,
+            Permission.ACTIVITY_ENTER,
         }
     ),
     Role.EXECUTIVE: frozenset(
@@ -114,6 +118,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.DATA_READ,
             Permission.ALARMS_READ,
             Permission.ALARMS_HANDLE,
+            Permission.ACTIVITY_ENTER,
         }
     ),
     Role.AUDITOR: _READ_ALL,

@@ -14,6 +14,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from cem_platform.identity.http import principal_of, requires
 from cem_platform.identity.roles import Permission
 from cem_platform.org import schemas, services
+from cem_platform.org.units import amount_of
 
 __all__ = ["org_router"]
 
@@ -29,6 +30,8 @@ def _out(obj: Any, out_type: type[msgspec.Struct]) -> Any:
     if out_type is schemas.PointOut:
         due = values.get("calibration_due")
         values["calibration_overdue"] = bool(due and due < dt.datetime.now(dt.UTC).date())
+        amount = amount_of(str(values["kind"]), str(values["unit"]))
+        values["amount_unit"] = amount[0] if amount is not None else None
     return msgspec.convert(values, out_type, from_attributes=True, strict=False)
 
 

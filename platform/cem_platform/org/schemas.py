@@ -296,4 +296,6 @@ class PointOut(Out, kw_only=True):
     calibrated_on: dt.date | None
     calibration_due: dt.date | None
     calibration_overdue: bool
+    # the unit of the amount it gives over a period (a flow integrated: t/h -> t), None for a state point
+    amount_unit: str | None
     active: bool
