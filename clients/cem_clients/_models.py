@@ -14,7 +14,9 @@ from typing import Any
 import msgspec
 
 __all__ = [
+    "UnitInfo",
     "CategorySpec",
+    "EnterableInput",
     "LibraryParameters",
     "ParameterChanged",
     "ReportFile",
@@ -213,6 +215,7 @@ class MeasurementPoint(Model, frozen=True, kw_only=True):
     calibrated_on: dt.date | None = None
     calibration_due: dt.date | None = None
     calibration_overdue: bool = False
+    amount_unit: str | None = None  # of the amount it gives over a period (a flow integrated), None: a state
     active: bool = True
 
 
@@ -523,7 +526,35 @@ class EmissionSource(Model, frozen=True, kw_only=True):
     grid_kind: str = ""
     grid_region: str = ""
     active: bool = True
+    in_service_from: dt.date | None = None  # the local days it counts in (inclusive, None: open)
+    in_service_until: dt.date | None = None
     note: str = ""
+
+
+class UnitInfo(Model, frozen=True, kw_only=True):
+    """A unit of the platform's unit table: units of one dimension convert into each other."""
+
+    name: str
+    dimension: str
+    aliases: tuple[str, ...] = ()
+
+
+class EnterableInput(Model, frozen=True, kw_only=True):
+    """An activity input the caller may enter by hand (人工采集), with the units a value may be given in."""
+
+    source_id: int
+    source_code: str
+    source_name: str
+    category: str
+    item: str = ""
+    process_id: int | None = None
+    site_id: int | None = None
+    facility_id: int | None = None
+    input: str
+    unit: str  # the unit the source keeps it in
+    origin: str  # manual, or meter (an entry substitutes for the meter over the days it covers)
+    units: tuple[str, ...]  # ``unit`` first
+    may_be_negative: bool = False
 
 
 class ActivityRecord(Model, frozen=True, kw_only=True):

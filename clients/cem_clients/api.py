@@ -32,7 +32,7 @@ import asyncio
 import datetime as dt
 import mimetypes
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
@@ -74,6 +74,7 @@ from cem_clients._models import (
     Emissions,
     EmissionSource,
     EnrolmentToken,
+    EnterableInput,
     Enterprise,
     Evidence,
     Facility,
@@ -95,13 +96,16 @@ from cem_clients._models import (
     Session,
     Site,
     SystemParameter,
+    UnitInfo,
     User,
 )
 
 _FILENAME = re.compile(r'filename="?([^";]+)"?')
 
 __all__ = [
+    "UnitInfo",
     "CategorySpec",
+    "EnterableInput",
     "LibraryParameters",
     "ParameterChanged",
     "ReportFile",
@@ -262,6 +266,9 @@ class ApiClient:
         self._refresh_token: str | None = None
         self._access_expires_at: dt.datetime | None = None
         self._refresh_lock = asyncio.Lock()
+        # Told after the session's tokens changed (login, each refresh: the platform rotates the refresh token,
+        # logout, a session ended), e.g. to keep the new refresh token for "stay logged in". It must not raise.
+        self.on_tokens: Callable[[], object] | None = None
 
     # ---- life cycle ----------------------------------------------------------------------------------------------
 
@@ -326,6 +333,7 @@ class ApiClient:
     def _store(self, pair: _TokenPair) -> Session:
         self._access_token, self._refresh_token = pair.access_token, pair.refresh_token
         self._access_expires_at = pair.access_expires_at
+        self._tokens_changed()
         return Session(
             access_expires_at=pair.access_expires_at,
             refresh_expires_at=pair.refresh_expires_at,
@@ -334,6 +342,11 @@ class ApiClient:
 
     def _forget(self) -> None:
         self._access_token = self._refresh_token = self._access_expires_at = None
+        self._tokens_changed()
+
+    def _tokens_changed(self) -> None:
+        if self.on_tokens is not None:
+            self.on_tokens()
 
     # ---- identity ------------------------------------------------------------------------------------------------
 
@@ -705,6 +718,12 @@ class ApiClient:
         response = await self._request("GET", "/accounting/sources", params={"enterprise_id": enterprise_id})
         return self._decode(response, list[EmissionSource])
 
+    async def enterable_inputs(self, enterprise_id: int) -> list[EnterableInput]:
+        """The inputs the caller may enter by hand: field staff those read by hand or metered at their sites,
+        accountants every input of the enterprise's active sources."""
+        response = await self._request("GET", "/accounting/activity/inputs", params={"enterprise_id": enterprise_id})
+        return self._decode(response, list[EnterableInput])
+
     async def create_source(
         self,
         enterprise_id: int,
@@ -946,6 +965,11 @@ class ApiClient:
         """Each source category (and ``output``) with its activity inputs and their units, and the known items."""
         response = await self._request("GET", "/accounting/source-categories")
         return self._decode(response, dict[str, CategorySpec])
+
+    async def units(self) -> list[UnitInfo]:
+        """The platform's unit table: each unit's dimension and aliases (units of one dimension convert)."""
+        response = await self._request("GET", "/accounting/units")
+        return self._decode(response, list[UnitInfo])
 
     async def library_parameters(self, library: str, version: int | None = None) -> LibraryParameters:
         """Every parameter of one version of a library (the newest when ``version`` is None)."""

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import io
 import os
 import shutil
 import signal
@@ -47,6 +48,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from PIL import Image
 from playwright.sync_api import Browser as PlaywrightBrowser
 from playwright.sync_api import ConsoleMessage, Playwright, Request, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
@@ -335,7 +337,7 @@ class Browser:
             while time.monotonic() < settle_deadline:
                 page.wait_for_timeout(200)
                 again = page.screenshot()
-                if again == shot and not inflight:
+                if again == shot and not inflight and not _flat(again):  # a flat picture: the canvas is not painted
                     settled = True
                     break
                 shot = again
@@ -609,7 +611,7 @@ class Session:
             while time.monotonic() < deadline:
                 self._page.wait_for_timeout(250)
                 again = self._page.screenshot()
-                if again == shot:
+                if again == shot and not _flat(again):
                     break
                 shot = again
             path.write_bytes(shot)
@@ -625,3 +627,9 @@ def _css_string(text: str) -> str:
 def _save_quietly(page: Any, path: Path) -> None:
     with contextlib.suppress(Exception):  # best effort, for the report of a failure already raised
         page.screenshot(path=str(path), timeout=5000)
+
+
+def _flat(png: bytes) -> bool:
+    """Whether a screenshot is one colour: the page's semantics can be there before the canvas is painted."""
+    with Image.open(io.BytesIO(png)) as image:
+        return image.convert("RGB").getcolors(2) is not None  # None: more than two colours

@@ -242,8 +242,14 @@ class _UiLoop:
             # Close the sessions (Flet keeps them an hour after their tab closed, to resume them): they belong to
             # this loop. The manager has no public list of them.
             sessions = getattr(manager, "_FletAppManager__sessions", None)
+            before = asyncio.all_tasks()
             for session_id in list(sessions) if isinstance(sessions, dict) else []:
                 await manager.delete_session(session_id)
+            # A closed session dispatches the page's close event in a task of its own: let the apps' handlers
+            # (they close their API clients and live feeds) finish before the loop stops and cancels them.
+            closing = asyncio.all_tasks() - before
+            if closing:
+                await asyncio.wait(closing, timeout=min(5.0, timeout / 2))
             await manager.shutdown()  # deletes Flet's patched copies of index.html
 
         try:

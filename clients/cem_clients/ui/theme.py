@@ -26,6 +26,7 @@ from types import MappingProxyType
 import flet as ft
 
 __all__ = [
+    "apply_locale",
     "ASSETS_DIR",
     "DARK",
     "FONTS_DIR",
@@ -269,6 +270,18 @@ def apply_theme(page: ft.Page, kind: AppKind) -> Palette:
     page.theme_mode = ft.ThemeMode.DARK if palette.dark else ft.ThemeMode.LIGHT
     page.bgcolor = palette.background
     return palette
+
+
+def apply_locale(page: ft.Page, locale: str) -> None:
+    """Flutter's own texts (the date picker, tooltips, the back button) in the app's language: ``zh-CN`` or ``en``.
+
+    Our texts come from :mod:`cem_clients.ui.i18n`; without this, Flutter's stay American English."""
+    chinese = [ft.Locale("zh"), ft.Locale("zh", script_code="Hans"), ft.Locale("zh", "CN", "Hans")]
+    english = [ft.Locale("en", "US")]
+    first = chinese if locale.lower().startswith("zh") else english
+    page.locale_configuration = ft.LocaleConfiguration(
+        supported_locales=[*first, *(english if first is chinese else chinese)], current_locale=first[-1]
+    )
 
 
 def numeral(
