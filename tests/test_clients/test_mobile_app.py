@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import segno
 
 from cem_clients.api import ApiClient
 from cem_clients.mobile.app import mobile_main, user_dir
@@ -28,8 +29,9 @@ from cem_clients.mobile.app_entry import CONFIG_FILE, data_dir, platform_url
 from cem_clients.ui import serve as ui_serve
 from cem_platform.alarms.models import AlarmKind, Severity
 from cem_platform.alarms.services import AlarmService
+from cem_platform.identity.services import IdentityService
 from cem_platform.telemetry.store import Row, dt_to_ms, store_for
-from tests.test_clients.browser import VIEWPORTS, Browser, Session
+from tests.test_clients.browser import _ENABLE_SEMANTICS_JS, VIEWPORTS, Browser, Session
 from tests.test_clients.test_api_client import base_url  # noqa: F401 - the served platform
 from tests.test_platform.world import PASSWORD, World, totp_code
 from tests.test_registry.fleet import enrolled_terminal, register
@@ -101,9 +103,9 @@ async def proxy(base_url: str) -> AsyncIterator[Cuttable]:  # noqa: F811
 
 
 @contextlib.contextmanager
-def served(platform_url: str, data_dir: Path, name: str) -> Iterator[str]:
+def served(platform_url: str, data_dir: Path, name: str, *, refresh_s: float = 5.0) -> Iterator[str]:
     app = ui_serve.serve_app(
-        mobile_main(platform_url, data_dir=data_dir, tick_s=0.5, refresh_s=5.0, backoff=0.5), name=name
+        mobile_main(platform_url, data_dir=data_dir, tick_s=0.5, refresh_s=refresh_s, backoff=0.5), name=name
     )
     try:
         yield app.url
@@ -111,12 +113,15 @@ def served(platform_url: str, data_dir: Path, name: str) -> Iterator[str]:
         app.stop()
 
 
-def log_in(s: Session, username: str, totp: str | None = None, *, shot: str | None = None) -> None:
-    s.wait_for(["碳排放现场助手", "用户名", "密码"])
-    if shot:
-        s.screenshot(SCREENSHOTS / f"{shot}.png")
+def log_in(s: Session, username: str, totp: str | None = None, *, shot: str | None = None, keep: bool = False) -> None:
+    s.wait_for(["碳排放现场助手", "用户名", "密码", "保持登录"])
     s.fill("用户名", username)
     s.fill("密码", PASSWORD)
+    if keep:
+        s.click("保持登录")
+        s.wait_for(["不保存密码"])
+    if shot:
+        s.screenshot(SCREENSHOTS / f"{shot}.png")
     s.click("登录", exact=True)
     if totp is not None:
         s.wait_for(["动态验证码", "请输入身份验证器应用中的6位数字"])
@@ -157,7 +162,7 @@ async def test_crew_acknowledges_an_alarm_then_clears_one_offline(
             return texts
 
         texts = await asyncio.to_thread(inbox_and_acknowledge)
-        assert not any("人工采集" in t for t in texts)  # the crew enters no activity data
+        assert any("人工采集" in t for t in texts)  # crews enter field readings (activity.enter)
         async with ApiClient(proxy.url) as api:
             await api.login("a-crew", PASSWORD)
             acknowledged = await api.alarm(coke.id)
@@ -227,6 +232,9 @@ async def test_device_admin_logs_in_with_totp_finds_a_device_and_enrols_a_termin
     reading_at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=2)
     await write(store_for(), [Row(point_id=world.a.point.id, ts=dt_to_ms(reading_at), value=1234.5, delta=0.5)])
     code = totp_code(world.secrets["a-device-admin"], 0)
+    nameplate, blank = tmp_path / "nameplate.png", tmp_path / "blank.png"
+    segno.make('{"serial": "HX-MOB-0200", "model": "CEM-GW2"}').save(str(nameplate), kind="png", scale=8, border=4)
+    segno.make("x").save(str(blank), kind="png", scale=1, border=40, dark="#fff")
 
     with served(base_url, tmp_path / "mobile", "device-admin") as url, browser.session(url, viewport=PHONE) as s:
 
@@ -244,9 +252,15 @@ async def test_device_admin_logs_in_with_totp_finds_a_device_and_enrols_a_termin
                 ["设备详情", "缓存深度", "未知（无心跳）", "证书", "有效", "实时数据", "ENTA.BF1.COKE", "1,234.5 t"]
             )
             s.screenshot(SCREENSHOTS / "device-detail.png")
+            s.click("返回设备列表")  # the detail is a view over the tabs: back to them first
+            s.wait_gone("设备详情")
             s.click("注册终端", exact=True)
-            s.wait_for(["序列号", "签发令牌"])
-            s.fill("序列号", "HX-MOB-0200")
+            s.wait_for(["序列号", "签发令牌", "扫码填写序列号"])
+            choose_photo(s, "扫码填写序列号", blank)
+            s.wait_for(["照片中没有找到二维码"])
+            choose_photo(s, "扫码填写序列号", nameplate)  # the serial from the nameplate's QR code
+            s.wait_gone("照片中没有找到二维码")
+            assert s.field_value("序列号") == "HX-MOB-0200"
             s.fill("名称", "2#高炉 采集网关")
             s.click("签发令牌")
             s.wait_for(["令牌只显示这一次", "HX-MOB-0200", "注册令牌", "注册二维码", "在终端上运行"])
@@ -307,6 +321,103 @@ async def test_accountant_enters_a_manual_reading(
     assert (stored["value"], stored["unit"], stored["origin"], stored["entered_by"]) == (
         "12000.5", "t", "manual", "a-accountant",
     )  # fmt: skip
+
+
+# Browser steps the Session does not offer (the browser's back button, a reload, the phone's file chooser),
+# through its Playwright page.
+
+
+def browser_back(s: Session) -> None:
+    s._run(lambda: s._page.go_back(wait_until="commit"), 15)
+
+
+def restart(s: Session) -> None:
+    """Reload the page: a new session of the app, as after closing and opening it again."""
+
+    def reload() -> None:
+        s._page.reload(wait_until="load")
+        s._page.wait_for_function("() => !document.getElementById('loading')")
+        s._page.wait_for_function(_ENABLE_SEMANTICS_JS)
+
+    s._run(reload, 60)
+
+
+def local_storage(s: Session) -> str:
+    return str(s._run(lambda: s._page.evaluate("() => JSON.stringify(window.localStorage)"), 15))
+
+
+def choose_photo(s: Session, button: str, photo: Path) -> None:
+    """Tap ``button`` and give the file chooser it opens ``photo`` (the phone's camera would take it)."""
+    s._run(lambda: s._page.once("filechooser", lambda chooser: chooser.set_files(str(photo))), 5)
+    s.click(button)
+
+
+async def test_crew_sees_pushed_alarms_goes_back_and_stays_logged_in(
+    world: World,
+    base_url: str,  # noqa: F811
+    browser: Browser,
+    tmp_path: Path,
+) -> None:
+    service = AlarmService(world.settings)
+    now = dt.datetime.now(dt.UTC)
+    await service.raise_alarm(world.a.enterprise.id, AlarmKind.DATA_GAP, Severity.MAJOR, "point",
+                              str(world.a.point.id), "焦炭计量中断", at=now - dt.timedelta(minutes=20))  # fmt: skip
+    # Lists are reloaded only every 10 minutes here: what shows sooner was pushed.
+    with (
+        served(base_url, tmp_path / "mobile", "crew-live", refresh_s=600) as url,
+        browser.session(url, viewport=PHONE) as s,
+    ):
+
+        def logged_in_live() -> None:
+            log_in(s, "a-crew", keep=True, shot="login-keep")
+            s.wait_for(["焦炭计量中断", "实时推送", "全部 1"])
+
+        await asyncio.to_thread(logged_in_live)
+        at = dt.datetime.now(dt.UTC)
+        pushed = await service.raise_alarm(world.a.enterprise.id, AlarmKind.DEVICE_OFFLINE, Severity.CRITICAL,
+                                           "device", "gw-live", "2#转炉网关离线", at=at)  # fmt: skip
+
+        def back_and_forth() -> None:
+            s.wait_for(["2#转炉网关离线", "紧急 1", "全部 2"], timeout=15)
+            s.screenshot(SCREENSHOTS / "inbox-live.png")
+            s.click("2#转炉网关离线")
+            s.wait_for(["告警详情", "设备 gw-live"])
+            browser_back(s)  # the browser's (Android's) back: to the list, not out of the app
+            s.wait_gone("告警详情")
+            s.wait_for(["焦炭计量中断", "2#转炉网关离线"])
+            s.click("焦炭计量中断")
+            s.wait_for(["告警详情", "数据中断"])
+            s.click("Back", exact=True)  # the app bar's back arrow pops the view (on_view_pop)
+            s.wait_gone("告警详情")
+            s.wait_for(["焦炭计量中断", "实时推送"])
+
+        await asyncio.to_thread(back_and_forth)
+        await clear_as_admin(world, pushed.id)
+
+        def restarted() -> str:
+            s.wait_gone("2#转炉网关离线", timeout=15)  # cleared elsewhere: pushed too
+            kept = local_storage(s)
+            restart(s)
+            s.wait_for(["焦炭计量中断", "实时推送"])  # no password asked for
+            return kept
+
+        kept = await asyncio.to_thread(restarted)
+        assert "rt" in kept and "a-crew" in kept and PASSWORD not in kept
+
+        def log_out() -> str:
+            s.click("菜单")
+            s.click("退出登录")
+            s.wait_for(["用户名", "密码"])
+            restart(s)
+            s.wait_for(["用户名", "密码", "保持登录"])
+            return local_storage(s)
+
+        assert "refresh_token" not in await asyncio.to_thread(log_out)
+
+
+async def clear_as_admin(world: World, alarm_id: int) -> None:
+    admin = await IdentityService(world.settings).principal_for_user(world.users["a-admin"])
+    await AlarmService(world.settings).clear(admin, alarm_id, "已在调度室处理")
 
 
 def test_the_packaged_app_finds_its_platform_and_its_storage(tmp_path: Path) -> None:

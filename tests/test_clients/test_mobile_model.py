@@ -1,16 +1,21 @@
 """The mobile app's view state against a real served platform: login with TOTP, the alarm inbox, devices,
-manual readings, the outbox on a lost connection, and enrolling or replacing a terminal."""
+manual readings, the outbox on a lost connection, enrolling or replacing a terminal, alarms pushed by the live
+feed, "stay logged in", and scanning a nameplate's QR code from a photo."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 from pathlib import Path
 
 import msgspec
 import pytest
+import segno
+from PIL import Image
 
 from cem_clients.api import ActivityRecord, Alarm, ApiClient, ApiError, InvalidInput, LiveEvent
 from cem_clients.mobile import (
@@ -23,9 +28,11 @@ from cem_clients.mobile import (
     Tab,
 )
 from cem_clients.mobile.enrolment import EnrolmentStep, serial_from_scan
+from cem_clients.mobile.live import LiveState
 from cem_clients.mobile.outbox import FILE_NAME
+from cem_clients.mobile.scan import ScanError, decode_qr
+from cem_clients.mobile.session import KeptSession, decode_kept, encode_kept
 from cem_clients.mobile.validation import (
-    allowed_units,
     check_days,
     check_month,
     check_serial,
@@ -103,7 +110,8 @@ async def test_login_asks_for_the_authenticator_code_and_the_role_decides_the_ta
     assert await app.submit_totp("12 34") is SessionState.NEEDS_TOTP
     assert "6-digit" in app.errors["totp"]
     secret = world.secrets["a-device-admin"]
-    assert await app.submit_totp(totp_code(secret)) is SessionState.LOGGED_IN
+    code = totp_code(secret)  # kept: the time step may turn before the replay below
+    assert await app.submit_totp(code) is SessionState.LOGGED_IN
     assert app.me is not None and app.me.name == "a-device-admin" and app.message == ""
     # device_admin: enrolment too; no manual readings, which the platform does not let the role enter
     assert app.tabs == (Tab.ALARMS, Tab.DEVICES, Tab.ENROLMENT)
@@ -112,14 +120,14 @@ async def test_login_asks_for_the_authenticator_code_and_the_role_decides_the_ta
     assert app.state is SessionState.LOGGED_OUT and not api.authenticated and app.tabs == ()
 
     assert await app.login("a-device-admin", PASSWORD) is SessionState.NEEDS_TOTP
-    assert await app.submit_totp(totp_code(secret)) is SessionState.NEEDS_TOTP  # a code is never accepted twice
+    assert await app.submit_totp(code) is SessionState.NEEDS_TOTP  # a code is never accepted twice
     assert "already used" in app.errors["totp"] and "already used" in app.message
     assert await app.submit_totp(totp_code(secret, 1)) is SessionState.LOGGED_IN
     await app.logout()
 
     crew = await logged_in(api, data_dir, world, "a-crew")  # no authenticator: straight in
-    assert crew.tabs == (Tab.ALARMS, Tab.DEVICES)  # crew holds alarms.handle, not accounting.write
-    assert crew.inbox.can_handle and not crew.enrolment.allowed and not crew.readings.allowed
+    assert crew.tabs == (Tab.ALARMS, Tab.DEVICES, Tab.READINGS)  # alarms.handle and activity.enter
+    assert crew.inbox.can_handle and not crew.enrolment.allowed and crew.readings.allowed
     kept = crew.refresh_token
     assert kept is not None
     async with ApiClient(api.base_url) as other:
@@ -259,15 +267,16 @@ async def test_manual_reading_checked_on_the_phone_then_accepted_or_refused_per_
         assert response.status_code == 201, response.text
         ids[code] = response.json()["id"]
 
-    app = await logged_in(api, data_dir, world, "a-accountant", steps_ahead=1)
+    app = await logged_in(api, data_dir, world, "a-crew")  # field entry: crews hold activity.enter
     form = app.readings
     assert await form.load(), form.message
     assert form.enterprise_id == world.a.enterprise.id
+    # the ledger input (DOLOMITE) is the accountants', not offered
     assert [(i.source_code, i.input_name, i.substitute) for i in form.inputs] == [
         ("BF.COKE", "FC", True), ("LIMESTONE", "AD", False),
     ]  # fmt: skip
     assert form.select(ids["LIMESTONE"], "AD") is not None
-    assert form.unit == "t" and form.units == ("t", "kg", "kt", "10^4 t")
+    assert form.unit == "t" and form.units == ("t", "kg", "kt", "10^4 t")  # the platform's units
 
     form.value, form.unit, form.month = "-5", "GJ", "2025-13"
     errors = form.validate()
@@ -282,10 +291,15 @@ async def test_manual_reading_checked_on_the_phone_then_accepted_or_refused_per_
     sent = await form.submit()
     assert sent.status is OutcomeStatus.SENT, sent.message
     assert isinstance(sent.result, ActivityRecord) and sent.result.value == Decimal("12000.5")
-    assert sent.result.origin == "manual" and sent.result.entered_by == "a-accountant"
+    assert sent.result.origin == "manual" and sent.result.entered_by == "a-crew"
     assert form.value == "" and form.last_record == sent.result and len(app.outbox) == 0
-    [stored] = await api.activity(world.a.enterprise.id, source_id=ids["LIMESTONE"])
-    assert (stored.value, stored.unit, stored.note) == (Decimal("12000.5"), "t", "过磅单 0519")
+    listed = await world.client.get(  # what the accountant then sees
+        "/api/v1/accounting/activity",
+        headers=headers,
+        params={"enterprise_id": world.a.enterprise.id, "source_id": ids["LIMESTONE"]},
+    )
+    [stored] = listed.json()
+    assert (stored["value"], stored["unit"], stored["note"]) == ("12000.5", "t", "过磅单 0519")
 
     # Days inside May, which already has a value: the platform refuses (409); its message goes to the period.
     form.period, form.first_day, form.last_day, form.value, form.unit = (
@@ -464,10 +478,10 @@ def test_checks_on_the_phone() -> None:
         value, problem = check_value(text, may_be_negative=False)
         assert value is None and needle in problem, text
     assert check_value(1.5, may_be_negative=False)[0] is None  # type: ignore[arg-type]
-    assert allowed_units("10^4 Nm3") == ("10^4 Nm3", "Nm3", "10^3 Nm3")
-    assert allowed_units("furlong") == ("furlong",)
-    assert check_unit(" 10^4nm3 ", "Nm3") == ("10^4 Nm3", "")
-    assert check_unit("MWh", "t")[0] is None
+    gas = ("Nm3", "10^3 Nm3", "10^4 Nm3")  # what the platform offers for an input kept in Nm3
+    assert check_unit(" 10^4nm3 ", gas) == ("10^4 Nm3", "")
+    assert check_unit("MWh", ("t", "kg"))[0] is None and "choose one of t, kg" in check_unit("MWh", ("t", "kg"))[1]
+    assert check_unit("t", ())[0] is None
     assert check_month("2025-06") == ("2025-06", "") and check_month("2025-6")[0] is None
     assert check_days("2025-06-02", dt.date(2025, 6, 1))[1] == "The last day comes before the first."
     assert check_serial("x" * 101)[0] is None and check_serial("HX-GW_01/A")[0] == "HX-GW_01/A"
@@ -484,3 +498,159 @@ def test_checks_on_the_phone() -> None:
     assert reading_field_errors(ApiError(403, "permission_denied", "your role does not allow this")) == {
         "": "your role does not allow this"
     }
+
+
+# ---- live alarms --------------------------------------------------------------------------------------------------
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Wait for ``condition`` (polled), failing after ``timeout`` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.05)
+
+
+async def test_alarms_are_pushed_by_the_live_feed_and_polled_while_it_is_down(
+    world: World, api: ApiClient, data_dir: Path
+) -> None:
+    app = await logged_in(api, data_dir, world, "a-crew")
+    assert await app.refresh(Tab.ALARMS) and app.inbox.alarms == []
+    changes: list[str] = []
+    app.live.on_change = lambda: changes.append(app.live.state)
+    assert app.live.polling  # not started: the app polls
+    task = asyncio.create_task(app.live.run())
+    try:
+        await wait_until(lambda: app.live.live)
+        service = AlarmService(world.settings)
+        raised = await raise_alarm(world, Severity.CRITICAL, "dev-push", "网关离线", dt.datetime.now(dt.UTC))
+        await wait_until(lambda: [a.id for a in app.inbox.alarms] == [raised.id])  # no refresh called
+        assert app.live.events >= 1 and "live" in changes
+
+        crew = await IdentityService(world.settings).principal_for_user(world.users["a-crew"])
+        await service.acknowledge(crew, raised.id, "在路上")  # from another phone
+        await wait_until(lambda: app.inbox.alarms[0].state == "acknowledged")
+        await clear_as_admin(world, raised.id, "已恢复")  # from the control room
+        await wait_until(lambda: app.inbox.alarms == [])
+    finally:
+        await app.live.stop()
+        task.cancel()
+    assert app.live.state is LiveState.OFF and app.live.polling
+
+    # The platform cannot be reached: the feed keeps trying, the app says it polls.
+    async with ApiClient(f"http://127.0.0.1:{free_port()}", retries=0, timeout=1) as dead:
+        app.api = dead
+        dead.use_refresh_token("rt-unused")
+        offline = asyncio.create_task(app.live.run())
+        try:
+            await wait_until(lambda: app.live.feed is not None and app.live.feed.last_error != "")
+            assert not app.live.live and app.live.polling and app.live.state is LiveState.CONNECTING
+        finally:
+            await app.live.stop()
+            offline.cancel()
+
+
+# ---- stay logged in -----------------------------------------------------------------------------------------------
+
+
+class MemoryStore:
+    """A token store in memory (the Flet app's is the client's SharedPreferences)."""
+
+    def __init__(self) -> None:
+        self.text: str | None = None
+
+    async def load(self) -> KeptSession | None:
+        return decode_kept(self.text)
+
+    async def save(self, kept: KeptSession) -> None:
+        self.text = encode_kept(kept)
+
+    async def clear(self) -> None:
+        self.text = None
+
+
+async def test_stay_logged_in_keeps_only_the_rotating_refresh_token(
+    world: World, api: ApiClient, data_dir: Path
+) -> None:
+    store = MemoryStore()
+    app = MobileApp(api, data_dir, store=store)
+    assert await app.login("a-device-admin", PASSWORD) is SessionState.NEEDS_TOTP
+    app.keep_logged_in = True
+    assert await app.submit_totp(totp_code(world.secrets["a-device-admin"])) is SessionState.LOGGED_IN
+    assert store.text is not None
+    kept = decode_kept(store.text)
+    assert kept is not None and kept.refresh_token == api.refresh_token and kept.username == "a-device-admin"
+    assert PASSWORD not in store.text and world.secrets["a-device-admin"] not in store.text  # only the token
+    assert "refresh_token=..." in repr(kept) and kept.refresh_token not in repr(kept)
+
+    # The app restarts: in without the password; the platform rotated the token, the store follows.
+    async with ApiClient(api.base_url) as restarted_api:
+        restarted = MobileApp(restarted_api, data_dir, store=store)
+        assert await restarted.resume_kept() is SessionState.LOGGED_IN
+        assert restarted.me is not None and restarted.me.name == "a-device-admin" and restarted.keep_logged_in
+        rotated = decode_kept(store.text)
+        assert rotated is not None and rotated.refresh_token != kept.refresh_token
+        assert rotated.refresh_token == restarted_api.refresh_token
+        await restarted_api.refresh()  # the client refreshes by itself later on: the store follows at once
+        for _ in range(20):  # (the client tells the app, which keeps the new token in a task of its own)
+            if decode_kept(store.text) != rotated:
+                break
+            await asyncio.sleep(0.01)
+        again = decode_kept(store.text)
+        assert again is not None and again.refresh_token == restarted_api.refresh_token != rotated.refresh_token
+
+        # The platform ends the session (an admin revoked it): the kept token is forgotten at the next start.
+        await LoginSession.filter(user_id=world.users["a-device-admin"].id).update(revoked_at=dt.datetime.now(dt.UTC))
+    async with ApiClient(api.base_url) as third_api:
+        third = MobileApp(third_api, data_dir, store=store)
+        assert await third.resume_kept() is SessionState.LOGGED_OUT
+        assert store.text is None and "kept login has ended" in third.message and not third.keep_logged_in
+
+    # Not opted in: nothing is kept. Opted in, then logged out: forgotten.
+    crew = await logged_in(api, data_dir, world, "a-crew")
+    crew.store = store
+    await crew.sync_kept()
+    assert store.text is None
+    crew.keep_logged_in = True
+    await crew.sync_kept()
+    assert decode_kept(store.text) is not None
+    await crew.logout()
+    assert store.text is None
+    other = MemoryStore()
+    await other.save(KeptSession(base_url="https://elsewhere.example", username="a-crew", refresh_token="rt-x"))
+    assert await MobileApp(api, data_dir, store=other).resume_kept() is SessionState.LOGGED_OUT
+    assert other.text is None  # a token kept for another platform is never sent here
+
+
+# ---- scanning -----------------------------------------------------------------------------------------------------
+
+
+def qr_png(text: str, *, scale: int = 6) -> bytes:
+    """A PNG of a QR code (as a phone's photo of a nameplate label would show it)."""
+    out = io.BytesIO()
+    segno.make(text, error="m").save(out, kind="png", scale=scale, border=4)
+    return out.getvalue()
+
+
+async def test_the_serial_is_scanned_from_a_photo_of_the_nameplate(
+    world: World, api: ApiClient, data_dir: Path
+) -> None:
+    assert decode_qr(qr_png("HX-MOB-0300")) == ["HX-MOB-0300"]
+    # A photo: larger, grey, turned a little, saved as JPEG.
+    photo = Image.new("L", (1600, 1200), 200)
+    label = Image.open(io.BytesIO(qr_png('{"serial": "HX-MOB-0301", "model": "CEM-GW2"}', scale=10))).convert("L")
+    photo.paste(label.rotate(7, expand=True, fillcolor=255), (500, 300))
+    jpeg = io.BytesIO()
+    photo.save(jpeg, format="JPEG", quality=80)
+    app = await logged_in(api, data_dir, world, "a-device-admin")
+    form = app.enrolment
+    assert form.scan_image(jpeg.getvalue()) == "HX-MOB-0301" and form.serial == "HX-MOB-0301"
+    assert "serial" not in form.errors
+    blank = io.BytesIO()
+    Image.new("L", (400, 300), 255).save(blank, format="PNG")
+    assert form.scan_image(blank.getvalue()) is None and "No QR code" in form.errors["serial"]
+    assert form.serial == "HX-MOB-0301"  # what was there stays
+    assert form.scan_image(b"not a picture") is None and "not a picture" in form.errors["serial"]
+    with pytest.raises(ScanError, match="empty"):
+        decode_qr(b"")

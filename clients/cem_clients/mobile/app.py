@@ -14,6 +14,15 @@ with :func:`cem_clients.ui.serve.serve_app` (a web app for a phone's browser) or
   per user (``data_dir/users/<name>``): nothing typed is lost, not even across a restart. A banner says since when
   the platform has not answered and how many actions wait; a ticker sends what is due every ``tick_s`` seconds
   (the view model never sends by itself) and reloads the shown list every ``refresh_s`` seconds.
+* **Live alarms** — the platform's live feed pushes alarm changes into the inbox (:mod:`cem_clients.mobile.live`);
+  while it is down the ticker polls, and the inbox says which.
+* **Back** — a tab's list is the root view, a detail (alarm, device, outbox) a view over it with its own route:
+  the phone's back button and the app bar's arrow pop it (``on_view_pop``), the browser's back goes to the previous
+  route (``on_route_change``).
+* **Stay logged in** — opt-in on the login screen: only the refresh token is kept, in the client's storage
+  (:class:`PreferencesStore`), replaced as the platform rotates it, removed at logout or when it is refused.
+* **Scanning** — the enrolment form's scan button opens the camera or photos (``FilePicker``); the QR code is
+  decoded in Python (:mod:`cem_clients.mobile.scan`).
 * **Language** — Simplified Chinese by default, English from the menu.
 
 Screens are built by :mod:`cem_clients.mobile.screens` from the view state; after an action the screen is
@@ -30,6 +39,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Final
+from urllib.parse import quote, unquote
 
 import flet as ft
 
@@ -64,6 +74,7 @@ from cem_clients.mobile.screens import (
     text,
     text_field,
 )
+from cem_clients.mobile.session import KeptSession, decode_kept, encode_kept
 from cem_clients.ui.i18n import Locale, Translator
 from cem_clients.ui.theme import AppKind, Tone, apply_theme
 
@@ -93,8 +104,35 @@ def shared_outbox(directory: Path, *, backoff: float = 5.0, max_backoff: float =
     return outbox
 
 
+class PreferencesStore:
+    """The client's storage for "stay logged in" (Flet's ``SharedPreferences``: the browser's local storage in the
+    web build, the app's private preferences on a phone); see :mod:`cem_clients.mobile.session`."""
+
+    KEY: Final = "cem.mobile.session"
+
+    def __init__(self, preferences: ft.SharedPreferences) -> None:
+        self.preferences = preferences
+
+    async def load(self) -> KeptSession | None:
+        """The kept session (None: none, or unreadable)."""
+        try:
+            return decode_kept(await self.preferences.get(self.KEY))
+        except Exception:  # the client could not answer: as if nothing were kept
+            log.warning("mobile app: the kept session could not be read", exc_info=True)
+            return None
+
+    async def save(self, kept: KeptSession) -> None:
+        """Keep the session."""
+        await self.preferences.set(self.KEY, encode_kept(kept))
+
+    async def clear(self) -> None:
+        """Forget it."""
+        await self.preferences.remove(self.KEY)
+
+
 class MobileUi:
-    """One session of the app: the view state, the page, the ticker."""
+    """One session of the app: the view state, the page (a root view per tab, a view on top of it for a detail),
+    the ticker, the live feed."""
 
     def __init__(
         self,
@@ -114,84 +152,108 @@ class MobileUi:
         self.refresh_s = refresh_s
         self.backoff = backoff
         self.api = ApiClient(base_url)
+        # Services are registered with the page when made inside its session; they stay while referenced here.
+        self.preferences = ft.SharedPreferences()
+        self.picker = ft.FilePicker(on_result=self._picked)
         # Before the login the outbox is the data directory's own (nothing is queued without a user); after it,
         # the user's folder (see enter()).
-        self.app = MobileApp(self.api, data_dir, backoff=backoff, max_backoff=max(backoff, 300.0))
+        self.app = MobileApp(self.api, data_dir, backoff=backoff, max_backoff=max(backoff, 300.0),
+                             store=PreferencesStore(self.preferences))  # fmt: skip
+        self.app.live.on_change = self._live_changed
         self.tr = Translator(locale)
-        self.state = UiState()
-        self.view = View(self.app, self.tr, self.state, self.act, self.draw, self.spawn, now=self.app.ctx.now)
-        self.banner = ft.Container()
-        self.progress = ft.Container(height=4)
-        self.body = ft.Container(expand=True)
+        self.state = UiState(refresh_s=refresh_s)
+        self.view = View(self.app, self.tr, self.state, self.act, self.draw, self.spawn, now=self.app.ctx.now,
+                         pick_image=ft.PickFiles(self.picker, file_type=ft.FilePickerFileType.IMAGE,
+                                                 with_data=True))  # fmt: skip
+        self.root = _Layer()  # the tab's list (or the login), with the navigation bar
+        self.top = _Layer()  # a detail over it: an alarm, a device, the outbox
+        self.top_view: ft.View | None = None
         self.logged_in = False  # what the screen shows; the view state may have ended the session meanwhile
         self.refreshed_at = 0.0
         self.ticker: asyncio.Task[None] | None = None
-        self.bar_shown: tuple[object, ...] = ()
+        self.live_task: asyncio.Task[None] | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.live_shown: tuple[object, ...] = ()
         self.navigation_shown: tuple[object, ...] = ()
-        self.screen_shown: tuple[object, ...] = ()
+        self.route_shown = "/"  # the route the browser (or the phone's navigator) shows
+        self.pushed: list[str] = []  # routes pushed whose route-change echo has not come back yet
+        self.wanted_route: str | None = None  # a detail's address opened before the login: shown after it
 
     # ---- drawing ---------------------------------------------------------------------------------------------
 
     def draw(self) -> None:
-        """Rebuild everything: app bar, banner, the screen, the navigation bar."""
+        """Rebuild everything: the root view (app bar, banner, the tab's screen, the navigation bar) and the view
+        of a detail over it; then the route follows."""
         if self.logged_in and self.app.state is not SessionState.LOGGED_IN:
             self.left()
         self.page.title = self.tr.t("app.mobile.title")
+        root = self.page.views[0]
         # The app bar and the navigation bar are replaced only when what they show changed: an open menu stays.
-        bar = self._bar_signature()
-        if bar != self.bar_shown or self.page.appbar is None:
-            self.page.appbar, self.bar_shown = self._app_bar(), bar
+        self.root.bar(self, root, top=False)
         navigation = self._navigation_signature()
         if navigation != self.navigation_shown:
-            self.page.navigation_bar, self.navigation_shown = self._navigation(), navigation
+            root.navigation_bar, self.navigation_shown = self._navigation(), navigation
         self._fill_banner()
-        shown, key = self._screen(), self._screen_key()
-        old = self.body.content
-        if key == self.screen_shown and isinstance(shown, ft.ListView) and isinstance(old, ft.ListView):
-            old.controls = shown.controls  # the same screen again: the list keeps its scroll position
+        self.root.show(self._root_screen(), self._screen_key(top=False))
+        top = self._top_screen()
+        if top is None:
+            if self.top_view is not None:
+                with contextlib.suppress(ValueError):
+                    self.page.views.remove(self.top_view)
+                self.top_view = None
         else:
-            self.body.content = shown
-        self.screen_shown = key
+            if self.top_view is None:
+                self.top = _Layer()
+                self.top_view = ft.View(
+                    route=self._route(),
+                    controls=[self.top.column()],
+                    padding=0,
+                    spacing=0,
+                    bgcolor=PALETTE.background,
+                )
+                self._fill_banner()
+                self.page.views.append(self.top_view)
+            self.top_view.route = self._route()
+            self.top.bar(self, self.top_view, top=True)
+            self.top.show(top, self._screen_key(top=True))
+        self._follow_route()
         self.page.update()
 
-    def _screen_key(self) -> tuple[object, ...]:
+    def _screen_key(self, *, top: bool) -> tuple[object, ...]:
         app, state = self.app, self.state
-        detail = app.inbox.detail.id if app.inbox.detail is not None else None
-        device = app.devices.detail.device.id if app.devices.detail is not None else None
-        return (app.state, state.outbox_open, state.tab, detail, device, app.enrolment.step, self.tr.locale)
+        if top:
+            return (self._route(), self.tr.locale)
+        return (app.state, state.tab, app.enrolment.step, self.tr.locale)
 
     def _navigation_signature(self) -> tuple[object, ...]:
         app, state = self.app, self.state
-        return (app.state, app.tabs, state.tab, state.outbox_open, self.tr.locale)
+        return (app.state, app.tabs, state.tab, self.tr.locale)
 
     def draw_banner(self) -> None:
-        """Only the banner and the progress line (the ticker's update: no field loses its focus)."""
+        """Only the banners and the progress lines (the ticker's update: no field loses its focus)."""
         self._fill_banner()
         self.page.update()
 
     def _fill_banner(self) -> None:
-        banner: ft.Control = ft.Container()
-        if self.app.state is SessionState.LOGGED_IN:
-            banner = offline_banner(self.view, self._open_outbox, self.act(self._send_now))
-        self.banner.content = banner
-        self.progress.content = ft.ProgressBar(color=PALETTE.primary, bgcolor=PALETTE.surface_raised) \
-            if self.state.busy else None  # fmt: skip
+        for layer in (self.root, self.top):
+            banner: ft.Control = ft.Container()
+            if self.app.state is SessionState.LOGGED_IN:
+                banner = offline_banner(self.view, self._open_outbox, self.act(self._send_now))
+            layer.banner.content = banner
+            layer.progress.content = ft.ProgressBar(color=PALETTE.primary, bgcolor=PALETTE.surface_raised) \
+                if self.state.busy else None  # fmt: skip
 
-    def _screen(self) -> ft.Control:
+    def _root_screen(self) -> ft.Control:
         app, state, view = self.app, self.state, self.view
         if app.state is not SessionState.LOGGED_IN:
             return self._login()
-        if state.outbox_open:
-            return outbox_screen(view, self._close_outbox, self.act(self._send_now))
         messages: list[ft.Control] = []
         if app.message:  # said at login, e.g. that the role needs an authenticator app
             messages.append(text(say(self.tr, app.message), tone=Tone.WARNING))
         if state.tab is Tab.ALARMS:
-            detail = app.inbox.detail
-            shown = alarm_detail(view, detail) if detail is not None else alarm_inbox(view)
+            shown = alarm_inbox(view)
         elif state.tab is Tab.DEVICES:
-            device = app.devices.detail
-            shown = device_detail(view, device) if device is not None else device_list(view)
+            shown = device_list(view)
         elif state.tab is Tab.READINGS:
             shown = readings(view)
         elif state.tab is Tab.ENROLMENT:
@@ -203,24 +265,33 @@ class MobileUi:
         return ft.Column([ft.Container(ft.Column(messages), padding=ft.Padding.only(left=16, right=16, top=8)),
                           shown], spacing=0, expand=True)  # fmt: skip
 
-    def _title(self) -> str:
+    def _top_screen(self) -> ft.Control | None:
+        """The detail shown over the tab, None when the tab's list is shown."""
+        app, state, view = self.app, self.state, self.view
+        if app.state is not SessionState.LOGGED_IN:
+            return None
+        if state.outbox_open:
+            return outbox_screen(view, self._close_outbox, self.act(self._send_now))
+        if state.tab is Tab.ALARMS and app.inbox.detail is not None:
+            return alarm_detail(view, app.inbox.detail)
+        if state.tab is Tab.DEVICES and app.devices.detail is not None:
+            return device_detail(view, app.devices.detail)
+        return None
+
+    def _title(self, *, top: bool) -> str:
         app, state, tr = self.app, self.state, self.tr
         if app.state is not SessionState.LOGGED_IN:
             return tr.t("app.mobile.title")
-        if state.outbox_open:
+        if top and state.outbox_open:
             return tr.t("mobile.outbox.title")
-        if state.tab is Tab.ALARMS and app.inbox.detail is not None:
+        if top and state.tab is Tab.ALARMS and app.inbox.detail is not None:
             return tr.t("mobile.alarm.detail")
-        if state.tab is Tab.DEVICES and app.devices.detail is not None:
+        if top and state.tab is Tab.DEVICES and app.devices.detail is not None:
             return tr.t("mobile.device.detail")
         return tr.t(TAB_TITLES[state.tab]) if state.tab is not None else tr.t("app.mobile.title")
 
-    def _app_bar(self) -> ft.AppBar:
+    def _app_bar(self, *, top: bool) -> ft.AppBar:
         tr, app = self.tr, self.app
-        leading: ft.Control | None = None
-        back = self._back_handler()
-        if back is not None:
-            leading = ft.IconButton(ft.Icons.ARROW_BACK, tooltip=tr.t("back"), on_click=back, icon_size=26)
         items: list[ft.PopupMenuItem] = []
         if app.state is SessionState.LOGGED_IN and app.me is not None:
             role = tr.t(f"role.{app.me.role}") if app.me.role else ""
@@ -243,9 +314,9 @@ class MobileUi:
         actions.append(ft.PopupMenuButton(items=items, icon=ft.Icons.MORE_VERT, tooltip=tr.t("mobile.menu"),
                                           icon_size=28))  # fmt: skip
         return ft.AppBar(
-            title=ft.Text(self._title(), size=SCALE.title, weight=ft.FontWeight.BOLD, color=PALETTE.text),
-            leading=leading,
-            automatically_imply_leading=False,
+            title=ft.Text(self._title(top=top), size=SCALE.title, weight=ft.FontWeight.BOLD, color=PALETTE.text),
+            # Over a tab, the navigator's own back button: it pops the view (on_view_pop), as the phone's back does.
+            automatically_imply_leading=top,
             actions=actions,
             bgcolor=PALETTE.surface,
             toolbar_height=60,
@@ -267,35 +338,102 @@ class MobileUi:
 
         return ft.NavigationBar(
             destinations=destinations,
-            selected_index=tabs.index(state.tab) if state.tab in tabs and not state.outbox_open else 0,
+            selected_index=tabs.index(state.tab) if state.tab in tabs else 0,
             on_change=changed,
             bgcolor=PALETTE.surface,
             indicator_color=PALETTE.surface_raised,
             height=76,
         )
 
-    def _back_handler(self) -> Handler | None:
+    # ---- navigation: routes, the view stack, back ------------------------------------------------------------
+
+    def _route(self) -> str:
+        """The address of what is shown: ``/`` (login), ``/alarms``, ``/alarms/12``, ``/devices/dev-1``,
+        ``/outbox`` ..."""
+        app, state = self.app, self.state
+        if app.state is not SessionState.LOGGED_IN or state.tab is None:
+            return "/"
+        if state.outbox_open:
+            return "/outbox"
+        if state.tab is Tab.ALARMS and app.inbox.detail is not None:
+            return f"/alarms/{app.inbox.detail.id}"
+        if state.tab is Tab.DEVICES and app.devices.detail is not None:
+            return f"/devices/{quote(app.devices.detail.device.id, safe='')}"
+        return f"/{state.tab.value}"
+
+    def _follow_route(self) -> None:
+        """Make the route say what is shown: a new entry of the browser's history for each screen opened."""
+        route = self._route()
+        if route == self.route_shown:
+            return
+        self.route_shown = route
+        self.pushed = [*self.pushed[-8:], route]
+        self.page.run_task(self.page.push_route, route)
+
+    async def route_changed(self, event: ft.RouteChangeEvent) -> None:
+        """The route changed: the echo of our own push, or the browser's back and forward buttons (or an edited
+        address): show what the route names."""
+        route = event.route
+        if route in self.pushed:  # our own push coming back
+            del self.pushed[: self.pushed.index(route) + 1]
+            return
+        self.route_shown = route
+        if route == self._route():
+            return
+        await self.go(route)
+
+    async def view_popped(self, event: ft.ViewPopEvent) -> None:
+        """The phone's back button, or the back arrow of a detail's app bar: back to the tab's list."""
+        await self.back()
+
+    async def back(self) -> None:
+        """Leave the detail shown over the tab (the outbox, an alarm, a device)."""
+        app, state = self.app, self.state
+        if state.outbox_open:
+            state.outbox_open = False
+        elif state.tab is Tab.ALARMS and app.inbox.detail is not None:
+            app.inbox.close()
+        elif state.tab is Tab.DEVICES and app.devices.detail is not None:
+            app.devices.close()
+        state.notice = None
+        self.draw()
+
+    async def go(self, route: str) -> None:
+        """Show what ``route`` names (a tab, an alarm, a device, the outbox); an unknown route shows the tab."""
         app, state = self.app, self.state
         if app.state is not SessionState.LOGGED_IN:
-            return None
-        if state.outbox_open:
-            return self._close_outbox
-        if state.tab is Tab.ALARMS and app.inbox.detail is not None:
-
-            async def back_alarm() -> None:
+            self.wanted_route = route if route not in ("", "/") else None
+            self.draw()
+            return
+        parts = [unquote(part) for part in route.split("?")[0].strip("/").split("/") if part]
+        tab = next((t for t in app.tabs if parts and t.value == parts[0]), None)
+        state.notice = None
+        if parts == ["outbox"]:
+            state.outbox_open = True
+            self.draw()
+            return
+        state.outbox_open = False
+        if tab is None:
+            self.draw()  # not an address of this user's app: the route goes back to what is shown
+            return
+        state.tab = tab
+        if tab is Tab.ALARMS:
+            if len(parts) == 2 and parts[1].isdigit():
+                if app.inbox.detail is None or app.inbox.detail.id != int(parts[1]):
+                    self.draw()
+                    await app.inbox.open(int(parts[1]))
+            else:
                 app.inbox.close()
-                state.notice = None
-                self.draw()
-
-            return back_alarm
-        if state.tab is Tab.DEVICES and app.devices.detail is not None:
-
-            async def back_device() -> None:
+        elif tab is Tab.DEVICES:
+            if len(parts) == 2:
+                if app.devices.detail is None or app.devices.detail.device.id != parts[1]:
+                    self.draw()
+                    await app.devices.open(parts[1])
+            else:
                 app.devices.close()
-                self.draw()
-
-            return back_device
-        return None
+        self.draw()
+        await self._load(tab)
+        self.draw()
 
     # ---- the login screen ------------------------------------------------------------------------------------
 
@@ -312,6 +450,10 @@ class MobileUi:
 
         def set_totp(value: str) -> None:
             state.totp = value
+
+        def keep_changed(event: ft.Event[ft.Checkbox]) -> None:
+            app.keep_logged_in = bool(event.control.value)
+            self.draw()
 
         submit = self.act(self._submit_login)
         body: list[ft.Control] = [
@@ -349,6 +491,10 @@ class MobileUi:
             body.append(text_field(tr.t("login.totp"), state.totp, set_totp, number=True, hint=tr.t("login.totp_hint"),
                                    on_submit=submit,
                                    error=say(tr, errors["totp"]) if errors.get("totp") else None))  # fmt: skip
+        body.append(ft.Checkbox(label=tr.t("mobile.login.keep"), value=app.keep_logged_in, on_change=keep_changed,
+                                label_style=ft.TextStyle(size=SCALE.body)))  # fmt: skip
+        if app.keep_logged_in:
+            body.append(text(tr.t("mobile.login.keep_hint"), size=SCALE.label + 1, muted=True))
         if app.message:
             tone = Tone.INFO if needs_totp and not errors else Tone.CRITICAL
             body.append(text(say(tr, app.message), tone=tone))
@@ -390,8 +536,19 @@ class MobileUi:
         state.notes.clear()
         state.note_errors.clear()
         self.logged_in = True
+        self.start_live()
         await app.flush()
-        await self._load(state.tab)
+        wanted, self.wanted_route = self.wanted_route, None
+        if wanted is not None:
+            await self.go(wanted)
+        else:
+            await self._load(state.tab)
+
+    async def resume(self) -> None:
+        """At start: log in with the session kept by "stay logged in", if there is one."""
+        if await self.app.resume_kept() is SessionState.LOGGED_IN:
+            await self.enter()
+        self.draw()
 
     def left(self) -> None:
         """The session is over (logged out, or the platform ended it): back to the login screen."""
@@ -399,6 +556,8 @@ class MobileUi:
         self.state.tab = None
         self.state.outbox_open = False
         self.state.notice = None
+        self.stop_live()
+        self.background(self.app.sync_kept)  # the platform ended it: the kept session is forgotten too
 
     async def _logout(self) -> None:
         await self.app.logout()
@@ -411,6 +570,8 @@ class MobileUi:
         """Switch to ``tab``: shown at once with what is known, then reloaded."""
         state = self.state
         state.tab, state.outbox_open, state.notice = tab, False, None
+        self.app.inbox.close()
+        self.app.devices.close()
         self.draw()
         await self._load(tab)
         if state.tab is tab:
@@ -427,10 +588,12 @@ class MobileUi:
         await app.refresh(tab)
         self.refreshed_at = time.monotonic()
 
-    async def _refresh_shown(self) -> None:
+    async def _refresh_shown(self, *, forced: bool = True) -> None:
         app, state = self.app, self.state
         if state.tab is Tab.DEVICES and app.devices.detail is not None:
             await app.devices.refresh_values()
+        elif state.tab is Tab.ALARMS and app.inbox.detail is None and app.live.live and not forced:
+            pass  # pushed: the feed keeps the inbox current (and reloads it at each reconnection)
         elif state.tab is not None:
             await app.refresh(state.tab)
         self.refreshed_at = time.monotonic()
@@ -471,6 +634,8 @@ class MobileUi:
             self.draw_banner()  # the progress line
             try:
                 await step()
+                await self.app.sync_kept()
+                await self.app.live.follow_open_device()
             except Exception as err:  # a bug must not freeze the screen: say it and go on
                 log.exception("mobile app action failed")
                 self.state.notice = Notice(self.tr.t("error.generic", message=str(err) or type(err).__name__),
@@ -480,6 +645,12 @@ class MobileUi:
             self.draw()
 
         return handler
+
+    def background(self, work: Handler) -> None:
+        """Run ``work`` as a task of its own (also while the page is gone)."""
+        task = asyncio.create_task(work())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     def spawn(self, handler: Handler) -> None:
         """Run ``handler`` as a task of the session (from a callback that cannot await)."""
@@ -510,30 +681,89 @@ class MobileUi:
         concerned = self._concerns(report)
         back_online = was_offline and app.connection.online  # what failed to load meanwhile is loaded now
         if back_online or time.monotonic() - self.refreshed_at >= self.refresh_s:
-            await self._refresh_shown()
+            await self._refresh_shown(forced=back_online)
             changed = True
+        if app.live.check():  # the feed was lost between events: the inbox says it polls now
+            changed = True
+        if self.live_task is None or self.live_task.done():
+            self.start_live()  # ended (refused, or the session's token was refused once): try again
+        await app.live.follow_open_device()
+        await app.sync_kept()
         if self.busy():  # an action started meanwhile: it redraws when done
             return
         if app.state is not SessionState.LOGGED_IN or concerned or (changed and redraw_passive(self.view)):
             self.draw()
             return
+        self._quiet_update(changed)
+
+    def _quiet_update(self, changed: bool) -> None:
+        """Update what can change without taking a focus away: the device rows, the app bars, the banners."""
+        state = self.state
         rows = state.device_rows
-        listed = state.tab is Tab.DEVICES and app.devices.detail is None and not state.outbox_open
+        listed = state.tab is Tab.DEVICES and not state.outbox_open
         if changed and listed and rows is not None:
             rows.controls = device_rows(self.view)  # the search field keeps its focus
-        bar = self._bar_signature()
-        if bar != self.bar_shown:  # the offline mark, the menu's count: the menu stays open otherwise
-            self.page.appbar, self.bar_shown = self._app_bar(), bar
+        self.root.bar(self, self.page.views[0], top=False)  # the offline mark, the menu's count
+        if self.top_view is not None:
+            self.top.bar(self, self.top_view, top=True)
         self.draw_banner()
+
+    def _live_changed(self) -> None:
+        """The live feed brought an alarm (or a device's value), or went up or down."""
+        app, state = self.app, self.state
+        if app.state is not SessionState.LOGGED_IN or state.busy:
+            return
+        shown = (app.live.state, app.live.events, state.tab)
+        if state.tab is Tab.ALARMS and app.inbox.detail is None and not state.outbox_open:
+            self.live_shown = shown
+            self.draw()  # the inbox has no text field
+        elif redraw_passive(self.view):
+            self.draw()
+        else:
+            self._quiet_update(True)
+
+    def start_live(self) -> None:
+        """Follow the platform's live feed (while logged in)."""
+        if self.app.state is SessionState.LOGGED_IN and (self.live_task is None or self.live_task.done()):
+            self.live_task = asyncio.create_task(self._run_live())
+
+    async def _run_live(self) -> None:
+        try:
+            await self.app.live.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("mobile app live feed failed")
+
+    def stop_live(self) -> None:
+        """Stop following the feed (logged out, the page went away)."""
+        if self.live_task is not None:
+            self.live_task.cancel()
+            self.live_task = None
+        self.background(self.app.live.stop)
+
+    async def _picked(self, event: ft.FilePickerResultEvent) -> None:
+        """A photo to scan for the enrolment form (the "scan" button's file picker)."""
+        if not event.files:
+            return
+        data = event.files[0].bytes
+        form = self.app.enrolment
+        if data is None:
+            form.errors["serial"] = "This is not a picture that can be read (take a photo, or choose a PNG or JPEG)."
+        else:
+            form.scan_image(data)
+        self.state.notice = None
+        self.draw()
 
     def busy(self) -> bool:
         """Whether an action is on its way."""
         return self.state.busy
 
-    def _bar_signature(self) -> tuple[object, ...]:
+    def bar_signature(self, *, top: bool) -> tuple[object, ...]:
+        """What an app bar shows (it is replaced only when that changed: an open menu stays open)."""
         app = self.app
         waiting = len([i for i in app.pending if i.user == app.ctx.user])
-        return (app.state, app.connection.online, waiting, self._title(), self.tr.locale)
+        return (app.state, app.connection.online, waiting, self._title(top=top), self.tr.locale)
 
     def _concerns(self, report: FlushReport) -> bool:
         """Whether what the flush did changes the shown screen (then it is rebuilt, with the outcome)."""
@@ -580,23 +810,58 @@ class MobileUi:
                 log.exception("mobile app tick failed")
 
     def start(self) -> None:
-        """Start the ticker (again, when the tab came back)."""
+        """Start the ticker and the live feed (again, when the tab came back)."""
         if self.ticker is None or self.ticker.done():
             self.ticker = asyncio.create_task(self.run())
+        self.start_live()
 
     def stop(self) -> None:
-        """Stop the ticker."""
+        """Stop the ticker and the live feed."""
         if self.ticker is not None:
             self.ticker.cancel()
             self.ticker = None
+        self.stop_live()
 
     def layout(self) -> None:
         """Put the app on the page."""
         apply_theme(self.page, KIND)
         self.page.padding = 0
         self.page.spacing = 0
-        self.page.add(ft.Column([self.banner, self.progress, self.body], spacing=0, expand=True))
+        self.page.add(self.root.column())
+        self.page.on_route_change = self.route_changed
+        self.page.on_view_pop = self.view_popped
+        self.wanted_route = self.page.route if self.page.route not in ("", "/") else None
         self.draw()
+
+
+class _Layer:
+    """What one view of the app shows: the banner, the progress line and the screen (and its app bar)."""
+
+    def __init__(self) -> None:
+        self.banner = ft.Container()
+        self.progress = ft.Container(height=4)
+        self.body = ft.Container(expand=True)
+        self.bar_shown: tuple[object, ...] = ()
+        self.shown: tuple[object, ...] = ()
+
+    def column(self) -> ft.Column:
+        """The view's content."""
+        return ft.Column([self.banner, self.progress, self.body], spacing=0, expand=True)
+
+    def bar(self, ui: MobileUi, view: ft.View, *, top: bool) -> None:
+        """Replace the view's app bar when what it shows changed."""
+        signature = ui.bar_signature(top=top)
+        if signature != self.bar_shown or view.appbar is None:
+            view.appbar, self.bar_shown = ui._app_bar(top=top), signature
+
+    def show(self, shown: ft.Control, key: tuple[object, ...]) -> None:
+        """Show a screen; the same screen again keeps its list's scroll position."""
+        old = self.body.content
+        if key == self.shown and isinstance(shown, ft.ListView) and isinstance(old, ft.ListView):
+            old.controls = shown.controls
+        else:
+            self.body.content = shown
+        self.shown = key
 
 
 def mobile_main(
@@ -619,6 +884,7 @@ def mobile_main(
     async def main(page: ft.Page) -> None:
         ui = MobileUi(page, base_url, directory, locale, tick_s=tick_s, refresh_s=refresh_s, backoff=backoff)
         ui.layout()
+        await ui.resume()
         ui.start()
 
         async def on_disconnect(_: object) -> None:  # the tab went away (it may come back within the hour)

@@ -11,6 +11,9 @@ an existing device. When that device still holds a valid certificate, the token 
 the platform asks for a TOTP step-up, shown here as ``step == NEEDS_TOTP`` — enter the authenticator code and
 issue again. A login with TOTP counts as a step-up for a few minutes.
 
+**Scanning**: :meth:`Enrolment.scan` takes what a scanner read (a bare serial, or a nameplate label's JSON with a
+``serial``); :meth:`Enrolment.scan_image` decodes the QR code in a photo first (:mod:`cem_clients.mobile.scan`).
+
 Nothing here goes through the outbox: a token is shown once and needs the platform there and then.
 """
 
@@ -24,11 +27,13 @@ import msgspec
 
 from cem_clients.api import ClientError, Device, Enterprise, Offline, Site, StepUpRequired
 from cem_clients.mobile.context import AppContext
+from cem_clients.mobile.scan import ScanError, decode_qr
 from cem_clients.mobile.validation import check_serial, check_totp, normalise_text
 
 __all__ = ["Enrolment", "EnrolmentStep", "IssuedEnrolment", "serial_from_scan"]
 
 NAME_MAX = 200
+NO_CODE = "No QR code found in the picture: take it again, closer and in focus, or type the serial."
 MODEL_MAX = 100
 
 
@@ -123,6 +128,18 @@ class Enrolment:
         self.existing, self.issued, self.step = None, None, EnrolmentStep.EDITING
         self.errors.pop("serial", None)
         return self.serial
+
+    def scan_image(self, data: bytes) -> str | None:
+        """Take the serial from the QR code in a photo; the serial, or None (``errors["serial"]`` says why)."""
+        try:
+            texts = decode_qr(data)
+        except ScanError as err:
+            self.errors["serial"] = str(err)
+            return None
+        if not texts:
+            self.errors["serial"] = NO_CODE
+            return None
+        return self.scan(texts[0])
 
     def replace(self, device: Device) -> None:
         """Start a replacement: a new token for this registered device."""

@@ -10,10 +10,14 @@ One :class:`MobileApp` per installation::
     await app.flush()                             # send what waits in the outbox (call it now and then)
 
 * **Session** — :meth:`MobileApp.login` (and :meth:`~MobileApp.submit_totp` when the platform asks for the
-  authenticator code), :meth:`~MobileApp.logout`, :meth:`~MobileApp.resume` with a kept refresh token. The role
+  authenticator code), :meth:`~MobileApp.logout`, :meth:`~MobileApp.resume` with a kept refresh token.
+  "Stay logged in" (:attr:`~MobileApp.keep_logged_in`, opt-in) keeps only the refresh token in a
+  :class:`~cem_clients.mobile.session.TokenStore`: :meth:`~MobileApp.resume_kept` at start,
+  :meth:`~MobileApp.sync_kept` after requests (the platform rotates the token at each refresh). The role
   decides the tabs (:data:`ROLE_TABS`), the permissions the platform grants narrow them
   (:data:`TAB_PERMISSIONS`): a tab whose every action the platform would refuse is not shown.
-* **Alarms** — :attr:`MobileApp.inbox` (:class:`~cem_clients.mobile.alarms.AlarmInbox`).
+* **Alarms** — :attr:`MobileApp.inbox` (:class:`~cem_clients.mobile.alarms.AlarmInbox`), pushed by the platform
+  through :attr:`MobileApp.live` (:class:`~cem_clients.mobile.live.LiveLink`), polled while that is down.
 * **Devices** — :attr:`MobileApp.devices` (:class:`~cem_clients.mobile.devices.DeviceList`).
 * **Manual readings (人工采集)** — :attr:`MobileApp.readings` (:class:`~cem_clients.mobile.readings.ReadingEntry`).
 * **Enrolment** — :attr:`MobileApp.enrolment` (:class:`~cem_clients.mobile.enrolment.Enrolment`).
@@ -24,7 +28,9 @@ One :class:`MobileApp` per installation::
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -45,8 +51,10 @@ from cem_clients.mobile.alarms import AlarmInbox
 from cem_clients.mobile.context import AppContext, Connection, LinkState, Outcome, OutcomeStatus
 from cem_clients.mobile.devices import DeviceList
 from cem_clients.mobile.enrolment import Enrolment
+from cem_clients.mobile.live import LiveLink
 from cem_clients.mobile.outbox import FlushReport, Outbox, OutboxItem
 from cem_clients.mobile.readings import ReadingEntry
+from cem_clients.mobile.session import KeptSession, TokenStore
 from cem_clients.mobile.validation import check_totp
 
 __all__ = [
@@ -60,6 +68,8 @@ __all__ = [
     "SessionState",
     "Tab",
 ]
+
+log = logging.getLogger("cem_clients.mobile")
 
 
 class SessionState(StrEnum):
@@ -93,13 +103,14 @@ ROLE_TABS: Final[Mapping[str, tuple[Tab, ...]]] = {
 TAB_PERMISSIONS: Final[Mapping[Tab, tuple[str, ...]]] = {
     Tab.ALARMS: ("alarms.read",),
     Tab.DEVICES: ("devices.read",),
-    Tab.READINGS: ("emissions.read", "accounting.write"),  # list the sources, enter values
+    Tab.READINGS: ("activity.enter",),  # field entry of manual readings (人工采集), within the user's sites
     Tab.ENROLMENT: ("devices.write",),
 }
 
 
 class MobileApp:
-    """The app's state (see the module's description). ``data_dir`` holds the outbox; ``clock`` gives now."""
+    """The app's state (see the module's description). ``data_dir`` holds the outbox; ``clock`` gives now;
+    ``store`` keeps the session for "stay logged in" (None: never kept)."""
 
     def __init__(
         self,
@@ -109,6 +120,7 @@ class MobileApp:
         clock: Callable[[], dt.datetime] | None = None,
         backoff: float = 5.0,
         max_backoff: float = 300.0,
+        store: TokenStore | None = None,
     ) -> None:
         self.ctx = AppContext(api, Outbox(data_dir, backoff=backoff, max_backoff=max_backoff), clock)
         self.ctx.on_sent.append(self._sent)
@@ -120,6 +132,12 @@ class MobileApp:
         self.errors: dict[str, str] = {}  # login form errors per field: username, password, totp
         self.totp_enrolment_required = False  # the role needs an authenticator the account has not set up
         self._credentials: tuple[str, str] | None = None  # kept only while the TOTP code is asked for
+        self.store = store
+        self.keep_logged_in = False  # "stay logged in": keep the refresh token in ``store``
+        self._kept: str | None = None  # the refresh token this app last put in the store
+        self._syncs: set[asyncio.Task[None]] = set()
+        api.on_tokens = self._tokens_changed
+        self.live = LiveLink(self.ctx, lambda: self.inbox, lambda: self.devices)
 
     # ---- shared state ----------------------------------------------------------------------------------------
 
@@ -131,6 +149,26 @@ class MobileApp:
     @api.setter
     def api(self, api: ApiClient) -> None:
         self.ctx.api = api
+        api.on_tokens = self._tokens_changed
+
+    def _tokens_changed(self) -> None:
+        """The client's tokens changed (each refresh rotates the refresh token): keep the new one at once, not at
+        the next tick, so an app killed right after a refresh still finds a token that works."""
+        if self.store is None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not from a coroutine: the next sync_kept() keeps it
+            return
+        task = loop.create_task(self._sync_quietly())
+        self._syncs.add(task)
+        task.add_done_callback(self._syncs.discard)
+
+    async def _sync_quietly(self) -> None:
+        try:
+            await self.sync_kept()
+        except Exception:  # the client's storage failed: the next sync tries again
+            log.warning("mobile app: the session could not be kept", exc_info=True)
 
     @property
     def outbox(self) -> Outbox:
@@ -217,6 +255,7 @@ class MobileApp:
         self._credentials = None
         self.totp_enrolment_required = session.totp_enrolment_required or me.totp_enrolment_required
         self._start(me)
+        await self.sync_kept()
         if self.totp_enrolment_required:
             self.message = "Your role needs an authenticator app: set it up in the web console."
         return self.state
@@ -250,6 +289,60 @@ class MobileApp:
         self._start(me)
         return self.state
 
+    async def resume_kept(self) -> SessionState:
+        """Log in with the session the store kept ("stay logged in"), if any. A kept session the platform no
+        longer accepts is forgotten (then the password is asked for); without a connection it stays kept."""
+        if self.store is None:
+            return self.state
+        kept = await self.store.load()
+        if kept is None:
+            return self.state
+        if kept.base_url != self.ctx.api.base_url:  # kept for another platform: never send it here
+            await self.store.clear()
+            return self.state
+        self.keep_logged_in = True
+        self._kept = kept.refresh_token
+        state = await self.resume(kept.refresh_token)
+        if state is SessionState.LOGGED_IN:
+            await self.sync_kept()
+            return state
+        if self.connection.state is not LinkState.OFFLINE:  # refused: the kept session is over
+            await self._forget_kept()
+            self.keep_logged_in = False
+            self.message = "Your kept login has ended; log in again."
+        else:
+            self.ctx.api.use_refresh_token(kept.refresh_token)  # keep it for a retry; nothing else holds it
+            self.message = f"Cannot log in without a connection to the platform: {self.connection.last_error}"
+        return self.state
+
+    async def sync_kept(self) -> None:
+        """Keep the session's current refresh token (the platform rotates it at each refresh), or forget it
+        when the session ended; call after requests (the Flet app does at each tick and action)."""
+        if self.store is None:
+            return
+        token = self.ctx.api.refresh_token
+        me = self.ctx.me
+        if me is None or token is None:
+            if self._kept is not None and self.connection.state is not LinkState.OFFLINE:
+                await self._forget_kept()  # logged out, or the platform ended the session
+            return
+        if not self.keep_logged_in:
+            if self._kept is not None:
+                await self._forget_kept()
+            return
+        if token != self._kept:
+            await self.store.save(KeptSession(base_url=self.ctx.api.base_url, username=me.name, refresh_token=token))
+            self._kept = token
+
+    async def _forget_kept(self) -> None:
+        """Forget the kept session, unless another session (another tab of the browser) kept a newer one."""
+        if self.store is None:
+            return
+        current = await self.store.load()
+        if current is None or self._kept is None or current.refresh_token == self._kept:
+            await self.store.clear()
+        self._kept = None
+
     def _start(self, me: Me) -> None:
         self.ctx.me, self.ctx.session_note = me, ""
         self.message, self.errors = "", {}
@@ -266,6 +359,9 @@ class MobileApp:
         except ClientError as err:
             self.message = f"Logged out on this phone; the platform was not told ({err})."
         self.ctx.me, self.ctx.session_note = None, ""
+        await self.live.stop()
+        await self._forget_kept()
+        self.keep_logged_in = False
         self._new_views()
 
     def _new_views(self) -> None:

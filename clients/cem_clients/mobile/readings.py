@@ -1,10 +1,12 @@
 """Manual reading entry (人工采集): one value of one activity input of an accounting source, for a month or a
 run of whole local days, checked on the phone, then queued and sent through the outbox.
 
-The inputs offered are those of active sources whose origin is ``manual`` — and ``meter``: a value entered for
-a metered input substitutes for the meter over the days it covers entirely (人工补录, e.g. the meter failed).
-The units offered are those that convert to the unit the source keeps the input in. A value for the same
-period again corrects the earlier one (the platform keeps both, the newer one counts).
+The inputs offered are those the platform lets the user enter (``GET /accounting/activity/inputs``): for crews
+(permission ``activity.enter``) the inputs read by hand (``manual``) and metered ones (``meter``: a value then
+substitutes for the meter over the days it covers entirely, 人工补录, e.g. the meter failed) at the sites in
+their scope. The units offered are the platform's: those that convert to the unit the source keeps the input
+in. A value for the same period again corrects the earlier one (the platform keeps both, the newer one counts);
+a crew member may correct only their own entries.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Final
 
-from cem_clients.api import ActivityRecord, ClientError, EmissionSource, Enterprise
+from cem_clients.api import ActivityRecord, ClientError, EnterableInput, Enterprise
 from cem_clients.mobile.context import AppContext, Outcome, OutcomeStatus
 from cem_clients.mobile.outbox import READING
 from cem_clients.mobile.validation import (
@@ -24,17 +26,15 @@ from cem_clients.mobile.validation import (
     FIELD_PERIOD,
     FIELD_UNIT,
     FIELD_VALUE,
-    allowed_units,
     check_days,
     check_month,
     check_unit,
     check_value,
 )
 
-__all__ = ["ENTERABLE_ORIGINS", "ManualInput", "PeriodKind", "ReadingEntry", "manual_inputs"]
+__all__ = ["ManualInput", "PeriodKind", "ReadingEntry", "manual_inputs"]
 
-ENTERABLE_ORIGINS: Final = ("manual", "meter")
-FUEL_COMBUSTION: Final = "fuel_combustion"  # the only category whose values may be negative
+PERMISSION: Final = "activity.enter"
 
 
 @dataclass(frozen=True)
@@ -49,21 +49,13 @@ class ManualInput:
     unit: str  # the unit the source keeps it in
     origin: str  # manual, or meter (then an entry substitutes for the meter)
     enterprise_id: int = 0
+    units: tuple[str, ...] = ()  # the units a value may be entered in (the platform's), the source's own first
+    may_be_negative: bool = False  # only fuel consumption (by-product gas or tar sold outside the boundary)
 
     @property
     def substitute(self) -> bool:
         """An entry for a metered input: it replaces the meter's data over the days it covers."""
         return self.origin == "meter"
-
-    @property
-    def may_be_negative(self) -> bool:
-        """Only fuel consumption may be negative (by-product gas or tar sold outside the boundary)."""
-        return self.category == FUEL_COMBUSTION
-
-    @property
-    def units(self) -> tuple[str, ...]:
-        """The units a value may be entered in, the source's own first."""
-        return allowed_units(self.unit)
 
     @property
     def key(self) -> str:
@@ -77,21 +69,23 @@ class ManualInput:
         return text + (" — substitute for the meter" if self.substitute else "")
 
 
-def manual_inputs(sources: Iterable[EmissionSource]) -> list[ManualInput]:
-    """The inputs of active sources that can be entered by hand, by source code then input."""
-    out = []
-    for source in sources:
-        if not source.active:
-            continue
-        for name, spec in source.inputs.items():
-            origin = str(spec.get("origin", "")) if isinstance(spec, dict) else ""
-            if origin in ENTERABLE_ORIGINS:
-                unit = str(spec.get("unit", ""))
-                out.append(
-                    ManualInput(
-                        source.id, source.code, source.name, source.category, name, unit, origin, source.enterprise_id
-                    )
-                )
+def manual_inputs(enterprise_id: int, inputs: Iterable[EnterableInput]) -> list[ManualInput]:
+    """The inputs the platform lets the user enter, by source code then input."""
+    out = [
+        ManualInput(
+            i.source_id,
+            i.source_code,
+            i.source_name,
+            i.category,
+            i.input,
+            i.unit,
+            i.origin,
+            enterprise_id,
+            tuple(i.units) or (i.unit,),
+            i.may_be_negative,
+        )  # fmt: skip
+        for i in inputs
+    ]
     return sorted(out, key=lambda i: (i.source_code, i.input_name))
 
 
@@ -128,8 +122,8 @@ class ReadingEntry:
 
     @property
     def allowed(self) -> bool:
-        """Whether the user may enter activity data."""
-        return self.ctx.can("accounting.write")
+        """Whether the user may enter activity data in the field."""
+        return self.ctx.can(PERMISSION)
 
     @property
     def units(self) -> tuple[str, ...]:
@@ -146,17 +140,17 @@ class ReadingEntry:
             if wanted is None:
                 self.message = "No enterprise within your scope."
                 return False
-            sources = await self.ctx.call(self.ctx.api.sources(wanted))
+            enterable = await self.ctx.call(self.ctx.api.enterable_inputs(wanted))
         except ClientError as err:
             self.message = str(err)
             return False
         self.enterprise_id = wanted
-        self.inputs = manual_inputs(sources)
+        self.inputs = manual_inputs(wanted, enterable)
         if self.choice is not None:
             self.choice = next((i for i in self.inputs if i.key == self.choice.key), None)
         self._default_period()
         self.loaded_at = self.ctx.now()
-        self.message = "" if self.inputs else "This enterprise has no inputs entered by hand."
+        self.message = "" if self.inputs else "No inputs to enter by hand at your sites of this enterprise."
         return True
 
     def _default_period(self) -> None:
@@ -172,7 +166,7 @@ class ReadingEntry:
         if self.choice is None:
             self.errors = {FIELD_INPUT: f"Source {source_id} has no input {input_name} entered by hand."}
             return None
-        if check_unit(self.unit, self.choice.unit)[0] is None:
+        if check_unit(self.unit, self.choice.units)[0] is None:
             self.unit = self.choice.unit
         self.errors.pop(FIELD_INPUT, None)
         return self.choice
@@ -196,7 +190,7 @@ class ReadingEntry:
                 errors[FIELD_VALUE] = problem
             else:
                 payload["value"] = format(value, "f")
-            unit, problem = check_unit(self.unit, choice.unit)
+            unit, problem = check_unit(self.unit, choice.units)
             if unit is None:
                 errors[FIELD_UNIT] = problem
             else:
@@ -243,6 +237,8 @@ class ReadingEntry:
             "stored_unit": choice.unit,
             "origin": choice.origin,
             "enterprise_id": choice.enterprise_id,
+            "units": list(choice.units),
+            "may_be_negative": choice.may_be_negative,
         }
         outcome = await self.ctx.submit(READING, payload, key=choice.key, summary=summary, meta=meta)
         self.message = outcome.message
@@ -263,10 +259,12 @@ class ReadingEntry:
             return False
         p, m = item.payload, item.meta
         key = f"reading:{p.get('source_id')}:{p.get('input')}"
+        stored_unit = str(m.get("stored_unit", p.get("unit", "")))
         self.choice = next((i for i in self.inputs if i.key == key), None) or ManualInput(
             int(p["source_id"]), str(m.get("source_code", p["source_id"])), str(m.get("source_name", "")),
-            str(m.get("category", "")), str(p["input"]), str(m.get("stored_unit", p.get("unit", ""))),
-            str(m.get("origin", "manual")), int(m.get("enterprise_id", 0)),
+            str(m.get("category", "")), str(p["input"]), stored_unit, str(m.get("origin", "manual")),
+            int(m.get("enterprise_id", 0)), tuple(str(u) for u in m.get("units", ())) or (stored_unit,),
+            bool(m.get("may_be_negative", False)),
         )  # fmt: skip
         if p.get("month"):
             self.period, self.month = PeriodKind.MONTH, str(p["month"])

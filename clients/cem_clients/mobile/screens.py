@@ -25,6 +25,7 @@ from cem_clients.api import Alarm, Device
 from cem_clients.mobile.context import LinkState, Outcome, OutcomeStatus
 from cem_clients.mobile.devices import DeviceDetail, DeviceRow
 from cem_clients.mobile.enrolment import EnrolmentStep
+from cem_clients.mobile.live import LiveState
 from cem_clients.mobile.model import MobileApp, Tab
 from cem_clients.mobile.outbox import READING, OutboxItem
 from cem_clients.mobile.readings import PeriodKind
@@ -60,6 +61,7 @@ __all__ = [
     "device_rows",
     "enrolment",
     "error_text",
+    "live_mark",
     "offline_banner",
     "outbox_screen",
     "readings",
@@ -110,6 +112,10 @@ _MESSAGES: Final = {
     "No enterprise within your scope.": "mobile.msg.no_enterprise",
     "This enterprise has no inputs entered by hand.": "mobile.msg.no_inputs",
     "Log in first.": "mobile.msg.login_first",
+    "Your kept login has ended; log in again.": "mobile.msg.kept_ended",
+    "No QR code found in the picture: take it again, closer and in focus, or type the serial.": "mobile.msg.no_qr",
+    "The picture is empty.": "mobile.msg.picture_unreadable",
+    "This is not a picture that can be read (take a photo, or choose a PNG or JPEG).": "mobile.msg.picture_unreadable",
     "Write the number without thousands separators, with a point for decimals: 12000.5": "mobile.msg.separators",
     "The value cannot be negative (only fuel consumption may be: gas or tar sold outside).": "mobile.msg.negative",
     "At most 10 digits after the point.": "mobile.msg.fraction_digits",
@@ -173,6 +179,7 @@ class UiState:
     totp: str = ""
     enrol_totp: str = ""
     device_rows: ft.Column | None = None  # the device list's rows as shown (refilled without touching the search)
+    refresh_s: float = 30.0  # how often lists are reloaded (said while the live feed is down)
 
     def notice_for(self, where: str) -> Notice | None:
         """The notice when it belongs to this screen."""
@@ -195,6 +202,7 @@ class View:
     spawn: Callable[[Handler], None]  # run a handler from a callback that cannot await
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
     palette: Palette = PALETTE
+    pick_image: ft.ClientAction | None = None  # opens the phone's camera or photos (the enrolment's scan)
 
     def t(self, key: str, /, **fmt: object) -> str:
         """A string of the tables."""
@@ -551,7 +559,7 @@ def alarm_inbox(view: View) -> ft.Control:
     body: list[ft.Control] = [ft.Row(filters, wrap=True, spacing=8, run_spacing=8)]
     status = tr.t("live.updated_at", time=short_time(tr, inbox.loaded_at, view.now())) if inbox.loaded_at else tr.t(
         "live.loading")  # fmt: skip
-    body.append(text(status, size=SCALE.label + 1, muted=True))
+    body.append(ft.Row([text(status, size=SCALE.label + 1, muted=True), live_mark(view)], spacing=12, wrap=True))
     if inbox.error:
         body.append(error_text(inbox.error))
     shown = 0
@@ -578,6 +586,17 @@ def alarm_inbox(view: View) -> ft.Control:
             )
         )
     return screen(body)
+
+
+def live_mark(view: View) -> ft.Control:
+    """Whether the inbox is pushed by the platform (live) or polled (the feed is down)."""
+    live = view.app.live
+    if live.live:
+        return chip(view.t("mobile.live.pushed"), Tone.GOOD, filled=False)
+    if live.state is LiveState.CONNECTING:
+        return text(view.t("mobile.live.connecting"), size=SCALE.label + 1, muted=True)
+    seconds = view.state.refresh_s
+    return chip(view.t("mobile.live.polling", seconds=f"{seconds:g}"), Tone.WARNING, filled=False)
 
 
 def _filter_chip(label: str, tone: Tone, selected: bool, on_click: Handler) -> ft.Control:
@@ -1169,6 +1188,14 @@ def enrolment(view: View) -> ft.Control:
     body.append(text(tr.t("mobile.enrol.intro"), muted=True))
     body.append(text_field(tr.t("mobile.enrol.serial"), form.serial, serial_changed, hint="HX-GW-0001",
                            error=field_error(view, errors, "serial"), read_only=needs_totp))  # fmt: skip
+    if view.pick_image is not None and not needs_totp:
+        # The browser (or the phone) offers the camera or the photos; the QR code is decoded on the Python side.
+        scan_style = ft.ButtonStyle(
+            shape=ft.RoundedRectangleBorder(radius=10),
+            text_style=ft.TextStyle(size=SCALE.body + 1, weight=ft.FontWeight.BOLD),
+        )
+        body.append(ft.OutlinedButton(tr.t("mobile.enrol.scan"), icon=ft.Icons.QR_CODE_SCANNER, action=view.pick_image,
+                                      height=TOUCH, disabled=state.busy, style=scan_style))  # fmt: skip
     body.append(text_field(tr.t("mobile.enrol.name"), form.name, changed("name"), hint=tr.t("mobile.enrol.name_hint"),
                            error=field_error(view, errors, "name"), read_only=needs_totp))  # fmt: skip
     body.append(text_field(tr.t("mobile.enrol.model"), form.model, changed("model"),

@@ -5,8 +5,9 @@ be refused later, when the crew has moved on). They mirror the platform's rules:
 
 * **Numbers** are decimal text (``12000.5``), turned into :class:`~decimal.Decimal`, never a float. At most 18
   digits before the point and 10 after (what the platform stores). Negative only for fuel consumption.
-* **Units** of an activity input convert to the unit its source keeps it in: the same dimension (mass, gas
-  volume, energy ...) of the platform's unit table (``cem_platform.accounting.units``), listed here by name.
+* **Units** of an activity input are those the platform offers for it (``GET /accounting/activity/inputs``:
+  the units that convert to the one its source keeps it in); a unit typed differently (``10^4nm3``) is matched
+  to them.
 * **Device serials** are 1–100 printable ASCII characters without spaces, as ``POST /registry/devices`` takes.
 * **Authenticator codes** are 6 digits.
 * **Periods** are a month ``YYYY-MM`` or whole local days ``first .. last`` (inclusive).
@@ -17,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
@@ -31,8 +32,6 @@ __all__ = [
     "FIELD_UNIT",
     "FIELD_VALUE",
     "SERIAL_MAX",
-    "UNIT_DIMENSIONS",
-    "allowed_units",
     "canonical_unit",
     "check_alarm_note",
     "check_days",
@@ -57,32 +56,6 @@ FIELD_VALUE: Final = "value"
 FIELD_UNIT: Final = "unit"
 FIELD_NOTE: Final = "note"
 
-#: Canonical unit names and their dimension, as the platform's unit table has them (table order).
-UNIT_DIMENSIONS: Final[Mapping[str, str]] = {
-    "t": "mass",
-    "kg": "mass",
-    "kt": "mass",
-    "10^4 t": "mass",
-    "Nm3": "gas_volume",
-    "10^3 Nm3": "gas_volume",
-    "10^4 Nm3": "gas_volume",
-    "GJ": "energy",
-    "MJ": "energy",
-    "TJ": "energy",
-    "kWh": "energy",
-    "MWh": "energy",
-    "GWh": "energy",
-    "10^4 kWh": "energy",
-    "tce": "energy",
-    "kgce": "energy",
-    "10^4 tce": "energy",
-    "tCO2": "emission",
-    "kgCO2": "emission",
-    "10^4 tCO2": "emission",
-    "tC": "carbon",
-    "t_steam": "steam_mass",
-}
-
 _BLANKS = re.compile(r"\s+")
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)")
 _SERIAL = re.compile(r"[\x21-\x7e]+")
@@ -99,35 +72,21 @@ def _unit_key(text: str) -> str:
     return _BLANKS.sub("", normalise_text(text)).replace("³", "3").casefold()
 
 
-_UNIT_KEYS: Final = {_unit_key(name): name for name in UNIT_DIMENSIONS}
-if len(_UNIT_KEYS) != len(UNIT_DIMENSIONS):  # pragma: no cover - a mistake in the table above
-    raise RuntimeError("unit names must differ after normalisation")
+def canonical_unit(text: str, names: Iterable[str]) -> str | None:
+    """Which of ``names`` a unit typed or picked is (``"10^4nm3"`` -> ``"10^4 Nm3"``); None when none."""
+    key = _unit_key(text)
+    return next((name for name in names if _unit_key(name) == key), None)
 
 
-def canonical_unit(text: str) -> str | None:
-    """The canonical name of a unit typed or picked (``"10^4nm3"`` -> ``"10^4 Nm3"``); None when unknown."""
-    return _UNIT_KEYS.get(_unit_key(text))
-
-
-def allowed_units(stored_unit: str) -> tuple[str, ...]:
-    """The units a value of an input kept in ``stored_unit`` may be entered in, that unit first.
-
-    A unit this table does not know (a newer platform) allows only itself; the platform decides.
-    """
-    stored = canonical_unit(stored_unit) or stored_unit
-    dimension = UNIT_DIMENSIONS.get(stored)
-    if dimension is None:
-        return (stored,)
-    return (stored, *(name for name, dim in UNIT_DIMENSIONS.items() if dim == dimension and name != stored))
-
-
-def check_unit(unit: str, stored_unit: str) -> tuple[str | None, str]:
-    """(the canonical unit, "") or (None, why not): ``unit`` must convert to the input's ``stored_unit``."""
+def check_unit(unit: str, allowed: Sequence[str]) -> tuple[str | None, str]:
+    """(the canonical unit, "") or (None, why not): ``unit`` must be one of the units the platform offers for
+    the input (``allowed``, the source's own unit first: those that convert to it)."""
     if not unit.strip():
         return None, "Choose a unit."
-    allowed = allowed_units(stored_unit)
-    name = canonical_unit(unit) or normalise_text(unit)
-    if name not in allowed:
+    if not allowed:
+        return None, "The platform offers no unit for this input; reload the list of inputs."
+    name = canonical_unit(unit, allowed)
+    if name is None:
         return None, f"{unit.strip()} does not convert to {allowed[0]}; choose one of {', '.join(allowed)}."
     return name, ""
 
