@@ -24,11 +24,15 @@ import pytest
 
 from cem_clients.console.app import SECTION_VIEWS, ConsoleApp, console_main
 from cem_clients.console.model import ConsoleApi
-from cem_clients.console.screens_accounting import EmissionsSection, LibrarySection
+from cem_clients.console.screens_accounting import ActivitySection, EmissionsSection, InventorySection, LibrarySection
+from cem_clients.console.screens_admin import UsersSection
 from cem_clients.console.screens_devices import FleetSection, open_control_dialog, open_token_dialog
 from cem_clients.ui import serve as ui_serve
 from cem_clients.ui.i18n import Translator
 from cem_platform.identity.models import LoginSession, User
+from cem_platform.org.models import Site as SiteRow
+from cem_platform.settings import Settings
+from cem_platform.telemetry.live import hub_for
 from cem_platform.telemetry.models import DeviceStatus
 from cem_registry.models import Device as DeviceRow
 from tests.test_clients.browser import VIEWPORTS, Browser, Snapshot
@@ -122,7 +126,7 @@ async def test_fleet_as_a_device_admin(world: World, base_url: str, browser: Bro
     spare = await register(world, admin, serial="HX-CONSOLE-0001", name="转炉备用网关")
 
     shot = await show(
-        browser, base_url, "fleet", ["设备总览", "HX-CONSOLE-0001", "已登记", "1#高炉网关", "运行中"],
+        browser, base_url, "fleet", ["设备总览", "HX-CONSOLE-0001", "已登记", "1#高炉网关", "运行中", "实时"],
         session=await session_of(base_url, world, "a-device-admin"), section="fleet",
     )  # fmt: skip
     texts = shot.texts
@@ -219,6 +223,61 @@ async def test_every_other_section_as_admin(world: World, base_url: str, browser
         await show(browser, base_url, section, expected, session=session, section=section)
 
 
+async def test_point_picker_and_scope_editor_in_the_browser(
+    world: World,
+    base_url: str,  # noqa: F811
+    browser: Browser,
+) -> None:
+    await SiteRow.create(enterprise_id=world.a.enterprise.id, code="ENTA-S2", name="轧钢厂")
+    await show(
+        browser, base_url, "inventory-meter-points", ["新增排放源", "查找计量点", "ENTA.BF1.COKE 入炉焦炭", "单位 t"],
+        session=await session_of(base_url, world, "a-admin"), section="inventory",
+        options={"new": "fuel_combustion", "meter": "FC", "find": "coke"},
+    )  # fmt: skip
+    await show(
+        browser, base_url, "users-scopes", ["修改用户 a-crew", "甲钢铁（整个企业）", "轧钢厂", "或仅限以下厂区："],
+        session=await session_of(base_url, world, "a-admin"), section="users", options={"edit": "a-crew"},
+    )  # fmt: skip
+    english = await show(
+        browser, base_url, "audit-days-en", ["Audit log", "From (YYYY-MM-DD)", "To (inclusive)"],
+        session=await session_of(base_url, world, "a-admin"), section="audit",
+        options={"from": "2024-02-30"}, locale="en",
+    )  # fmt: skip
+    assert "A date like 2025-03-31" in english.texts  # the typed day is checked, the message in English
+
+
+async def test_a_day_picked_from_the_calendar_in_chinese(
+    world: World,
+    base_url: str,  # noqa: F811
+    browser: Browser,
+) -> None:
+    """The calendar speaks the app's language (Flutter's own texts follow the page's locale) and the day picked
+    becomes the field's value: the month of that day for the activity month."""
+    session = await session_of(base_url, world, "a-accountant")
+    served = ui_serve.serve_app(
+        console_main(base_url, locale="zh-CN", session=session, start_section="activity"), name="console-calendar"
+    )
+    today = dt.datetime.now(dt.timezone(dt.timedelta(hours=8))).date()  # the browser's zone is Asia/Shanghai
+
+    def pick() -> tuple[list[str], str]:
+        with browser.session(served.url, viewport=VIEWPORT) as page:
+            page.wait_for(["活动数据录入", "月份（YYYY-MM）"])
+            page.click("从日历中选择")  # the first calendar button: the month's
+            shown = page.wait_for(["上个月", "下个月", "取消", "确认"])
+            page.screenshot(SCREENSHOTS / "calendar-1440x900.png")
+            page.click(f"15, {today.year}年{today.month}月15日")
+            page.click("确认", exact=True)
+            page.wait_gone("上个月")
+            return shown, page.field_value("月份（YYYY-MM）")
+
+    try:
+        shown, month = await asyncio.to_thread(pick)
+    finally:
+        served.stop()
+    assert not [text for text in shown if "Previous month" in text or "Select year" in text], shown  # not English
+    assert month == f"{today:%Y-%m}"
+
+
 # ---- the flows, driven in Python (the browser above only loads pages) --------------------------------------------
 
 
@@ -229,16 +288,25 @@ class StubPage:
         self.title = ""
         self.web = True
         self.updates = 0
-        self.dialogs: list[ft.AlertDialog] = []
+        self.dialogs: list[ft.DialogControl] = []
         self.tasks: list[asyncio.Future[object]] = []
+        self.updated = asyncio.Event()
 
     def update(self, *_: object) -> None:
         self.updates += 1
+        self.updated.set()
 
-    def show_dialog(self, dialog: ft.AlertDialog) -> None:
+    async def until(self, condition: Callable[[], bool], timeout: float = 10) -> None:
+        """Wait for ``condition``, looked at after every update of the page."""
+        async with asyncio.timeout(timeout):
+            while not condition():
+                self.updated.clear()
+                await self.updated.wait()
+
+    def show_dialog(self, dialog: ft.DialogControl) -> None:
         self.dialogs.append(dialog)
 
-    def pop_dialog(self) -> ft.AlertDialog | None:
+    def pop_dialog(self) -> ft.DialogControl | None:
         return self.dialogs.pop() if self.dialogs else None
 
     def run_task(self, handler: Callable[..., Awaitable[object]], *args: object) -> asyncio.Future[object]:
@@ -315,6 +383,7 @@ async def click(control: ft.BaseControl) -> None:
 
 
 async def test_sign_in_suspend_with_the_code_and_an_enrolment_token(
+    settings: Settings,
     world: World,
     base_url: str,  # noqa: F811
 ) -> None:
@@ -330,23 +399,37 @@ async def test_sign_in_suspend_with_the_code_and_an_enrolment_token(
         type_into(field(app.holder, "密码"), PASSWORD)
         await click(button(app.holder, "登录"))
         assert not signed_in(app) and app.console.login_form.needs_code
-        assert app.login_message == "Enter your authenticator code"
+        assert app.login_message == "Enter your authenticator code"  # the view model's message, shown in Chinese:
+        assert "请输入动态验证码" in texts_in(app.holder) and "Enter your authenticator code" not in texts_in(
+            app.holder
+        )
         type_into(field(app.holder, "动态验证码"), totp_code(world.secrets["a-device-admin"]))
         await click(button(app.holder, "登录"))
         assert signed_in(app) and app.section_name == "fleet", app.login_message
         assert {"BF1 gateway", "spare", "设备总览"} <= set(texts_in(app.holder))
 
-        # suspend: reason, then the code the platform asks for (the sign-in's confirmation is dropped)
-        await LoginSession.filter(user_id=world.users["a-device-admin"].id).update(step_up_at=None)
+        # the fleet follows the live feed: a heartbeat puts the gateway online without a reload
         fleet = app.section
         assert isinstance(fleet, FleetSection)
+        await page.until(lambda: fleet.fleet.live_status().state == "live")
+        assert "实时" in texts_in(app.holder) and fleet.fleet.counts.online == 0
+        await hub_for(settings).publish(world.a.enterprise.id, {
+            "type": "status", "enterprise_id": world.a.enterprise.id, "site_id": world.a.site.id,
+            "device_id": terminal.device_id, "state": "online", "ts": int(dt.datetime.now(dt.UTC).timestamp() * 1000),
+            "buffer_depth": 7,
+        })  # fmt: skip
+        await page.until(lambda: fleet.fleet.counts.online == 1)
+        assert "在线" in texts_in(app.holder) and fleet.fleet.total_backlog == 7
+
+        # suspend: reason, then the code the platform asks for (the sign-in's confirmation is dropped)
+        await LoginSession.filter(user_id=world.users["a-device-admin"].id).update(step_up_at=None)
         device = next(d for d in fleet.fleet.devices if d.id == terminal.device_id)
         open_control_dialog(app.ui, app.console, device, "suspend", fleet._controlled)
         dialog = app.ui.dialog
         assert dialog is not None and page.dialogs == [dialog]
         type_into(field(dialog.content, "原因（记入审计日志）"), "meter cabinet opened")
         await click(button(dialog.actions, "停用"))
-        assert shown_dialog(app) is dialog and "Enter your authenticator code" in texts_in(dialog.content)
+        assert shown_dialog(app) is dialog and "请输入动态验证码" in texts_in(dialog.content)
         type_into(field(dialog.content, "动态验证码"), totp_code(world.secrets["a-device-admin"], 1))
         await click(button(dialog.actions, "停用"))
         assert shown_dialog(app) is None and page.dialogs == []
@@ -371,6 +454,7 @@ async def test_sign_in_suspend_with_the_code_and_an_enrolment_token(
         ) and page.title == "Carbon management console"
         await click(next(c for c in controls_in(app.holder) if isinstance(c, ft.TextButton)))  # sign out
         assert not signed_in(app) and "Sign in" in texts_in(app.holder)
+        assert fleet.fleet.live_status().state == "off"  # the live feed ended with the section
 
 
 async def test_accounting_flows_library_change_lineage_ledger_and_report(
@@ -461,3 +545,82 @@ async def test_every_section_draws_in_both_languages(world: World, base_url: str
                 title = app.t(f"console.section.{name}")
                 assert shown.count(title) >= 2, (locale, name)  # in the rail and as the heading
                 assert not any(t.startswith("console.") for t in shown), (locale, name)  # every string translated
+
+
+async def test_point_picker_scopes_and_date_pickers(world: World, base_url: str) -> None:  # noqa: F811
+    """The source form's point picker, a user's sites, and dates picked from the calendar."""
+    await SiteRow.create(enterprise_id=world.a.enterprise.id, code="ENTA-S2", name="轧钢厂")
+    session = await session_of(base_url, world, "a-admin")
+    page = StubPage()
+    async with ConsoleApi(base_url) as api:
+        app = ConsoleApp(cast(ft.Page, page), api, Translator("zh-CN"), start_section="inventory")
+        await app.resume(session)
+        inventory = app.section
+        assert isinstance(inventory, InventorySection)
+
+        # a coke source measured by the blast furnace's meter: found by name, added, shown with its unit
+        inventory._new()
+        form = inventory.inventory.form
+        dialog = app.ui.dialog
+        assert form is not None and dialog is not None
+        origin = next(c for c in controls_in(dialog.content) if isinstance(c, ft.Dropdown) and c.label == "数据来源")
+        origin.value = "meter"
+        await click_select(origin)
+        assert form.inputs["FC"].origin == "meter" and "查找计量点" in texts_in(dialog.content)
+        type_into(field(dialog.content, "查找计量点"), "焦炭")
+        await click(button(dialog.content, "搜索"))
+        assert "ENTA.BF1.COKE 入炉焦炭" in texts_in(dialog.content)
+        await click(button(dialog.content, "加"))
+        assert form.inputs["FC"].points == [(world.a.point.id, 1)] and "单位 t" in texts_in(dialog.content)
+        type_into(field(dialog.content, "编码"), "BF1.COKE")
+        type_into(field(dialog.content, "名称"), "1#高炉焦炭")
+        form.item, form.process_id = "coke", world.a.process.id
+        await click(button(dialog.actions, "保存"))
+        assert shown_dialog(app) is None and inventory.inventory.created is not None
+        assert inventory.inventory.created.inputs["FC"]["points"] == [{"id": world.a.point.id, "sign": 1}]
+
+        # a crew member of one site: the whole enterprise unticked, the rolling mill ticked
+        await app.show("users", {"edit": "a-crew"})
+        users = app.section
+        assert isinstance(users, UsersSection) and users.users.edit_form is not None
+        dialog = app.ui.dialog
+        assert dialog is not None
+        boxes = {c.label: c for c in controls_in(dialog.content) if isinstance(c, ft.Checkbox)}
+        assert {"甲钢铁（整个企业）", "轧钢厂", "甲钢铁 works"} <= set(boxes) and boxes["甲钢铁（整个企业）"].value
+        tick(boxes["轧钢厂"], True)
+        edit = users.users.edit_form
+        assert [(s.enterprise_id, s.site_id) for s in edit.scopes] == [(world.a.enterprise.id, users.users.sites[1].id)]
+        type_into(field(dialog.content, "动态验证码"), totp_code(world.secrets["a-admin"], 1))
+        await click(button(dialog.actions, "保存"))
+        assert shown_dialog(app) is None and "甲钢铁 / 轧钢厂" in texts_in(app.holder)
+
+        # activity data: the month picked from the calendar, typed days given up
+        await app.show("activity")
+        activity = app.section
+        assert isinstance(activity, ActivitySection)
+        type_into(field(app.holder, "起始日"), "2024-03-01")
+        month = field(app.holder, "月份（YYYY-MM）")
+        assert isinstance(month.suffix_icon, ft.IconButton)
+        await click(month.suffix_icon)
+        [picker] = [d for d in page.dialogs if isinstance(d, ft.DatePicker)]
+        picker.value = dt.datetime(2024, 3, 9)  # noqa: DTZ001 - a calendar day, as the picker reports it
+        assert callable(picker.on_change)
+        picker.on_change()  # type: ignore[call-arg]
+        assert (activity.entry.form.month, activity.entry.form.first_day) == ("2024-03", None)
+        assert field(app.holder, "月份（YYYY-MM）").value == "2024-03" and field(app.holder, "起始日").value == ""
+        app.leave()
+
+
+def tick(box: ft.Checkbox, value: bool) -> None:
+    """Tick or untick a check box as the browser would report it."""
+    box.value = value
+    assert callable(box.on_change)
+    box.on_change()  # type: ignore[call-arg]
+
+
+async def click_select(control: ft.Dropdown) -> None:
+    """Report the dropdown's value as chosen."""
+    assert callable(control.on_select)
+    result = control.on_select()  # type: ignore[call-arg]
+    if inspect.isawaitable(result):
+        await result

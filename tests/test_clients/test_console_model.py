@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import io
 import json
 import struct
-from collections.abc import AsyncIterator
+import zoneinfo
+from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
 
 import openpyxl
 import pytest
 import segno
 
+from cem_clients.api import LiveEvent, LiveFeed, ScopeItem
 from cem_clients.console.model import (
     CODE_FORMAT,
     STEP_UP_PROMPT,
@@ -33,12 +37,21 @@ from cem_clients.console.model import (
     LedgerImport,
     LoginForm,
     PointMap,
+    Problem,
     ReportExport,
     SourceInventory,
     UserAdmin,
     available_actions,
+    localized,
 )
+from cem_clients.ui.i18n import Translator
+from cem_platform.alarms.models import AlarmKind, Severity
+from cem_platform.alarms.services import AlarmService
 from cem_platform.identity.models import LoginSession
+from cem_platform.org.models import MeasurementPoint as PointRow
+from cem_platform.org.models import Site as SiteRow
+from cem_platform.settings import Settings
+from cem_platform.telemetry.live import hub_for
 from cem_platform.telemetry.models import DeviceStatus
 from cem_registry.models import Device as DeviceRow
 from cem_registry.models import DeviceCertificate
@@ -336,7 +349,197 @@ async def test_audit_log_filters_and_pages(world: World, api: ConsoleApi) -> Non
     assert log.filters.error("outcome") and log.filters.error("start") == "Give the time with its time zone"
 
 
+async def until(condition: Callable[[], bool], changed: asyncio.Event, timeout: float = 10) -> None:
+    """Wait for ``condition``, looked at whenever ``changed`` is set, failing after ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            changed.clear()
+            await changed.wait()
+
+
+async def test_fleet_follows_the_live_feed(settings: Settings, world: World, api: ConsoleApi) -> None:
+    admin = await world.login("a-admin")
+    gateway = await enrolled_terminal(world, admin, site_id=world.a.site.id, name="BF1 gateway")
+    await as_user(api, world, "a-device-admin")
+    fleet = FleetOverview(api)
+    assert await fleet.refresh(), fleet.error
+    assert fleet.live_status().state == "off" and (fleet.counts.online, fleet.counts.offline) == (0, 1)
+    changes: list[str] = []
+    changed = asyncio.Event()
+
+    def on_change() -> None:
+        changes.append(fleet.live_status().state)
+        changed.set()
+
+    feed = LiveFeed(api, points=[])
+    follower = asyncio.create_task(fleet.follow(feed, on_change))
+    try:
+        await until(lambda: "live" in changes, changed)  # connected: the list was reloaded
+        assert fleet.live_status().state == "live" and fleet.live_status().since is not None
+        # a heartbeat as ingest publishes it: online, with 42 readings in the gateway's buffer
+        hub = hub_for(settings)
+        await hub.publish(world.a.enterprise.id, {
+            "type": "status", "enterprise_id": world.a.enterprise.id, "site_id": world.a.site.id,
+            "device_id": gateway.device_id, "state": "online", "reason": None,
+            "ts": int(dt.datetime.now(dt.UTC).timestamp() * 1000), "buffer_depth": 42, "alarms": [],
+        })  # fmt: skip
+        await until(lambda: fleet.counts.online == 1, changed)
+        assert fleet.counts.offline == 0 and [(b.device_id, b.depth) for b in fleet.backlogs] == [
+            (gateway.device_id, 42)
+        ]
+        assert fleet.live_status().updated is not None
+        online = next(d for d in fleet.devices if d.id == gateway.device_id)
+        assert online.online and online.last_seen_at is not None
+        # missed heartbeats: the rules raise a device_offline alarm
+        await AlarmService(settings).raise_alarm(
+            world.a.enterprise.id, AlarmKind.DEVICE_OFFLINE, Severity.MAJOR, "device", gateway.device_id,
+            "BF1 gateway went offline (3 heartbeats missed)",
+        )  # fmt: skip
+        await until(lambda: fleet.counts.offline == 1, changed)
+        assert fleet.counts.online == 0
+        # an event about a device not in the list changes nothing
+        assert not fleet.apply(LiveEventOf("status", device_id="dev-unknown", state="online"))
+    finally:
+        follower.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await follower
+        await feed.aclose()
+    assert fleet.live_status().state == "off"
+
+
+def LiveEventOf(kind: str, **data: object) -> LiveEvent:  # noqa: N802 - reads as a constructor
+    """A live event as the feed hands it out."""
+    return LiveEvent(type=kind, data={"type": kind, **data}, received_at=dt.datetime.now(dt.UTC))
+
+
+async def test_user_scopes_whole_enterprise_or_sites(world: World, api: ConsoleApi) -> None:
+    mill = await SiteRow.create(enterprise_id=world.a.enterprise.id, code="ENTA-S2", name="轧钢厂")
+    await as_user(api, world, "a-admin", steps_ahead=1)
+    users = UserAdmin(api)
+    assert await users.refresh(), users.error
+    a = world.a.enterprise.id
+    assert [s.name for s in users.sites_of(a)] == ["甲钢铁 works", "轧钢厂"]
+    form = users.new_user()
+    assert form.has_enterprise(a) and form.sites_of(a) == []
+    form.username, form.password, form.role = "zhao.gang", "rolling-mill-2026", "crew"
+    form.set_site(a, mill.id, True)  # one site instead of the whole enterprise
+    assert form.scopes == [ScopeItem(enterprise_id=a, site_id=mill.id)] and not form.has_enterprise(a)
+    form.set_site(a, mill.id, False)
+    assert await users.create() is None
+    assert form.error("scopes") == "Give the user at least one enterprise or site, or every enterprise"
+    assert localized(form.error("scopes"), Translator("zh-CN")) == "请为用户至少指定一个企业或厂区，或全部企业"
+    form.set_site(a, mill.id, True)
+    created = await users.create()
+    assert created is not None, form.message or form.errors
+    assert created.scopes == (ScopeItem(enterprise_id=a, site_id=mill.id),) and not created.all_enterprises
+    listed = next(u for u in users.users if u.username == "zhao.gang")
+    assert users.scope_text(listed) == "甲钢铁 / 轧钢厂"
+
+    edit = users.edit(created.id)
+    assert edit.sites_of(a) == [mill.id]
+    edit.scopes.append(ScopeItem(enterprise_id=a))  # a site within an enterprise given whole says nothing more
+    assert not edit.validate(users.sites) and "轧钢厂" in edit.error("scopes")
+    edit.set_enterprise(a, True)  # the whole enterprise replaces the site
+    assert edit.scopes == [ScopeItem(enterprise_id=a)] and edit.changes() == {"scopes": [ScopeItem(enterprise_id=a)]}
+    updated = await users.update()
+    assert updated is not None and updated.scopes == (ScopeItem(enterprise_id=a),)
+    assert users.scope_text(next(u for u in users.users if u.id == created.id)) == "甲钢铁"
+
+
 # ---- carbon accountants -------------------------------------------------------------------------------------------
+
+
+async def test_meter_input_with_points_picked_and_checked(world: World, api: ConsoleApi) -> None:
+    rate = await PointRow.create(
+        facility=world.a.facility, enterprise=world.a.enterprise, code="ENTA.BF1.COKE.RATE", name="焦炭流量",
+        medium="coke", quantity="mass_flow", unit="t/h", kind="flow",
+    )  # fmt: skip
+    power = await PointRow.create(
+        facility=world.a.facility, enterprise=world.a.enterprise, code="ENTA.BF1.POWER", name="1#高炉用电",
+        medium="electricity", quantity="energy", unit="kWh", kind="totaliser",
+    )  # fmt: skip
+    await PointRow.create(
+        facility=world.a.facility, enterprise=world.a.enterprise, code="ENTA.BF1.COKE.VALVE", name="焦炭阀门",
+        medium="coke", quantity="state", unit="1", kind="state",
+    )  # fmt: skip
+    await as_user(api, world, "a-accountant")
+    inventory = SourceInventory(api, world.a.enterprise.id)
+    assert await inventory.refresh(), inventory.error
+    assert world.b.point.id not in inventory.points  # only the enterprise's own points
+    assert [p.code for p in inventory.matching_points("coke")] == ["ENTA.BF1.COKE", "ENTA.BF1.COKE.RATE"]
+    assert [p.code for p in inventory.matching_points("用电")] == ["ENTA.BF1.POWER"]  # by name; no state points
+
+    form = inventory.new_source("fuel_combustion")
+    form.code, form.name, form.item, form.process_id = "BF1.COKE.M", "1#高炉焦炭（计量）", "coke", world.a.process.id
+    fc = form.inputs["FC"]
+    fc.origin = "meter"
+    assert await inventory.create() is None and "measurement points" in form.error("inputs.FC")
+    fc.add_point(power.id)
+    assert await inventory.create() is None
+    assert form.error("inputs.FC") == "ENTA.BF1.POWER measures kWh, which does not convert to t"
+    assert localized(form.error("inputs.FC"), Translator("zh-CN")) == "ENTA.BF1.POWER 的单位为 kWh，不能换算为 t"
+    fc.remove_point(power.id)
+    fc.add_point(world.b.point.id)
+    assert await inventory.create() is None and "not an active point" in form.error("inputs.FC")
+    fc.remove_point(world.b.point.id)
+    fc.add_point(world.a.point.id)
+    fc.add_point(rate.id, -1)  # a flow in t/h gives tonnes over a period: it converts
+    fc.unit = "kg"
+    assert form.validate(inventory.categories, inventory.points, inventory.dimensions), form.errors
+    fc.add_point(rate.id, 1)  # again: the sign changes, the point stays once
+    assert fc.points == [(world.a.point.id, 1), (rate.id, 1)]
+    fc.add_point(rate.id, -1)
+    source = await inventory.create()
+    assert source is not None, form.message or form.errors
+    assert source.inputs["FC"] == {
+        "origin": "meter", "unit": "kg", "points": [{"id": world.a.point.id, "sign": 1}, {"id": rate.id, "sign": -1}],
+    }  # fmt: skip
+
+
+async def test_messages_in_both_languages_and_picked_dates(world: World, api: ConsoleApi) -> None:
+    zh, en = Translator("zh-CN"), Translator("en")
+    form = LoginForm()
+    assert not form.validate()
+    assert isinstance(form.error("username"), Problem) and form.error("username") == "Enter your username"
+    assert localized(form.error("username"), zh) == "请输入用户名" and localized(form.error("password"), en) == (
+        "Enter your password"
+    )
+    assert localized("the platform's own words", zh) == "the platform's own words"
+    assert STEP_UP_PROMPT.render(zh) == "请输入动态验证码"
+
+    query = EmissionsQuery(scope_id=world.a.enterprise.id, period="month")
+    query.set_bound("start", dt.date(2024, 3, 17))  # a day picked in a month query: that month
+    query.set_bound("end", "2024-05")
+    assert (query.start, query.end) == ("2024-03", "2024-05") and query.validate()
+    query.period = "year"
+    query.set_bound("end", dt.date(2023, 12, 31))
+    assert query.end == "2023" and not query.validate()
+    assert localized(query.error("end"), zh) == "结束须晚于开始"
+
+    entry = ActivityEntry(api, world.a.enterprise.id)
+    entry.form.set_day("first_day", dt.date(2024, 3, 1))
+    entry.form.set_month(dt.date(2024, 3, 9))  # a month picked: the days go
+    assert (entry.form.month, entry.form.first_day, entry.form.last_day) == ("2024-03", None, None)
+    entry.form.set_day("last_day", dt.date(2024, 3, 31))  # a day picked: the month goes
+    assert entry.form.month == "" and entry.form.last_day == dt.date(2024, 3, 31)
+    entry.form.set_month("2024-0")  # typed: kept as typed
+    assert (
+        not entry.form.validate([])
+        and localized(entry.form.error("month"), zh) == "请填写月份，或首日和末日，不能同时填写"
+    )
+
+    admin = await world.login("a-admin")
+    await register(world, admin)
+    await as_user(api, world, "a-admin", steps_ahead=1)
+    today = dt.datetime.now(dt.UTC).astimezone(zoneinfo.ZoneInfo("Asia/Shanghai")).date()
+    log = AuditLog(api, AuditFilters(action="registry.device", first_day=today, last_day=today.isoformat()))
+    assert await log.search() and log.total == 1
+    log.filters.first_day = today + dt.timedelta(days=1)
+    assert not await log.search() and localized(log.filters.error("last_day"), zh) == "末日须晚于首日"
+    log.filters.last_day = None
+    assert await log.search() and log.total == 0
+    log.filters.first_day = "2024-13-01"
+    assert not await log.search() and log.filters.error("first_day") == "A date like 2025-03-31"
 
 
 async def test_inventory_create_with_validation_and_the_platforms_refusal(world: World, api: ConsoleApi) -> None:

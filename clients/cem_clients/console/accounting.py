@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zoneinfo
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -24,10 +24,12 @@ from cem_clients.api import (
     Library,
     LibraryVersion,
     Lineage,
+    MeasurementPoint,
     Process,
+    UnitInfo,
 )
 from cem_clients.console.extra_api import CategorySpec, ConsoleApi, ReportFile
-from cem_clients.console.forms import FieldChange, Form, Screen, as_date, as_decimal, changes_between
+from cem_clients.console.forms import FieldChange, Form, Problem, Screen, as_date, as_decimal, changes_between, choices
 
 __all__ = [
     "CONFIDENCES",
@@ -56,6 +58,8 @@ __all__ = [
     "PeriodRow",
     "ProcessGroup",
     "ReportExport",
+    "amount_unit",
+    "unit_dimensions",
     "ResultVersion",
     "SourceForm",
     "SourceInventory",
@@ -74,6 +78,7 @@ _PARAMETER_CODE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+){1,3}$")
 _GRID_CODE = re.compile(r"^grid\.(ets_prescribed|official_average)\.[a-z_]+\.(\d{4})(?:-(\d{4}))?$")
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 _PERIOD_BOUND = re.compile(r"^\d{4}(-(0[1-9]|1[0-2])(-\d{2})?)?$")
+POINT_MATCHES = 8  # points the picker offers for what was typed
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -92,6 +97,30 @@ def _text(value: Any) -> str:
 
 
 # ---- source inventory ---------------------------------------------------------------------------------------------
+
+
+def amount_unit(point: MeasurementPoint) -> str:
+    """The unit of the amount a point gives over a period, as the platform integrates it (a totaliser's own unit,
+    a flow's rate integrated: ``t/h`` -> ``t``); "" for a state point or a flow that is no rate."""
+    return point.amount_unit or ""
+
+
+def unit_dimensions(table: Iterable[UnitInfo]) -> dict[str, str]:
+    """The platform's unit table (``GET /accounting/units``) as {unit key: dimension}, names and aliases alike."""
+    return {_unit_key(text): unit.dimension for unit in table for text in (unit.name, *unit.aliases)}
+
+
+def _unit_key(text: str) -> str:
+    return "".join(text.split()).casefold()
+
+
+def _converts(unit: str, target: str, dimensions: Mapping[str, str]) -> bool:
+    """Whether a quantity in ``unit`` converts to ``target``: the same dimension of the platform's unit table
+    (a unit the table does not know converts only to itself)."""
+    have, want = dimensions.get(_unit_key(unit)), dimensions.get(_unit_key(target))
+    if have is None or want is None:
+        return bool(unit.strip()) and _unit_key(unit) == _unit_key(target)
+    return have == want
 
 
 @dataclass(frozen=True)
@@ -126,6 +155,14 @@ class InputSpec:
     unit: str = ""
     points: list[tuple[int, int]] = field(default_factory=list)
 
+    def add_point(self, point_id: int, sign: int = 1) -> None:
+        """Add a point's amount (``sign`` 1) or subtract it (-1); a point already there changes its sign."""
+        self.points = [(i, s) for i, s in self.points if i != point_id] + [(point_id, sign)]
+
+    def remove_point(self, point_id: int) -> None:
+        """Take a point out of the input."""
+        self.points = [(i, s) for i, s in self.points if i != point_id]
+
     def as_json(self) -> dict[str, Any]:
         """The input as the API takes it."""
         spec: dict[str, Any] = {"origin": self.origin, "unit": self.unit.strip()}
@@ -158,44 +195,71 @@ class SourceForm(Form):
         if self.item not in spec.items:
             self.item = ""
 
-    def validate(self, categories: Mapping[str, CategorySpec]) -> bool:
-        """Check the fields against the categories (inputs, their units, the known items); True when the form
-        can be sent. Units other than those listed are left to the platform (``kg`` converts to ``t``)."""
+    def validate(
+        self,
+        categories: Mapping[str, CategorySpec],
+        points: Mapping[int, MeasurementPoint] | None = None,
+        dimensions: Mapping[str, str] | None = None,
+    ) -> bool:
+        """Check the fields against the categories (inputs, their units, the known items) and the meter points of
+        the enterprise (``points`` by id: active, an amount, in a unit that converts to the input's by the
+        platform's unit table, ``dimensions`` from :func:`unit_dimensions`); True when the form can be sent.
+        Units other than those listed are left to the platform (``kg`` converts to ``t``)."""
         self.begin()
         code = self.code.strip()
         if not code:
-            self.check("code", "Enter the source's code, e.g. BF1.COKE")
+            self.check("code", Problem("console.problem.source_code"))
         elif len(code) > 64 or any(c.isspace() for c in code):
-            self.check("code", "Up to 64 characters without spaces")
+            self.check("code", Problem("console.problem.code_no_spaces"))
         if not self.name.strip():
-            self.check("name", "Enter a name")
+            self.check("name", Problem("console.problem.enter_name"))
         elif len(self.name.strip()) > 200:
-            self.check("name", "At most 200 characters")
+            self.check("name", Problem("console.problem.at_most_chars", limit=200))
         spec = categories.get(self.category)
         if spec is None:
-            self.check("category", f"Choose one of: {', '.join(categories)}")
+            self.check("category", Problem("console.problem.choose_one", choices=choices(categories)))
             return self.valid
         item = self.item.strip()
         if spec.items and item not in spec.items:
-            self.check("item", f"Choose one of: {', '.join(spec.items)}")
+            self.check("item", Problem("console.problem.choose_one", choices=choices(spec.items)))
         elif self.category == OUTPUT and not item:
-            self.check("item", "Name the product, e.g. crude_steel")
+            self.check("item", Problem("console.problem.product"))
         if set(self.inputs) != set(spec.inputs):
-            self.check("inputs", f"A {self.category} source takes the inputs {', '.join(spec.inputs)}")
+            self.check("inputs", Problem("console.problem.inputs", category=self.category, inputs=choices(spec.inputs)))
         for name, given in self.inputs.items():
             key = f"inputs.{name}"
             if given.origin not in ORIGINS:
-                self.check(key, f"Choose where the data comes from: {', '.join(ORIGINS)}")
+                self.check(key, Problem("console.problem.origin", choices=choices(ORIGINS)))
             if not given.unit.strip():
                 units = spec.inputs.get(name, ())
-                self.check(key, f"Choose the unit the data is kept in ({', '.join(units)})")
+                self.check(key, Problem("console.problem.input_unit", units=choices(units)))
             if given.origin == "meter" and not given.points:
-                self.check(key, "Choose the measurement points the meter data comes from")
+                self.check(key, Problem("console.problem.points_missing"))
             if any(sign not in (1, -1) for _, sign in given.points):
-                self.check(key, "A point is added (+1) or subtracted (-1)")
+                self.check(key, Problem("console.problem.point_sign"))
+            if given.origin == "meter":
+                self._check_points(key, given, points or {}, dimensions or {})
         if self.category == "electricity" and self.grid_kind not in GRID_KINDS:
-            self.check("grid_kind", f"Choose one of: {', '.join(GRID_KINDS)}")
+            self.check("grid_kind", Problem("console.problem.choose_one", choices=choices(GRID_KINDS)))
         return self.valid
+
+    def _check_points(
+        self, key: str, given: InputSpec, points: Mapping[int, MeasurementPoint], dimensions: Mapping[str, str]
+    ) -> None:
+        ids = [point_id for point_id, _ in given.points]
+        if len(set(ids)) != len(ids):
+            self.check(key, Problem("console.problem.point_twice"))
+        for point_id in ids:
+            point = points.get(point_id)
+            if point is None or not point.active:
+                self.check(key, Problem("console.problem.point_unknown", point=point_id))
+            elif point.kind == "state":
+                self.check(key, Problem("console.problem.point_state", point=point.code))
+            elif given.unit.strip() and not _converts(amount_unit(point), given.unit.strip(), dimensions):
+                self.check(
+                    key,
+                    Problem("console.problem.point_unit", point=point.code, unit=point.unit, target=given.unit.strip()),
+                )
 
     def unit_choices(self, categories: Mapping[str, CategorySpec], input_name: str) -> tuple[str, ...]:
         """The units the category's formulas take for an input (offered first in the unit picker)."""
@@ -213,23 +277,44 @@ class SourceInventory(Screen):
     sources: list[EmissionSource] = field(default_factory=list)
     processes: list[Process] = field(default_factory=list)
     facilities: list[Facility] = field(default_factory=list)
+    points: dict[int, MeasurementPoint] = field(default_factory=dict)  # the enterprise's active points by id
+    dimensions: dict[str, str] = field(default_factory=dict)  # the platform's unit table: unit key -> dimension
     groups: list[ProcessGroup] = field(default_factory=list)
     form: SourceForm | None = None
+    point_search: dict[str, str] = field(default_factory=dict)  # what was typed in each input's point picker
     created: EmissionSource | None = None
 
     async def refresh(self) -> bool:
-        """Reload the categories, the processes and the sources."""
+        """Reload the categories, the processes, the measurement points and the sources."""
 
         async def work() -> None:
             if not self.categories:
                 self.categories = await self.api.source_categories()
+            if not self.dimensions:
+                self.dimensions = unit_dimensions(await self.api.units())
             self.processes = sorted(await self.api.processes(self.enterprise_id), key=lambda p: p.code)
             ids = {p.id for p in self.processes}
             self.facilities = [f for f in await self.api.facilities() if f.process_id in ids]
+            points = await self.api.points(enterprise_id=self.enterprise_id, active=True)
+            self.points = {p.id: p for p in sorted(points, key=lambda p: p.code)}
             self.sources = await self.api.sources(self.enterprise_id)
             self.groups = self._group()
 
         return await self._load(work)
+
+    def matching_points(self, text: str, limit: int = POINT_MATCHES) -> list[MeasurementPoint]:
+        """The enterprise's points whose code or name contains ``text`` (any case) and that give an amount (no
+        state points), by code; every such point when nothing is typed."""
+        needle = text.strip().casefold()
+        return [
+            p
+            for p in self.points.values()
+            if p.kind != "state" and (not needle or needle in p.code.casefold() or needle in p.name.casefold())
+        ][:limit]
+
+    def point(self, point_id: int) -> MeasurementPoint | None:
+        """A point of the enterprise by id (None when unknown or inactive)."""
+        return self.points.get(point_id)
 
     def _group(self) -> list[ProcessGroup]:
         order = {c: i for i, c in enumerate(self.categories)}
@@ -260,6 +345,7 @@ class SourceInventory(Screen):
     def new_source(self, category: str | None = None) -> SourceForm:
         """An empty form (for ``category`` if given)."""
         self.form = SourceForm()
+        self.point_search = {}
         if category is not None and category in self.categories:
             self.form.choose_category(category, self.categories[category])
         return self.form
@@ -267,7 +353,7 @@ class SourceInventory(Screen):
     async def create(self) -> EmissionSource | None:
         """Send the form (checked here first, then by the platform); the inventory is reloaded."""
         form = self.form
-        if form is None or not form.validate(self.categories):
+        if form is None or not form.validate(self.categories, self.points, self.dimensions):
             return None
         inputs = {name: spec.as_json() for name, spec in form.inputs.items()}
         electricity = form.category == "electricity"
@@ -440,12 +526,12 @@ class LibraryChangeForm(Form):
         """Check the changes as the platform will; True when the form can be sent."""
         self.begin()
         if not self.reason.strip():
-            self.check("reason", "Say why the library changes, e.g. 'MEE notice 2026 No. 3'")
+            self.check("reason", Problem("console.problem.library_reason"))
         if not self.changes:
-            self.check("changes", "Change at least one parameter")
+            self.check("changes", Problem("console.problem.changes_missing"))
         codes = [c.code.strip() for c in self.changes]
         if len(set(codes)) != len(codes):
-            self.check("changes", "Each parameter may be changed once per version")
+            self.check("changes", Problem("console.problem.changes_twice"))
         grid = self.library == GRID_LIBRARY
         for i, change in enumerate(self.changes):
             self._check_change(f"changes.{i}", change, grid)
@@ -456,25 +542,25 @@ class LibraryChangeForm(Form):
         match = _GRID_CODE.match(code) if grid else _PARAMETER_CODE.match(code)
         if not match:
             example = "grid.ets_prescribed.national.2025" if grid else "fuel.coke.ncv"
-            self.check(f"{key}.code", f"A code like {example}")
+            self.check(f"{key}.code", Problem("console.problem.parameter_code", example=example))
         elif grid and match.group(3) and int(match.group(3)) < int(match.group(2)):
-            self.check(f"{key}.code", "The last year comes before the first")
+            self.check(f"{key}.code", Problem("console.problem.years_order"))
         if change.remove:
             if not change.existing:
-                self.check(f"{key}.code", "Only a parameter of the library can be removed")
+                self.check(f"{key}.code", Problem("console.problem.remove_unknown"))
             return
-        value, problem = as_decimal(change.value, "the value")
+        value, problem = as_decimal(change.value)
         self.check(f"{key}.value", problem)
         if value is not None and value < 0:
-            self.check(f"{key}.value", "The value is not negative")
+            self.check(f"{key}.value", Problem("console.problem.negative"))
         if not grid and not change.unit.strip():
-            self.check(f"{key}.unit", "Enter the unit, e.g. GJ/t")
+            self.check(f"{key}.unit", Problem("console.problem.parameter_unit"))
         if not change.source.strip():
-            self.check(f"{key}.source", "Say where the value comes from (document, lab report, notice)")
+            self.check(f"{key}.source", Problem("console.problem.parameter_source"))
         if change.confidence and change.confidence not in CONFIDENCES:
-            self.check(f"{key}.confidence", f"Choose one of: {', '.join(CONFIDENCES)}")
+            self.check(f"{key}.confidence", Problem("console.problem.choose_one", choices=choices(CONFIDENCES)))
         for name in ("valid_from", "valid_until"):
-            _, problem = as_date(str(getattr(change, name)), "the date")
+            _, problem = as_date(str(getattr(change, name)))
             self.check(f"{key}.{name}", problem)
 
 
@@ -588,35 +674,48 @@ class ActivityForm(Form):
     evidence: bytes | None = None
     evidence_id: int | None = None  # the file once uploaded (kept when the value itself is refused)
 
+    def set_month(self, value: dt.date | str) -> None:
+        """The month the value covers: typed (``2025-03``), or a day picked in it (then no days are given)."""
+        if isinstance(value, dt.date):
+            self.month, self.first_day, self.last_day = f"{value:%Y-%m}", None, None
+        else:
+            self.month = value
+
+    def set_day(self, name: Literal["first_day", "last_day"], value: dt.date | str) -> None:
+        """The first or last day the value covers: typed, or picked (then no month is given)."""
+        setattr(self, name, value)
+        if isinstance(value, dt.date):
+            self.month = ""
+
     def validate(self, sources: Sequence[EmissionSource]) -> bool:
         """Check the fields; True when the form can be sent."""
         self.begin()
         source = next((s for s in sources if s.id == self.source_id), None)
         if source is None:
-            self.check("source_id", "Choose the source")
+            self.check("source_id", Problem("console.problem.source_missing"))
         elif self.input_name not in source.inputs:
-            self.check("input_name", f"Choose one of: {', '.join(source.inputs)}")
-        _, problem = as_decimal(self.value, "the value")
+            self.check("input_name", Problem("console.problem.choose_one", choices=choices(source.inputs)))
+        _, problem = as_decimal(self.value)
         self.check("value", problem)
         if not self.unit.strip():
-            self.check("unit", "Enter the unit")
+            self.check("unit", Problem("console.problem.unit_missing"))
         month = self.month.strip()
-        first, problem = as_date(self.first_day, "the first day")
+        first, problem = as_date(self.first_day)
         self.check("first_day", problem)
-        last, problem = as_date(self.last_day, "the last day")
+        last, problem = as_date(self.last_day)
         self.check("last_day", problem)
         if month and (first or last):
-            self.check("month", "Give a month, or the first and last day, not both")
+            self.check("month", Problem("console.problem.month_or_days"))
         elif month and not _MONTH.match(month):
-            self.check("month", "A month like 2025-03")
+            self.check("month", Problem("console.problem.month_format"))
         elif not month and not (first and last) and "first_day" not in self.errors and "last_day" not in self.errors:
-            self.check("month", "Give the month, or the first and last day the value covers")
+            self.check("month", Problem("console.problem.period_missing"))
         if first and last and last < first:
-            self.check("last_day", "The last day comes after the first")
+            self.check("last_day", Problem("console.problem.days_order"))
         if self.evidence is not None and not self.evidence_filename.strip():
-            self.check("evidence_filename", "Name the evidence file")
+            self.check("evidence_filename", Problem("console.problem.evidence_name"))
         if len(self.note) > 500:
-            self.check("note", "At most 500 characters")
+            self.check("note", Problem("console.problem.at_most_chars", limit=500))
         return self.valid
 
 
@@ -674,8 +773,8 @@ class ActivityEntry(Screen):
             self.evidence, form.evidence, form.evidence_id = evidence, None, evidence.id
         evidence_id = form.evidence_id
         month = form.month.strip() or None
-        first = None if month else as_date(form.first_day, "")[0]
-        last = None if month else as_date(form.last_day, "")[0]
+        first = None if month else as_date(form.first_day)[0]
+        last = None if month else as_date(form.last_day)[0]
         record = await form.send(
             lambda _code: self.api.enter_activity(
                 source_id,
@@ -766,7 +865,7 @@ class LedgerImport(Screen):
     async def upload(self, filename: str, content: bytes) -> bool:
         """Send the file for checking (nothing is written yet)."""
         if not content:
-            self.error = "The file is empty"
+            self.error = Problem("console.problem.file_empty")
             return False
 
         async def work() -> None:
@@ -1138,22 +1237,34 @@ class EmissionsQuery(Form):
         """Check the query; True when it can be sent."""
         self.begin()
         if self.scope not in ("enterprise", "process"):
-            self.check("scope", "Choose the enterprise or a process")
+            self.check("scope", Problem("console.problem.scope_missing"))
         if self.scope_id is None:
-            self.check("scope_id", "Choose the enterprise or a process")
+            self.check("scope_id", Problem("console.problem.scope_missing"))
         if self.period not in PERIOD_KINDS:
-            self.check("period", f"Choose one of: {', '.join(PERIOD_KINDS)}")
+            self.check("period", Problem("console.problem.choose_one", choices=choices(PERIOD_KINDS)))
         start, end = self._day("start"), self._day("end")
         if start is not None and end is not None and end <= start:
-            self.check("end", "The end comes after the start")
+            self.check("end", Problem("console.problem.end_after_start"))
         return self.valid
 
     def _day(self, name: str) -> dt.date | None:
         text = self.bound(name)
         first = _first_day(text) if _PERIOD_BOUND.match(text) else None
         if first is None:
-            self.check(name, "A year, month or day: 2024, 2024-03 or 2024-03-05")
+            self.check(name, Problem("console.problem.period_bound"))
         return first
+
+    def set_bound(self, name: Literal["start", "end"], value: dt.date | str) -> None:
+        """``start`` or ``end``: typed as a year, month or day, or a day picked (kept as the year, month or day
+        of the period kind: a month query starts at a month)."""
+        if isinstance(value, dt.date):
+            if self.period == "year":
+                value = f"{value.year}"
+            elif self.period == "month":
+                value = f"{value:%Y-%m}"
+            else:
+                value = value.isoformat()
+        setattr(self, name, value)
 
     def bound(self, name: str) -> str:
         """``start`` or ``end`` as the API takes it (a year is its first month: ``2024`` -> ``2024-01``)."""
@@ -1271,10 +1382,10 @@ class ReportExport(Screen):
     async def export(self) -> ReportFile | None:
         """Build the report (the year's result is accounted now if needed)."""
         if not 2000 <= self.year <= 2100:
-            self.error = "Choose a year between 2000 and 2100"
+            self.error = Problem("console.problem.report_year")
             return None
         if self.lang not in ("zh", "en"):
-            self.error = "Choose the language: zh or en"
+            self.error = Problem("console.problem.report_lang")
             return None
         found: list[ReportFile] = []
 

@@ -5,13 +5,25 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+import zoneinfo
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from cem_clients.api import AuditEntry, Enterprise, ScopeItem, Site, User
 from cem_clients.console.extra_api import ConsoleApi, ParameterChanged, SystemParameter
-from cem_clients.console.forms import FieldChange, Form, Screen, as_decimal, changes_between, text_of
+from cem_clients.console.forms import (
+    FieldChange,
+    Form,
+    Problem,
+    Screen,
+    as_date,
+    as_decimal,
+    changes_between,
+    choices,
+    text_of,
+)
 
 __all__ = [
     "AUDIT_OUTCOMES",
@@ -22,6 +34,7 @@ __all__ = [
     "AuditFilters",
     "AuditLog",
     "AuditRow",
+    "ScopedForm",
     "Threshold",
     "ThresholdForm",
     "UserAdmin",
@@ -118,19 +131,19 @@ class ThresholdForm(Form):
         t, text = self.threshold, self.text.strip()
         if t.choices:
             if text not in t.choices:
-                self.check("text", f"Choose one of: {', '.join(t.choices)}")
+                self.check("text", Problem("console.problem.choose_one", choices=choices(t.choices)))
             return self.valid
         if t.whole and not _WHOLE.match(text):
-            self.check("text", "Enter a whole number")
+            self.check("text", Problem("console.problem.whole_number"))
             return self.valid
-        number, problem = as_decimal(text, "the value")
+        number, problem = as_decimal(text)
         self.check("text", problem)
         if number is None:
             return self.valid
         if t.minimum is not None and number < Decimal(str(t.minimum)):
-            self.check("text", f"At least {text_of(t.minimum)}")
+            self.check("text", Problem("console.problem.at_least", limit=text_of(t.minimum)))
         if t.maximum is not None and number > Decimal(str(t.maximum)):
-            self.check("text", f"At most {text_of(t.maximum)}")
+            self.check("text", Problem("console.problem.at_most", limit=text_of(t.maximum)))
         return self.valid
 
 
@@ -180,16 +193,67 @@ class AlarmThresholds(Screen):
 # ---- users and roles ----------------------------------------------------------------------------------------------
 
 
-def _check_scopes(form: Form, all_enterprises: bool, scopes: list[ScopeItem]) -> None:
-    if not all_enterprises and not scopes:
-        form.check("scopes", "Give the user at least one enterprise or site, or every enterprise")
-    pairs = [(s.enterprise_id, s.site_id) for s in scopes]
-    if len(set(pairs)) != len(pairs):
-        form.check("scopes", "An enterprise or site is listed twice")
+@dataclass(kw_only=True)
+class ScopedForm(Form):
+    """Where a user may act: every enterprise, or whole enterprises and single sites of others (one
+    :class:`ScopeItem` each). A site narrows its enterprise: giving one drops the whole enterprise, and giving the
+    whole enterprise drops its single sites."""
+
+    all_enterprises: bool = False
+    scopes: list[ScopeItem] = field(default_factory=list)
+
+    def add_scope(self, enterprise_id: int, site_id: int | None = None) -> None:
+        """Give access to an enterprise (or one site of it)."""
+        self.scopes.append(ScopeItem(enterprise_id=enterprise_id, site_id=site_id))
+
+    def has_enterprise(self, enterprise_id: int) -> bool:
+        """Whether the whole enterprise is given."""
+        return ScopeItem(enterprise_id=enterprise_id) in self.scopes
+
+    def sites_of(self, enterprise_id: int) -> list[int]:
+        """The single sites of an enterprise given (in the order given)."""
+        return [s.site_id for s in self.scopes if s.enterprise_id == enterprise_id and s.site_id is not None]
+
+    def set_enterprise(self, enterprise_id: int, given: bool) -> None:
+        """Give the whole enterprise (replacing single sites of it), or take it away."""
+        self.scopes = [s for s in self.scopes if s.enterprise_id != enterprise_id]
+        if given:
+            self.add_scope(enterprise_id)
+
+    def set_site(self, enterprise_id: int, site_id: int, given: bool) -> None:
+        """Give one site of an enterprise (instead of the whole enterprise), or take it away."""
+        self.scopes = [
+            s
+            for s in self.scopes
+            if not (s.enterprise_id == enterprise_id and s.site_id in (None, site_id))
+            or (not given and s.site_id is None)
+        ]
+        if given:
+            self.add_scope(enterprise_id, site_id)
+
+    def check_scopes(self, sites: Sequence[Site] = ()) -> None:
+        """Record what is wrong with the scopes (``sites``: the sites known, to check where each one is)."""
+        if not self.all_enterprises and not self.scopes:
+            self.check("scopes", Problem("console.problem.scopes_missing"))
+        pairs = [(s.enterprise_id, s.site_id) for s in self.scopes]
+        if len(set(pairs)) != len(pairs):
+            self.check("scopes", Problem("console.problem.scopes_twice"))
+        whole = {s.enterprise_id for s in self.scopes if s.site_id is None}
+        known = {site.id: site for site in sites}
+        for scope in self.scopes:
+            if scope.site_id is None:
+                continue
+            site = known.get(scope.site_id)
+            if site is not None and site.enterprise_id != scope.enterprise_id:
+                self.check("scopes", Problem("console.problem.site_elsewhere", site=site.name))
+            elif scope.enterprise_id in whole:
+                self.check(
+                    "scopes", Problem("console.problem.site_in_whole", site=site.name if site else scope.site_id)
+                )
 
 
 @dataclass(kw_only=True)
-class UserForm(Form):
+class UserForm(ScopedForm):
     """A new user: name, initial password, role and scope."""
 
     username: str = ""
@@ -198,46 +262,40 @@ class UserForm(Form):
     display_name: str = ""
     email: str = ""
     locale: str = "zh-CN"
-    all_enterprises: bool = False
-    scopes: list[ScopeItem] = field(default_factory=list)
     password_min_length: int = PASSWORD_MIN_LENGTH
 
-    def add_scope(self, enterprise_id: int, site_id: int | None = None) -> None:
-        """Give access to an enterprise (or one site of it)."""
-        self.scopes.append(ScopeItem(enterprise_id=enterprise_id, site_id=site_id))
-
-    def validate(self) -> bool:
-        """Check the fields as the platform will; True when the form can be sent."""
+    def validate(self, sites: Sequence[Site] = ()) -> bool:
+        """Check the fields as the platform will (``sites``: the sites known); True when the form can be sent."""
         self.begin()
         username = self.username.strip()
         if not _USERNAME.match(username):
-            self.check("username", "3 to 64 lower-case letters, digits, '_', '.', '-', starting with a letter or digit")
+            self.check("username", Problem("console.problem.username_format"))
         if len(self.password) < self.password_min_length:
-            self.check("password", f"At least {self.password_min_length} characters")
+            self.check("password", Problem("console.problem.at_least_chars", limit=self.password_min_length))
         elif username and username.lower() in self.password.lower():
-            self.check("password", "The password must not contain the username")
+            self.check("password", Problem("console.problem.password_has_username"))
         elif len(self.password) > 256:
-            self.check("password", "At most 256 characters")
+            self.check("password", Problem("console.problem.at_most_chars", limit=256))
         if self.role not in ROLES:
-            self.check("role", f"Choose one of: {', '.join(ROLES)}")
+            self.check("role", Problem("console.problem.choose_one", choices=choices(ROLES)))
         _check_profile(self, self.display_name, self.email, self.locale)
-        _check_scopes(self, self.all_enterprises, self.scopes)
+        self.check_scopes(sites)
         return self.valid
 
 
 def _check_profile(form: Form, display_name: str, email: str, locale: str) -> None:
     if len(display_name.strip()) > 100:
-        form.check("display_name", "At most 100 characters")
+        form.check("display_name", Problem("console.problem.at_most_chars", limit=100))
     if len(email.strip()) > 200:
-        form.check("email", "At most 200 characters")
+        form.check("email", Problem("console.problem.at_most_chars", limit=200))
     elif email.strip() and "@" not in email:
-        form.check("email", "An e-mail address has an @")
+        form.check("email", Problem("console.problem.email_at"))
     if locale not in LOCALES:
-        form.check("locale", f"Choose one of: {', '.join(LOCALES)}")
+        form.check("locale", Problem("console.problem.choose_one", choices=choices(LOCALES)))
 
 
 @dataclass(kw_only=True)
-class UserEditForm(Form):
+class UserEditForm(ScopedForm):
     """Changes to a user; only the fields that differ from ``user`` are sent."""
 
     user: User
@@ -246,8 +304,6 @@ class UserEditForm(Form):
     email: str = ""
     locale: str = ""
     active: bool = True
-    all_enterprises: bool = False
-    scopes: list[ScopeItem] = field(default_factory=list)
     new_password: str = ""
     password_min_length: int = PASSWORD_MIN_LENGTH
 
@@ -285,17 +341,17 @@ class UserEditForm(Form):
             out["password"] = self.new_password
         return out
 
-    def validate(self) -> bool:
-        """Check the fields; True when the form can be sent."""
+    def validate(self, sites: Sequence[Site] = ()) -> bool:
+        """Check the fields (``sites``: the sites known); True when the form can be sent."""
         self.begin()
         if self.role not in ROLES:
-            self.check("role", f"Choose one of: {', '.join(ROLES)}")
+            self.check("role", Problem("console.problem.choose_one", choices=choices(ROLES)))
         _check_profile(self, self.display_name, self.email, self.locale)
-        _check_scopes(self, self.all_enterprises, self.scopes)
+        self.check_scopes(sites)
         if self.new_password and len(self.new_password) < self.password_min_length:
-            self.check("new_password", f"At least {self.password_min_length} characters")
+            self.check("new_password", Problem("console.problem.at_least_chars", limit=self.password_min_length))
         if not self.errors and not self.changes():
-            self.check("form", "Nothing changed")
+            self.check("form", Problem("console.problem.nothing_changed"))
         return self.valid
 
 
@@ -339,6 +395,10 @@ class UserAdmin(Screen):
             counts[user.role] = counts.get(user.role, 0) + 1
         return counts
 
+    def sites_of(self, enterprise_id: int) -> list[Site]:
+        """The sites of an enterprise (to give a user single sites of it)."""
+        return [s for s in self.sites if s.enterprise_id == enterprise_id]
+
     def scope_text(self, user: User) -> str:
         """Where the user may act, by name: every enterprise, or enterprises and sites."""
         if user.all_enterprises:
@@ -361,7 +421,7 @@ class UserAdmin(Screen):
     async def create(self) -> User | None:
         """Create the user of the form; the list is reloaded."""
         form = self.form
-        if form is None or not form.validate():
+        if form is None or not form.validate(self.sites):
             return None
         user = await form.send(
             lambda code: self.api.create_user(
@@ -389,7 +449,7 @@ class UserAdmin(Screen):
     async def update(self) -> User | None:
         """Send the changes of the edit form; the list is reloaded."""
         form = self.edit_form
-        if form is None or not form.validate():
+        if form is None or not form.validate(self.sites):
             return None
         user_id, changes = form.user.id, form.changes()
         user = await form.send(lambda code: self.api.update_user(user_id, changes, code))
@@ -414,17 +474,33 @@ class AuditFilters(Form):
     outcome: str = ""
     start: dt.datetime | None = None
     end: dt.datetime | None = None
+    first_day: dt.date | str | None = None  # from this local day (picked or typed) ...
+    last_day: dt.date | str | None = None  # ... to this one, inclusive
+    timezone: str = "Asia/Shanghai"  # of the days
+
+    def window(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """The instants searched between: ``start`` and ``end`` when given, else the local days' bounds."""
+        zone = zoneinfo.ZoneInfo(self.timezone)
+        first, last = as_date(self.first_day)[0], as_date(self.last_day)[0]
+        start = self.start or (dt.datetime.combine(first, dt.time(), zone) if first else None)
+        end = self.end or (dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone) if last else None)
+        return start, end
 
     def validate(self) -> bool:
         """Check the filters; True when they can be sent."""
         self.begin()
+        for name in ("first_day", "last_day"):
+            self.check(name, as_date(getattr(self, name))[1])
+        first, last = as_date(self.first_day)[0], as_date(self.last_day)[0]
+        if first and last and last < first:
+            self.check("last_day", Problem("console.problem.days_order"))
         for name, when in (("start", self.start), ("end", self.end)):
             if when is not None and when.tzinfo is None:
-                self.check(name, "Give the time with its time zone")
+                self.check(name, Problem("console.problem.time_zone"))
         if self.start and self.end and self.start.tzinfo and self.end.tzinfo and self.end <= self.start:
-            self.check("end", "The end comes after the start")
+            self.check("end", Problem("console.problem.end_after_start"))
         if self.outcome and self.outcome not in AUDIT_OUTCOMES:
-            self.check("outcome", f"Choose one of: {', '.join(AUDIT_OUTCOMES)}")
+            self.check("outcome", Problem("console.problem.choose_one", choices=choices(AUDIT_OUTCOMES)))
         return self.valid
 
 
@@ -457,6 +533,7 @@ class AuditLog(Screen):
         """Show page ``page`` (0-based) with the current filters."""
         f = self.filters
         page = max(0, page)
+        start, end = f.window()
 
         async def work() -> None:
             result = await self.api.audit(
@@ -466,8 +543,8 @@ class AuditLog(Screen):
                 entity_id=f.entity_id.strip() or None,
                 enterprise_id=f.enterprise_id,
                 outcome=f.outcome or None,
-                start=f.start,
-                end=f.end,
+                start=start,
+                end=end,
                 limit=self.page_size,
                 offset=page * self.page_size,
             )

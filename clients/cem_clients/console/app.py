@@ -20,10 +20,14 @@ a download.
 ``console_main(base_url, session=..., start_section=..., start_options=...)`` opens a resumed session directly on a
 section (used by the browser tests, and by a desktop shortcut). The options, per section:
 
-* fleet: ``search``, ``expiry_days``, ``token`` (a device id: its enrolment-token dialog opens), ``control``
+* fleet (following the live feed: connection states and backlogs change without a reload): ``search``,
+  ``expiry_days``, ``token`` (a device id: its enrolment-token dialog opens), ``control``
   (``suspend:<device id>`` ...: that dialog opens);
+* inventory: ``new`` (a category: the new-source dialog opens), ``meter`` (an input of it taken from meters) and
+  ``find`` (what is typed in that input's point picker);
+* users: ``edit`` (a username: the dialog to change that user opens);
 * library: ``library``, ``version``, ``search``;
-* audit: ``actor``, ``action`` (a prefix), ``entity``, ``outcome``, ``page_size``;
+* audit: ``actor``, ``action`` (a prefix), ``entity``, ``outcome``, ``from`` and ``to`` (days), ``page_size``;
 * emissions: ``period``, ``start``, ``end``, ``drill`` (``first``, a result id or a period's label: its lineage
   opens) and ``source`` (a source of that lineage);
 * report: ``year``.
@@ -60,7 +64,7 @@ from cem_clients.console.screens_accounting import (
 from cem_clients.console.screens_admin import AuditSection, UsersSection
 from cem_clients.console.screens_devices import FleetSection, PointsSection, RegistrationSection, ThresholdsSection
 from cem_clients.ui.i18n import Locale, Translator
-from cem_clients.ui.theme import Tone, apply_theme, type_scale
+from cem_clients.ui.theme import Tone, apply_locale, apply_theme, type_scale
 
 __all__ = ["SECTION_VIEWS", "ConsoleApp", "console_main"]
 
@@ -170,6 +174,7 @@ class ConsoleApp:
     async def logout(self) -> None:
         """Sign out: end the session on the platform, back to the sign-in screen."""
         self.ui.close_dialog()
+        self.leave()
         await self.console.logout()
         self.signed_in, self.section, self.section_name = False, None, None
         self.console.login_form.username = ""
@@ -180,6 +185,7 @@ class ConsoleApp:
         if name not in SECTION_VIEWS or name not in self.console.sections():
             return
         self.ui.close_dialog()
+        self.leave()
         section = SECTION_VIEWS[name](self.ui, self.console, options or {})
         self.section, self.section_name, self.loading = section, name, True
         self.draw()
@@ -194,6 +200,16 @@ class ConsoleApp:
                 self.loading = False
         self.draw()
 
+    def leave(self) -> None:
+        """Stop what the section shown runs in the background (live updates)."""
+        if self.section is not None:
+            self.section.close()
+
+    def come_back(self) -> None:
+        """Start again what :meth:`leave` stopped (the tab is back)."""
+        if self.section is not None:
+            self.section.resume()
+
     async def switch_enterprise(self, enterprise_id: int) -> None:
         """Work on another enterprise: the section is opened anew for it."""
         self.console.enterprise_id = enterprise_id
@@ -203,6 +219,7 @@ class ConsoleApp:
     def switch_language(self, locale: str) -> None:
         """Show everything in ``locale`` (zh-CN or en)."""
         self.tr.set_locale(locale)
+        apply_locale(self.page, locale)
         self.page.title = self.t("app.console.title")
         self.ui.refresh()
 
@@ -211,7 +228,8 @@ class ConsoleApp:
     def draw(self) -> None:
         """Rebuild the screen from the view state."""
         try:
-            self.holder.content = self.render()
+            with self.ui.rendering():
+                self.holder.content = self.render()
         except Exception:  # a screen that cannot draw must not take the session down
             log.exception("console: drawing %s failed", self.section_name)
             self.holder.content = ft.Container(
@@ -458,6 +476,7 @@ def console_main(
     async def main(page: ft.Page) -> None:
         apply_theme(page, KIND)
         tr = Translator(locale)
+        apply_locale(page, tr.locale)
         page.title = tr.t("app.console.title")
         page.padding = 0
         api = ConsoleApi(base_url)
@@ -467,10 +486,19 @@ def console_main(
         async def on_close(_: object) -> None:
             # Not on disconnect: Flet keeps the session an hour for the tab to come back (a network blip, a
             # sleeping laptop), and the console must still work then. The platform session itself stays valid.
+            app.leave()
             with contextlib.suppress(Exception):
                 await api.aclose()
 
+        async def on_disconnect(_: object) -> None:  # the tab went away: no live feed for nobody
+            app.leave()
+
+        async def on_connect(_: object) -> None:  # it came back within the hour: the live feed again
+            app.come_back()
+
         page.on_close = on_close
+        page.on_disconnect = on_disconnect
+        page.on_connect = on_connect
         if session:
             app.holder.content = ft.Container(
                 ft.Row([ft.ProgressRing(width=20, height=20), muted(tr.t("loading"))], spacing=10, tight=True),

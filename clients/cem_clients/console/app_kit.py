@@ -7,19 +7,27 @@ screens: ``load()`` fetches what it shows, ``render()`` builds its controls from
 
 The widgets follow the console's type scale (:mod:`cem_clients.ui.theme`): 14 px body, 12 px labels, compact
 fields and table rows, so that a 1440x900 screen holds a table of twenty rows.
+
+Messages of the view models (:class:`~cem_clients.console.forms.Problem`) reach the widgets as they are; the
+widgets that show messages (``message``, ``field_error`` and the ``error`` of fields) put them in the session's
+language. They find the session's translator through :meth:`Ui.rendering`, which every drawing of a screen or a
+dialog runs in (drawing is synchronous, so one session's translator never leaks into another's drawing).
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 import flet as ft
 
 from cem_clients.api import ClientError
+from cem_clients.console.forms import localized
 from cem_clients.console.model import Console
 from cem_clients.ui.i18n import Translator
 from cem_clients.ui.theme import AppKind, Palette, Tone, palette_for, type_scale
@@ -33,13 +41,16 @@ __all__ = [
     "card",
     "checkbox",
     "chip",
+    "date_field",
     "dropdown",
     "field_error",
     "heading",
     "label",
     "message",
     "muted",
+    "picked_day",
     "primary_button",
+    "say",
     "secondary_button",
     "stat",
     "table",
@@ -52,6 +63,13 @@ log = logging.getLogger("cem_clients.console")
 KIND = AppKind.CONSOLE
 Handler = Callable[[], Any]
 Cell = str | ft.Control
+_TRANSLATOR: ContextVar[Translator | None] = ContextVar("cem_console_translator", default=None)
+
+
+def say(value: str) -> str:
+    """A message as the user reads it: a view model's problem in the language of the session being drawn."""
+    tr = _TRANSLATOR.get()
+    return localized(value, tr) if tr is not None else value
 
 
 @dataclass(eq=False)
@@ -66,11 +84,21 @@ class Ui:
     dialog: ft.AlertDialog | None = None
     _dialog_body: Callable[[], ft.Control] | None = None
     _dialog_actions: Callable[[], list[ft.Control]] | None = None
+    _dialog_width: int = 560
     busy: bool = False
 
     def t(self, key: str, /, **fmt: object) -> str:
         """The string of ``key`` in the session's language."""
         return self.tr.t(key, **fmt)
+
+    @contextlib.contextmanager
+    def rendering(self) -> Iterator[None]:
+        """Draw within: the message widgets use this session's language."""
+        token = _TRANSLATOR.set(self.tr)
+        try:
+            yield
+        finally:
+            _TRANSLATOR.reset(token)
 
     def act(self, work: Callable[[], Awaitable[object]]) -> Callable[[], Awaitable[None]]:
         """An event handler running ``work`` then redrawing; an unexpected error is logged, not fatal."""
@@ -95,8 +123,9 @@ class Ui:
         """Redraw the screen and the open dialog."""
         self.redraw()
         if self.dialog is not None and self._dialog_body is not None and self._dialog_actions is not None:
-            self.dialog.content = ft.Container(self._dialog_body(), width=560)
-            self.dialog.actions = self._dialog_actions()
+            with self.rendering():
+                self.dialog.content = ft.Container(self._dialog_body(), width=self._dialog_width)
+                self.dialog.actions = self._dialog_actions()
             with contextlib.suppress(RuntimeError):  # not on the page any more
                 self.dialog.update()
 
@@ -107,14 +136,15 @@ class Ui:
     ) -> None:
         """Show a modal dialog whose body and buttons are rebuilt on every redraw."""
         self.close_dialog()
-        self._dialog_body, self._dialog_actions = body, actions
-        self.dialog = ft.AlertDialog(
-            modal=True,
-            title=ft.Text(title, size=type_scale(KIND).title, weight=ft.FontWeight.BOLD),
-            content=ft.Container(body(), width=width),
-            actions=actions(),
-            actions_alignment=ft.MainAxisAlignment.END,
-        )
+        self._dialog_body, self._dialog_actions, self._dialog_width = body, actions, width
+        with self.rendering():
+            self.dialog = ft.AlertDialog(
+                modal=True,
+                title=ft.Text(title, size=type_scale(KIND).title, weight=ft.FontWeight.BOLD),
+                content=ft.Container(body(), width=width),
+                actions=actions(),
+                actions_alignment=ft.MainAxisAlignment.END,
+            )
         self.page.show_dialog(self.dialog)
 
     def close_dialog(self) -> None:
@@ -164,6 +194,12 @@ class Section:
 
     async def load(self) -> None:
         """Fetch what the screen shows (errors land in the screen's model)."""
+
+    def close(self) -> None:
+        """The screen is left (another section, sign-out, the tab closed): stop what it runs in the background."""
+
+    def resume(self) -> None:
+        """The tab came back after :meth:`close` (a network blip, a sleeping laptop): start that again."""
 
     def render(self) -> ft.Control:
         """The screen's controls for the view state as it is now."""
@@ -295,6 +331,7 @@ def chip(value: str, tone: Tone) -> ft.Control:
 
 def message(value: str, tone: Tone = Tone.CRITICAL) -> ft.Control:
     """A message above a form or a table: the platform's refusal, a result ("" shows nothing)."""
+    value = say(value)
     if not value:
         return ft.Container(visible=False)  # takes no room, not even the column's spacing
     palette = palette_for(KIND)
@@ -317,6 +354,7 @@ def message(value: str, tone: Tone = Tone.CRITICAL) -> ft.Control:
 
 def field_error(value: str) -> ft.Control:
     """A field's problem under it ("" shows nothing)."""
+    value = say(value)
     if not value:
         return ft.Container(visible=False)  # takes no room, not even the column's spacing
     return text(value, size=type_scale(KIND).label, color=palette_for(KIND).tone(Tone.CRITICAL))
@@ -344,7 +382,7 @@ def text_field(
         password=password,
         can_reveal_password=password,
         hint_text=hint or None,
-        error=error or None,
+        error=say(error) or None,
         dense=True,
         content_padding=ft.Padding.symmetric(horizontal=12, vertical=18),  # as high as a dropdown (48 px)
         text_size=scale.body,
@@ -368,6 +406,78 @@ def text_field(
     return field_
 
 
+def picked_day(value: object) -> dt.date | None:
+    """The day a date picker reports: its date (a local, naive midnight), or — sent as an instant — the day whose
+    local midnight that instant is, in whatever zone the browser is (the nearest day: zones are within 12 hours)."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:
+            return value.date()
+        return (value.astimezone(dt.UTC) + dt.timedelta(hours=12)).date()
+    if isinstance(value, dt.date):
+        return value
+    return None
+
+
+def _day_in(text: str) -> dt.date | None:
+    """The day a typed bound stands for (``2024``, ``2024-03`` and ``2024-03-05`` give their first day)."""
+    parts = text.strip().split("-")
+    try:
+        numbers = [int(p) for p in parts]
+        return dt.date(numbers[0], numbers[1] if len(numbers) > 1 else 1, numbers[2] if len(numbers) > 2 else 1)
+    except (ValueError, IndexError):
+        return None
+
+
+def date_field(
+    ui: Ui,
+    caption: str,
+    value: dt.date | str | None,
+    on_value: Callable[[dt.date | str], None],
+    *,
+    error: str = "",
+    width: int = 200,
+    hint: str = "YYYY-MM-DD",
+    on_submit: Handler | None = None,
+) -> ft.TextField:
+    """A date typed as text, or picked from a calendar (Flet's :class:`~flet.DatePicker`, opened by the field's
+    calendar button): ``on_value`` gets the text as typed, or the :class:`~datetime.date` picked (the screen is
+    redrawn then)."""
+    shown = value.isoformat() if isinstance(value, dt.date) else (value or "")
+    field_ = text_field(caption, shown, on_value, error=error, width=width, hint=hint, on_submit=on_submit)
+
+    def picked(picker: ft.DatePicker) -> Callable[[], None]:
+        def handler() -> None:
+            day = picked_day(picker.value)
+            if day is not None:
+                on_value(day)
+                ui.refresh()
+
+        return handler
+
+    def open_picker() -> None:
+        current = value if isinstance(value, dt.date) else _day_in(shown)
+        picker = ft.DatePicker(
+            value=dt.datetime.combine(current, dt.time()) if current else None,
+            first_date=dt.datetime(2000, 1, 1),  # noqa: DTZ001 - a calendar day, not an instant
+            last_date=dt.datetime(2100, 12, 31),  # noqa: DTZ001 - a calendar day, not an instant
+            help_text=caption,
+            confirm_text=ui.t("confirm"),
+            cancel_text=ui.t("cancel"),
+        )
+        picker.on_change = picked(picker)
+        ui.page.show_dialog(picker)
+
+    # suffix_icon, not suffix: Flutter shows a suffix only while the field has focus or text
+    field_.suffix_icon = ft.IconButton(
+        ft.Icons.CALENDAR_MONTH_OUTLINED,
+        tooltip=ui.t("console.date.pick"),
+        icon_size=18,
+        on_click=open_picker,
+        visual_density=ft.VisualDensity.COMPACT,
+    )
+    return field_
+
+
 def dropdown(
     caption: str,
     value: str | None,
@@ -383,7 +493,7 @@ def dropdown(
         label=caption,
         value=value,
         options=[ft.DropdownOption(key=key, text=shown) for key, shown in options],
-        error_text=error or None,
+        error_text=say(error) or None,
         dense=True,
         content_padding=ft.Padding.symmetric(horizontal=12, vertical=6),
         text_size=scale.body,

@@ -6,15 +6,19 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 import segno
 
+from cem_clients._live import LiveEvent, LiveFeed
 from cem_clients.api import (
     ApiClient,
     ControlResult,
     Device,
+    DeviceStatus,
     EnrolmentToken,
     Enterprise,
     Facility,
@@ -23,7 +27,7 @@ from cem_clients.api import (
     Site,
 )
 from cem_clients.console.extra_api import ConsoleApi
-from cem_clients.console.forms import Form, Screen, as_date
+from cem_clients.console.forms import Form, Problem, Screen, as_date, choices
 
 __all__ = [
     "ACCURACY_CLASS",
@@ -40,6 +44,7 @@ __all__ = [
     "ExpiringCertificate",
     "FleetCounts",
     "FleetOverview",
+    "LiveStatus",
     "PointForm",
     "PointMap",
     "available_actions",
@@ -118,9 +123,29 @@ class ExpiringCertificate:
     days_left: int  # whole days from now (negative once expired)
 
 
+LIVE_STALE_AFTER = dt.timedelta(seconds=60)  # the platform pings every 25 s: two missed pings and more is stale
+_OFFLINE_ACTIONS = frozenset({"raised", "repeated", "escalated"})
+
+
+@dataclass(frozen=True)
+class LiveStatus:
+    """How fresh the fleet shown is: ``off`` (not following), ``connecting``, ``live`` (a message within
+    :data:`LIVE_STALE_AFTER`) or ``stale``; ``since`` is the last message of the live feed, ``updated`` the last
+    change it brought."""
+
+    state: Literal["off", "connecting", "live", "stale"]
+    since: dt.datetime | None
+    updated: dt.datetime | None
+
+
 @dataclass
 class FleetOverview(Screen):
-    """The fleet at a glance: counts by state, buffer backlogs, certificates expiring within ``expiry_days``."""
+    """The fleet at a glance: counts by state, buffer backlogs, certificates expiring within ``expiry_days``.
+
+    :meth:`follow` keeps it current from the platform's live feed: ``status`` events (a gateway's heartbeat, last
+    will or clean stop) and ``device_offline`` alarms (missed heartbeats) change a device's connection and backlog
+    without a reload; after every (re)connection the list is reloaded, as events of the gap are not replayed.
+    """
 
     api: ApiClient
     expiry_days: int = 30
@@ -130,6 +155,84 @@ class FleetOverview(Screen):
     expiring: list[ExpiringCertificate] = field(default_factory=list)  # soonest first
     state: str | None = None  # list filter: a device state, "online" or "offline"
     search: str = ""  # list filter: part of the id, serial or name
+    feed: LiveFeed | None = None  # the live feed followed
+    live_at: dt.datetime | None = None  # the feed's last message (pings included)
+    live_changed_at: dt.datetime | None = None  # the last change the feed brought
+
+    async def follow(self, feed: LiveFeed, on_change: Callable[[], object]) -> None:
+        """Apply the feed's events until it ends, calling ``on_change`` after each message (the freshness changes
+        with pings too). A ``connected`` event reloads the list."""
+        self.feed = feed
+        try:
+            async for event in feed:
+                self.live_at = event.received_at
+                if event.type == "connected":
+                    await self.refresh(event.received_at)
+                    self.live_changed_at = event.received_at
+                elif self.apply(event, event.received_at):
+                    self.live_changed_at = event.received_at
+                on_change()
+        finally:
+            self.feed = None
+
+    def apply(self, event: LiveEvent, now: dt.datetime | None = None) -> bool:
+        """Apply one live event to the devices shown; True when something shown changed."""
+        now = now or dt.datetime.now(dt.UTC)
+        if event.type == "status":
+            device_id, state = event.data.get("device_id"), event.data.get("state")
+            if not isinstance(device_id, str) or state not in ("online", "offline"):
+                return False
+            changed = self._update(device_id, now, online=state == "online", status=event)
+        elif event.type == "alarm":
+            alarm = event.alarm
+            if alarm is None or alarm.kind != "device_offline" or alarm.subject_type != "device":
+                return False
+            if event.action not in _OFFLINE_ACTIONS or alarm.state == "cleared":
+                return False
+            changed = self._update(alarm.subject_id, now, online=False)
+        else:
+            return False
+        if changed:
+            self._compute(now)
+        return changed
+
+    def _update(self, device_id: str, now: dt.datetime, *, online: bool, status: LiveEvent | None = None) -> bool:
+        for i, device in enumerate(self.devices):
+            if device.id != device_id:
+                continue
+            health = msgspec.structs.replace(device.health, online=online)
+            last_seen = now if online else device.last_seen_at
+            heartbeat = device.status
+            if status is not None:
+                depth = status.data.get("buffer_depth")
+                ts = status.data.get("ts")
+                reported = dt.datetime.fromtimestamp(ts / 1000, dt.UTC) if isinstance(ts, int | float) else now
+                heartbeat = DeviceStatus(
+                    device_id=device.id,
+                    enterprise_id=device.enterprise_id,
+                    state=str(status.data.get("state")),
+                    reason=str(status.data.get("reason") or ""),
+                    reported_at=reported,
+                    received_at=now,
+                    buffer_depth=depth if isinstance(depth, int) else None,
+                    buffer_evicted=device.status.buffer_evicted if device.status else None,
+                )
+            updated = msgspec.structs.replace(device, health=health, last_seen_at=last_seen, status=heartbeat)
+            if updated == device:
+                return False
+            self.devices[i] = updated
+            return True
+        return False
+
+    def live_status(self, now: dt.datetime | None = None) -> LiveStatus:
+        """How fresh the figures are."""
+        now = now or dt.datetime.now(dt.UTC)
+        if self.feed is None:
+            return LiveStatus("off", self.live_at, self.live_changed_at)
+        if not self.feed.connected or self.live_at is None:
+            return LiveStatus("connecting", self.live_at, self.live_changed_at)
+        state: Literal["live", "stale"] = "live" if now - self.live_at <= LIVE_STALE_AFTER else "stale"
+        return LiveStatus(state, self.live_at, self.live_changed_at)
 
     async def refresh(self, now: dt.datetime | None = None) -> bool:
         """Reload the devices (with their last heartbeat) and recompute the figures."""
@@ -226,16 +329,16 @@ class DeviceForm(Form):
         self.begin()
         serial = self.serial.strip()
         if not serial:
-            self.check("serial", "Enter the serial number printed on the terminal")
+            self.check("serial", Problem("console.problem.serial_missing"))
         elif not _SERIAL.match(serial):
-            self.check("serial", "The serial is up to 100 letters, digits and signs, without spaces")
+            self.check("serial", Problem("console.problem.serial_format"))
         self.check("name", _too_long(self.name, 200))
         self.check("model", _too_long(self.model, 100))
         self.check("firmware", _too_long(self.firmware, 64))
         if self.device_type not in DEVICE_TYPES:
-            self.check("device_type", f"Choose one of: {', '.join(DEVICE_TYPES)}")
+            self.check("device_type", Problem("console.problem.choose_one", choices=choices(DEVICE_TYPES)))
         if all(v is None for v in (self.enterprise_id, self.site_id, self.process_id, self.facility_id)):
-            self.check("placement", "Choose the enterprise, or the site, process or facility the terminal serves")
+            self.check("placement", Problem("console.problem.placement"))
         return self.valid
 
 
@@ -298,8 +401,8 @@ class DeviceRegistration(Screen):
         return device
 
 
-def _too_long(text: str, limit: int) -> str | None:
-    return f"At most {limit} characters" if len(text.strip()) > limit else None
+def _too_long(text: str, limit: int) -> Problem | None:
+    return Problem("console.problem.at_most_chars", limit=limit) if len(text.strip()) > limit else None
 
 
 # ---- enrolment token and QR code ----------------------------------------------------------------------------------
@@ -375,14 +478,14 @@ class ControlForm(Form):
         """Check the fields; True when the form can be sent."""
         self.begin()
         if self.action not in CONTROL_ACTIONS:
-            self.check("action", f"Choose one of: {', '.join(CONTROL_ACTIONS)}")
+            self.check("action", Problem("console.problem.choose_one", choices=choices(CONTROL_ACTIONS)))
         reason = self.reason.strip()
         if len(reason) < 3:
-            self.check("reason", "Say why, in a few words (at least 3 characters)")
+            self.check("reason", Problem("console.problem.reason_short"))
         elif len(reason) > 300:
-            self.check("reason", "At most 300 characters")
+            self.check("reason", Problem("console.problem.at_most_chars", limit=300))
         if self.action == "revoke" and self.revocation_reason not in REVOCATION_REASONS:
-            self.check("revocation_reason", f"Choose one of: {', '.join(REVOCATION_REASONS)}")
+            self.check("revocation_reason", Problem("console.problem.choose_one", choices=choices(REVOCATION_REASONS)))
         return self.valid
 
     async def submit(self, api: ApiClient) -> ControlResult | None:
@@ -454,30 +557,37 @@ class PointForm(Form):
         """Check the fields as the platform will; True when the form can be sent."""
         self.begin()
         if self.point_id is None and self.facility_id is None:
-            self.check("facility_id", "Choose the facility the point belongs to")
+            self.check("facility_id", Problem("console.problem.facility_missing"))
         if not _POINT_CODE.match(self.code.strip()):
-            self.check("code", "Up to 64 letters, digits and _ . : / - (starting with a letter or digit)")
+            self.check("code", Problem("console.problem.point_code"))
         if not self.name.strip():
-            self.check("name", "Enter a name")
+            self.check("name", Problem("console.problem.enter_name"))
         self.check("name", _too_long(self.name, 200))
         if not _MEDIUM.match(self.medium.strip()):
-            self.check("medium", "What flows, in lower case: coke, electricity, natural_gas ...")
+            self.check("medium", Problem("console.problem.medium"))
         if self.quantity not in QUANTITY_UNITS:
-            self.check("quantity", f"Choose one of: {', '.join(QUANTITY_UNITS)}")
+            self.check("quantity", Problem("console.problem.choose_one", choices=choices(QUANTITY_UNITS)))
         elif self.unit not in QUANTITY_UNITS[self.quantity]:
-            self.check("unit", f"A {self.quantity} is measured in {', '.join(QUANTITY_UNITS[self.quantity])}")
+            self.check(
+                "unit",
+                Problem(
+                    "console.problem.quantity_units",
+                    quantity=self.quantity,
+                    units=choices(QUANTITY_UNITS[self.quantity]),
+                ),
+            )
         if self.kind not in POINT_KINDS:
-            self.check("kind", f"Choose one of: {', '.join(POINT_KINDS)}")
+            self.check("kind", Problem("console.problem.choose_one", choices=choices(POINT_KINDS)))
         self.check("meter_model", _too_long(self.meter_model, 100))
         self.check("meter_serial", _too_long(self.meter_serial, 100))
         if self.accuracy_class.strip() and not ACCURACY_CLASS.match(self.accuracy_class.strip()):
-            self.check("accuracy_class", "An accuracy class as printed on the meter: 0.2S, 0.5S, 1, 1.5, 2 ...")
-        calibrated, problem = as_date(self.calibrated_on, "the calibration date")
+            self.check("accuracy_class", Problem("console.problem.accuracy_class"))
+        calibrated, problem = as_date(self.calibrated_on)
         self.check("calibrated_on", problem)
-        due, problem = as_date(self.calibration_due, "the next calibration")
+        due, problem = as_date(self.calibration_due)
         self.check("calibration_due", problem)
         if calibrated and due and due < calibrated:
-            self.check("calibration_due", "The next calibration comes after the last one")
+            self.check("calibration_due", Problem("console.problem.calibration_order"))
         return self.valid
 
     def fields(self) -> dict[str, Any]:
@@ -492,8 +602,8 @@ class PointForm(Form):
             "meter_model": self.meter_model.strip(),
             "meter_serial": self.meter_serial.strip(),
             "accuracy_class": self.accuracy_class.strip() or None,
-            "calibrated_on": as_date(self.calibrated_on, "")[0],
-            "calibration_due": as_date(self.calibration_due, "")[0],
+            "calibrated_on": as_date(self.calibrated_on)[0],
+            "calibration_due": as_date(self.calibration_due)[0],
             "active": self.active,
         }
 

@@ -13,35 +13,77 @@ code that passed also confirms the session for a few minutes: further control op
 
 A screen (:class:`Screen`) loads its data over the API; a failure keeps what was shown and sets
 :attr:`Screen.error`.
+
+Messages of the view models are :class:`Problem` values: a key of the string tables (:mod:`cem_clients.ui.i18n`,
+``console.problem.*``) with its parameters, and — as a ``str`` — its English text. The screens show them in the
+session's language (:meth:`Problem.render`); the platform's own messages are shown as they came.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
 from cem_clients.api import ClientError, StepUpRequired
+from cem_clients.ui.i18n import Translator
 
 __all__ = [
     "CODE_FORMAT",
     "STEP_UP_PROMPT",
     "FieldChange",
     "Form",
+    "Problem",
     "Screen",
     "as_date",
     "as_decimal",
     "changes_between",
+    "choices",
+    "localized",
     "text_of",
 ]
 
 T = TypeVar("T")
 
-STEP_UP_PROMPT = "Enter your authenticator code"
-CODE_FORMAT = "The authenticator code is the 6 digits your authenticator app shows"
+_ENGLISH = Translator("en")
+
+
+class Problem(str):
+    """A message for the user: a string-table key with parameters; as a ``str``, its English text.
+
+    Being a ``str`` it goes wherever a message goes (``form.errors``, ``Screen.error``) and compares with English
+    text; :meth:`render` gives it in another language.
+    """
+
+    key: str
+    params: dict[str, object]
+
+    def __new__(cls, key: str, /, **params: object) -> Problem:
+        """The problem ``key`` (a ``console.problem.*`` key) with the values of its placeholders."""
+        problem = super().__new__(cls, _ENGLISH.t(key, **params))
+        problem.key, problem.params = key, dict(params)
+        return problem
+
+    def render(self, tr: Translator) -> str:
+        """The message in ``tr``'s language."""
+        return tr.t(self.key, **self.params)
+
+
+def localized(value: str, tr: Translator) -> str:
+    """A message as the user reads it: a :class:`Problem` in ``tr``'s language, other text as it is."""
+    return value.render(tr) if isinstance(value, Problem) else value
+
+
+def choices(values: Iterable[object]) -> str:
+    """Choices listed in a message: ``a, b, c``."""
+    return ", ".join(str(v) for v in values)
+
+
+STEP_UP_PROMPT = Problem("console.problem.step_up")
+CODE_FORMAT = Problem("console.problem.code_format")
 _DECIMAL = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 
 
@@ -139,7 +181,7 @@ def text_of(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return "yes" if value else "no"  # audit snapshots: the platform's own words
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
@@ -158,20 +200,20 @@ def changes_between(
     )
 
 
-def as_decimal(text: str, what: str) -> tuple[Decimal | None, str | None]:
+def as_decimal(text: str) -> tuple[Decimal | None, Problem | None]:
     """An exact decimal typed by a user, or the problem with it."""
     cleaned = text.strip()
     if not cleaned:
-        return None, f"Enter {what}"
+        return None, Problem("console.problem.number_missing")
     if not _DECIMAL.match(cleaned):
-        return None, f"{what.capitalize()} must be a number like 1234.5 (digits and a decimal point)"
+        return None, Problem("console.problem.number_format")
     try:
         return Decimal(cleaned), None
     except InvalidOperation:  # pragma: no cover - the pattern lets only numbers through
-        return None, f"{what.capitalize()} must be a number"
+        return None, Problem("console.problem.number_format")
 
 
-def as_date(value: dt.date | str | None, what: str, *, required: bool = False) -> tuple[dt.date | None, str | None]:
+def as_date(value: dt.date | str | None, *, required: bool = False) -> tuple[dt.date | None, Problem | None]:
     """A date from a date picker or typed as YYYY-MM-DD, or the problem with it."""
     if isinstance(value, dt.datetime):
         return value.date(), None
@@ -179,8 +221,8 @@ def as_date(value: dt.date | str | None, what: str, *, required: bool = False) -
         return value, None
     text = (value or "").strip()
     if not text:
-        return None, (f"Enter {what}" if required else None)
+        return None, (Problem("console.problem.date_missing") if required else None)
     try:
         return dt.date.fromisoformat(text), None
     except ValueError:
-        return None, f"{what.capitalize()} must be a date like 2025-03-31"
+        return None, Problem("console.problem.date_format")

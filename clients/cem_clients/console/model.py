@@ -19,7 +19,12 @@ factories make each screen for the enterprise chosen.
 Forms follow :mod:`cem_clients.console.forms`: ``validate()`` gives field errors before anything is sent, the
 platform's refusal lands in ``form.message``, and a control operation refused for want of a fresh TOTP sets
 ``form.needs_code`` with the prompt :data:`STEP_UP_PROMPT`. Screens keep what they showed when a reload fails
-and put the platform's message in ``error``.
+and put the platform's message in ``error``. What the view models say themselves is a :class:`Problem` (a string
+key with parameters, English as a ``str``), shown in the user's language with :func:`localized`.
+
+Dates are typed (``2025-03-31``) or picked: the forms take a :class:`datetime.date` as well as text
+(``ActivityForm.set_month``/``set_day``, ``EmissionsQuery.set_bound``, ``AuditFilters.first_day``/``last_day``).
+The fleet overview follows the platform's live feed (:meth:`FleetOverview.follow`).
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ from cem_clients.console.admin import (
     AuditFilters,
     AuditLog,
     AuditRow,
+    ScopedForm,
     Threshold,
     ThresholdForm,
     UserAdmin,
@@ -102,7 +108,7 @@ from cem_clients.console.extra_api import (
     ReportFile,
     SystemParameter,
 )
-from cem_clients.console.forms import CODE_FORMAT, STEP_UP_PROMPT, FieldChange, Form, Screen
+from cem_clients.console.forms import CODE_FORMAT, STEP_UP_PROMPT, FieldChange, Form, Problem, Screen, localized
 
 __all__ = [
     "AUDIT_OUTCOMES",
@@ -164,11 +170,13 @@ __all__ = [
     "PeriodRow",
     "PointForm",
     "PointMap",
+    "Problem",
     "ProcessGroup",
     "ReportExport",
     "ReportFile",
     "ResultVersion",
     "Screen",
+    "ScopedForm",
     "SourceForm",
     "SourceInventory",
     "SourceLine",
@@ -180,6 +188,7 @@ __all__ = [
     "UserForm",
     "VersionRow",
     "available_actions",
+    "localized",
 ]
 
 #: The console's screens in menu order, each with the permission that opens it.
@@ -210,9 +219,9 @@ class LoginForm(Form):
         """Both filled in; True when the form can be sent."""
         self.begin()
         if not self.username.strip():
-            self.check("username", "Enter your username")
+            self.check("username", Problem("console.problem.username_missing"))
         if not self.password:
-            self.check("password", "Enter your password")
+            self.check("password", Problem("console.problem.password_missing"))
         return self.valid
 
     async def submit(self, api: ConsoleApi) -> Session | None:
@@ -322,7 +331,8 @@ class Console(Screen):
 
     def audit(self) -> AuditLog:
         """The audit log (of the enterprise worked on)."""
-        return AuditLog(self.api, AuditFilters(enterprise_id=self.enterprise_id))
+        zone = self.enterprise.timezone if self.enterprise else "Asia/Shanghai"
+        return AuditLog(self.api, AuditFilters(enterprise_id=self.enterprise_id, timezone=zone))
 
     def inventory(self) -> SourceInventory:
         """The source inventory."""

@@ -17,6 +17,7 @@ from cem_clients.console.app_kit import (
     card,
     checkbox,
     chip,
+    date_field,
     dropdown,
     field_error,
     heading,
@@ -41,6 +42,7 @@ from cem_clients.console.model import (
     EmissionsExplorer,
     EmissionsQuery,
     FactorLibrary,
+    InputSpec,
     LedgerImport,
     LineageView,
     ParameterRow,
@@ -99,6 +101,15 @@ class InventorySection(Section):
 
     async def load(self) -> None:
         await self.inventory.refresh()
+        category = self.options.pop("new", "")
+        if category in self.inventory.categories and self.console.can("accounting.write"):
+            self._new(category)
+            form = self.inventory.form
+            meter = self.options.pop("meter", "")
+            if form is not None and meter in form.inputs:
+                form.inputs[meter].origin = "meter"
+                self.inventory.point_search[meter] = self.options.pop("find", "")
+                self.ui.refresh()
 
     def _inputs(self, inputs: Mapping[str, object]) -> str:
         parts = []
@@ -118,7 +129,7 @@ class InventorySection(Section):
             secondary_button(t("refresh"), self.ui.act(inventory.refresh), icon=ft.Icons.REFRESH)
         ]
         if self.console.can("accounting.write"):
-            trailing.append(primary_button(t("console.inventory.new"), self._new, icon=ft.Icons.ADD))
+            trailing.append(primary_button(t("console.inventory.new"), lambda: self._new(), icon=ft.Icons.ADD))
         columns = [
             (t("console.col.code"), False),
             (t("console.col.name"), False),
@@ -158,9 +169,109 @@ class InventorySection(Section):
             spacing=12,
         )
 
-    def _new(self) -> None:
+    def _point_picker(self, name: str, given: InputSpec) -> ft.Control:
+        """The points of a meter input (each with its unit and sign, removable) and a search to add more."""
         ui, t, inventory = self.ui, self.t, self.inventory
-        form = inventory.new_source("fuel_combustion")
+        chosen: list[ft.Control] = []
+        for point_id, sign in given.points:
+            point = inventory.point(point_id)
+            shown = f"{point.code} {point.name}" if point else f"#{point_id}"
+            unit = t("console.picker.unit_of", unit=point.unit) if point else ""
+            chosen.append(
+                ft.Row(
+                    [
+                        chip("+" if sign > 0 else "−", Tone.GOOD if sign > 0 else Tone.WARNING),
+                        text(shown, width=300),
+                        muted(unit, width=110),
+                        ft.IconButton(
+                            ft.Icons.SWAP_VERT,
+                            tooltip=t("console.picker.flip"),
+                            icon_size=18,
+                            on_click=self._point_handler(given, point_id, -sign),
+                        ),
+                        ft.IconButton(
+                            ft.Icons.CLOSE,
+                            tooltip=t("console.picker.remove"),
+                            icon_size=18,
+                            on_click=self._point_handler(given, point_id, 0),
+                        ),
+                    ],
+                    spacing=6,
+                )
+            )
+
+        def search(value: str) -> None:
+            inventory.point_search[name] = value
+
+        typed = inventory.point_search.get(name, "")
+        offered: list[ft.Control] = []
+        if typed.strip():
+            taken = {point_id for point_id, _ in given.points}
+            for point in inventory.matching_points(typed):
+                offered.append(
+                    ft.Row(
+                        [
+                            text(f"{point.code} {point.name}", width=300),
+                            muted(t("console.picker.unit_of", unit=point.unit), width=110),
+                            secondary_button(
+                                t("console.picker.add"),
+                                self._point_handler(given, point.id, 1),
+                                icon=ft.Icons.ADD,
+                                disabled=point.id in taken,
+                            ),
+                            secondary_button(
+                                t("console.picker.subtract"),
+                                self._point_handler(given, point.id, -1),
+                                icon=ft.Icons.REMOVE,
+                                disabled=point.id in taken,
+                            ),
+                        ],
+                        spacing=6,
+                    )
+                )
+            if not offered:
+                offered.append(muted(t("console.picker.none_found")))
+        return ft.Container(
+            ft.Column(
+                [
+                    *chosen,
+                    ft.Row(
+                        [
+                            text_field(
+                                t("console.picker.search"),
+                                typed,
+                                search,
+                                width=300,
+                                hint=t("console.picker.search_hint"),
+                                on_submit=lambda: ui.refresh(),
+                            ),
+                            secondary_button(t("search"), lambda: ui.refresh(), icon=ft.Icons.SEARCH),
+                        ],
+                        spacing=8,
+                    ),
+                    *offered,
+                ],
+                spacing=4,
+                tight=True,
+            ),
+            padding=ft.Padding.only(left=68),
+        )
+
+    def _point_handler(self, given: InputSpec, point_id: int, sign: int) -> Callable[[], None]:
+        """Add a point with ``sign``, or remove it (``sign`` 0); the dialog is redrawn."""
+
+        def handler() -> None:
+            if sign:
+                given.add_point(point_id, sign)
+            else:
+                given.remove_point(point_id)
+            self.ui.refresh()
+
+        return handler
+
+    def _new(self, first: str = "fuel_combustion") -> None:
+        ui, t, inventory = self.ui, self.t, self.inventory
+        form = inventory.new_source(first)
 
         async def save() -> None:
             created = await inventory.create()
@@ -177,6 +288,13 @@ class InventorySection(Section):
             form.process_id = int(value) if value else None
             form.facility_id = None
             ui.refresh()
+
+        def redrawing(target: object, name: str) -> Callable[[str], None]:
+            def setter(value: str) -> None:
+                setattr(target, name, value)
+                ui.refresh()
+
+            return setter
 
         def body() -> ft.Control:
             spec = inventory.categories.get(form.category)
@@ -262,21 +380,23 @@ class InventorySection(Section):
                                 t("console.col.origin"),
                                 given.origin,
                                 [(o, t(f"console.origin.{o}")) for o in ORIGINS if o != "feed"],
-                                bind(given, "origin"),
+                                redrawing(given, "origin"),
                                 width=160,
                             ),
                             dropdown(
                                 t("console.col.unit"),
                                 given.unit,
                                 [(u, u) for u in dict.fromkeys([*units, given.unit]) if u],
-                                bind(given, "unit"),
+                                redrawing(given, "unit"),
                                 width=160,
                             ),
-                            field_error(form.error(f"inputs.{name}")),
                         ],
                         spacing=8,
                     )
                 )
+                if given.origin == "meter":
+                    parts.append(self._point_picker(name, given))
+                parts.append(field_error(form.error(f"inputs.{name}")))
             if form.category == "electricity":
                 parts.append(
                     ft.Row(
@@ -731,30 +851,33 @@ class ActivitySection(Section):
                 ),
                 ft.Row(
                     [
-                        text_field(
+                        date_field(
+                            self.ui,
                             t("console.activity.month"),
                             form.month,
-                            lambda v: setattr(form, "month", v),
+                            form.set_month,
                             error=form.error("month"),
                             hint="2025-03",
-                            width=180,
+                            width=190,
                         ),
                         muted(t("console.activity.or")),
-                        text_field(
+                        date_field(
+                            self.ui,
                             t("console.activity.first_day"),
-                            str(form.first_day or ""),
-                            lambda v: setattr(form, "first_day", v),
+                            form.first_day,
+                            lambda v: form.set_day("first_day", v),
                             error=form.error("first_day"),
                             hint="2025-03-01",
-                            width=180,
+                            width=190,
                         ),
-                        text_field(
+                        date_field(
+                            self.ui,
                             t("console.activity.last_day"),
-                            str(form.last_day or ""),
-                            lambda v: setattr(form, "last_day", v),
+                            form.last_day,
+                            lambda v: form.set_day("last_day", v),
                             error=form.error("last_day"),
                             hint="2025-03-31",
-                            width=180,
+                            width=190,
                         ),
                     ],
                     spacing=12,
@@ -990,22 +1113,24 @@ class EmissionsSection(Section):
                     period,
                     width=140,
                 ),
-                text_field(
+                date_field(
+                    self.ui,
                     t("console.emissions.start"),
-                    str(q.start),
-                    lambda v: setattr(q, "start", v),
+                    q.start,
+                    lambda v: q.set_bound("start", v),
                     error=q.error("start"),
                     hint="2024-01",
-                    width=160,
+                    width=170,
                     on_submit=show,
                 ),
-                text_field(
+                date_field(
+                    self.ui,
                     t("console.emissions.end"),
-                    str(q.end),
-                    lambda v: setattr(q, "end", v),
+                    q.end,
+                    lambda v: q.set_bound("end", v),
                     error=q.error("end"),
                     hint="2025-01",
-                    width=160,
+                    width=170,
                     on_submit=show,
                 ),
                 primary_button(t("console.emissions.show"), show, icon=ft.Icons.SEARCH),

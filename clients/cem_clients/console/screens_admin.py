@@ -7,15 +7,19 @@ from collections.abc import Callable, Mapping
 import flet as ft
 
 from cem_clients.api import User
-from cem_clients.console.admin import UserEditForm, UserForm
+from cem_clients.console.admin import ScopedForm, UserEditForm, UserForm
 from cem_clients.console.app_kit import (
     Section,
     Ui,
+    bind,
     card,
     checkbox,
     chip,
+    date_field,
     dropdown,
+    field_error,
     heading,
+    label,
     message,
     muted,
     primary_button,
@@ -74,6 +78,64 @@ def _profile_rows(t: Callable[..., str], form: UserForm | UserEditForm) -> list[
     ]
 
 
+def scope_editor(ui: Ui, users: UserAdmin, form: ScopedForm, *, may_grant_all: bool) -> ft.Control:
+    """Where the user may act: every enterprise (group administrators only), or for each enterprise the whole of
+    it or single sites."""
+    t = ui.t
+
+    def everything(value: bool) -> None:
+        form.all_enterprises = value
+        ui.refresh()
+
+    def whole(enterprise_id: int) -> Callable[[bool], None]:
+        def setter(value: bool) -> None:
+            form.set_enterprise(enterprise_id, value)
+            ui.refresh()
+
+        return setter
+
+    def site(enterprise_id: int, site_id: int) -> Callable[[bool], None]:
+        def setter(value: bool) -> None:
+            form.set_site(enterprise_id, site_id, value)
+            ui.refresh()
+
+        return setter
+
+    rows: list[ft.Control] = [label(t("console.col.scope"))]
+    if may_grant_all or form.all_enterprises:
+        rows.append(checkbox(t("console.users.all_enterprises"), form.all_enterprises, everything))
+    if not form.all_enterprises:
+        for enterprise in users.enterprises:
+            chosen = form.sites_of(enterprise.id)
+            sites: list[ft.Control] = [
+                checkbox(s.name, s.id in chosen, site(enterprise.id, s.id)) for s in users.sites_of(enterprise.id)
+            ]
+            rows.append(
+                ft.Column(
+                    [
+                        checkbox(
+                            t("console.users.whole_enterprise", enterprise=enterprise.name),
+                            form.has_enterprise(enterprise.id),
+                            whole(enterprise.id),
+                        ),
+                        ft.Container(
+                            ft.Column(
+                                [muted(t("console.users.or_sites")), ft.Row(sites, wrap=True, spacing=4)],
+                                spacing=2,
+                                tight=True,
+                            ),
+                            padding=ft.Padding.only(left=32),
+                            visible=bool(sites),
+                        ),
+                    ],
+                    spacing=2,
+                    tight=True,
+                )
+            )
+    rows.append(field_error(form.error("scopes")))
+    return ft.Column(rows, spacing=4, tight=True)
+
+
 class UsersSection(Section):
     """Users and their roles and scopes: list with filters, a new user, changes (all with the code)."""
 
@@ -86,6 +148,15 @@ class UsersSection(Section):
 
     async def load(self) -> None:
         await self.users.refresh()
+        username = self.options.pop("edit", "")
+        user = next((u for u in self.users.users if u.username == username), None)
+        if user is not None and self.console.can("users.write"):
+            self._edit(user.id)
+
+    def _may_grant_all(self) -> bool:
+        """Only a group-level administrator (who sees every enterprise) may give access to every enterprise."""
+        me = self.console.me
+        return me is not None and me.all_enterprises
 
     def _scope(self, user: User) -> str:
         scope = self.users.scope_text(user)
@@ -187,13 +258,7 @@ class UsersSection(Section):
                 self.notice = t("console.users.created", username=created.username)
                 ui.close_dialog()
 
-        def scope(value: str) -> None:
-            form.scopes = []
-            if value:
-                form.add_scope(int(value))
-
         def body() -> ft.Control:
-            current = str(form.scopes[0].enterprise_id) if form.scopes else ""
             return ft.Column(
                 [
                     message(form.message, Tone.WARNING if form.needs_code else Tone.CRITICAL),
@@ -217,23 +282,7 @@ class UsersSection(Section):
                         wrap=True,
                     ),
                     *_profile_rows(t, form),
-                    ft.Row(
-                        [
-                            dropdown(
-                                t("console.col.scope"),
-                                current,
-                                [(str(e.id), e.name) for e in users.enterprises],
-                                scope,
-                                error=form.error("scopes"),
-                            ),
-                            checkbox(
-                                t("console.users.all_enterprises"),
-                                form.all_enterprises,
-                                lambda v: setattr(form, "all_enterprises", v),
-                            ),
-                        ],
-                        wrap=True,
-                    ),
+                    scope_editor(ui, users, form, may_grant_all=self._may_grant_all()),
                     self._code_field(
                         form.totp_code, form.error("totp_code"), form.message, lambda v: setattr(form, "totp_code", v)
                     ),
@@ -271,16 +320,8 @@ class UsersSection(Section):
                     muted(f"{form.user.username} · {self._scope(form.user)}"),
                     message(form.message or form.error("form"), Tone.WARNING if form.needs_code else Tone.CRITICAL),
                     *_profile_rows(t, form),
-                    ft.Row(
-                        [
-                            checkbox(t("console.users.active"), form.active, lambda v: setattr(form, "active", v)),
-                            checkbox(
-                                t("console.users.all_enterprises"),
-                                form.all_enterprises,
-                                lambda v: setattr(form, "all_enterprises", v),
-                            ),
-                        ]
-                    ),
+                    checkbox(t("console.users.active"), form.active, lambda v: setattr(form, "active", v)),
+                    scope_editor(ui, users, form, may_grant_all=self._may_grant_all()),
                     text_field(
                         t("console.users.new_password"),
                         form.new_password,
@@ -319,6 +360,7 @@ class AuditSection(Section):
         f = self.log.filters
         f.actor, f.action, f.entity_id = options.get("actor", ""), options.get("action", ""), options.get("entity", "")
         f.outcome = options.get("outcome", "")
+        f.first_day, f.last_day = options.get("from") or None, options.get("to") or None
 
     async def load(self) -> None:
         await self.log.search()
@@ -348,6 +390,24 @@ class AuditSection(Section):
                     f.entity_id,
                     lambda v: setattr(f, "entity_id", v),
                     width=200,
+                    on_submit=search,
+                ),
+                date_field(
+                    self.ui,
+                    t("console.audit.first_day"),
+                    f.first_day,
+                    bind(f, "first_day"),
+                    error=f.error("first_day"),
+                    width=170,
+                    on_submit=search,
+                ),
+                date_field(
+                    self.ui,
+                    t("console.audit.last_day"),
+                    f.last_day,
+                    bind(f, "last_day"),
+                    error=f.error("last_day"),
+                    width=170,
                     on_submit=search,
                 ),
                 dropdown(

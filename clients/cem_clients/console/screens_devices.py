@@ -3,12 +3,14 @@ point map and the alarm thresholds."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 import flet as ft
 
-from cem_clients.api import Device
+from cem_clients.api import ClientError, Device, LiveFeed
 from cem_clients.console.app_kit import (
     Cell,
     Section,
@@ -47,6 +49,8 @@ from cem_clients.ui.theme import Tone, device_state_tone
 
 __all__ = ["FleetSection", "PointsSection", "RegistrationSection", "ThresholdsSection", "open_token_dialog"]
 
+log = logging.getLogger("cem_clients.console")
+FRESHNESS_TICK_S = 10.0  # how often the fleet's freshness is looked at when no message comes
 STATE_FILTERS = ("online", "offline", "registered", "enrolled", "active", "suspended", "revoked", "retired")
 
 
@@ -212,9 +216,13 @@ class FleetSection(Section):
         self.fleet: FleetOverview = console.fleet(int(options.get("expiry_days", "30")))
         self.fleet.search = options.get("search", "")
         self.notice = ""
+        self.live_error = ""
+        self._live: list[asyncio.Task[None]] = []
+        self._drawn_state = ""
 
     async def load(self) -> None:
         await self.fleet.refresh()
+        self._follow_live()
         token_for = self.options.pop("token", "")
         if token_for and self.console.can("devices.write"):
             device = next((d for d in self.fleet.devices if d.id == token_for), None)
@@ -226,6 +234,66 @@ class FleetSection(Section):
             if device is not None and action in available_actions(device):
                 open_control_dialog(self.ui, self.console, device, action, self._controlled)
 
+    def _follow_live(self) -> None:
+        """Follow the live feed (connection states, backlogs) while the fleet is shown."""
+        if self._live or not self.console.can("data.read"):
+            return
+        feed = LiveFeed(self.console.api, points=[])  # status and alarm events; no point values
+
+        async def follow() -> None:
+            try:
+                async with feed:
+                    await self.fleet.follow(feed, self._changed)
+            except ClientError as err:  # the session ended, or live updates are refused
+                log.info("console fleet: live updates stopped: %s", err)
+                self.live_error = str(err)
+                self._changed()
+
+        async def tick() -> None:  # staleness shows without a message
+            while True:
+                await asyncio.sleep(FRESHNESS_TICK_S)
+                if self.fleet.live_status().state != self._drawn_state:
+                    self._changed()
+
+        self._live = [asyncio.create_task(follow()), asyncio.create_task(tick())]
+
+    def _changed(self) -> None:
+        self._drawn_state = self.fleet.live_status().state
+        self.ui.redraw()  # the screen only: an open dialog keeps its fields as typed
+
+    def close(self) -> None:
+        for task in self._live:
+            task.cancel()
+        self._live = []
+
+    def resume(self) -> None:
+        self.live_error = ""
+        self._follow_live()
+
+    def _freshness(self) -> ft.Control:
+        """Live, connecting or stale, and when the figures last changed."""
+        t, tr = self.t, self.ui.tr
+        status = self.fleet.live_status()
+        when = status.updated or self.fleet.loaded_at
+        updated = t("live.updated_at", time=tr.clock(when, seconds=True)) if when else ""
+        if self.live_error or status.state == "off":
+            tone, caption = Tone.NEUTRAL, t("live.offline")
+        elif status.state == "connecting":
+            tone, caption = Tone.WARNING, t("live.reconnecting")
+        elif status.state == "stale":
+            tone, caption = Tone.WARNING, t("live.stale")
+        else:
+            tone, caption = Tone.GOOD, t("live.online")
+        return ft.Row(
+            [
+                ft.Icon(ft.Icons.CIRCLE, size=10, color=self.ui.palette.tone(tone)),
+                text(caption, bold=True),
+                muted(updated),
+            ],
+            spacing=6,
+            tight=True,
+        )
+
     async def _controlled(self, device: Device) -> None:
         self.notice = self.t(
             "console.control.done", device=device.name or device.serial, state=self.t(f"device.state.{device.state}")
@@ -235,7 +303,8 @@ class FleetSection(Section):
     def render(self) -> ft.Control:
         t, fleet, counts = self.t, self.fleet, self.fleet.counts
         trailing: list[ft.Control] = [
-            secondary_button(t("refresh"), self.ui.act(self.fleet.refresh), icon=ft.Icons.REFRESH)
+            self._freshness(),
+            secondary_button(t("refresh"), self.ui.act(self.fleet.refresh), icon=ft.Icons.REFRESH),
         ]
         if self.console.can("devices.write"):
             trailing.append(
