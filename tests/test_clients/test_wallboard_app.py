@@ -1,4 +1,5 @@
-"""The wallboard app in headless Chromium against a served platform: each page shows its figures.
+"""The wallboard app in headless Chromium against a served platform: each page shows its figures, and a screen's
+URL chooses its language and pins its page.
 
 Screenshots (1920x1080 and 3840x2160) are saved under ``build/screenshots/wallboard/``.
 """
@@ -8,12 +9,18 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
+import flet as ft
 import pytest
 
 from cem_clients.ui import serve as ui_serve
-from cem_clients.wallboard.app import wallboard_main
+from cem_clients.ui.i18n import Locale, Translator
+from cem_clients.ui.theme import AppKind, palette_for
+from cem_clients.wallboard.app import ScreenOptions, _comparison_tile, screen_options, wallboard_main
+from cem_clients.wallboard.model import Comparison
 from cem_platform.alarms.models import AlarmKind, Severity
 from cem_platform.alarms.services import AlarmService
 from cem_platform.identity.services import IdentityService
@@ -22,6 +29,7 @@ from tests.test_clients.test_api_client import base_url  # noqa: F401 - the serv
 from tests.test_clients.test_wallboard_model import SHANGHAI, prepare
 from tests.test_platform.world import World
 
+TICKER = "1 条告警 · 严重 · 焦炭计量中断"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots" / "wallboard"
 
 
@@ -29,6 +37,56 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots" / "w
 def browser() -> Iterator[Browser]:
     with Browser() as chromium:
         yield chromium
+
+
+def spans(lang: str) -> list[str]:
+    """The span the today tile compares now (either side of an hour's turn, as the test may cross it: the page
+    may have been drawn a few minutes before it is read)."""
+    texts = []
+    start = dt.datetime.now(SHANGHAI)
+    for now in (start - dt.timedelta(minutes=3), start, start + dt.timedelta(minutes=2)):
+        if now.hour == 0:  # nothing of the day to compare yet
+            texts.append("01:00 起对比去年同期" if lang == "zh" else "Compared with last year from 01:00")
+        else:
+            texts.append(
+                f"对比去年同期 00:00–{now.hour:02d}:00" if lang == "zh" else f"vs 00:00–{now.hour:02d}:00 last year"
+            )
+    return texts
+
+
+def test_screen_options_from_the_url() -> None:
+    assert screen_options("/") == ScreenOptions() and screen_options(None) == ScreenOptions()
+    assert screen_options("/?lang=en") == ScreenOptions(Locale.EN)
+    assert screen_options("/?lang=zh-CN&page=3") == ScreenOptions(Locale.ZH_CN, 2)
+    assert screen_options("/?lang=EN-us&page=trend") == ScreenOptions(Locale.EN, 2)
+    assert screen_options("/?lang=fr&page=9") == ScreenOptions()  # unknown: the defaults
+    assert screen_options("/?page=0") == ScreenOptions() and screen_options("/?page=alarms").page == 3
+
+
+def _texts(control: Any) -> list[str]:
+    """The texts of a control tree, in order."""
+    found = [control.value] if isinstance(control, ft.Text) and control.value else []
+    for child in [getattr(control, "content", None), *(getattr(control, "controls", None) or [])]:
+        if child is not None:
+            found.extend(_texts(child))
+    return found
+
+
+def test_a_tile_says_when_its_data_is_missing_or_incomplete() -> None:
+    tr, palette = Translator(Locale.ZH_CN, zone="Asia/Shanghai"), palette_for(AppKind.WALLBOARD)
+    since = dt.datetime(2026, 11, 25, tzinfo=SHANGHAI)
+    until = since + dt.timedelta(hours=22)
+    # nothing came in yet (a meter outage, a demo started this evening): no "down 100 %"
+    empty = Comparison(Decimal(0), Decimal(262), False, True, since, until)
+    texts = _texts(_comparison_tile("今日排放", empty, tr, palette, "xl"))
+    assert "—" in texts and "本时段数据尚未到达 · 对比去年同期 00:00–22:00" in texts
+    assert not any("下降" in text for text in texts)
+    # part of the data: the figure, flagged, the change shown without a verdict's colour
+    partial = Comparison(Decimal(200), Decimal(262), False, True, since, until, estimated=True)
+    texts = _texts(_comparison_tile("今日排放", partial, tr, palette, "xl"))
+    assert "同比下降 23.7%" in texts and "对比去年同期 00:00–22:00 · 未定稿 · 数据不完整 · 估算" in texts
+    whole = Comparison(Decimal(200), Decimal(262), True, False, since, until)
+    assert "对比去年同期 00:00–22:00" in _texts(_comparison_tile("今日排放", whole, tr, palette, "xl"))
 
 
 async def _token(world: World) -> str:
@@ -49,7 +107,16 @@ async def test_every_page_in_the_browser(world: World, base_url: str, browser: B
     )
     token = await _token(world)
     expectations = {
-        "overview": ["碳排放监控大屏", "甲钢铁", "今日排放", "本月排放", "本年排放", "排放强度", "配额数据尚未接入"],
+        "overview": [
+            "碳排放监控大屏",
+            "甲钢铁",
+            "今日排放",
+            "本月排放",
+            "本年排放",
+            "排放强度",
+            "配额数据尚未接入",
+            "同比上升 7.1%",
+        ],  # the last only once the figures are in
         "processes": ["分工序排放 · 本月", "炼铁", "化石燃料燃烧"],
         "trend": ["近30天趋势"],
         "alarms": ["工艺流程状态", "焦炭计量中断", "严重"],
@@ -61,13 +128,15 @@ async def test_every_page_in_the_browser(world: World, base_url: str, browser: B
         try:
             path = SCREENSHOTS / f"{page}-1920x1080.png"
             shot = await asyncio.to_thread(
-                browser.load, app.url, viewport=VIEWPORTS["wallboard"], screenshot=path, expect=expected
+                browser.load, app.url, viewport=VIEWPORTS["wallboard"], screenshot=path, expect=[*expected, TICKER]
             )
             assert all(any(e in text for text in shot.texts) for e in expected), shot.texts
-            assert "1 条告警 · 严重 · 焦炭计量中断" in " ".join(shot.texts)  # the ticker is on every page
+            assert TICKER in " ".join(shot.texts)  # the ticker is on every page, once the figures are in
             assert not shot.fallback_font_requests
             if page == "overview":
                 assert "tCO2" in shot.texts and "同比上升 7.1%" in shot.texts, shot.texts  # 3000 t vs 2800 t
+                today_span = [t for t in shot.texts if any(span in t for span in spans("zh"))]
+                assert today_span, shot.texts  # today: the hours compared, e.g. 对比去年同期 00:00–14:00
             if page == "overview":
                 big = await asyncio.to_thread(
                     browser.load, app.url, viewport=(3840, 2160), screenshot=SCREENSHOTS / "overview-3840x2160.png",
@@ -91,5 +160,42 @@ async def test_english_and_no_inventory(world: World, base_url: str, browser: Br
             expect=["Carbon emissions wallboard", "no active emission source"],
         )  # fmt: skip
         assert any("No open alarms" in t or "alarm" in t.lower() for t in shot.texts), shot.texts
+    finally:
+        app.stop()
+
+
+async def test_language_and_page_from_the_url(world: World, base_url: str, browser: Browser) -> None:  # noqa: F811
+    """One app served in Chinese; a screen asks for English and one page in its URL, and gets them."""
+    today = dt.datetime.now(SHANGHAI).date()
+    await prepare(world, today.year, today.month)
+    token = await _token(world)
+    app = ui_serve.serve_app(wallboard_main(base_url, token, world.a.enterprise.id, rotate_s=0.5), name="url")
+    try:
+        url = app.url.rstrip("/") + "/?lang=en"
+        expected = [
+            "Carbon emissions wallboard",
+            "Emissions today",
+            "Emissions this month",
+            "Allowance data",
+            "7.1% above last year",
+        ]  # the last only once the figures are in
+        shot = await asyncio.to_thread(
+            browser.load, url + "&page=1", viewport=VIEWPORTS["wallboard"],
+            screenshot=SCREENSHOTS / "overview-en-1920x1080.png", expect=expected,
+        )  # fmt: skip
+        assert all(any(e in text for text in shot.texts) for e in expected), shot.texts
+        assert not any("碳排放" in text or "今日" in text for text in shot.texts), shot.texts  # no Chinese left
+        assert "7.1% above last year" in shot.texts, shot.texts  # 3000 t against 2800 t over the same span
+        assert any(span in t for span in spans("en") for t in shot.texts), shot.texts
+        month = f"{today.month}/1 – {today.month}/{today.day}"
+        if today.day > 1:
+            assert any(t.startswith(f"vs {month}") and "last year" in t for t in shot.texts), shot.texts
+        assert shot.settled  # pinned: it does not rotate every half second
+        trend = await asyncio.to_thread(
+            browser.load, url + "&page=trend", viewport=VIEWPORTS["wallboard"],
+            screenshot=SCREENSHOTS / "trend-en-1920x1080.png", expect=["Last 30 days", "Updated"],
+        )  # fmt: skip
+        assert trend.settled and "Emissions today" not in trend.texts, trend.texts  # loaded, and still the trend
+        assert any(t.startswith("Daily emissions · max") and "tCO2" in t for t in trend.texts), trend.texts
     finally:
         app.stop()

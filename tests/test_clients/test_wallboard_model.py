@@ -1,4 +1,8 @@
-"""The wallboard's view state against a real platform: figures, comparisons, processes, alarms, freshness."""
+"""The wallboard's view state against a real platform: figures, comparisons, processes, alarms, freshness.
+
+The comparisons with last year are like for like: the day, month and year so far up to the last full hour against
+the same local dates and hours a year earlier, proven with meter readings whose rate changes in the afternoon.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +14,18 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from cem_clients.api import ApiClient, LiveEvent
+from cem_clients.api import ApiClient, Emissions, LiveEvent
 from cem_clients.wallboard.model import PAGES, Freshness, Wallboard
 from cem_platform.alarms.models import AlarmKind, Severity
 from cem_platform.alarms.services import AlarmService
 from cem_platform.identity.principal import Principal
 from cem_platform.identity.services import IdentityService
+from cem_platform.telemetry.rollup import fold_pending
+from cem_platform.telemetry.store import store_for
+from tests.test_accounting.test_meters import _rows
 from tests.test_clients.test_api_client import base_url, free_port  # noqa: F401 - the served platform
 from tests.test_platform.world import World
+from tests.test_timeseries.helpers import write
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 NOW = dt.datetime(2025, 6, 15, 12, 0, tzinfo=SHANGHAI)
@@ -66,26 +74,97 @@ async def board(world: World, base_url: str) -> AsyncIterator[Wallboard]:  # noq
         yield Wallboard(api, world.a.enterprise.id, refresh_s=60)
 
 
+def at(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> dt.datetime:
+    """A moment in the plant's time."""
+    return dt.datetime(year, month, day, hour, minute, tzinfo=SHANGHAI)
+
+
 async def test_figures_against_last_year(world: World, board: Wallboard) -> None:
     await prepare(world)
     assert await board.refresh(NOW), board.error
     assert board.enterprise_name == "甲钢铁"
-    june, june_2024 = 3000 * PER_TONNE, 2800 * PER_TONNE
+    june, june_2024 = 3000 * PER_TONNE, 2800 * PER_TONNE  # entered monthly: spread evenly over June's 720 hours
+    so_far = Decimal("14.5") / 30  # 1 June 00:00 to 15 June 12:00: 14 days and 12 hours
     assert board.today is not None and board.month is not None and board.year is not None
-    assert close(board.today.value, june / 30) and close(board.today.previous, june_2024 / 30)
-    assert close(board.month.value, june)  # the whole month's ledger value (entered monthly)
-    assert close(board.month.previous, june_2024 * 15 / 30)  # 1–15 June 2024
-    assert close(board.year.value, 6 * june)
-    assert close(board.year.previous, 5 * june_2024 + june_2024 * 15 / 30)
-    assert board.year.change is not None and board.year.change > 0
-    assert close(board.intensity, june / 8000, "0.000001")  # year so far: 6 months of coke over 6 of steel
-    assert board.intensity_status() == "good"  # about 0.33 tCO2/t, under the 1.80 reference
+    assert (board.today.since, board.today.until) == (at(2025, 6, 15), NOW)
+    assert (board.month.since, board.year.since) == (at(2025, 6, 1), at(2025, 1, 1))
+    assert board.month.until == board.year.until == NOW
+    assert close(board.today.value, june / 60) and close(board.today.previous, june_2024 / 60)  # 00:00–12:00
+    assert close(board.month.value, june * so_far) and close(board.month.previous, june_2024 * so_far)
+    assert close(board.year.value, 5 * june + june * so_far)
+    assert close(board.year.previous, 5 * june_2024 + june_2024 * so_far)
+    for figure in (board.today, board.month, board.year):
+        assert figure.change is not None and abs(figure.change - Decimal(3000) / 2800 + 1) < Decimal("0.000001")
+        assert figure.complete and figure.provisional
+    assert close(board.intensity, june / 8000, "0.000001")  # year so far: coke over crude steel, same spans
+    assert board.intensity_status() == "good"  # about 1.07 tCO2/t, under the 1.80 reference
     assert len(board.trend) == 30 and board.trend[-1].day == dt.date(2025, 6, 15)
     assert all(close(day.net, (june if day.day.month == 6 else 3000 * PER_TONNE) / 30) for day in board.trend[-15:])
     [process] = board.processes
     assert process.code == "IR" and close(process.net, june)
     assert close(board.category_totals()["fuel_combustion"], june)
     assert board.allowance is None  # not served by the platform: shown as unknown, never invented
+
+
+async def metered_coke(world: World) -> None:
+    """Coke metered by the blast furnace's totaliser (t a minute), with known readings on both sides.
+
+    Last year the rate quadruples at noon on 15 June, so that the whole of that day (1,800 t) is far from its
+    morning (360 t); this year's readings run on into the hour that has not ended yet (12:00–12:30).
+    """
+    headers = await world.login("a-accountant")
+    meter = {"origin": "meter", "unit": "t", "points": [{"id": world.a.point.id, "sign": 1}]}
+    body = {"enterprise_id": world.a.enterprise.id, "code": "BF.COKE", "name": "入炉焦炭", "category":
+            "fuel_combustion", "item": "coke", "process_id": world.a.process.id, "inputs": {"FC": meter}}  # fmt: skip
+    response = await world.client.post(f"{API}/sources", headers=headers, json=body)
+    assert response.status_code == 201, response.text
+    point = world.a.point
+    rows = [
+        *_rows(point, at(2024, 3, 1), 60, delta=1.0),  # 60 t: last year's year so far only
+        *_rows(point, at(2024, 6, 14), 120, delta=1.0),  # 120 t: last year's month and year so far
+        *_rows(point, at(2024, 6, 15), 720, delta=0.5),  # 360 t: 00:00–12:00, the span compared
+        *_rows(point, at(2024, 6, 15, 12), 720, delta=2.0),  # 1,440 t: the afternoon, not compared
+        *_rows(point, at(2024, 6, 20), 60, delta=1.0),  # 60 t: after the span, not compared
+        *_rows(point, at(2025, 2, 1), 60, delta=1.0),  # 60 t: this year so far
+        *_rows(point, at(2025, 6, 14), 60, delta=1.0),  # 60 t: this month so far
+        *_rows(point, at(2025, 6, 15), 750, delta=0.75),  # 540 t by 12:00, 22.5 t more in the running hour
+    ]
+    store = store_for()
+    await write(store, rows)
+    await fold_pending(store)
+
+
+async def test_like_for_like_against_last_years_same_hours(world: World, board: Wallboard) -> None:
+    await metered_coke(world)
+    calls: list[tuple[str, str]] = []
+    emissions = board.api.emissions
+
+    async def counted(*args: object, **kwargs: object) -> Emissions:
+        calls.append((str(args[0]), str(args[2])))
+        return await emissions(*args, **kwargs)  # type: ignore[arg-type]
+
+    board.api.emissions = counted  # type: ignore[method-assign]
+    now = at(2025, 6, 15, 12, 30)
+    assert await board.refresh(now), board.error
+    assert board.today is not None and board.month is not None and board.year is not None
+    assert (board.today.since, board.today.until) == (at(2025, 6, 15), at(2025, 6, 15, 12))  # the last full hour
+    assert close(board.today.value, 540 * PER_TONNE) and close(board.today.previous, 360 * PER_TONNE)
+    assert board.today.change is not None and close(board.today.change, Decimal("0.5"), "0.000001")  # +50 %
+    assert close(board.month.value, 600 * PER_TONNE) and close(board.month.previous, 480 * PER_TONNE)
+    assert close(board.year.value, 660 * PER_TONNE) and close(board.year.previous, 540 * PER_TONNE)
+    assert board.today.complete  # every minute of the hours compared has its reading
+    assert not board.month.complete  # days without readings this month
+    assert board.intensity is None  # no crude steel entered
+    assert board.trend[-1].day == dt.date(2025, 6, 15) and close(board.trend[-1].net, Decimal("562.5") * PER_TONNE)
+    enterprise_calls = [c for c in calls if c[0] == "enterprise"]
+    assert len(enterprise_calls) <= 6, calls  # bounded: months, days and hours, this year and last
+    assert sorted(p for _, p in enterprise_calls) == ["day", "day", "hour", "hour", "month", "month"]
+
+    # In the first hour of a day nothing of it can be compared yet; the month runs to midnight.
+    assert await board.refresh(at(2025, 6, 15, 0, 20)), board.error
+    assert board.today is not None and board.today.pending and board.today.value is None
+    assert board.month is not None and not board.month.pending and board.month.until == at(2025, 6, 15)
+    assert close(board.month.value, 60 * PER_TONNE) and close(board.month.previous, 120 * PER_TONNE)
 
 
 async def test_alarms_colour_the_process_and_live_events_update_the_ticker(world: World, board: Wallboard) -> None:

@@ -5,6 +5,9 @@ a header (title, works, clock, freshness), a main area that rotates through over
 alarms, and an alarm ticker that is always there. Dark theme, numerals readable from five metres
 (:mod:`cem_clients.ui.theme`), Simplified Chinese by default (:mod:`cem_clients.ui.i18n`).
 
+Each screen may choose its language and pin a page in its URL, as nobody touches it once it is up:
+``?lang=en`` or ``?lang=zh-CN`` (the served default otherwise), ``?page=2`` or ``?page=trend`` (no rotation).
+
 It logs in with a display-only API token (``emissions.read``, ``data.read``, ``alarms.read``, ``org.read``).
 A lost platform shows as stale (with the time of the figures shown) and is retried; the live feed reconnects
 by itself.
@@ -16,17 +19,20 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import urllib.parse
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 import flet as ft
 
 from cem_clients.api import ApiClient, ClientError, LiveFeed
-from cem_clients.ui.i18n import Translator
+from cem_clients.ui.i18n import Locale, Translator
 from cem_clients.ui.theme import (
     AppKind,
     Palette,
     Tone,
+    apply_locale,
     apply_theme,
     limit_tone,
     numeral,
@@ -34,9 +40,9 @@ from cem_clients.ui.theme import (
     severity_tone,
     type_scale,
 )
-from cem_clients.wallboard.model import Comparison, Freshness, Wallboard
+from cem_clients.wallboard.model import PAGES, Comparison, Freshness, Wallboard
 
-__all__ = ["render", "wallboard_main"]
+__all__ = ["ScreenOptions", "render", "screen_options", "wallboard_main"]
 
 log = logging.getLogger("cem_clients.wallboard")
 KIND = AppKind.WALLBOARD
@@ -54,6 +60,29 @@ CATEGORY_NAMES = {
 }  # fmt: skip
 
 
+@dataclass(frozen=True)
+class ScreenOptions:
+    """What a screen's URL asks for: a language, and a page to stay on (None: the defaults)."""
+
+    locale: Locale | None = None
+    page: int | None = None  # index into PAGES
+
+
+def screen_options(route: str | None) -> ScreenOptions:
+    """The options in a Flet route such as ``/?lang=en&page=2``: ``lang`` (``en``, ``zh-CN``; other Chinese
+    variants show Simplified Chinese, unknown languages the default) and ``page`` (1 to 4, or a page's name)."""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(route or "").query)
+    lang = query.get("lang", [""])[-1].strip().lower()
+    locale = Locale.EN if lang.startswith("en") else Locale.ZH_CN if lang.startswith("zh") else None
+    wanted = query.get("page", [""])[-1].strip().lower()
+    page = None
+    if wanted.isdigit() and 1 <= int(wanted) <= len(PAGES):
+        page = int(wanted) - 1
+    elif wanted in PAGES:
+        page = PAGES.index(wanted)
+    return ScreenOptions(locale, page)
+
+
 def _tile(title: str, body: Sequence[ft.Control], palette: Palette, *, expand: int = 1) -> ft.Container:
     scale = type_scale(KIND)
     return ft.Container(
@@ -69,18 +98,42 @@ def _muted(text: str, palette: Palette, size: int | None = None) -> ft.Text:
     return ft.Text(text, size=size or type_scale(KIND).label, color=palette.text_muted)
 
 
+def _span(figure: Comparison, tr: Translator) -> str:
+    """``对比去年同期 00:00–14:00`` (today) or ``对比去年同期 6月1日 – 6月15日 14:00`` (month, year)."""
+    if figure.since is None or figure.until is None:
+        return ""
+    if figure.pending:
+        return tr.t("wallboard.span.pending")
+    since, until = tr.local(figure.since), tr.local(figure.until)
+    if since.date() == until.date():
+        span = f"{since:%H:%M}–{until:%H:%M}"
+    else:
+        first = tr.t("wallboard.span.date", month=since.month, day=since.day)
+        span = f"{first} – {tr.t('wallboard.span.date', month=until.month, day=until.day)} {until:%H:%M}"
+    return tr.t("wallboard.span", span=span)
+
+
 def _comparison_tile(
     title: str, figure: Comparison | None, tr: Translator, palette: Palette, level: str
 ) -> ft.Container:
-    if figure is None or figure.value is None:
-        return _tile(title, [numeral("—", KIND, level=level), _muted(tr.t("vs_last_year.none"), palette)], palette)
+    span = _span(figure, tr) if figure is not None else ""
+    if figure is None or figure.value is None or figure.no_data:
+        if figure is not None and figure.no_data:  # its data has not come in: not "down 100 %"
+            note = " · ".join([tr.t("wallboard.no_data"), span]) if span else tr.t("wallboard.no_data")
+        else:
+            note = span if figure is not None and figure.pending else tr.t("vs_last_year.none")
+        return _tile(title, [numeral("—", KIND, level=level), _muted(note, palette)], palette)
     flags = [tr.t("provisional")] if figure.provisional else []
-    if figure.value and not figure.complete:
+    if not figure.complete:
+        flags.append(tr.t("wallboard.incomplete"))
+    if figure.estimated:
         flags.append(tr.t("estimated"))
     change = tr.change_vs_last_year(figure.value, figure.previous)
     tone = None
     if figure.change is not None:
         tone = Tone.GOOD if figure.change <= 0 else Tone.WARNING
+        if not figure.complete:  # the figure lacks part of its data: the change is not a finding yet
+            tone = None
     return _tile(
         title,
         [
@@ -89,7 +142,13 @@ def _comparison_tile(
                 vertical_alignment=ft.CrossAxisAlignment.END,
             ),
             ft.Text(change, size=type_scale(KIND).body, color=palette.tone(tone) if tone else palette.text_muted),
-            _muted(" · ".join(flags), palette) if flags else ft.Container(),
+            ft.Text(
+                " · ".join([span, *flags]) if span else " · ".join(flags),
+                size=type_scale(KIND).label,
+                color=palette.text_muted,
+                max_lines=1 if level == "xl" else 2,  # the big numeral leaves the tile one line
+                overflow=ft.TextOverflow.ELLIPSIS,
+            ),
         ],
         palette,
     )
@@ -345,24 +404,43 @@ def wallboard_main(
     rotate_s: float = 20.0,
     start_page: str = "overview",
 ) -> Callable[[ft.Page], Awaitable[None]]:
-    """The Flet ``main`` of a wallboard of ``enterprise_id`` on the platform at ``base_url`` with ``token``."""
+    """The Flet ``main`` of a wallboard of ``enterprise_id`` on the platform at ``base_url`` with ``token``.
+
+    ``locale`` and ``start_page`` are the defaults of every screen; a screen's URL may choose others
+    (:func:`screen_options`). A page chosen in the URL stays: the screen does not rotate.
+    """
 
     async def main(page: ft.Page) -> None:
         apply_theme(page, KIND)
         api = ApiClient(base_url)
         api.use_token(token)
         board = Wallboard(api, enterprise_id, refresh_s=refresh_s)
-        board.page = list(PAGE_VIEWS).index(start_page)
         tr = Translator(locale)
-        page.title = tr.t("app.wallboard.title")
+        pinned = False
         page.padding = 0
         holder = ft.Container(expand=True)
         page.add(holder)
+
+        def choose(route: str | None) -> None:
+            nonlocal pinned
+            options = screen_options(route)
+            tr.set_locale(options.locale or locale)
+            apply_locale(page, tr.locale)
+            board.page = options.page if options.page is not None else PAGES.index(start_page)
+            pinned = options.page is not None
+            page.title = tr.t("app.wallboard.title")
 
         def draw() -> None:
             tr.zone = board.zone
             holder.content = render(board, tr)
             page.update()
+
+        def route_changed(event: ft.RouteChangeEvent) -> None:
+            choose(event.route)
+            draw()
+
+        choose(page.route)
+        page.on_route_change = route_changed
 
         async def refresher() -> None:
             while True:
@@ -373,8 +451,9 @@ def wallboard_main(
         async def rotator() -> None:
             while rotate_s > 0:
                 await asyncio.sleep(rotate_s)
-                board.next_page()
-                draw()
+                if not pinned:
+                    board.next_page()
+                    draw()
 
         async def live() -> None:
             async with LiveFeed(api, include_pings=True) as feed:

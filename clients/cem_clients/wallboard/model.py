@@ -2,7 +2,9 @@
 
 One :class:`Wallboard` holds what the executives' screen shows for one enterprise, in its time zone:
 
-* emissions today, this month and this year so far, each against the same span of last year;
+* emissions today, this month and this year so far, each against the same span of last year: like for like,
+  from the start of the day, month or year up to the last full hour (local plant time) this year, and over the
+  same local dates and hours a year earlier (:class:`Comparison` says which span);
 * carbon intensity of the year so far (tCO2 per t crude steel) against reference values (benchmark, limit)
   that are configuration with their source named — the platform does not serve benchmarks yet;
 * this month per process (a chart and a table), and the trend of the last 30 days;
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
-from cem_clients.api import Alarm, ApiClient, ClientError, EmissionPeriod, InvalidInput, LiveEvent
+from cem_clients.api import Alarm, ApiClient, ClientError, EmissionPeriod, InvalidInput, LiveEvent, PeriodKind
 
 __all__ = [
     "PAGES",
@@ -38,6 +40,7 @@ __all__ = [
 PAGES = ("overview", "processes", "trend", "alarms")
 SEVERITY_RANK = {"info": 0, "warning": 1, "major": 2, "critical": 3}
 TICKER_SIZE = 20
+TREND_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -64,12 +67,31 @@ class Freshness(StrEnum):
 
 @dataclass(frozen=True)
 class Comparison:
-    """A figure so far and the same span of last year (tCO2)."""
+    """A figure so far and the same span of last year (tCO2).
+
+    ``since`` and ``until`` are the span this year, local plant time, ``until`` exclusive: the start of the day,
+    month or year and the start of the current hour (the running hour is left out on both sides: its figure is
+    not complete yet, last year's is). Last year's span has the same local dates and hours a year earlier
+    (29 February counts as 28 February). An empty span (the first hour of a day) has no figures yet.
+    """
 
     value: Decimal | None
     previous: Decimal | None
     complete: bool
     provisional: bool
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    estimated: bool = False  # some activity data of the span is estimated or prorated
+
+    @property
+    def no_data(self) -> bool:
+        """Nothing was accounted for the span yet (its data has not come in): no figure to show or compare."""
+        return self.value is not None and not self.value and not self.complete
+
+    @property
+    def pending(self) -> bool:
+        """No full hour of the span has passed yet: nothing to compare."""
+        return self.since is not None and self.until is not None and self.until <= self.since
 
     @property
     def change(self) -> Decimal | None:
@@ -164,45 +186,55 @@ class Wallboard:
         self._colour_processes()
 
     async def _load_emissions(self, now: dt.datetime) -> None:
-        local = now.astimezone(self.zone)
+        """Today, this month and this year so far against last year's same span, in at most six requests.
+
+        A span is put together from the largest periods that fit it exactly: the whole months before this one,
+        the whole days of this month before today, and today's full hours (hours are UTC hours, which are the
+        plant's hours in zones with a whole-hour offset). Last year's span is built the same way.
+        """
+        zone = self.zone
+        local = now.astimezone(zone)
         today = local.date()
-        tomorrow = today + dt.timedelta(days=1)
-        month_start = today.replace(day=1)
-        year_start = today.replace(month=1, day=1)
+        month_start, year_start = today.replace(day=1), today.replace(month=1, day=1)
         last = _last_year(today)
+        midnight, until = _at(today, zone), _at(today, zone, dt.time(local.hour))
+        last_midnight, last_until = _at(last, zone), _at(last, zone, dt.time(local.hour))
+        trend_start = _at(today - dt.timedelta(days=TREND_DAYS - 1), zone)
 
-        day = await self._one("enterprise", self.enterprise_id, "day", today, tomorrow)
-        month = await self._one("enterprise", self.enterprise_id, "month", month_start, _next_month(month_start))
-        year = await self._one(
-            "enterprise", self.enterprise_id, "year", year_start, year_start.replace(year=today.year + 1)
+        # This year: the months before this one, the days of the last 30 and of this month, today's full hours.
+        months = await self._periods("month", _at(year_start, zone), _at(month_start, zone))
+        days = await self._periods("day", min(_at(month_start, zone), trend_start), _at(today, zone, days=1))
+        hours = await self._periods("hour", midnight, until)
+        month_days = [p for p in days if _at(month_start, zone) <= p.period_start < midnight]
+        # Last year: the same local dates and hours.
+        last_months = await self._periods(
+            "month", _at(_last_year(year_start), zone), _at(_last_year(month_start), zone)
         )
-        last_day = await self._sum("day", last, last + dt.timedelta(days=1))
-        last_month = await self._sum("day", _last_year(month_start), last + dt.timedelta(days=1))
-        last_year_months = await self._sum("month", _last_year(year_start), _last_year(month_start))
-        last_year = None if last_year_months is None or last_month is None else last_year_months + last_month
-        self.today = _comparison(day, last_day)
-        self.month = _comparison(month, last_month)
-        self.year = _comparison(year, last_year)
-        self.intensity = year.intensity if year else None
+        last_days = await self._periods("day", _at(_last_year(month_start), zone), last_midnight)
+        last_hours = await self._periods("hour", last_midnight, last_until)
 
-        trend = await self.api.emissions(
-            "enterprise", self.enterprise_id, "day", today - dt.timedelta(days=29), tomorrow
-        )
-        self.trend = [TrendDay(p.period_start.astimezone(self.zone).date(), p.net, p.complete) for p in trend.results]
+        self.today = _so_far(hours, last_hours, midnight, until)
+        self.month = _so_far([*month_days, *hours], [*last_days, *last_hours], _at(month_start, zone), until)
+        year = [*months, *month_days, *hours]
+        self.year = _so_far(year, [*last_months, *last_days, *last_hours], _at(year_start, zone), until)
+        self.intensity = _intensity(year)
+        self.trend = [
+            TrendDay(p.period_start.astimezone(zone).date(), p.net, p.complete)
+            for p in days
+            if p.period_start >= trend_start
+        ]
         await self._load_processes(month_start)
 
     async def _one(self, scope: str, scope_id: int, period: str, start: dt.date, end: dt.date) -> EmissionPeriod | None:
         page = await self.api.emissions(scope, scope_id, period, start, end)  # type: ignore[arg-type]
         return page.results[0] if page.results else None
 
-    async def _sum(self, period: str, start: dt.date, end: dt.date) -> Decimal | None:
-        """Net emissions of last year's span, or None when none of it was accounted (the works had no data)."""
+    async def _periods(self, period: PeriodKind, start: dt.datetime, end: dt.datetime) -> list[EmissionPeriod]:
+        """The enterprise's periods of ``period`` lying wholly inside [start, end); no request for an empty span."""
         if end <= start:
-            return Decimal(0)
-        page = await self.api.emissions("enterprise", self.enterprise_id, period, start, end)  # type: ignore[arg-type]
-        if not page.results or all(not p.complete and not p.net for p in page.results):
-            return None
-        return sum((p.net for p in page.results), Decimal(0))
+            return []
+        page = await self.api.emissions("enterprise", self.enterprise_id, period, start, end)
+        return [p for p in page.results if p.period_start >= start and p.period_end <= end]
 
     async def _load_structure(self) -> None:
         """Processes and which process each point belongs to (loaded once)."""
@@ -302,10 +334,36 @@ class Wallboard:
         return totals
 
 
-def _comparison(current: EmissionPeriod | None, previous: Decimal | None) -> Comparison:
-    if current is None:
-        return Comparison(None, previous, False, True)
-    return Comparison(current.net, previous, current.complete, not current.final)
+def _so_far(
+    current: Sequence[EmissionPeriod], previous: Sequence[EmissionPeriod], since: dt.datetime, until: dt.datetime
+) -> Comparison:
+    """This year's span against last year's from their periods; a running day, month or year is provisional."""
+    if until <= since:
+        return Comparison(None, None, False, True, since, until)
+    value = sum((p.net for p in current), Decimal(0)) if current else None
+    complete = bool(current) and all(p.complete for p in current)
+    estimated = any(p.estimated for p in current)
+    return Comparison(value, _total(previous), complete, True, since, until, estimated)
+
+
+def _total(periods: Sequence[EmissionPeriod]) -> Decimal | None:
+    """Net emissions of last year's span, or None when none of it was accounted (the works had no data)."""
+    if not periods or all(not p.complete and not p.net for p in periods):
+        return None
+    return sum((p.net for p in periods), Decimal(0))
+
+
+def _intensity(periods: Sequence[EmissionPeriod]) -> Decimal | None:
+    """tCO2 per t crude steel over ``periods``; None without crude steel."""
+    output = sum((p.output for p in periods if p.output is not None), Decimal(0))
+    if output <= 0:
+        return None
+    return sum((p.net for p in periods), Decimal(0)) / output
+
+
+def _at(day: dt.date, zone: zoneinfo.ZoneInfo, time: dt.time = dt.time(), *, days: int = 0) -> dt.datetime:
+    """``day`` (plus ``days``) at ``time`` in the plant's zone."""
+    return dt.datetime.combine(day + dt.timedelta(days=days), time, tzinfo=zone)
 
 
 def _next_month(day: dt.date) -> dt.date:
