@@ -29,7 +29,7 @@ from cem_gateway.drivers.base import RawReading
 from cem_gateway.identity import EnrolmentError, Identity, load_identity, renew
 from cem_gateway.pointmap import GatewayConfig, PointMap, PointMapError
 from cem_gateway.quality import QualityFilter
-from cem_gateway.uplink import Uplink, UplinkError, parse_broker_url, tls_context
+from cem_gateway.uplink import NoSubscriber, Uplink, UplinkError, parse_broker_url, tls_context
 from cem_gateway.wire import (
     Alarm,
     ConnectionState,
@@ -67,6 +67,7 @@ class Counters:
     connects: int = 0
     connect_failures: int = 0
     renewals: int = 0
+    unrouted: int = 0  # telemetry messages the broker had no subscriber for (kept and sent again)
     last_error: str | None = None
     alarms_since: dict[tuple[str, str | None], int] = field(default_factory=dict)
 
@@ -152,7 +153,7 @@ class Gateway:
 
     async def _send(self, readings: Sequence[Reading]) -> None:
         batch = TelemetryBatch(device=self.device, sent=_ms(self.clock()), readings=tuple(readings))
-        await self.uplink.publish(telemetry_topic(self.device), encode(batch))
+        await self.uplink.publish(telemetry_topic(self.device), encode(batch), routed=True)
         await self.buffer.acknowledge(readings[0].seq, readings[-1].seq)
         self.counters.sent += len(readings)
         self.counters.batches += 1
@@ -199,6 +200,34 @@ class Gateway:
                 task.cancel()
             await asyncio.gather(*inflight, return_exceptions=True)
 
+    async def _drain_while_routed(self) -> None:
+        """`_drain` on this connection; while the broker has no subscriber for the telemetry, wait and try again.
+
+        The readings the broker gave to nobody stay in the buffer. They go again, oldest first, once the
+        platform's ingest has subscribed; its receiver keeps one copy of a reading sent twice.
+        """
+        wait, sent = 1.0, self.counters.sent
+        while True:
+            try:
+                await self._drain()
+            except NoSubscriber as err:
+                if self.counters.sent != sent:  # delivered since the last refusal: a new episode
+                    wait, sent = 1.0, self.counters.sent
+                self.counters.unrouted += 1
+                self.counters.last_error = str(err)
+                log.warning(
+                    "the broker has no subscriber for the telemetry (is the platform's ingest connected?); "
+                    "%d readings kept in the buffer, sending again in %.0f s",
+                    self.buffer.depth,
+                    wait,
+                )
+                lost = asyncio.ensure_future(self.uplink.lost.wait())
+                done, _ = await asyncio.wait({lost}, timeout=wait)
+                lost.cancel()
+                if done:
+                    raise UplinkError("connection lost") from err
+                wait = min(wait * 2, 10.0)
+
     async def _forward(self) -> None:
         """Connect, send, and when the connection drops reconnect with backoff, forever."""
         delay = 0.5
@@ -216,7 +245,7 @@ class Gateway:
             self.counters.connects += 1
             try:
                 await self._heartbeat_once()
-                await self._drain()
+                await self._drain_while_routed()
             except UplinkError as err:
                 self.counters.last_error = str(err)
                 log.warning("uplink: %s; %d readings wait in the buffer", err, self.buffer.depth)

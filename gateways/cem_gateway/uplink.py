@@ -5,6 +5,12 @@ code); it raises `UplinkError` when the connection drops first, when the broker 
 (MQTT 5 reason code, e.g. not authorised) or when no acknowledgement arrives in time. The caller keeps
 the readings until then, so nothing is lost.
 
+A publish that must reach someone (telemetry: ``routed=True``) also fails with `NoSubscriber` when the broker
+answers 0x10 "no matching subscribers": the broker took the message but gave it to nobody, because the
+platform's ingest session does not exist at that moment (never started, expired, or lost in a broker restart:
+Mosquitto 2.0.11 does not restore MQTT 5 sessions from its persistence file). Deleting the readings then would
+lose them for good; the caller keeps them and sends them again later.
+
 paho-mqtt does the protocol on its own network thread. One paho client serves one connection: after a
 drop a new one is made, so paho never replays messages behind the caller's back (the buffer does that,
 with the same sequence numbers).
@@ -25,13 +31,20 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-__all__ = ["Uplink", "UplinkError", "parse_broker_url", "release_sockets", "tls_context"]
+__all__ = ["NoSubscriber", "Uplink", "UplinkError", "parse_broker_url", "release_sockets", "tls_context"]
 
 log = logging.getLogger("cem.gateway.uplink")
 
 
 class UplinkError(Exception):
     """A message was not acknowledged, or the broker could not be reached; the reason says which."""
+
+
+class NoSubscriber(UplinkError):
+    """The broker acknowledged a message that must reach someone with 0x10: nobody subscribes to it now."""
+
+
+NO_MATCHING_SUBSCRIBERS = 0x10
 
 
 def parse_broker_url(url: str) -> tuple[str, int]:
@@ -79,6 +92,7 @@ class Uplink:
         self._client: mqtt.Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: dict[int, asyncio.Future[None]] = {}
+        self._routed: set[int] = set()  # message ids whose PUBACK must not say "no matching subscribers"
         self._connack: asyncio.Future[None] | None = None
         self.lost = asyncio.Event()
         self.connected = False
@@ -94,7 +108,7 @@ class Uplink:
 
     def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode, props: Any) -> None:
         assert self._loop is not None  # noqa: S101
-        self._loop.call_soon_threadsafe(self._acknowledged, mid, reason.is_failure, str(reason))
+        self._loop.call_soon_threadsafe(self._acknowledged, mid, reason.value, str(reason))
 
     # ----------------------------------------------------------------------------------- event loop
     def _connected(self, failed: bool, reason: str) -> None:
@@ -112,16 +126,21 @@ class Uplink:
         if self._connack is not None and not self._connack.done():
             self._connack.set_exception(error)
         pending, self._pending = self._pending, {}
+        self._routed.clear()
         for future in pending.values():
             if not future.done():
                 future.set_exception(error)
 
-    def _acknowledged(self, mid: int, failed: bool, reason: str) -> None:
+    def _acknowledged(self, mid: int, code: int, reason: str) -> None:
         future = self._pending.pop(mid, None)
+        routed = mid in self._routed
+        self._routed.discard(mid)
         if future is None or future.done():
             return
-        if failed:
+        if code >= 0x80:
             future.set_exception(UplinkError(f"the broker refused the message: {reason}"))
+        elif code == NO_MATCHING_SUBSCRIBERS and routed:
+            future.set_exception(NoSubscriber(f"the broker has no subscriber for the message ({reason})"))
         else:
             future.set_result(None)
 
@@ -179,9 +198,10 @@ class Uplink:
         payload: bytes,
         *,
         retain: bool = False,
+        routed: bool = False,
         timeout: float = 30.0,  # noqa: ASYNC109 - the PUBACK wait, per message
     ) -> None:
-        """Send with QoS 1 and wait for the broker's acknowledgement."""
+        """Send with QoS 1 and wait for the broker's acknowledgement; ``routed``: `NoSubscriber` on 0x10."""
         client = self._client
         if client is None or not self.connected:
             raise UplinkError("not connected")
@@ -191,10 +211,13 @@ class Uplink:
         if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             raise UplinkError(f"cannot send: {mqtt.error_string(info.rc)}")
         self._pending[info.mid] = future
+        if routed:
+            self._routed.add(info.mid)
         try:
             await asyncio.wait_for(future, timeout)
         except TimeoutError as err:
             self._pending.pop(info.mid, None)
+            self._routed.discard(info.mid)
             raise UplinkError(f"no acknowledgement within {timeout:.0f} s") from err
 
     async def close(self, *, last: tuple[str, bytes] | None = None) -> None:

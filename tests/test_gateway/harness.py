@@ -66,8 +66,8 @@ class Collector:
     lock: threading.Lock = field(default_factory=threading.Lock)
     connects: int = 0
 
-    def start(self) -> None:
-        """Connect (persistent session: queued messages survive our and the broker's restarts)."""
+    def start(self, *, resume: bool = False) -> None:
+        """Connect with a persistent session: a fresh one, or with ``resume`` the one this client id left."""
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=MQTTProtocolVersion.MQTTv5)
         client.tls_set_context(
             tls_context(str(self.files / "ca.pem"), str(self.files / "client.crt"), str(self.files / "client.key"))
@@ -86,9 +86,8 @@ class Collector:
 
         client.on_connect, client.on_message = on_connect, on_message
         # a fresh session at first, then the same one on every reconnect: what was queued meanwhile arrives
-        client.connect(
-            "127.0.0.1", self.port, keepalive=10, clean_start=mqtt.MQTT_CLEAN_START_FIRST_ONLY, properties=properties
-        )
+        clean_start = False if resume else mqtt.MQTT_CLEAN_START_FIRST_ONLY
+        client.connect("127.0.0.1", self.port, keepalive=10, clean_start=clean_start, properties=properties)
         client.loop_start()
         self.client = client
 

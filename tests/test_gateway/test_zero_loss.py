@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import signal
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from cem_gateway.pointmap import load_point_map
+from cem_gateway.pointmap import PointMap, load_point_map
 from cem_platform.settings import Settings
 from tests.test_gateway.harness import (
     Collector,
@@ -28,7 +29,7 @@ from tests.test_gateway.harness import (
     wait_until,
 )
 from tests.test_platform.world import World
-from tests.test_registry.broker import running_broker
+from tests.test_registry.broker import Broker, running_broker
 
 GATEWAY = """\
 [gateway]
@@ -61,23 +62,46 @@ async def start_simulator(directory: Path) -> tuple[Process, Path]:
     return simulator, point_map
 
 
+@dataclass
+class Launched:
+    """The ingest-side collector, the simulator and the gateway running against a broker, and the gateway's files."""
+
+    device: str
+    collector: Collector
+    simulator: Process
+    gateway: Process
+    work: Path
+    config: Path
+    points: PointMap
+    buffer: Path
+    log: Path
+
+
+async def launch(world: World, settings: Settings, tmp_path: Path, broker: Broker) -> Launched:
+    """An enrolled gateway, a collector with a fresh session, the simulator, then `cem gateway run`."""
+    work = tmp_path / "gateway"
+    work.mkdir()
+    device = await gateway_identity(world, work / "identity", broker.port)
+    collector = Collector(broker.port, await ingest_files(settings, tmp_path / "ingest"))
+    collector.start()
+    simulator, plant_map = await start_simulator(tmp_path)
+    config = work / "gateway.toml"
+    config.write_text(GATEWAY + plant_map.read_text())
+    log = work / "gateway.log"
+    gateway = start(["gateway", "run", "--config", str(config)], log, work)
+    return Launched(
+        device, collector, simulator, gateway, work, config, load_point_map(config), work / "buffer.sqlite3", log
+    )
+
+
 @pytest.mark.slow
 async def test_every_reading_arrives_once_across_a_broker_outage_and_a_killed_gateway(
     app: object, world: World, settings: Settings, tmp_path: Path
 ) -> None:
-    work = tmp_path / "gateway"
-    work.mkdir()
     async with running_broker(settings) as broker:
-        device = await gateway_identity(world, work / "identity", broker.port)
-        collector = Collector(broker.port, await ingest_files(settings, tmp_path / "ingest"))
-        collector.start()
-        simulator, plant_map = await start_simulator(tmp_path)
-        config = work / "gateway.toml"
-        config.write_text(GATEWAY + plant_map.read_text())
-        points = load_point_map(config)
-        buffer = work / "buffer.sqlite3"
-        log = work / "gateway.log"
-        gateway = start(["gateway", "run", "--config", str(config)], log, work)
+        run = await launch(world, settings, tmp_path, broker)
+        device, collector, simulator, gateway = run.device, run.collector, run.simulator, run.gateway
+        config, points, buffer, log, work = run.config, run.points, run.buffer, run.log, run.work
         with stopping(started := [simulator, gateway]):
             await gateway.wait_for_line(f"gateway running as {device}")
             await wait_until(lambda: len(collector.seqs(device)) >= 3 * len(points.points), 30, "first readings")
@@ -156,3 +180,43 @@ async def test_every_reading_arrives_once_across_a_broker_outage_and_a_killed_ga
     assert statuses[-1].state == "offline" and statuses[-1].reason == "stopped"
     assert any(s.buffer is not None and s.buffer.depth > 0 for s in statuses), "the backlog never showed"
     assert collector.connects >= 2  # the collector itself lived through the broker restart
+
+
+@pytest.mark.slow
+async def test_readings_the_broker_gives_to_nobody_stay_in_the_buffer_until_the_ingest_subscribes(
+    app: object, world: World, settings: Settings, tmp_path: Path
+) -> None:
+    """A broker restarted while the platform's ingest is away: Mosquitto 2.0.11 does not restore an MQTT 5
+    session from its persistence file, so the readings sent meanwhile match no subscriber (PUBACK 0x10).
+    The gateway keeps them and sends them again once the ingest has subscribed; none may be lost."""
+    async with running_broker(settings) as broker:
+        run = await launch(world, settings, tmp_path, broker)
+        device, collector, simulator, gateway = run.device, run.collector, run.simulator, run.gateway
+        points, buffer = run.points, run.buffer
+        with stopping([simulator, gateway]):
+            await gateway.wait_for_line(f"gateway running as {device}")
+            await wait_until(lambda: len(collector.seqs(device)) >= len(points.points), 30, "first readings")
+
+            # the broker restarts, and the ingest is not there when it is back
+            broker.stop()
+            collector.stop()
+            await broker.start()
+            await gateway.wait_for_line("no subscriber for the telemetry", timeout=60)
+            kept = _stored_seqs(buffer)
+            assert len(kept[1]) > 0, "the readings nobody received should wait in the buffer"
+            await asyncio.sleep(3)  # the gateway polls on and keeps trying; nothing leaves the buffer unheard
+            last, waiting = _stored_seqs(buffer)
+            assert last > kept[0] and set(range(min(kept[1]), last + 1)) <= waiting
+
+            # the ingest is back and subscribes (its old session is gone): everything arrives
+            resumed = Collector(broker.port, collector.files)
+            resumed.start(resume=True)
+
+            def delivered() -> bool:
+                return set(range(1, last + 1)) <= collector.seqs(device) | resumed.seqs(device)
+
+            await wait_until(delivered, 60, "the kept readings to arrive")
+            assert gateway.stop() == 0
+        resumed.stop()
+    statuses = resumed.statuses(device)
+    assert statuses and statuses[-1].state == "offline" and statuses[-1].reason == "stopped"
