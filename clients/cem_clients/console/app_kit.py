@@ -524,6 +524,13 @@ def checkbox(caption: str, value: bool, on_value: Callable[[bool], None]) -> ft.
     return control
 
 
+def inline_checkbox(caption: str, value: bool, on_value: Callable[[bool], None]) -> ft.Control:
+    """A check box that takes only the width of its caption, so several share a wrapping row (Flet's labelled
+    check box otherwise fills the whole width, one per line)."""
+    wide = sum(1 for c in caption if ord(c) >= 0x2E80)  # CJK glyphs are about twice as wide as Latin ones
+    return ft.Container(checkbox(caption, value, on_value), width=min(48 + 16 * wide + 9 * (len(caption) - wide), 360))
+
+
 def primary_button(
     caption: str, on_click: Handler, *, icon: ft.IconData | None = None, disabled: bool = False
 ) -> ft.Control:

@@ -19,6 +19,7 @@ from cem_clients.console.app_kit import (
     dropdown,
     field_error,
     heading,
+    inline_checkbox,
     label,
     message,
     muted,
@@ -108,7 +109,8 @@ def scope_editor(ui: Ui, users: UserAdmin, form: ScopedForm, *, may_grant_all: b
         for enterprise in users.enterprises:
             chosen = form.sites_of(enterprise.id)
             sites: list[ft.Control] = [
-                checkbox(s.name, s.id in chosen, site(enterprise.id, s.id)) for s in users.sites_of(enterprise.id)
+                inline_checkbox(s.name, s.id in chosen, site(enterprise.id, s.id))
+                for s in users.sites_of(enterprise.id)
             ]
             rows.append(
                 ft.Column(
