@@ -166,6 +166,15 @@ async def test_like_for_like_against_last_years_same_hours(world: World, board: 
     assert board.month is not None and not board.month.pending and board.month.until == at(2025, 6, 15)
     assert close(board.month.value, 60 * PER_TONNE) and close(board.month.previous, 120 * PER_TONNE)
 
+    # In the first hour of a month, the day and the month wait; the year runs to the month's start.
+    assert await board.refresh(at(2025, 6, 1, 0, 20)), board.error
+    assert board.today is not None and board.today.pending and board.month is not None and board.month.pending
+    assert board.year is not None and not board.year.pending and board.year.until == at(2025, 6, 1)
+    assert close(board.year.value, 60 * PER_TONNE) and close(board.year.previous, 60 * PER_TONNE)
+    # and in the first hour of a year, every comparison waits (nothing is sent as a span of no length)
+    assert await board.refresh(at(2025, 1, 1, 0, 20)), board.error
+    assert all(figure is not None and figure.pending for figure in (board.today, board.month, board.year))
+
 
 async def test_alarms_colour_the_process_and_live_events_update_the_ticker(world: World, board: Wallboard) -> None:
     alarms = AlarmService(world.settings)
