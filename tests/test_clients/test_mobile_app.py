@@ -186,8 +186,8 @@ async def test_crew_acknowledges_an_alarm_then_clears_one_offline(
             s.click("1 项操作待发送")  # the banner opens what waits
             s.wait_for(["待发送操作", "清除告警", "1#高炉网关离线", "cannot be reached"])
             s.screenshot(SCREENSHOTS / "outbox.png")
-            s.click("返回", exact=True)
-            s.wait_for(["告警详情", "清除待发送"])
+            s.click("返回", exact=True)  # the app bar's arrow (first on the page): the outbox's view pops
+            s.wait_for(["告警详情", "清除待发送"])  # the alarm's view under it, as it was
 
         await asyncio.to_thread(clear_offline)
         stored = json.loads((user_dir(data_dir, "a-crew") / "outbox.json").read_text())
@@ -387,7 +387,7 @@ async def test_crew_sees_pushed_alarms_goes_back_and_stays_logged_in(
             s.wait_for(["焦炭计量中断", "2#转炉网关离线"])
             s.click("焦炭计量中断")
             s.wait_for(["告警详情", "数据中断"])
-            s.click("Back", exact=True)  # the app bar's back arrow pops the view (on_view_pop)
+            s.click("返回", exact=True)  # the app bar's back arrow (its tooltip in Chinese) pops the view (on_view_pop)
             s.wait_gone("告警详情")
             s.wait_for(["焦炭计量中断", "实时推送"])
 

@@ -16,9 +16,10 @@ with :func:`cem_clients.ui.serve.serve_app` (a web app for a phone's browser) or
   (the view model never sends by itself) and reloads the shown list every ``refresh_s`` seconds.
 * **Live alarms** — the platform's live feed pushes alarm changes into the inbox (:mod:`cem_clients.mobile.live`);
   while it is down the ticker polls, and the inbox says which.
-* **Back** — a tab's list is the root view, a detail (alarm, device, outbox) a view over it with its own route:
-  the phone's back button and the app bar's arrow pop it (``on_view_pop``), the browser's back goes to the previous
-  route (``on_route_change``).
+* **Back** — a tab's list is the root view; an open alarm or device is a view over it, and the outbox a view over
+  that, each with its own route (a view never changes its route: Flutter's navigator knows a page by it). The
+  phone's back button and the app bar's arrow pop the top one (``on_view_pop``), the browser's back goes to the
+  previous route (``on_route_change``).
 * **Stay logged in** — opt-in on the login screen: only the refresh token is kept, in the client's storage
   (:class:`PreferencesStore`), replaced as the platform rotates it, removed at logout or when it is refused.
 * **Scanning** — the enrolment form's scan button opens the camera or photos (``FilePicker``); the QR code is
@@ -37,8 +38,9 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 from urllib.parse import quote, unquote
 
 import flet as ft
@@ -76,12 +78,13 @@ from cem_clients.mobile.screens import (
 )
 from cem_clients.mobile.session import KeptSession, decode_kept, encode_kept
 from cem_clients.ui.i18n import Locale, Translator
-from cem_clients.ui.theme import AppKind, Tone, apply_theme
+from cem_clients.ui.theme import AppKind, Tone, apply_locale, apply_theme
 
 __all__ = ["mobile_main", "shared_outbox", "user_dir"]
 
 log = logging.getLogger("cem_clients.mobile")
 KIND: Final = AppKind.MOBILE
+Above = Literal["", "detail", "outbox"]  # what a view shows: the tab's list (""), an alarm or device, the outbox
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _OUTBOXES: dict[Path, Outbox] = {}
@@ -166,8 +169,7 @@ class MobileUi:
                          pick_image=ft.PickFiles(self.picker, file_type=ft.FilePickerFileType.IMAGE,
                                                  with_data=True))  # fmt: skip
         self.root = _Layer()  # the tab's list (or the login), with the navigation bar
-        self.top = _Layer()  # a detail over it: an alarm, a device, the outbox
-        self.top_view: ft.View | None = None
+        self.stack: list[_Above] = []  # the views over it: an alarm or a device, the outbox
         self.logged_in = False  # what the screen shows; the view state may have ended the session meanwhile
         self.refreshed_at = 0.0
         self.ticker: asyncio.Task[None] | None = None
@@ -189,41 +191,30 @@ class MobileUi:
         self.page.title = self.tr.t("app.mobile.title")
         root = self.page.views[0]
         # The app bar and the navigation bar are replaced only when what they show changed: an open menu stays.
-        self.root.bar(self, root, top=False)
+        self.root.bar(self, root, top="")
         navigation = self._navigation_signature()
         if navigation != self.navigation_shown:
             root.navigation_bar, self.navigation_shown = self._navigation(), navigation
+        self.root.show(self._root_screen(), (self.app.state, self.state.tab, self.app.enrolment.step, self.tr.locale))
+        wanted = self._stack_wanted()
+        kept = 0  # the views that stay: the same route at the same depth
+        while kept < min(len(self.stack), len(wanted)) and self.stack[kept].route == wanted[kept][1]:
+            kept += 1
+        for above in self.stack[kept:]:
+            with contextlib.suppress(ValueError):
+                self.page.views.remove(above.view)
+        self.stack = self.stack[:kept]
+        for kind, route, _ in wanted[kept:]:
+            layer = _Layer()
+            view = ft.View(route=route, controls=[layer.column()], padding=0, spacing=0, bgcolor=PALETTE.background)
+            self.page.views.append(view)
+            self.stack.append(_Above(kind, route, layer, view))
         self._fill_banner()
-        self.root.show(self._root_screen(), self._screen_key(top=False))
-        top = self._top_screen()
-        if top is None:
-            if self.top_view is not None:
-                with contextlib.suppress(ValueError):
-                    self.page.views.remove(self.top_view)
-                self.top_view = None
-        else:
-            if self.top_view is None:
-                self.top = _Layer()
-                self.top_view = ft.View(
-                    route=self._route(),
-                    controls=[self.top.column()],
-                    padding=0,
-                    spacing=0,
-                    bgcolor=PALETTE.background,
-                )
-                self._fill_banner()
-                self.page.views.append(self.top_view)
-            self.top_view.route = self._route()
-            self.top.bar(self, self.top_view, top=True)
-            self.top.show(top, self._screen_key(top=True))
+        for above, (_, _, build) in zip(self.stack, wanted, strict=True):
+            above.layer.bar(self, above.view, top=above.kind)
+            above.layer.show(build(), (above.route, self.tr.locale))
         self._follow_route()
         self.page.update()
-
-    def _screen_key(self, *, top: bool) -> tuple[object, ...]:
-        app, state = self.app, self.state
-        if top:
-            return (self._route(), self.tr.locale)
-        return (app.state, state.tab, app.enrolment.step, self.tr.locale)
 
     def _navigation_signature(self) -> tuple[object, ...]:
         app, state = self.app, self.state
@@ -235,7 +226,7 @@ class MobileUi:
         self.page.update()
 
     def _fill_banner(self) -> None:
-        for layer in (self.root, self.top):
+        for layer in (self.root, *(above.layer for above in self.stack)):
             banner: ft.Control = ft.Container()
             if self.app.state is SessionState.LOGGED_IN:
                 banner = offline_banner(self.view, self._open_outbox, self.act(self._send_now))
@@ -265,32 +256,36 @@ class MobileUi:
         return ft.Column([ft.Container(ft.Column(messages), padding=ft.Padding.only(left=16, right=16, top=8)),
                           shown], spacing=0, expand=True)  # fmt: skip
 
-    def _top_screen(self) -> ft.Control | None:
-        """The detail shown over the tab, None when the tab's list is shown."""
+    def _stack_wanted(self) -> list[tuple[Above, str, Callable[[], ft.Control]]]:
+        """The views over the tab's list, bottom first: (kind, route, what it shows)."""
         app, state, view = self.app, self.state, self.view
         if app.state is not SessionState.LOGGED_IN:
-            return None
+            return []
+        wanted: list[tuple[Above, str, Callable[[], ft.Control]]] = []
+        alarm, device = app.inbox.detail, app.devices.detail
+        if state.tab is Tab.ALARMS and alarm is not None:
+            wanted.append(("detail", f"/alarms/{alarm.id}", lambda: alarm_detail(view, alarm)))
+        elif state.tab is Tab.DEVICES and device is not None:
+            route = f"/devices/{quote(device.device.id, safe='')}"
+            wanted.append(("detail", route, lambda: device_detail(view, device)))
         if state.outbox_open:
-            return outbox_screen(view, self._close_outbox, self.act(self._send_now))
-        if state.tab is Tab.ALARMS and app.inbox.detail is not None:
-            return alarm_detail(view, app.inbox.detail)
-        if state.tab is Tab.DEVICES and app.devices.detail is not None:
-            return device_detail(view, app.devices.detail)
-        return None
+            wanted.append(("outbox", "/outbox", lambda: outbox_screen(view, self._close_outbox,
+                                                                      self.act(self._send_now))))  # fmt: skip
+        return wanted
 
-    def _title(self, *, top: bool) -> str:
+    def _title(self, *, top: Above) -> str:
         app, state, tr = self.app, self.state, self.tr
         if app.state is not SessionState.LOGGED_IN:
             return tr.t("app.mobile.title")
-        if top and state.outbox_open:
+        if top == "outbox":
             return tr.t("mobile.outbox.title")
-        if top and state.tab is Tab.ALARMS and app.inbox.detail is not None:
+        if top == "detail" and state.tab is Tab.ALARMS:
             return tr.t("mobile.alarm.detail")
-        if top and state.tab is Tab.DEVICES and app.devices.detail is not None:
+        if top == "detail" and state.tab is Tab.DEVICES:
             return tr.t("mobile.device.detail")
         return tr.t(TAB_TITLES[state.tab]) if state.tab is not None else tr.t("app.mobile.title")
 
-    def _app_bar(self, *, top: bool) -> ft.AppBar:
+    def _app_bar(self, *, top: Above) -> ft.AppBar:
         tr, app = self.tr, self.app
         items: list[ft.PopupMenuItem] = []
         if app.state is SessionState.LOGGED_IN and app.me is not None:
@@ -316,7 +311,7 @@ class MobileUi:
         return ft.AppBar(
             title=ft.Text(self._title(top=top), size=SCALE.title, weight=ft.FontWeight.BOLD, color=PALETTE.text),
             # Over a tab, the navigator's own back button: it pops the view (on_view_pop), as the phone's back does.
-            automatically_imply_leading=top,
+            automatically_imply_leading=bool(top),
             actions=actions,
             bgcolor=PALETTE.surface,
             toolbar_height=60,
@@ -618,6 +613,7 @@ class MobileUi:
     def _language(self, locale: Locale) -> Handler:
         async def switch() -> None:
             self.tr.set_locale(locale)
+            apply_locale(self.page, self.tr.locale)
             self.draw()
 
         return switch
@@ -703,9 +699,9 @@ class MobileUi:
         listed = state.tab is Tab.DEVICES and not state.outbox_open
         if changed and listed and rows is not None:
             rows.controls = device_rows(self.view)  # the search field keeps its focus
-        self.root.bar(self, self.page.views[0], top=False)  # the offline mark, the menu's count
-        if self.top_view is not None:
-            self.top.bar(self, self.top_view, top=True)
+        self.root.bar(self, self.page.views[0], top="")  # the offline mark, the menu's count
+        for above in self.stack:
+            above.layer.bar(self, above.view, top=above.kind)
         self.draw_banner()
 
     def _live_changed(self) -> None:
@@ -759,7 +755,7 @@ class MobileUi:
         """Whether an action is on its way."""
         return self.state.busy
 
-    def bar_signature(self, *, top: bool) -> tuple[object, ...]:
+    def bar_signature(self, *, top: Above) -> tuple[object, ...]:
         """What an app bar shows (it is replaced only when that changed: an open menu stays open)."""
         app = self.app
         waiting = len([i for i in app.pending if i.user == app.ctx.user])
@@ -825,6 +821,7 @@ class MobileUi:
     def layout(self) -> None:
         """Put the app on the page."""
         apply_theme(self.page, KIND)
+        apply_locale(self.page, self.tr.locale)  # Flutter's own texts too: the back arrow's "返回", menus, pickers
         self.page.padding = 0
         self.page.spacing = 0
         self.page.add(self.root.column())
@@ -832,6 +829,16 @@ class MobileUi:
         self.page.on_view_pop = self.view_popped
         self.wanted_route = self.page.route if self.page.route not in ("", "/") else None
         self.draw()
+
+
+@dataclass
+class _Above:
+    """A view over the tab's list, made for one route and removed when that route is left."""
+
+    kind: Above
+    route: str
+    layer: _Layer
+    view: ft.View
 
 
 class _Layer:
@@ -848,7 +855,7 @@ class _Layer:
         """The view's content."""
         return ft.Column([self.banner, self.progress, self.body], spacing=0, expand=True)
 
-    def bar(self, ui: MobileUi, view: ft.View, *, top: bool) -> None:
+    def bar(self, ui: MobileUi, view: ft.View, *, top: Above) -> None:
         """Replace the view's app bar when what it shows changed."""
         signature = ui.bar_signature(top=top)
         if signature != self.bar_shown or view.appbar is None:
