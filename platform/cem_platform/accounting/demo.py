@@ -23,7 +23,7 @@ from decimal import Decimal
 from cem_gateway.simulator.model import PlantModel, load_config
 from cem_platform.accounting import calculation, inventory, units
 from cem_platform.accounting.models import ActivityImport, EmissionSource, PeriodKind
-from cem_platform.accounting.periods import period_of
+from cem_platform.accounting.periods import local_midnight, period_of
 from cem_platform.identity.principal import Principal
 from cem_platform.org.models import Enterprise, MeasurementPoint, Process
 
@@ -141,7 +141,7 @@ async def seed_accounting_demo(now: dt.datetime | None = None) -> DemoEmissions 
             )
     # The history: one ledger per month from January of last year to last month (the months a wallboard compares).
     this_month, _ = period_of(PeriodKind.MONTH, now, zone)
-    first = dt.datetime(now.astimezone(zone).year - 1, 1, 1, tzinfo=zone).astimezone(dt.UTC)
+    first = local_midnight(dt.date(now.astimezone(zone).year - 1, 1, 1), zone)
     start, end = period_of(PeriodKind.MONTH, first, zone)
     imported = {
         str(batch.filename)
@@ -160,8 +160,7 @@ async def seed_accounting_demo(now: dt.datetime | None = None) -> DemoEmissions 
     while day < today:
         filename = f"{LEDGER_PREFIX}{day.isoformat()}.csv"
         if filename not in imported:
-            lo = dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC)
-            hi = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=zone).astimezone(dt.UTC)
+            lo, hi = local_midnight(day, zone), local_midnight(day + dt.timedelta(days=1), zone)
             batch = await inventory.start_import(actor, enterprise.id, filename, ledger_csv(lo, hi, zone))
             await inventory.confirm_import(actor, batch.id)
         day += dt.timedelta(days=1)

@@ -588,11 +588,15 @@ async def _site_of(source: EmissionSource) -> int | None:
 
 
 def _field_sees(principal: Principal, source: EmissionSource, sites: Mapping[int, int]) -> bool:
-    """May field staff enter for this source? Its process's site must be in scope; an enterprise-level
-    source needs the whole enterprise. ``sites`` maps process ids to site ids."""
+    """:func:`_field_sees_site` with the site looked up in ``sites`` (process ids to site ids)."""
+    return _field_sees_site(principal, source, sites.get(source.process_id) if source.process_id is not None else None)
+
+
+def _field_sees_site(principal: Principal, source: EmissionSource, site_id: int | None) -> bool:
+    """May field staff enter for this source, whose process is on ``site_id``? That site must be in scope; an
+    enterprise-level source (no site) needs the whole enterprise."""
     if principal.scope.covers_enterprise(source.enterprise_id):
         return True
-    site_id = sites.get(source.process_id) if source.process_id is not None else None
     return site_id is not None and principal.scope.sees_site(source.enterprise_id, site_id)
 
 
@@ -600,9 +604,7 @@ async def _entry_enterprise(principal: Principal, source: EmissionSource) -> Ent
     """The enterprise of a source the caller may enter values for (404 when not in scope)."""
     if not _field_only(principal):
         return await enterprise_for(principal, source.enterprise_id, write=True)
-    site_id = await _site_of(source)
-    sites = {source.process_id: site_id} if source.process_id is not None and site_id is not None else {}
-    if not source.active or not _field_sees(principal, source, sites):
+    if not source.active or not _field_sees_site(principal, source, await _site_of(source)):
         raise NotFoundError(
             f"No emission source {source.id} within your scope.",
             hint="Field entries are for the sources of the sites you are assigned to.",
