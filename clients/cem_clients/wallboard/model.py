@@ -7,7 +7,8 @@ One :class:`Wallboard` holds what the executives' screen shows for one enterpris
   same local dates and hours a year earlier (:class:`Comparison` says which span);
 * carbon intensity of the year so far (tCO2 per t crude steel) against reference values (benchmark, limit)
   that are configuration with their source named — the platform does not serve benchmarks yet;
-* this month per process (a chart and a table), and the trend of the last 30 days;
+* this month so far per process (a chart and a table; the month tile's span, so they add up to it), and the trend of
+  the last 30 days;
 * the carbon allowance: unknown until the platform serves carbon assets — shown as such, never invented;
 * the alarm ticker (open alarms, newest first) and a process flow coloured by each process's worst alarm;
 * how fresh it all is: :meth:`Wallboard.freshness` says live, stale or offline, and since when.
@@ -223,17 +224,19 @@ class Wallboard:
             for p in days
             if p.period_start >= trend_start
         ]
-        await self._load_processes(month_start)
+        await self._load_processes(_at(month_start, zone), midnight, until)
 
-    async def _one(self, scope: str, scope_id: int, period: str, start: dt.date, end: dt.date) -> EmissionPeriod | None:
-        page = await self.api.emissions(scope, scope_id, period, start, end)  # type: ignore[arg-type]
-        return page.results[0] if page.results else None
-
-    async def _periods(self, period: PeriodKind, start: dt.datetime, end: dt.datetime) -> list[EmissionPeriod]:
-        """The enterprise's periods of ``period`` lying wholly inside [start, end); no request for an empty span."""
+    async def _periods(
+        self, period: PeriodKind, start: dt.datetime, end: dt.datetime, process_id: int | None = None
+    ) -> list[EmissionPeriod]:
+        """The enterprise's (or a process's) periods of ``period`` lying wholly inside [start, end); no request for
+        an empty span."""
         if end <= start:
             return []
-        page = await self.api.emissions("enterprise", self.enterprise_id, period, start, end)
+        if process_id is None:
+            page = await self.api.emissions("enterprise", self.enterprise_id, period, start, end)
+        else:
+            page = await self.api.emissions("process", process_id, period, start, end)
         return [p for p in page.results if p.period_start >= start and p.period_end <= end]
 
     async def _load_structure(self) -> None:
@@ -247,19 +250,21 @@ class Wallboard:
                 if point.facility_id in facilities:
                     self._point_process[str(point.id)] = facilities[point.facility_id]
 
-    async def _load_processes(self, month_start: dt.date) -> None:
+    async def _load_processes(self, month_start: dt.datetime, midnight: dt.datetime, until: dt.datetime) -> None:
+        """Each process over the same span as the month tile: this month's whole days, then today's full hours
+        (two requests a process), so that the processes add up to the month's figure."""
         figures = []
         for process_id, code in self._process_codes.items():
-            period = await self._one("process", process_id, "month", month_start, _next_month(month_start))
-            figures.append(
-                ProcessFigure(
-                    process_id,
-                    code,
-                    self._names.get(process_id, code),
-                    period.net if period else Decimal(0),
-                    dict(period.by_category) if period else {},
-                )
-            )
+            periods = [
+                *await self._periods("day", month_start, midnight, process_id),
+                *await self._periods("hour", midnight, until, process_id),
+            ]
+            by_category: dict[str, Decimal] = {}
+            for period in periods:
+                for category, amount in period.by_category.items():
+                    by_category[category] = by_category.get(category, Decimal(0)) + amount
+            net = sum((p.net for p in periods), Decimal(0)) if periods else None  # None: nothing to show yet
+            figures.append(ProcessFigure(process_id, code, self._names.get(process_id, code), net, by_category))
         self.processes = sorted(figures, key=lambda f: f.net or Decimal(0), reverse=True)
 
     def _colour_processes(self) -> None:
