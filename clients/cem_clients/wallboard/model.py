@@ -371,10 +371,6 @@ def _at(day: dt.date, zone: zoneinfo.ZoneInfo, time: dt.time = dt.time(), *, day
     return dt.datetime.combine(day + dt.timedelta(days=days), time, tzinfo=zone)
 
 
-def _next_month(day: dt.date) -> dt.date:
-    return dt.date(day.year + (day.month == 12), day.month % 12 + 1, 1)
-
-
 def _last_year(day: dt.date) -> dt.date:
     """The same date a year earlier (29 February -> 28 February)."""
     try:
