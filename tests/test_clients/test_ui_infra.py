@@ -444,12 +444,16 @@ def _difference(first: Image.Image, second: Image.Image) -> float:
     return 1 - both / union if union else 0.0
 
 
-def _glyph_masks(shot: Snapshot) -> list[Image.Image]:
+def _ink_masks(shot: Snapshot) -> list[Image.Image]:
     boxes = [shot.node(ch).box for ch in GLYPHS]
     width, height = shot.viewport
     assert all(left >= 0 and right <= width and top >= 0 and bottom <= height for left, top, right, bottom in boxes)
     with Image.open(shot.screenshot) as image:
-        masks = [_ink(image, box) for box in boxes]
+        return [_ink(image, box) for box in boxes]
+
+
+def _glyph_masks(shot: Snapshot) -> list[Image.Image]:
+    masks = _ink_masks(shot)
     for ch, mask in zip(GLYPHS, masks, strict=True):
         assert _share(mask) > 0.03, f"{ch} drew nothing in {shot.screenshot}"
     return masks
@@ -474,7 +478,13 @@ def _not_blank(shot: Snapshot) -> None:
 @pytest.mark.parametrize("kind", ["wallboard", "mobile", "console"])
 def test_the_app_shows_chinese_in_the_bundled_font(apps: dict[str, ServedApp], browser: Browser, kind: str) -> None:
     path = SCREENSHOTS / f"{kind}.png"
-    shot = browser.load(apps[kind].url, viewport=VIEWPORTS[kind], screenshot=path, expect=[HEADLINE])
+    # Once in many runs a settled page showed one large probe glyph unpainted, while the same glyph drew in the title
+    # (no font request, nothing in flight): a rendering delay, not a missing glyph. A page load is tried up to three
+    # times for that; a glyph the font lacks stays blank on every load and still fails below.
+    for _ in range(3):
+        shot = browser.load(apps[kind].url, viewport=VIEWPORTS[kind], screenshot=path, expect=[HEADLINE])
+        if all(_share(mask) > 0.03 for mask in _ink_masks(shot)):
+            break
     print(f"\n{kind}: {path}  {browser.version}  " + "  ".join(f"{k} {v:.2f} s" for k, v in shot.timings.items()))
     assert HEADLINE in shot.texts
     assert Translator().t(f"app.{kind}.title") in shot.texts
