@@ -55,7 +55,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 
 from cem_platform.accounting import units
 from cem_platform.accounting.formulas import PRECISION, AccountingError
-from cem_platform.accounting.periods import next_month
+from cem_platform.accounting.periods import local_midnight, next_month
 from cem_platform.org.models import MeasurementPoint
 from cem_platform.org.units import amount_of
 from cem_platform.telemetry.store import dt_to_ms, store_for
@@ -435,9 +435,7 @@ def _bucket_seconds(bucket: Any, level: str, zone: zoneinfo.ZoneInfo) -> int:
         return 3600
     first = bucket if isinstance(bucket, dt.date) else dt.date.fromisoformat(str(bucket))
     following = first + dt.timedelta(days=1) if level == "day" else next_month(first)
-    lo = dt.datetime.combine(first, dt.time(), tzinfo=zone)
-    hi = dt.datetime.combine(following, dt.time(), tzinfo=zone)
-    return int((hi.astimezone(UTC) - lo.astimezone(UTC)).total_seconds())
+    return int((local_midnight(following, zone) - local_midnight(first, zone)).total_seconds())
 
 
 # --- numbers -------------------------------------------------------------------------------------------------
