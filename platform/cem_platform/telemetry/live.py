@@ -126,7 +126,7 @@ class RedisHub(LoopRedis):
             yield events()
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
 
     async def close(self) -> None:
         """Close the Redis connection."""
