@@ -162,3 +162,43 @@ async def test_threshold_change_through_the_api_is_audited_and_changes_the_evalu
     back = await world.client.put(path, headers=device_admin, json={"value": 10})
     assert back.status_code == 200
     assert (await evaluate(settings, now=now)).cleared == {"dead_letters": 1}
+
+
+async def test_list_by_site_and_by_the_time_raised(settings: Settings, world: World) -> None:
+    north = await Site.create(enterprise=world.a.enterprise, code="ENTA-S3", name="北区")
+    here = await terminal(world.a)
+    there = await terminal(world.a, site=north)
+    a = world.a.enterprise.id
+    service = AlarmService(settings)
+    morning = dt.datetime(2026, 12, 7, 0, 30, tzinfo=dt.UTC)  # 08:30 in Shanghai
+    early = await service.raise_alarm(
+        a, AlarmKind.DEVICE_OFFLINE, Severity.MAJOR, "device", here.id, "offline", at=morning
+    )
+    gap = await service.raise_alarm(
+        a,
+        AlarmKind.DATA_GAP,
+        Severity.WARNING,
+        "point",
+        str(world.a.point.id),
+        "gap",
+        at=morning + dt.timedelta(hours=2),
+    )
+    late = await service.raise_alarm(
+        a, AlarmKind.DEVICE_OFFLINE, Severity.MAJOR, "device", there.id, "offline", at=morning + dt.timedelta(hours=4)
+    )
+    headers = await world.login("a-executive")
+
+    async def ids(**params: object) -> list[int]:
+        response = await world.client.get("/api/v1/alarms", headers=headers, params=params)
+        assert response.status_code == 200, response.text
+        return [row["id"] for row in response.json()]
+
+    assert await ids(site_id=world.a.site.id) == [gap.id, early.id]  # its terminal and its point
+    assert await ids(site_id=north.id) == [late.id]
+    assert await ids(site_id=world.b.site.id) == []  # another enterprise's site: nothing of A's
+    assert await ids(**{"from": "2026-12-07T10:30:00+08:00"}) == [late.id, gap.id]  # at or after
+    assert await ids(**{"from": "2026-12-07T08:30:00+08:00", "to": "2026-12-07T10:30:00+08:00"}) == [early.id]
+    naive = await world.client.get("/api/v1/alarms", headers=headers, params={"from": "2026-12-07T08:30:00"})
+    assert naive.status_code == 400 and "time zone" in naive.json()["error"]["message"]
+    garbage = await world.client.get("/api/v1/alarms", headers=headers, params={"to": "yesterday"})
+    assert garbage.status_code == 400

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
@@ -11,6 +12,7 @@ from litestar.status_codes import HTTP_200_OK
 from cem_platform.alarms.models import AlarmKind, Severity
 from cem_platform.alarms.schemas import AlarmDetail, AlarmNoteIn, AlarmOut, alarm_detail, alarm_out
 from cem_platform.alarms.services import AlarmFilter, AlarmService
+from cem_platform.errors import InvalidInputError
 from cem_platform.identity.http import principal_of, requires
 from cem_platform.identity.roles import Permission
 
@@ -49,10 +51,23 @@ class AlarmController(Controller):
         ] = None,
         subject_type: Annotated[str | None, QueryParameter(max_length=16, description="device or point")] = None,
         subject_id: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        site_id: Annotated[int | None, QueryParameter(description="about a terminal or a point of this site")] = None,
+        raised_from: Annotated[
+            dt.datetime | None, QueryParameter(name="from", description="raised at or after (ISO time with offset)")
+        ] = None,
+        raised_to: Annotated[
+            dt.datetime | None, QueryParameter(name="to", description="raised before (ISO time with offset)")
+        ] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
         offset: Annotated[int, QueryParameter(ge=0)] = 0,
     ) -> list[AlarmOut]:
         """Alarms newest first, cleared ones included unless filtered by state."""
+        for name, bound in (("from", raised_from), ("to", raised_to)):
+            if bound is not None and bound.tzinfo is None:
+                raise InvalidInputError(
+                    f"{name}={bound.isoformat()} has no time zone offset",
+                    hint="Give the time with its offset, e.g. 2026-12-07T08:00:00+08:00.",
+                )
         filters = AlarmFilter(
             state=alarm_state,
             kind=kind,
@@ -61,6 +76,9 @@ class AlarmController(Controller):
             device_id=device_id,
             subject_type=subject_type,
             subject_id=subject_id,
+            site_id=site_id,
+            raised_from=raised_from,
+            raised_to=raised_to,
         )
         alarms = await _service(request).list_alarms(principal_of(request), filters, limit=limit, offset=offset)
         return [alarm_out(alarm) for alarm in alarms]

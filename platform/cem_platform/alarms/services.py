@@ -60,6 +60,9 @@ class AlarmFilter:
     device_id: str | None = None  # alarms about this terminal, or about what its gateway reported
     subject_type: str | None = None
     subject_id: str | None = None
+    site_id: int | None = None  # about a terminal or a point of this site
+    raised_from: dt.datetime | None = None  # raised at or after (aware)
+    raised_to: dt.datetime | None = None  # raised before (aware)
 
 
 async def subjects_on_sites(sites: Iterable[int]) -> tuple[list[str], list[str]]:
@@ -304,6 +307,15 @@ class AlarmService:
                 | Q(cause__contains=f":{filters.device_id}:")
                 | Q(cause__endswith=f":{filters.device_id}")
             )
+        if filters.site_id is not None:
+            devices, points = await subjects_on_sites([filters.site_id])
+            query = query.filter(
+                Q(subject_type="device", subject_id__in=devices) | Q(subject_type="point", subject_id__in=points)
+            )
+        if filters.raised_from is not None:
+            query = query.filter(raised_at__gte=filters.raised_from)
+        if filters.raised_to is not None:
+            query = query.filter(raised_at__lt=filters.raised_to)
         return await query.order_by("-raised_at", "-id").offset(offset).limit(limit)
 
     async def get(self, viewer: Principal, alarm_id: int) -> tuple[Alarm, list[AlarmEvent]]:
