@@ -23,6 +23,7 @@ __all__ = [
     "SystemParameter",
     "ActivityRecord",
     "Alarm",
+    "AlarmConsequence",
     "AlarmEvent",
     "AuditEntry",
     "AuditPage",
@@ -47,6 +48,7 @@ __all__ = [
     "Me",
     "Model",
     "Process",
+    "ProcessType",
     "Reading",
     "ScopeItem",
     "Series",
@@ -183,6 +185,16 @@ class Process(Model, frozen=True, kw_only=True):
     active: bool = True
 
 
+class ProcessType(Model, frozen=True, kw_only=True):
+    """An entry of the process dictionary; ``sort_order`` is the plant's route (coking first, auxiliary last)."""
+
+    id: int
+    code: str
+    name_zh: str
+    name_en: str
+    sort_order: int
+
+
 class Facility(Model, frozen=True, kw_only=True):
     """A facility of a process."""
 
@@ -302,8 +314,25 @@ class AlarmEvent(Model, frozen=True, kw_only=True):
     detail: dict[str, Any] = {}
 
 
+class AlarmConsequence(Model, frozen=True, kw_only=True):
+    """A meter an outage leaves without data, listed under the outage's alarm instead of raising its own."""
+
+    point_id: int | None = None
+    point_code: str = ""
+    point_name: str = ""
+    facility: str = ""
+    process: str = ""
+    alarm_id: int | None = None  # its own alarm, when one was already open as the outage began
+
+
 class Alarm(Model, frozen=True, kw_only=True):
-    """A device or data alarm; ``events`` (its history) only from ``ApiClient.alarm`` and the handling calls."""
+    """A device or data alarm; ``events`` (its history) only from ``ApiClient.alarm`` and the handling calls.
+
+    ``message`` is the technical text; ``names`` the plant names of what it concerns (``device``, ``connection``,
+    ``point``, ``point_code``, ``facility``, ``process``, English variants as ``<key>_en``) and ``detail`` the facts,
+    from which :func:`cem_clients.ui.alarm_text.describe_alarm` says it in the plant's words. An outage's alarm
+    lists the meters it leaves without data in ``consequences``; their own alarms point to it by ``root_id``.
+    """
 
     id: int
     enterprise_id: int
@@ -324,6 +353,9 @@ class Alarm(Model, frozen=True, kw_only=True):
     cleared_at: dt.datetime | None = None
     cleared_by: str = ""
     clear_note: str = ""
+    names: dict[str, str] = {}
+    consequences: tuple[AlarmConsequence, ...] = ()
+    root_id: int | None = None
     events: tuple[AlarmEvent, ...] = ()
 
     @property

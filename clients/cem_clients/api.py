@@ -88,6 +88,7 @@ from cem_clients._models import (
     MeasurementPoint,
     ParameterChanged,
     Process,
+    ProcessType,
     Reading,
     ReportFile,
     ScopeItem,
@@ -150,6 +151,7 @@ __all__ = [
     "NotFound",
     "Offline",
     "Process",
+    "ProcessType",
     "RateLimited",
     "Reading",
     "ScopeItem",
@@ -472,6 +474,11 @@ class ApiClient:
             processes = [p for p in processes if p.site_id in site_ids]
         return processes
 
+    async def process_types(self) -> list[ProcessType]:
+        """The process dictionary, in the plant's route order (its ``sort_order``, then code)."""
+        types = await self._pages("/org/process-types/", list[ProcessType], {})
+        return sorted(types, key=lambda t: (t.sort_order, t.code))
+
     async def facilities(self, process_id: int | None = None, *, active: bool | None = None) -> list[Facility]:
         """Facilities (of one process)."""
         return await self._pages("/org/facilities/", list[Facility], {"parent_id": process_id, "active": active})
@@ -537,10 +544,14 @@ class ApiClient:
         device_id: str | None = None,
         subject_type: str | None = None,
         subject_id: str | None = None,
+        site_id: int | None = None,
+        since: dt.datetime | None = None,
+        until: dt.datetime | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[Alarm]:
-        """Alarms newest first (``state="open"``: active or acknowledged); at most ``limit`` (1..1000)."""
+        """Alarms newest first (``state="open"``: active or acknowledged); at most ``limit`` (1..1000). ``site_id``:
+        about a terminal or a point of that site; ``since`` / ``until``: raised at or after / before (aware)."""
         params: dict[str, ParamValue] = {
             "state": state,
             "kind": kind,
@@ -549,6 +560,9 @@ class ApiClient:
             "device_id": device_id,
             "subject_type": subject_type,
             "subject_id": subject_id,
+            "site_id": site_id,
+            "from": _when("since", since) if since is not None else None,
+            "to": _when("until", until) if until is not None else None,
             "limit": limit,
             "offset": offset,
         }

@@ -19,8 +19,8 @@ import pytest
 from cem_clients.ui import serve as ui_serve
 from cem_clients.ui.i18n import Locale, Translator
 from cem_clients.ui.theme import AppKind, palette_for
-from cem_clients.wallboard.app import ScreenOptions, _comparison_tile, screen_options, wallboard_main
-from cem_clients.wallboard.model import Comparison
+from cem_clients.wallboard.app import ScreenOptions, _comparison_tile, _processes, screen_options, wallboard_main
+from cem_clients.wallboard.model import Comparison, ProcessFigure, Wallboard
 from cem_platform.alarms.models import AlarmKind, Severity
 from cem_platform.alarms.services import AlarmService
 from cem_platform.identity.services import IdentityService
@@ -79,6 +79,30 @@ def _texts(control: Any) -> list[str]:
         if child is not None:
             found.extend(_texts(child))
     return found
+
+
+def _bars(control: Any) -> list[tuple[int, int]]:
+    """(filled width, track width) of every bar of a control tree: a sized track aligning its fill to the left."""
+    found = []
+    content = getattr(control, "content", None)
+    if isinstance(control, ft.Container) and isinstance(content, ft.Container) and control.alignment is not None:
+        found.append((int(content.width or 0), int(control.width or 0)))
+    for child in [content, *(getattr(control, "controls", None) or [])]:
+        if child is not None:
+            found.extend(_bars(child))
+    return found
+
+
+def test_process_bars_are_drawn_to_scale() -> None:
+    tr, palette = Translator(Locale.ZH_CN, zone="Asia/Shanghai"), palette_for(AppKind.WALLBOARD)
+    board = Wallboard(api=Any, enterprise_id=1)  # type: ignore[arg-type]  # drawing needs no client
+    board.processes = [
+        ProcessFigure(1, "CK", "炼焦", Decimal(400), {}),
+        ProcessFigure(2, "IR", "炼铁", Decimal(1600), {}),
+        ProcessFigure(3, "AX", "辅助生产", None, {}),
+    ]
+    bars = _bars(_processes(board, tr, palette))
+    assert bars == [(225, 900), (900, 900), (2, 900)]  # a quarter, the largest, unknown (a sliver, not full)
 
 
 def test_a_tile_says_when_its_data_is_missing_or_incomplete() -> None:

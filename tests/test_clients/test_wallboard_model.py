@@ -20,6 +20,7 @@ from cem_platform.alarms.models import AlarmKind, Severity
 from cem_platform.alarms.services import AlarmService
 from cem_platform.identity.principal import Principal
 from cem_platform.identity.services import IdentityService
+from cem_platform.org.models import Process, ProcessType
 from cem_platform.telemetry.rollup import fold_pending
 from cem_platform.telemetry.store import store_for
 from tests.test_accounting.test_meters import _rows
@@ -215,3 +216,19 @@ async def test_freshness_and_page_rotation(world: World, board: Wallboard) -> No
     assert board.error and board.loaded_at == NOW  # the last figures stay, marked stale
     assert board.freshness(NOW + dt.timedelta(minutes=1))[0] is Freshness.STALE
     assert [board.next_page() for _ in PAGES] == [*PAGES[1:], PAGES[0]]
+
+
+async def test_processes_follow_the_plants_route(world: World, board: Wallboard) -> None:
+    """Coking and sintering, ironmaking, steelmaking, rolling, then auxiliary: the route, whatever the codes."""
+    for code, name, process_type in (
+        ("AA", "辅助生产", "auxiliary"),  # codes sort against the route on purpose
+        ("BO", "转炉炼钢", "bof_steelmaking"),
+        ("CK", "炼焦", "coking"),
+        ("HR", "热轧", "hot_rolling"),
+        ("SN", "烧结", "sintering"),
+    ):
+        await Process.create(
+            site=world.a.site, process_type=await ProcessType.get(code=process_type), code=code, name=name
+        )
+    assert await board.refresh(NOW), board.error
+    assert [p.name for p in board.processes] == ["炼焦", "烧结", "炼铁", "转炉炼钢", "热轧", "辅助生产"]

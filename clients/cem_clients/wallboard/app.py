@@ -208,6 +208,8 @@ def _bar(fraction: float, tone: str, palette: Palette, height: int = 36, width: 
         width=width,
         height=height,
         bgcolor=palette.surface_raised,
+        # without an alignment a sized Container stretches its child to its own width: every bar was full
+        alignment=ft.Alignment.CENTER_LEFT,
     )
 
 
@@ -286,7 +288,7 @@ def _trend(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
 
 def _flow(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
     chips: list[ft.Control] = []
-    for figure in sorted(board.processes, key=lambda f: f.code):
+    for figure in board.processes:  # the plant's route order (the model keeps it)
         tone = severity_tone(figure.worst_alarm) if figure.worst_alarm else Tone.GOOD
         chips.append(
             ft.Container(

@@ -243,6 +243,9 @@ class Wallboard:
         """Processes and which process each point belongs to (loaded once)."""
         if not self._process_codes:
             processes = await self.api.processes(self.enterprise_id)
+            route = {t.id: rank for rank, t in enumerate(await self.api.process_types())}
+            # the plant's route (coking and sintering, ironmaking, steelmaking, rolling, then the rest), not codes
+            processes.sort(key=lambda p: (route.get(p.process_type_id, len(route)), p.code))
             self._process_codes = {p.id: p.code for p in processes}
             self._names = {p.id: p.name for p in processes}
             facilities = {f.id: f.process_id for f in await self.api.facilities() if f.process_id in self._names}
@@ -265,7 +268,7 @@ class Wallboard:
                     by_category[category] = by_category.get(category, Decimal(0)) + amount
             net = sum((p.net for p in periods), Decimal(0)) if periods else None  # None: nothing to show yet
             figures.append(ProcessFigure(process_id, code, self._names.get(process_id, code), net, by_category))
-        self.processes = sorted(figures, key=lambda f: f.net or Decimal(0), reverse=True)
+        self.processes = figures  # in route order, as _load_structure ordered them
 
     def _colour_processes(self) -> None:
         worst: dict[int, str] = {}
