@@ -259,12 +259,17 @@ class RecalculateIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     enterprise_id: FromQuery[int]
     period: PeriodKind
     start: str = msgspec.field(name="from")
-    end: str = msgspec.field(name="to")
+    end: str | None = msgspec.field(default=None, name="to")  # omitted: the one period containing from
     reason: str
 
 
 class EmissionOut(msgspec.Struct, kw_only=True):
-    """One period's emissions (tCO2, exact decimal strings) with the result that explains them."""
+    """One period's emissions with the result that explains them.
+
+    Exact fields (decimal strings as computed, never rounded: up to 28 significant digits, no exponent, trailing
+    zeros dropped): ``net``, ``totals`` and ``by_category`` in tCO2, ``output`` in t, ``intensity`` in tCO2 per t.
+    Round them for display only.
+    """
 
     result_id: int
     version: int
@@ -639,6 +644,14 @@ def _days_of(data: ActivityIn) -> tuple[dt.date, dt.date]:
 # Emissions
 
 
+def _range(kind: PeriodKind, start: str, end: str | None, zone: zoneinfo.ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
+    """[from, to) as UTC instants; without ``to``, the one period of ``kind`` that contains ``from``."""
+    first = parse_instant(start, zone, "from")
+    if end is None or not end.strip():
+        return period_of(kind, first, zone)
+    return first, parse_instant(end, zone, "to")
+
+
 def _emission_out(result: EmissionResult, process_code: str | None) -> EmissionOut:
     lineage = result.lineage
     if process_code is None:
@@ -678,10 +691,22 @@ class EmissionsController(Controller):
         scope_id: Annotated[int, QueryParameter(name="id")],
         period: FromQuery[PeriodKind],
         start: Annotated[str, QueryParameter(name="from", description="YYYY-MM-DD, YYYY-MM or ISO instant")],
-        end: Annotated[str, QueryParameter(name="to", description="exclusive")],
+        end: Annotated[
+            str | None,
+            QueryParameter(
+                name="to",
+                description="exclusive; omitted: only the period of `period` that contains `from` "
+                "(period=month&from=2024-03 is March 2024)",
+            ),
+        ] = None,
     ) -> EmissionsPage:
         """Totals by category per period, with the result id explaining each; periods still running are
-        provisional (final false). Accounting happens now: new data or factors give a new result version."""
+        provisional (final false). Accounting happens now: new data or factors give a new result version.
+
+        Without ``to`` the answer is the one period of ``period`` that contains ``from``. Emissions (``net``,
+        ``totals``, ``by_category``, tCO2), ``output`` (t) and ``intensity`` (tCO2/t) are exact decimal strings
+        as computed, never rounded (up to 28 significant digits, trailing zeros dropped): round them for display
+        only (tCO2 to 0.01, intensity to 0.0001)."""
         principal = principal_of(request)
         process_code: str | None = None
         name = ""
@@ -695,9 +720,8 @@ class EmissionsController(Controller):
         enterprise = await inventory.enterprise_for(principal, enterprise_id)
         name = name or enterprise.name
         zone = zoneinfo.ZoneInfo(enterprise.timezone)
-        results = await calculation.results_for(
-            principal, enterprise_id, period, parse_instant(start, zone, "from"), parse_instant(end, zone, "to")
-        )
+        first, last = _range(period, start, end, zone)
+        results = await calculation.results_for(principal, enterprise_id, period, first, last)
         return EmissionsPage(
             scope=scope_kind, id=scope_id, name=name, period=period.value, unit="tCO2", timezone=enterprise.timezone,
             results=[_emission_out(r, process_code) for r in results],
@@ -706,7 +730,8 @@ class EmissionsController(Controller):
     @get("/{result_id:int}/lineage", guards=[requires(Permission.EMISSIONS_READ)], summary="Explain a result")
     async def lineage(self, request: AnyRequest, result_id: FromPath[int]) -> LineageOut:
         """Every source's inputs (value, unit, origin, completeness), parameters (code, value, version, source,
-        overridden), formula and version, the edition and library versions, data-quality notes."""
+        overridden), formula and version, the edition and library versions, data-quality notes. Every value and
+        emission in it is an exact decimal string as computed (up to 28 significant digits): round for display."""
         principal = principal_of(request)
         result = await calculation.get_result(principal, result_id)
         versions = await calculation.result_versions(principal, result_id)
@@ -730,16 +755,15 @@ class EmissionsController(Controller):
         summary="Account a range again",
     )
     async def recalculate(self, request: AnyRequest, data: JSONBody[RecalculateIn]) -> list[EmissionOut]:
-        """After corrections or a library change; unchanged periods keep their result, changed ones get a version."""
+        """After corrections or a library change; unchanged periods keep their result, changed ones get a version.
+        Without ``to``, the one period of ``period`` that contains ``from``."""
         if not data.reason.strip():
             raise InvalidInputError("Say why the range is recalculated (reason).")
         principal = principal_of(request)
         enterprise = await inventory.enterprise_for(principal, data.enterprise_id, write=True)
         zone = zoneinfo.ZoneInfo(enterprise.timezone)
-        results = await calculation.recalculate(
-            principal, data.enterprise_id, data.period, parse_instant(data.start, zone, "from"),
-            parse_instant(data.end, zone, "to"), data.reason,
-        )  # fmt: skip
+        first, last = _range(data.period, data.start, data.end, zone)
+        results = await calculation.recalculate(principal, data.enterprise_id, data.period, first, last, data.reason)
         return [_emission_out(r, None) for r in results]
 
     @get("/report", guards=[requires(Permission.EMISSIONS_READ)], summary="Annual report (XLSX)")

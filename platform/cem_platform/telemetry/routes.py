@@ -16,6 +16,7 @@ from tortoise.expressions import Q
 
 from cem_platform.errors import InvalidInputError, NotFoundError
 from cem_platform.identity.http import principal_of, requires
+from cem_platform.identity.principal import Principal
 from cem_platform.identity.roles import Permission
 from cem_platform.org import services as org
 from cem_platform.org.models import MeasurementPoint
@@ -81,6 +82,17 @@ def _split(raw: str | None) -> list[str]:
     return [item.strip() for item in (raw or "").split(",") if item.strip()]
 
 
+async def _points_hint(principal: Principal) -> str:
+    """How to name points, with real examples: the first active points the caller may see."""
+    found = await org.list_(org.RESOURCES["point"], principal, active=True).limit(3).values_list("id", "code")
+    listing = "GET /api/v1/org/points lists the points you may see"
+    if not found:
+        return f"Name points with ids=1,2,3 and/or codes=A,B; {listing} (none yet)."
+    ids = ",".join(str(point_id) for point_id, _ in found)
+    codes = ",".join(str(code) for _, code in found)
+    return f"Name points with ids={ids} and/or codes={codes}; {listing}."
+
+
 class PointDataController(Controller):
     """Time series and latest values of measurement points (permission data.read, within the caller's scope)."""
 
@@ -124,16 +136,15 @@ class PointDataController(Controller):
         request: AnyRequest,
         ids: Annotated[str | None, QueryParameter(description="point ids, comma-separated: 1,2,3")] = None,
         codes: Annotated[
-            str | None, QueryParameter(description="point codes, comma-separated: ENTA.BF1.COKE,ENTA.BF1.PCI")
+            str | None,
+            QueryParameter(description="point codes, comma-separated, as GET /api/v1/org/points lists them"),
         ] = None,
     ) -> LatestPage:
         """The newest stored reading of each asked point (up to 1,000 ids and codes together), its unit,
         quality and age. A point that does not exist or is outside your scope makes the request fail (404)."""
         id_texts, wanted_codes = _split(ids), _split(codes)
         if not id_texts and not wanted_codes:
-            raise InvalidInputError(
-                "no points asked for", hint="Name points with ids=1,2,3 and/or codes=ENTA.BF1.COKE,ENTA.BF1.PCI."
-            )
+            raise InvalidInputError("no points asked for", hint=await _points_hint(principal_of(request)))
         if len(id_texts) + len(wanted_codes) > MAX_LATEST:
             raise InvalidInputError(
                 f"{len(id_texts) + len(wanted_codes)} points asked for; at most {MAX_LATEST} per request",
