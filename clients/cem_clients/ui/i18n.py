@@ -184,6 +184,65 @@ _ZH: dict[str, str] = {
     "alarm.note_hint": "填写处理情况",
     "alarm.raised_at": "发生于 {time}",
     "alarm.occurrences": "共发生 {count} 次",
+    # alarm texts in the plant's words (ui/alarm_text.py: describe_alarm)
+    "alarm.text.affected": "受影响的 {count} 个计量点列在下方。",
+    "alarm.text.unnamed_device": "未命名的网关",
+    "alarm.text.unnamed_plc": "PLC",
+    "alarm.text.unnamed_point": "未命名的计量点",
+    "alarm.text.plc_of": "{process} PLC",
+    "alarm.text.point_at": "{point}（{place}）",
+    "alarm.text.subject_pair": "{first}，{second}",
+    "alarm.text.seconds": "{count} 秒",
+    "alarm.text.minutes": "{count} 分钟",
+    "alarm.text.hours": "{count} 小时",
+    "alarm.text.device_offline.title": "网关离线",
+    "alarm.text.device_offline.lost": "{device}与平台的连接于 {since} 意外中断，它采集的读数暂时收不到。",
+    "alarm.text.device_offline.stopped": "{device}于 {since} 停止运行，它采集的读数暂时收不到。",
+    "alarm.text.device_offline.silent": (
+        "{device}自 {since} 起没有发出心跳（应每 {interval} 一次），它采集的读数暂时收不到。"
+    ),
+    "alarm.text.device_offline.other": "{device}于 {since} 离线，它采集的读数暂时收不到。",
+    "alarm.text.device_offline.check": "先看网关是否通电、网线和交换机是否正常；能登录网关时查看它的运行日志。",
+    "alarm.text.device_offline.check_stopped": "确认是否为计划停机；如不是，到现场重新启动网关。",
+    "alarm.text.meter_comm.title": "PLC 通信中断",
+    "alarm.text.meter_comm.happened": "{device}自 {since} 起连不上{plc}，这台 PLC 下的计量点没有读数。",
+    "alarm.text.meter_comm.check": "先看这台 PLC 是否通电、是否在检修，再查它与网关之间的网线和交换机。",
+    "alarm.text.meter_stuck.title": "仪表读数不变",
+    "alarm.text.meter_stuck.happened": "{point}的读数自 {since} 起一直没有变化。",
+    "alarm.text.meter_stuck.check": "到现场核对仪表显示与生产情况是否一致，检查变送器和取压管是否冻结或堵塞。",
+    "alarm.text.meter_out_of_range.title": "读数超出量程",
+    "alarm.text.meter_out_of_range.happened": (
+        "{device}在最近一小时内舍弃了 {count} 个超出仪表量程的读数（{threshold} 个起报警）。"
+    ),
+    "alarm.text.meter_out_of_range.check": "核对仪表量程与网关点表中的上下限是否一致，检查仪表是否故障。",
+    "alarm.text.data_spike.title": "读数异常跳变",
+    "alarm.text.data_spike.happened": (
+        "{device}在最近一小时内舍弃了 {count} 个不合理跳变的读数（{threshold} 个起报警）。"
+    ),
+    "alarm.text.data_spike.check": "检查相关仪表是否受干扰、接线是否松动，生产工况是否突变。",
+    "alarm.text.data_gap.title": "计量点无数据",
+    "alarm.text.data_gap.since": "{point}自 {since} 起没有读数（应每 {interval} 一条），而网关在线。",
+    "alarm.text.data_gap.for": "{point}已超过 {duration} 没有读数（应每 {interval} 一条），而网关在线。",
+    "alarm.text.data_gap.check": "先看这块仪表是否通电、与 PLC 的接线是否正常，再核对网关点表中这个点的地址。",
+    "alarm.text.data_completeness.title": "数据不完整",
+    "alarm.text.data_completeness.happened": (
+        "{point}在 {hour} 起的一小时内只收到 {readings} 条读数，应有 {expected} 条（{percent}，低于 {threshold}）。"
+    ),
+    "alarm.text.data_completeness.check": "检查这块仪表的通信是否时断时续（接线、信号干扰），以及网关的采集周期。",
+    "alarm.text.certificate_expiring.title": "证书即将过期",
+    "alarm.text.certificate_expiring.expiring": "{device}的安全证书将于 {when} 到期（还有 {days} 天），尚未续期。",
+    "alarm.text.certificate_expiring.expired": "{device}的安全证书已于 {when} 过期，重新注册前平台不接收它的数据。",
+    "alarm.text.certificate_expiring.renewal": "{device}自 {since} 起自动续期证书失败。",
+    "alarm.text.certificate_expiring.check": "请设备管理员在控制台的设备页为这台网关续期或重新注册证书。",
+    "alarm.text.gateway_buffer.title": "网关缓存将满",
+    "alarm.text.gateway_buffer.happened": "{device}的本地缓存自 {since} 起将满或磁盘空间不足，继续下去会丢失读数。",
+    "alarm.text.gateway_buffer.check": "先查网关到平台的网络是否通畅（发不出去时缓存才会增长），再清理网关的磁盘。",
+    "alarm.text.dead_letters.title": "报文被拒收",
+    "alarm.text.dead_letters.happened": "最近一小时平台拒收了{device}的 {count} 条报文（{threshold} 条起报警）。",
+    "alarm.text.dead_letters.check": "多为网关点表与平台登记的计量点不一致（点号或单位），请设备管理员核对。",
+    "alarm.text.other.title": "告警",
+    "alarm.text.other.happened": "{subject}报告了一个问题，详见技术信息。",
+    "alarm.text.other.check": "请把技术信息转给系统管理员。",
     # devices and live data
     "devices": "设备",
     "devices.count": "{online}/{total} 台在线",
@@ -891,6 +950,109 @@ _EN: dict[str, str] = {
     "alarm.note_hint": "What was done",
     "alarm.raised_at": "Raised {time}",
     "alarm.occurrences": "{count} occurrences",
+    # alarm texts in the plant's words (ui/alarm_text.py: describe_alarm)
+    "alarm.text.affected": "Meters affected: {count}, listed below.",
+    "alarm.text.unnamed_device": "Unnamed gateway",
+    "alarm.text.unnamed_plc": "PLC",
+    "alarm.text.unnamed_point": "Unnamed meter",
+    "alarm.text.plc_of": "{process} PLC",
+    "alarm.text.point_at": "{point} ({place})",
+    "alarm.text.subject_pair": "{first}, {second}",
+    "alarm.text.seconds": "{count} s",
+    "alarm.text.minutes": "{count} min",
+    "alarm.text.hours": "{count} h",
+    "alarm.text.device_offline.title": "Gateway offline",
+    "alarm.text.device_offline.lost": (
+        "{device} lost its connection to the platform at {since}; its readings are not arriving."
+    ),
+    "alarm.text.device_offline.stopped": "{device} was stopped at {since}; its readings are not arriving.",
+    "alarm.text.device_offline.silent": (
+        "{device} has sent no heartbeat since {since} (expected every {interval}); its readings are not arriving."
+    ),
+    "alarm.text.device_offline.other": "{device} went offline at {since}; its readings are not arriving.",
+    "alarm.text.device_offline.check": (
+        "First check that the gateway has power and that its cable and switch work; if you can reach it, "
+        "look at its log."
+    ),
+    "alarm.text.device_offline.check_stopped": (
+        "Find out whether it was a planned stop; if not, restart the gateway on site."
+    ),
+    "alarm.text.meter_comm.title": "PLC not answering",
+    "alarm.text.meter_comm.happened": (
+        "{device} has had no link to its {plc} since {since}; the meters behind that PLC send no readings."
+    ),
+    "alarm.text.meter_comm.check": (
+        "First check whether the PLC has power or is under maintenance, then the cable and switch between it "
+        "and the gateway."
+    ),
+    "alarm.text.meter_stuck.title": "Meter reading not changing",
+    "alarm.text.meter_stuck.happened": "{point} has shown the same reading since {since}.",
+    "alarm.text.meter_stuck.check": (
+        "Compare the meter's display with the process on site; check the transmitter and impulse lines for "
+        "freezing or blockage."
+    ),
+    "alarm.text.meter_out_of_range.title": "Readings out of range",
+    "alarm.text.meter_out_of_range.happened": (
+        "{device} dropped {count} readings outside the meter's range within the last hour (alarm from {threshold})."
+    ),
+    "alarm.text.meter_out_of_range.check": (
+        "Check that the meter's range matches the limits in the gateway's point map, and whether the meter is faulty."
+    ),
+    "alarm.text.data_spike.title": "Implausible jumps",
+    "alarm.text.data_spike.happened": (
+        "{device} dropped {count} readings with implausible jumps within the last hour (alarm from {threshold})."
+    ),
+    "alarm.text.data_spike.check": (
+        "Check the meters for interference or loose wiring, and whether the process changed suddenly."
+    ),
+    "alarm.text.data_gap.title": "Meter sends no data",
+    "alarm.text.data_gap.since": (
+        "{point} has sent no reading since {since} (expected every {interval}) although its gateway is online."
+    ),
+    "alarm.text.data_gap.for": (
+        "{point} has sent no reading for over {duration} (expected every {interval}) although its gateway is online."
+    ),
+    "alarm.text.data_gap.check": (
+        "First check the meter's power and its wiring to the PLC, then the point's address in the gateway's point map."
+    ),
+    "alarm.text.data_completeness.title": "Incomplete data",
+    "alarm.text.data_completeness.happened": (
+        "{point} delivered {readings} of {expected} readings in the hour from {hour} ({percent}, under {threshold})."
+    ),
+    "alarm.text.data_completeness.check": (
+        "Check the meter for an intermittent link (wiring, interference) and the gateway's polling period."
+    ),
+    "alarm.text.certificate_expiring.title": "Certificate expiring",
+    "alarm.text.certificate_expiring.expiring": (
+        "The certificate of {device} expires on {when} (in {days} days) and is not renewed yet."
+    ),
+    "alarm.text.certificate_expiring.expired": (
+        "The certificate of {device} expired on {when}; the platform refuses its data until it is re-enrolled."
+    ),
+    "alarm.text.certificate_expiring.renewal": "{device} has failed to renew its certificate since {since}.",
+    "alarm.text.certificate_expiring.check": (
+        "Ask the device administrator to renew or re-enrol the gateway's certificate on the console's device page."
+    ),
+    "alarm.text.gateway_buffer.title": "Gateway buffer filling up",
+    "alarm.text.gateway_buffer.happened": (
+        "The local buffer of {device} is nearly full or its disk is low since {since}; readings will be lost "
+        "if this goes on."
+    ),
+    "alarm.text.gateway_buffer.check": (
+        "First check the network from the gateway to the platform (the buffer grows only while it cannot "
+        "send), then free disk space on the gateway."
+    ),
+    "alarm.text.dead_letters.title": "Messages refused",
+    "alarm.text.dead_letters.happened": (
+        "The platform refused {count} messages from {device} within the last hour (alarm from {threshold})."
+    ),
+    "alarm.text.dead_letters.check": (
+        "Usually the gateway's point map and the points registered on the platform disagree (codes or "
+        "units): ask the device administrator to compare them."
+    ),
+    "alarm.text.other.title": "Alarm",
+    "alarm.text.other.happened": "{subject} reported a problem; see the technical detail.",
+    "alarm.text.other.check": "Pass the technical detail on to the system administrator.",
     "devices": "Devices",
     "devices.count": "{online}/{total} online",
     "device.online": "Online",
