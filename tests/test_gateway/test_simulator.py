@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
+import itertools
 import json
 import math
 import os
@@ -179,7 +180,8 @@ def test_mass_balances_shifts_and_maintenance() -> None:
     assert model.load("HR.RF1", night) < 0.7 < 0.9 < model.load("HR.RF1", day)
     wednesday_noon = MONDAY_10H + 2 * 86400 + 2 * 3600
     assert model.rate("HR.RF1.SLAB", wednesday_noon) == 0
-    assert model.rate("HR.RF1.GAS", wednesday_noon) == pytest.approx(0.35 * 500 * 140)  # furnace kept hot
+    # furnace kept hot (at the day's production plan)
+    assert model.rate("HR.RF1.GAS", wednesday_noon) == pytest.approx(0.35 * 500 * 140 * model.plan(wednesday_noon))
     assert model.value("HR.RF1.TEMP", wednesday_noon) < model.value("HR.RF1.TEMP", day) - 100
 
 
@@ -557,3 +559,20 @@ async def test_cem_simulate_plant_refuses_a_bad_config(tmp_path: Path) -> None:
     code, out = await _cem("simulate", "plant", "--config", str(bad), "--port-base", "0", cwd=tmp_path)
     assert code == 1
     assert out.startswith("error: point CK.CO1.COG.FLOW: unit 'Nm3/hour' is not one of")
+
+
+def test_no_two_months_alike_and_days_join_at_midnight() -> None:
+    """The weekly pattern alone repeats (2026-10 equalled 2026-01 to the cent): the production plan varies the
+    works by season, month and day, and the totalisers stay continuous across the days' plan changes."""
+    model = PlantModel(load_config())
+    zone = dt.timezone(dt.timedelta(hours=8))
+    starts = [dt.datetime(2025 + i // 12, i % 12 + 1, 1, tzinfo=zone).timestamp() for i in range(25)]
+    for stream in ("BOF.LD1.STEEL", "IR.BF1.COKE", "AUX.GRID.IMPORT"):
+        months = [round(model.total(stream, b) - model.total(stream, a), 2) for a, b in itertools.pairwise(starts)]
+        assert len(set(months)) == len(months), stream
+    assert min(months) < 0.97 * max(months)  # a real swing, not rounding noise
+    midnight = dt.datetime(2026, 12, 7, tzinfo=zone).timestamp()
+    assert model.plan(midnight - 1) != model.plan(midnight)
+    before, after = model.total("IR.BF1.COKE", midnight - 1e-3), model.total("IR.BF1.COKE", midnight + 1e-3)
+    assert 0 < after - before < 1e-3
+    assert model.total("IR.BF1.COKE", model.config.epoch) == 0

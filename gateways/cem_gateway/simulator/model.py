@@ -14,7 +14,11 @@ Everything is a pure function of the seed and the time ``t`` (Unix seconds):
   after the configured epoch;
 * a totaliser reads its initial value (at ``plant.epoch``) plus the stream integrated since the epoch, so a
   restarted simulator carries on counting where the meters would be;
-* flow transmitters add a little white measurement noise, a function of (seed, point, whole second).
+* flow transmitters add a little white measurement noise, a function of (seed, point, whole second);
+* over that week sits the works' production plan, one factor per local day for the whole works (so mass
+  balances hold): a seasonal swing over the year, a plan level per month and a little day-to-day variation,
+  drawn from the seed. No two months are alike, and a totaliser sums whole days' integrals once (cached) plus
+  the current day's.
 
 This module depends on nothing but the standard library.
 """
@@ -77,6 +81,15 @@ _UNIT_HARMONICS = ((0.4, 5, 9), (0.3, 60, 110), (0.2, 500, 900), (0.1, 4000, 800
 _STREAM_HARMONICS = ((0.6, 20, 40), (0.4, 1000, 2000))
 # A state point's wander (temperatures, pressures).
 _STATE_HARMONICS = ((0.5, 10, 20), (0.3, 200, 400), (0.2, 3000, 6000))
+
+
+# The production plan over the weekly pattern: a seasonal swing (peak in spring and autumn, lower in the heat of
+# summer and over the winter holidays), a plan level per month, and day-to-day variation. Its range stays
+# inside the meters' rate checks (the shift pattern already changes the load far more, at the same midnight).
+_SEASON_AMPLITUDE = 0.04
+_MONTH_SPREAD = 0.04
+_DAY_SPREAD = 0.015
+_DAY_S = 86400.0
 
 
 class ConfigError(ValueError):
@@ -703,6 +716,14 @@ class PlantModel:
                 self._streams[stream_id] = _Stream(amount, unit.spec.idle.get(stream_id, 0.0), unit, own)
         self._epoch_week, self._epoch_phase = self._split(config.epoch)
         self._epoch_integral = {k: s.integral(self._epoch_phase) for k, s in self._streams.items()}
+        self._day_shift = config.utc_offset_h * 3600.0
+        self._epoch_day = self._day(config.epoch)
+        self._factors: dict[int, float] = {}
+        # per stream: the planned amount from the epoch's day start to each day start, both ways from that day
+        self._ahead: dict[str, list[float]] = {k: [0.0] for k in self._streams}
+        self._behind: dict[str, list[float]] = {k: [0.0] for k in self._streams}
+        self._epoch_total = {k: 0.0 for k in self._streams}
+        self._epoch_total = {k: self.total(k, config.epoch) for k in self._streams}
         self._state_harmonics = {
             p.id: _harmonics(self.seed, p.id, 1.0, _STATE_HARMONICS) for p in config.points if p.kind == "state"
         }
@@ -712,6 +733,45 @@ class PlantModel:
         weeks, phase = divmod(t - self._week_start, WEEK_S)
         return int(weeks), phase
 
+    def _day(self, t: float) -> int:
+        """The local day number of time t (days since 1970-01-01 in the plant's zone)."""
+        return math.floor((t + self._day_shift) / _DAY_S)
+
+    def _day_start(self, day: int) -> float:
+        return day * _DAY_S - self._day_shift
+
+    def plan(self, t: float) -> float:
+        """The works' production plan factor of t's local day (1.0 is the weekly pattern as configured)."""
+        day = self._day(t)
+        factor = self._factors.get(day)
+        if factor is None:
+            date = dt.date(1970, 1, 1) + dt.timedelta(days=day)
+            season = _SEASON_AMPLITUDE * math.sin(_TAU * (date.timetuple().tm_yday - 45) / 182.625)
+            month = _MONTH_SPREAD * (2.0 * _uniform(self.seed, "plan", date.year, date.month) - 1.0)
+            daily = _DAY_SPREAD * (2.0 * _uniform(self.seed, "plan", day) - 1.0)
+            factor = self._factors[day] = 1.0 + season + month + daily
+        return factor
+
+    def _week_total(self, stream_id: str, t: float) -> float:
+        """The weekly pattern's amount since the epoch, before the plan."""
+        stream = self._streams[stream_id]
+        week, phase = self._split(t)
+        shape = (week - self._epoch_week) * stream.week + stream.integral(phase) - self._epoch_integral[stream_id]
+        return stream.per_hour / 3600.0 * (stream.idle * (t - self.config.epoch) + (1.0 - stream.idle) * shape)
+
+    def _planned_to(self, stream_id: str, day: int) -> float:
+        """The planned amount from the start of the epoch's day to the start of ``day`` (negative before it)."""
+        offset = day - self._epoch_day
+        sums = self._ahead[stream_id] if offset >= 0 else self._behind[stream_id]
+        while len(sums) <= abs(offset):
+            n = len(sums)
+            lo = self._epoch_day + n - 1 if offset >= 0 else self._epoch_day - n
+            amount = self.plan(self._day_start(lo)) * (
+                self._week_total(stream_id, self._day_start(lo + 1)) - self._week_total(stream_id, self._day_start(lo))
+            )
+            sums.append(sums[-1] + (amount if offset >= 0 else -amount))
+        return sums[abs(offset)]
+
     @property
     def streams(self) -> list[str]:
         """Every stream id."""
@@ -719,18 +779,17 @@ class PlantModel:
 
     def load(self, unit_id: str, t: float) -> float:
         """A unit's output relative to nominal at time t (0.55 in a maintenance window at factor 0.55)."""
-        return self._units[unit_id].load(self._split(t)[1])
+        return self.plan(t) * self._units[unit_id].load(self._split(t)[1])
 
     def rate(self, stream_id: str, t: float) -> float:
         """A stream's amount per hour at time t (t/h for a stream counted in t)."""
-        return self._streams[stream_id].rate(self._split(t)[1])
+        return self.plan(t) * self._streams[stream_id].rate(self._split(t)[1])
 
     def total(self, stream_id: str, t: float) -> float:
         """A stream's amount since the epoch (negative before it): the integral of ``rate`` / 3600."""
-        stream = self._streams[stream_id]
-        week, phase = self._split(t)
-        shape = (week - self._epoch_week) * stream.week + stream.integral(phase) - self._epoch_integral[stream_id]
-        return stream.per_hour / 3600.0 * (stream.idle * (t - self.config.epoch) + (1.0 - stream.idle) * shape)
+        day = self._day(t)
+        today = self._week_total(stream_id, t) - self._week_total(stream_id, self._day_start(day))
+        return self._planned_to(stream_id, day) + self.plan(t) * today - self._epoch_total[stream_id]
 
     def value(self, point_id: str, t: float) -> float:
         """What the point's meter reads at time t, without faults and before any register encoding."""
