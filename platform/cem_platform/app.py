@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Router
-from litestar.datastructures import State
+from litestar.datastructures import CacheControlHeader, State
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.static_files import create_static_files_router
 from redis.asyncio import Redis
 
 from cem_platform.accounting.routes import AccountingController, EmissionsController
@@ -45,6 +47,30 @@ __all__ = ["API_PREFIX", "create_app"]
 
 API_PREFIX = "/api/v1"
 PUBLIC_PATHS = ["^/health$", "^/ready$", "^/schema", f"^{API_PREFIX}/auth/(login|refresh)$"]
+
+# The browsable API docs (swagger-ui-dist) are served by the platform itself, since plants' control networks have
+# no internet. The version is in the files' path, so browsers keep them a year; static/apidocs/README.md says how to
+# move it.
+APIDOCS_DIR = Path(__file__).resolve().parent / "static" / "apidocs"
+APIDOCS_VERSION = "5.36.0"
+APIDOCS_PATH = f"/schema/static/swagger-ui-{APIDOCS_VERSION}"
+
+
+def _api_docs() -> tuple[SwaggerRenderPlugin, Router]:
+    """The docs page at ``/schema``, and the route of its script, style and icon."""
+    page = SwaggerRenderPlugin(
+        js_url=f"{APIDOCS_PATH}/swagger-ui-bundle.js",
+        css_url=f"{APIDOCS_PATH}/swagger-ui.css",
+        standalone_preset_js_url=f"{APIDOCS_PATH}/swagger-ui-standalone-preset.js",
+        favicon=f"<link rel='icon' type='image/png' href='{APIDOCS_PATH}/favicon-32x32.png'>",
+    )
+    files = create_static_files_router(
+        path=APIDOCS_PATH,
+        directories=[APIDOCS_DIR],
+        name="apidocs",
+        cache_control=CacheControlHeader(max_age=365 * 86400, public=True, immutable=True),
+    )
+    return page, files
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -86,8 +112,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # A lifespan hook of its own, listed after `lifespan`: it starts once the database is open, stops before it closes.
     periodic_jobs = [embedded_jobs(settings)] if settings.ingest.embedded else []
     # ---- end of periodic jobs
+    docs_page, docs_files = _api_docs()
     app = Litestar(
-        route_handlers=[health, ready, api],
+        route_handlers=[health, ready, api, docs_files],
         lifespan=[lifespan, *periodic_jobs, *([embedded_ingest(settings)] if settings.ingest.embedded else [])],
         state=State(
             {
@@ -104,7 +131,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             version="1.0.0",
             description="REST API of CEM (T/SSEA carbon emission management platform guide; GB/T 32151.5).",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin()],
+            render_plugins=[docs_page],
             components=Components(
                 security_schemes={
                     "bearer": SecurityScheme(
