@@ -19,6 +19,10 @@ that says which kind, region and data years it is.
 Seeding checks (public-web search, 2026): see each value's ``source`` and ``confidence``. Confirmed:
 official averages 2021/2022/2023 with regions, and 0.5703 as the factor the 2023 notice set for 2022 data.
 Not found: the guideline's fuel table (coke NCV 28.447 ...), 0.6101, 0.5810, process and fixed factors.
+Where the confirmations were read: 0.5703 in a tanpaifang.com report of 2023-02-15; the 2021 and 2022
+averages in daydaynews.cc reports of 2024-12-27; the 2023 averages in a Guangming Daily report (163.com).
+A value's ``source`` (Chinese) and ``source_en`` name the standard and its annex or table for people, and
+start the part still to be checked with "待核实" / "Awaiting confirmation".
 
 Errors (all :class:`~cem_platform.accounting.formulas.AccountingError`)::
 
@@ -141,6 +145,7 @@ class Parameter:
     confidence: Confidence
     valid_from: date | None = None
     valid_until: date | None = None
+    source_en: str = ""  # the source in English ("" when given in one language only)
 
     def valid_in(self, year: int) -> bool:
         """Whether the parameter applies to data of ``year`` (open ends count as valid)."""
@@ -312,27 +317,71 @@ _METHODS: Mapping[SourceCategory, Method] = MappingProxyType(
 _CODE_2015 = "GB/T 32151.5-2015"
 _CODE_NEWER = "MEE-steel-guideline-newer"
 
-_SRC_2013 = (
-    "2013 national steel guideline (中国钢铁生产企业温室气体排放核算方法与报告指南(试行)), annex default table; "
-    "GB/T 32151.5-2015 annex believed identical. Transcribed from GHG-STEEL.md; public-web search (2026) found "
-    "no copy of the table to confirm it (e.g. coke NCV 28.447 GJ/t not found) — unverified against the original."
+# Provenance of the seeded defaults, in Chinese (``source``) and English (``source_en``): the standard and its
+# annex or table, and — plainly, "待核实" — what awaits confirmation against the original text. What the seeding
+# search (2026) found is in the module docstring; table numbers beyond the fuel table were not read.
+_STD = "GB/T 32151.5-2015"
+_GUIDE_2013_ZH = "《中国钢铁生产企业温室气体排放核算方法与报告指南（试行）》（2013）"
+_GUIDE_2013_EN = "the 2013 national steel guideline"
+_PENDING_ZH = "待核实：尚未对照标准原文核对。"
+_PENDING_EN = "Awaiting confirmation: not yet checked against the standard's text."
+
+_SRC_2013 = f"{_STD} 附录B 表B.1（常用化石燃料相关参数缺省值），与{_GUIDE_2013_ZH}附录二 表2.1 同值。{_PENDING_ZH}"
+_SRC_2013_EN = (
+    f"{_STD} Annex B, Table B.1 (defaults of common fossil fuels), the same values as {_GUIDE_2013_EN}, "
+    f"Annex 2, Table 2.1. {_PENDING_EN}"
 )
 _SRC_NEWER = (
-    "Newer ministry guideline parameter set as seen in implementations (GHG-STEEL.md); the guideline text was "
-    "not read and search found no confirmation — unverified."
+    "生态环境部较新版钢铁行业核算指南的燃料参数，据其他系统实现转录，指南原文未读。待核实：未找到公开来源确认。"
 )
-_SRC_NEWER_OF = (
-    "The newer set as recorded gives no oxidation factor; the 2013 value is assumed (reference example A uses "
-    "it with the newer NCV/CC) — unverified."
+_SRC_NEWER_EN = (
+    "Fuel parameters of the ministry's newer steel guideline as seen in other implementations; the guideline's "
+    "text was not read. Awaiting confirmation: no public source found."
+)
+_SRC_NEWER_OF = f"较新参数集未给出碳氧化率，沿用 {_STD} 附录B 表B.1 之值（参考算例 A 亦如此）。待核实：须对照指南原文。"
+_SRC_NEWER_OF_EN = (
+    f"The newer set gives no oxidation factor; the value of {_STD} Annex B, Table B.1 is used (as reference "
+    "example A does). Awaiting confirmation against the guideline."
 )
 _SRC_PROCESS = (
-    "Process factor as commonly published (GB/T 32151.5 annex / 2013 guideline); matches several independent "
-    "implementations per GHG-STEEL.md; the official table was not read and search found no copy."
+    f"{_STD} 附录B（熔剂、电极和含碳原料排放因子缺省值，表号待核实），与{_GUIDE_2013_ZH}附录二 同值，"
+    f"多个独立实现一致。{_PENDING_ZH}"
 )
-_SRC_HEAT = "Heat factor 0.11 tCO2/GJ of the 2013 guideline / GB/T 32151.5 as commonly published; not re-checked."
-_SRC_FIXED_2015 = "Fixed-carbon factor of the 2013 guideline / GB/T 32151.5-2015 as commonly published; not re-checked."
-_SRC_FIXED_2024 = (
-    "2024 ministry steel guideline figure as reported in GHG-STEEL.md; not confirmed by search — unverified."
+_SRC_PROCESS_EN = (
+    f"{_STD} Annex B (defaults for flux, electrodes and carbon-bearing materials; table number to be confirmed), "
+    f"the same values as {_GUIDE_2013_EN}, Annex 2; several independent implementations agree. {_PENDING_EN}"
+)
+_SRC_HEAT = f"{_STD} 附录B（热力排放因子缺省值 0.11 tCO2/GJ，表号待核实），与{_GUIDE_2013_ZH}附录二 同值。{_PENDING_ZH}"
+_SRC_HEAT_EN = (
+    f"{_STD} Annex B (heat emission factor 0.11 tCO2/GJ; table number to be confirmed), the same value as "
+    f"{_GUIDE_2013_EN}, Annex 2. {_PENDING_EN}"
+)
+_SRC_FIXED_2015 = f"{_STD} 附录B（固碳产品排放因子缺省值，表号待核实），与{_GUIDE_2013_ZH}附录二 同值。{_PENDING_ZH}"
+_SRC_FIXED_2015_EN = (
+    f"{_STD} Annex B (carbon fixed in products; table number to be confirmed), the same values as "
+    f"{_GUIDE_2013_EN}, Annex 2. {_PENDING_EN}"
+)
+_SRC_FIXED_2024 = "生态环境部2024年版钢铁行业核算指南的固碳产品参数（据领域资料转述）。待核实：未找到公开来源确认。"
+_SRC_FIXED_2024_EN = (
+    "Fixed-carbon figure of the ministry's 2024 steel guideline as reported in the domain notes. "
+    "Awaiting confirmation: no public source found."
+)
+_SRC_FIXED_CARRIED = f"{_SRC_FIXED_2015.removesuffix(_PENDING_ZH)}较新参数集沿用（2024年数值未列变化）。待核实。"
+_SRC_FIXED_CARRIED_EN = (
+    f"{_SRC_FIXED_2015_EN.removesuffix(_PENDING_EN)}Carried into the newer set (the 2024 figures list no change). "
+    "Awaiting confirmation."
+)
+_SRC_PROCESS_CARRIED = f"{_SRC_PROCESS.removesuffix(_PENDING_ZH)}较新参数集原样沿用。待核实。"
+_SRC_PROCESS_CARRIED_EN = (
+    f"{_SRC_PROCESS_EN.removesuffix(_PENDING_EN)}Carried into the newer set unchanged. Awaiting confirmation."
+)
+_SRC_SCRAP = (
+    "生态环境部2024年版钢铁行业核算指南所列“废钢（投入）0.037”，此处按含碳原料计入排放。"
+    "待核实：类别与正负号须对照指南原文。"
+)
+_SRC_SCRAP_EN = (
+    "Listed with the 2024 guideline's fixed-carbon figures as 'scrap as input 0.037'; seeded as a carbon-bearing "
+    "input (an emission). Awaiting confirmation: category and sign must be checked against the guideline."
 )
 
 # fuel, basis, NCV (GJ/unit), CC (tC/TJ), OF (%)
@@ -377,61 +426,67 @@ def _fuel_parameters(
     edition_code: str, version: str, rows: tuple[tuple[str, str, str, str, str], ...], newer: bool
 ) -> list[Parameter]:
     params: list[Parameter] = []
-    source = _SRC_NEWER if newer else _SRC_2013
+    source, source_en = (_SRC_NEWER, _SRC_NEWER_EN) if newer else (_SRC_2013, _SRC_2013_EN)
+    of_source, of_source_en = (_SRC_NEWER_OF, _SRC_NEWER_OF_EN) if newer else (source, source_en)
     confidence = Confidence.UNVERIFIED if newer else Confidence.AS_PUBLISHED
     for fuel, basis, ncv, cc, oxidation in rows:
         params += [
-            Parameter(f"fuel.{fuel}.ncv", Decimal(ncv), f"GJ/{basis}", edition_code, version, source, confidence),
-            Parameter(f"fuel.{fuel}.cc", Decimal(cc), "tC/TJ", edition_code, version, source, confidence),
             Parameter(
-                f"fuel.{fuel}.of",
-                Decimal(oxidation),
-                "%",
-                edition_code,
-                version,
-                _SRC_NEWER_OF if newer else source,
-                confidence,
+                f"fuel.{fuel}.ncv", Decimal(ncv), f"GJ/{basis}", edition_code, version, source, confidence,
+                source_en=source_en,
             ),
-        ]
+            Parameter(
+                f"fuel.{fuel}.cc", Decimal(cc), "tC/TJ", edition_code, version, source, confidence, source_en=source_en
+            ),
+            Parameter(
+                f"fuel.{fuel}.of", Decimal(oxidation), "%", edition_code, version, of_source, confidence,
+                source_en=of_source_en,
+            ),
+        ]  # fmt: skip
     return params
 
 
 def _edition_parameters(edition_code: str, version: str, newer: bool) -> Mapping[str, Parameter]:
     params = _fuel_parameters(edition_code, version, _FUELS_NEWER if newer else _FUELS_2013, newer)
     process_confidence = Confidence.UNVERIFIED if newer else Confidence.AS_PUBLISHED
-    process_source = _SRC_PROCESS + (" Carried into the newer set unchanged — unverified there." if newer else "")
-    params += [
-        Parameter(code, Decimal(value), "tCO2/t", edition_code, version, process_source, process_confidence)
-        for code, value in _PROCESS
-    ]
-    params.append(
-        Parameter("heat.ef", Decimal("0.11"), "tCO2/GJ", edition_code, version, _SRC_HEAT, process_confidence)
+    process_source, process_source_en = (
+        (_SRC_PROCESS_CARRIED, _SRC_PROCESS_CARRIED_EN) if newer else (_SRC_PROCESS, _SRC_PROCESS_EN)
     )
+    params += [
+        Parameter(
+            code, Decimal(value), "tCO2/t", edition_code, version, process_source, process_confidence,
+            source_en=process_source_en,
+        )
+        for code, value in _PROCESS
+    ]  # fmt: skip
+    params.append(
+        Parameter(
+            "heat.ef", Decimal("0.11"), "tCO2/GJ", edition_code, version, _SRC_HEAT, process_confidence,
+            source_en=_SRC_HEAT_EN,
+        )
+    )  # fmt: skip
     if newer:
         fixed = [("crude_steel", "0.037"), ("tar", "2.699"), ("crude_benzene", "3.382")]
         params += [
             Parameter(
-                f"fixed.{item}.ef", Decimal(v), "tCO2/t", edition_code, version, _SRC_FIXED_2024, Confidence.UNVERIFIED
+                f"fixed.{item}.ef", Decimal(v), "tCO2/t", edition_code, version, _SRC_FIXED_2024, Confidence.UNVERIFIED,
+                source_en=_SRC_FIXED_2024_EN,
             )
             for item, v in fixed
-        ]
-        carried = _SRC_FIXED_2015 + " Carried into the newer set (the 2024 figures list no change) — unverified."
+        ]  # fmt: skip
         params += [
-            Parameter(f"fixed.{item}.ef", Decimal(v), "tCO2/t", edition_code, version, carried, Confidence.UNVERIFIED)
+            Parameter(
+                f"fixed.{item}.ef", Decimal(v), "tCO2/t", edition_code, version, _SRC_FIXED_CARRIED,
+                Confidence.UNVERIFIED, source_en=_SRC_FIXED_CARRIED_EN,
+            )
             for item, v in [("pig_iron", "0.172"), ("methanol", "1.375")]
-        ]
+        ]  # fmt: skip
         params.append(
             Parameter(
-                "raw.scrap.ef",
-                Decimal("0.037"),
-                "tCO2/t",
-                edition_code,
-                version,
-                "Listed in GHG-STEEL.md with the 2024 guideline's fixed-carbon figures as 'scrap as input 0.037'; "
-                "seeded as a carbon-bearing input (emission). Category and sign unverified — check the guideline.",
-                Confidence.UNVERIFIED,
+                "raw.scrap.ef", Decimal("0.037"), "tCO2/t", edition_code, version, _SRC_SCRAP, Confidence.UNVERIFIED,
+                source_en=_SRC_SCRAP_EN,
             )
-        )
+        )  # fmt: skip
     else:
         params += [
             Parameter(
@@ -442,6 +497,7 @@ def _edition_parameters(edition_code: str, version: str, newer: bool) -> Mapping
                 version,
                 _SRC_FIXED_2015,
                 Confidence.AS_PUBLISHED,
+                source_en=_SRC_FIXED_2015_EN,
             )
             for item, v in [("crude_steel", "0.0154"), ("pig_iron", "0.172"), ("methanol", "1.375")]
         ]
@@ -496,6 +552,7 @@ class GridFactor:
     source: str
     confidence: Confidence
     unit: str = "tCO2/MWh"
+    source_en: str = ""  # the source in English ("" when given in one language only)
 
     @property
     def code(self) -> str:
@@ -505,42 +562,62 @@ class GridFactor:
 
 
 _NOTICE_2023 = (
-    "MEE notice on 2023–2025 power-sector GHG reporting "
-    "(关于做好2023—2025年发电行业企业温室气体排放报告管理有关工作的通知, Feb 2023) "
-    "set the 2022 national grid average factor at 0.5703 tCO2/MWh — confirmed via tanpaifang.com report of 2023-02-15."
+    "生态环境部《关于做好2023—2025年发电行业企业温室气体排放报告管理有关工作的通知》（2023年2月）："
+    "2022年度全国电网平均排放因子 0.5703 tCO2/MWh。已核实：见公开报道（2023-02-15）。",
+    "MEE notice on 2023–2025 power-sector GHG reporting (Feb 2023): 0.5703 tCO2/MWh for 2022 data. Confirmed in "
+    "a public report of 2023-02-15.",
 )
 _AVG_2021 = (
-    "MEE & NBS announcement 2024 No. 12 (2021 power CO2 factors): national 0.5568 — confirmed in the reports of "
-    "the 2022 announcement (daydaynews.cc, 2024-12-27: '比2021年的0.5568降低')."
+    "生态环境部、国家统计局公告2024年第12号（2021年电力二氧化碳排放因子）：全国 0.5568。已核实：见公开报道。",
+    "MEE & NBS announcement 2024 No. 12 (2021 power CO2 factors): national 0.5568. Confirmed in public reports.",
 )
 _AVG_2022 = (
-    "MEE & NBS announcement of 2024-12-20 (2022 power CO2 factors): national 0.5366 and regions — confirmed via "
-    "daydaynews.cc report of 2024-12-27."
+    "生态环境部、国家统计局公告（2024-12-20，2022年电力二氧化碳排放因子）：全国 0.5366 及各区域值。"
+    "已核实：见公开报道。",
+    "MEE & NBS announcement of 2024-12-20 (2022 power CO2 factors): national 0.5366 and regions. Confirmed in "
+    "public reports.",
 )
 _AVG_2023 = (
-    "MEE & NBS announcement on 2023 power CO2 factors (published Jan 2026): national 0.5306 and regions — "
-    "confirmed via Guangming Daily report (163.com)."
+    "生态环境部、国家统计局公告（2026年1月，2023年电力二氧化碳排放因子）：全国 0.5306 及各区域值。已核实：见公开报道。",
+    "MEE & NBS announcement on 2023 power CO2 factors (Jan 2026): national 0.5306 and regions. Confirmed in "
+    "public reports.",
+)
+_ETS_2019 = (
+    "生态环境部为全国碳市场2019–2020年度报告规定的全国电网排放因子（据领域资料）。待核实：未找到公开原文。",
+    "Prescribed for national-ETS reporting of 2019–2020 data, as recorded in the domain notes. Awaiting "
+    "confirmation: the notice was not found.",
+)
+_ETS_2021 = (
+    "生态环境部为全国碳市场2021年度报告规定的全国电网排放因子（据领域资料）。待核实：未找到公开原文。",
+    "Prescribed for national-ETS reporting of 2021 data, as recorded in the domain notes. Awaiting confirmation: "
+    "the notice was not found.",
+)
+_ETS_2023 = (
+    "按生态环境部2023年2月通知用于2023–2025年度报告；通知称因子如有变化于年底更新，未见更新。待核实：使用前须确认。",
+    "Used for 2023–2025 reporting per the Feb 2023 notice, which updates the factor at year end if it changes; no "
+    "update found. Awaiting confirmation before use.",
 )
 
 
 def _grid(
-    kind: GridFactorKind, years: tuple[int, int], region: str, value: str, source: str, confidence: Confidence
+    kind: GridFactorKind,
+    years: tuple[int, int],
+    region: str,
+    value: str,
+    source: tuple[str, str],
+    confidence: Confidence,
 ) -> GridFactor:
-    return GridFactor(kind, years[0], years[1], region, Decimal(value), source, confidence)
+    return GridFactor(kind, years[0], years[1], region, Decimal(value), source[0], confidence, source_en=source[1])
 
 
 _P = GridFactorKind.ETS_PRESCRIBED
 _A = GridFactorKind.OFFICIAL_AVERAGE
 
 GRID_FACTORS: tuple[GridFactor, ...] = (
-    _grid(_P, (2019, 2020), "national", "0.6101", "Prescribed for national-ETS reporting of 2019–2020 data, as "
-          "recorded in GHG-STEEL.md; not found by search — unverified.", Confidence.UNVERIFIED),
-    _grid(_P, (2021, 2021), "national", "0.5810", "Prescribed for national-ETS reporting of 2021 data, as recorded in "
-          "GHG-STEEL.md; not found by search — unverified.", Confidence.UNVERIFIED),
+    _grid(_P, (2019, 2020), "national", "0.6101", _ETS_2019, Confidence.UNVERIFIED),
+    _grid(_P, (2021, 2021), "national", "0.5810", _ETS_2021, Confidence.UNVERIFIED),
     _grid(_P, (2022, 2022), "national", "0.5703", _NOTICE_2023, Confidence.CONFIRMED),
-    _grid(_P, (2023, 2024), "national", "0.5703", "Used for 2023–2025 reporting per GHG-STEEL.md; the 2023 notice "
-          "says the factor is updated at year end if it changes — no update found, confirm before use.",
-          Confidence.UNVERIFIED),
+    _grid(_P, (2023, 2024), "national", "0.5703", _ETS_2023, Confidence.UNVERIFIED),
     _grid(_A, (2021, 2021), "national", "0.5568", _AVG_2021, Confidence.CONFIRMED),
     *(
         _grid(_A, (2022, 2022), region, value, _AVG_2022, Confidence.CONFIRMED)

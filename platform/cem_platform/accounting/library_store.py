@@ -52,6 +52,12 @@ __all__ = [
 
 GRID_LIBRARY = "grid-factors"
 _SEED_AUTHOR = "system (seed)"
+_PROVENANCE_REASON = (
+    "默认值来源改为引用标准及其附录、表号，并标明待核实项；数值不变。"
+    " / Provenance of the defaults cites the standard, annex and table, and marks what awaits confirmation;"
+    " values unchanged."
+)
+_provenance_checked = False  # once per process: the seeded provenance of stored libraries is up to date
 _CODE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+){1,3}$")
 
 # Versions never change once stored; the key includes the creation time so a restored or reset database
@@ -69,6 +75,7 @@ def _parameter_json(p: Parameter) -> dict[str, Any]:
         "confidence": p.confidence.value,
         "valid_from": p.valid_from.isoformat() if p.valid_from else None,
         "valid_until": p.valid_until.isoformat() if p.valid_until else None,
+        "source_en": p.source_en,
     }
 
 
@@ -83,6 +90,7 @@ def _grid_json(g: GridFactor) -> dict[str, Any]:
         "unit": g.unit,
         "source": g.source,
         "confidence": g.confidence.value,
+        "source_en": g.source_en,
     }
 
 
@@ -92,17 +100,66 @@ def libraries() -> list[str]:
 
 
 async def ensure_seeded() -> None:
-    """Store version 1 of every library that has none yet (idempotent, safe when run concurrently)."""
+    """Store version 1 of every library that has none yet, and bring seeded provenance up to date (idempotent,
+    safe when run concurrently)."""
+    global _provenance_checked
     present = {str(v.library) for v in await LibraryVersion.filter(number=1).only("id", "library")}
+    seeded: dict[str, list[dict[str, Any]]] = {
+        code: [_parameter_json(p) for p in sorted(edition.parameters.values(), key=lambda p: p.code)]
+        for code, edition in EDITIONS.items()
+    }
+    seeded[GRID_LIBRARY] = [_grid_json(g) for g in GRID_FACTORS]
     for code, edition in EDITIONS.items():
         if code not in present:
-            params = [_parameter_json(p) for p in sorted(edition.parameters.values(), key=lambda p: p.code)]
-            await _create_seed(code, params, f"Seeded defaults: {edition.title} ({edition.version}).")
+            await _create_seed(code, seeded[code], f"Seeded defaults: {edition.title} ({edition.version}).")
     if GRID_LIBRARY not in present:
         await _create_seed(
             GRID_LIBRARY,
-            [_grid_json(g) for g in GRID_FACTORS],
+            seeded[GRID_LIBRARY],
             "Seeded grid factors: national-ETS prescribed values and the official national/regional averages.",
+        )
+    if not _provenance_checked:
+        for library, parameters in seeded.items():
+            if library in present:
+                await _revise_seeded_provenance(library, parameters)
+        _provenance_checked = True
+
+
+async def _revise_seeded_provenance(library: str, seeded: list[dict[str, Any]]) -> None:
+    """A new version carrying the seed's current provenance for the defaults nobody changed since the seed.
+
+    Libraries seeded before the provenance cited the standard hold development notes as sources. Stored versions
+    stay as they were (results name them); the revision is a version of its own, by the seed, with its reason.
+    """
+    current = await LibraryVersion.filter(library=library).order_by("-number").first()
+    if current is None:
+        return
+    seeded_by_code = {p["code"]: p for p in seeded}
+    touched: set[str] = set()  # changed by a person at some point: their provenance is theirs
+    for author, diff in await LibraryVersion.filter(library=library, number__gt=1).values_list("author", "diff"):
+        if author != _SEED_AUTHOR:
+            touched.update(entry["code"] for entry in diff)
+    changes = []
+    params = {p["code"]: p for p in current.parameters}
+    for code, stored in params.items():
+        fresh = seeded_by_code.get(code)
+        if fresh is None or code in touched or stored.get("value") != fresh["value"]:
+            continue
+        if stored.get("source") == fresh["source"] and stored.get("source_en", "") == fresh["source_en"]:
+            continue
+        after = {**stored, "source": fresh["source"], "source_en": fresh["source_en"]}
+        changes.append({"code": code, "change": "changed", "before": stored, "after": after})
+        params[code] = after
+    if not changes:
+        return
+    with contextlib.suppress(IntegrityError):  # another process revised it first
+        await LibraryVersion.create(
+            library=library,
+            number=current.number + 1,
+            author=_SEED_AUTHOR,
+            reason=_PROVENANCE_REASON,
+            diff=changes,
+            parameters=sorted(params.values(), key=lambda p: p["code"]),
         )
 
 
@@ -175,6 +232,7 @@ async def load_edition(code: str, number: int | None = None) -> tuple[Edition, i
             Confidence(p["confidence"]),
             _date(p.get("valid_from")),
             _date(p.get("valid_until")),
+            p.get("source_en", ""),
         )
         for p in stored.parameters
     }
@@ -210,6 +268,7 @@ async def load_grid(number: int | None = None) -> tuple[tuple[GridFactor, ...], 
             g["source"],
             Confidence(g["confidence"]),
             g.get("unit", "tCO2/MWh"),
+            g.get("source_en", ""),
         )
         for g in stored.parameters
     )
@@ -258,6 +317,13 @@ def _confidence(text: str | None, before: Mapping[str, Any] | None, code: str) -
     return str(value)
 
 
+def _source_en(source: str, before: Mapping[str, Any] | None) -> str:
+    """The English source kept while the source stays as it was; a new source is the changer's own words."""
+    if before is not None and before.get("source") == source:
+        return str(before.get("source_en") or "")
+    return ""
+
+
 def _apply_edition_change(change: ParameterChange, before: Mapping[str, Any] | None) -> dict[str, Any]:
     code = change.code
     if not _CODE.match(code):
@@ -298,6 +364,7 @@ def _apply_edition_change(change: ParameterChange, before: Mapping[str, Any] | N
         "confidence": _confidence(change.confidence, before, code),
         "valid_from": change.valid_from or None,
         "valid_until": change.valid_until or None,
+        "source_en": _source_en(source, before),
     }
 
 
@@ -325,6 +392,7 @@ def _apply_grid_change(change: ParameterChange, before: Mapping[str, Any] | None
         "unit": "tCO2/MWh",
         "source": source,
         "confidence": _confidence(change.confidence, before, change.code),
+        "source_en": _source_en(source, before),
     }
 
 
@@ -351,6 +419,8 @@ async def change_parameters(
             diff.append({"code": change.code, "change": "removed", "before": before, "after": None})
             continue
         after = _apply_grid_change(change, before) if grid else _apply_edition_change(change, before)
+        if not after["source_en"] and "source_en" not in (before or {}):
+            del after["source_en"]  # a parameter stored before sources came in two languages stays as it was
         if before == after:
             continue
         params[change.code] = after

@@ -420,7 +420,10 @@ class AccountingController(Controller):
         library: Annotated[str, QueryParameter(max_length=64)],
         version: Annotated[int | None, QueryParameter(ge=1, description="default: the newest")] = None,
     ) -> ParametersOut:
-        """The complete parameter set of one version: value, unit, source document, confidence, validity."""
+        """The complete parameter set of one version: value (exact decimal string), unit, source, confidence,
+        validity. ``source`` is the provenance in Chinese (the standard with its annex and table; "待核实" starts
+        what awaits confirmation), ``source_en`` the same in English where the library gives it (absent or empty
+        for a value someone entered in one language)."""
         stored = await library_store.version_of(library, version)
         return ParametersOut(library=library, version=stored.number, parameters=stored.parameters)
 
