@@ -75,6 +75,14 @@ class Alarm(Model):
     cleared_at = fields.DatetimeField(null=True)
     cleared_by = fields.CharField(max_length=100, default="")  # a user, or "rule" when the cause went away
     clear_note = fields.TextField(default="")
+    # Plant names of what the alarm concerns (device, connection, point, facility, process; English as <key>_en),
+    # taken when it is raised, so that screens say it in the plant's words without asking again.
+    names: Any = fields.JSONField(default=dict, null=True)  # NULL on alarms raised before names were kept
+    # For a terminal or PLC outage: the meters it leaves without data (point id, code, name, facility, process,
+    # and the id of their own alarm when one was already open), kept up to date while the outage is open.
+    consequences: Any = fields.JSONField(default=list, null=True)
+    # For a meter's data alarm: the outage alarm it is listed under (its root cause), while that one is open.
+    root_id = fields.BigIntField(null=True, db_index=True)
 
     events: fields.ReverseRelation[AlarmEvent]
 

@@ -24,10 +24,13 @@ by every ingest process, expiring by itself) or, for the one-process demo, in me
 needed. The alarm is raised when the window reaches the threshold; while it is open, every new drop
 refreshes its ``last_seen_at``, and :func:`evaluate` clears it once no drop was seen for an hour.
 
-No alarm storms. Data alarms of a point (gap, completeness) are held back while the terminal that delivers it
-(``ts_point_source``) is offline, silent or out of service, and for one gap window after it came back (or
-restarted): one outage is one DEVICE_OFFLINE alarm, not one per meter. Completeness is also held back for
-terminals that were offline during the hour, and for points that already have a data gap.
+No alarm storms: one root cause per outage. Data alarms of a point (gap, completeness, stuck) are held back while
+the terminal that delivers it (``ts_point_source``) is offline, silent or out of service, or while the PLC
+connection it stopped with is down, and for one gap window after the terminal or PLC came back (or restarted).
+One outage is one alarm (DEVICE_OFFLINE or METER_COMM) that lists the meters it leaves without data, by name,
+in its ``consequences``; data alarms of those meters that were already open are linked under it (``root_id``)
+and stand on their own again once it ends. Completeness is also held back for terminals that were offline and
+meters whose PLC was down during the hour, and for points that already have a data gap.
 """
 
 from __future__ import annotations
@@ -47,8 +50,8 @@ from tortoise.functions import Count, Max
 from cem_gateway.wire import Alarm as GatewayAlarm
 from cem_gateway.wire import Status
 from cem_platform.alarms.models import Alarm, AlarmKind, Severity
+from cem_platform.alarms.names import PlantNames, consequence_entry, processes_of
 from cem_platform.alarms.services import AlarmService, severity_rank
-from cem_platform.org.models import MeasurementPoint
 from cem_platform.settings import Settings
 from cem_platform.sysconfig.services import get_value
 from cem_platform.telemetry.live import LoopRedis
@@ -74,6 +77,10 @@ GATEWAY_KINDS = {
     "renewal_failed": AlarmKind.CERTIFICATE_EXPIRING,
 }  # clock_skew and codes of newer gateways are shown in the terminal's status, not raised
 GATEWAY_SEVERITY = {"info": Severity.INFO, "warning": Severity.WARNING, "critical": Severity.CRITICAL}
+# The outages whose consequences are listed under them: a terminal offline, a PLC connection down.
+ROOT_KINDS = (AlarmKind.DEVICE_OFFLINE, AlarmKind.METER_COMM)
+# The data alarms of one meter that an outage causes (listed under it, not raised on their own).
+CONSEQUENCE_KINDS = (AlarmKind.DATA_GAP, AlarmKind.DATA_COMPLETENESS, AlarmKind.METER_STUCK)
 DROP_RULES = {
     "out_of_range": (AlarmKind.METER_OUT_OF_RANGE, "alarm.out_of_range_drops_per_hour", "out of the meter's range"),
     "rate_of_change": (AlarmKind.DATA_SPIKE, "alarm.spike_drops_per_hour", "implausible jumps"),
@@ -219,6 +226,7 @@ async def on_status(
         return  # the retained status delivered again (ingest reconnected to the broker): nothing new
     service = AlarmService(settings)
     label = _device_label(device.id, device.name)
+    names = await PlantNames().device(device.id)
     open_alarms = await _open_for_device(device.id)
     if status.state == "offline":
         lost = status.reason == LAST_WILL
@@ -232,13 +240,14 @@ async def on_status(
             {"reason": status.reason or "", "source": "status", "device_id": device.id},
             offline_cause(device.id),
             at=received_at,
+            names=names,
         )
     else:
         if offline_cause(device.id) in open_alarms:
             await service.clear_cause(offline_cause(device.id), note=f"{label} is online again", at=received_at)
-        await _gateway_alarms(service, device, status, open_alarms, received_at, label)
+        await _gateway_alarms(service, device, status, open_alarms, received_at, label, names)
     if not (status.state == "offline" and status.reason == LAST_WILL):  # a last will carries no counters
-        await _drops(settings, service, device, status, previous, open_alarms, received_at, label)
+        await _drops(settings, service, device, status, previous, open_alarms, received_at, label, names)
 
 
 def _offline_message(label: str, reason: str | None) -> str:
@@ -270,8 +279,13 @@ async def _gateway_alarms(
     open_alarms: dict[str, Alarm],
     received_at: dt.datetime,
     label: str,
+    names: dict[str, str],
 ) -> None:
-    """Raise what the gateway reports now; clear what it reported before and no longer does."""
+    """Raise what the gateway reports now; clear what it reported before and no longer does.
+
+    A meter the gateway reports stuck is not raised on its own while it is listed under an outage of this
+    terminal (a PLC connection down): the outage is the cause, the meter one of its consequences.
+    """
     current: dict[str, list[GatewayAlarm]] = defaultdict(list)
     kinds: dict[str, AlarmKind] = {}
     for reported in status.alarms:
@@ -294,12 +308,14 @@ async def _gateway_alarms(
             continue  # the same condition still going on: heartbeats repeat it, it is one occurrence
         due.append((cause, kinds[cause], severity, reports))
     stuck = {r.subject for _, kind, _, reports in due if kind == AlarmKind.METER_STUCK for r in reports if r.subject}
-    point_ids: dict[str, int] = {}
-    if stuck:
-        rows = await MeasurementPoint.filter(enterprise_id=device.enterprise_id, code__in=sorted(stuck)).values_list(
-            "code", "id"
-        )
-        point_ids = {str(code): int(pid) for code, pid in rows}
+    points = await PlantNames().points_by_code(device.enterprise_id, stuck)
+    behind_outage = {
+        str(entry.get("point_code"))
+        for alarm in open_alarms.values()
+        if alarm.kind in ROOT_KINDS
+        for entry in alarm.consequences or []
+    }
+    connections = {c.name: c for c in status.connections}
     for cause, kind, severity, reports in due:
         subject = reports[0].subject
         detail: dict[str, Any] = {
@@ -309,15 +325,34 @@ async def _gateway_alarms(
             "since": _utc(ms_to_dt(min(r.since for r in reports))),
         }
         subject_type, subject_id = "device", device.id
+        alarm_names = dict(names)
         if kind == AlarmKind.METER_STUCK and subject:
+            if subject in behind_outage and cause not in open_alarms:
+                continue  # the outage's alarm lists this meter
             detail["point_code"] = subject
             subject_type = "point"
-            subject_id = str(point_ids[subject]) if subject in point_ids else subject
+            point_id, point_names = points.get(subject, (None, {}))
+            subject_id = str(point_id) if point_id is not None else subject
+            alarm_names.update(point_names)
         elif kind == AlarmKind.METER_COMM and subject:
             detail["connection"] = subject
+            alarm_names["connection"] = subject
+            state = connections.get(subject)
+            if state is not None and state.last_good_poll is not None:
+                # when the meters behind it last delivered: how the rules tell its meters from the others'
+                detail["last_good_poll"] = _utc(ms_to_dt(state.last_good_poll))
         message = f"{label}: " + "; ".join(r.message for r in reports)
         await service.raise_alarm(
-            device.enterprise_id, kind, severity, subject_type, subject_id, message, detail, cause, at=received_at
+            device.enterprise_id,
+            kind,
+            severity,
+            subject_type,
+            subject_id,
+            message,
+            detail,
+            cause,
+            at=received_at,
+            names=alarm_names,
         )
     for cause in open_alarms:
         if cause not in current and is_gateway_cause(cause):
@@ -333,6 +368,7 @@ async def _drops(
     open_alarms: dict[str, Alarm],
     received_at: dt.datetime,
     label: str,
+    names: dict[str, str],
 ) -> None:
     """Count the readings the gateway dropped (out of range, implausible jumps) against the per-hour limits."""
     received_ms = dt_to_ms(received_at)
@@ -368,6 +404,7 @@ async def _drops(
             },
             cause,
             at=received_at,
+            names=names,
         )
 
 
@@ -408,6 +445,56 @@ class _Terminals:
     back_since: dict[str, dt.datetime] = field(default_factory=dict)  # when each came back online or started
 
 
+# How far a meter's last reading may lie from its PLC connection's last good poll to count as behind that PLC
+# (beyond the meter's own gap window): the gateway reports the connection down with its next heartbeat.
+PLC_SLACK = dt.timedelta(minutes=1)
+
+
+@dataclass
+class _Outages:
+    """Open outages per terminal, and which meters each leaves without data.
+
+    A meter of an offline terminal is behind that outage. A meter of a terminal with a PLC connection down is
+    behind the connection it stopped with: its last reading lies within its gap window of the connection's last
+    good poll (or, without one, of when the gateway saw it down); with several down, the nearest. The gateway
+    does not tell which meters a connection serves; the time they fell silent does.
+    """
+
+    offline: dict[str, list[Alarm]] = field(default_factory=lambda: defaultdict(list))
+    connections: dict[str, list[Alarm]] = field(default_factory=lambda: defaultdict(list))
+    reconnected: dict[int, dt.datetime] = field(default_factory=dict)  # meter -> its PLC came back (recently)
+    listed: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))  # outage alarm -> meters
+
+    def roots(self) -> list[Alarm]:
+        return [alarm for alarms in (*self.offline.values(), *self.connections.values()) for alarm in alarms]
+
+    def root_of(self, device_id: str, last: dt.datetime | None, window: dt.timedelta) -> Alarm | None:
+        """The outage a meter of ``device_id`` without data for ``window`` (last reading ``last``) is behind."""
+        if self.offline.get(device_id):
+            return self.offline[device_id][0]
+        if last is None:
+            return None
+        best: tuple[dt.timedelta, Alarm] | None = None
+        for alarm in self.connections.get(device_id, []):
+            since = _parse_utc(alarm.detail.get("since")) or alarm.raised_at
+            reference = _parse_utc(alarm.detail.get("last_good_poll")) or since
+            if reference - window - PLC_SLACK <= last <= max(since, reference) + window:
+                distance = abs(last - reference)
+                if best is None or distance < best[0]:
+                    best = (distance, alarm)
+        return best[1] if best else None
+
+
+def _parse_utc(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
 class _Evaluation:
     """One run of the rules at ``now``."""
 
@@ -416,6 +503,7 @@ class _Evaluation:
         self.now = now
         self.service = AlarmService(settings)
         self.report = EvaluationReport(at=now)
+        self.names = PlantNames()
         self.client = connections.get("default")
         self.postgres = self.client.capabilities.dialect == "postgres"
 
@@ -443,9 +531,10 @@ class _Evaluation:
         message: str,
         detail: dict[str, Any],
         cause: str,
+        names: dict[str, str] | None = None,
     ) -> None:
         await self.service.raise_alarm(
-            enterprise_id, kind, severity, subject_type, subject_id, message, detail, cause, at=self.now
+            enterprise_id, kind, severity, subject_type, subject_id, message, detail, cause, at=self.now, names=names
         )
         self.report.count(self.report.raised, kind)
 
@@ -522,6 +611,7 @@ class _Evaluation:
                     "missed": missed,
                 },
                 cause,
+                await self.names.device(device_id),
             )
         await self.clear(AlarmKind.DEVICE_OFFLINE, fresh, "heartbeats arrive again")
         for cause, state in out_of_service.items():
@@ -582,6 +672,7 @@ class _Evaluation:
                     "warning_days": days,
                 },
                 cause,
+                await self.names.device(device_id),
             )
         await self.clear(
             AlarmKind.CERTIFICATE_EXPIRING,
@@ -635,6 +726,7 @@ class _Evaluation:
                     "threshold": threshold,
                 },
                 cause,
+                await self.names.device(device_id),
             )
         await self.clear(
             AlarmKind.DEAD_LETTERS, set(open_alarms) - due, f"fewer than {threshold} refused messages in the last hour"
@@ -657,7 +749,11 @@ class _Evaluation:
         return intervals, dt.timedelta(seconds=intervals * max(seconds, 1))
 
     async def data_gaps(self, intervals: int, longest: dt.timedelta, terminals: _Terminals) -> set[int]:
-        """Points that delivered before and have no reading for ``intervals`` sample periods; the gap set."""
+        """Points that delivered before and have no reading for ``intervals`` sample periods; the gap set.
+
+        A point whose terminal is offline, or whose PLC connection is down, is listed under that outage's alarm
+        instead of raising its own (its open data alarms are linked under it); see :class:`_Outages`.
+        """
         rows = await self.sql(
             _GAPS_PG,
             _GAPS_SQLITE,
@@ -665,17 +761,31 @@ class _Evaluation:
         )
         open_alarms = await _open(AlarmKind.DATA_GAP)
         in_gap = {int(row["point_id"]) for row in rows}
+        outages = await self.outages(longest)
+        last = await self._last_readings(
+            sorted({int(row["point_id"]) for row in rows if row["device_id"] in outages.connections})
+        )
         fresh: list[dict[str, Any]] = []
         for row in rows:
+            point_id, device_id = int(row["point_id"]), row["device_id"]
             window = dt.timedelta(seconds=intervals * int(row["sample_seconds"]))
-            device_id = row["device_id"]
-            back = terminals.back_since.get(device_id)
-            if device_id in terminals.held or (back is not None and back > self.now - window):
+            root = outages.root_of(device_id, last.get(point_id), window)
+            if root is not None:
+                outages.listed[root.id].append(point_id)
                 self.report.held_back += 1
                 continue
-            if point_cause(AlarmKind.DATA_GAP, int(row["point_id"])) not in open_alarms:
+            back = terminals.back_since.get(device_id)
+            reconnected = outages.reconnected.get(point_id)
+            if (
+                device_id in terminals.held
+                or (back is not None and back > self.now - window)
+                or (reconnected is not None and reconnected > self.now - window)
+            ):
+                self.report.held_back += 1  # waiting for its terminal or PLC, or catching up after it came back
+                continue
+            if point_cause(AlarmKind.DATA_GAP, point_id) not in open_alarms:
                 fresh.append(row)
-        last = await self._last_readings([int(row["point_id"]) for row in fresh])
+        last.update(await self._last_readings([int(r["point_id"]) for r in fresh if int(r["point_id"]) not in last]))
         for row in fresh:
             point_id, sample = int(row["point_id"]), int(row["sample_seconds"])
             window_s = intervals * sample
@@ -698,10 +808,62 @@ class _Evaluation:
                     "last_reading_at": _utc(last_at) if last_at else None,
                 },
                 point_cause(AlarmKind.DATA_GAP, point_id),
+                await self.names.point(point_id, row["device_id"]),
             )
         gone = {c for c, a in open_alarms.items() if not (a.subject_id.isdigit() and int(a.subject_id) in in_gap)}
         await self.clear(AlarmKind.DATA_GAP, gone, "readings arrive again")
+        await self.list_consequences(outages)
         return in_gap
+
+    async def outages(self, longest: dt.timedelta) -> _Outages:
+        """The open outages (terminal offline, PLC connection down) and the meters of recently ended ones."""
+        outages = _Outages()
+        for alarm in await Alarm.filter(open_key__isnull=False, kind__in=list(ROOT_KINDS)).order_by("id"):
+            device_id = str(alarm.detail.get("device_id") or alarm.subject_id)
+            (outages.offline if alarm.kind == AlarmKind.DEVICE_OFFLINE else outages.connections)[device_id].append(
+                alarm
+            )
+        ended = await Alarm.filter(kind=AlarmKind.METER_COMM, cleared_at__gt=self.now - longest).values(
+            "consequences", "cleared_at"
+        )
+        for row in ended:
+            for entry in row["consequences"] or []:
+                point_id = int(entry["point_id"])
+                outages.reconnected[point_id] = max(
+                    row["cleared_at"], outages.reconnected.get(point_id, row["cleared_at"])
+                )
+        return outages
+
+    async def list_consequences(self, outages: _Outages) -> None:
+        """Write each open outage's meters under it and link their open data alarms; unlink what no longer is."""
+        consequences = await Alarm.filter(
+            open_key__isnull=False, kind__in=list(CONSEQUENCE_KINDS), subject_type="point"
+        ).values("id", "kind", "subject_id", "root_id")
+        by_point: dict[int, list[dict[str, Any]]] = defaultdict(list)
+        for row in consequences:
+            if str(row["subject_id"]).isdigit():
+                by_point[int(row["subject_id"])].append(row)
+        linked: set[int] = set()
+        for root in outages.roots():
+            point_ids = sorted(set(outages.listed.get(root.id, [])))
+            names = await self.names.points(point_ids)
+            entries: list[dict[str, Any]] = []
+            for point_id in point_ids:
+                own = by_point.get(point_id, [])
+                gap = next((a["id"] for a in own if a["kind"] == AlarmKind.DATA_GAP), None)
+                entries.append(
+                    consequence_entry(point_id, names.get(point_id, {}), gap or (own[0]["id"] if own else None))
+                )
+                ids = [int(a["id"]) for a in own]
+                linked.update(ids)
+                await self.service.set_root(ids, root.id)
+            entries.sort(key=lambda e: (e["process"], e["facility"], e["point_name"], e["point_id"]))
+            learnt = processes_of(entries) if root.kind == AlarmKind.METER_COMM else {}
+            await self.service.set_consequences(root.id, entries, learnt)
+        # the outage ended (or the meter recovered): its alarm, if still open, stands on its own again
+        await self.service.set_root(
+            [int(r["id"]) for r in consequences if r["root_id"] and r["id"] not in linked], None
+        )
 
     async def _last_readings(self, point_ids: list[int]) -> dict[int, dt.datetime]:
         """The newest reading time of these points (only for alarms being raised: one indexed probe each)."""
@@ -745,12 +907,26 @@ class _Evaluation:
             .values_list("subject_id", flat=True)
         )
         away.update(str(device_id) for device_id in outages)
+        # meters listed under a PLC outage during the hour: the outage says it (consequences of offline
+        # terminals are covered by ``away``)
+        behind: set[int] = set()
+        for listed in (
+            await Alarm.filter(kind=AlarmKind.METER_COMM, raised_at__lt=end)
+            .filter(Q(cleared_at__isnull=True) | Q(cleared_at__gt=start))
+            .values_list("consequences", flat=True)
+        ):
+            behind.update(int(entry["point_id"]) for entry in listed or [])
         incomplete = {int(row["point_id"]) for row in rows}
         hour = _utc(start)
         for row in rows:
             point_id, sample = int(row["point_id"]), int(row["sample_seconds"])
             cause = point_cause(AlarmKind.DATA_COMPLETENESS, point_id)
-            if row["device_id"] in away or point_id in in_gap or point_cause(AlarmKind.DATA_GAP, point_id) in open_gaps:
+            if (
+                row["device_id"] in away
+                or point_id in in_gap
+                or point_id in behind
+                or point_cause(AlarmKind.DATA_GAP, point_id) in open_gaps
+            ):
                 self.report.held_back += 1  # the outage or the gap already says it
                 continue
             existing = open_alarms.get(cause)
@@ -778,6 +954,7 @@ class _Evaluation:
                     "threshold_percent": minimum,
                 },
                 cause,
+                await self.names.point(point_id, row["device_id"]),
             )
         gone = {c for c, a in open_alarms.items() if not (a.subject_id.isdigit() and int(a.subject_id) in incomplete)}
         await self.clear(AlarmKind.DATA_COMPLETENESS, gone, f"the hour from {start:%Y-%m-%d %H:00} UTC is complete")

@@ -94,8 +94,12 @@ class AlarmService:
         cause: str | None = None,
         *,
         at: dt.datetime | None = None,
+        names: dict[str, str] | None = None,
     ) -> Alarm:
         """Open an alarm for ``cause``, or count one more occurrence on the open one.
+
+        ``names`` are the plant names of what it concerns (see :mod:`cem_platform.alarms.names`); a repeat adds
+        to those kept, so that names learnt later (the processes behind a PLC) stay.
 
         A repeat with a higher severity escalates the alarm (and makes an acknowledged alarm active again). A
         repeat seen no later than the alarm's ``last_seen_at`` with no higher severity is the same sighting
@@ -106,7 +110,7 @@ class AlarmService:
         for attempt in range(_RACE_ATTEMPTS):
             try:
                 alarm, action = await self._raise_once(
-                    enterprise_id, kind, severity, subject_type, subject_id, message, detail, cause, at
+                    enterprise_id, kind, severity, subject_type, subject_id, message, detail, cause, at, names
                 )
             except IntegrityError:
                 # Another process opened the same cause between our look and our insert: update theirs.
@@ -129,6 +133,7 @@ class AlarmService:
         detail: dict[str, Any] | None,
         cause: str,
         at: dt.datetime,
+        names: dict[str, str] | None,
     ) -> tuple[Alarm, str | None]:
         async with in_transaction():
             alarm = await Alarm.select_for_update().get_or_none(open_key=cause)
@@ -144,6 +149,8 @@ class AlarmService:
                     state=AlarmState.ACTIVE,
                     message=message,
                     detail=detail or {},
+                    names=names or {},
+                    consequences=[],
                     raised_at=at,
                     last_seen_at=at,
                     occurrences=1,
@@ -161,6 +168,8 @@ class AlarmService:
             alarm.message = message
             if detail is not None:
                 alarm.detail = detail
+            if names:
+                alarm.names = {**(alarm.names or {}), **names}
             action = "repeated"
             if rising:
                 action = "escalated"
@@ -195,6 +204,37 @@ class AlarmService:
             if await self.clear_cause(cause, note=note, at=at) is not None:
                 cleared += 1
         return cleared
+
+    async def set_consequences(self, alarm_id: int, consequences: list[dict[str, Any]], names: dict[str, str]) -> bool:
+        """Keep an open outage's list of the meters it leaves without data (and the names learnt from them);
+        True when it changed. A cleared outage keeps the list it had: what it affected."""
+        async with in_transaction():
+            alarm = await Alarm.select_for_update().get_or_none(id=alarm_id, open_key__isnull=False)
+            if alarm is None:
+                return False
+            merged = {**(alarm.names or {}), **names}
+            if (alarm.consequences or []) == consequences and (alarm.names or {}) == merged:
+                return False
+            alarm.consequences = consequences
+            alarm.names = merged
+            await alarm.save(update_fields=["consequences", "names"])
+        await self._publish(alarm, "updated")
+        return True
+
+    async def set_root(self, alarm_ids: Iterable[int], root_id: int | None) -> int:
+        """List open data alarms under an outage's alarm (``root_id``), or on their own again (None); how many
+        changed."""
+        changed = 0
+        for alarm_id in sorted(set(alarm_ids)):
+            async with in_transaction():
+                alarm = await Alarm.select_for_update().get_or_none(id=alarm_id, open_key__isnull=False)
+                if alarm is None or alarm.root_id == root_id:
+                    continue
+                alarm.root_id = root_id
+                await alarm.save(update_fields=["root_id"])
+            changed += 1
+            await self._publish(alarm, "updated")
+        return changed
 
     @staticmethod
     async def _clear_locked(alarm: Alarm, by: str, note: str, at: dt.datetime) -> None:
