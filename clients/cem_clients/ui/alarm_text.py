@@ -201,6 +201,8 @@ def _data_gap(w: _Words) -> tuple[str, str]:
     interval = w.duration(sample) if sample > 0 else "-"
     if w.detail.get("last_reading_at"):
         happened = w.t.t("alarm.text.data_gap.since", point=w.point, since=w.time("last_reading_at"), interval=interval)
+    elif sample <= 0:
+        happened = w.t.t("alarm.text.data_gap.plain", point=w.point)
     else:
         window = sample * w.number("gap_intervals", 1)
         happened = w.t.t("alarm.text.data_gap.for", point=w.point, duration=w.duration(window), interval=interval)

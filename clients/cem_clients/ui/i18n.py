@@ -223,6 +223,7 @@ _ZH: dict[str, str] = {
     "alarm.text.data_gap.title": "计量点无数据",
     "alarm.text.data_gap.since": "{point}自 {since} 起没有读数（应每 {interval} 一条），而网关在线。",
     "alarm.text.data_gap.for": "{point}已超过 {duration} 没有读数（应每 {interval} 一条），而网关在线。",
+    "alarm.text.data_gap.plain": "{point}没有读数，而网关在线。",
     "alarm.text.data_gap.check": "先看这块仪表是否通电、与 PLC 的接线是否正常，再核对网关点表中这个点的地址。",
     "alarm.text.data_completeness.title": "数据不完整",
     "alarm.text.data_completeness.happened": (
@@ -1012,6 +1013,7 @@ _EN: dict[str, str] = {
     "alarm.text.data_gap.for": (
         "{point} has sent no reading for over {duration} (expected every {interval}) although its gateway is online."
     ),
+    "alarm.text.data_gap.plain": "{point} sends no readings although its gateway is online.",
     "alarm.text.data_gap.check": (
         "First check the meter's power and its wiring to the PLC, then the point's address in the gateway's point map."
     ),

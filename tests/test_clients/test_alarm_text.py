@@ -1,0 +1,218 @@
+"""Alarms in the plant's words (``ui.alarm_text.describe_alarm``): per kind in Chinese and English, equipment named by
+its plant name, what to check first, local times, no internal id on the face of it; the technical text kept apart.
+
+The alarms are the platform's own: raised by its rules from gateway statuses and evaluations against PostgreSQL,
+read back through the API as the clients read them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import pytest
+
+from cem_clients._models import Alarm, AlarmConsequence
+from cem_clients.api import ApiClient
+from cem_clients.ui.alarm_text import KINDS, AlarmText, describe_alarm, is_consequence
+from cem_clients.ui.i18n import STRINGS, Locale, Translator, placeholders
+from cem_platform.alarms.models import AlarmKind
+from cem_platform.alarms.rules import evaluate
+from cem_platform.settings import Settings
+from tests.test_alarms.helpers import base_time, feed, gateway_alarm, meters, readings, source, status, terminal
+from tests.test_clients.test_api_client import api, base_url, login  # noqa: F401 - the served platform
+from tests.test_platform.world import World
+
+UTC = dt.UTC
+T0 = dt.datetime(2026, 12, 7, 3, 0, tzinfo=UTC)  # 11:00 in Shanghai
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _alarm(kind: str, **fields: object) -> Alarm:
+    base: dict[str, object] = {
+        "id": 7,
+        "enterprise_id": 1,
+        "kind": kind,
+        "severity": "critical",
+        "subject_type": "device",
+        "subject_id": "dev-3f9a2c",
+        "cause": f"{kind}:dev-3f9a2c:gw:rolling-plc",
+        "state": "active",
+        "message": "rolling-plc: rolling-plc: refused (127.0.0.1:43199: [Errno 111] Connect call failed)",
+        "detail": {"device_id": "dev-3f9a2c", "since": T0.isoformat()},
+        "raised_at": T0 + dt.timedelta(seconds=20),
+        "last_seen_at": T0 + dt.timedelta(minutes=5),
+        "names": {"device": "炼钢厂网关"},
+    }
+    base.update(fields)
+    return Alarm(**base)  # type: ignore[arg-type]
+
+
+def _face(text: AlarmText) -> str:
+    """Everything a screen shows without a tap."""
+    return " ".join([text.title, text.happened, text.check_first, text.raised_at, text.subject, *text.consequences])
+
+
+RAW = ("dev-3f9a2c", "rolling-plc", "meter_comm", "data_gap", "IR.BF1", "UTC", "Errno", "{", "}")
+
+PLC = _alarm(
+    "meter_comm",
+    names={"device": "炼钢厂网关", "connection": "rolling-plc", "process": "热轧", "process_en": "Hot rolling"},
+    detail={"device_id": "dev-3f9a2c", "connection": "rolling-plc", "since": T0.isoformat()},
+    consequences=(
+        AlarmConsequence(point_id=11, point_code="HR.RF1.GAS", point_name="加热炉煤气流量", facility="1#加热炉"),
+        AlarmConsequence(point_id=12, point_code="HR.RF1.AIR", point_name="助燃空气流量", facility="1#加热炉"),
+    ),
+)
+POINT_NAMES = {
+    "device": "炼铁网关",
+    "point": "焦炭流量",
+    "point_code": "IR.BF1.COKE.FLOW",
+    "facility": "1#高炉",
+    "process": "炼铁",
+    "process_en": "Ironmaking",
+}
+EXAMPLES = {
+    "meter_comm": PLC,
+    "device_offline": _alarm("device_offline", detail={"reason": "connection lost", "device_id": "dev-3f9a2c"}),
+    "certificate_expiring": _alarm(
+        "certificate_expiring", detail={"not_after": (T0 + dt.timedelta(days=10)).isoformat(), "serial": "ab12"}
+    ),
+    "gateway_buffer": _alarm("gateway_buffer"),
+    "meter_stuck": _alarm(
+        "meter_stuck",
+        subject_type="point",
+        subject_id="18",
+        names=POINT_NAMES,
+        message="IR.BF1.COKE.FLOW has not changed",
+    ),
+    "meter_out_of_range": _alarm("meter_out_of_range", detail={"drops_last_hour": 37, "threshold": 10}),
+    "data_gap": _alarm(
+        "data_gap",
+        subject_type="point",
+        subject_id="18",
+        names=POINT_NAMES,
+        detail={"last_reading_at": T0.isoformat(), "sample_seconds": 60, "gap_intervals": 5, "point_code": "IR.BF1"},
+    ),
+    "data_spike": _alarm("data_spike", detail={"drops_last_hour": 12, "threshold": 10}),
+    "data_completeness": _alarm(
+        "data_completeness",
+        subject_type="point",
+        subject_id="18",
+        names=POINT_NAMES,
+        detail={"hour": T0.isoformat(), "readings": 41, "expected": 60, "percent": 68.3, "threshold_percent": 90},
+    ),
+    "dead_letters": _alarm("dead_letters", detail={"count": 120, "threshold": 100}),
+}
+
+
+def test_every_kind_has_an_example_here() -> None:
+    assert set(EXAMPLES) == set(KINDS) == {k.value for k in AlarmKind}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("locale", list(Locale))
+def test_each_kind_says_what_happened_and_what_to_check_by_plant_names(kind: str, locale: Locale) -> None:
+    alarm = EXAMPLES[kind]
+    text = describe_alarm(alarm, Translator(locale))
+    face = _face(text)
+    assert all(raw not in face for raw in RAW), face
+    assert text.title and text.happened and text.check_first and text.subject
+    assert (alarm.names.get("point") or alarm.names["device"]) in text.subject
+    assert text.raised_at == "2026-12-07 11:00"  # the plant's time, not 03:00 UTC
+    if locale is Locale.EN:
+        # English words around the plant's own names (which stay as the plant writes them)
+        rest = face
+        for name in (*alarm.names.values(), *(c.point_name for c in alarm.consequences), "1#加热炉"):
+            rest = rest.replace(name, "")
+        assert not CJK.search(rest), rest
+    else:
+        assert CJK.search(text.happened) and CJK.search(text.check_first)
+    assert alarm.message in text.technical and alarm.cause in text.technical  # one tap away, as it is
+
+
+def test_a_plc_outage_names_the_plc_by_its_process_and_lists_its_meters() -> None:
+    zh = describe_alarm(PLC, Translator(Locale.ZH_CN))
+    assert zh.title == "PLC 通信中断"
+    assert zh.subject == "热轧 PLC，炼钢厂网关"
+    assert zh.happened == (
+        "炼钢厂网关自 2026-12-07 11:00 起连不上热轧 PLC，这台 PLC 下的计量点没有读数。受影响的 2 个计量点列在下方。"
+    )
+    assert zh.consequences == ("加热炉煤气流量（1#加热炉）", "助燃空气流量（1#加热炉）")
+    en = describe_alarm(PLC, Translator(Locale.EN))
+    assert en.subject == "Hot rolling PLC, 炼钢厂网关"
+    assert "since 2026-12-07 11:00" in en.happened and "Meters affected: 2" in en.happened
+    assert en.consequences == ("加热炉煤气流量 (1#加热炉)", "助燃空气流量 (1#加热炉)")
+    assert "rolling-plc" in en.technical and "HR.RF1.GAS" in en.technical
+
+
+def test_facts_in_local_time_and_units_of_the_language() -> None:
+    gap = EXAMPLES["data_gap"]
+    assert describe_alarm(gap, Translator(Locale.ZH_CN)).happened == (
+        "焦炭流量（1#高炉）自 2026-12-07 11:00 起没有读数（应每 60 秒 一条），而网关在线。"
+    )
+    assert "(expected every 60 s)" in describe_alarm(gap, Translator(Locale.EN)).happened
+    completeness = describe_alarm(EXAMPLES["data_completeness"], Translator(Locale.ZH_CN)).happened
+    assert "2026-12-07 11:00" in completeness and "41" in completeness and "68.3%" in completeness
+    other_zone = Translator(Locale.ZH_CN, zone="Europe/Berlin")
+    assert describe_alarm(gap, other_zone).raised_at == "2026-12-07 04:00"
+
+
+def test_names_missing_are_said_generically_never_as_ids() -> None:
+    bare = _alarm("data_gap", subject_type="point", subject_id="18", names={}, detail={"point_code": "IR.BF1"})
+    zh = describe_alarm(bare, Translator(Locale.ZH_CN))
+    assert zh.subject == "未命名的计量点" and "18" not in _face(zh).replace("2026-12-07", "")
+    plc = describe_alarm(_alarm("meter_comm", names={}), Translator(Locale.EN))
+    assert plc.subject == "PLC, Unnamed gateway" and "dev-3f9a2c" not in _face(plc)
+    other = describe_alarm(_alarm("a_future_kind"), Translator(Locale.ZH_CN))
+    assert other.title == "告警" and "技术信息" in other.happened
+
+
+def test_consequences_are_not_shown_on_their_own() -> None:
+    assert not is_consequence(PLC)
+    assert is_consequence(_alarm("data_gap", root_id=7))
+
+
+def test_strings_of_the_texts_exist_in_both_languages_with_equal_placeholders() -> None:
+    keys = [k for k in STRINGS[Locale.ZH_CN] if k.startswith("alarm.text.")]
+    assert len(keys) > 40
+    for key in keys:
+        assert placeholders(STRINGS[Locale.ZH_CN][key]) == placeholders(STRINGS[Locale.EN][key]), key
+
+
+async def test_alarms_the_platform_raises_read_in_the_plants_words(
+    settings: Settings,
+    world: World,
+    api: ApiClient,  # noqa: F811
+) -> None:
+    """A PLC outage and a stuck meter raised by the rules, read through the API client as the apps read them."""
+    device = await terminal(world.a, name="炼铁网关")
+    t0 = base_time()
+    points = await meters(world.a, 2)
+    await source(points, device, t0)
+    await readings(device, points, t0, t0 + 30 * dt.timedelta(minutes=1))
+    down = t0 + dt.timedelta(minutes=30, seconds=20)
+    report = status(
+        device,
+        down,
+        started=t0,
+        alarms=(
+            gateway_alarm("connection_down", "critical", down, "iron-plc"),
+            gateway_alarm("meter_stuck", "warning", down, world.a.point.code),
+        ),
+    )
+    await feed(settings, device, report, down)
+    later = t0 + dt.timedelta(minutes=45)
+    await feed(settings, device, status(device, later, started=t0, alarms=report.alarms), later)
+    await evaluate(settings, now=later)
+
+    await login(api, world, "a-executive")
+    alarms = {a.kind: a for a in await api.alarms(state="open")}
+    plc, stuck = alarms["meter_comm"], alarms["meter_stuck"]
+    assert [c.point_name for c in plc.consequences] == [p.name for p in points]
+    zh = describe_alarm(plc, Translator())
+    assert zh.subject == "炼铁 PLC，炼铁网关" and len(zh.consequences) == 2
+    assert all(raw not in _face(zh) for raw in ("iron-plc", device.id, "UTC"))
+    text = describe_alarm(stuck, Translator(Locale.EN))
+    assert text.subject == f"{world.a.point.name} (1#高炉)" and world.a.point.code not in _face(text)
+    assert text.title == "Meter reading not changing"
