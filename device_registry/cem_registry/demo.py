@@ -53,8 +53,8 @@ async def prepare_demo_devices(settings: Settings, *, demo_dir: Path, broker_por
         {
             "serial": DEMO_GATEWAY_SERIAL,
             "type": DeviceType.GATEWAY,
-            "name": "南山基地数据采集网关 (simulated)",
-            "model": "CEM-GW sim",
+            "name": "南山基地 1#数据采集网关",
+            "model": "CEM-GW 100",
             "site_id": site.id,
         },
     )

@@ -7,13 +7,15 @@ import asyncio
 import atexit
 import contextlib
 import getpass
+import logging
 import os
 import shutil
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +151,9 @@ def _start_broker(config: Path, pid_file: Path) -> subprocess.Popen[bytes] | Non
     if binary is None:
         return None
     log = (config.parent / "mosquitto.log").open("ab")
-    process = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=log)  # noqa: S603 - fixed argv
+    process = subprocess.Popen(  # noqa: S603 - fixed argv
+        [binary, "-c", str(config)], stdout=log, stderr=log, start_new_session=True
+    )
     pid_file.write_text(f"{process.pid}\n")
     atexit.register(process.terminate)
     try:
@@ -167,10 +171,16 @@ def _start_broker(config: Path, pid_file: Path) -> subprocess.Popen[bytes] | Non
 
 
 def _background(args: list[str], log: Path) -> subprocess.Popen[bytes]:
-    """A ``cem`` command in the background, stopped when the demo ends."""
+    """A ``cem`` command in the background, stopped when the demo ends.
+
+    It gets a session of its own, so Ctrl+C reaches the demo only, which then stops its parts (at exit).
+    """
     with log.open("ab") as handle:
         process = subprocess.Popen(  # noqa: S603 - our own command line
-            [sys.executable, "-m", "cem_platform.cli", *args], stdout=handle, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "cem_platform.cli", *args],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     atexit.register(process.terminate)
     return process
@@ -197,7 +207,25 @@ def _wait_for_line(
     return None
 
 
-def _start_plant_and_gateway() -> None:
+@dataclass
+class _Part:
+    """A process of the running demo, watched so that its death is told on the terminal."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+@dataclass
+class _Running:
+    """What the demo started, for the banner and the watch."""
+
+    parts: list[_Part] = field(default_factory=list)
+    fault_control: str | None = None
+    apps: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _start_plant_and_gateway(running: _Running) -> None:
     """The simulated steel works (Modbus TCP + OPC UA) and the enrolled gateway polling it into the broker."""
     point_map, sim_log, gw_log = DEMO_DIR / "plant-map.toml", DEMO_DIR / "simulator.log", DEMO_DIR / "gateway.log"
     since = _log_end(sim_log)
@@ -208,12 +236,8 @@ def _start_plant_and_gateway() -> None:
     if ready is None:
         print(f"  plant simulator failed to start; see {sim_log}", file=sys.stderr, flush=True)
         return
-    control = ready.split("control=", 1)[-1].split()[0] if "control=" in ready else "?"
-    print(
-        f"  plant simulator Modbus TCP + OPC UA on 127.0.0.1 (map {point_map}; faults: cem simulate fault"
-        f" --control {control} --kind stuck --target IR.BF1.COKE.FLOW)",
-        flush=True,
-    )
+    running.parts.append(_Part("plant simulator", simulator, sim_log))
+    running.fault_control = ready.split("control=", 1)[-1].split()[0] if "control=" in ready else None
     config = DEMO_DIR / "gateway.toml"
     config.write_text(
         "# The demo gateway: identity from `cem gateway enroll`, the simulator's point map below.\n"
@@ -222,39 +246,49 @@ def _start_plant_and_gateway() -> None:
     )
     since = _log_end(gw_log)
     gateway = _background(["gateway", "run", "--config", str(config)], gw_log)
-    running = _wait_for_line(gateway, gw_log, "gateway running as", since)
-    if running is None:
+    started = _wait_for_line(gateway, gw_log, "gateway running as", since)
+    if started is None:
         print(f"  gateway         failed to start; see {gw_log}", file=sys.stderr, flush=True)
         return
-    print(f"  {running.strip()}  (log {gw_log})", flush=True)
+    running.parts.append(_Part("gateway", gateway, gw_log))
+    print("  plant simulator and field gateway running", flush=True)
 
 
-def _enrol_demo_gateway(base: str, token: str, directory: Path, server: Any | None, field: bool) -> None:
-    """Wait for the API, then enrol the gateway exactly as `cem gateway enroll` does; stop ``server`` after."""
+def _wait_for_api(base: str, timeout: float = 60.0) -> bool:
+    """Whether the API answers /health within ``timeout`` seconds."""
     import httpx
 
-    from cem_gateway.identity import EnrolmentError, enrol
-
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                break
+                return True
         except httpx.TransportError:
             pass
         time.sleep(0.2)
+    return False
+
+
+def _enrol_demo_gateway(base: str, token: str, directory: Path) -> bool:
+    """Enrol the gateway exactly as `cem gateway enroll` does (the API must be up); whether it worked."""
+    from cem_gateway.identity import EnrolmentError, enrol
+
     try:
         identity = enrol(token, directory, server=base)
-        print(
-            f"  gateway         enrolled as {identity.device_id} -> {directory}/ (key made on the gateway)", flush=True
-        )
-        if field:
-            _start_plant_and_gateway()
     except EnrolmentError as err:
         print(f"  gateway         enrolment failed: {err}", file=sys.stderr, flush=True)
+        return False
+    print(f"  gateway         enrolled as {identity.device_id} -> {directory}/ (key made on the gateway)", flush=True)
+    return True
+
+
+def _enrol_then_stop(base: str, token: str, server: Any) -> None:
+    """`cem demo --no-serve`: enrol the gateway through the API started for it, then stop that server."""
+    try:
+        if _wait_for_api(base):
+            _enrol_demo_gateway(base, token, DEMO_DIR / "gateway")
     finally:
-        if server is not None:
-            server.should_exit = True
+        server.should_exit = True
 
 
 def _demo_broker_port() -> int:
@@ -279,27 +313,139 @@ def _demo_broker_port() -> int:
     return port
 
 
-def _serve_clients(base: str, host: str, enterprise_id: int, token: str) -> None:
-    """The Flet web apps next to the API (they talk to it over HTTP like any client): URLs printed."""
+def _serve_clients(base: str, host: str, enterprise_id: int, token: str, running: _Running) -> None:
+    """The Flet web apps next to the API (they talk to it over HTTP like any client)."""
     from cem_clients.console.app import console_main
     from cem_clients.mobile.app import mobile_main
     from cem_clients.ui.serve import WebApp, serve_apps
     from cem_clients.wallboard.app import wallboard_main
 
-    print("  clients (Flet web apps, Simplified Chinese, talking to the API like any client):", flush=True)
-    serve_apps(
+    served = serve_apps(
         [
             WebApp("wallboard", wallboard_main(base, token, enterprise_id), port=8551, title="碳排放监控大屏"),
             WebApp("mobile", mobile_main(base, data_dir=DEMO_DIR / "mobile"), port=8552, title="碳排放现场助手"),
             WebApp("console", console_main(base), port=8553, title="碳排放管理控制台"),
         ],
         host=host,
-        out=sys.stdout,
     )
+    running.apps = [(app.name, app.url) for app in served]
+    print("  wallboard, mobile app and console served", flush=True)
+
+
+def _cem_command() -> str:
+    """How to call ``cem`` from the current folder: the virtualenv's script (``.venv/bin/cem`` after make demo)."""
+    script = Path(sys.executable).parent / "cem"
+    if not script.exists():
+        return "cem"
+    relative = os.path.relpath(script)
+    return relative if not relative.startswith("..") else str(script)
+
+
+def _accounts_text(accounts: Sequence[Any], names: dict[str, str]) -> list[str]:
+    """The demo's logins, one per role, with the TOTP secret where the role needs one."""
+    lines = [f"  accounts (password for all: {accounts[0].password})"]
+    for account in accounts:
+        extra = f"TOTP secret {account.totp_secret}" if account.totp_secret else "no TOTP"
+        name = names.get(account.username, "")
+        lines.append(f"    {account.username:<18} {account.role.value:<13} {extra:<45} {name}".rstrip())
+    secret = next((a.totp_secret for a in accounts if a.totp_secret), None)
+    if secret:
+        lines.append(f"  current TOTP code of a secret: {_cem_command()} totp-now {secret}")
+    return lines
+
+
+def _emissions_text(emissions: Any, base: str) -> list[str]:
+    """Last month's accounted emissions and where the API shows them."""
+    if emissions is None:
+        return []
+    intensity = f", {emissions.intensity:.4f} tCO2/t crude steel" if emissions.intensity is not None else ""
+    return [
+        f"  emissions       {emissions.month}: {emissions.net_t:,.1f} tCO2 net{intensity}"
+        f" (from the imported month ledger; result {emissions.result_id})",
+        f"                  {base}/api/v1/emissions?scope=enterprise&id={emissions.enterprise_id}&period=month"
+        f"&from={emissions.month}&to={emissions.next_month}",
+        f"                  lineage: {base}/api/v1/emissions/{emissions.result_id}/lineage",
+    ]
+
+
+def _banner(
+    base: str, accounts: Sequence[Any], names: dict[str, str], emissions: Any, running: _Running, broker_url: str | None
+) -> str:
+    """What the person at the terminal needs, printed last: where to look, how to log in, where the logs are."""
+    lines = ["", "CEM demo is running (data in .cem-demo/; delete the folder to start over)", ""]
+    lines += [f"  {name:<16}{url}" for name, url in running.apps]
+    lines += [
+        f"  API             {base}/api/v1",
+        f"  API docs        {base}/schema   (OpenAPI: {base}/schema/openapi.json)",
+        "",
+        *_accounts_text(accounts, names),
+        "",
+        *_emissions_text(emissions, base),
+    ]
+    if broker_url is not None:
+        lines.append(f"  MQTT broker     {broker_url}  (Mosquitto, mTLS only)")
+    else:
+        lines.append("  MQTT broker     not started: install mosquitto to run the plant, the gateway and the broker")
+    if running.fault_control:
+        lines.append(
+            f"  plant faults    {_cem_command()} simulate fault --control {running.fault_control}"
+            " --kind comm_loss --target rolling-plc --seconds 120"
+        )
+    logs = ", ".join(p.name for p in sorted(DEMO_DIR.glob("*.log")))
+    lines += [f"  logs            {DEMO_DIR}/: {logs}; broker: {DEMO_DIR}/broker/mosquitto.log", ""]
+    lines.append("Press Ctrl+C to stop the demo.")
+    return "\n".join(lines)
+
+
+def _watch(running: _Running, stopping: Callable[[], bool]) -> None:
+    """Say on the terminal, in one line each, when a part of the demo dies (the rest of their story is in logs)."""
+    told: set[str] = set()
+    while not stopping():
+        for part in running.parts:
+            code = part.process.poll()
+            if code is not None and part.name not in told and not stopping():
+                told.add(part.name)
+                print(f"  ! {part.name} stopped (exit {code}); see {part.log}", file=sys.stderr, flush=True)
+        time.sleep(1.0)
+
+
+def _bring_up(
+    base: str,
+    host: str,
+    token: str | None,
+    field_parts: bool,
+    display: tuple[int, str] | None,
+    banner: Callable[[_Running], str],
+    stopping: Callable[[], bool],
+) -> None:
+    """Once the API answers: enrol the gateway, start the plant and the gateway, serve the apps, print the banner,
+    then watch the parts."""
+    running = _Running()
+    if not _wait_for_api(base):
+        print(f"  API             did not answer at {base}; see {DEMO_DIR}/api.log", file=sys.stderr, flush=True)
+        return
+    enrolled = _enrol_demo_gateway(base, token, DEMO_DIR / "gateway") if token is not None else True
+    if field_parts and enrolled:
+        _start_plant_and_gateway(running)
+    if display is not None:
+        try:
+            _serve_clients(base, host, *display, running)
+        except Exception:  # the API and the plant go on; the person learns it in one line
+            logging.getLogger("cem_clients").exception("the web apps did not start")
+            print(f"  ! the web apps did not start; see {DEMO_DIR}/clients.log", file=sys.stderr, flush=True)
+    print(banner(running), flush=True)
+    _watch(running, stopping)
 
 
 def _demo(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from cem_platform.logs import log_to_files
+
+    began = time.monotonic()
     DEMO_DIR.mkdir(exist_ok=True)
+    log_to_files(DEMO_DIR)  # the components' logs go to .cem-demo/*.log; the terminal keeps progress and banner
+    print("CEM demo: preparing .cem-demo/ ...", flush=True)
     broker_port = _demo_broker_port()
     os.environ.setdefault("CEM_DATABASE_URL", f"sqlite://{DEMO_DIR / 'cem.sqlite3'}")
     os.environ.setdefault("CEM_SECURITY_SECRET_KEY_FILE", str(DEMO_DIR / "secret.key"))
@@ -315,86 +461,79 @@ def _demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("CEM_INGEST_CLIENT_ID", "cem-ingest-demo")
     get_settings.cache_clear()
     settings = get_settings()
+    # The pid file of an earlier run names a broker that is gone (and a pid that may now be another process's).
+    # The demo's broker starts after the CA's files are written and reads them then: preparing them signals
+    # nobody (asking for a reload before the broker ran was the old "broker reload failed" warning).
+    if settings.broker.pid_file:
+        Path(settings.broker.pid_file).unlink(missing_ok=True)
+    preparing = msgspec.structs.replace(settings, broker=msgspec.structs.replace(settings.broker, pid_file=""))
 
     from cem_platform.accounting.demo import seed_accounting_demo
     from cem_platform.db import run_with_db, upgrade_db
-    from cem_platform.seed import display_token, seed_demo
+    from cem_platform.seed import display_names, display_token, seed_demo, seed_meter_history
     from cem_registry.demo import prepare_demo_devices
 
     asyncio.run(upgrade_db(settings.database))
     accounts = run_with_db(seed_demo)
+    names = run_with_db(lambda _: display_names())
     host, port = args.host or settings.server.host, args.port or settings.server.port
     base = f"http://{host}:{port}"
-    devices = run_with_db(lambda s: prepare_demo_devices(s, demo_dir=DEMO_DIR, broker_port=broker_port, server=base))
+    devices = run_with_db(
+        lambda _: prepare_demo_devices(preparing, demo_dir=DEMO_DIR, broker_port=broker_port, server=base)
+    )
     emissions = run_with_db(lambda _: seed_accounting_demo())
+    history_until = run_with_db(lambda _: seed_meter_history())
+    until = f" up to {history_until:%Y-%m-%d %H:%M} (plant time)" if history_until is not None else ""
+    print(f"  organisation, meters, accounts and the works' history{until} ready", flush=True)
     token_file = DEMO_DIR / "wallboard-token"  # the wallboard's display-only API token, owner-readable only
     kept = token_file.read_text().strip() if token_file.exists() else None
     display = run_with_db(lambda s: display_token(s, kept))
     if display is not None and display[1] != kept:
         token_file.touch(mode=0o600)
         token_file.write_text(display[1])
-    print("\nCEM demo — embedded defaults (SQLite in .cem-demo/)\n")
-    print(f"  API             {base}/api/v1")
-    print(f"  OpenAPI         {base}/schema/openapi.json   (browse: {base}/schema)")
-    print(f"  health / ready  {base}/health   {base}/ready\n")
-    print(f"  demo accounts (password for all: {accounts[0].password})")
-    for account in accounts:
-        extra = (
-            f"  TOTP secret {account.totp_secret}  (current code: cem totp-now {account.totp_secret})"
-            if account.totp_secret
-            else ""
-        )
-        print(f"    {account.username:<18} {account.role.value:<13}{extra}")
-    if emissions is not None:
-        intensity = f", {emissions.intensity:.4f} tCO2/t crude steel" if emissions.intensity is not None else ""
-        print(
-            f"\n  emissions       {emissions.month}: {emissions.net_t:,.1f} tCO2 net{intensity}"
-            f" (from the imported month ledger; result {emissions.result_id})\n"
-            f"                  {base}/api/v1/emissions?scope=enterprise&id={emissions.enterprise_id}&period=month"
-            f"&from={emissions.month}&to={emissions.next_month}\n"
-            f"                  lineage: {base}/api/v1/emissions/{emissions.result_id}/lineage"
-        )
-    print(
-        f"\n  try: curl -s -X POST {base}/api/v1/auth/login -H 'content-type: application/json' "
-        '-d \'{"username":"demo-executive","password":"%s"}\'\n' % accounts[0].password,
-        flush=True,
-    )
-    broker = None if args.no_serve else _start_broker(devices.broker_files[0], Path(settings.broker.pid_file))
-    if broker is not None:
-        print(
-            f"  MQTT broker     {settings.broker.url}  (Mosquitto, mTLS only; config in {settings.broker.config_dir}/)"
-        )
-    elif not args.no_serve and shutil.which("mosquitto") is None:
-        print("  MQTT broker     not started: install mosquitto to run the broker with the generated configuration")
-    print(
-        f"  ingest          in the API process, as {settings.broker.ingest_identity} ({DEMO_DIR / 'ingest'}/),"
-        f" shared subscription $share/{settings.ingest.group}/cem/v1/+/telemetry",
-        flush=True,
-    )
-    print(f"  live updates    ws://{host}:{port}/api/v1/live   rollups and alarm rules every few seconds", flush=True)
-    if display is not None and not args.no_serve:
-        _serve_clients(base, host, *display)
     import uvicorn
 
-    if devices.token is None:
-        print(f"  gateway         {devices.gateway_id} already enrolled ({DEMO_DIR / 'gateway'}/)", flush=True)
-        if args.no_serve:
-            return 0
-        if broker is not None:
-            _start_plant_and_gateway()
-        args.workers = 1
-        return _serve(args)
-    config = uvicorn.Config("cem_platform.app:create_app", factory=True, host=host, port=port, log_config=None)
-    server = uvicorn.Server(config)
-    enrolment = threading.Thread(
-        target=_enrol_demo_gateway,
-        args=(base, devices.token, DEMO_DIR / "gateway", server if args.no_serve else None, broker is not None),
+    if args.no_serve:
+        if devices.token is not None:  # the API only for the gateway's enrolment, then stopped
+            server = uvicorn.Server(
+                uvicorn.Config("cem_platform.app:create_app", factory=True, host=host, port=port, log_config=None)
+            )
+            thread = threading.Thread(target=_enrol_then_stop, args=(base, devices.token, server), daemon=True)
+            thread.start()
+            server.run()
+            thread.join(timeout=5)
+        print("\n".join(["", *_accounts_text(accounts, names), "", *_emissions_text(emissions, base)]), flush=True)
+        print(f"prepared in {time.monotonic() - began:.0f} s; `cem demo` serves it", flush=True)
+        return 0
+    broker = _start_broker(devices.broker_files[0], Path(settings.broker.pid_file))
+    if broker is None and settings.broker.pid_file:  # no broker: the CRL job has nobody to signal
+        os.environ["CEM_BROKER_PID_FILE"] = ""
+        get_settings.cache_clear()
+    from cem_platform.app import create_app
+
+    app = create_app(get_settings())
+    log_to_files(DEMO_DIR)  # the app configured logging to stderr
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))
+    broker_url = settings.broker.url if broker is not None else None
+    parts = _Running()
+    if broker is not None:
+        parts.parts.append(_Part("MQTT broker", broker, DEMO_DIR / "broker" / "mosquitto.log"))
+
+    def banner(running: _Running) -> str:
+        running.parts[:0] = parts.parts
+        text = _banner(base, accounts, names, emissions, running, broker_url)
+        return f"  ready in {time.monotonic() - began:.0f} s\n{text}"
+
+    helper = threading.Thread(
+        target=_bring_up,
+        args=(base, host, devices.token, broker is not None, display, banner, lambda: server.should_exit),
+        name="cem-demo",
         daemon=True,
     )
-    enrolment.start()
+    helper.start()
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the demo; no traceback for that
         server.run()
-    enrolment.join(timeout=5)
+    print("CEM demo stopped", flush=True)
     return 0
 
 

@@ -16,7 +16,15 @@ from cem_platform.identity.roles import TOTP_REQUIRED_ROLES, Role
 from cem_platform.org.models import Enterprise, Facility, FacilityType, MeasurementPoint, Process, ProcessType, Site
 from cem_platform.settings import Settings
 
-__all__ = ["DEMO_PASSWORD", "DemoAccount", "display_token", "seed_demo"]
+__all__ = [
+    "DEMO_NAMES",
+    "DEMO_PASSWORD",
+    "DemoAccount",
+    "display_names",
+    "display_token",
+    "seed_demo",
+    "seed_meter_history",
+]
 
 DEMO_PASSWORD = "cem-demo-2026!"  # noqa: S105 - demo-only accounts, printed by `cem demo`
 
@@ -223,6 +231,18 @@ EXTRA_FACILITY_TYPES = {"metering_station": {"name_zh": "计量站", "name_en": 
 SAMPLE_SECONDS = 1  # the simulated gateway polls every meter each second
 
 
+# The people behind the demo logins, as the console and the audit log show them (the usernames stay stable)
+DEMO_NAMES = {
+    Role.ADMIN: "王磊（系统管理员）",
+    Role.DEVICE_ADMIN: "李强（设备管理员）",
+    Role.ACCOUNTANT: "张伟（碳核算员）",
+    Role.EXECUTIVE: "陈静（分管副总）",
+    Role.CREW: "刘洋（运行班组）",
+    Role.AUDITOR: "赵敏（内审员）",
+}
+_OLD_NAME_PREFIX = "演示 "  # what earlier demos called them; renamed on the next run
+
+
 @dataclass(frozen=True, slots=True)
 class DemoAccount:
     """A printed demo login."""
@@ -285,7 +305,7 @@ async def seed_demo(settings: Settings) -> list[DemoAccount]:
             secret = pyotp.random_base32() if role in TOTP_REQUIRED_ROLES else None
             user = await User.create(
                 username=username,
-                display_name=f"演示 {role.value}",
+                display_name=DEMO_NAMES.get(role, role.value),
                 role=role,
                 password_hash=hash_password(DEMO_PASSWORD),
                 all_enterprises=role is Role.ADMIN,
@@ -294,6 +314,9 @@ async def seed_demo(settings: Settings) -> list[DemoAccount]:
             )
             if role is not Role.ADMIN:
                 await UserScope.create(user=user, enterprise=enterprise)
+        elif user.display_name.startswith(_OLD_NAME_PREFIX) and role in DEMO_NAMES:
+            user.display_name = DEMO_NAMES[role]
+            await user.save(update_fields=["display_name"])
         secret = box.open(user.totp_secret_encrypted) if user.totp_secret_encrypted else None
         accounts.append(DemoAccount(username, role, DEMO_PASSWORD, secret))
     return accounts
@@ -320,3 +343,84 @@ async def display_token(settings: Settings, existing: str | None) -> tuple[int, 
         expires_at=None,
     )
     return enterprise.id, secret
+
+
+async def display_names() -> dict[str, str]:
+    """The demo logins' display names by username."""
+    usernames = [f"demo-{role.value.replace('_', '-')}" for role in Role]
+    return {u.username: u.display_name for u in await User.filter(username__in=usernames)}
+
+
+async def seed_meter_history(now: dt.datetime | None = None) -> dt.datetime | None:
+    """Today's hours before the demo started, as the meters would have recorded them: hourly rollups made from the
+    simulated plant's model from local midnight to ``now``, into which the live readings then fold.
+
+    The days before today are the works' ledgers (:mod:`cem_platform.accounting.demo`); without this, "today" stayed
+    empty until the live meters had filled an hour. Done once a day: when today already has data (an earlier run),
+    nothing is added (the gateway's own catch-up covers its downtime). Returns ``now`` in the plant's zone when it
+    added hours, else None.
+    """
+    import zoneinfo
+
+    from cem_gateway.simulator.model import PlantModel, load_config
+    from cem_platform.telemetry.rollup import add_hours
+    from cem_platform.telemetry.store import dt_to_ms, store_for
+
+    enterprise = await Enterprise.get_or_none(code="HXSTEEL")
+    if enterprise is None:
+        return None
+    zone = zoneinfo.ZoneInfo(enterprise.timezone)
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(zone)
+    midnight = dt.datetime.combine(now.date(), dt.time(), tzinfo=zone)
+    points = await MeasurementPoint.filter(enterprise_id=enterprise.id).only("id", "code")
+    store = store_for()
+    if store.dialect != "sqlite" or not points or now - midnight < dt.timedelta(seconds=SAMPLE_SECONDS):
+        return None
+    marks = ", ".join("?" for _ in points)
+    found = await store.client.execute_query_dict(
+        f"SELECT count(*) AS n FROM ts_rollup_hour WHERE bucket >= ? AND point_id IN ({marks})",  # noqa: S608
+        [dt_to_ms(midnight), *(p.id for p in points)],
+    )
+    if found[0]["n"]:
+        return None
+    model = PlantModel(load_config())
+    configured = {p.id: p for p in model.config.points}
+    hours: list[dict[str, object]] = []
+    start = midnight
+    while start < now:
+        end = min(start + dt.timedelta(hours=1), now)
+        a, b = start.timestamp(), end.timestamp()
+        readings = int((b - a) // SAMPLE_SECONDS)
+        for point in points:
+            spec = configured.get(point.code)
+            if spec is None or readings == 0:
+                continue
+            samples = [model.value(spec.id, a + (b - a) * k / 8) for k in range(9)]
+            delta: float | None = None
+            if spec.kind == "totaliser":
+                mean = (samples[0] + samples[-1]) / 2
+                delta = samples[-1] - samples[0]
+            elif spec.kind == "flow" and spec.stream is not None:
+                # the exact mean over the span (the integral), as a transmitter read every second would give
+                mean = (model.total(spec.stream, b) - model.total(spec.stream, a)) * 3600 / (b - a) * spec.factor
+            else:
+                mean = sum(samples) / len(samples)
+            hours.append(
+                {
+                    "point_id": point.id,
+                    "bucket": dt_to_ms(start.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)),
+                    "readings": readings,
+                    "estimated": 0,
+                    "uncertain": 0,
+                    "delta_sum": delta,
+                    "value_min": min(samples),
+                    "value_max": max(samples),
+                    "value_sum": mean * readings,
+                    "first_ts": dt_to_ms(start),
+                    "last_ts": dt_to_ms(end) - SAMPLE_SECONDS * 1000,
+                    "last_value": samples[-1],
+                }
+            )
+        start = end
+    await add_hours(store, hours)
+    return now

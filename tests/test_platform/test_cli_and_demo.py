@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import re
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pyotp
@@ -155,6 +157,10 @@ def test_demo_prints_accounts_that_work(open_folder: Path) -> None:
     assert f"enrolled as {device_id}" in prepared.stdout  # through the API, as `cem gateway enroll` does
     with _running([*CEM, "demo", "--port", str(port)], env, tmp_path) as demo:
         _wait_ready(base, demo)
+        deadline = time.monotonic() + 90  # the banner comes once the plant, the gateway and the apps run
+        while "Press Ctrl+C" not in (tmp_path / "server.log").read_text() and time.monotonic() < deadline:
+            assert demo.poll() is None, (tmp_path / "server.log").read_text()
+            time.sleep(0.2)
         assert (tmp_path / ".cem-demo" / "cem.sqlite3").exists()
         password = re.search(r"password for all: (\S+)\)", prepared.stdout)
         secret = re.search(r"demo-admin\s+admin\s+TOTP secret (\w+)", prepared.stdout)
@@ -193,7 +199,8 @@ def test_demo_prints_accounts_that_work(open_folder: Path) -> None:
         assert probe(int(broker.group(1)), context, device_id) == "accepted"
         # the simulated plant feeds the enrolled gateway, which publishes into the demo broker
         log = (tmp_path / "server.log").read_text()
-        assert f"gateway running as {device_id}" in log and "plant simulator" in log, log
+        assert "plant simulator and field gateway running" in log, log
+        assert f"gateway running as {device_id}" in (tmp_path / ".cem-demo" / "gateway.log").read_text()
         collector = Collector(int(broker.group(1)), tmp_path / ".cem-demo" / "ingest", client_id="demo-test-observer")
         collector.start()
         try:
@@ -237,6 +244,56 @@ def test_demo_prints_accounts_that_work(open_folder: Path) -> None:
         for url in served.values():
             page = httpx.get(url)
             assert page.status_code == 200 and "flutter" in page.text.lower(), url
+        # today is there from midnight on: the hours before the demo started come from the plant's model
+        zone = ZoneInfo("Asia/Shanghai")
+        now = dt.datetime.now(zone)
+        midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        hours = httpx.get(
+            f"{base}/api/v1/emissions",
+            params={
+                "scope": "enterprise",
+                "id": month.json()["id"],
+                "period": "hour",
+                "from": midnight.isoformat(),
+                "to": (now + dt.timedelta(hours=1)).isoformat(),
+            },
+            headers=reader,
+        )
+        assert hours.status_code == 200, hours.text
+        starts = {
+            dt.datetime.fromisoformat(r["period_start"]) for r in hours.json()["results"] if Decimal(r["net"]) > 0
+        }
+        current = now.replace(minute=0, second=0, microsecond=0)
+        expected = {midnight + dt.timedelta(hours=h) for h in range(int((current - midnight).total_seconds()) // 3600)}
+        assert expected <= starts, sorted(expected - starts)
+        # and no two months of the works' history are alike
+        months = httpx.get(
+            f"{base}/api/v1/emissions",
+            params={
+                "scope": "enterprise",
+                "id": month.json()["id"],
+                "period": "month",
+                "from": f"{now.year - 1}-01",
+                "to": f"{now.year}-{now.month:02d}",
+            },
+            headers=reader,
+        )
+        nets = [r["net"] for r in months.json()["results"]]
+        assert len(nets) >= 12 and len(set(nets)) == len(nets), nets
+    # the terminal: a few progress lines, then the banner, and nothing else (the components log to files)
+    output = (tmp_path / "server.log").read_text()
+    banner = output[output.index("CEM demo is running") :]
+    before = output[: output.index("CEM demo is running")]
+    assert len(before.strip().splitlines()) <= 8, before
+    assert "Press Ctrl+C to stop the demo." in banner
+    after = banner[banner.index("Press Ctrl+C to stop the demo.") :].strip().splitlines()
+    assert after == ["Press Ctrl+C to stop the demo.", "CEM demo stopped"], after
+    for noise in ("Traceback", " INFO ", " WARNING ", " ERROR ", "uvicorn", "httpx", "flet", "broker reload failed"):
+        assert noise not in output, noise
+    assert re.search(r"\.venv/bin/cem totp-now [A-Z2-7]{32}$", banner, re.M), banner
+    for name in ("api.log", "ingest.log", "jobs.log", "clients.log", "gateway.log", "simulator.log"):
+        assert (tmp_path / ".cem-demo" / name).stat().st_size > 0, name
+    assert "uvicorn" in (tmp_path / ".cem-demo" / "api.log").read_text()
 
 
 def test_a_second_demo_run_waits_for_its_own_simulator(tmp_path: Path) -> None:

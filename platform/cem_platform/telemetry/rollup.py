@@ -31,7 +31,7 @@ from tortoise.transactions import in_transaction
 from cem_platform.settings import Settings
 from cem_platform.telemetry.store import TimeSeriesStore, dt_to_ms, ms_to_dt, store_for
 
-__all__ = ["DEFAULT_TIMEZONE", "FoldResult", "fold_all", "fold_pending"]
+__all__ = ["DEFAULT_TIMEZONE", "FoldResult", "add_hours", "fold_all", "fold_pending"]
 
 DEFAULT_TIMEZONE = "Asia/Shanghai"  # for readings of a point that no longer exists
 HOUR_MS = 3_600_000
@@ -303,20 +303,41 @@ async def _fold_sqlite(store: TimeSeriesStore, limit: int, default_timezone: str
         now_ms = dt_to_ms(dt.datetime.now(dt.UTC))
         await tx.execute_many(_SQLITE_MERGE_HOUR, [[h[c] for c in _HOUR_COLUMNS] + [now_ms] for h in hours])
         await tx.execute_query("DELETE FROM ts_pending WHERE rowid <= ?", [cut])
+        days, months = await _recompute_sqlite(tx, hours, now_ms, default_timezone)
+    return FoldResult(readings=sum(h["readings"] for h in hours), hours=len(hours), days=days, months=months)
 
-        zones = await _zones_of(tx, [h["point_id"] for h in hours], default_timezone)
-        days = sorted({(h["point_id"], ms_to_dt(h["bucket"]).astimezone(zones[h["point_id"]]).date()) for h in hours})
-        day_rows: list[list[Any]] = []
-        for point_id, day in days:
-            lo = _local_midnight_ms(day, zones[point_id])
-            hi = _local_midnight_ms(day + dt.timedelta(days=1), zones[point_id])
-            day_rows.append([point_id, day.isoformat(), point_id, lo, hi, now_ms, point_id, lo, hi])
-        await tx.execute_many(_sqlite_recompute("ts_rollup_day", "ts_rollup_hour"), day_rows)
 
-        months = sorted({(point_id, day.replace(day=1)) for point_id, day in days})
-        month_rows: list[list[Any]] = []
-        for point_id, month in months:
-            lo_day, hi_day = month.isoformat(), _next_month(month).isoformat()
-            month_rows.append([point_id, lo_day, point_id, lo_day, hi_day, now_ms, point_id, lo_day, hi_day])
-        await tx.execute_many(_sqlite_recompute("ts_rollup_month", "ts_rollup_day"), month_rows)
-    return FoldResult(readings=sum(h["readings"] for h in hours), hours=len(hours), days=len(days), months=len(months))
+async def add_hours(store: TimeSeriesStore, hours: Sequence[dict[str, Any]]) -> FoldResult:
+    """Merge whole hourly rollup rows (``point_id``, ``bucket`` in ms and the other hour columns) as a fold would,
+    and recompute their days and months: the demo's history, made from the simulated plant (SQLite only)."""
+    if store.dialect != "sqlite":
+        raise NotImplementedError("add_hours is for the SQLite demo")
+    if not hours:
+        return FoldResult()
+    async with in_transaction(store.client.connection_name) as tx:
+        now_ms = dt_to_ms(dt.datetime.now(dt.UTC))
+        await tx.execute_many(_SQLITE_MERGE_HOUR, [[h[c] for c in _HOUR_COLUMNS] + [now_ms] for h in hours])
+        days, months = await _recompute_sqlite(tx, hours, now_ms, DEFAULT_TIMEZONE)
+    return FoldResult(readings=sum(h["readings"] for h in hours), hours=len(hours), days=days, months=months)
+
+
+async def _recompute_sqlite(
+    tx: BaseDBAsyncClient, hours: Sequence[dict[str, Any]], now_ms: int, default_timezone: str
+) -> tuple[int, int]:
+    """Recompute the days and months the hours touched; how many of each."""
+    zones = await _zones_of(tx, [h["point_id"] for h in hours], default_timezone)
+    days = sorted({(h["point_id"], ms_to_dt(h["bucket"]).astimezone(zones[h["point_id"]]).date()) for h in hours})
+    day_rows: list[list[Any]] = []
+    for point_id, day in days:
+        lo = _local_midnight_ms(day, zones[point_id])
+        hi = _local_midnight_ms(day + dt.timedelta(days=1), zones[point_id])
+        day_rows.append([point_id, day.isoformat(), point_id, lo, hi, now_ms, point_id, lo, hi])
+    await tx.execute_many(_sqlite_recompute("ts_rollup_day", "ts_rollup_hour"), day_rows)
+
+    months = sorted({(point_id, day.replace(day=1)) for point_id, day in days})
+    month_rows: list[list[Any]] = []
+    for point_id, month in months:
+        lo_day, hi_day = month.isoformat(), _next_month(month).isoformat()
+        month_rows.append([point_id, lo_day, point_id, lo_day, hi_day, now_ms, point_id, lo_day, hi_day])
+    await tx.execute_many(_sqlite_recompute("ts_rollup_month", "ts_rollup_day"), month_rows)
+    return len(days), len(months)
