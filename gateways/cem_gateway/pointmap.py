@@ -374,6 +374,8 @@ def _gateway(reader: _Reader, base: Path) -> GatewayConfig:
 def _connection(reader: _Reader) -> Connection:
     reader.known(_CONNECTION_KEYS)
     name, protocol = reader.text("name"), reader.choice("protocol", _PROTOCOLS)
+    if len(name) > 64 or not name.isprintable():
+        raise reader.fail(f"connection name {name!r} must be at most 64 printable characters", "name")
     common = {
         "name": name,
         "protocol": protocol,
@@ -402,8 +404,8 @@ def _connection(reader: _Reader) -> Connection:
 
 def _point(reader: _Reader, connections: dict[str, Connection]) -> Point:
     point_id = reader.text("id")
-    if len(point_id) > 64:
-        raise reader.fail(f"id {point_id!r} is longer than 64 characters", "id")
+    if len(point_id) > 64 or not point_id.isprintable():
+        raise reader.fail(f"id {point_id!r} must be at most 64 printable characters", "id")
     reader.where = f"point {point_id!r}"
     reader.known(_POINT_KEYS)
     connection_name = reader.text("connection")
@@ -412,8 +414,8 @@ def _point(reader: _Reader, connections: dict[str, Connection]) -> Point:
         known = ", ".join(connections) or "none declared"
         raise reader.fail(f"connection {connection_name!r} is not declared (connections: {known})", "connection")
     unit = reader.text("unit")
-    if len(unit) > 16:
-        raise reader.fail(f"unit {unit!r} is longer than 16 characters", "unit")
+    if len(unit) > 16 or not unit.isprintable():
+        raise reader.fail(f"unit {unit!r} must be at most 16 printable characters", "unit")
     low, high = reader.number("min", optional=True), reader.number("max", optional=True)
     if low is not None and high is not None and low >= high:
         raise reader.fail(f"min ({low}) must be below max ({high})", "min")

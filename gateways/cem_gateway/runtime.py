@@ -36,6 +36,7 @@ from cem_gateway.wire import (
     Reading,
     Status,
     TelemetryBatch,
+    clip,
     encode,
     status_topic,
     telemetry_topic,
@@ -258,7 +259,7 @@ class Gateway:
     # ----------------------------------------------------------------------------------- status
     def _alarm(self, alarms: list[Alarm], code: str, severity: str, message: str, subject: str | None = None) -> None:
         since = self.counters.alarms_since.setdefault((code, subject), _ms(self.clock()))
-        alarms.append(Alarm(code=code, severity=severity, message=message, since=since, subject=subject))  # type: ignore[arg-type]
+        alarms.append(Alarm(code=code, severity=severity, message=clip(message), since=since, subject=subject))  # type: ignore[arg-type]
 
     async def status(self, state: str = "online", reason: str | None = None) -> Status:
         """The current status message."""
@@ -277,7 +278,7 @@ class Gateway:
                     polls=s.polls,
                     errors=s.errors,
                     errors_by_reason=dict(s.errors_by_reason),
-                    last_error=s.last_error,
+                    last_error=clip(s.last_error) if s.last_error is not None else None,
                     reconnects=s.reconnects,
                     overruns=s.overruns,
                 )

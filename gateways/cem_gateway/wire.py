@@ -43,7 +43,7 @@ the time of arrival as the time of the loss).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -57,6 +57,7 @@ __all__ = [
     "Status",
     "TelemetryBatch",
     "WireError",
+    "clip",
     "decode_status",
     "decode_telemetry",
     "encode",
@@ -67,6 +68,21 @@ __all__ = [
 VERSION = 1
 TOPIC_ROOT = "cem/v1"
 FLAGS = frozenset({"filled", "stuck", "rollover", "reset", "step"})
+MAX_READINGS = 10_000  # per message: the gateway's batch_max is at most this
+MAX_TEXT = 1_000  # a free-text field (an error, an alarm's message)
+MAX_ENTRIES = 256  # connections, alarms, counters by reason
+
+# Every field is bounded here, at decode, so that nothing a device sends can fail later in the database (an
+# integer out of int64, a time past year 9999, a NUL byte PostgreSQL refuses in text and JSON): a message that
+# passes decoding can be stored, and one that does not is a dead letter with the reason, never a retried write.
+Int64 = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+Int32 = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
+EpochMs = Annotated[int, msgspec.Meta(ge=0, le=253_402_300_799_999)]  # 1970-01-01 to 9999-12-31, in ms
+Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Unit = Annotated[str, msgspec.Meta(max_length=16, pattern=r"^[^\x00-\x1f\x7f]*$")]
+Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT, pattern=r"^[^\x00]*$")]
+ShortText = Annotated[str, msgspec.Meta(max_length=100, pattern=r"^[^\x00]*$")]
+Counters = Annotated[dict[Identifier, Int64], msgspec.Meta(max_length=MAX_ENTRIES)]
 
 
 def telemetry_topic(device_id: str) -> str:
@@ -86,16 +102,16 @@ class WireError(ValueError):
 class Reading(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True, frozen=True):
     """One reading of one point."""
 
-    seq: int
-    point: str
-    ts: int
+    seq: Int64
+    point: Identifier
+    ts: EpochMs
     value: float
-    unit: str
+    unit: Unit
     quality: Literal["good", "uncertain"] = "good"
     estimated: bool = False
-    flags: tuple[str, ...] = ()
+    flags: Annotated[tuple[str, ...], msgspec.Meta(max_length=len(FLAGS))] = ()
     delta: float | None = None
-    since: int | None = None
+    since: EpochMs | None = None
 
 
 class TelemetryBatch(
@@ -103,68 +119,74 @@ class TelemetryBatch(
 ):
     """Readings of one device, oldest first within a send (resends may interleave with live data)."""
 
-    device: str
-    sent: int
-    readings: tuple[Reading, ...]
+    device: Identifier
+    sent: EpochMs
+    readings: Annotated[tuple[Reading, ...], msgspec.Meta(max_length=MAX_READINGS)]
 
 
 class ConnectionState(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True, frozen=True):
     """How one PLC or OPC UA connection is doing."""
 
-    name: str
-    protocol: str
+    name: Identifier
+    protocol: Identifier
     connected: bool
-    last_good_poll: int | None = None
-    polls: int = 0
-    errors: int = 0
-    errors_by_reason: dict[str, int] = {}
-    last_error: str | None = None
-    reconnects: int = 0
-    overruns: int = 0
+    last_good_poll: EpochMs | None = None
+    polls: Int64 = 0
+    errors: Int64 = 0
+    errors_by_reason: Counters = {}
+    last_error: Text | None = None
+    reconnects: Int64 = 0
+    overruns: Int64 = 0
 
 
 class BufferState(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True, frozen=True):
     """The store-and-forward buffer."""
 
-    depth: int
-    capacity: int
-    oldest_ts: int | None = None
-    last_seq: int = 0
-    evicted: int = 0
-    disk_free_mb: int | None = None
+    depth: Int32
+    capacity: Int64
+    oldest_ts: EpochMs | None = None
+    last_seq: Int64 = 0
+    evicted: Int64 = 0
+    disk_free_mb: Int64 | None = None
 
 
 class Alarm(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True, frozen=True):
     """A condition the gateway reports until it clears."""
 
-    code: str  # buffer_full, disk_low, connection_down, meter_stuck, renewal_failed, clock_skew
+    code: Identifier  # buffer_full, disk_low, connection_down, meter_stuck, renewal_failed, clock_skew
     severity: Literal["info", "warning", "critical"]
-    message: str
-    since: int
-    subject: str | None = None
+    message: Text
+    since: EpochMs
+    subject: Identifier | None = None
 
 
 class Status(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True, frozen=True, tag_field="v", tag=VERSION):
     """Heartbeat (state online) or last will / clean stop (state offline)."""
 
-    device: str
+    device: Identifier
     state: Literal["online", "offline"]
-    ts: int
-    firmware: str = ""
-    reason: str | None = None
-    started: int | None = None
-    uptime_s: int | None = None
-    heartbeat_s: float | None = None
+    ts: EpochMs
+    firmware: Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")] = ""
+    reason: ShortText | None = None
+    started: EpochMs | None = None
+    uptime_s: Int64 | None = None
+    heartbeat_s: Annotated[float, msgspec.Meta(ge=0, le=86_400)] | None = None
     buffer: BufferState | None = None
-    connections: tuple[ConnectionState, ...] = ()
-    dropped: dict[str, int] = {}
-    estimated: int = 0
-    alarms: tuple[Alarm, ...] = ()
+    connections: Annotated[tuple[ConnectionState, ...], msgspec.Meta(max_length=MAX_ENTRIES)] = ()
+    dropped: Counters = {}
+    estimated: Int64 = 0
+    alarms: Annotated[tuple[Alarm, ...], msgspec.Meta(max_length=MAX_ENTRIES)] = ()
 
 
 _encoder = msgspec.json.Encoder()
 _telemetry = msgspec.json.Decoder(TelemetryBatch)
 _status = msgspec.json.Decoder(Status)
+
+
+def clip(text: str, limit: int = MAX_TEXT) -> str:
+    """A free text as the wire carries it: no NUL, at most ``limit`` characters (an exception's text can be long)."""
+    text = text.replace("\x00", "")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def encode(message: TelemetryBatch | Status) -> bytes:

@@ -9,6 +9,13 @@ Acknowledgements are manual: paho's thread only queues a message; the asyncio si
 (up to CEM_INGEST_BATCH_READINGS readings or CEM_INGEST_BATCH_WAIT_MS), has ``IngestService.handle``
 write it, and only then sends the PUBACKs. The broker never has more than CEM_INGEST_RECEIVE_MAXIMUM
 unacknowledged messages out to one process, which is the back-pressure when the database is slow or down.
+
+A write that fails is retried only when the database is out of reach (:func:`is_outage`): with backoff, the
+messages unacknowledged, the outage logged and counted (``IngestConsumer.outage_since``). Any other failure
+belongs to a message, not to the database: the group is written again one message at a time, and the message
+that fails alone becomes a dead letter (``unprocessable``, with the error) while the rest are stored and
+acknowledged, so that no single message can stop ingest. A stop request ends a retry at once: what was not
+written is not acknowledged, and the broker delivers it again.
 """
 
 from __future__ import annotations
@@ -24,17 +31,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from tortoise.exceptions import DBConnectionError
 
 from cem_gateway.uplink import UplinkError, parse_broker_url, release_sockets, tls_context
 from cem_platform.errors import ConfigurationError
 from cem_platform.settings import Settings
 from cem_platform.telemetry.ingest import IngestService, Message
 
-__all__ = ["IngestConsumer", "broker_address", "embedded_ingest", "subscriptions"]
+__all__ = ["IngestConsumer", "broker_address", "embedded_ingest", "is_outage", "subscriptions"]
 
 log = logging.getLogger("cem.ingest")
 
@@ -42,6 +51,29 @@ log = logging.getLogger("cem.ingest")
 def subscriptions(group: str) -> list[tuple[str, int]]:
     """The shared subscriptions of an ingest group."""
     return [(f"$share/{group}/cem/v1/+/telemetry", 1), (f"$share/{group}/cem/v1/+/status", 1)]
+
+
+_OUTAGES: tuple[type[BaseException], ...] = (
+    OSError,  # ConnectionError and refused or reset sockets among them
+    TimeoutError,
+    DBConnectionError,
+    asyncpg.exceptions.PostgresConnectionError,  # the connection failed or was lost
+    asyncpg.exceptions.InterfaceError,  # the connection is closed or in use
+    asyncpg.exceptions.OperatorInterventionError,  # shutdown, crash, cannot connect now
+    asyncpg.exceptions.InsufficientResourcesError,  # disk full, out of memory, too many connections
+)
+
+
+def is_outage(err: BaseException) -> bool:
+    """Whether a failed write says the database is out of reach (retry) rather than that a message is bad."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:  # tortoise wraps asyncpg's errors
+        if isinstance(current, _OUTAGES):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def broker_address(settings: Settings) -> tuple[str, int]:
@@ -88,6 +120,8 @@ class IngestConsumer:
         self._client: mqtt.Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.acked = 0
+        self.outage_since: float | None = None  # monotonic time the database was last found out of reach
+        self.outages = 0
 
     # --- paho's thread -------------------------------------------------------------------------------------
 
@@ -159,16 +193,47 @@ class IngestConsumer:
             readings += _estimate(item)
         return group
 
-    async def _write(self, group: list[_Delivery]) -> None:
+    async def _write(self, group: list[_Delivery], stop: asyncio.Event) -> bool:
+        """Write a group durably; False when asked to stop first (then nothing of it is acknowledged)."""
         delay = 0.5
         while True:
             try:
-                await self.service.handle([d.message for d in group])
-                return
-            except Exception:  # the database is unreachable or failing: keep the messages, retry
-                log.exception("ingest write failed; retrying (messages stay unacknowledged)")
-                await asyncio.sleep(delay)
+                try:
+                    await self.service.handle([d.message for d in group])
+                except Exception as err:
+                    if is_outage(err):
+                        raise
+                    log.warning("ingest write failed on a message's content; writing one message at a time")
+                    for delivery in group:
+                        await self._write_alone(delivery.message)
+                if self.outage_since is not None:
+                    log.info("database reachable again; ingest resumed")
+                    self.outage_since = None
+                return True
+            except Exception as err:
+                if not is_outage(err):
+                    raise
+                if self.outage_since is None:
+                    self.outage_since = time.monotonic()
+                    self.outages += 1
+                log.warning(
+                    "database out of reach; retrying (messages stay unacknowledged)",
+                    extra={"error": type(err).__name__, "retry_in_s": delay},
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                if stop.is_set():
+                    return False
                 delay = min(delay * 2, 10.0)
+
+    async def _write_alone(self, message: Message) -> None:
+        """Write one message; if it fails for its content, keep it as a dead letter instead (an outage raises)."""
+        try:
+            await self.service.handle([message])
+        except Exception as err:
+            if is_outage(err):
+                raise
+            await self.service.refuse_unprocessable(message, err)
 
     def _ack(self, group: list[_Delivery]) -> None:
         client = self._client
@@ -209,7 +274,8 @@ class IngestConsumer:
                         await collector
                     break
                 group = collector.result()
-                await self._write(group)
+                if not await self._write(group, stop):
+                    break
                 self._ack(group)
         finally:
             for task in (publisher, stats, stopper):
@@ -238,6 +304,7 @@ class IngestConsumer:
                 "duplicates": stats.duplicates,
                 "rejected": stats.rejected,
                 "dead_letters": stats.dead_letters,
+                "outages": self.outages,
                 **stats.take_window(),
             },
         )

@@ -14,7 +14,9 @@ What is refused, and where it goes (``ingest_dead_letter``, visible to device ad
 - single readings of an otherwise good batch (``readings_rejected``, each with its reason): unknown or
   inactive point (``unknown_point``, ``inactive_point``), unit differing from the point's (``unit_mismatch``),
   stamped further ahead than CEM_INGEST_MAX_FUTURE_S (``future_timestamp``), older than the raw retention
-  (``too_old``), not a finite number (``not_finite``). The batch's good readings are stored.
+  (``too_old``), not a finite number (``not_finite``). The batch's good readings are stored;
+- a message that passed these checks and still could not be written for its content (``unprocessable``, with
+  the database's error): the consumer sets it aside so that the rest of its group, and ingest, go on.
 """
 
 from __future__ import annotations
@@ -391,6 +393,23 @@ class IngestService:
                 payload_sha256=digest,
                 size=len(message.payload),
             )
+
+    async def refuse_unprocessable(self, message: Message, err: Exception) -> None:
+        """Keep a message that passed the checks but could not be written as a dead letter, with the error."""
+        parts = message.topic.split("/")
+        device_id = parts[2] if len(parts) == 4 else None
+        detail = str(err).replace("\x00", "")[:500]
+        log.error("message could not be written; kept as a dead letter", extra={"topic": message.topic})
+        await self._dead_letter(
+            message,
+            _Refusal(
+                "unprocessable",
+                f"the platform could not store this message ({type(err).__name__}: {detail}). It was set aside so "
+                "that ingest goes on; report it with this dead letter's id.",
+                device_id,
+                self._devices[device_id].enterprise_id if device_id in self._devices else None,
+            ),
+        )
 
     async def _store_status(self, message: Message, device: _Device, status: Status) -> None:
         self.stats.statuses += 1
