@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -27,7 +28,7 @@ from cem_clients.api import ApiClient
 from cem_clients.mobile.app import mobile_main, user_dir
 from cem_clients.mobile.app_entry import CONFIG_FILE, data_dir, platform_url
 from cem_clients.ui import serve as ui_serve
-from cem_platform.alarms.models import AlarmKind, Severity
+from cem_platform.alarms.models import Alarm, AlarmKind, Severity
 from cem_platform.alarms.services import AlarmService
 from cem_platform.identity.services import IdentityService
 from cem_platform.telemetry.store import Row, dt_to_ms, store_for
@@ -134,16 +135,7 @@ def log_in(s: Session, username: str, totp: str | None = None, *, shot: str | No
 async def test_crew_acknowledges_an_alarm_then_clears_one_offline(
     world: World, proxy: Cuttable, browser: Browser, tmp_path: Path
 ) -> None:
-    service = AlarmService(world.settings)
-    now = dt.datetime.now(dt.UTC)
-    coke = await service.raise_alarm(
-        world.a.enterprise.id, AlarmKind.DATA_GAP, Severity.MAJOR, "point", str(world.a.point.id), "焦炭计量中断",
-        at=now - dt.timedelta(minutes=20),
-    )  # fmt: skip
-    gateway = await service.raise_alarm(
-        world.a.enterprise.id, AlarmKind.DEVICE_OFFLINE, Severity.CRITICAL, "device", "gw-bf1", "1#高炉网关离线",
-        at=now - dt.timedelta(minutes=5),
-    )  # fmt: skip
+    coke, gateway = await plc_outage_and_coke_gap(world)
     note = "已派人检查焦炭皮带秤"
     data_dir = tmp_path / "mobile"
 
@@ -151,10 +143,10 @@ async def test_crew_acknowledges_an_alarm_then_clears_one_offline(
 
         def inbox_and_acknowledge() -> list[str]:
             log_in(s, "a-crew", shot="login")
-            texts = s.wait_for(["告警", "设备", "焦炭计量中断", "1#高炉网关离线", "紧急 1", "严重 1", "全部 2"])
+            texts = s.wait_for(["告警", "设备", "计量点无数据", "PLC 通信中断", "紧急 1", "严重 1", "全部 2"])
             s.screenshot(SCREENSHOTS / "inbox.png")
-            s.click("焦炭计量中断")
-            s.wait_for(["告警详情", "处理记录", "数据中断", "发生"])
+            s.click("计量点无数据")
+            s.wait_for(["告警详情", "处理记录", "入炉焦炭（1#高炉）", "先检查", "发生时间"])
             s.fill("备注", note)
             s.click("确认", exact=True)
             s.wait_for(["告警已确认", "已确认"])
@@ -175,8 +167,8 @@ async def test_crew_acknowledges_an_alarm_then_clears_one_offline(
 
         def clear_offline() -> None:
             s.click("返回告警列表")
-            s.click("1#高炉网关离线")
-            s.wait_for(["告警详情", "设备 gw-bf1"])
+            s.click("PLC 通信中断")
+            s.wait_for(["告警详情", "炼铁 PLC，1#高炉网关", "受影响的计量点（2）"])
             s.click("清除", exact=True)  # no note: refused on the phone
             s.wait_for(["清除告警必须填写备注：做了什么"])
             s.fill("备注", "交换机已重启")
@@ -184,7 +176,7 @@ async def test_crew_acknowledges_an_alarm_then_clears_one_offline(
             s.wait_for(["已保存在手机上，联网后自动发送", "离线：自", "1 项操作待发送", "清除待发送"])
             s.screenshot(SCREENSHOTS / "offline.png")
             s.click("1 项操作待发送")  # the banner opens what waits
-            s.wait_for(["待发送操作", "清除告警", "1#高炉网关离线", "cannot be reached"])
+            s.wait_for(["待发送操作", "清除告警", "PLC 通信中断 · 炼铁 PLC，1#高炉网关", "cannot be reached"])
             s.screenshot(SCREENSHOTS / "outbox.png")
             s.click("返回", exact=True)  # the app bar's arrow (first on the page): the outbox's view pops
             s.wait_for(["告警详情", "清除待发送"])  # the alarm's view under it, as it was
@@ -200,7 +192,7 @@ async def test_crew_acknowledges_an_alarm_then_clears_one_offline(
         def back_online() -> None:
             s.wait_gone("待发送", timeout=30)
             s.click("返回告警列表")
-            s.wait_gone("1#高炉网关离线")
+            s.wait_gone("PLC 通信中断")
 
         await asyncio.to_thread(back_online)
         async with ApiClient(proxy.url) as api:
@@ -212,10 +204,68 @@ async def test_crew_acknowledges_an_alarm_then_clears_one_offline(
         def english() -> None:
             s.click("菜单")
             s.click("English", exact=True)
-            s.wait_for(["Alarms", "Devices", "Data gap", "Major 1"])
+            s.wait_for(["Alarms", "Devices", "Meter sends no data", "Major 1"])
             s.screenshot(SCREENSHOTS / "inbox-en.png")
 
         await asyncio.to_thread(english)
+
+
+async def test_alarms_in_the_plants_words_in_both_languages(
+    world: World,
+    base_url: str,  # noqa: F811
+    browser: Browser,
+    tmp_path: Path,
+) -> None:
+    """A PLC outage (with the meters it leaves without data), a data gap and a completeness alarm (under its
+    threshold): names and local times on the face of the inbox and the detail, ids and error strings one tap away."""
+    await plc_outage_and_coke_gap(world)
+    now = dt.datetime.now(dt.UTC)
+    await AlarmService(world.settings).raise_alarm(
+        world.a.enterprise.id, AlarmKind.DATA_COMPLETENESS, Severity.WARNING, "point", "903",
+        "IR.903 鼓风湿度: 41 of 60 readings (68.3 %) in the hour from 2026-12-07 02:00 UTC, under 90 %",
+        {"hour": (now - dt.timedelta(hours=1)).isoformat(), "readings": 41, "expected": 60, "percent": 68.3,
+         "threshold_percent": 90},
+        at=now - dt.timedelta(minutes=50), names={"point": "鼓风湿度", "facility": "1#高炉", "process": "炼铁"},
+    )  # fmt: skip
+    raw = ("gw-bf1", "iron-plc", "meter_comm", "UTC", "Errno", "IR.903", world.a.point.code)
+    by_id = re.compile(r"(计量点|设备|Point|Device) [0-9a-z]")  # how the screens named things before
+
+    with served(base_url, tmp_path / "mobile", "crew-words") as url, browser.session(url, viewport=PHONE) as s:
+
+        def look() -> dict[str, list[str]]:
+            seen: dict[str, list[str]] = {}
+            log_in(s, "a-crew")
+            seen["inbox"] = s.wait_for(["PLC 通信中断", "炼铁 PLC，1#高炉网关", "影响 2 个计量点", "计量点无数据",
+                                        "数据不完整", "紧急 1", "严重 1", "警告 1", "提示 0", "全部 3"])  # fmt: skip
+            s.screenshot(SCREENSHOTS / "alarms-inbox-zh.png")
+            s.click("PLC 通信中断")
+            seen["detail"] = s.wait_for(
+                ["告警详情", "1#高炉网关自", "起连不上炼铁 PLC", "先检查", "受影响的计量点（2）",
+                 "热风炉煤气流量（1#热风炉）", "鼓风流量（1#高炉）", "查看技术信息"]
+            )  # fmt: skip
+            s.screenshot(SCREENSHOTS / "alarms-detail-zh.png")
+            s.click("查看技术信息")
+            s.wait_for(["收起技术信息", "iron-plc: refused", "meter_comm:gw-bf1:gw:iron-plc"])
+            s.screenshot(SCREENSHOTS / "alarms-detail-technical-zh.png")
+            s.click("返回告警列表")
+            s.click("菜单")
+            s.click("English", exact=True)
+            seen["inbox-en"] = s.wait_for(
+                ["PLC not answering", "Ironmaking PLC, 1#高炉网关", "Affects 2 meters", "Meter sends no data",
+                 "Incomplete data", "Critical 1", "All 3"]
+            )  # fmt: skip
+            s.screenshot(SCREENSHOTS / "alarms-inbox-en.png")
+            s.click("Incomplete data")
+            seen["detail-en"] = s.wait_for(["鼓风湿度 (1#高炉) delivered 41 of 60 readings", "68.3%, under 90%",
+                                            "Check first", "Show technical detail"])  # fmt: skip
+            s.screenshot(SCREENSHOTS / "alarms-detail-en.png")
+            return seen
+
+        seen = await asyncio.to_thread(look)
+    for screen_name, texts in seen.items():
+        shown = "\n".join(texts)
+        assert not [r for r in raw if r in shown], (screen_name, [r for r in raw if r in shown])
+        assert not by_id.search(shown), (screen_name, shown)
 
 
 async def test_device_admin_logs_in_with_totp_finds_a_device_and_enrols_a_terminal(
@@ -361,7 +411,8 @@ async def test_crew_sees_pushed_alarms_goes_back_and_stays_logged_in(
     service = AlarmService(world.settings)
     now = dt.datetime.now(dt.UTC)
     await service.raise_alarm(world.a.enterprise.id, AlarmKind.DATA_GAP, Severity.MAJOR, "point",
-                              str(world.a.point.id), "焦炭计量中断", at=now - dt.timedelta(minutes=20))  # fmt: skip
+                              str(world.a.point.id), "焦炭计量中断", at=now - dt.timedelta(minutes=20),
+                              names={"point": "入炉焦炭", "facility": "1#高炉"})  # fmt: skip
     # Lists are reloaded only every 10 minutes here: what shows sooner was pushed.
     with (
         served(base_url, tmp_path / "mobile", "crew-live", refresh_s=600) as url,
@@ -370,35 +421,36 @@ async def test_crew_sees_pushed_alarms_goes_back_and_stays_logged_in(
 
         def logged_in_live() -> None:
             log_in(s, "a-crew", keep=True, shot="login-keep")
-            s.wait_for(["焦炭计量中断", "实时推送", "全部 1"])
+            s.wait_for(["计量点无数据", "实时推送", "全部 1"])
 
         await asyncio.to_thread(logged_in_live)
         at = dt.datetime.now(dt.UTC)
         pushed = await service.raise_alarm(world.a.enterprise.id, AlarmKind.DEVICE_OFFLINE, Severity.CRITICAL,
-                                           "device", "gw-live", "2#转炉网关离线", at=at)  # fmt: skip
+                                           "device", "gw-live", "gw-live went offline", {"reason": "stopped"},
+                                           at=at, names={"device": "2#转炉网关"})  # fmt: skip
 
         def back_and_forth() -> None:
-            s.wait_for(["2#转炉网关离线", "紧急 1", "全部 2"], timeout=15)
+            s.wait_for(["网关离线", "2#转炉网关", "紧急 1", "全部 2"], timeout=15)
             s.screenshot(SCREENSHOTS / "inbox-live.png")
-            s.click("2#转炉网关离线")
-            s.wait_for(["告警详情", "设备 gw-live"])
+            s.click("2#转炉网关")
+            s.wait_for(["告警详情", "确认是否为计划停机"])
             browser_back(s)  # the browser's (Android's) back: to the list, not out of the app
             s.wait_gone("告警详情")
-            s.wait_for(["焦炭计量中断", "2#转炉网关离线"])
-            s.click("焦炭计量中断")
-            s.wait_for(["告警详情", "数据中断"])
+            s.wait_for(["计量点无数据", "2#转炉网关"])
+            s.click("计量点无数据")
+            s.wait_for(["告警详情", "入炉焦炭（1#高炉）"])
             s.click("返回", exact=True)  # the app bar's back arrow (its tooltip in Chinese) pops the view (on_view_pop)
             s.wait_gone("告警详情")
-            s.wait_for(["焦炭计量中断", "实时推送"])
+            s.wait_for(["计量点无数据", "实时推送"])
 
         await asyncio.to_thread(back_and_forth)
         await clear_as_admin(world, pushed.id)
 
         def restarted() -> str:
-            s.wait_gone("2#转炉网关离线", timeout=15)  # cleared elsewhere: pushed too
+            s.wait_gone("2#转炉网关", timeout=15)  # cleared elsewhere: pushed too
             kept = local_storage(s)
             restart(s)
-            s.wait_for(["焦炭计量中断", "实时推送"])  # no password asked for
+            s.wait_for(["计量点无数据", "实时推送"])  # no password asked for
             return kept
 
         kept = await asyncio.to_thread(restarted)
@@ -413,6 +465,35 @@ async def test_crew_sees_pushed_alarms_goes_back_and_stays_logged_in(
             return local_storage(s)
 
         assert "refresh_token" not in await asyncio.to_thread(log_out)
+
+
+async def plc_outage_and_coke_gap(world: World) -> tuple[Alarm, Alarm]:
+    """A data gap of the coke meter (major, 20 minutes ago) and an iron-making PLC outage (critical, 5 minutes ago)
+    listing two meters, as the platform's rules leave them."""
+    service = AlarmService(world.settings)
+    now = dt.datetime.now(dt.UTC)
+    coke = await service.raise_alarm(
+        world.a.enterprise.id, AlarmKind.DATA_GAP, Severity.MAJOR, "point", str(world.a.point.id),
+        f"{world.a.point.code} 入炉焦炭: no reading since 2026-12-07 02:40 UTC (expected every 60 s)",
+        {"point_code": world.a.point.code, "sample_seconds": 60, "gap_intervals": 5,
+         "last_reading_at": (now - dt.timedelta(minutes=25)).isoformat()},
+        at=now - dt.timedelta(minutes=20), names={"point": "入炉焦炭", "facility": "1#高炉", "process": "炼铁"},
+    )  # fmt: skip
+    gateway = await service.raise_alarm(
+        world.a.enterprise.id, AlarmKind.METER_COMM, Severity.CRITICAL, "device", "gw-bf1",
+        "1#高炉网关 (gw-bf1): iron-plc: refused (127.0.0.1:43199: [Errno 111] Connect call failed)",
+        {"device_id": "gw-bf1", "connection": "iron-plc", "since": (now - dt.timedelta(minutes=5)).isoformat()},
+        "meter_comm:gw-bf1:gw:iron-plc", at=now - dt.timedelta(minutes=5),
+        names={"device": "1#高炉网关", "connection": "iron-plc"},
+    )  # fmt: skip
+    meters = [("热风炉煤气流量", "1#热风炉", 901), ("鼓风流量", "1#高炉", 902)]
+    await service.set_consequences(
+        gateway.id,
+        [{"point_id": pid, "point_code": f"IR.{pid}", "point_name": name, "facility": facility, "process": "炼铁",
+          "process_en": "Ironmaking", "alarm_id": None} for name, facility, pid in meters],
+        {"process": "炼铁", "process_en": "Ironmaking"},
+    )  # fmt: skip
+    return coke, gateway
 
 
 async def clear_as_admin(world: World, alarm_id: int) -> None:

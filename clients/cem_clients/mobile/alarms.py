@@ -1,5 +1,8 @@
 """The alarm inbox: open alarms by severity (critical, major, warning, info), newest first within each, with
-counts per severity, an alarm's history, and acknowledging and clearing through the outbox."""
+counts per severity, an alarm's history, and acknowledging and clearing through the outbox.
+
+One outage is one entry: a meter's data alarm listed under a terminal or PLC outage (``root_id``) is not in the
+inbox on its own; the outage's alarm lists its meters (``consequences``)."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from cem_clients.api import Alarm, ClientError, LiveEvent
 from cem_clients.mobile.context import AppContext, Outcome, OutcomeStatus
 from cem_clients.mobile.outbox import ACKNOWLEDGE, CLEAR, OutboxItem
 from cem_clients.mobile.validation import FIELD_NOTE, check_alarm_note
+from cem_clients.ui.alarm_text import is_consequence
 
 __all__ = ["PAGE", "SEVERITIES", "AlarmInbox", "alarm_key"]
 
@@ -59,7 +63,7 @@ class AlarmInbox:
         except ClientError as err:
             self.error = str(err)
             return False
-        self.alarms = sorted(alarms, key=_order)
+        self.alarms = sorted((a for a in alarms if not is_consequence(a)), key=_order)
         self.loaded_at = self.ctx.now()
         self.error = ""
         return True
@@ -135,6 +139,8 @@ class AlarmInbox:
         meta: dict[str, Any] = {}
         if known is not None and known.id == alarm_id:
             meta = {"severity": known.severity, "message": known.message, "subject_id": known.subject_id}
+            # the alarm itself, so that the outbox says it in the plant's words (in whatever language is chosen)
+            meta["alarm"] = msgspec.to_builtins(msgspec.structs.replace(known, events=()))
         outcome = await self.ctx.submit(
             kind, {"alarm_id": alarm_id, "note": note}, key=alarm_key(alarm_id), summary=summary, meta=meta
         )
@@ -153,7 +159,8 @@ class AlarmInbox:
 
     def _put(self, alarm: Alarm) -> None:
         others = [a for a in self.alarms if a.id != alarm.id]
-        self.alarms = sorted([*others, alarm] if alarm.open else others, key=_order)
+        shown = alarm.open and not is_consequence(alarm)  # a consequence is listed under its outage
+        self.alarms = sorted([*others, alarm] if shown else others, key=_order)
 
     def apply(self, event: LiveEvent) -> bool:
         """Fold in a live event; True when the inbox changed."""

@@ -14,11 +14,12 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import flet as ft
+import msgspec
 import segno
 
 from cem_clients.api import Alarm, Device
@@ -30,6 +31,8 @@ from cem_clients.mobile.model import MobileApp, Tab
 from cem_clients.mobile.outbox import READING, OutboxItem
 from cem_clients.mobile.readings import PeriodKind
 from cem_clients.mobile.validation import FIELD_INPUT, FIELD_NOTE, FIELD_PERIOD, FIELD_UNIT, FIELD_VALUE
+from cem_clients.ui import accounting_text as acc
+from cem_clients.ui.alarm_text import describe_alarm
 from cem_clients.ui.i18n import Translator
 from cem_clients.ui.theme import (
     AppKind,
@@ -171,6 +174,7 @@ class UiState:
     outbox_open: bool = False  # the outbox's list shown over the tabs
     severity: str | None = None  # inbox filter; None: every severity
     notes: dict[int, str] = field(default_factory=dict)  # note drafts per alarm: kept across screens
+    technical: set[int] = field(default_factory=set)  # alarms whose technical detail is open
     note_errors: dict[int, str] = field(default_factory=dict)
     notice: Notice | None = None
     busy: bool = False  # an action is on its way: buttons wait
@@ -525,13 +529,6 @@ def offline_banner(view: View, on_open_outbox: Handler, on_send_now: Handler) ->
 # ---- alarms -----------------------------------------------------------------------------------------------------
 
 
-def _subject(view: View, alarm: Alarm) -> str:
-    kind = view.t(f"alarm.kind.{alarm.kind}") if alarm.kind else ""
-    where = view.t(f"mobile.subject.{alarm.subject_type}", id=alarm.subject_id) if alarm.subject_type in (
-        "device", "point") else f"{alarm.subject_type} {alarm.subject_id}"  # fmt: skip
-    return " · ".join(part for part in (kind, where) if part)
-
-
 def _pending_text(view: View, alarm_id: int) -> str:
     action = view.app.inbox.pending_action(alarm_id)
     return view.t(f"mobile.alarm.pending.{action}") if action else ""
@@ -624,11 +621,14 @@ def _alarm_card(view: View, alarm: Alarm) -> ft.Control:
                              text(tr.t(f"alarm.state.{alarm.state}"), size=SCALE.label + 1, muted=True)]  # fmt: skip
     top.append(ft.Container(expand=True))
     top.append(text(short_time(tr, alarm.raised_at, view.now()), size=SCALE.label + 1, muted=True))
+    said = describe_alarm(alarm, tr)
     lines: list[ft.Control] = [
         ft.Row(top, spacing=8),
-        text(alarm.message, size=SCALE.body + 1, bold=True),
-        text(_subject(view, alarm), size=SCALE.label + 1, muted=True),
+        text(said.title, size=SCALE.body + 1, bold=True),
+        text(said.subject, size=SCALE.label + 1, muted=True),
     ]
+    if said.consequences:
+        lines.append(text(tr.t("mobile.alarm.affects", count=len(said.consequences)), size=SCALE.label + 1, tone=tone))
     pending = _pending_text(view, alarm.id)
     if pending:
         lines.append(text(pending, size=SCALE.label + 1, tone=Tone.WARNING))
@@ -648,15 +648,12 @@ def alarm_detail(view: View, alarm: Alarm) -> ft.Control:
         state.notice = None
         view.redraw()
 
+    said = describe_alarm(alarm, tr)
     facts: list[ft.Control] = [
-        fact(tr.t("mobile.alarm.kind"), tr.t(f"alarm.kind.{alarm.kind}")),
-        fact(tr.t("mobile.alarm.subject"), _subject(view, alarm).split(" · ")[-1]),
-        fact(tr.t("mobile.alarm.raised"), tr.when(alarm.raised_at)),
+        fact(tr.t("mobile.alarm.raised"), said.raised_at),
         fact(tr.t("mobile.alarm.last_seen"), tr.when(alarm.last_seen_at)),
         fact(tr.t("mobile.alarm.occurrences"), str(alarm.occurrences)),
     ]
-    if alarm.cause:
-        facts.append(fact(tr.t("mobile.alarm.cause"), alarm.cause))
     if alarm.acknowledged_at is not None:
         when = short_time(tr, alarm.acknowledged_at, view.now())
         facts.append(fact(tr.t("alarm.state.acknowledged"), f"{alarm.acknowledged_by} · {when}"))
@@ -673,12 +670,30 @@ def alarm_detail(view: View, alarm: Alarm) -> ft.Control:
                     ],
                     spacing=8,
                 ),  # fmt: skip
-                text(alarm.message, size=SCALE.title, bold=True),
+                text(said.title, size=SCALE.title, bold=True),
+                text(said.subject, muted=True),
+                text(said.happened),
                 *facts,
             ],
             tone=tone,
         ),
+        card(
+            [
+                ft.Row(
+                    [
+                        ft.Icon(ft.Icons.SEARCH, color=PALETTE.primary, size=20),
+                        text(tr.t("mobile.alarm.check_first"), bold=True),
+                    ],
+                    spacing=8,
+                ),  # fmt: skip
+                text(said.check_first),
+            ]
+        ),
     ]
+    if said.consequences:
+        body.append(heading(tr.t("mobile.alarm.consequences", count=len(said.consequences))))
+        body.append(card([text(f"· {meter}") for meter in said.consequences]))
+    body.append(_technical(view, alarm.id, said.technical))
     if inbox.error:
         body.append(error_text(inbox.error))
     pending = _pending_text(view, alarm.id)
@@ -712,6 +727,22 @@ def alarm_detail(view: View, alarm: Alarm) -> ft.Control:
 
 
 _EVENT_ACTIONS: Final = ("raised", "repeated", "escalated", "acknowledged", "cleared")
+
+
+def _technical(view: View, alarm_id: int, technical: str) -> ft.Control:
+    """The platform's technical text behind a tap: for the engineer who configures the gateway."""
+    shown = alarm_id in view.state.technical
+
+    async def toggle() -> None:
+        view.state.technical.symmetric_difference_update({alarm_id})
+        view.redraw()
+
+    label = view.t("mobile.alarm.technical_hide" if shown else "mobile.alarm.technical_show")
+    icon = ft.Icons.EXPAND_LESS if shown else ft.Icons.EXPAND_MORE
+    controls: list[ft.Control] = [ft.TextButton(label, icon=icon, on_click=toggle, height=44)]
+    if shown:
+        controls.append(card([text(technical, size=SCALE.label + 1, muted=True)]))
+    return ft.Column(controls, spacing=4, tight=True)
 
 
 def _alarm_actions(view: View, alarm: Alarm, where: str) -> list[ft.Control]:
@@ -1022,7 +1053,14 @@ def readings(view: View) -> ft.Control:
             [
                 (
                     i.key.removeprefix("reading:"),
-                    _input_label(view, i.source_code, i.source_name, i.input_name, i.unit, i.substitute),
+                    _input_label(
+                        view,
+                        i.source_code,
+                        i.source_name,
+                        acc.input_name(tr, i.input_name, i.category),
+                        acc.unit_label(tr, i.unit),
+                        i.substitute,
+                    ),
                 )
                 for i in form.inputs
             ],  # fmt: skip
@@ -1056,7 +1094,7 @@ def readings(view: View) -> ft.Control:
                                hint="2025-06-30"))  # fmt: skip
     body.append(text_field(tr.t("mobile.reading.value"), form.value, changed("value"), number=True, hint="12000.5",
                            error=field_error(view, errors, FIELD_VALUE)))  # fmt: skip
-    units = [(unit, unit) for unit in form.units]
+    units = [(unit, acc.unit_label(tr, unit)) for unit in form.units]
     body.append(dropdown(tr.t("mobile.reading.unit"), units, form.unit or None, choose_unit, on_text=choose_unit,
                          error=field_error(view, errors, FIELD_UNIT)))  # fmt: skip
     body.append(ft.Checkbox(label=tr.t("mobile.reading.estimated"), value=form.estimated, on_change=estimated,
@@ -1073,7 +1111,7 @@ def readings(view: View) -> ft.Control:
     body.append(button(tr.t("submit"), view.act(submit), icon=ft.Icons.SEND, busy=state.busy))
     if form.last_record is not None:
         record = form.last_record
-        body.append(text(tr.t("mobile.reading.last", value=f"{record.value} {record.unit}",
+        body.append(text(tr.t("mobile.reading.last", value=acc.amount(tr, record.value, record.unit, with_unit=True),
                               time=short_time(tr, record.entered_at, view.now())),
                          size=SCALE.label + 1, muted=True))  # fmt: skip
     refused = [i for i in app.failed if i.kind == READING and i.user == app.ctx.user]
@@ -1256,6 +1294,16 @@ def outbox_screen(view: View, on_close: Handler, on_send_now: Handler) -> ft.Con
     return screen(body)
 
 
+def _queued_alarm(tr: Translator, meta: Mapping[str, Any]) -> str:
+    """The alarm an acknowledgement or clearing waits for, as the inbox says it ("" when not kept)."""
+    try:
+        alarm = msgspec.convert(meta["alarm"], Alarm)
+    except (KeyError, msgspec.ValidationError):
+        return ""
+    said = describe_alarm(alarm, tr)
+    return f"{said.title} · {said.subject}"
+
+
 def _outbox_card(view: View, item: OutboxItem, *, refused: bool) -> ft.Control:
     tr = view.tr
     app = view.app
@@ -1264,7 +1312,7 @@ def _outbox_card(view: View, item: OutboxItem, *, refused: bool) -> ft.Control:
         app.discard(item.id)
         view.redraw()
 
-    what = item.meta.get("message") or item.summary
+    what = _queued_alarm(tr, item.meta) or item.meta.get("message") or item.summary
     lines: list[ft.Control] = [
         text(
             tr.t(f"mobile.outbox.kind.{item.kind}") if item.kind in ("acknowledge", "clear", "reading") else item.kind,

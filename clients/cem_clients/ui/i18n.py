@@ -244,6 +244,13 @@ _ZH: dict[str, str] = {
     "alarm.text.other.title": "告警",
     "alarm.text.other.happened": "{subject}报告了一个问题，详见技术信息。",
     "alarm.text.other.check": "请把技术信息转给系统管理员。",
+    # alarm screens of the mobile app and the wallboard (alarm texts in the plant's words)
+    "mobile.alarm.check_first": "先检查",
+    "mobile.alarm.affects": "影响 {count} 个计量点",
+    "mobile.alarm.consequences": "受影响的计量点（{count}）",
+    "mobile.alarm.technical_show": "查看技术信息",
+    "mobile.alarm.technical_hide": "收起技术信息",
+    "wallboard.alarm.affects": "影响 {count} 个计量点",
     # devices and live data
     "devices": "设备",
     "devices.count": "{online}/{total} 台在线",
@@ -1055,6 +1062,13 @@ _EN: dict[str, str] = {
     "alarm.text.other.title": "Alarm",
     "alarm.text.other.happened": "{subject} reported a problem; see the technical detail.",
     "alarm.text.other.check": "Pass the technical detail on to the system administrator.",
+    # alarm screens of the mobile app and the wallboard (alarm texts in the plant's words)
+    "mobile.alarm.check_first": "Check first",
+    "mobile.alarm.affects": "Affects {count} meters",
+    "mobile.alarm.consequences": "Meters affected ({count})",
+    "mobile.alarm.technical_show": "Show technical detail",
+    "mobile.alarm.technical_hide": "Hide technical detail",
+    "wallboard.alarm.affects": "affects {count} meters",
     "devices": "Devices",
     "devices.count": "{online}/{total} online",
     "device.online": "Online",
