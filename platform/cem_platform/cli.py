@@ -10,6 +10,7 @@ import getpass
 import logging
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -531,10 +532,20 @@ def _demo(args: argparse.Namespace) -> int:
         daemon=True,
     )
     helper.start()
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the demo; no traceback for that
-        server.run()
-    print("CEM demo stopped", flush=True)
+    # uvicorn re-raises SIGINT or SIGTERM once it has shut down; SIGTERM's default action would end the process
+    # without running atexit, leaving the broker, the simulator and the gateway behind
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends the demo; no traceback for that
+            server.run()
+    finally:
+        print("CEM demo stopped", flush=True)
     return 0
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    """End the process the normal way (atexit runs and stops the demo's parts)."""
+    raise SystemExit(128 + signum)
 
 
 def _parser() -> argparse.ArgumentParser:
