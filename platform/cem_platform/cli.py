@@ -494,11 +494,13 @@ def _demo(args: argparse.Namespace) -> int:
         token_file.write_text(display[1])
     import uvicorn
 
+    from cem_platform.app import create_app
+
     if args.no_serve:
         if devices.token is not None:  # the API only for the gateway's enrolment, then stopped
-            server = uvicorn.Server(
-                uvicorn.Config("cem_platform.app:create_app", factory=True, host=host, port=port, log_config=None)
-            )
+            api = create_app(get_settings())
+            log_to_files(DEMO_DIR)  # the app configured logging to stderr
+            server = uvicorn.Server(uvicorn.Config(api, host=host, port=port, log_config=None, access_log=False))
             thread = threading.Thread(target=_enrol_then_stop, args=(base, devices.token, server), daemon=True)
             thread.start()
             server.run()
@@ -510,8 +512,6 @@ def _demo(args: argparse.Namespace) -> int:
     if broker is None and settings.broker.pid_file:  # no broker: the CRL job has nobody to signal
         os.environ["CEM_BROKER_PID_FILE"] = ""
         get_settings.cache_clear()
-    from cem_platform.app import create_app
-
     app = create_app(get_settings())
     log_to_files(DEMO_DIR)  # the app configured logging to stderr
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_config=None, access_log=False))

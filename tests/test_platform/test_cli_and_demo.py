@@ -152,6 +152,7 @@ def test_demo_prints_accounts_that_work(open_folder: Path) -> None:
         check=False,
     )
     assert prepared.returncode == 0, prepared.stderr
+    assert prepared.stderr == "", prepared.stderr  # the components' logs went to .cem-demo/*.log
     gateway = tmp_path / ".cem-demo" / "gateway"
     device_id = json.loads((gateway / "identity.json").read_text())["device_id"]
     assert f"enrolled as {device_id}" in prepared.stdout  # through the API, as `cem gateway enroll` does
