@@ -321,7 +321,7 @@ _CODE_NEWER = "MEE-steel-guideline-newer"
 # annex or table, and — plainly, "待核实" — what awaits confirmation against the original text. What the seeding
 # search (2026) found is in the module docstring; table numbers beyond the fuel table were not read.
 _STD = "GB/T 32151.5-2015"
-_GUIDE_2013_ZH = "《中国钢铁生产企业温室气体排放核算方法与报告指南（试行）》（2013）"
+_GUIDE_2013_ZH = "2013年钢铁企业核算指南"  # 《中国钢铁生产企业温室气体排放核算方法与报告指南（试行）》
 _GUIDE_2013_EN = "the 2013 national steel guideline"
 _PENDING_ZH = "待核实：尚未对照标准原文核对。"
 _PENDING_EN = "Awaiting confirmation: not yet checked against the standard's text."
