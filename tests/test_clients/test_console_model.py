@@ -95,14 +95,23 @@ async def test_login_asks_for_the_code_and_the_sections_follow_the_role(world: W
     assert await console.login(), console.login_form.message or console.error
     assert console.me is not None and console.me.role == "device_admin"
     assert console.enterprise_id == world.a.enterprise.id and console.enterprise is not None
-    assert console.sections() == ["fleet", "registration", "points", "thresholds"]
+    assert console.sections() == ["fleet", "alarms", "registration", "points", "thresholds"]
     assert console.login_form.password == ""  # not kept once logged in
 
     async with ConsoleApi(api.base_url) as other:
         accountant = Console(other)
         await as_user(other, world, "a-accountant")
         assert await accountant.open()
-        assert accountant.sections() == ["points", "inventory", "library", "activity", "ledger", "emissions", "report"]
+        assert accountant.sections() == [
+            "alarms",
+            "points",
+            "inventory",
+            "library",
+            "activity",
+            "ledger",
+            "emissions",
+            "report",
+        ]
         assert accountant.inventory().enterprise_id == world.a.enterprise.id
         await accountant.logout()
         assert accountant.me is None and not other.authenticated

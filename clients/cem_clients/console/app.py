@@ -25,6 +25,8 @@ section (used by the browser tests, and by a desktop shortcut). The options, per
   (``suspend:<device id>`` ...: that dialog opens);
 * inventory: ``new`` (a category: the new-source dialog opens), ``meter`` (an input of it taken from meters) and
   ``find`` (what is typed in that input's point picker);
+* alarms: ``state`` (open, active, acknowledged, cleared; empty: all), ``severity``, ``kind``, ``from`` and ``to``
+  (days), ``alarm`` (an id: it opens) and ``action`` (``acknowledge`` or ``clear``: that dialog opens over it);
 * users: ``edit`` (a username: the dialog to change that user opens);
 * library: ``library``, ``version``, ``search``;
 * audit: ``actor``, ``action`` (a prefix), ``entity``, ``outcome``, ``from`` and ``to`` (days), ``page_size``;
@@ -62,6 +64,7 @@ from cem_clients.console.screens_accounting import (
     ReportSection,
 )
 from cem_clients.console.screens_admin import AuditSection, UsersSection
+from cem_clients.console.screens_alarms import AlarmsSection
 from cem_clients.console.screens_devices import FleetSection, PointsSection, RegistrationSection, ThresholdsSection
 from cem_clients.ui.i18n import Locale, Translator
 from cem_clients.ui.theme import Tone, apply_locale, apply_theme, type_scale
@@ -72,6 +75,7 @@ log = logging.getLogger("cem_clients.console")
 
 SECTION_VIEWS: dict[str, type[Section]] = {
     "fleet": FleetSection,
+    "alarms": AlarmsSection,
     "registration": RegistrationSection,
     "points": PointsSection,
     "thresholds": ThresholdsSection,
@@ -88,6 +92,7 @@ SECTION_VIEWS: dict[str, type[Section]] = {
 
 ICONS: dict[str, ft.IconData] = {
     "fleet": ft.Icons.DEVICE_HUB,
+    "alarms": ft.Icons.NOTIFICATIONS_ACTIVE_OUTLINED,
     "registration": ft.Icons.ADD_TO_QUEUE,
     "points": ft.Icons.SPEED,
     "thresholds": ft.Icons.TUNE,
@@ -101,7 +106,7 @@ ICONS: dict[str, ft.IconData] = {
     "report": ft.Icons.DESCRIPTION_OUTLINED,
 }
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("console.group.devices", ("fleet", "registration", "points", "thresholds")),
+    ("console.group.devices", ("fleet", "alarms", "registration", "points", "thresholds")),
     ("console.group.admin", ("users", "audit")),
     ("console.group.accounting", ("inventory", "library", "activity", "ledger", "emissions", "report")),
 )
@@ -452,9 +457,11 @@ class ConsoleApp:
             )
         else:
             body = self.section.render()
+        # The top padding is inside the scrolled column: a field in a heading floats its label above its border,
+        # and the column clips at its own edge (the label of the library's edition choice was cut in half).
         return ft.Container(
-            ft.Column([body], scroll=ft.ScrollMode.AUTO, expand=True),
-            padding=ft.Padding.only(left=20, right=20, top=22, bottom=12),
+            ft.Column([ft.Container(body, padding=ft.Padding.only(top=10))], scroll=ft.ScrollMode.AUTO, expand=True),
+            padding=ft.Padding.only(left=20, right=20, top=12, bottom=12),
             expand=True,
         )
 

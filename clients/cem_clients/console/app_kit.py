@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import io
 import logging
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import flet as ft
+from openpyxl import Workbook  # type: ignore[import-untyped]
+from openpyxl.styles import Font  # type: ignore[import-untyped]
 
 from cem_clients.api import ClientError
 from cem_clients.console.forms import localized
@@ -43,6 +46,8 @@ __all__ = [
     "chip",
     "date_field",
     "dropdown",
+    "export_button",
+    "filter_bar",
     "field_error",
     "heading",
     "label",
@@ -56,6 +61,7 @@ __all__ = [
     "table",
     "text",
     "text_field",
+    "workbook",
     "wrapped",
 ]
 
@@ -605,3 +611,47 @@ def table(
             ft.Container(muted(empty, size=scale.body), padding=ft.Padding.symmetric(horizontal=12, vertical=8))
         )
     return ft.Column(body, spacing=0, tight=True)
+
+
+def filter_bar(
+    fields: Sequence[ft.Control], on_apply: Handler, ui: Ui, *, on_reset: Handler | None = None
+) -> ft.Control:
+    """The filters above a table: its fields in a wrapping row, then search (and reset to the defaults)."""
+    buttons: list[ft.Control] = [secondary_button(ui.t("search"), on_apply, icon=ft.Icons.SEARCH)]
+    if on_reset is not None:
+        buttons.append(ft.TextButton(content=ui.t("console.filters.reset"), on_click=on_reset))
+    return ft.Row([*fields, *buttons], spacing=8, wrap=True, run_spacing=8)
+
+
+def workbook(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> bytes:
+    """A table as an XLSX workbook: one sheet, a bold header row, cells as given (text, numbers, naive local
+    times), columns about as wide as their text."""
+    book = Workbook()
+    sheet = book.active
+    sheet.title = title[:31] or "Sheet"  # Excel's limit for a sheet's name
+    sheet.append(list(header))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for row in rows:
+        sheet.append(list(row))
+    for column in sheet.columns:
+        widest = max((len(str(c.value)) if c.value is not None else 0) for c in column)
+        # CJK text is about twice as wide as Latin: 1.6 per character keeps both readable
+        sheet.column_dimensions[column[0].column_letter].width = min(max(10, widest * 1.6 + 2), 60)
+    sheet.freeze_panes = "A2"
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def export_button(
+    ui: Ui, filename: Callable[[], str], sheet: Callable[[], tuple[str, Sequence[str], Sequence[Sequence[object]]]]
+) -> ft.Control:
+    """The export of a table as XLSX: ``sheet()`` gives its title, header and rows as shown, then it is saved
+    (a download in the browser) as ``filename()``."""
+
+    async def export() -> None:
+        title, header, rows = sheet()
+        await ui.save_file(filename(), workbook(title, header, rows))
+
+    return secondary_button(ui.t("console.export.xlsx"), ui.act(export), icon=ft.Icons.DOWNLOAD)

@@ -15,7 +15,9 @@ import segno
 
 from cem_clients._live import LiveEvent, LiveFeed
 from cem_clients.api import (
+    Alarm,
     ApiClient,
+    ClientError,
     ControlResult,
     Device,
     DeviceStatus,
@@ -37,6 +39,7 @@ __all__ = [
     "QUANTITY_UNITS",
     "REVOCATION_REASONS",
     "Backlog",
+    "ConnectionDown",
     "ControlForm",
     "DeviceForm",
     "DeviceRegistration",
@@ -44,6 +47,7 @@ __all__ = [
     "ExpiringCertificate",
     "FleetCounts",
     "FleetOverview",
+    "Health",
     "LiveStatus",
     "PointForm",
     "PointMap",
@@ -91,8 +95,10 @@ class FleetCounts:
     """Devices by what needs attention: online and offline among those allowed to connect, then the rest."""
 
     total: int = 0
-    online: int = 0
+    online: int = 0  # healthy + degraded
     offline: int = 0  # enrolled or active, not seen recently
+    healthy: int = 0  # online, every connection up, no open alarm
+    degraded: int = 0  # online, but a connection to a PLC or meter is down or an alarm about it is open
     suspended: int = 0
     revoked: int = 0
     retired: int = 0
@@ -121,6 +127,65 @@ class ExpiringCertificate:
     state: str
     expires_at: dt.datetime
     days_left: int  # whole days from now (negative once expired)
+
+
+@dataclass(frozen=True)
+class ConnectionDown:
+    """A gateway's connection to a PLC or meter that is down at its last heartbeat; ``name`` is the gateway's own
+    (technical) name of it, ``alarm`` the open communication alarm about it (which names it in plant words)."""
+
+    name: str
+    since: dt.datetime | None  # down since (the gateway's report), None when it did not say
+    error: str = ""
+    alarm: Alarm | None = None
+
+
+@dataclass(frozen=True)
+class Health:
+    """How an online device is doing: ``degraded`` when a connection is down or an alarm about it is open."""
+
+    connections_down: tuple[ConnectionDown, ...] = ()
+    alarms: tuple[Alarm, ...] = ()  # open alarms about it or reported by it, most severe first
+
+    @property
+    def degraded(self) -> bool:
+        """Something needs attention."""
+        return bool(self.connections_down or self.alarms)
+
+
+_SEVERITY_RANK = {"critical": 0, "major": 1, "warning": 2, "info": 3}
+OPEN_ALARMS_LIMIT = 1000  # the API's page; a fleet with more open alarms shows the newest thousand
+
+
+def _ms_time(value: object) -> dt.datetime | None:
+    return dt.datetime.fromtimestamp(value / 1000, dt.UTC) if isinstance(value, int | float) else None
+
+
+def connections_down(device: Device) -> list[tuple[str, dt.datetime | None, str]]:
+    """The connections the gateway's last heartbeat reports down: name, since when, the error."""
+    if device.status is None or device.status.state != "online":
+        return []
+    report = device.status.status
+    since = {
+        a.get("subject"): _ms_time(a.get("since"))
+        for a in report.get("alarms") or ()
+        if isinstance(a, dict) and a.get("code") == "connection_down"
+    }
+    down = []
+    for connection in report.get("connections") or ():
+        if not isinstance(connection, dict) or connection.get("connected", True):
+            continue
+        name = str(connection.get("name") or "")
+        when = since.get(name) or _ms_time(connection.get("last_good_poll"))
+        down.append((name, when, str(connection.get("last_error") or "")))
+    return down
+
+
+def concerns(alarm: Alarm, device_id: str) -> bool:
+    """Whether an alarm is about the device or was reported by it (a gateway's PLC, its buffer)."""
+    if alarm.subject_type == "device" and alarm.subject_id == device_id:
+        return True
+    return isinstance(alarm.detail, dict) and alarm.detail.get("device_id") == device_id
 
 
 LIVE_STALE_AFTER = dt.timedelta(seconds=60)  # the platform pings every 25 s: two missed pings and more is stale
@@ -153,6 +218,9 @@ class FleetOverview(Screen):
     counts: FleetCounts = field(default_factory=FleetCounts)
     backlogs: list[Backlog] = field(default_factory=list)  # largest first
     expiring: list[ExpiringCertificate] = field(default_factory=list)  # soonest first
+    with_alarms: bool = True  # also load the open alarms (the caller reads alarms)
+    open_alarms: list[Alarm] = field(default_factory=list)  # newest first
+    health: dict[str, Health] = field(default_factory=dict)  # of the devices online
     state: str | None = None  # list filter: a device state, "online" or "offline"
     search: str = ""  # list filter: part of the id, serial or name
     feed: LiveFeed | None = None  # the live feed followed
@@ -185,15 +253,27 @@ class FleetOverview(Screen):
             changed = self._update(device_id, now, online=state == "online", status=event)
         elif event.type == "alarm":
             alarm = event.alarm
-            if alarm is None or alarm.kind != "device_offline" or alarm.subject_type != "device":
+            if alarm is None:
                 return False
-            if event.action not in _OFFLINE_ACTIONS or alarm.state == "cleared":
-                return False
-            changed = self._update(alarm.subject_id, now, online=False)
+            changed = self._track(alarm)
+            offline = alarm.kind == "device_offline" and alarm.subject_type == "device"
+            if offline and event.action in _OFFLINE_ACTIONS and alarm.state != "cleared":
+                changed = self._update(alarm.subject_id, now, online=False) or changed
         else:
             return False
         if changed:
             self._compute(now)
+        return changed
+
+    def _track(self, alarm: Alarm) -> bool:
+        """Keep the open alarms current: a new or changed one in, a cleared one out."""
+        if not self.with_alarms:
+            return False
+        kept = [a for a in self.open_alarms if a.id != alarm.id]
+        if alarm.state != "cleared":
+            kept.insert(0, alarm)
+        changed = kept != self.open_alarms
+        self.open_alarms = kept
         return changed
 
     def _update(self, device_id: str, now: dt.datetime, *, online: bool, status: LiveEvent | None = None) -> bool:
@@ -208,6 +288,7 @@ class FleetOverview(Screen):
                 ts = status.data.get("ts")
                 reported = dt.datetime.fromtimestamp(ts / 1000, dt.UTC) if isinstance(ts, int | float) else now
                 heartbeat = DeviceStatus(
+                    status=_carried_report(device.status, status.data.get("alarms")),
                     device_id=device.id,
                     enterprise_id=device.enterprise_id,
                     state=str(status.data.get("state")),
@@ -235,20 +316,32 @@ class FleetOverview(Screen):
         return LiveStatus(state, self.live_at, self.live_changed_at)
 
     async def refresh(self, now: dt.datetime | None = None) -> bool:
-        """Reload the devices (with their last heartbeat) and recompute the figures."""
+        """Reload the devices (with their last heartbeat) and the open alarms, and recompute the figures."""
         now = now or dt.datetime.now(dt.UTC)
 
         async def work() -> None:
             self.devices = sorted(await self.api.devices(), key=lambda d: (d.name or d.serial, d.id))
+            if self.with_alarms:
+                try:
+                    self.open_alarms = await self.api.alarms("open", limit=OPEN_ALARMS_LIMIT)
+                except ClientError:  # the fleet still shows without them; the health then says connections only
+                    self.open_alarms = []
             self._compute(now)
 
         return await self._load(work, now)
 
     def _compute(self, now: dt.datetime) -> None:
         counts = dict.fromkeys(("online", "offline", "suspended", "revoked", "retired", "not_enrolled"), 0)
+        self.health = {}
         for device in self.devices:
-            counts[_bucket(device)] += 1
-        self.counts = FleetCounts(total=len(self.devices), **counts)
+            bucket = _bucket(device)
+            counts[bucket] += 1
+            if bucket == "online":
+                self.health[device.id] = self._health_of(device)
+        degraded = sum(1 for h in self.health.values() if h.degraded)
+        self.counts = FleetCounts(
+            total=len(self.devices), healthy=counts["online"] - degraded, degraded=degraded, **counts
+        )
         self.backlogs = sorted(
             (
                 Backlog(
@@ -283,6 +376,30 @@ class FleetOverview(Screen):
             key=lambda c: (c.expires_at, c.device_id),
         )
 
+    def _health_of(self, device: Device) -> Health:
+        alarms = sorted(
+            (a for a in self.open_alarms if concerns(a, device.id)),
+            key=lambda a: (_SEVERITY_RANK.get(a.severity, 9), -a.raised_at.timestamp(), a.id),
+        )
+        down = []
+        for name, since, error in connections_down(device):
+            alarm = next((a for a in alarms if a.kind == "meter_comm" and a.detail.get("connection") == name), None)
+            down.append(ConnectionDown(name=name, since=since, error=error, alarm=alarm))
+        return Health(connections_down=tuple(down), alarms=tuple(alarms))
+
+    def health_of(self, device: Device) -> str:
+        """``healthy``, ``degraded``, ``offline``, or the state of a device not meant to connect."""
+        bucket = _bucket(device)
+        if bucket != "online":
+            return bucket
+        health = self.health.get(device.id)
+        return "degraded" if health is not None and health.degraded else "healthy"
+
+    @property
+    def degraded(self) -> list[Device]:
+        """The devices online that need attention, in the list's order."""
+        return [d for d in self.devices if self.health_of(d) == "degraded"]
+
     @property
     def total_backlog(self) -> int:
         """Readings waiting in all gateways' buffers."""
@@ -294,9 +411,23 @@ class FleetOverview(Screen):
         return [
             d
             for d in self.devices
-            if (self.state is None or self.state in (d.state, _bucket(d)))
+            if (self.state is None or self.state in (d.state, _bucket(d), self.health_of(d)))
             and (not needle or any(needle in text.lower() for text in (d.id, d.serial, d.name)))
         ]
+
+
+def _carried_report(previous: DeviceStatus | None, codes: object) -> dict[str, Any]:
+    """The last full report kept over a live heartbeat, which names only its alarm codes: without a
+    ``connection_down`` among them every connection is up again; with one, the last full report still says which."""
+    report = dict(previous.status) if previous is not None else {}
+    if isinstance(codes, list) and "connection_down" not in codes:
+        report["connections"] = [
+            {**c, "connected": True} if isinstance(c, dict) else c for c in report.get("connections") or ()
+        ]
+        report["alarms"] = [
+            a for a in report.get("alarms") or () if isinstance(a, dict) and a.get("code") != "connection_down"
+        ]
+    return report
 
 
 def _bucket(device: Device) -> str:

@@ -81,6 +81,7 @@ from cem_clients.console.admin import (
     UserEditForm,
     UserForm,
 )
+from cem_clients.console.alarms import ALARM_KINDS, ALARM_STATES, SEVERITIES, AlarmBoard, AlarmFilters, AlarmNoteForm
 from cem_clients.console.devices import (
     CONTROL_ACTIONS,
     DEVICE_TYPES,
@@ -111,6 +112,8 @@ from cem_clients.console.extra_api import (
 from cem_clients.console.forms import CODE_FORMAT, STEP_UP_PROMPT, FieldChange, Form, Problem, Screen, localized
 
 __all__ = [
+    "ALARM_KINDS",
+    "ALARM_STATES",
     "AUDIT_OUTCOMES",
     "CODE_FORMAT",
     "CONFIDENCES",
@@ -128,9 +131,13 @@ __all__ = [
     "REVOCATION_REASONS",
     "ROLES",
     "SECTIONS",
+    "SEVERITIES",
     "STEP_UP_PROMPT",
     "ActivityEntry",
     "ActivityForm",
+    "AlarmBoard",
+    "AlarmFilters",
+    "AlarmNoteForm",
     "AlarmThresholds",
     "AuditFilters",
     "AuditLog",
@@ -194,6 +201,7 @@ __all__ = [
 #: The console's screens in menu order, each with the permission that opens it.
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("fleet", "devices.read"),
+    ("alarms", "alarms.read"),
     ("registration", "devices.write"),
     ("points", "org.read"),
     ("thresholds", "system.read"),
@@ -303,7 +311,12 @@ class Console(Screen):
 
     def fleet(self, expiry_days: int = 30) -> FleetOverview:
         """The fleet overview."""
-        return FleetOverview(self.api, expiry_days)
+        return FleetOverview(self.api, expiry_days, with_alarms=self.can("alarms.read"))
+
+    def alarms(self) -> AlarmBoard:
+        """The alarms of the enterprise worked on (open ones first shown), with the days in its time zone."""
+        zone = self.enterprise.timezone if self.enterprise else "Asia/Shanghai"
+        return AlarmBoard(self.api, self.enterprise_id, AlarmFilters(timezone=zone))
 
     def registration(self) -> DeviceRegistration:
         """Device registration (placed in the enterprise worked on by default)."""

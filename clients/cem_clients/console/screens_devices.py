@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import flet as ft
 
-from cem_clients.api import ClientError, Device, LiveFeed
+from cem_clients.api import Alarm, ClientError, Device, LiveFeed
 from cem_clients.console.app_kit import (
     Cell,
     Section,
@@ -31,6 +31,7 @@ from cem_clients.console.app_kit import (
     text_field,
     wrapped,
 )
+from cem_clients.console.devices import Health
 from cem_clients.console.forms import text_of
 from cem_clients.console.model import (
     DEVICE_TYPES,
@@ -45,13 +46,27 @@ from cem_clients.console.model import (
     Threshold,
     available_actions,
 )
+from cem_clients.ui.alarm_text import describe_alarm
+from cem_clients.ui.i18n import Locale
 from cem_clients.ui.theme import Tone, device_state_tone
 
 __all__ = ["FleetSection", "PointsSection", "RegistrationSection", "ThresholdsSection", "open_token_dialog"]
 
 log = logging.getLogger("cem_clients.console")
 FRESHNESS_TICK_S = 10.0  # how often the fleet's freshness is looked at when no message comes
-STATE_FILTERS = ("online", "offline", "registered", "enrolled", "active", "suspended", "revoked", "retired")
+REASONS_SHOWN = 3  # reasons of a degraded device in its row; more are counted
+STATE_FILTERS = (
+    "online",
+    "healthy",
+    "degraded",
+    "offline",
+    "registered",
+    "enrolled",
+    "active",
+    "suspended",
+    "revoked",
+    "retired",
+)
 
 
 def _when(ui: Ui, moment: dt.datetime | None) -> str:
@@ -316,7 +331,13 @@ class FleetSection(Section):
         stats = ft.Row(
             [
                 stat(t("console.fleet.total"), str(counts.total), note=loaded),
-                stat(t("device.online"), str(counts.online), tone=Tone.GOOD),
+                stat(t("console.fleet.healthy"), str(counts.healthy), tone=Tone.GOOD),
+                stat(
+                    t("console.fleet.degraded"),
+                    str(counts.degraded),
+                    tone=Tone.WARNING if counts.degraded else None,
+                    note=t("console.fleet.degraded_note"),
+                ),
                 stat(t("device.offline"), str(counts.offline), tone=Tone.CRITICAL if counts.offline else None),
                 stat(
                     t("device.state.suspended"), str(counts.suspended), tone=Tone.WARNING if counts.suspended else None
@@ -418,21 +439,71 @@ class FleetSection(Section):
         )
 
     def _state_text(self, state: str) -> str:
+        if state in ("healthy", "degraded"):
+            return self.t(f"console.fleet.{state}")
         return self.t(f"device.{state}") if state in ("online", "offline") else self.t(f"device.state.{state}")
 
     def _connection(self, device: Device) -> ft.Control:
         palette = self.ui.palette
         if device.state not in ("enrolled", "active"):
             return muted("—")
-        online = device.online
-        return ft.Row(
-            [
-                ft.Icon(ft.Icons.CIRCLE, size=10, color=palette.tone(Tone.GOOD if online else Tone.CRITICAL)),
-                text(self.t("device.online" if online else "device.offline")),
-            ],
-            spacing=6,
-            tight=True,
+        health = self.fleet.health_of(device)
+        tone = {"healthy": Tone.GOOD, "degraded": Tone.WARNING}.get(health, Tone.CRITICAL)
+        caption = self.t("device.offline") if health == "offline" else self.t(f"console.fleet.{health}")
+        state = ft.Row(
+            [ft.Icon(ft.Icons.CIRCLE, size=10, color=palette.tone(tone)), text(caption)], spacing=6, tight=True
         )
+        reasons = self._reasons(self.fleet.health.get(device.id))
+        if not reasons:
+            return state
+        return ft.Column(
+            [state, *(wrapped(r, 220, color=palette.tone(Tone.WARNING)) for r in reasons)], spacing=2, tight=True
+        )
+
+    def _plc(self, alarm: Alarm) -> str:
+        """The PLC of a communication alarm by its plant name, as the alarm texts call it ("" when unnamed)."""
+        english = self.ui.tr.locale is Locale.EN
+        names = alarm.names
+
+        def name(key: str) -> str:
+            return (names.get(f"{key}_en", "") if english else "") or names.get(key, "")
+
+        process = name("process")
+        return self.t("alarm.text.plc_of", process=process) if process else name("connection")
+
+    def _reasons(self, health: Health | None) -> list[str]:
+        """Why a device is degraded, in plant words: each connection down (since when), then its open alarms."""
+        if health is None or not health.degraded:
+            return []
+        t, tr = self.t, self.ui.tr
+        reasons: list[str] = []
+        told: set[int] = set()
+        for down in health.connections_down:
+            name = ""
+            if down.alarm is not None:
+                told.add(down.alarm.id)
+                name = self._plc(down.alarm)
+            name = name or t("console.fleet.a_connection")
+            if down.since is not None:
+                reasons.append(t("console.fleet.connection_down_since", connection=name, time=tr.when(down.since)))
+            else:
+                reasons.append(t("console.fleet.connection_down", connection=name))
+        for alarm in health.alarms:
+            if alarm.id in told:
+                continue
+            words = describe_alarm(alarm, tr)
+            reasons.append(
+                t(
+                    "console.fleet.open_alarm",
+                    severity=t(f"alarm.severity.{alarm.severity}"),
+                    alarm=words.title,
+                    time=words.raised_at,
+                )
+            )
+        if len(reasons) > REASONS_SHOWN:
+            more = len(reasons) - REASONS_SHOWN + 1
+            reasons = [*reasons[: REASONS_SHOWN - 1], t("console.fleet.more_reasons", count=more)]
+        return reasons
 
     def _menu(self, device: Device) -> ft.Control:
         items: list[ft.PopupMenuItem] = []

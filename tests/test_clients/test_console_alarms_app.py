@@ -1,0 +1,132 @@
+"""The console's alarm view and the fleet's health in headless Chromium at 1440x900, in Chinese and English.
+
+Screenshots are saved under ``build/screenshots/console/`` (``alarms-*``, ``fleet-degraded-*``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from cem_clients.api import Alarm
+from cem_clients.console.app_kit import workbook
+from cem_clients.console.model import ConsoleApi
+from cem_clients.ui.alarm_text import describe_alarm
+from cem_clients.ui.i18n import Translator
+from cem_platform.alarms.models import Alarm as AlarmRow
+from cem_platform.alarms.models import AlarmKind, Severity
+from cem_platform.alarms.services import AlarmService
+from cem_platform.settings import Settings
+from cem_platform.telemetry.models import DeviceStatus
+from cem_registry.models import Device as DeviceRow
+from tests.test_clients.browser import Browser
+from tests.test_clients.test_api_client import base_url, login  # noqa: F401 - the served platform
+from tests.test_clients.test_console_alarms import _report
+from tests.test_clients.test_console_app import browser, session_of, show  # noqa: F401 - Chromium, the console
+from tests.test_platform.world import World
+from tests.test_registry.fleet import enrolled_terminal
+
+NAMES = {"device": "炼钢厂网关", "device_en": "Steelworks gateway", "process": "轧钢", "process_en": "Rolling mill"}
+
+
+async def test_alarm_view_and_a_degraded_gateway_in_both_languages(
+    settings: Settings,
+    world: World,
+    base_url: str,  # noqa: F811
+    browser: Browser,  # noqa: F811
+) -> None:
+    admin = await world.login("a-admin")
+    gateway = await enrolled_terminal(world, admin, site_id=world.a.site.id, name="炼钢厂网关")
+    now = dt.datetime.now(dt.UTC)
+    down_since = (now - dt.timedelta(minutes=5)).replace(microsecond=0)
+    await DeviceRow.filter(id=gateway.device_id).update(last_seen_at=now, state="active")
+    await DeviceStatus.create(
+        device_id=gateway.device_id, enterprise_id=world.a.enterprise.id, state="online", reported_at=now,
+        received_at=now, buffer_depth=0, buffer_evicted=0, status=_report(now, {"rolling-plc": down_since}),
+    )  # fmt: skip
+    service = AlarmService(settings)
+    comm = await service.raise_alarm(
+        world.a.enterprise.id, AlarmKind.METER_COMM, Severity.CRITICAL, "device", gateway.device_id,
+        f"{gateway.device_id}: rolling-plc: refused (127.0.0.1:43199: [Errno 111] Connect call failed)",
+        {"source": "gateway", "device_id": gateway.device_id, "connection": "rolling-plc",
+         "since": down_since.isoformat()},
+        f"meter_comm:{gateway.device_id}:gw:rolling-plc", at=down_since, names=NAMES,
+    )  # fmt: skip
+    gap = await service.raise_alarm(
+        world.a.enterprise.id, AlarmKind.DATA_GAP, Severity.WARNING, "point", str(world.a.point.id), "no data",
+        at=now - dt.timedelta(hours=3), names={"point": "焦炭流量", "facility": "1#高炉"},
+    )  # fmt: skip
+    await service.clear_cause(gap.cause, note="readings back")
+    zh, en = Translator("zh-CN"), Translator("en")
+
+    # the fleet: the gateway online but degraded, saying which PLC since when, in local time
+    down_zh = zh.t("console.fleet.connection_down_since", connection="轧钢 PLC", time=zh.when(down_since))
+    fleet = await show(
+        browser, base_url, "fleet-degraded", ["设备总览", "需关注", down_zh],
+        session=await session_of(base_url, world, "a-device-admin"), section="fleet",
+    )  # fmt: skip
+    assert "rolling-plc" not in fleet.text and gateway.device_id not in fleet.text
+    assert "正常" in fleet.texts and "需关注" in fleet.texts  # the counts' captions
+    english_fleet = await show(
+        browser, base_url, "fleet-degraded-en",
+        ["Fleet", "Degraded", en.t("console.fleet.connection_down_since", connection="Rolling mill PLC",
+                                   time=en.when(down_since))],
+        session=await session_of(base_url, world, "a-device-admin"), section="fleet", locale="en",
+    )  # fmt: skip
+    assert "rolling-plc" not in english_fleet.text
+
+    # the list of open alarms: the comm alarm in plant words, not the gap (cleared)
+    comm_zh = describe_alarm((await _client_alarm(base_url, world, comm.id)), zh)
+    listed = await show(
+        browser, base_url, "alarms-list", ["告警", comm_zh.title, comm_zh.subject, comm_zh.raised_at, "紧急", "未处理"],
+        session=await session_of(base_url, world, "a-device-admin"), section="alarms",
+    )  # fmt: skip
+    assert "导出 Excel" in listed.texts and "重置" in listed.texts
+    assert "rolling-plc" not in listed.text and "Errno" not in listed.text and "UTC" not in listed.text
+
+    # one alarm: what happened, what to check, its history; the technical text folded away
+    detail = await show(
+        browser, base_url, "alarms-detail",
+        ["发生了什么", comm_zh.happened, "先检查", comm_zh.check_first, "处理记录", "系统规则", "技术信息", "确认"],
+        session=await session_of(base_url, world, "a-device-admin"), section="alarms",
+        options={"alarm": str(comm.id)},
+    )  # fmt: skip
+    assert "Errno" not in detail.text
+
+    # the acknowledge dialog over it, then acknowledged through the API: the state shows, in English too
+    dialog = await show(
+        browser, base_url, "alarms-ack-dialog", ["确认告警", "备注", "可填写：谁去处理、预计何时恢复", "取消"],
+        session=await session_of(base_url, world, "a-device-admin"), section="alarms",
+        options={"alarm": str(comm.id), "action": "acknowledge"},
+    )  # fmt: skip
+    assert comm_zh.title in dialog.text
+    comm_en = describe_alarm((await _client_alarm(base_url, world, comm.id)), en)
+    english = await show(
+        browser, base_url, "alarms-detail-en",
+        ["Alarms", "What happened", comm_en.happened, "Check first", "History", "Acknowledge"],
+        session=await session_of(base_url, world, "a-device-admin"), section="alarms", locale="en",
+        options={"alarm": str(comm.id)},
+    )  # fmt: skip
+    assert "轧钢" not in english.text and "rolling-plc" not in english.text
+    await show(
+        browser, base_url, "alarms-clear-dialog-en", ["Clear alarm", "Required: what was done"],
+        session=await session_of(base_url, world, "a-device-admin"), section="alarms", locale="en",
+        options={"alarm": str(comm.id), "action": "clear"},
+    )  # fmt: skip
+
+    # all alarms, the cleared one too; an executive reads them but is told handling needs the permission
+    gap_zh = describe_alarm((await _client_alarm(base_url, world, gap.id)), zh)
+    history = await show(
+        browser, base_url, "alarms-all-executive", [gap_zh.title, gap_zh.subject, "已清除", "您可以查看告警"],
+        session=await session_of(base_url, world, "a-executive"), section="alarms",
+        options={"state": "", "alarm": str(comm.id)},
+    )  # fmt: skip
+    assert "确认" not in history.texts  # no buttons the platform would refuse
+    assert (await AlarmRow.get(id=comm.id)).state == "active"  # showing the dialogs changed nothing
+    assert workbook("x", ["a"], [["b"]]).startswith(b"PK")  # an XLSX is a zip
+
+
+async def _client_alarm(base_url: str, world: World, alarm_id: int) -> Alarm:  # noqa: F811
+    """The alarm as the console gets it (names, detail, events)."""
+    async with ConsoleApi(base_url) as api:
+        await login(api, world, "a-executive")
+        return await api.alarm(alarm_id)
