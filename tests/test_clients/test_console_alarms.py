@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 
+import msgspec
 import openpyxl
 
+from cem_clients.api import LiveEvent
 from cem_clients.console.app_kit import workbook
 from cem_clients.console.model import AlarmBoard, AlarmFilters, ConsoleApi, FleetOverview, Problem
 from cem_clients.ui.alarm_text import describe_alarm
@@ -118,6 +120,28 @@ async def test_fleet_counts_a_gateway_with_a_connection_down_or_an_open_alarm_as
     await service.clear_cause(comm.cause, note="answers again")
     assert await fleet.refresh(now) and (fleet.counts.healthy, fleet.counts.degraded) == (3, 0)
     await DeviceStatus.filter(device_id=rolling.device_id).update(status=_report(now, {"rolling-plc": down_since}))
+
+    # live: heartbeats and alarm events change the health without a reload
+    live = FleetOverview(api)
+    assert await live.refresh(now) and live.counts.degraded == 1  # rolling: its PLC is down (the alarm cleared)
+    ms = int(now.timestamp() * 1000)
+
+    def heartbeat(codes: list[str]) -> LiveEvent:
+        data = {"type": "status", "device_id": rolling.device_id, "state": "online", "ts": ms, "alarms": codes}
+        return LiveEvent(type="status", data=data, received_at=now)
+
+    live.apply(heartbeat(["connection_down"]), now)  # still down: the last full report says which
+    assert [d.name for d in live.health[rolling.device_id].connections_down] == ["rolling-plc"]
+    assert live.apply(heartbeat([]), now) and live.counts.degraded == 0  # no connection down any more
+    again = await service.raise_alarm(
+        world.a.enterprise.id, AlarmKind.DEAD_LETTERS, Severity.WARNING, "device", iron.device_id, "refused"
+    )
+    raised = msgspec.to_builtins(await api.alarm(again.id))
+    assert live.apply(LiveEvent(type="alarm", data={"action": "raised", "alarm": raised}, received_at=now), now)
+    assert live.counts.degraded == 1 and [a.id for a in live.health[iron.device_id].alarms] == [again.id]
+    cleared = raised | {"state": "cleared"}
+    assert live.apply(LiveEvent(type="alarm", data={"action": "cleared", "alarm": cleared}, received_at=now), now)
+    assert live.counts.degraded == 0 and live.open_alarms == []
 
     # a caller without alarms.read sees the connections only
     blind = FleetOverview(api, with_alarms=False)
