@@ -623,7 +623,7 @@ async def test_library_change_with_totp_and_its_diff_rows(world: World, api: Con
     assert selected is not None and selected.reason == "measured NCV of this year's coke"
     [row] = selected.rows
     assert (row.code, row.change, row.before, row.after) == ("fuel.coke.ncv", "changed", "28.447 GJ/t", "28.500 GJ/t")
-    assert [f.field for f in row.fields] == ["value", "source"]
+    assert [f.field for f in row.fields] == ["value", "source", "source_en"]  # the English source was the seed's
     assert row.fields[0] == FieldChange("value", "28.447", "28.500")
     assert library.parameter("fuel.coke.ncv").value == Decimal("28.5")
     assert await library.show_version(1) and library.parameter("fuel.coke.ncv").value == Decimal("28.447")
