@@ -122,6 +122,8 @@ DATA_TABLES = [
     "reg_enrolment_token",
     "reg_device_certificate",
     "reg_device",
+    "auth_refresh_used",
+    "auth_login_failure",
     "auth_session",
     "auth_api_token",
     "auth_user_scope",

@@ -10,7 +10,7 @@ from tortoise.models import Model
 from cem_platform.identity.roles import Role
 from cem_platform.org.models import Enterprise, Site
 
-__all__ = ["ApiToken", "LoginSession", "User", "UserScope"]
+__all__ = ["ApiToken", "LoginFailure", "LoginSession", "UsedRefreshToken", "User", "UserScope"]
 
 
 class User(Model):
@@ -83,6 +83,38 @@ class LoginSession(Model):
 
     class Meta:
         table = "auth_session"
+
+
+class UsedRefreshToken(Model):
+    """A refresh token already rotated away. Presented again, it was copied: the whole session (its family) ends."""
+
+    hash = fields.CharField(max_length=64, primary_key=True)
+    session: fields.ForeignKeyRelation[LoginSession] = fields.ForeignKeyField(
+        "cem.LoginSession", related_name="used_refresh_tokens", on_delete=fields.CASCADE
+    )
+    session_id: Any
+    used_at = fields.DatetimeField()
+
+    class Meta:
+        table = "auth_refresh_used"
+
+
+class LoginFailure(Model):
+    """Failed logins of one user name from one address: that pair is locked, never the account itself.
+
+    So an outsider cannot lock a person out; names nobody has are counted the same, so a lock reveals no name.
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    username = fields.CharField(max_length=64)  # as typed
+    ip = fields.CharField(max_length=45)
+    failures = fields.IntField(default=0)  # since the last success, lock or quiet spell
+    last_failed_at = fields.DatetimeField()
+    locked_until = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "auth_login_failure"
+        unique_together = (("username", "ip"),)
 
 
 class ApiToken(Model):

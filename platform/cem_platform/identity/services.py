@@ -12,7 +12,6 @@ from typing import Any
 
 import pyotp
 import segno
-from tortoise.expressions import F
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
@@ -37,7 +36,7 @@ from cem_platform.identity.credentials import (
     totp_step_if_valid,
     verify_password,
 )
-from cem_platform.identity.models import ApiToken, LoginSession, User, UserScope
+from cem_platform.identity.models import ApiToken, LoginFailure, LoginSession, UsedRefreshToken, User, UserScope
 from cem_platform.identity.principal import Principal, Scope
 from cem_platform.identity.roles import API_TOKEN_PERMISSIONS, ROLE_PERMISSIONS, TOTP_REQUIRED_ROLES, Permission, Role
 from cem_platform.org.models import Enterprise, Site
@@ -173,7 +172,12 @@ class IdentityService:
     async def login(
         self, username: str, password: str, totp: str | None, *, ip: str, user_agent: str, request_id: str
     ) -> TokenPair:
-        """Check password (and TOTP when enrolled), lock after repeated failures, open a session."""
+        """Check password (and TOTP when enrolled), open a session.
+
+        Repeated failures lock the pair (user name, address) for a while, not the account: the person can still
+        log in from their own device while someone guesses elsewhere. A name nobody has is counted and locked the
+        same way and answered the same, so neither the answer nor the lock tells which names exist.
+        """
         now = utcnow()
         anonymous = Principal(
             kind="user",
@@ -186,9 +190,27 @@ class IdentityService:
             request_id=request_id,
         )
         user = await User.get_or_none(username=username)
+        locked_until: list[dt.datetime] = await LoginFailure.filter(
+            username=username[:64], ip=ip, locked_until__gt=now
+        ).values_list("locked_until", flat=True)  # type: ignore[assignment]
+        if locked_until:
+            await audit.record(
+                anonymous,
+                "auth.login",
+                entity_type="user" if user is not None else "",
+                entity_id=user.id if user is not None else "",
+                outcome="denied",
+                summary="too many failed logins for this name from this address",
+            )
+            until = max(locked_until)
+            raise AccountLockedError(
+                f"too many failed logins for this name from this address; try again after "
+                f"{until.strftime('%Y-%m-%d %H:%M')} UTC",
+                hint="Wait until then, log in from your usual device, or ask an administrator to unlock the account.",
+            )
         if user is None or not user.active:
             await asyncio.to_thread(verify_password, DUMMY_PASSWORD_HASH, password)
-            await audit.record(anonymous, "auth.login", outcome="failed", summary="unknown or inactive user")
+            await self._count_failure(username, ip, None, anonymous, "unknown or inactive user")
             raise AuthenticationError("username or password is wrong")
         actor = Principal(
             kind="user",
@@ -200,21 +222,16 @@ class IdentityService:
             ip=ip,
             request_id=request_id,
         )
-        if user.locked_until is not None and user.locked_until > now:
-            await audit.record(
-                actor, "auth.login", entity_type="user", entity_id=user.id, outcome="denied", summary="account locked"
-            )
-            raise AccountLockedError(f"this account is locked until {user.locked_until.isoformat()} (UTC)")
         step: int | None = None
         if not await asyncio.to_thread(verify_password, user.password_hash, password):
-            await self._count_failure(user, actor, "wrong password")
+            await self._count_failure(username, ip, user, actor, "wrong password")
             raise AuthenticationError("username or password is wrong")
         if user.totp_confirmed_at is not None and user.totp_secret_encrypted:
             if not totp:
                 raise TotpRequiredError("this account needs the code from its authenticator app")
             step = totp_step_if_valid(self.totp_box.open(user.totp_secret_encrypted), totp, user.totp_last_step)
             if step is None:
-                await self._count_failure(user, actor, "wrong or reused TOTP code")
+                await self._count_failure(username, ip, user, actor, "wrong or reused TOTP code")
                 raise AuthenticationError(
                     "the authenticator code is wrong or was already used",
                     hint="Wait for the next code in your authenticator app and try again.",
@@ -229,6 +246,7 @@ class IdentityService:
                 user.password_hash = await asyncio.to_thread(hash_password, password)
             await user.save()
             pair = await self._open_session(user, ip=ip, user_agent=user_agent, stepped_up=step is not None)
+            await LoginFailure.filter(username=user.username, ip=ip).delete()
             await audit.record(
                 actor,
                 "auth.login",
@@ -238,34 +256,47 @@ class IdentityService:
             )
         return pair
 
-    async def _count_failure(self, user: User, actor: Principal, reason: str) -> None:
+    async def _count_failure(self, username: str, ip: str, user: User | None, actor: Principal, reason: str) -> None:
+        """Count a failed login of ``username`` from ``ip``; at the threshold, lock that pair (audited)."""
         threshold = int(await sysconfig.get_value(self.settings, "auth.lockout_threshold"))
         minutes = int(await sysconfig.get_value(self.settings, "auth.lockout_minutes"))
+        now = utcnow()
+        name = username[:64]
+        home = await self._home_enterprise(user) if user is not None else None
+        entity_type, entity_id = ("user", user.id) if user is not None else ("", "")
         async with in_transaction():
             # Counted in the database, so concurrent attempts cannot slip past the threshold.
-            await User.filter(id=user.id).update(failed_logins=F("failed_logins") + 1)
-            await user.refresh_from_db(fields=["failed_logins"])
-            home = await self._home_enterprise(user)
+            row = await LoginFailure.select_for_update().get_or_none(username=name, ip=ip)
+            if row is None:
+                row = await LoginFailure.create(username=name, ip=ip, failures=0, last_failed_at=now)
+            elif row.last_failed_at < now - dt.timedelta(minutes=minutes) or (
+                row.locked_until is not None and row.locked_until <= now
+            ):
+                row.failures, row.locked_until = 0, None  # a quiet spell or a served lock starts the count again
+            row.failures += 1
+            row.last_failed_at = now
+            locked = row.failures >= threshold
+            if locked:
+                row.failures, row.locked_until = 0, now + dt.timedelta(minutes=minutes)
+            await row.save()
             await audit.record(
                 actor,
                 "auth.login",
-                entity_type="user",
-                entity_id=user.id,
+                entity_type=entity_type,
+                entity_id=entity_id,
                 enterprise_id=home,
                 outcome="failed",
                 summary=reason,
             )
-            if user.failed_logins >= threshold:
-                until = utcnow() + dt.timedelta(minutes=minutes)
-                await User.filter(id=user.id).update(locked_until=until, failed_logins=0)
+            if locked:
                 await audit.record(
                     actor,
                     "auth.lockout",
-                    entity_type="user",
-                    entity_id=user.id,
                     enterprise_id=home,
                     outcome="denied",
-                    summary=f"{threshold} failed logins; locked for {minutes} min",
+                    summary=f"{threshold} failed logins from {ip}; this name is locked there for {minutes} min",
+                    entity_type=entity_type,
+                    entity_id=entity_id,
                 )
 
     async def _home_enterprise(self, user: User) -> int | None:
@@ -291,24 +322,48 @@ class IdentityService:
         return TokenPair(access, refresh, access_exp, refresh_exp, self._totp_pending(user))
 
     async def refresh(self, refresh_token: str) -> TokenPair:
-        """Rotate a session's tokens; a refresh token works once."""
+        """Rotate a session's tokens; a refresh token works once, and its reuse ends the session (token family)."""
         now = utcnow()
+        presented = hash_token(refresh_token)
+        if not await LoginSession.exists(refresh_hash=presented):
+            await self._refresh_reused(presented, now)  # committed on its own: the refusal below must not undo it
         async with in_transaction():
-            session = await LoginSession.get_or_none(refresh_hash=hash_token(refresh_token)).select_related("user")
+            # locked, so that two refreshes with the same token cannot both rotate it
+            session = await LoginSession.select_for_update().get_or_none(refresh_hash=presented)
             if session is None or session.revoked_at is not None or session.refresh_expires_at <= now:
                 raise AuthenticationError(
                     "the refresh token is unknown, used, expired or logged out",
                     hint="Log in again at POST /api/v1/auth/login.",
                 )
-            if not session.user.active:
+            user = await User.get(id=session.user_id)
+            if not user.active:
                 raise AuthenticationError("this account is deactivated")
             access, new_refresh = new_token("at"), new_token("rt")
+            await UsedRefreshToken.create(hash=presented, session_id=session.id, used_at=now)
             session.access_hash = hash_token(access)
             session.refresh_hash = hash_token(new_refresh)
             session.access_expires_at = now + dt.timedelta(minutes=self.settings.auth.access_token_minutes)
             await session.save()
         return TokenPair(
-            access, new_refresh, session.access_expires_at, session.refresh_expires_at, self._totp_pending(session.user)
+            access, new_refresh, session.access_expires_at, session.refresh_expires_at, self._totp_pending(user)
+        )
+
+    async def _refresh_reused(self, presented: str, now: dt.datetime) -> None:
+        """A rotated refresh token came back: someone holds a copy. End its session, both tokens (audited)."""
+        used = await UsedRefreshToken.get_or_none(hash=presented).select_related("session__user")
+        if used is None or used.session.revoked_at is not None:
+            return
+        session = used.session
+        await LoginSession.filter(id=session.id).update(revoked_at=now)
+        actor = await self.principal_for_user(session.user)
+        await audit.record(
+            actor,
+            "auth.refresh_reuse",
+            entity_type="user",
+            entity_id=session.user_id,
+            enterprise_id=await self._home_enterprise(session.user),
+            outcome="denied",
+            summary="a refresh token was used a second time; its session was ended",
         )
 
     async def logout(self, principal: Principal) -> None:
@@ -464,7 +519,7 @@ class IdentityService:
             **{name: getattr(user, name) for name in USER_FIELDS},
             "scopes": scopes,
             "totp_enrolled": user.totp_confirmed_at is not None,
-            "locked_until": user.locked_until if user.locked_until and user.locked_until > utcnow() else None,
+            "locked_until": await self._locked_until(user),
             "last_login_at": user.last_login_at,
         }
 
@@ -585,11 +640,22 @@ class IdentityService:
             )
         return user
 
+    async def _locked_until(self, user: User) -> dt.datetime | None:
+        """When the last lock of this user's name (from any address) ends, if one is in force."""
+        ends: list[dt.datetime] = await LoginFailure.filter(
+            username=user.username, locked_until__gt=utcnow()
+        ).values_list("locked_until", flat=True)  # type: ignore[assignment]
+        return max(ends) if ends else None
+
     async def unlock_user(self, actor: Principal, user_id: int) -> User:
-        """Lift a lockout (audited)."""
+        """Lift every lock of a user's name, from whatever address (audited)."""
         user = await self.get_user(actor, user_id)
         async with in_transaction():
-            before = {"locked_until": user.locked_until, "failed_logins": user.failed_logins}
+            locked = await LoginFailure.filter(username=user.username, locked_until__gt=utcnow()).values_list(
+                "ip", flat=True
+            )
+            before = {"locked_until": await self._locked_until(user), "locked_addresses": sorted(locked)}
+            await LoginFailure.filter(username=user.username).delete()
             user.locked_until = None
             user.failed_logins = 0
             await user.save(update_fields=["locked_until", "failed_logins", "updated_at"])
@@ -600,7 +666,7 @@ class IdentityService:
                 entity_id=user.id,
                 enterprise_id=await self._home_enterprise(user),
                 before=before,
-                after={"locked_until": None, "failed_logins": 0},
+                after={"locked_until": None, "locked_addresses": []},
             )
         return user
 
