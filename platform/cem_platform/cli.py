@@ -484,6 +484,8 @@ def _demo(args: argparse.Namespace) -> int:
     )
     emissions = run_with_db(lambda _: seed_accounting_demo())
     history_until = run_with_db(lambda _: seed_meter_history())
+    if history_until is not None:
+        _forget_gateway_last_values(DEMO_DIR / "gateway-buffer.sqlite3")
     until = f" up to {history_until:%Y-%m-%d %H:%M} (plant time)" if history_until is not None else ""
     print(f"  organisation, meters, accounts and the works' history{until} ready", flush=True)
     token_file = DEMO_DIR / "wallboard-token"  # the wallboard's display-only API token, owner-readable only
@@ -541,6 +543,17 @@ def _demo(args: argparse.Namespace) -> int:
     finally:
         print("CEM demo stopped", flush=True)
     return 0
+
+
+def _forget_gateway_last_values(buffer: Path) -> None:
+    """Drop the stopped demo gateway's last meter values: its first reading would carry the delta since the last
+    run, which today's history from the plant's model already holds (counted twice otherwise). Demo only."""
+    import sqlite3
+
+    if not buffer.exists():
+        return
+    with contextlib.closing(sqlite3.connect(buffer)) as db, db, contextlib.suppress(sqlite3.OperationalError):
+        db.execute("DELETE FROM point_state")  # (a buffer too old to keep last values has no such table)
 
 
 def _exit_on_signal(signum: int, frame: object) -> None:
