@@ -20,9 +20,23 @@ def _verify(args: argparse.Namespace) -> bool | str:
     return str(args.cafile) if args.cafile else True
 
 
+def _token(args: argparse.Namespace) -> str:
+    """The enrolment token from --token, or from --token-file (a file, or ``-`` for standard input)."""
+    if args.token is not None:
+        return str(args.token)
+    source = args.token_file
+    try:
+        text = sys.stdin.read(65_536) if source == "-" else Path(source).read_text(encoding="utf-8")[:65_536]
+    except (OSError, UnicodeDecodeError) as err:
+        raise EnrolmentError(f"cannot read the enrolment token from {source}: {err}") from err
+    if not text.strip():
+        raise EnrolmentError(f"no enrolment token in {'standard input' if source == '-' else source}")
+    return text.strip()
+
+
 def _enroll(args: argparse.Namespace) -> int:
     try:
-        identity = enrol(args.token, Path(args.dir), server=args.server, verify=_verify(args))
+        identity = enrol(_token(args), Path(args.dir), server=args.server, verify=_verify(args))
     except EnrolmentError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -96,7 +110,13 @@ def add_commands(commands: Any) -> None:
     gateway = commands.add_parser("gateway", help="field gateway").add_subparsers(dest="gateway_command", required=True)
     enroll = gateway.add_parser("enroll", help="enrol this terminal with a one-time token (makes its own key)")
     enroll.add_argument("--server", help="the platform's address, e.g. https://cem.example.com (or from the QR code)")
-    enroll.add_argument("--token", required=True, help="the enrolment token, or the QR code's JSON payload")
+    token = enroll.add_mutually_exclusive_group(required=True)
+    token.add_argument("--token", help="the enrolment token, or the QR code's JSON payload (visible to `ps`)")
+    token.add_argument(
+        "--token-file",
+        metavar="PATH",
+        help="read the token (or the QR payload) from a file, or from standard input with '-', off the command line",
+    )
     enroll.add_argument("--dir", required=True, help="folder for key, certificate, chain and broker address")
     enroll.add_argument("--cafile", help="CA bundle that checks the platform's HTTPS certificate")
     enroll.set_defaults(func=_enroll)

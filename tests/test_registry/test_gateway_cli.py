@@ -39,15 +39,28 @@ async def test_enroll_and_renew_from_the_command_line(world: World, tmp_path: Pa
         )
         assert enroll.returncode == 0, enroll.stderr
         assert f"enrolled as {device['id']}" in enroll.stdout
-        again = subprocess.run(
-            [*CEM, "gateway", "enroll", "--server", base, "--token", token, "--dir", str(tmp_path / "copy")],
+        again = subprocess.run(  # the token on standard input, off the command line (ps shows argv)
+            [*CEM, "gateway", "enroll", "--server", base, "--token-file", "-", "--dir", str(tmp_path / "copy")],
             env=env,
+            input=token + "\n",
             capture_output=True,
             text=True,
             check=False,
         )
         assert again.returncode == 1
         assert "already used" in again.stderr
+        (tmp_path / "token").write_text(token)
+        from_file = subprocess.run(
+            [*CEM, "gateway", "enroll", "--server", base, "--token-file", str(tmp_path / "token"), "--dir",
+             str(tmp_path / "copy2")],
+            env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert from_file.returncode == 1 and "already used" in from_file.stderr
+        empty = subprocess.run(
+            [*CEM, "gateway", "enroll", "--token-file", "-", "--dir", str(tmp_path / "copy3")],
+            env=env, input="", capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert empty.returncode == 1 and "no enrolment token" in empty.stderr
         first_key = (identity_dir / "device.key").read_bytes()
         renew = subprocess.run(
             [*CEM, "gateway", "renew", "--dir", str(identity_dir)], env=env, capture_output=True, text=True, check=False
