@@ -406,7 +406,8 @@ def _watch(running: _Running, stopping: Callable[[], bool]) -> None:
             code = part.process.poll()
             if code is not None and part.name not in told and not stopping():
                 told.add(part.name)
-                print(f"  ! {part.name} stopped (exit {code}); see {part.log}", file=sys.stderr, flush=True)
+                how = f"killed by signal {-code}" if code < 0 else f"exit {code}"
+                print(f"  ! {part.name} stopped ({how}); see {part.log}", file=sys.stderr, flush=True)
         time.sleep(1.0)
 
 

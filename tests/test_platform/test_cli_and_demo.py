@@ -127,6 +127,20 @@ def test_operator_migrates_creates_first_user_and_serves(database_url: str, tmp_
     assert '"path": "/api/v1/auth/login"' in output  # structured access log
 
 
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:  # a process that ended meanwhile
+        return b""
+
+
+def _cwd(proc: Path) -> Path | None:
+    try:
+        return proc.joinpath("cwd").resolve(strict=True)
+    except OSError:
+        return None
+
+
 @pytest.fixture
 def open_folder() -> Iterator[Path]:
     """A folder under /tmp that other users can enter (the demo's Mosquitto runs as its own user)."""
@@ -245,6 +259,20 @@ def test_demo_prints_accounts_that_work(open_folder: Path) -> None:
         for url in served.values():
             page = httpx.get(url)
             assert page.status_code == 200 and "flutter" in page.text.lower(), url
+        # a part of the demo that dies is told in one line, pointing to its log
+        [gateway_pid] = [
+            int(proc.name)
+            for proc in Path("/proc").iterdir()
+            if proc.name.isdigit() and b"gateway\x00run" in _read(proc / "cmdline") and _cwd(proc) == tmp_path.resolve()
+        ]
+        os.kill(gateway_pid, signal.SIGKILL)
+        deadline = time.monotonic() + 15
+        while "! gateway stopped" not in (tmp_path / "server.log").read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (
+            "  ! gateway stopped (killed by signal 9); see .cem-demo/gateway.log\n"
+            in (tmp_path / "server.log").read_text()
+        )
         # today is there from midnight on: the hours before the demo started come from the plant's model
         zone = ZoneInfo("Asia/Shanghai")
         now = dt.datetime.now(zone)
@@ -288,7 +316,11 @@ def test_demo_prints_accounts_that_work(open_folder: Path) -> None:
     assert len(before.strip().splitlines()) <= 8, before
     assert "Press Ctrl+C to stop the demo." in banner
     after = banner[banner.index("Press Ctrl+C to stop the demo.") :].strip().splitlines()
-    assert after == ["Press Ctrl+C to stop the demo.", "CEM demo stopped"], after
+    assert after == [
+        "Press Ctrl+C to stop the demo.",
+        "  ! gateway stopped (killed by signal 9); see .cem-demo/gateway.log",
+        "CEM demo stopped",
+    ], after
     for noise in ("Traceback", " INFO ", " WARNING ", " ERROR ", "uvicorn", "httpx", "flet", "broker reload failed"):
         assert noise not in output, noise
     assert re.search(r"\.venv/bin/cem totp-now [A-Z2-7]{32}$", banner, re.M), banner
