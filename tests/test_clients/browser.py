@@ -25,6 +25,12 @@ while the field has the focus. Buttons, tabs, menu items and tappable cards are 
 their text (a card's texts joined by newlines); a click on one is a tap. The session's calls block: run them in a
 thread when the test's event loop serves the platform (``await asyncio.to_thread(steps)``).
 
+``Browser(offline=True)`` is a plant network without internet: every page's requests for anything but loopback are
+noted and aborted; what gets past that (a worker's, a WebSocket) goes to a proxy of the test's own
+(:class:`OutsideSink`, the contexts' proxy) that notes and refuses it; :attr:`Browser.outside_requests` lists both.
+Chromium's own traffic (component updates, account checks: no page's doing) goes to another such proxy, and no
+name but ``localhost`` resolves.
+
 Chromium is the system's (``apt-get install chromium``, or ``CEM_CHROMIUM``) driven by Playwright, whose Python
 package brings its driver and needs no browser download. Playwright's synchronous API marks its event loop as the
 thread's running loop between calls, which would break the async fixtures of the same test; so every call runs in
@@ -41,6 +47,8 @@ import io
 import os
 import shutil
 import signal
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -50,7 +58,7 @@ from urllib.parse import urlsplit
 
 from PIL import Image
 from playwright.sync_api import Browser as PlaywrightBrowser
-from playwright.sync_api import ConsoleMessage, Playwright, Request, sync_playwright
+from playwright.sync_api import ConsoleMessage, Playwright, Request, Route, WebSocket, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
 __all__ = [
@@ -58,6 +66,7 @@ __all__ = [
     "VIEWPORTS",
     "Browser",
     "BrowserError",
+    "OutsideSink",
     "Session",
     "Snapshot",
     "TextNode",
@@ -134,6 +143,51 @@ class BrowserError(RuntimeError):
     """Chromium or the app did not get where a wait expected within its time."""
 
 
+def is_loopback(url: str) -> bool:
+    """Whether ``url`` is for this machine (or needs no network: ``data:``, ``blob:``, ``about:``)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https", "ws", "wss"):
+        return True
+    host = parts.hostname or ""
+    return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
+class OutsideSink:
+    """A proxy on 127.0.0.1 for Chromium's ``--proxy-server``: notes the first line of whatever reaches it (``CONNECT
+    host:443 ...`` or ``GET http://host/...``) and answers 403. Chromium bypasses a proxy for loopback by itself, so
+    only what would leave the machine gets here, from pages, workers or the browser itself alike."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        self._socket = socket.create_server(("127.0.0.1", 0))
+        self._socket.settimeout(0.2)
+        self.port: int = self._socket.getsockname()[1]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="outside-sink", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._socket.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with conn, contextlib.suppress(OSError):
+                conn.settimeout(5)
+                line = conn.recv(8192).split(b"\r\n", 1)[0].decode("latin-1")
+                if line:
+                    self.requests.append(line)
+                conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+
+    def close(self) -> None:
+        """Stop listening."""
+        self._stop.set()
+        self._thread.join(5)
+        self._socket.close()
+
+
 def find_chromium() -> str | None:
     """The Chromium to use: ``CEM_CHROMIUM``, else ``chromium``/``chromium-browser``/``google-chrome`` on PATH."""
     configured = os.environ.get("CEM_CHROMIUM")
@@ -198,7 +252,7 @@ class Snapshot:
 class Browser:
     """Headless Chromium under Playwright, driven from a thread of its own; a context manager."""
 
-    def __init__(self, executable: str | None = None, *, launch_timeout: float = 30.0) -> None:
+    def __init__(self, executable: str | None = None, *, launch_timeout: float = 30.0, offline: bool = False) -> None:
         chromium = executable or find_chromium()
         if chromium is None:
             raise BrowserError("no Chromium: apt-get install chromium, or set CEM_CHROMIUM")
@@ -206,8 +260,21 @@ class Browser:
         self._manager: Any = None
         self._playwright: Playwright | None = None
         self._browser: PlaywrightBrowser | None = None
+        self._sink = OutsideSink() if offline else None  # the pages' proxy
+        self._own_sink = OutsideSink() if offline else None  # Chromium's own
+        self._refused: list[str] = []  # offline: what pages asked of anything but loopback (aborted)
+        args = list(CHROMIUM_FLAGS)
+        if self._own_sink is not None:
+            args += [
+                f"--proxy-server=http://127.0.0.1:{self._own_sink.port}",
+                "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
+                # Chromium asks Google what a form's fields are (autofill) through the page's own network context, where
+                # the pages' proxy would count it as the app's; it is the browser's, so it goes to the browser's proxy.
+                # (Not --disable-features: a second one replaces Playwright's list instead of adding to it.)
+                f"--autofill-server-url=http://127.0.0.1:{self._own_sink.port}/",
+            ]
         try:
-            self._call(lambda: self._launch(chromium, launch_timeout), launch_timeout + 10)
+            self._call(lambda: self._launch(chromium, launch_timeout, args), launch_timeout + 10)
         except BaseException:
             self.close()
             raise
@@ -215,12 +282,54 @@ class Browser:
     def _call(self, fn: Callable[[], T], timeout: float) -> T:
         return self._worker.submit(fn).result(timeout)
 
-    def _launch(self, chromium: str, timeout: float) -> None:
+    def _launch(self, chromium: str, timeout: float, args: list[str]) -> None:
         self._manager = sync_playwright()
         self._playwright = self._manager.start()
         self._browser = self._playwright.chromium.launch(
-            executable_path=chromium, headless=True, args=list(CHROMIUM_FLAGS), timeout=timeout * 1000
+            executable_path=chromium, headless=True, args=args, timeout=timeout * 1000
         )
+
+    @property
+    def outside_requests(self) -> list[str]:
+        """Offline: every request for anything but this machine so far, refused (pages' URLs, then the proxy's
+        lines); empty otherwise."""
+        return [*self._refused, *(self._sink.requests if self._sink is not None else [])]
+
+    @property
+    def own_requests(self) -> list[str]:
+        """Offline: what Chromium itself tried to reach (refused); no page's doing."""
+        return list(self._own_sink.requests) if self._own_sink is not None else []
+
+    def _context_options(self, viewport: tuple[int, int]) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "viewport": {"width": viewport[0], "height": viewport[1]},
+            "device_scale_factor": 1,
+            "locale": "zh-CN",
+            "timezone_id": "Asia/Shanghai",
+            "service_workers": "block",
+        }
+        if self._sink is not None:  # naming loopback keeps it direct (Playwright would proxy it otherwise)
+            options["proxy"] = {"server": f"http://127.0.0.1:{self._sink.port}", "bypass": "localhost,127.0.0.1,[::1]"}
+        return options
+
+    def _guard(self, context: Any, page: Any) -> None:
+        """Offline: note and abort a page's requests for anything but loopback, and note its outside WebSockets."""
+        if self._sink is None:
+            return
+
+        def route(route: Route) -> None:
+            if is_loopback(route.request.url):
+                route.fallback()
+            else:
+                self._refused.append(route.request.url)
+                route.abort("internetdisconnected")
+
+        def websocket(ws: WebSocket) -> None:
+            if not is_loopback(ws.url):
+                self._refused.append(ws.url)
+
+        context.route("**/*", route)
+        page.on("websocket", websocket)
 
     @property
     def version(self) -> str:
@@ -256,13 +365,7 @@ class Browser:
         if self._browser is None:
             raise BrowserError("the browser is closed")
         screenshot.parent.mkdir(parents=True, exist_ok=True)
-        context = self._browser.new_context(
-            viewport={"width": viewport[0], "height": viewport[1]},
-            device_scale_factor=1,
-            locale="zh-CN",
-            timezone_id="Asia/Shanghai",
-            service_workers="block",
-        )
+        context = self._browser.new_context(**self._context_options(viewport))
         context.set_default_timeout(timeout * 1000)
         inflight: set[Request] = set()
         failed: list[str] = []
@@ -294,6 +397,7 @@ class Browser:
                 errors.append(message.text)
 
         page = context.new_page()
+        self._guard(context, page)
         page.on("request", on_request)
         page.on("requestfinished", on_finished)
         page.on("requestfailed", on_failed)
@@ -362,6 +466,79 @@ class Browser:
             console_errors=errors,
         )
 
+    def visit(
+        self,
+        url: str,
+        *,
+        screenshot: Path,
+        viewport: tuple[int, int] = VIEWPORTS["console"],
+        expect: Sequence[str],
+        timeout: float = 60.0,
+        settle_timeout: float = 10.0,
+    ) -> Snapshot:
+        """Open an HTML page (not a Flet app: its text is the DOM's) and wait until it shows every text of ``expect``
+        and settles; the snapshot's nodes are its lines of text, without boxes."""
+        return self._call(
+            lambda: self._visit(url, screenshot, viewport, list(expect), timeout, settle_timeout),
+            timeout + settle_timeout + 30,
+        )
+
+    def _visit(
+        self, url: str, screenshot: Path, viewport: tuple[int, int], expect: list[str], timeout: float, settle: float
+    ) -> Snapshot:
+        if self._browser is None:
+            raise BrowserError("the browser is closed")
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        context = self._browser.new_context(**self._context_options(viewport))
+        page = context.new_page()
+        self._guard(context, page)
+        inflight: set[Request] = set()
+        failed: list[str] = []
+        errors: list[str] = []
+        page.on("request", lambda r: inflight.add(r))
+        page.on("requestfinished", lambda r: inflight.discard(r))
+        page.on("requestfailed", lambda r: (inflight.discard(r), failed.append(f"{r.failure} {r.url}")))
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        start = time.monotonic()
+        settled = False
+        try:
+            page.goto(url, wait_until="load", timeout=timeout * 1000)
+            while True:
+                shown = str(page.evaluate("() => document.body ? document.body.innerText : ''"))
+                if all(text in shown for text in expect):
+                    break
+                if time.monotonic() - start > timeout:
+                    missing = [text for text in expect if text not in shown]
+                    raise BrowserError(f"{url}: texts {missing} not shown within {timeout:.0f} s: {shown[:2000]!r}")
+                page.wait_for_timeout(200)
+            shot = page.screenshot()
+            settle_deadline = time.monotonic() + settle
+            while time.monotonic() < settle_deadline:
+                page.wait_for_timeout(200)
+                again = page.screenshot()
+                if again == shot and not inflight:
+                    settled = True
+                    break
+                shot = again
+            shown = str(page.evaluate("() => document.body.innerText"))
+            screenshot.write_bytes(shot)
+        except BaseException:
+            _save_quietly(page, screenshot)
+            raise
+        finally:
+            context.close()
+        lines = [line.strip() for line in shown.splitlines() if line.strip()]
+        return Snapshot(
+            url=url,
+            viewport=viewport,
+            nodes=[TextNode(line, 0, 0, 0, 0) for line in lines],
+            screenshot=screenshot,
+            timings={"settled": time.monotonic() - start},
+            settled=settled,
+            failed_requests=failed,
+            console_errors=errors,
+        )
+
     @contextlib.contextmanager
     def session(
         self, url: str, *, viewport: tuple[int, int] = VIEWPORTS["console"], timeout: float = 60.0
@@ -378,15 +555,10 @@ class Browser:
     def _open(self, url: str, viewport: tuple[int, int], timeout: float) -> Session:
         if self._browser is None:
             raise BrowserError("the browser is closed")
-        context = self._browser.new_context(
-            viewport={"width": viewport[0], "height": viewport[1]},
-            device_scale_factor=1,
-            locale="zh-CN",
-            timezone_id="Asia/Shanghai",
-            service_workers="block",
-        )
+        context = self._browser.new_context(**self._context_options(viewport))
         context.set_default_timeout(timeout * 1000)
         page = context.new_page()
+        self._guard(context, page)
         opened = Session(self, url, viewport, context, page)
         try:
             deadline = time.monotonic() + timeout
@@ -415,6 +587,9 @@ class Browser:
                     self._playwright = None
 
         driver = self._driver_pid()
+        for sink in (self._sink, self._own_sink):
+            if sink is not None:
+                sink.close()
         try:
             if self._browser is not None or self._playwright is not None:
                 self._call(stop, 30)

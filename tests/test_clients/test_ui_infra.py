@@ -64,9 +64,6 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots" / "u
 HEADLINE = "碳排放 今日 1,234.5 tCO2"
 GLYPHS = "碳排放钢"  # one per cell, each its own node in the accessibility tree
 GLYPH_SIZE = 56  # four cells fit the phone's 390 px
-# What Flet's web client (flet-web 1.0.5) fetches from the internet whatever ``no_cdn`` says: the Rive animation
-# runtime, which its code loads from jsDelivr at start-up. Offline it fails at once and nothing else waits for it.
-KNOWN_EXTERNAL = {"https://cdn.jsdelivr.net/npm/@rive-app/flutter-native-wasm@44.0.0/wasm/rive_native.js"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -491,8 +488,8 @@ def test_the_app_shows_chinese_in_the_bundled_font(apps: dict[str, ServedApp], b
     assert {"提示", "警告", "严重", "紧急", "12.3万"} <= set(shot.texts)
     assert shot.settled, f"the picture kept changing: {path}"
     assert not shot.fallback_font_requests, shot.fallback_font_requests  # no glyph missing from the font
-    assert set(shot.external_requests) <= KNOWN_EXTERNAL, shot.external_requests  # nothing new from the internet
-    assert [r for r in shot.failed_requests if r.split()[-1] not in KNOWN_EXTERNAL] == []
+    assert shot.external_requests == []  # nothing from the internet (test_offline.py refuses it too)
+    assert shot.failed_requests == []
     _not_blank(shot)
     assert min(_glyph_differences(shot)) > 0.25, f"the Chinese cells look alike (tofu?): {path}"
     with Image.open(path) as image:

@@ -5,11 +5,14 @@ returned :class:`ServedApp` has the URL and ``stop()``. ``serve_apps([...], out=
 three apps of ``cem demo`` and prints their URLs.
 
 How. The web client (Flutter, CanvasKit/skwasm, all bundled in the ``flet-web`` wheel) is served without any
-CDN (``no_cdn``). One request still goes to the internet: flet-web 1.0.5's code loads the Rive animation runtime
-from jsDelivr at start-up; offline it fails at once and nothing waits for it (the UI tests keep the list of such
-requests at that one). Every app's server adds two things to Flet's ASGI app:
-the web client's font manifest, which registers the bundled CJK font (:mod:`cem_clients.ui.theme`) so that it
-is loaded before the first frame, and the font files themselves (cached by browsers for a day).
+CDN (``no_cdn``), and nothing an app's page asks for leaves the server (plants' control networks have no internet;
+``tests/test_clients/test_offline.py`` loads every app with the internet refused). Every app's server adds to
+Flet's ASGI app: the web client's font manifest, which registers the bundled CJK font
+(:mod:`cem_clients.ui.theme`) so that it is loaded before the first frame, and the font files themselves (cached
+by browsers for a day); and the Rive animation runtime. flet-web 1.0.5's code loads that from jsDelivr at start-up,
+at an address written into ``main.dart.js`` and ``main.dart.wasm`` that no setting changes; the server answers
+for both files with the address replaced by one of the same length on the app's own server, where it serves the
+package's copy in ``assets/rive-native/`` (see its README).
 
 Every server runs on one event loop in one daemon thread (``cem-ui``), shared by all apps of the process: Flet
 keeps its sessions in a process-wide manager bound to one loop, so apps on several loops would step on each
@@ -22,7 +25,9 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import functools
 import gc
+import hashlib
 import json
 import logging
 import socket
@@ -35,6 +40,7 @@ from typing import Any, TextIO
 
 import flet as ft
 import uvicorn
+from starlette.datastructures import Headers
 from starlette.responses import FileResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -49,6 +55,20 @@ AppMain = Callable[[ft.Page], Awaitable[None] | None]
 
 _FONT_URL_PREFIX = "/assets/cem/fonts/"  # the manifest's assets are fetched from /assets/<asset>
 _START_TIMEOUT = 15.0
+
+RIVE_VERSION = "44.0.0"
+"""The version of ``@rive-app/flutter-native-wasm`` that flet-web's code asks for, bundled in ``RIVE_DIR``."""
+RIVE_DIR = ASSETS_DIR / "rive-native"
+_RIVE_CDN = f"https://cdn.jsdelivr.net/npm/@rive-app/flutter-native-wasm@{RIVE_VERSION}/".encode()
+_RIVE_URL_PREFIX = f"/assets/cem/rive-native-{RIVE_VERSION}/"
+# Relative, so that it resolves against the page's <base href>; led by "./" up to the CDN address's length, since
+# in main.dart.wasm the address is a string constant whose length is written before it. Both lengths change alike
+# with the version.
+_RIVE_LOCAL = ("./" * ((len(_RIVE_CDN) - len(_RIVE_URL_PREFIX) + 1) // 2) + _RIVE_URL_PREFIX[1:]).encode()
+_RIVE_FILES = ("wasm/rive_native.js", "wasm/rive_native.wasm", "wasm_compatibility/rive_native.js",
+               "wasm_compatibility/rive_native.wasm")  # fmt: skip
+_CLIENT_CODE = {"/main.dart.js": "text/javascript", "/main.dart.wasm": "application/wasm"}
+_YEAR = "public, max-age=31536000, immutable"  # for files whose address changes with their version
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +101,22 @@ def font_manifest() -> bytes:
     return json.dumps(families, separators=(",", ":")).encode()
 
 
+@functools.cache
+def _client_code(path: str) -> tuple[bytes, str]:
+    """The web client's ``main.dart.js`` or ``main.dart.wasm`` (``path`` from the root) with the Rive runtime's
+    address on the app's own server, and its ETag; read once per process."""
+    from flet_web import get_package_web_dir
+
+    code = (Path(str(get_package_web_dir())) / path.lstrip("/")).read_bytes()
+    if code.count(_RIVE_CDN) != 1:
+        log.warning(
+            "flet-web's %s does not load the Rive runtime from %s as expected: pages may ask the internet for it "
+            "(see %s/README.md)", path, _RIVE_CDN.decode(), RIVE_DIR,
+        )  # fmt: skip
+    code = code.replace(_RIVE_CDN, _RIVE_LOCAL)
+    return code, f'"{hashlib.sha256(code).hexdigest()[:32]}"'
+
+
 def web_app(
     main: AppMain,
     *,
@@ -103,30 +139,47 @@ def web_app(
         web_renderer=web_renderer,
         no_cdn=True,
     )
-    if not bundled_font:
-        return flet_asgi
-    manifest = font_manifest()
-    files = {f"{_FONT_URL_PREFIX}{name}": FONTS_DIR / name for name in FONT_FILES.values()}
-    missing = [str(path) for path in files.values() if not path.is_file()]
+    # path -> (file, media type, cache-control) of the files served beside Flet's
+    files = {f"{_RIVE_URL_PREFIX}{name}": (RIVE_DIR / name, _media_type(name), _YEAR) for name in _RIVE_FILES}
+    manifest: bytes | None = None
+    if bundled_font:
+        manifest = font_manifest()
+        files |= {
+            f"{_FONT_URL_PREFIX}{name}": (FONTS_DIR / name, "font/otf", "public, max-age=86400")
+            for name in FONT_FILES.values()
+        }
+    missing = [str(file) for file, _, _ in files.values() if not file.is_file()]
     if missing:
-        raise FileNotFoundError(f"the bundled font is missing: {', '.join(missing)}")
+        raise FileNotFoundError(f"files the web apps serve are missing: {', '.join(missing)}")
+    for code in _CLIENT_CODE:
+        _client_code(code)  # now, not at the first page load: reading 18 MB would hold up the event loop
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             path = scope["path"]
-            if path == "/assets/FontManifest.json":
-                response: Response = Response(manifest, media_type="application/json")
-                response.headers["cache-control"] = "no-cache"
-                await response(scope, receive, send)
-                return
-            if path in files:
-                response = FileResponse(files[path], media_type="font/otf")
-                response.headers["cache-control"] = "public, max-age=86400"
+            response: Response | None = None
+            if path == "/assets/FontManifest.json" and manifest is not None:
+                response = Response(manifest, media_type="application/json", headers={"cache-control": "no-cache"})
+            elif path in files:
+                file, media_type, cache = files[path]
+                response = FileResponse(file, media_type=media_type, headers={"cache-control": cache})
+            elif path in _CLIENT_CODE:
+                code, etag = _client_code(path)
+                headers = {"cache-control": "no-cache", "etag": etag}  # revalidated: it changes with flet-web
+                if etag in Headers(scope=scope).get("if-none-match", ""):
+                    response = Response(status_code=304, headers=headers)
+                else:
+                    response = Response(code, media_type=_CLIENT_CODE[path], headers=headers)
+            if response is not None:
                 await response(scope, receive, send)
                 return
         await flet_asgi(scope, receive, send)
 
     return app
+
+
+def _media_type(name: str) -> str:
+    return "application/wasm" if name.endswith(".wasm") else "text/javascript"
 
 
 @dataclass(eq=False)
