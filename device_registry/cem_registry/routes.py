@@ -150,7 +150,9 @@ class RegistryController(Controller):
         principal = principal_of(request)
 
         async def step_up() -> None:
-            await identity_of(request).require_step_up(principal, request.headers.get("x-cem-totp"))
+            await identity_of(request).require_step_up(
+                principal, request.headers.get("x-cem-totp"), f"{request.method} {request.url.path}"
+            )
 
         server = str(request.base_url).rstrip("/")
         issued = await registry_of(request).issue_token(principal, device_id, server=server, step_up=step_up)

@@ -62,6 +62,28 @@ async def test_users_and_audit_of_other_enterprises_are_invisible(world: World) 
     assert b_audit["total"] == 0
 
 
+async def test_group_wide_changes_are_visible_to_each_enterprises_auditor(world: World) -> None:
+    """A system parameter changed at the group level applies to every enterprise: their auditors see it."""
+    group = await world.login("group-admin")
+    changed = await world.client.put(
+        "/api/v1/system/parameters/comm.heartbeat_seconds", headers=group, json={"value": 45}
+    )
+    assert changed.status_code == 200, changed.text
+    a_admin = await world.login("a-admin")
+    await world.client.patch(f"/api/v1/org/sites/{world.a.site.id}", headers=a_admin, json={"name": "甲新名"})
+    for auditor in ("a-auditor", "b-admin"):
+        headers = await world.login(auditor)
+        seen = (await world.client.get("/api/v1/audit?action=system.parameter.", headers=headers)).json()
+        assert [r["entity_id"] for r in seen["items"]] == ["comm.heartbeat_seconds"], (auditor, seen)
+        filtered = await world.client.get(
+            f"/api/v1/audit?enterprise_id={world.b.enterprise.id}&action=system.", headers=headers
+        )
+        assert filtered.json()["total"] == 1  # it applies to every enterprise, so to the one filtered on
+    # an enterprise's own records stay its own
+    b_admin = await world.login("b-admin")
+    assert (await world.client.get("/api/v1/audit?action=org.", headers=b_admin)).json()["total"] == 0
+
+
 async def test_scoped_admin_cannot_grant_group_level_or_other_enterprise(world: World) -> None:
     headers = await world.login("a-admin")
     everything = await world.client.post(

@@ -26,7 +26,13 @@ async def test_stale_confirmation_is_refused_and_nothing_is_written(world: World
     assert response.json()["error"]["code"] == "step_up_required"
     assert "/auth/step-up" in response.json()["error"]["hint"]
     assert await User.all().count() == users_before
-    assert await AuditRecord.all().count() == audit_before
+    # the refusal itself is audited, like any other refusal, naming the operation it stopped
+    assert await AuditRecord.all().count() == audit_before + 1
+    refusal = await AuditRecord.all().order_by("-id").first()
+    assert refusal is not None
+    assert refusal.action == "control.refused" and refusal.outcome == "denied"
+    assert refusal.actor == "a-admin" and refusal.enterprise_id == world.a.enterprise.id
+    assert refusal.summary.startswith("POST /api/v1/users:")
 
 
 async def test_code_in_header_confirms_the_operation(world: World) -> None:
@@ -35,6 +41,8 @@ async def test_code_in_header_confirms_the_operation(world: World) -> None:
     body = NEW_USER | {"scopes": [{"enterprise_id": world.a.enterprise.id}]}
     wrong = await world.client.post("/api/v1/users", headers=headers | {"X-CEM-TOTP": "111111"}, json=body)
     assert wrong.status_code == 403
+    refused = await AuditRecord.filter(action="control.refused").get()
+    assert refused.outcome == "denied" and "wrong" in refused.summary
     code = totp_code(world.secrets["a-admin"], steps_ahead=1)  # the login used the current step's code
     ok = await world.client.post("/api/v1/users", headers=headers | {"X-CEM-TOTP": code}, json=body)
     assert ok.status_code == 201, ok.text

@@ -7,12 +7,17 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
 from cem_platform.audit.models import AuditRecord
 from cem_platform.identity.principal import Principal
 
-__all__ = ["SECRET_FIELDS", "record", "search", "snapshot"]
+__all__ = ["GROUP_WIDE_ENTITIES", "SECRET_FIELDS", "record", "search", "snapshot"]
+
+# Changes made at the group level that apply to every enterprise (no enterprise of their own): an enterprise's
+# auditor sees them beside the enterprise's own records, since its figures and controls follow them.
+GROUP_WIDE_ENTITIES = ("system_parameter", "accounting_library")
 
 # Never written to the audit log, whatever model they appear in.
 SECRET_FIELDS = frozenset(
@@ -99,10 +104,12 @@ def search(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
 ) -> QuerySet[AuditRecord]:
-    """Records the viewer may see, newest first. Outside the group level, only records of their enterprises."""
+    """Records the viewer may see, newest first. Outside the group level, only records of their enterprises and
+    the group-wide changes that apply to them (system parameters, methodology library versions)."""
     query = AuditRecord.all().order_by("-id")
+    group_wide = Q(enterprise_id=None, entity_type__in=GROUP_WIDE_ENTITIES)
     if not viewer.scope.everything:
-        query = query.filter(enterprise_id__in=list(viewer.scope.visible_enterprises()))
+        query = query.filter(Q(enterprise_id__in=list(viewer.scope.visible_enterprises())) | group_wide)
     if actor:
         query = query.filter(actor=actor)
     if action:
@@ -112,7 +119,7 @@ def search(
     if entity_id:
         query = query.filter(entity_id=entity_id)
     if enterprise_id is not None:
-        query = query.filter(enterprise_id=enterprise_id)
+        query = query.filter(Q(enterprise_id=enterprise_id) | group_wide)
     if outcome:
         query = query.filter(outcome=outcome)
     if since:

@@ -69,4 +69,8 @@ def requires(*permissions: Permission) -> Guard:
 
 async def requires_step_up(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """A guard for control operations (standard 5.5.3): a TOTP confirmed in the last few minutes, or now."""
-    await identity_of(connection).require_step_up(principal_of(connection), connection.headers.get(STEP_UP_HEADER))
+    await identity_of(connection).require_step_up(
+        principal_of(connection),
+        connection.headers.get(STEP_UP_HEADER),
+        f"{connection.scope.get('method', '')} {connection.url.path}",
+    )

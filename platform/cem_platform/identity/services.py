@@ -451,10 +451,29 @@ class IdentityService:
         minutes = int(await sysconfig.get_value(self.settings, "auth.step_up_minutes"))
         return now + dt.timedelta(minutes=minutes)
 
-    async def require_step_up(self, principal: Principal, header_code: str | None) -> None:
-        """Pass when the caller confirmed TOTP recently (or sends a valid code now); StepUpRequiredError else."""
+    async def require_step_up(self, principal: Principal, header_code: str | None, operation: str = "") -> None:
+        """Pass when the caller confirmed TOTP recently (or sends a valid code now); StepUpRequiredError else.
+
+        A refusal is audited (``control.refused``, outcome denied) with the ``operation`` it stopped.
+        """
         if principal.kind == "system":
             return
+        try:
+            await self._require_step_up(principal, header_code)
+        except StepUpRequiredError as err:
+            user = await User.get_or_none(id=principal.user_id) if principal.user_id is not None else None
+            await audit.record(
+                principal,
+                "control.refused",
+                entity_type="user" if user is not None else "",
+                entity_id=user.id if user is not None else "",
+                enterprise_id=await self._home_enterprise(user) if user is not None else None,
+                outcome="denied",
+                summary=f"{operation or 'control operation'}: {err.message}"[:300],
+            )
+            raise
+
+    async def _require_step_up(self, principal: Principal, header_code: str | None) -> None:
         if principal.session_id is None:
             raise StepUpRequiredError(
                 "API tokens cannot perform control operations",
