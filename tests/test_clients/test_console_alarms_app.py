@@ -51,6 +51,31 @@ async def test_alarm_view_and_a_degraded_gateway_in_both_languages(
          "since": down_since.isoformat()},
         f"meter_comm:{gateway.device_id}:gw:rolling-plc", at=down_since, names=NAMES,
     )  # fmt: skip
+    # the outage's consequences: two meters without data, one of them with its own data alarm listed under it
+    meters = [
+        {
+            "point_id": world.a.point.id,
+            "point_code": "RL.HSM.ELEC",
+            "point_name": "热轧电耗",
+            "facility": "热轧产线",
+            "process": "轧钢",
+            "alarm_id": None,
+        },
+        {
+            "point_id": world.a.point.id + 1000,
+            "point_code": "RL.RHF.BFG",
+            "point_name": "加热炉高炉煤气",
+            "facility": "加热炉",
+            "process": "轧钢",
+            "alarm_id": None,
+        },
+    ]
+    await service.set_consequences(comm.id, meters, {})
+    under = await service.raise_alarm(
+        world.a.enterprise.id, AlarmKind.DATA_GAP, Severity.WARNING, "point", str(world.a.point.id + 1000),
+        "no data", names={"point": "加热炉高炉煤气", "facility": "加热炉"},
+    )  # fmt: skip
+    await service.set_root([under.id], comm.id)
     gap = await service.raise_alarm(
         world.a.enterprise.id, AlarmKind.DATA_GAP, Severity.WARNING, "point", str(world.a.point.id), "no data",
         at=now - dt.timedelta(hours=3), names={"point": "焦炭流量", "facility": "1#高炉"},
@@ -81,12 +106,15 @@ async def test_alarm_view_and_a_degraded_gateway_in_both_languages(
         session=await session_of(base_url, world, "a-device-admin"), section="alarms",
     )  # fmt: skip
     assert "导出 Excel" in listed.texts and "重置" in listed.texts
+    assert zh.t("console.alarms.affected", count=2) in listed.text
+    assert "加热炉高炉煤气" not in listed.text  # its data alarm is listed under the outage, not on its own
     assert "rolling-plc" not in listed.text and "Errno" not in listed.text and "UTC" not in listed.text
 
     # one alarm: what happened, what to check, its history; the technical text folded away
     detail = await show(
         browser, base_url, "alarms-detail",
-        ["发生了什么", comm_zh.happened, "先检查", comm_zh.check_first, "处理记录", "系统规则", "技术信息", "确认"],
+        ["发生了什么", comm_zh.happened, "先检查", comm_zh.check_first, "处理记录", "系统规则", "技术信息", "确认",
+         zh.t("console.alarms.consequences", count=2), *comm_zh.consequences],
         session=await session_of(base_url, world, "a-device-admin"), section="alarms",
         options={"alarm": str(comm.id)},
     )  # fmt: skip
