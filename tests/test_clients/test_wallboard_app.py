@@ -29,7 +29,7 @@ from tests.test_clients.test_api_client import base_url  # noqa: F401 - the serv
 from tests.test_clients.test_wallboard_model import SHANGHAI, prepare
 from tests.test_platform.world import World
 
-TICKER = "1 条告警 · 严重 · 焦炭计量中断"
+TICKER = "1 条告警 · 严重 · 计量点无数据 · 入炉焦炭（1#高炉）"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots" / "wallboard"
 
 
@@ -136,8 +136,9 @@ async def test_every_page_in_the_browser(world: World, base_url: str, browser: B
     today = dt.datetime.now(SHANGHAI).date()
     await prepare(world, today.year, today.month)  # coke and crude steel entered monthly, last year and this
     await AlarmService(world.settings).raise_alarm(
-        world.a.enterprise.id, AlarmKind.DATA_GAP, Severity.MAJOR, "point", str(world.a.point.id), "焦炭计量中断"
-    )
+        world.a.enterprise.id, AlarmKind.DATA_GAP, Severity.MAJOR, "point", str(world.a.point.id), "焦炭计量中断",
+        names={"point": "入炉焦炭", "facility": "1#高炉", "process": "炼铁"},
+    )  # fmt: skip
     token = await _token(world)
     expectations = {
         "overview": [
@@ -152,7 +153,7 @@ async def test_every_page_in_the_browser(world: World, base_url: str, browser: B
         ],  # the last only once the figures are in, and not before 01:00 on the 1st (this month's data only)
         "processes": ["分工序排放 · 本月", "炼铁", *([] if first_hour_of_a_month() else ["化石燃料燃烧"])],
         "trend": ["近30天趋势"],
-        "alarms": ["工艺流程状态", "焦炭计量中断", "严重"],
+        "alarms": ["工艺流程状态", "计量点无数据  入炉焦炭（1#高炉）", "严重"],
     }
     for page, expected in expectations.items():
         app = ui_serve.serve_app(
@@ -179,6 +180,74 @@ async def test_every_page_in_the_browser(world: World, base_url: str, browser: B
                 assert "实时" in " ".join(big.texts) or "数据已过时" in " ".join(big.texts)
         finally:
             app.stop()
+
+
+async def test_alarm_page_and_ticker_in_the_plants_words(world: World, base_url: str, browser: Browser) -> None:  # noqa: F811
+    """A PLC outage listing its meters, a data gap and a completeness alarm under its threshold: the alarm page and
+    the ticker name equipment by plant name, in local time, in Chinese and in English; no id, no error string."""
+    service = AlarmService(world.settings)
+    now = dt.datetime.now(dt.UTC)
+    point = world.a.point
+    await service.raise_alarm(
+        world.a.enterprise.id, AlarmKind.DATA_COMPLETENESS, Severity.WARNING, "point", str(point.id),
+        f"{point.code} 入炉焦炭: 41 of 60 readings (68.3 %) in the hour from 02:00 UTC, under 90 %",
+        {"hour": (now - dt.timedelta(hours=2)).isoformat(), "readings": 41, "expected": 60, "percent": 68.3,
+         "threshold_percent": 90},
+        at=now - dt.timedelta(hours=1), names={"point": "入炉焦炭", "facility": "1#高炉", "process": "炼铁"},
+    )  # fmt: skip
+    outage = await service.raise_alarm(
+        world.a.enterprise.id, AlarmKind.METER_COMM, Severity.CRITICAL, "device", "gw-bf1",
+        "1#高炉网关 (gw-bf1): iron-plc: refused (127.0.0.1:43199: [Errno 111] Connect call failed)",
+        {"device_id": "gw-bf1", "connection": "iron-plc", "since": (now - dt.timedelta(minutes=5)).isoformat()},
+        "meter_comm:gw-bf1:gw:iron-plc", at=now - dt.timedelta(minutes=5),
+        names={"device": "1#高炉网关", "connection": "iron-plc"},
+    )  # fmt: skip
+    await service.set_consequences(
+        outage.id,
+        [{"point_id": point.id, "point_code": point.code, "point_name": "入炉焦炭", "facility": "1#高炉",
+          "process": "炼铁", "process_en": "Ironmaking", "alarm_id": None},
+         {"point_id": 99901, "point_code": "IR.99901", "point_name": "鼓风流量", "facility": "1#高炉",
+          "process": "炼铁", "process_en": "Ironmaking", "alarm_id": None}],
+        {"process": "炼铁", "process_en": "Ironmaking"},
+    )  # fmt: skip
+    for number in range(1, 8):  # more than the page shows: counted, not cut at the screen's edge
+        await service.raise_alarm(
+            world.a.enterprise.id, AlarmKind.DATA_GAP, Severity.WARNING, "point", str(99910 + number),
+            f"IR.{99910 + number}: no reading", {"sample_seconds": 60}, at=now - dt.timedelta(hours=2, minutes=number),
+            names={"point": f"高炉煤气流量{number}", "facility": "1#高炉", "process": "炼铁"},
+        )  # fmt: skip
+    clock = now.astimezone(SHANGHAI)
+    token = await _token(world)
+    raw = ("gw-bf1", "iron-plc", "meter_comm", "UTC", "Errno", point.code, "IR.999")
+    app = ui_serve.serve_app(wallboard_main(base_url, token, world.a.enterprise.id, rotate_s=0), name="alarms")
+    try:
+        for lang, expected in {
+            "zh": [
+                "9 条告警 · 紧急 · PLC 通信中断 · 炼铁 PLC，1#高炉网关 · 影响 2 个计量点 · "
+                f"{(clock - dt.timedelta(minutes=5)):%H:%M}",
+                "PLC 通信中断  炼铁 PLC，1#高炉网关 · 影响 2 个计量点",
+                "数据不完整  入炉焦炭（1#高炉）",
+                "计量点无数据  高炉煤气流量4（1#高炉）",
+                "另有 3 条告警",
+                "工艺流程状态",
+            ],
+            "en": [
+                "9 alarms · Critical · PLC not answering · Ironmaking PLC, 1#高炉网关 · affects 2 meters",
+                "Incomplete data  入炉焦炭 (1#高炉)",
+                "3 more alarms",
+                "Process flow status",
+            ],
+        }.items():
+            url = app.url.rstrip("/") + f"/?page=alarms&lang={lang}"
+            shot = await asyncio.to_thread(
+                browser.load, url, viewport=VIEWPORTS["wallboard"], expect=expected,
+                screenshot=SCREENSHOTS / f"alarms-{lang}-1920x1080.png",
+            )  # fmt: skip
+            shown = "\n".join(shot.texts)
+            assert all(e in shown for e in expected), shot.texts
+            assert not [r for r in raw if r in shown], shot.texts
+    finally:
+        app.stop()
 
 
 async def test_english_and_no_inventory(world: World, base_url: str, browser: Browser) -> None:  # noqa: F811

@@ -195,6 +195,33 @@ async def test_alarms_colour_the_process_and_live_events_update_the_ticker(world
     assert board.alarms == [] and board.processes[0].worst_alarm is None
 
 
+async def test_an_outage_is_one_ticker_entry_colouring_the_processes_of_its_meters(
+    world: World, board: Wallboard
+) -> None:
+    alarms = AlarmService(world.settings)
+    gap = await alarms.raise_alarm(
+        world.a.enterprise.id, AlarmKind.DATA_GAP, Severity.WARNING, "point", str(world.a.point.id), "no reading"
+    )
+    outage = await alarms.raise_alarm(
+        world.a.enterprise.id, AlarmKind.METER_COMM, Severity.CRITICAL, "device", "gw-bf1", "iron-plc: refused"
+    )
+    entry = {"point_id": world.a.point.id, "point_code": world.a.point.code, "point_name": "入炉焦炭",
+             "facility": "1#高炉", "process": "炼铁", "alarm_id": gap.id}  # fmt: skip
+    await alarms.set_consequences(outage.id, [entry], {"process": "炼铁"})
+    await alarms.set_root([gap.id], outage.id)  # the meter's gap is listed under the outage
+    assert await board.refresh(NOW), board.error
+    assert [a.id for a in board.alarms] == [outage.id]  # one entry: the outage
+    assert board.processes[0].worst_alarm == "critical"  # the process of its meter, though it is about a terminal
+
+    await alarms.set_root([gap.id], None)  # the outage is over, the meter still silent: on its own again
+    await alarms.clear(await _admin(world), outage.id, "PLC back")
+    for alarm_id in (gap.id, outage.id):
+        data = {"type": "alarm", "enterprise_id": world.a.enterprise.id, "action": "updated",
+                "alarm": msgspec.to_builtins(await board.api.alarm(alarm_id))}  # fmt: skip
+        assert board.apply(LiveEvent(type="alarm", data=data, received_at=NOW))
+    assert [a.id for a in board.alarms] == [gap.id] and board.processes[0].worst_alarm == "warning"
+
+
 async def _admin(world: World) -> Principal:
     return await IdentityService(world.settings).principal_for_user(world.users["a-admin"])
 

@@ -251,6 +251,7 @@ _ZH: dict[str, str] = {
     "mobile.alarm.technical_show": "查看技术信息",
     "mobile.alarm.technical_hide": "收起技术信息",
     "wallboard.alarm.affects": "影响 {count} 个计量点",
+    "wallboard.alarm.more": "另有 {count} 条告警",
     # devices and live data
     "devices": "设备",
     "devices.count": "{online}/{total} 台在线",
@@ -1218,6 +1219,7 @@ _EN: dict[str, str] = {
     "mobile.alarm.technical_show": "Show technical detail",
     "mobile.alarm.technical_hide": "Hide technical detail",
     "wallboard.alarm.affects": "affects {count} meters",
+    "wallboard.alarm.more": "{count} more alarms",
     "devices": "Devices",
     "devices.count": "{online}/{total} online",
     "device.online": "Online",

@@ -26,7 +26,8 @@ from decimal import Decimal
 
 import flet as ft
 
-from cem_clients.api import ApiClient, ClientError, LiveFeed
+from cem_clients.api import Alarm, ApiClient, ClientError, LiveFeed
+from cem_clients.ui.alarm_text import describe_alarm
 from cem_clients.ui.i18n import Locale, Translator
 from cem_clients.ui.theme import (
     AppKind,
@@ -302,31 +303,65 @@ def _flow(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
     return _tile(tr.t("process_flow"), [ft.Row(chips[:-1], wrap=True, spacing=12, run_spacing=12)], palette)
 
 
-def _alarm_list(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
+# Rows of the alarm page that fit under the process flow at 1080p (one line each, at the body size): the rest are
+# counted, not cut off at the screen's edge.
+ALARM_ROWS = 6
+
+
+def _alarm_time(alarm: Alarm, tr: Translator, now: dt.datetime) -> str:
+    """When it was raised, local: the clock today, the date before."""
+    return tr.clock(alarm.raised_at) if tr.day(alarm.raised_at) == tr.day(now) else tr.when(alarm.raised_at)
+
+
+def _alarm_line(alarm: Alarm, tr: Translator) -> tuple[str, str]:
+    """What happened, and to which equipment (with the meters an outage affects)."""
+    said = describe_alarm(alarm, tr)
+    where = said.subject
+    if said.consequences:
+        where += f" · {tr.t('wallboard.alarm.affects', count=len(said.consequences))}"
+    return said.title, where
+
+
+def _alarm_list(board: Wallboard, tr: Translator, palette: Palette, now: dt.datetime) -> ft.Control:
     scale = type_scale(KIND)
     if not board.alarms:
         return _tile(tr.t("alarms.active"), [ft.Text(tr.t("alarms.none"), size=scale.body, color=palette.tone(
             Tone.GOOD))], palette)  # fmt: skip
-    rows = [
-        ft.Row(
-            [
-                ft.Container(
+    rows: list[ft.Control] = []
+    for a in board.alarms[:ALARM_ROWS]:
+        title, where = _alarm_line(a, tr)
+        rows.append(
+            ft.Row(
+                [
+                    ft.Container(
+                        ft.Text(
+                            tr.t(f"alarm.severity.{a.severity}"),
+                            size=scale.label,
+                            color=palette.on_tone(severity_tone(a.severity)),
+                        ),  # fmt: skip
+                        bgcolor=palette.tone(severity_tone(a.severity)),
+                        padding=ft.Padding.symmetric(horizontal=12, vertical=4),
+                        border_radius=6,
+                    ),
                     ft.Text(
-                        tr.t(f"alarm.severity.{a.severity}"),
-                        size=scale.label,
-                        color=palette.on_tone(severity_tone(a.severity)),
-                    ),  # fmt: skip
-                    bgcolor=palette.tone(severity_tone(a.severity)),
-                    padding=ft.Padding.symmetric(horizontal=12, vertical=4),
-                    border_radius=6,
-                ),
-                ft.Text(a.message, size=scale.body, color=palette.text, expand=True, no_wrap=True),
-                _muted(tr.when(a.last_seen_at), palette),
-            ],
-            spacing=16,
+                        spans=[
+                            ft.TextSpan(title, ft.TextStyle(weight=ft.FontWeight.BOLD, color=palette.text)),
+                            ft.TextSpan(f"  {where}", ft.TextStyle(color=palette.text_muted)),
+                        ],
+                        size=scale.body,
+                        max_lines=1,
+                        overflow=ft.TextOverflow.ELLIPSIS,
+                        expand=True,
+                    ),
+                    _muted(_alarm_time(a, tr, now), palette),
+                ],
+                spacing=16,
+                vertical_alignment=ft.CrossAxisAlignment.CENTER,
+            )
         )
-        for a in board.alarms[:8]
-    ]
+    more = len(board.alarms) - ALARM_ROWS
+    if more > 0:
+        rows.append(_muted(tr.t("wallboard.alarm.more", count=more), palette))
     return _tile(tr.t("alarms.active"), rows, palette)
 
 
@@ -354,17 +389,19 @@ def _header(board: Wallboard, tr: Translator, palette: Palette, now: dt.datetime
     )
 
 
-def _ticker(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
+def _ticker(board: Wallboard, tr: Translator, palette: Palette, now: dt.datetime) -> ft.Control:
     scale = type_scale(KIND)
     if board.alarms:
         first = board.alarms[0]
         severity = tr.t(f"alarm.severity.{first.severity}")
-        text = f"{tr.t('alarms.count', count=len(board.alarms))} · {severity} · {first.message}"
+        title, where = _alarm_line(first, tr)
+        when = _alarm_time(first, tr, now)
+        text = f"{tr.t('alarms.count', count=len(board.alarms))} · {severity} · {title} · {where} · {when}"
         tone = severity_tone(first.severity)
     else:
         text, tone = tr.t("alarms.none"), Tone.GOOD
     return ft.Container(
-        ft.Text(text, size=scale.body, color=palette.on_tone(tone), no_wrap=True),
+        ft.Text(text, size=scale.body, color=palette.on_tone(tone), max_lines=1, overflow=ft.TextOverflow.ELLIPSIS),
         bgcolor=palette.tone(tone),
         padding=ft.Padding.symmetric(horizontal=24, vertical=10),
         border_radius=8,
@@ -375,7 +412,10 @@ PAGE_VIEWS: dict[str, Callable[[Wallboard, Translator, Palette], ft.Control]] = 
     "overview": _overview,
     "processes": _processes,
     "trend": _trend,
-    "alarms": lambda b, t, p: ft.Column([_flow(b, t, p), _alarm_list(b, t, p)], spacing=24, expand=True),
+    # the flow as high as its chips, the alarms below it in the rest of the page
+    "alarms": lambda b, t, p: ft.Column(
+        [ft.Container(_flow(b, t, p)), _alarm_list(b, t, p, dt.datetime.now(dt.UTC))], spacing=24, expand=True
+    ),
 }
 
 
@@ -387,7 +427,12 @@ def render(board: Wallboard, tr: Translator, now: dt.datetime | None = None) -> 
     error = _muted(board.error, palette) if board.error else ft.Container()
     return ft.Container(
         ft.Column(
-            [_header(board, tr, palette, now), ft.Container(main, expand=True), error, _ticker(board, tr, palette)],
+            [
+                _header(board, tr, palette, now),
+                ft.Container(main, expand=True),
+                error,
+                _ticker(board, tr, palette, now),
+            ],
             spacing=24,
             expand=True,
         ),  # fmt: skip

@@ -10,7 +10,8 @@ One :class:`Wallboard` holds what the executives' screen shows for one enterpris
 * this month so far per process (a chart and a table; the month tile's span, so they add up to it), and the trend of
   the last 30 days;
 * the carbon allowance: unknown until the platform serves carbon assets — shown as such, never invented;
-* the alarm ticker (open alarms, newest first) and a process flow coloured by each process's worst alarm;
+* the alarm ticker (open alarms, newest first; one per outage, the meters it affects listed under it, not apart)
+  and a process flow coloured by each process's worst alarm (an outage colours the processes of its meters);
 * how fresh it all is: :meth:`Wallboard.freshness` says live, stale or offline, and since when.
 
 :meth:`Wallboard.refresh` reloads everything over the REST API; :meth:`Wallboard.apply` folds a live event
@@ -27,6 +28,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from cem_clients.api import Alarm, ApiClient, ClientError, EmissionPeriod, InvalidInput, LiveEvent, PeriodKind
+from cem_clients.ui.alarm_text import is_consequence
 
 __all__ = [
     "PAGES",
@@ -183,7 +185,9 @@ class Wallboard:
                 ProcessFigure(i, c, self._names.get(i, c), None, {}) for i, c in self._process_codes.items()
             ]
             self.emissions_note = str(err)
-        self.alarms = list(await self.api.alarms(state="open", enterprise_id=self.enterprise_id, limit=TICKER_SIZE))
+        # a meter's alarm listed under an outage is said by the outage: fetch beyond them to fill the ticker
+        alarms = await self.api.alarms(state="open", enterprise_id=self.enterprise_id, limit=TICKER_SIZE * 5)
+        self.alarms = [a for a in alarms if not is_consequence(a)][:TICKER_SIZE]
         self._colour_processes()
 
     async def _load_emissions(self, now: dt.datetime) -> None:
@@ -273,11 +277,11 @@ class Wallboard:
     def _colour_processes(self) -> None:
         worst: dict[int, str] = {}
         for alarm in self.alarms:
-            process_id = self._point_process.get(alarm.subject_id) if alarm.subject_type == "point" else None
-            if process_id is None:
-                continue
-            if SEVERITY_RANK.get(alarm.severity, 0) >= SEVERITY_RANK.get(worst.get(process_id, ""), -1):
-                worst[process_id] = alarm.severity
+            points = [alarm.subject_id] if alarm.subject_type == "point" else []
+            points += [str(c.point_id) for c in alarm.consequences]  # an outage: the processes of its meters
+            for process_id in {self._point_process[p] for p in points if p in self._point_process}:
+                if SEVERITY_RANK.get(alarm.severity, 0) >= SEVERITY_RANK.get(worst.get(process_id, ""), -1):
+                    worst[process_id] = alarm.severity
         self.processes = [
             ProcessFigure(p.process_id, p.code, p.name, p.net, p.by_category, worst.get(p.process_id))
             for p in self.processes
@@ -292,7 +296,8 @@ class Wallboard:
             return True
         if event.type == "alarm" and event.alarm is not None and event.alarm.enterprise_id == self.enterprise_id:
             others = [a for a in self.alarms if a.id != event.alarm.id]
-            self.alarms = ([event.alarm] if event.alarm.open else []) + others
+            shown = event.alarm.open and not is_consequence(event.alarm)
+            self.alarms = ([event.alarm] if shown else []) + others
             self.alarms = sorted(self.alarms, key=lambda a: a.last_seen_at, reverse=True)[:TICKER_SIZE]
             self._colour_processes()
             return True
