@@ -173,6 +173,16 @@ async def test_the_wallboard_runs_offline(world: World, base_url: str, browser: 
                 expect=[tr.t("app.wallboard.title"), "甲钢铁" if lang == "zh" else "tCO2"],
             )
             _check(browser, before, shot)
+        for page in ("processes", "trend", "alarms"):  # the pages it rotates through, with their charts
+            before = len(browser.outside_requests)
+            shot = await asyncio.to_thread(
+                _load,
+                browser,
+                f"{app.url}?page={page}",
+                viewport=VIEWPORTS["wallboard"],
+                screenshot=SCREENSHOTS / f"wallboard-{page}-zh.png",
+            )
+            _check(browser, before, shot)
     finally:
         app.stop()
 
