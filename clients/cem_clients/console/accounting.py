@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zoneinfo
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -440,10 +440,11 @@ class ParameterRow:
     code: str
     value: Decimal | None
     unit: str
-    source: str
+    source: str  # Chinese, citing the standard and table (the changer's own words after a change)
     confidence: str
     valid: str  # "2024-01-01 – " for editions, "2019–2020" for grid factors, "" when always
     raw: Mapping[str, Any]
+    source_en: str = ""  # the source in English, when the library gives one
 
     @classmethod
     def of(cls, parameter: Mapping[str, Any]) -> ParameterRow:
@@ -463,6 +464,7 @@ class ParameterRow:
             confidence=_text(parameter.get("confidence")),
             valid=valid,
             raw=dict(parameter),
+            source_en=_text(parameter.get("source_en")),
         )
 
 
@@ -624,10 +626,14 @@ class FactorLibrary(Screen):
         """The version shown."""
         return next((v for v in self.versions if v.number == self.version), None)
 
-    def visible(self) -> list[ParameterRow]:
-        """The parameters shown with the filter."""
+    def visible(self, name: Callable[[str], str] | None = None) -> list[ParameterRow]:
+        """The parameters shown with the filter: part of the code, or of the name ``name`` gives a code."""
         needle = self.search.strip().lower()
-        return [p for p in self.parameters if needle in p.code.lower()]
+        return [
+            p
+            for p in self.parameters
+            if needle in p.code.lower() or (name is not None and needle in name(p.code).lower())
+        ]
 
     def parameter(self, code: str) -> ParameterRow:
         """One parameter of the version shown."""

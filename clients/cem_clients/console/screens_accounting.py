@@ -4,7 +4,7 @@ their lineage, and the annual report."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
 
 import flet as ft
@@ -42,6 +42,7 @@ from cem_clients.console.model import (
     EmissionsExplorer,
     EmissionsQuery,
     FactorLibrary,
+    FieldChange,
     InputSpec,
     LedgerImport,
     LineageView,
@@ -51,6 +52,7 @@ from cem_clients.console.model import (
     SourceInventory,
     SourceLine,
 )
+from cem_clients.ui import accounting_text as acc
 from cem_clients.ui.theme import Tone
 
 __all__ = [
@@ -71,7 +73,7 @@ _DIFF_ROWS = 8  # rows of a version's diff shown before "all changes"
 
 def category_name(ui: Ui, category: str) -> str:
     """A source category by name ("" and unknown ones as they are)."""
-    return ui.t(f"console.category.{category}") if category in CATEGORIES else category
+    return acc.category_name(ui.tr, category) if category in CATEGORIES else category
 
 
 def _num(ui: Ui, value: Decimal | None, decimals: int = 2) -> str:
@@ -111,16 +113,19 @@ class InventorySection(Section):
                 self.inventory.point_search[meter] = self.options.pop("find", "")
                 self.ui.refresh()
 
-    def _inputs(self, inputs: Mapping[str, object]) -> str:
-        parts = []
+    def _inputs(self, inputs: Mapping[str, object], category: str) -> str:
+        tr, parts = self.ui.tr, []
         for name, spec in inputs.items():
+            label = acc.input_name(tr, name, category)
             if isinstance(spec, Mapping):
                 origin = str(spec.get("origin", ""))
                 shown = self.t(f"console.origin.{origin}") if origin in ORIGINS else origin
-                parts.append(f"{name}: {shown} · {spec.get('unit', '')}")
+                unit = acc.unit_label(tr, str(spec.get("unit", "")))
+                parts.append(self.t("acc.input_line", input=label, origin=shown, unit=unit))
             else:
-                parts.append(name)
-        return "; ".join(parts)
+                parts.append(label)
+        separator = self.t("acc.input_sep")
+        return (separator + " " if separator.isascii() else separator).join(parts)
 
     def render(self) -> ft.Control:
         t, inventory = self.t, self.inventory
@@ -148,8 +153,8 @@ class InventorySection(Section):
                     [
                         s.code,
                         s.name,
-                        s.item or "—",
-                        text(self._inputs(s.inputs), width=360),
+                        acc.item_name(self.ui.tr, s.item),
+                        text(self._inputs(s.inputs, s.category), width=360),
                         facilities.get(s.facility_id, "—") if s.facility_id else "—",
                         t("console.yes") if s.active else t("console.no"),
                     ]
@@ -303,7 +308,7 @@ class InventorySection(Section):
                 dropdown(
                     t("console.col.item"),
                     form.item,
-                    [(i, i) for i in items],
+                    [(i, acc.item_name(ui.tr, i)) for i in items],
                     lambda v: setattr(form, "item", v),
                     error=form.error("item"),
                 )
@@ -375,7 +380,7 @@ class InventorySection(Section):
                 parts.append(
                     ft.Row(
                         [
-                            text(name, bold=True, width=60),
+                            text(acc.input_name(ui.tr, name, form.category), bold=True, width=110),
                             dropdown(
                                 t("console.col.origin"),
                                 given.origin,
@@ -386,7 +391,7 @@ class InventorySection(Section):
                             dropdown(
                                 t("console.col.unit"),
                                 given.unit,
-                                [(u, u) for u in dict.fromkeys([*units, given.unit]) if u],
+                                [(u, acc.unit_label(ui.tr, u)) for u in dict.fromkeys([*units, given.unit]) if u],
                                 redrawing(given, "unit"),
                                 width=160,
                             ),
@@ -455,7 +460,6 @@ class LibrarySection(Section):
 
     def render(self) -> ft.Control:
         t, lib = self.t, self.library
-        titles = {x.library: x.title for x in lib.libraries}
 
         async def choose(value: str) -> None:
             if value:
@@ -464,7 +468,11 @@ class LibrarySection(Section):
 
         trailing: list[ft.Control] = [
             dropdown(
-                t("factor.edition"), lib.library, [(x.library, x.library) for x in lib.libraries], choose, width=300
+                t("factor.edition"),
+                lib.library,
+                [(x.library, acc.library_name(self.ui.tr, x.library)) for x in lib.libraries],
+                choose,
+                width=380,
             ),
             secondary_button(t("refresh"), self.ui.act(lib.refresh), icon=ft.Icons.REFRESH),
         ]
@@ -472,7 +480,7 @@ class LibrarySection(Section):
             trailing.append(
                 primary_button(t("console.library.propose"), lambda: self._propose(None), icon=ft.Icons.EDIT_NOTE)
             )
-        subtitle = titles.get(lib.library or "", "")
+        subtitle = lib.library if lib.library and acc.library_name(self.ui.tr, lib.library) != lib.library else ""
         return ft.Column(
             [
                 heading(t("console.section.library"), trailing=trailing),
@@ -493,7 +501,7 @@ class LibrarySection(Section):
     def _versions(self, subtitle: str) -> ft.Control:
         t, lib = self.t, self.library
         palette = self.ui.palette
-        tiles: list[ft.Control] = [text(lib.library or "—", bold=True)]
+        tiles: list[ft.Control] = [wrapped(acc.library_name(self.ui.tr, lib.library or "—"), 280)]
         if subtitle:
             tiles.append(muted(subtitle))
         for version in lib.versions:
@@ -510,9 +518,9 @@ class LibrarySection(Section):
                                     muted(t("console.library.changes", count=len(version.rows))),
                                 ]
                             ),
-                            muted(" · ".join(x for x in (version.author, when) if x)),
+                            muted(" · ".join(x for x in (acc.author_text(self.ui.tr, version.author), when) if x)),
                             ft.Text(
-                                version.reason,
+                                acc.reason_text(self.ui.tr, version.reason),
                                 size=12,
                                 width=280,
                                 max_lines=3,
@@ -548,16 +556,19 @@ class LibrarySection(Section):
             (t("console.col.after"), True),
             (t("console.col.fields"), False),
         ]
+        tr = self.ui.tr
         needle = self.library.search.strip().lower()
-        matching = [r for r in selected.rows if needle in r.code.lower()]
+        matching = [
+            r for r in selected.rows if needle in r.code.lower() or needle in acc.parameter_name(tr, r.code).lower()
+        ]
         shown = matching[: _MAX_ROWS if self.full_diff else _DIFF_ROWS]
         rows: list[list[Cell]] = [
             [
-                r.code,
+                self._parameter_cell(r.code),
                 chip(t(f"console.change.{r.change}"), _CHANGE_TONES.get(r.change, Tone.NEUTRAL)),
-                r.before or "—",
-                r.after or "—",
-                text(", ".join(f.field for f in r.fields if f.field not in ("value", "unit")) or "—", width=220),
+                acc.unit_label(tr, r.before) or "—",
+                acc.unit_label(tr, r.after) or "—",
+                text(self._fields(r.fields), width=220),
             ]
             for r in shown
         ]
@@ -575,7 +586,16 @@ class LibrarySection(Section):
         if len(matching) > len(rows) and self.full_diff:
             body.append(muted(t("console.more_rows", count=len(matching) - len(rows))))
         title = t("console.library.diff_of", number=selected.number)
-        return card(body, title=title, trailing=trailing, subtitle=selected.reason)
+        return card(body, title=title, trailing=trailing, subtitle=acc.reason_text(tr, selected.reason))
+
+    def _parameter_cell(self, code: str) -> ft.Control:
+        """A parameter by name (its code is what the filter and a proposed change take)."""
+        return text(acc.parameter_name(self.ui.tr, code), width=190)
+
+    def _fields(self, fields: Iterable[FieldChange]) -> str:
+        """The other fields a change touched, by name ("—" when only value or unit changed)."""
+        names = [self.t(f"acc.field.{f.field}") for f in fields if f.field not in ("value", "unit")]
+        return self.t("acc.list", items="、".join(names)) if names else "—"
 
     def _parameters(self) -> ft.Control:
         t, lib = self.t, self.library
@@ -593,13 +613,15 @@ class LibrarySection(Section):
             (t("console.col.valid"), False),
             ("", False),
         ]
-        visible = lib.visible()
+        tr = self.ui.tr
+        visible = lib.visible(lambda code: acc.parameter_name(tr, code))
+        english = tr.locale.value == "en"
         rows: list[list[Cell]] = [
             [
-                p.code,
+                self._parameter_cell(p.code),
                 _exact(p.value),
-                p.unit,
-                text(p.source, width=260),
+                acc.unit_label(tr, p.unit),
+                wrapped(p.source_en if english and p.source_en else p.source, 260),
                 t(f"console.confidence.{p.confidence}") if p.confidence in CONFIDENCES else p.confidence or "—",
                 p.valid or "—",
                 ft.IconButton(
@@ -619,7 +641,7 @@ class LibrarySection(Section):
                         search,
                         width=280,
                         on_submit=lambda: self.ui.refresh(),
-                        hint="fuel.coke",
+                        hint=t("acc.search_hint"),
                     ),
                     secondary_button(t("search"), lambda: self.ui.refresh(), icon=ft.Icons.SEARCH),
                     ft.Container(expand=True),
@@ -778,7 +800,7 @@ class ActivitySection(Section):
         await self.entry.refresh()
 
     def render(self) -> ft.Control:
-        t, entry, form = self.t, self.entry, self.entry.form
+        t, entry, form, tr = self.t, self.entry, self.entry.form, self.ui.tr
         source = next((s for s in entry.sources if s.id == form.source_id), None)
 
         def choose(value: str) -> None:
@@ -799,7 +821,11 @@ class ActivitySection(Section):
         async def submit() -> None:
             record = await entry.submit()
             if record is not None:
-                self.notice = t("console.activity.saved", value=_exact(record.value), unit=record.unit)
+                self.notice = t(
+                    "console.activity.saved",
+                    value=acc.amount(tr, record.value, record.unit),
+                    unit=acc.unit_label(tr, record.unit),
+                )
 
         inputs = sorted(source.inputs) if source else []
         origin = entry.origin_of(source.id, form.input_name) if source and form.input_name else ""
@@ -820,10 +846,10 @@ class ActivitySection(Section):
                         dropdown(
                             t("console.activity.input"),
                             form.input_name,
-                            [(i, i) for i in inputs],
+                            [(i, acc.input_name(tr, i, source.category if source else "")) for i in inputs],
                             choose_input,
                             error=form.error("input_name"),
-                            width=140,
+                            width=160,
                         ),
                         muted(t("console.activity.origin", origin=t(f"console.origin.{origin}")) if origin else ""),
                     ],
@@ -840,10 +866,10 @@ class ActivitySection(Section):
                         ),
                         text_field(
                             t("console.col.unit"),
-                            form.unit,
+                            acc.unit_label(tr, form.unit),  # 万Nm3 is an alias the platform takes, too
                             lambda v: setattr(form, "unit", v),
                             error=form.error("unit"),
-                            width=120,
+                            width=140,
                         ),
                         checkbox(t("estimated"), form.estimated, lambda v: setattr(form, "estimated", v)),
                     ],
@@ -899,7 +925,7 @@ class ActivitySection(Section):
             ],
             spacing=12,
         )
-        codes = {s.id: s.code for s in entry.sources}
+        sources = {s.id: s for s in entry.sources}
         columns = [
             (t("console.activity.source"), False),
             (t("console.activity.input"), False),
@@ -912,11 +938,11 @@ class ActivitySection(Section):
         ]
         rows: list[list[Cell]] = [
             [
-                codes.get(r.source_id, str(r.source_id)),
-                r.input,
+                sources[r.source_id].code if r.source_id in sources else str(r.source_id),
+                acc.input_name(tr, r.input, sources[r.source_id].category if r.source_id in sources else ""),
                 self._period(r.period_start, r.period_end),
-                _exact(r.value),
-                r.unit,
+                acc.amount(tr, r.value, r.unit),
+                acc.unit_label(tr, r.unit),
                 t(f"console.origin.{r.origin}") if r.origin in ORIGINS else r.origin,
                 f"{r.entered_by} · {self.ui.tr.when(r.entered_at)}" if r.entered_at else r.entered_by,
                 text(r.note, width=200),
@@ -1028,7 +1054,17 @@ class LedgerSection(Section):
                         tight=True,
                     )
                 )
-                rows.append([str(row.row), row.source_code, row.input_name, period, _exact(row.value), row.unit, check])
+                rows.append(
+                    [
+                        str(row.row),
+                        row.source_code,
+                        acc.input_name(self.ui.tr, row.input_name),
+                        period,
+                        acc.amount(self.ui.tr, row.value, row.unit),
+                        acc.unit_label(self.ui.tr, row.unit),
+                        check,
+                    ]
+                )
             controls.append(card([ft.Row(decisions, spacing=8), table(columns, rows, empty=t("empty"))], title=summary))
         return ft.Column(controls, spacing=12)
 
@@ -1222,7 +1258,7 @@ class EmissionsSection(Section):
             + (f" · {t('console.lineage.current')}" if lineage.current else ""),
             t("final") if lineage.final else t("provisional"),
             f"{t('factor.edition')} {lineage.edition}"
-            + (f" ({lineage.edition_version})" if lineage.edition_version else ""),
+            + (f" ({acc.version_text(ui.tr, lineage.edition_version)})" if lineage.edition_version else ""),
             t("console.lineage.library_version", version=lineage.library_version)
             if lineage.library_version is not None
             else "",
@@ -1262,7 +1298,7 @@ class EmissionsSection(Section):
             stats,
         ]
         if lineage.reason:
-            body.append(muted(t("console.lineage.reason", reason=lineage.reason)))
+            body.append(muted(t("console.lineage.reason", reason=acc.reason_text(ui.tr, lineage.reason))))
         source = (
             next((s for s in lineage.sources if s.code == explorer.source_code), None) if explorer.source_code else None
         )
@@ -1270,7 +1306,8 @@ class EmissionsSection(Section):
         if source is not None:
             body.append(self._source(source))
         if lineage.notes:
-            body.append(card([muted(n) for n in lineage.notes], title=t("console.lineage.notes")))
+            notes = [wrapped(acc.note_text(ui.tr, n), 1100, muted_=True) for n in lineage.notes]
+            body.append(card(notes, title=t("console.lineage.notes")))
         if len(lineage.versions) > 1:
             body.append(self._result_versions(lineage))
         return ft.Column(body, spacing=12)
@@ -1329,7 +1366,7 @@ class EmissionsSection(Section):
         return handler
 
     def _source(self, s: SourceLine) -> ft.Control:
-        t = self.t
+        t, tr = self.t, self.ui.tr
         inputs_columns = [
             (t("console.col.input"), False),
             (t("console.col.value"), True),
@@ -1340,11 +1377,11 @@ class EmissionsSection(Section):
         ]
         input_rows: list[list[Cell]] = [
             [
-                i.name,
-                _exact(i.value),
-                i.unit,
-                f"{_exact(i.used_value)} {i.used_unit}".strip(),
-                wrapped(i.origin, 380),
+                acc.input_name(tr, i.name, s.category),
+                acc.amount(tr, i.value, i.unit),
+                acc.unit_label(tr, i.unit),
+                acc.amount(tr, i.used_value, i.used_unit, with_unit=True) if i.used_value is not None else "—",
+                wrapped(acc.origin_text(tr, i.origin), 380),
                 t("estimated")
                 if i.estimated
                 else (t("console.emissions.complete") if i.complete else t("console.emissions.incomplete")),
@@ -1353,7 +1390,7 @@ class EmissionsSection(Section):
         ]
         parameter_columns = [
             (t("console.col.parameter"), False),
-            (t("console.col.code"), False),
+            (t("console.col.name"), False),
             (t("console.col.value"), True),
             (t("console.col.unit"), False),
             (t("console.lineage.used"), True),
@@ -1363,24 +1400,24 @@ class EmissionsSection(Section):
         ]
         parameter_rows: list[list[Cell]] = [
             [
-                p.name,
-                p.code,
+                acc.input_name(tr, p.name),
+                wrapped(acc.parameter_name(tr, p.code), 180),
                 _exact(p.value),
-                p.unit,
-                f"{_exact(p.used_value)} {p.used_unit}".strip(),
+                acc.unit_label(tr, p.unit),
+                f"{_exact(p.used_value)} {acc.unit_label(tr, p.used_unit)}".strip(),
                 ft.Row(
                     [chip(t("console.lineage.measured"), Tone.INFO)] if p.overridden else [],
                     spacing=4,
                     tight=True,
                 )
                 if p.overridden
-                else wrapped(p.origin, 280),
-                p.version or p.edition or "—",
+                else wrapped(acc.origin_text(tr, p.origin), 220),
+                acc.version_text(tr, p.version) if p.version else p.edition or "—",
                 wrapped(p.source, 220),
             ]
             for p in s.parameters
         ]
-        formula = f"{s.formula_id} {s.formula_version}".strip()
+        formula = acc.formula_name(tr, s.formula_id)
         return card(
             [
                 ft.Row(
@@ -1412,12 +1449,20 @@ class EmissionsSection(Section):
             [
                 str(v.version) + (" *" if v.current else ""),
                 _num(self.ui, v.net),
-                v.created_at[:16].replace("T", " "),
-                text(v.reason, width=420),
+                self._when(v.created_at),
+                text(acc.reason_text(self.ui.tr, v.reason), width=420),
             ]
             for v in lineage.versions
         ]
         return card([table(columns, rows)], title=t("console.lineage.versions"))
+
+    def _when(self, stamp: str) -> str:
+        """A version's time (ISO with offset, as the platform sends it) in the plant's zone."""
+        try:
+            moment = dt.datetime.fromisoformat(stamp)
+        except ValueError:
+            return stamp
+        return self.ui.tr.when(moment) if moment.tzinfo is not None else stamp
 
 
 # ---- annual report ------------------------------------------------------------------------------------------------
