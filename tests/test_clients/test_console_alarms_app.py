@@ -6,8 +6,14 @@ Screenshots are saved under ``build/screenshots/console/`` (``alarms-*``, ``flee
 from __future__ import annotations
 
 import datetime as dt
+import io
+from typing import cast
+
+import flet as ft
+import openpyxl
 
 from cem_clients.api import Alarm
+from cem_clients.console.app import ConsoleApp
 from cem_clients.console.app_kit import workbook
 from cem_clients.console.model import ConsoleApi
 from cem_clients.ui.alarm_text import describe_alarm
@@ -20,8 +26,20 @@ from cem_platform.telemetry.models import DeviceStatus
 from cem_registry.models import Device as DeviceRow
 from tests.test_clients.browser import Browser
 from tests.test_clients.test_api_client import base_url, login  # noqa: F401 - the served platform
-from tests.test_clients.test_console_alarms import _report
-from tests.test_clients.test_console_app import browser, session_of, show  # noqa: F401 - Chromium, the console
+from tests.test_clients.test_console_alarms import SHANGHAI, _report
+from tests.test_clients.test_console_app import (  # noqa: F401 - Chromium, the console and its stand-in page
+    StubPage,
+    browser,
+    button,
+    click,
+    controls_in,
+    field,
+    session_of,
+    show,
+    shown_dialog,
+    texts_in,
+    type_into,
+)
 from tests.test_platform.world import World
 from tests.test_registry.fleet import enrolled_terminal
 
@@ -158,3 +176,72 @@ async def _client_alarm(base_url: str, world: World, alarm_id: int) -> Alarm:  #
     async with ConsoleApi(base_url) as api:
         await login(api, world, "a-executive")
         return await api.alarm(alarm_id)
+
+
+async def test_acknowledge_clear_and_export_driven_in_python(
+    settings: Settings,
+    world: World,
+    base_url: str,  # noqa: F811
+) -> None:
+    admin = await world.login("a-admin")
+    gateway = await enrolled_terminal(world, admin, site_id=world.a.site.id, name="炼钢厂网关")
+    comm = await AlarmService(settings).raise_alarm(
+        world.a.enterprise.id, AlarmKind.METER_COMM, Severity.CRITICAL, "device", gateway.device_id,
+        f"{gateway.device_id}: rolling-plc: refused", {"device_id": gateway.device_id, "connection": "rolling-plc"},
+        f"meter_comm:{gateway.device_id}:gw:rolling-plc", names=NAMES,
+    )  # fmt: skip
+    session = await session_of(base_url, world, "a-device-admin")
+    page = StubPage()
+    async with ConsoleApi(base_url) as api:
+        app = ConsoleApp(cast(ft.Page, page), api, Translator("zh-CN"))
+        await app.resume(session)
+        await app.show("alarms")
+        [grid] = [c for c in controls_in(app.holder) if isinstance(c, ft.DataTable)]
+        opener = grid.rows[0].on_select_change
+        assert callable(opener)
+        await opener()  # type: ignore[call-arg]  # a row's click opens its detail
+        shown = texts_in(app.holder)
+        assert "发生了什么" in shown and "处理记录" in shown and "轧钢 PLC，炼钢厂网关" in shown
+
+        # acknowledge with a note
+        await click(button(app.holder, "确认"))
+        dialog = shown_dialog(app)
+        assert dialog is not None
+        type_into(field(dialog.content, "备注"), "电工已去现场")
+        await click(button(dialog.actions, "确认"))
+        assert shown_dialog(app) is None and "已确认：PLC 通信中断" in texts_in(app.holder)
+        assert (await AlarmRow.get(id=comm.id)).ack_note == "电工已去现场"
+
+        # clearing needs a note: the dialog says so and sends nothing
+        await click(button(app.holder, "清除"))
+        dialog = shown_dialog(app)
+        assert dialog is not None
+        await click(button(dialog.actions, "清除"))
+        dialog = shown_dialog(app)
+        assert dialog is not None
+        assert (
+            field(dialog.content, "备注 *").error == "清除告警必须填写备注：做了什么，或为何不再适用"
+        )  # under the field
+        assert (await AlarmRow.get(id=comm.id)).state == "acknowledged"
+        type_into(field(dialog.content, "备注 *"), "换了网线")
+        await click(button(dialog.actions, "清除"))
+        assert shown_dialog(app) is None and (await AlarmRow.get(id=comm.id)).clear_note == "换了网线"
+
+        # the list as a spreadsheet: what a person reads, local times; the ids only in the technical column
+        saved: list[tuple[str, bytes]] = []
+
+        async def save(filename: str, content: bytes) -> None:
+            saved.append((filename, content))
+
+        app.ui.save_file = save  # type: ignore[method-assign]
+        await click(button(app.holder, "导出 Excel"))
+        [(name, content)] = saved
+        assert name == f"告警-{dt.datetime.now(SHANGHAI).date().isoformat()}.xlsx"
+        sheet = openpyxl.load_workbook(io.BytesIO(content)).active
+        rows = [[c.value for c in row] for row in sheet.iter_rows()]
+        assert rows[0][:4] == ["级别", "告警", "设备 / 计量点", "发生时间"] and rows[0][-1] == "技术信息"
+        [row] = rows[1:]
+        assert row[:3] == ["紧急", "PLC 通信中断", "轧钢 PLC，炼钢厂网关"] and row[5] == "已清除"
+        raised = (await AlarmRow.get(id=comm.id)).raised_at
+        assert row[3] == Translator("zh-CN").when(raised)  # local time, as on the screen
+        assert all(gateway.device_id not in str(v) for v in row[:-1]) and gateway.device_id in row[-1]
