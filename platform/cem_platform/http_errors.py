@@ -9,7 +9,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
-from tortoise.exceptions import DoesNotExist, IntegrityError
+from tortoise.exceptions import DoesNotExist, IntegrityError, OperationalError
 
 from cem_platform.errors import CemError
 
@@ -104,6 +104,64 @@ def _does_not_exist(request: Request[Any, Any, Any], exc: DoesNotExist) -> Respo
     )
 
 
+# PostgreSQL's data exceptions (SQLSTATE class 22) and asyncpg's refusals to encode an argument are the database
+# saying that a value the caller sent cannot be stored or compared: an id beyond the column's integer range, a
+# number with too many digits, a text longer than its column or with a NUL character. Each is the caller's mistake,
+# so it is answered like any other bad input, wherever in a route the value reaches the database.
+_DATA_ERRORS = {
+    "22001": "a text is longer than the field allows",
+    "22003": "a number or id is outside the range the field can hold",
+    "22021": "a text contains a character that cannot be stored (such as NUL, \\u0000)",
+    "22P05": "a text contains a character that cannot be stored (such as NUL, \\u0000)",
+}
+
+
+def _bad_value(exc: BaseException) -> str | None:
+    """What is wrong with the caller's value when the database refused it as data, else None."""
+    cause = exc.__cause__
+    sqlstate = getattr(cause, "sqlstate", None)
+    # asyncpg refuses an integer beyond int32 or int64 before sending it, as a DataError (22000) or a ValueError.
+    if "out of int" in str(cause) and (sqlstate == "22000" or isinstance(cause, ValueError)):
+        return _DATA_ERRORS["22003"]
+    if isinstance(sqlstate, str) and sqlstate.startswith("22"):
+        return _DATA_ERRORS.get(sqlstate, "a value cannot be stored in its field")
+    return None
+
+
+def _operational_error(request: Request[Any, Any, Any], exc: OperationalError) -> Response[Any]:
+    problem = _bad_value(exc)
+    if problem is None:
+        return _unexpected(request, exc)
+    log.info("value refused by the database", extra={"request_id": _request_id(request), "error": str(exc)[:300]})
+    return Response(
+        error_body(
+            "invalid_input",
+            f"the request is not valid: {problem}",
+            "Check ids, numbers (size and digits), texts (length, no NUL character) and send the request again.",
+            None,
+            _request_id(request),
+        ),
+        status_code=400,
+    )
+
+
+def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    # msgspec stops decoding a body nested deeper than the interpreter's recursion limit with this error; any
+    # other RecursionError is the platform's own fault and stays a 500.
+    if "deserializing" not in str(exc):
+        return _unexpected(request, exc)
+    return Response(
+        error_body(
+            "invalid_input",
+            "the request body is nested too deeply",
+            "Send JSON nested a few levels deep, as /schema/openapi.json describes the body.",
+            None,
+            _request_id(request),
+        ),
+        status_code=400,
+    )
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unexpected error", extra={"request_id": _request_id(request)})
     return Response(
@@ -124,5 +182,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     HTTPException: _http_error,
     IntegrityError: _integrity_error,
     DoesNotExist: _does_not_exist,
+    OperationalError: _operational_error,
+    RecursionError: _too_deep,
     Exception: _unexpected,
 }

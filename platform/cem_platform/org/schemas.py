@@ -49,7 +49,8 @@ CreditCode = Annotated[
     ),
 ]
 AccuracyClass = Annotated[str, msgspec.Meta(pattern=ACCURACY_CLASS_PATTERN)]
-Id = Annotated[int, msgspec.Meta(ge=1)]
+Id = Annotated[int, msgspec.Meta(ge=1, le=2_147_483_647)]  # the organisation's keys are 32-bit integers
+CAPACITY_LIMIT = Decimal(10) ** 14  # org_facility.capacity is numeric(18, 4)
 UNSET = msgspec.UNSET
 Unset = msgspec.UnsetType
 
@@ -206,6 +207,13 @@ class ProcessOut(Out, kw_only=True):
     active: bool
 
 
+def _check_capacity(capacity: Decimal | None | Unset) -> None:
+    """A capacity the column holds: finite, not negative, under 10^14 (msgspec has no bounds for Decimal)."""
+    if isinstance(capacity, Decimal) and not (capacity.is_finite() and 0 <= capacity < CAPACITY_LIMIT):
+        # msgspec turns a ValueError here into a validation error: a 400 naming the problem
+        raise ValueError("`capacity` must be a finite number from 0 to less than 10^14")
+
+
 class FacilityIn(msgspec.Struct, forbid_unknown_fields=True):
     """A facility of a process."""
 
@@ -218,6 +226,9 @@ class FacilityIn(msgspec.Struct, forbid_unknown_fields=True):
     commissioned_on: dt.date | None = None
     active: bool = True
 
+    def __post_init__(self) -> None:
+        _check_capacity(self.capacity)
+
 
 class FacilityPatch(msgspec.Struct, forbid_unknown_fields=True):
     """Changes to a facility."""
@@ -229,6 +240,9 @@ class FacilityPatch(msgspec.Struct, forbid_unknown_fields=True):
     capacity_unit: Annotated[str, msgspec.Meta(max_length=32)] | Unset = UNSET
     commissioned_on: dt.date | None | Unset = UNSET
     active: bool | Unset = UNSET
+
+    def __post_init__(self) -> None:
+        _check_capacity(self.capacity)
 
 
 class FacilityOut(Out, kw_only=True):
