@@ -151,7 +151,7 @@ async def test_dead_letters_are_visible_to_device_admins_in_scope(world: World, 
     page = (await world.client.get("/api/v1/ingest/dead-letters", headers=admin_a)).json()
     assert page["total"] == 1 and page["items"][0]["reason"] == "readings_rejected"
     detail = await world.client.get(f"/api/v1/ingest/dead-letters/{page['items'][0]['id']}", headers=admin_a)
-    assert detail.status_code == 200 and detail.json()["payload_text"] == bad.decode()
+    assert detail.status_code == 200 and detail.json()["payload_prefix"] == bad.decode()
     admin_b = await world.login("b-admin")
     assert (await world.client.get("/api/v1/ingest/dead-letters", headers=admin_b)).json()["total"] == 0
     hidden = await world.client.get(f"/api/v1/ingest/dead-letters/{page['items'][0]['id']}", headers=admin_b)

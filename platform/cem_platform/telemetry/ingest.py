@@ -55,7 +55,7 @@ log = logging.getLogger("cem.ingest")
 DEVICE_TTL_S = 15.0  # a suspension or revocation reaches ingest within this time
 POINT_TTL_S = 60.0  # a new or changed point reaches ingest within this time
 SEEN_EVERY_S = 10.0  # how often a device's last_seen_at is written while it keeps sending
-MAX_DEAD_LETTER_BYTES = 1_000_000  # a larger refused payload is kept truncated
+MAX_DEAD_LETTER_BYTES = 256 * 1024  # a larger refused payload is kept truncated (its digest and size are whole)
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,12 +380,19 @@ class IngestService:
         )
         if updated:
             return
+        enterprise_id = refusal.enterprise_id
+        if enterprise_id is None:
+            # The broker lets a device publish only on its own topic, so a message that did not decode (or named
+            # another device) still belongs to the topic's device: its enterprise's device admins must see it.
+            parts = message.topic.split("/")
+            known = await self._device(parts[2]) if len(parts) == 4 and parts[:2] == ["cem", "v1"] else None
+            enterprise_id = known.enterprise_id if known is not None else None
         with contextlib.suppress(IntegrityError):  # the same bytes refused by another process just now
             await DeadLetter.create(
                 received_at=ms_to_dt(message.received_at),
                 topic=message.topic[:200],
                 device_id=(refusal.device_id or "")[:64] or None,
-                enterprise_id=refusal.enterprise_id,
+                enterprise_id=enterprise_id,
                 reason=refusal.reason,
                 message=refusal.message,
                 rejected=refusal.rejected,
