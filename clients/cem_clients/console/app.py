@@ -5,9 +5,12 @@ the shell: a header (title, enterprise, who is signed in, language, sign out), a
 the caller's permissions open (:data:`cem_clients.console.model.SECTIONS`) and the section itself. The sections
 are built from the view models of :mod:`cem_clients.console.model`, a small screen class each:
 
-* devices (:mod:`~cem_clients.console.screens_devices`): fleet overview with enrolment tokens (QR code) and
+* devices (:mod:`~cem_clients.console.screens_devices`): fleet overview (healthy, degraded — a PLC connection
+  down or an alarm open — and offline, each degraded row saying why) with enrolment tokens (QR code) and
   suspend / resume / revoke / retire with reason and authenticator code; registration; point map; alarm
   thresholds;
+* alarms (:mod:`~cem_clients.console.screens_alarms`): filters, one alarm with its history, acknowledge, clear,
+  export;
 * administration (:mod:`~cem_clients.console.screens_admin`): users and roles; the audit log;
 * accounting (:mod:`~cem_clients.console.screens_accounting`): source inventory, factor library (versions, a
   version's diff, parameters, a proposed change), activity data, ledger import (file picker, row report,

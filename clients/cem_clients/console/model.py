@@ -2,7 +2,9 @@
 
 The console serves two roles over the REST API (:class:`~cem_clients.console.extra_api.ConsoleApi`):
 
-* **device admins** — :class:`FleetOverview` (counts by state, buffer backlogs, certificates expiring soon),
+* **operators** — :class:`AlarmBoard` (alarms by state, severity, kind, site and days; one with its history;
+  :class:`AlarmNoteForm` to acknowledge or clear);
+* **device admins** — :class:`FleetOverview` (counts by state and health, buffer backlogs, certificates expiring),
   :class:`DeviceRegistration`, :class:`EnrolmentQr` (one-time token as PNG/SVG QR code), :class:`ControlForm`
   (suspend / resume / revoke / retire with TOTP step-up), :class:`PointMap` (points, units and meters of a
   facility), :class:`AlarmThresholds` (the ``alarm.*`` system parameters), :class:`UserAdmin` (users and roles)
