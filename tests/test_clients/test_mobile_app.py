@@ -354,7 +354,7 @@ async def test_accountant_enters_a_manual_reading(
             s.click("提交", exact=True)  # nothing chosen: said per field
             s.wait_for(["请选择排放源与输入项", "请更正标出的字段"])
             s.click("排放源与输入项")
-            s.click("LIMESTONE 石灰石 · AD (t)")
+            s.click("LIMESTONE 石灰石 · 活动量 (t)")
             s.fill("月份（YYYY-MM）", "2025-05")
             s.fill("数值", "12,000.5")
             s.click("提交", exact=True)
@@ -362,7 +362,7 @@ async def test_accountant_enters_a_manual_reading(
             s.screenshot(SCREENSHOTS / "manual-reading-errors.png")
             s.fill("数值", "12000.5")
             s.click("提交", exact=True)
-            s.wait_for(["已提交到平台", "最近提交：12000.5 t"])
+            s.wait_for(["已提交到平台", "最近提交：12,000.5 t"])
 
         await asyncio.to_thread(manual_reading)
     params = {"enterprise_id": world.a.enterprise.id, "source_id": source_id}
