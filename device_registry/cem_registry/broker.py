@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 TOPIC_ROOT = "cem/v1"
 DEVICE_ID_PATTERN = re.compile(r"^dev-[a-z0-9]{12}$")
+MAX_PACKET_BYTES = 2 * 1024 * 1024  # the largest MQTT packet the broker takes (EMQX: mqtt.max_packet_size)
 DEVICE_CHANNELS = ("telemetry", "status")  # written by the device
 COMMAND_CHANNEL = "cmd"  # read by the device
 _SHARED = re.compile(r"^\$share/[^/#+]+/")  # MQTT 5 shared subscription prefix
@@ -114,6 +115,10 @@ def mosquitto_conf(directory: Path, *, bind: str, port: int, pid_file: str = "")
         "autosave_interval 10",
         "persistent_client_expiration 7d",
         "max_queued_messages 100000",
+        # Bounds a device cannot pass: a message of at most 2 MiB (a gateway's batch of 10,000 readings fits), and
+        # at most 256 MiB queued for one client, so that no device can fill the broker's memory or the ingest's.
+        f"max_packet_size {MAX_PACKET_BYTES}",
+        "max_queued_bytes 268435456",
         "set_tcp_nodelay true",  # PUBACKs go out at once instead of behind a delayed TCP acknowledgement
         "log_dest stderr",
         "log_type error",
