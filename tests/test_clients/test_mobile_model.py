@@ -194,6 +194,31 @@ async def test_inbox_by_severity_then_newest_with_history_acknowledge_and_clear(
     assert inbox.alarms[0].id == fresh.id and inbox.counts()["critical"] == 3
 
 
+async def test_meters_listed_under_an_outage_are_not_inbox_entries_of_their_own(
+    world: World, api: ApiClient, data_dir: Path
+) -> None:
+    service = AlarmService(world.settings)
+    at = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10)
+    gap = await service.raise_alarm(world.a.enterprise.id, AlarmKind.DATA_GAP, Severity.WARNING, "point",
+                                    str(world.a.point.id), "no reading", at=at)  # fmt: skip
+    outage = await raise_alarm(world, Severity.CRITICAL, "dev-plc", "iron-plc: refused", at + dt.timedelta(minutes=1))
+    await service.set_root([gap.id], outage.id)
+
+    app = await logged_in(api, data_dir, world, "a-crew")
+    assert await app.refresh(Tab.ALARMS), app.inbox.error
+    inbox = app.inbox
+    assert [a.id for a in inbox.alarms] == [outage.id] and inbox.counts()["warning"] == 0
+
+    await service.set_root([gap.id], None)  # the outage is over, the meter still silent: its own entry again
+    event = {"type": "alarm", "action": "updated", "alarm": msgspec.to_builtins(await api.alarm(gap.id))}
+    assert inbox.apply(LiveEvent(type="alarm", data=event, received_at=at))
+    assert [a.id for a in inbox.alarms] == [outage.id, gap.id]
+    await service.set_root([gap.id], outage.id)  # linked again (a live "updated" event): out of the list
+    event = {"type": "alarm", "action": "updated", "alarm": msgspec.to_builtins(await api.alarm(gap.id))}
+    assert inbox.apply(LiveEvent(type="alarm", data=event, received_at=at))
+    assert [a.id for a in inbox.alarms] == [outage.id]
+
+
 # ---- devices ------------------------------------------------------------------------------------------------------
 
 
