@@ -1686,7 +1686,7 @@ _EN: dict[str, str] = {
     "console.alarms.problem.note_required": "Clearing needs a note: what was done, or why it no longer applies",
     "console.fleet.healthy": "Healthy",
     "console.fleet.degraded": "Degraded",
-    "console.fleet.degraded_note": "Link down or alarm",
+    "console.fleet.degraded_note": "Needs attention",
     "console.fleet.a_connection": "A PLC connection",
     "console.fleet.connection_down": "{connection} connection down",
     "console.fleet.connection_down_since": "{connection} connection down since {time}",
