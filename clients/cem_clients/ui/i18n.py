@@ -1649,7 +1649,7 @@ _EN: dict[str, str] = {
     "console.alarms.kind": "Kind",
     "console.alarms.site": "Site",
     "console.alarms.first_day": "Raised from",
-    "console.alarms.last_day": "Raised to (inclusive)",
+    "console.alarms.last_day": "Until (incl.)",
     "console.alarms.alarm": "Alarm",
     "console.alarms.subject": "Equipment / meter",
     "console.alarms.raised": "Raised",
