@@ -21,7 +21,7 @@ from cem_platform.alarms.routes import AlarmController
 from cem_platform.audit.routes import AuditController
 from cem_platform.db import close_db, init_db
 from cem_platform.health.routes import health, ready
-from cem_platform.http_errors import EXCEPTION_HANDLERS
+from cem_platform.http_errors import EXCEPTION_HANDLERS, document_error_responses
 from cem_platform.identity.http import BearerAuthenticationMiddleware
 from cem_platform.identity.routes import ApiTokenController, AuthController, UserController
 from cem_platform.identity.services import IdentityService
@@ -153,4 +153,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
     ):
         handler = wrap(handler)
     app.asgi_handler = handler
+    document_error_responses(app)
     return app

@@ -103,3 +103,30 @@ async def test_a_dead_letter_reason_longer_than_its_column(world: World) -> None
     headers = await world.login("group-admin")
     response = await world.client.get("/api/v1/ingest/dead-letters?reason=" + "x" * 65, headers=headers)
     assert _refused(response, says="reason")["error"]["details"][0]["key"] == "reason"
+
+
+async def test_the_openapi_document_describes_the_error_body_of_every_route(world: World) -> None:
+    document = (await world.client.get("/schema/openapi.json")).json()
+    components = document["components"]["schemas"]
+    assert components["ErrorBody"]["required"] == ["error", "request_id"]
+    assert components["ErrorBody"]["properties"]["error"] == {"$ref": "#/components/schemas/ErrorDetail"}
+    assert set(components["ErrorDetail"]["required"]) == {"code", "message", "hint", "details"}
+    operations = 0
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if method not in {"get", "post", "put", "patch", "delete"}:
+                continue
+            operations += 1
+            for status in ("400", "401", "403", "404", "429", "500"):
+                content = operation["responses"][status]["content"]["application/json"]
+                assert content["schema"] == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
+    assert operations > 50
+    # and the body the API really answers is that one (here a 400 and a 404)
+    headers = await world.login("group-admin")
+    for response in (
+        await world.client.get("/api/v1/org/sites/abc", headers=headers),
+        await world.client.get("/api/v1/org/sites/999999", headers=headers),
+    ):
+        body = response.json()
+        assert set(body) == set(components["ErrorBody"]["required"])
+        assert set(body["error"]) == set(components["ErrorDetail"]["required"])
