@@ -590,12 +590,13 @@ class LibrarySection(Section):
 
     def _parameter_cell(self, code: str) -> ft.Control:
         """A parameter by name (its code is what the filter and a proposed change take)."""
-        return text(acc.parameter_name(self.ui.tr, code), width=190)
+        return wrapped(acc.parameter_name(self.ui.tr, code), 180)
 
     def _fields(self, fields: Iterable[FieldChange]) -> str:
         """The other fields a change touched, by name ("—" when only value or unit changed)."""
         names = [self.t(f"acc.field.{f.field}") for f in fields if f.field not in ("value", "unit")]
-        return self.t("acc.list", items="、".join(names)) if names else "—"
+        separator = "、" if self.ui.tr.locale.value == "zh-CN" else ", "
+        return self.t("acc.list", items=separator.join(names)) if names else "—"
 
     def _parameters(self) -> ft.Control:
         t, lib = self.t, self.library
@@ -621,7 +622,7 @@ class LibrarySection(Section):
                 self._parameter_cell(p.code),
                 _exact(p.value),
                 acc.unit_label(tr, p.unit),
-                wrapped(p.source_en if english and p.source_en else p.source, 260),
+                wrapped(p.source_en if english and p.source_en else p.source, 240 if english else 260),
                 t(f"console.confidence.{p.confidence}") if p.confidence in CONFIDENCES else p.confidence or "—",
                 p.valid or "—",
                 ft.IconButton(

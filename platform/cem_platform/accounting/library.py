@@ -322,15 +322,12 @@ _CODE_NEWER = "MEE-steel-guideline-newer"
 # search (2026) found is in the module docstring; table numbers beyond the fuel table were not read.
 _STD = "GB/T 32151.5-2015"
 _GUIDE_2013_ZH = "2013年钢铁企业核算指南"  # 《中国钢铁生产企业温室气体排放核算方法与报告指南（试行）》
-_GUIDE_2013_EN = "the 2013 national steel guideline"
+_GUIDE_2013_EN = "the 2013 steel guideline"
 _PENDING_ZH = "待核实：尚未对照标准原文核对。"
-_PENDING_EN = "Awaiting confirmation: not yet checked against the standard's text."
+_PENDING_EN = "Awaiting confirmation against the standard's text."
 
 _SRC_2013 = f"{_STD} 附录B 表B.1（常用化石燃料相关参数缺省值），与{_GUIDE_2013_ZH}附录二 表2.1 同值。{_PENDING_ZH}"
-_SRC_2013_EN = (
-    f"{_STD} Annex B, Table B.1 (defaults of common fossil fuels), the same values as {_GUIDE_2013_EN}, "
-    f"Annex 2, Table 2.1. {_PENDING_EN}"
-)
+_SRC_2013_EN = f"{_STD} Annex B, Table B.1; the same values as {_GUIDE_2013_EN}, Annex 2, Table 2.1. {_PENDING_EN}"
 _SRC_NEWER = (
     "生态环境部较新版钢铁行业核算指南的燃料参数，据其他系统实现转录，指南原文未读。待核实：未找到公开来源确认。"
 )
