@@ -28,6 +28,7 @@ import concurrent.futures
 import functools
 import gc
 import hashlib
+import inspect
 import json
 import logging
 import socket
@@ -117,6 +118,32 @@ def _client_code(path: str) -> tuple[bytes, str]:
     return code, f'"{hashlib.sha256(code).hexdigest()[:32]}"'
 
 
+def _outlived(main: AppMain) -> Callable[[ft.Page], Awaitable[None]]:
+    """``main``, ending as a disconnected page when its tab closed or reconnected while it ran.
+
+    flet-web 1.0.5 runs ``main`` for the connection that made the session; when that tab closes or reconnects
+    before ``main`` returns, the connection is disposed (its session set to None) and Flet's own code then calls
+    ``None.after_event``: a logged traceback ("'NoneType' object has no attribute 'after_event'"), six in eleven
+    minutes of the demo. Its handler of ``FletPageDisconnectedException`` reads ``None.id`` too; the one of
+    ``BrokenPipeError`` (the pipe to the tab is gone, which is the case) copes and logs one INFO line, so that is
+    what ``main`` ends with then. The check and Flet's call run with no await between them.
+    """
+
+    async def run(page: ft.Page) -> None:
+        started_on = page.session.connection
+        result = main(page)
+        if inspect.isawaitable(result):
+            await result
+        try:
+            same = page.session.connection is started_on
+        except RuntimeError:  # the session itself is gone
+            same = False
+        if not same:
+            raise BrokenPipeError("the page's tab closed or reconnected while the app started")
+
+    return run
+
+
 def web_app(
     main: AppMain,
     *,
@@ -132,7 +159,7 @@ def web_app(
     import flet_web.fastapi as flet_fastapi  # type: ignore[import-untyped]
 
     flet_asgi: ASGIApp = flet_fastapi.app(
-        main,
+        _outlived(main),
         assets_dir=str(ASSETS_DIR),
         app_name=title,
         app_short_name=title,
