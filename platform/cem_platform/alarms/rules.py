@@ -835,7 +835,11 @@ class _Evaluation:
         return outages
 
     async def list_consequences(self, outages: _Outages) -> None:
-        """Write each open outage's meters under it and link their open data alarms; unlink what no longer is."""
+        """Write each open outage's meters under it and link their open data alarms; unlink what no longer is.
+
+        The list only grows while the outage is open: a meter that delivers again before the gateway reports its
+        PLC back (the next heartbeat) was still affected by it, and the cleared alarm keeps what it affected.
+        """
         consequences = await Alarm.filter(
             open_key__isnull=False, kind__in=list(CONSEQUENCE_KINDS), subject_type="point"
         ).values("id", "kind", "subject_id", "root_id")
@@ -857,6 +861,8 @@ class _Evaluation:
                 ids = [int(a["id"]) for a in own]
                 linked.update(ids)
                 await self.service.set_root(ids, root.id)
+            current = {entry["point_id"] for entry in entries}
+            entries += [dict(e) for e in root.consequences or [] if e.get("point_id") not in current]
             entries.sort(key=lambda e: (e["process"], e["facility"], e["point_name"], e["point_id"]))
             learnt = processes_of(entries) if root.kind == AlarmKind.METER_COMM else {}
             await self.service.set_consequences(root.id, entries, learnt)
