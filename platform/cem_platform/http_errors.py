@@ -14,6 +14,7 @@ from litestar.routes import HTTPRoute
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 from tortoise.exceptions import DoesNotExist, IntegrityError, OperationalError
+from tortoise.exceptions import ValidationError as FieldValueError
 
 from cem_platform.errors import CemError
 
@@ -57,9 +58,9 @@ ERROR_RESPONSES: dict[int, ResponseSpec] = {
         404: "Not found within the caller's scope",
         409: "Conflict with stored data",
         413: "Request too large",
+        423: "Locked: too many failed attempts; wait, or ask an administrator to unlock",
         429: "Rate limited: retry after the Retry-After header",
         500: "The platform failed; give the request id to the administrator",
-        503: "A service the platform needs is unavailable",
     }.items()
 }
 
@@ -195,6 +196,22 @@ def _operational_error(request: Request[Any, Any, Any], exc: OperationalError) -
     )
 
 
+def _field_value(request: Request[Any, Any, Any], exc: FieldValueError) -> Response[Any]:
+    # Tortoise checks a value against its field (a text longer than the column) before the query is sent, in a
+    # filter as in a save; a route that passes the caller's text on unchecked gets this for the caller's mistake.
+    log.info("value refused by a field", extra={"request_id": _request_id(request), "error": str(exc)[:300]})
+    return Response(
+        error_body(
+            "invalid_input",
+            "the request is not valid: a value does not fit its field (a text too long, or a number out of range)",
+            "Check the length of texts and codes and the range of numbers, and send the request again.",
+            None,
+            _request_id(request),
+        ),
+        status_code=400,
+    )
+
+
 def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
     # msgspec stops decoding a body nested deeper than the interpreter's recursion limit with this error; any
     # other RecursionError is the platform's own fault and stays a 500.
@@ -233,6 +250,7 @@ EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     IntegrityError: _integrity_error,
     DoesNotExist: _does_not_exist,
     OperationalError: _operational_error,
+    FieldValueError: _field_value,
     RecursionError: _too_deep,
     Exception: _unexpected,
 }

@@ -93,6 +93,12 @@ async def test_an_id_outside_the_integer_range_in_a_body(world: World) -> None:
     assert _refused(created, says="site_id")["error"]["details"][0]["key"] == "site_id"
 
 
+async def test_a_code_longer_than_its_column_in_a_list_filter(world: World) -> None:
+    headers = await world.login("group-admin")
+    response = await world.client.get("/api/v1/points/latest?codes=" + "C" * 65, headers=headers)
+    _refused(response, says="does not fit")
+
+
 async def test_json_nested_200000_deep(world: World) -> None:
     headers = {**await world.login("group-admin"), "content-type": "application/json"}
     for body in ("[" * 200_000 + "]" * 200_000, '{"a":' * 200_000 + "1" + "}" * 200_000):

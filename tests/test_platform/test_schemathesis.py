@@ -8,6 +8,7 @@ to the app in the tests' event loop. The figures are printed.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections import Counter
 from typing import Any
 
@@ -23,7 +24,8 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from tests.test_platform.world import World
 
-EXAMPLES_PER_MODE = 5  # per operation, positive and negative each
+# per operation, positive and negative each; CEM_SCHEMATHESIS_EXAMPLES=50 for a deeper run by hand
+EXAMPLES_PER_MODE = int(os.environ.get("CEM_SCHEMATHESIS_EXAMPLES", "5"))
 CHECKS = [not_a_server_error, response_schema_conformance]
 # Left out, each for a reason:
 EXCLUDED = {

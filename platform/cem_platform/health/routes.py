@@ -6,6 +6,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
 from cem_platform.db import ping_db
 
@@ -25,7 +26,13 @@ async def health() -> Health:
     return Health(status="ok")
 
 
-@get("/ready", exclude_from_auth=True, tags=["health"], summary="Readiness")
+@get(
+    "/ready",
+    exclude_from_auth=True,
+    tags=["health"],
+    summary="Readiness",
+    responses={503: ResponseSpec(data_container=Health, description="Not ready: checks names what is unreachable")},
+)
 async def ready(request: Request[Any, Any, Any]) -> Response[Health]:
     """The database (and Redis, when configured) can be reached; 503 otherwise."""
     checks: dict[str, str] = {}
