@@ -198,11 +198,13 @@ async def test_audit_log_as_admin(world: World, base_url: str, browser: Browser)
     devices = [await register(world, admin) for _ in range(3)]
     token = await session_of(base_url, world, "a-admin")
     shot = await show(
-        browser, base_url, "audit", ["审计日志", "registry.device.register", devices[-1]["id"]], session=token,
+        browser, base_url, "audit", ["审计日志", "登记设备", "设备 · " + devices[-1]["id"]], session=token,
         section="audit",
     )  # fmt: skip
     texts = shot.texts
     assert "a-admin" in texts and "成功" in texts
+    codes = [t for t in texts if t == "registry.device.register" or t.startswith("device ·")]
+    assert not codes, codes  # words, not codes (the code is the action's tooltip)
     assert any(t.startswith("第 1 至 ") for t in texts), texts  # the pager
     assert {"设备总览", "用户与角色", "审计日志", "排放核算"} <= set(texts)  # an admin sees every section
 

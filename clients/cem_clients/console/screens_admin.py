@@ -29,6 +29,7 @@ from cem_clients.console.app_kit import (
     text,
     text_field,
 )
+from cem_clients.console.audit_text import action_label, entity_label
 from cem_clients.console.model import AUDIT_OUTCOMES, LOCALES, ROLES, AuditLog, AuditRow, Console, UserAdmin
 from cem_clients.ui.theme import Tone
 
@@ -470,12 +471,15 @@ class AuditSection(Section):
         changes = [f"{c.field}: {c.before or '∅'} → {c.after or '∅'}" for c in row.changes[:3]]
         if len(row.changes) > 3:
             changes.append(self.t("console.audit.more", count=len(row.changes) - 3))
-        what = " · ".join(x for x in (entry.entity_type, entry.entity_id) if x) or "—"
+        kind = entity_label(entry.entity_type, self.ui.tr) if entry.entity_type else ""
+        what = " · ".join(x for x in (kind, entry.entity_id) if x) or "—"
+        action = text(action_label(entry.action, self.ui.tr))
+        action.tooltip = entry.action  # the code, one hover away
         return [
             self.ui.tr.when(entry.at, seconds=True),
             entry.actor,
             ft.Column(
-                [text(entry.action), muted(entry.summary, width=300)] if entry.summary else [text(entry.action)],
+                [action, muted(entry.summary, width=300)] if entry.summary else [action],
                 spacing=0,
                 tight=True,
             ),
