@@ -782,10 +782,10 @@ def _alarm_actions(view: View, alarm: Alarm, where: str) -> list[ft.Control]:
     acknowledging = app.inbox.pending_action(alarm_id) == "acknowledge"
     active = alarm.state == "active" and not acknowledging
     if active:
-        row.append(button(tr.t("alarm.acknowledge"), view.act(lambda: handle("acknowledge")), icon=ft.Icons.DONE,
-                          busy=state.busy))  # fmt: skip
-    row.append(button(tr.t("alarm.clear"), view.act(lambda: handle("clear")), icon=ft.Icons.CLEAR_ALL,
-                      primary=not active, tone=Tone.CRITICAL, busy=state.busy))  # fmt: skip
+        # no icons: side by side on a phone, "Acknowledge" needs the whole half to stay on one line
+        row.append(button(tr.t("alarm.acknowledge"), view.act(lambda: handle("acknowledge")), busy=state.busy))
+    row.append(button(tr.t("alarm.clear"), view.act(lambda: handle("clear")), primary=not active, tone=Tone.CRITICAL,
+                      busy=state.busy))  # fmt: skip
     controls.append(buttons(*row))
     controls.append(text(tr.t("mobile.alarm.clear_needs_note"), size=SCALE.label + 1, muted=True))
     return controls
