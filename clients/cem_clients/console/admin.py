@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -14,11 +13,11 @@ from typing import Any
 from cem_clients.api import AuditEntry, Enterprise, ScopeItem, Site, User
 from cem_clients.console.extra_api import ConsoleApi, ParameterChanged, SystemParameter
 from cem_clients.console.forms import (
+    DaySpanForm,
     FieldChange,
     Form,
     Problem,
     Screen,
-    as_date,
     as_decimal,
     changes_between,
     choices,
@@ -463,7 +462,7 @@ class UserAdmin(Screen):
 
 
 @dataclass(kw_only=True)
-class AuditFilters(Form):
+class AuditFilters(DaySpanForm):
     """What to search the audit log for (empty: everything)."""
 
     actor: str = ""
@@ -474,26 +473,16 @@ class AuditFilters(Form):
     outcome: str = ""
     start: dt.datetime | None = None
     end: dt.datetime | None = None
-    first_day: dt.date | str | None = None  # from this local day (picked or typed) ...
-    last_day: dt.date | str | None = None  # ... to this one, inclusive
-    timezone: str = "Asia/Shanghai"  # of the days
 
     def window(self) -> tuple[dt.datetime | None, dt.datetime | None]:
         """The instants searched between: ``start`` and ``end`` when given, else the local days' bounds."""
-        zone = zoneinfo.ZoneInfo(self.timezone)
-        first, last = as_date(self.first_day)[0], as_date(self.last_day)[0]
-        start = self.start or (dt.datetime.combine(first, dt.time(), zone) if first else None)
-        end = self.end or (dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone) if last else None)
-        return start, end
+        first, last = self.day_window()
+        return self.start or first, self.end or last
 
     def validate(self) -> bool:
         """Check the filters; True when they can be sent."""
         self.begin()
-        for name in ("first_day", "last_day"):
-            self.check(name, as_date(getattr(self, name))[1])
-        first, last = as_date(self.first_day)[0], as_date(self.last_day)[0]
-        if first and last and last < first:
-            self.check("last_day", Problem("console.problem.days_order"))
+        self.check_days()
         for name, when in (("start", self.start), ("end", self.end)):
             if when is not None and when.tzinfo is None:
                 self.check(name, Problem("console.problem.time_zone"))

@@ -8,12 +8,11 @@ alarm, an alarm cleared meanwhile) lands in the note form's ``message`` as the p
 from __future__ import annotations
 
 import datetime as dt
-import zoneinfo
 from dataclasses import dataclass, field
 from typing import Literal, cast
 
 from cem_clients.api import Alarm, AlarmState, ApiClient, Site
-from cem_clients.console.forms import Form, Problem, Screen, as_date, choices
+from cem_clients.console.forms import DaySpanForm, Form, Problem, Screen, choices
 
 __all__ = [
     "ALARM_KINDS",
@@ -43,33 +42,22 @@ NOTE_MAX = 2000  # as the platform takes it
 
 
 @dataclass(kw_only=True)
-class AlarmFilters(Form):
+class AlarmFilters(DaySpanForm):
     """What the list shows: a state (``""``: all), severity, kind, site and the local days raised within."""
 
     state: str = "open"
     severity: str = ""
     kind: str = ""
     site_id: int | None = None
-    first_day: dt.date | str | None = None  # raised on this local day (picked or typed) or later ...
-    last_day: dt.date | str | None = None  # ... up to this one, inclusive
-    timezone: str = "Asia/Shanghai"  # of the days
 
     def window(self) -> tuple[dt.datetime | None, dt.datetime | None]:
         """The instants searched between: the first day's local midnight, the midnight after the last day."""
-        zone = zoneinfo.ZoneInfo(self.timezone)
-        first, last = as_date(self.first_day)[0], as_date(self.last_day)[0]
-        start = dt.datetime.combine(first, dt.time(), zone) if first else None
-        end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone) if last else None
-        return start, end
+        return self.day_window()
 
     def validate(self) -> bool:
         """Check the filters; True when they can be sent."""
         self.begin()
-        for name in ("first_day", "last_day"):
-            self.check(name, as_date(getattr(self, name))[1])
-        first, last = as_date(self.first_day)[0], as_date(self.last_day)[0]
-        if first and last and last < first:
-            self.check("last_day", Problem("console.problem.days_order"))
+        self.check_days()
         if self.state and self.state not in ALARM_STATES:
             self.check("state", Problem("console.problem.choose_one", choices=choices(ALARM_STATES)))
         if self.severity and self.severity not in SEVERITIES:

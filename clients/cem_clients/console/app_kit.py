@@ -30,7 +30,7 @@ from openpyxl import Workbook  # type: ignore[import-untyped]
 from openpyxl.styles import Font  # type: ignore[import-untyped]
 
 from cem_clients.api import ClientError
-from cem_clients.console.forms import localized
+from cem_clients.console.forms import DaySpanForm, localized
 from cem_clients.console.model import Console
 from cem_clients.ui.i18n import Translator
 from cem_clients.ui.theme import AppKind, Palette, Tone, palette_for, type_scale
@@ -39,6 +39,7 @@ __all__ = [
     "KIND",
     "Cell",
     "bind",
+    "day_span_fields",
     "Section",
     "Ui",
     "card",
@@ -482,6 +483,18 @@ def date_field(
         visual_density=ft.VisualDensity.COMPACT,
     )
     return field_
+
+
+def day_span_fields(
+    ui: Ui, form: DaySpanForm, first: str, last: str, *, on_submit: Handler | None = None, width: int = 170
+) -> list[ft.Control]:
+    """The first and last day of a :class:`DaySpanForm`, captioned ``first`` and ``last``, each with its calendar."""
+    return [
+        date_field(
+            ui, caption, getattr(form, name), bind(form, name), error=form.error(name), width=width, on_submit=on_submit
+        )
+        for name, caption in (("first_day", first), ("last_day", last))
+    ]
 
 
 def dropdown(

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import zoneinfo
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -34,6 +35,7 @@ from cem_clients.ui.i18n import Translator
 __all__ = [
     "CODE_FORMAT",
     "STEP_UP_PROMPT",
+    "DaySpanForm",
     "FieldChange",
     "Form",
     "Problem",
@@ -146,6 +148,31 @@ class Form:
         self.needs_code = False
         self.message = ""
         return result
+
+
+@dataclass(kw_only=True)
+class DaySpanForm(Form):
+    """A form with a span of local days, picked or typed: ``first_day`` to ``last_day`` inclusive, in ``timezone``."""
+
+    first_day: dt.date | str | None = None
+    last_day: dt.date | str | None = None
+    timezone: str = "Asia/Shanghai"  # of the days
+
+    def day_window(self) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """The instants the days span: the first day's local midnight, the midnight after the last day."""
+        zone = zoneinfo.ZoneInfo(self.timezone)
+        first, last = as_date(self.first_day)[0], as_date(self.last_day)[0]
+        start = dt.datetime.combine(first, dt.time(), zone) if first else None
+        end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone) if last else None
+        return start, end
+
+    def check_days(self) -> None:
+        """Record the days' problems: not a date, or the last before the first."""
+        for name in ("first_day", "last_day"):
+            self.check(name, as_date(getattr(self, name))[1])
+        first, last = as_date(self.first_day)[0], as_date(self.last_day)[0]
+        if first and last and last < first:
+            self.check("last_day", Problem("console.problem.days_order"))
 
 
 @dataclass(kw_only=True)

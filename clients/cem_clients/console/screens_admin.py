@@ -11,11 +11,10 @@ from cem_clients.console.admin import ScopedForm, UserEditForm, UserForm
 from cem_clients.console.app_kit import (
     Section,
     Ui,
-    bind,
     card,
     checkbox,
     chip,
-    date_field,
+    day_span_fields,
     dropdown,
     field_error,
     heading,
@@ -395,23 +394,8 @@ class AuditSection(Section):
                     width=200,
                     on_submit=search,
                 ),
-                date_field(
-                    self.ui,
-                    t("console.audit.first_day"),
-                    f.first_day,
-                    bind(f, "first_day"),
-                    error=f.error("first_day"),
-                    width=170,
-                    on_submit=search,
-                ),
-                date_field(
-                    self.ui,
-                    t("console.audit.last_day"),
-                    f.last_day,
-                    bind(f, "last_day"),
-                    error=f.error("last_day"),
-                    width=170,
-                    on_submit=search,
+                *day_span_fields(
+                    self.ui, f, t("console.audit.first_day"), t("console.audit.last_day"), on_submit=search
                 ),
                 dropdown(
                     t("console.col.outcome"),
