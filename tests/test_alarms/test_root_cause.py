@@ -157,6 +157,7 @@ async def test_data_alarms_open_before_the_outage_is_known_are_linked_under_it_a
     # the PLC is back, its meters still silent: their alarms stand on their own again; the outage keeps its list
     back = fail + 9 * MIN
     await _beat(settings, device, back, down_since=None, last_good=back)
+    assert [g.root_id for g in await open_alarms(AlarmKind.DATA_GAP)] == [None, None]  # at once, as it clears
     await evaluate(settings, now=back + 10 * SEC)
     [outage] = await alarms_of(AlarmKind.METER_COMM)
     assert outage.state == AlarmState.CLEARED and len(outage.consequences) == 2

@@ -195,6 +195,7 @@ class AlarmService:
                 return None
             await self._clear_locked(alarm, by, note, at)
         await self._publish(alarm, "cleared")
+        await self._release(alarm)
         return alarm
 
     async def clear_causes(self, causes: Sequence[str], *, note: str = "", at: dt.datetime | None = None) -> int:
@@ -235,6 +236,12 @@ class AlarmService:
             changed += 1
             await self._publish(alarm, "updated")
         return changed
+
+    async def _release(self, outage: Alarm) -> None:
+        """The open data alarms listed under a cleared outage stand on their own again, at once (not only at the
+        next evaluation): the meters still without data are no longer explained by it."""
+        listed = await Alarm.filter(root_id=outage.id, open_key__isnull=False).only("id")
+        await self.set_root([alarm.id for alarm in listed], None)
 
     @staticmethod
     async def _clear_locked(alarm: Alarm, by: str, note: str, at: dt.datetime) -> None:
@@ -312,6 +319,7 @@ class AlarmService:
                 summary=f"cleared {alarm.kind.value} alarm on {alarm.subject_type} {alarm.subject_id}",
             )
         await self._publish(alarm, "cleared")
+        await self._release(alarm)
         return alarm
 
     async def list_alarms(
