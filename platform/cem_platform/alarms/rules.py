@@ -226,7 +226,7 @@ async def on_status(
         return  # the retained status delivered again (ingest reconnected to the broker): nothing new
     service = AlarmService(settings)
     label = _device_label(device.id, device.name)
-    names = await PlantNames().device(device.id)
+    names = {"device": device.name.strip()} if device.name.strip() else {}  # no query: every heartbeat comes here
     open_alarms = await _open_for_device(device.id)
     if status.state == "offline":
         lost = status.reason == LAST_WILL
