@@ -8,16 +8,16 @@ import httpx
 import pytest
 
 from cem_platform.org.models import Facility, Site
-from tests.test_platform.world import World
+from tests.test_platform.world import World, totp_code
 
 
-def _refused(response: httpx.Response, *, says: str = "") -> dict[str, Any]:
+def _refused(response: httpx.Response, *, says: str = "", code: str = "invalid_input") -> dict[str, Any]:
     """The response is a 400 with the project's error body (and, when given, a message naming the problem)."""
     assert response.status_code == 400, (response.request.url, response.status_code, response.text[:500])
     body = response.json()
     assert set(body) == {"error", "request_id"} and body["request_id"]
     assert set(body["error"]) == {"code", "message", "hint", "details"}
-    assert body["error"]["code"] == "invalid_input" and body["error"]["hint"]
+    assert body["error"]["code"] == code and body["error"]["hint"]
     assert says in body["error"]["message"], body["error"]["message"]
     return body
 
@@ -136,3 +136,16 @@ async def test_the_openapi_document_describes_the_error_body_of_every_route(worl
         body = response.json()
         assert set(body) == set(components["ErrorBody"]["required"])
         assert set(body["error"]) == set(components["ErrorDetail"]["required"])
+
+
+@pytest.mark.parametrize("value", ["12345678901234567890.123456789", "1e999999", "1e-999999"])
+async def test_a_library_parameter_too_large_or_too_fine_for_a_stored_value(world: World, value: str) -> None:
+    headers = await world.login("a-accountant")
+    step_up = headers | {"X-CEM-TOTP": totp_code(world.secrets["a-accountant"], steps_ahead=1)}
+    change = {
+        "library": "GB/T 32151.5-2015",
+        "reason": "lab report",
+        "changes": [{"code": "fuel.coke.cc", "value": value, "source": "化验报告", "confidence": "confirmed"}],
+    }
+    response = await world.client.post("/api/v1/accounting/library/versions", headers=step_up, json=change)
+    _refused(response, says="fuel.coke.cc", code="accounting_error")

@@ -295,6 +295,10 @@ class ParameterChange:
     remove: bool = False
 
 
+MAX_INTEGER_DIGITS = 18  # as ledger.MAX_INTEGER_DIGITS
+MAX_DECIMAL_PLACES = 10  # as ledger.MAX_DECIMAL_PLACES
+
+
 def _decimal(text: str | None, code: str) -> Decimal:
     try:
         value = Decimal(str(text).strip())
@@ -304,6 +308,16 @@ def _decimal(text: str | None, code: str) -> Decimal:
         raise AccountingError(
             f"Parameter {code}: value {text!r} is not a non-negative decimal number.",
             hint="Write the value as a plain decimal, e.g. 28.435.",
+        )
+    # The bounds of every stored value (as the ledger's): a factor like 1e999999 was kept and would make every
+    # calculation that uses it fail.
+    exponent = value.normalize().as_tuple().exponent
+    places = max(0, -exponent) if isinstance(exponent, int) else 0
+    if value and (value.adjusted() + 1 > MAX_INTEGER_DIGITS or places > MAX_DECIMAL_PLACES):
+        raise AccountingError(
+            f"Parameter {code}: value {text!r} does not fit a stored value (at most {MAX_INTEGER_DIGITS} digits before "
+            f"the decimal point and {MAX_DECIMAL_PLACES} after it).",
+            hint="Check the value and its unit; write it as a plain decimal, e.g. 28.435.",
         )
     return value
 
