@@ -254,8 +254,8 @@ def _processes(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control
         wrap=True,
     )
     body: list[ft.Control] = rows or [_muted(tr.t("no_data"), palette, scale.body)]
-    if board.emissions_note:  # why the figures are unknown, as the platform says it
-        body.append(_muted(board.emissions_note, palette, scale.body))
+    if board.emissions_note:  # why the figures are unknown, in the screen's language
+        body.append(_muted(tr.t(board.emissions_note), palette, scale.body))
     return _tile(f"{tr.t('per_process')} · {tr.t('period.this_month')}", [*body, ft.Divider(), table], palette)
 
 
@@ -280,9 +280,9 @@ def _trend(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
         )
     peak = tr.quantity(largest, "tco2", 0) if largest else "—"
     body: list[ft.Control] = [
-        _muted(f"{tr.t('trend.daily')} · max {peak}", palette, scale.body),
+        _muted(f"{tr.t('trend.daily')} · {tr.t('trend.max', value=peak)}", palette, scale.body),
         ft.Row(bars, spacing=14, vertical_alignment=ft.CrossAxisAlignment.END) if bars else _muted(
-            board.emissions_note or tr.t("no_data"), palette, scale.body),
+            tr.t(board.emissions_note or "no_data"), palette, scale.body),
     ]  # fmt: skip
     return _tile(tr.t("trend_30d"), body, palette)
 

@@ -21,6 +21,7 @@ One :class:`Wallboard` holds what the executives' screen shows for one enterpris
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ __all__ = [
     "TrendDay",
     "Wallboard",
 ]
+
+log = logging.getLogger(__name__)
 
 PAGES = ("overview", "processes", "trend", "alarms")
 SEVERITY_RANK = {"info": 0, "warning": 1, "major": 2, "critical": 3}
@@ -146,7 +149,7 @@ class Wallboard:
     loaded_at: dt.datetime | None = None
     failed_at: dt.datetime | None = None
     error: str = ""
-    emissions_note: str = ""  # why the emission figures are unknown, as the platform says it
+    emissions_note: str = ""  # why the emission figures are unknown: a string key (wallboard.no_inventory, ...)
     live_connected: bool = False
     page: int = 0
     _process_codes: dict[int, str] = field(default_factory=dict)
@@ -184,7 +187,11 @@ class Wallboard:
             self.processes = [
                 ProcessFigure(i, c, self._names.get(i, c), None, {}) for i, c in self._process_codes.items()
             ]
-            self.emissions_note = str(err)
+            # said to people in their words (the platform's text names API routes); the text itself goes to the log
+            self.emissions_note = (
+                "wallboard.no_inventory" if err.code == "no_source_inventory" else "wallboard.figures_unavailable"
+            )
+            log.info("emission figures unknown: %s", err)
         # a meter's alarm listed under an outage is said by the outage: fetch beyond them to fill the ticker
         alarms = await self.api.alarms(state="open", enterprise_id=self.enterprise_id, limit=TICKER_SIZE * 5)
         self.alarms = [a for a in alarms if not is_consequence(a)][:TICKER_SIZE]

@@ -50,6 +50,7 @@ from cem_platform.org.models import Enterprise, Process
 
 __all__ = [
     "ENTERPRISE_LEVEL",
+    "NoSourceInventoryError",
     "fingerprint",
     "get_result",
     "lineage_json",
@@ -64,6 +65,12 @@ ENTERPRISE_LEVEL = ""
 #: Share of expected readings a meter needs over a period to count as complete (as ``meters.meter_quantity``).
 METER_THRESHOLD = 0.99
 _VOLATILE = frozenset({"library_version", "grid_version", "edition_version"})
+
+
+class NoSourceInventoryError(AccountingError):
+    """The enterprise has no emission source in service: its figures are unknown, not zero."""
+
+    code = "no_source_inventory"
 
 
 def _now() -> dt.datetime:
@@ -378,7 +385,7 @@ async def _account_period(
             )
         )
     if not activities:
-        raise AccountingError(
+        raise NoSourceInventoryError(
             f"Enterprise {enterprise.code} has no active emission source.",
             hint="Build the source inventory first: POST /api/v1/accounting/sources.",
         )
