@@ -162,6 +162,7 @@ def _does_not_exist(request: Request[Any, Any, Any], exc: DoesNotExist) -> Respo
 _DATA_ERRORS = {
     "22001": "a text is longer than the field allows",
     "22003": "a number or id is outside the range the field can hold",
+    "22008": "a date or time is outside the range the field can hold",
     "22021": "a text contains a character that cannot be stored (such as NUL, \\u0000)",
     "22P05": "a text contains a character that cannot be stored (such as NUL, \\u0000)",
 }
@@ -171,9 +172,14 @@ def _bad_value(exc: BaseException) -> str | None:
     """What is wrong with the caller's value when the database refused it as data, else None."""
     cause = exc.__cause__
     sqlstate = getattr(cause, "sqlstate", None)
-    # asyncpg refuses an integer beyond int32 or int64 before sending it, as a DataError (22000) or a ValueError.
-    if "out of int" in str(cause) and (sqlstate == "22000" or isinstance(cause, ValueError)):
-        return _DATA_ERRORS["22003"]
+    # asyncpg refuses an argument it cannot encode (an integer beyond int32 or int64, a time before year 1 in UTC)
+    # before sending it, as a DataError with SQLSTATE 22000 or a ValueError.
+    if sqlstate == "22000" or (sqlstate is None and isinstance(cause, ValueError)):
+        text = str(cause)
+        if "out of int" in text:
+            return _DATA_ERRORS["22003"]
+        if "date" in text or "time" in text:
+            return _DATA_ERRORS["22008"]
     if isinstance(sqlstate, str) and sqlstate.startswith("22"):
         return _DATA_ERRORS.get(sqlstate, "a value cannot be stored in its field")
     return None

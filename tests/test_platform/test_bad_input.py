@@ -99,6 +99,13 @@ async def test_a_code_longer_than_its_column_in_a_list_filter(world: World) -> N
     _refused(response, says="does not fit")
 
 
+async def test_a_time_outside_the_stored_range(world: World) -> None:
+    headers = await world.login("group-admin")
+    for url in ("/api/v1/audit", "/api/v1/ingest/dead-letters"):
+        response = await world.client.get(url, headers=headers, params={"from": "0001-01-01T00:00:00+14:00"})
+        _refused(response, says="date or time")
+
+
 async def test_json_nested_200000_deep(world: World) -> None:
     headers = {**await world.login("group-admin"), "content-type": "application/json"}
     for body in ("[" * 200_000 + "]" * 200_000, '{"a":' * 200_000 + "1" + "}" * 200_000):
