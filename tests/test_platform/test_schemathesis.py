@@ -66,6 +66,9 @@ async def test_the_api_keeps_to_its_openapi_document(world: World) -> None:
     client = world.client
     document = (await client.get("/schema/openapi.json")).json()
     schema = schemathesis.openapi.from_dict(document)
+    # every case carries the admin's token: a negative case that breaks the Authorization header only meets the
+    # authentication middleware (tested on its own), not the route's input checks this run is for
+    schema.config.generation.update(with_security_parameters=False)
     admin = await world.login("group-admin")
     operations = examples = relogins = 0
     statuses: Counter[int] = Counter()
