@@ -176,7 +176,9 @@ async def test_crew_acknowledges_an_alarm_then_clears_one_offline(
             s.wait_for(["已保存在手机上，联网后自动发送", "离线：自", "1 项操作待发送", "清除待发送"])
             s.screenshot(SCREENSHOTS / "offline.png")
             s.click("1 项操作待发送")  # the banner opens what waits
-            s.wait_for(["待发送操作", "清除告警", "PLC 通信中断 · 炼铁 PLC，1#高炉网关", "cannot be reached"])
+            s.wait_for(
+                ["待发送操作", "清除告警", "PLC 通信中断 · 炼铁 PLC，1#高炉网关", "平台暂时连不上，恢复后自动重发"]
+            )
             s.screenshot(SCREENSHOTS / "outbox.png")
             s.click("返回", exact=True)  # the app bar's arrow (first on the page): the outbox's view pops
             s.wait_for(["告警详情", "清除待发送"])  # the alarm's view under it, as it was

@@ -83,7 +83,8 @@ class OutboxItem(msgspec.Struct, kw_only=True):
     attempts: int = 0
     last_attempt_at: dt.datetime | None = None
     next_attempt_at: dt.datetime | None = None
-    last_error: str = ""
+    last_error: str = ""  # the technical text (the platform's or the network's), shown one tap away
+    waiting_for: str = ""  # why a kept item waits: network, login or platform (the screen says it in words)
     # when refused for good
     failed_at: dt.datetime | None = None
     status: int | None = None
@@ -337,7 +338,7 @@ class Outbox:
         try:
             result = await SENDERS[item.kind](api, item)
         except Offline as err:
-            self._keep(item, now, str(err), self._delay(item.attempts + 1))
+            self._keep(item, now, str(err), self._delay(item.attempts + 1), "network")
             report.offline = str(err)
             return False
         except AuthError as err:
@@ -346,6 +347,7 @@ class Outbox:
                 self._fail(item, now, err, report)
                 return True
             item.last_error = f"waiting for a new login: {err}"
+            item.waiting_for = "login"
             self.save()
             report.session_lost = str(err)
             return False
@@ -356,7 +358,7 @@ class Outbox:
                 delay = self._delay(item.attempts + 1)
                 if isinstance(err, RateLimited) and err.retry_after:
                     delay = max(delay, dt.timedelta(seconds=err.retry_after))
-                self._keep(item, now, str(err), delay)
+                self._keep(item, now, str(err), delay, "platform")
                 report.answered = report.answered or err.status < 500
                 report.retrying.append(item)
             else:
@@ -368,10 +370,11 @@ class Outbox:
             self._done(item, result, report)
         return True
 
-    def _keep(self, item: OutboxItem, now: dt.datetime, error: str, delay: dt.timedelta) -> None:
+    def _keep(self, item: OutboxItem, now: dt.datetime, error: str, delay: dt.timedelta, why: str) -> None:
         item.attempts += 1
         item.last_attempt_at = now
         item.last_error = error
+        item.waiting_for = why
         item.next_attempt_at = now + delay
         self.save()
 

@@ -1149,7 +1149,7 @@ def _refused_reading(view: View, item: OutboxItem) -> ft.Control:
 
     return card([
         text(item.summary, bold=True),
-        text(item.last_error, tone=Tone.CRITICAL),
+        _outbox_why(tr, item, refused=True),
         buttons(button(tr.t("edit"), fix, primary=False, busy=state.busy),
                 button(tr.t("mobile.outbox.discard"), drop, primary=False, tone=Tone.CRITICAL, busy=state.busy)),
     ])  # fmt: skip
@@ -1304,6 +1304,17 @@ def _queued_alarm(tr: Translator, meta: Mapping[str, Any]) -> str:
     return f"{said.title} · {said.subject}"
 
 
+def _outbox_why(tr: Translator, item: OutboxItem, *, refused: bool) -> ft.Control:
+    """Why an item waits or was refused, in the crew's words; the technical text is its tooltip (a long press)."""
+    if refused:
+        said = tr.t("mobile.outbox.why.refused", status=item.status or "—")
+    else:
+        said = tr.t(f"mobile.outbox.why.{item.waiting_for or 'network'}", attempts=item.attempts)
+    line = text(said, size=SCALE.label + 1, tone=Tone.CRITICAL if refused else Tone.WARNING)
+    line.tooltip = item.last_error
+    return line
+
+
 def _outbox_card(view: View, item: OutboxItem, *, refused: bool) -> ft.Control:
     tr = view.tr
     app = view.app
@@ -1326,7 +1337,7 @@ def _outbox_card(view: View, item: OutboxItem, *, refused: bool) -> ft.Control:
         ),  # fmt: skip
     ]
     if item.last_error:
-        lines.append(text(item.last_error, size=SCALE.label + 1, tone=Tone.CRITICAL if refused else Tone.WARNING))
+        lines.append(_outbox_why(tr, item, refused=refused))
     lines.append(button(tr.t("mobile.outbox.discard") if refused else tr.t("cancel"), drop, primary=False,
                         tone=Tone.CRITICAL, busy=view.state.busy))  # fmt: skip
     return card(lines)
