@@ -318,7 +318,7 @@ class InventorySection(Section):
                     form.item,
                     lambda v: setattr(form, "item", v),
                     error=form.error("item"),
-                    hint="crude_steel" if form.category == OUTPUT else "",
+                    hint=t("console.inventory.output_hint") if form.category == OUTPUT else "",
                 )
             )
             processes = [("", t("console.inventory.enterprise_level"))] + [
