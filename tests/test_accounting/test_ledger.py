@@ -18,8 +18,10 @@ from cem_platform.accounting import ledger, units
 from cem_platform.accounting.formulas import AccountingError
 from cem_platform.accounting.ledger import (
     COLUMNS,
+    PROBLEM_CODES,
     LedgerError,
     LedgerInput,
+    LedgerProblem,
     LedgerReport,
     LedgerRow,
     parse_ledger,
@@ -282,6 +284,131 @@ def test_every_error_kind_on_its_row_and_the_other_rows_still_valid() -> None:
     assert (rows_by_number[3].source_code, rows_by_number[3].value) == ("COKE-2", D("100"))
     assert (rows_by_number[4].input_name, rows_by_number[6].period_start) == ("sold", None)
     assert (rows_by_number[9].value, rows_by_number[12].unit, rows_by_number[13].unit) == (None, "GJ", "furlong")
+
+
+def with_infinity(content: bytes, placeholder: int) -> bytes:
+    """The workbook ``content`` with the number cell ``placeholder`` made infinite (as a broken export may hold)."""
+    source, out = zipfile.ZipFile(io.BytesIO(content)), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            if item.filename.startswith("xl/worksheets/"):
+                data = data.replace(f"<v>{placeholder}</v>".encode(), b"<v>1E999</v>")
+            target.writestr(item, data)
+    return out.getvalue()
+
+
+def codes(row: LedgerRow) -> list[str]:
+    return [problem.code for problem in row.problems]
+
+
+def test_every_problem_has_a_code_and_its_parameters() -> None:
+    header = ["source", "input", "from", "to", "month", "year", "value", "unit", "estimated"]
+    ok = ["COKE-1", "", "", "", "2025-01", "", 1, "t", ""]
+
+    def row(**cells: object) -> list[object]:
+        """A valid row of its own month with ``cells`` replaced."""
+        return [cells.get(name, default) for name, default in zip(header, ok, strict=True)]
+
+    placeholder = 987654321
+    cases: list[tuple[list[object], list[str]]] = [
+        (row(source="", month="2025-02"), ["source_missing"]),
+        (row(source="ZZZZZZ"), ["source_unknown"]),
+        (row(source="COKE-2"), ["source_unknown_guess"]),
+        (row(source="ELEC", input="sold"), ["input_not_importable"]),
+        (row(source="ELEC", unit="MWh"), ["input_missing"]),
+        (row(month="1969-03"), ["year_out_of_range"]),
+        (row(month="", year="abc"), ["year_not_year"]),
+        (row(month="", **{"from": datetime(2025, 3, 1, 8, 30), "to": "2025-03-31"}), ["date_has_time"]),  # noqa: DTZ001 - Excel
+        (row(month="", **{"from": 45717, "to": "2025-03-31"}), ["date_is_number"]),
+        (row(month="", **{"from": "yesterday", "to": "2025-02-30"}), ["date_not_date", "date_no_such_day"]),
+        (row(month=2025.1), ["month_decimal"]),
+        (row(month="2025-13"), ["month_out_of_range"]),
+        (row(month="13", year="2025"), ["month_out_of_range"]),
+        (row(month="3"), ["month_no_year"]),
+        (row(month="2025-03-05"), ["month_is_day"]),
+        (row(month="March"), ["month_not_month"]),
+        (row(month="2025-04", year="2024"), ["month_outside_year"]),
+        (row(**{"from": "2025-05-01", "to": "2025-05-31"}), ["period_twice"]),
+        (row(month="", **{"from": "2025-05-01"}), ["period_incomplete"]),
+        (row(month="", **{"from": "2025-05-31", "to": "2025-05-01"}), ["period_reversed"]),
+        (row(month="", year="2024", **{"from": "2025-06-01", "to": "2025-06-30"}), ["period_outside_year"]),
+        (row(month=""), ["period_missing"]),
+        (row(month="2025-07", value=""), ["value_missing"]),
+        (row(month="2025-08", value=True), ["value_not_number"]),
+        (row(month="2025-09", value=placeholder), ["value_not_finite"]),
+        (row(month="2025-10", value=datetime(2025, 1, 1)), ["value_is_date"]),  # noqa: DTZ001 - Excel
+        (row(month="2025-11", value="1E+5"), ["value_exponent"]),
+        (row(month="2025-12", value="12a"), ["value_not_decimal"]),
+        (row(month="2026-01", value="0.00000000001"), ["value_too_many_places"]),
+        (row(month="2026-02", value="1" + "0" * 18), ["value_too_large"]),
+        (row(month="2026-03", value=-5), ["value_negative"]),
+        (row(month="2026-04", unit=""), ["unit_missing"]),
+        (row(month="2026-05", unit="furlong"), ["unit_unknown"]),
+        (row(month="2026-06", unit="GJ"), ["unit_wrong_kind"]),
+        (row(month="2026-07", estimated="maybe"), ["estimated_not_yes_no"]),
+        (row(month="2026-08"), []),
+        (row(month="2026-08"), ["duplicate"]),
+        (row(month="", **{"from": "2026-07-15", "to": "2026-08-15"}), ["overlap"]),
+    ]
+    content = with_infinity(xlsx_bytes([header, *(cells for cells, _ in cases)]), placeholder)
+    report = parse("problems.xlsx", content)
+    seen = {"source_none_importable", "input_column_missing", "value_ambiguous_comma"}  # other files, below
+    for checked, (_, expected) in zip(report.rows, cases, strict=True):
+        assert codes(checked) == expected, (checked.row, checked.errors)
+        assert len(checked.problems) == len(checked.errors)
+        for problem in checked.problems:
+            assert sorted(problem.params) == sorted(PROBLEM_CODES[problem.code]), problem
+            assert all(isinstance(value, str) for value in problem.params.values())
+        seen.update(expected)
+    assert seen == set(PROBLEM_CODES)
+
+    by_number = by_row(report)
+    assert by_number[4].problems[0].params == {
+        "source": "COKE-2",
+        "guess": "COKE-1",
+        "known": "BFG-1, COKE-1, ELEC, NG-1",
+    }
+    assert by_number[5].problems[0].params == {
+        "input": "sold",
+        "source": "ELEC",
+        "choices": "purchased (MWh), exported (MWh)",
+    }
+    assert by_number[9].problems[0].params == {"column": "from", "cell": "2025-03-01 08:30"}
+    assert [p.params for p in by_number[11].problems] == [
+        {"column": "from", "cell": "yesterday"},
+        {"column": "to", "cell": "2025-02-30"},
+    ]
+    assert by_number[22].problems[0].params == {"first": "2025-06-01", "last": "2025-06-30", "year": "2024"}
+    assert by_number[35].problems[0].params["expected"] == "t"
+    assert by_number[38].problems[0].params == {
+        "row": "37",
+        "source": "COKE-1",
+        "input": "FC",
+        "first": "2026-08-01",
+        "last": "2026-08-31",
+    }
+    assert by_number[39].problems[0].params["rows"] == "36, 37"
+
+    (nobody,) = parse_ledger(
+        "x.csv", csv_bytes([["source", "month", "value", "unit"], ok[:1] + ["2025-03", "1", "t"]]), [], SHANGHAI
+    ).rows
+    assert nobody.problems == (LedgerProblem("source_none_importable", {"source": "COKE-1"}),)
+    (no_column,) = one(source="ELEC", month="2025-03", value="1", unit="MWh").problems
+    assert no_column.code == "input_column_missing"
+    assert no_column.params == {"source": "ELEC", "choices": "purchased (MWh), exported (MWh)"}
+    comma = parse(
+        "europe.csv",
+        csv_bytes([["source", "month", "value", "unit"], ["COKE-1", "2025-03", "1,234", "t"]], delimiter=";"),
+    )
+    assert comma.rows[0].problems == (LedgerProblem("value_ambiguous_comma", {"cell": "1,234"}),)
+
+
+def test_a_problem_outside_the_registry_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="PROBLEM_CODES"):
+        ledger._issue("made_up", "Made up.")
+    with pytest.raises(ValueError, match="PROBLEM_CODES"):
+        ledger._issue("source_missing", "Source is missing.", source="X")
 
 
 def test_overlap_and_duplicate_name_the_earlier_row_only() -> None:
@@ -608,10 +735,22 @@ def test_rows_round_trip_through_json() -> None:
         "unit": "t",
         "estimated": False,
         "note": "weighbridge tickets",
+        "problems": [],
     }
     invalid = row_to_json(report.rows[-1])
     assert (invalid["period_start"], invalid["value"], invalid["status"]) == (None, "1.50", "invalid")
     assert len(invalid["errors"]) == 4
+    assert [problem["code"] for problem in invalid["problems"]] == [
+        "source_unknown_guess",
+        "month_out_of_range",
+        "unit_unknown",
+        "estimated_not_yes_no",
+    ]
+    assert invalid["problems"][1] == {"code": "month_out_of_range", "params": {"cell": "2025-13"}}
+    old = {name: value for name, value in invalid.items() if name != "problems"}  # stored before the codes
+    assert row_from_json(old).problems == () and row_from_json(old).errors == report.rows[-1].errors
+    with pytest.raises(ValueError, match="problem"):
+        row_from_json({**invalid, "problems": [{"params": {}}]})
     with pytest.raises(ValueError, match="status"):
         row_from_json({**valid, "status": "maybe"})
     with pytest.raises(ValueError, match="UTC offset"):

@@ -77,6 +77,18 @@ or overlap. For duplicates and overlaps the later row is reported, naming the ea
 reported as overlapping is not compared with the rows after it. Only the file itself is checked here; clashes
 with data already stored are for the platform to report.
 
+Each problem of a row is reported twice: as an English sentence (``errors``) and as a stable code with its
+parameters, all text (``problems``: ``{"code": ..., "params": {...}}``, in the same order), for clients that show
+it in the reader's language. :data:`PROBLEM_CODES` lists every code with its parameters: ``source_missing``,
+``source_unknown``, ``source_unknown_guess``, ``source_none_importable``, ``input_not_importable``,
+``input_missing``, ``input_column_missing``, ``year_out_of_range``, ``year_not_year``, ``date_has_time``,
+``date_is_number``, ``date_not_date``, ``date_no_such_day``, ``month_decimal``, ``month_out_of_range``,
+``month_no_year``, ``month_is_day``, ``month_not_month``, ``month_outside_year``, ``period_twice``,
+``period_incomplete``, ``period_reversed``, ``period_outside_year``, ``period_missing``, ``value_missing``,
+``value_not_number``, ``value_not_finite``, ``value_is_date``, ``value_exponent``, ``value_ambiguous_comma``,
+``value_not_decimal``, ``value_too_many_places``, ``value_too_large``, ``value_negative``, ``unit_missing``,
+``unit_unknown``, ``unit_wrong_kind``, ``estimated_not_yes_no``, ``duplicate`` and ``overlap``.
+
 Problems with the whole file — unknown type, empty, undecodable, missing columns, too many rows — raise
 :class:`LedgerError` with a hint.
 """
@@ -174,12 +186,69 @@ class LedgerInput:
 
 
 @dataclass(frozen=True)
+class LedgerProblem:
+    """One problem of a row: a stable code (see :data:`PROBLEM_CODES`) and its parameters, all text."""
+
+    code: str
+    params: dict[str, str] = field(default_factory=dict)
+
+
+_Issue = tuple[str, LedgerProblem]  # the English sentence for the user and the problem it states
+
+# Every code a row problem can have, with the names of its parameters (a client's translation fills these in).
+# Cell texts are as written; dates ISO 8601 (local days); ``column`` is from, to, month or year; lists are joined
+# with ", ".
+PROBLEM_CODES: Final[Mapping[str, tuple[str, ...]]] = {
+    "source_missing": (),
+    "source_unknown": ("source", "known"),
+    "source_unknown_guess": ("source", "guess", "known"),
+    "source_none_importable": ("source",),
+    "input_not_importable": ("input", "source", "choices"),
+    "input_missing": ("source", "choices"),
+    "input_column_missing": ("source", "choices"),
+    "year_out_of_range": ("column", "year", "first", "last"),
+    "year_not_year": ("cell",),
+    "date_has_time": ("column", "cell"),
+    "date_is_number": ("column", "cell"),
+    "date_not_date": ("column", "cell"),
+    "date_no_such_day": ("column", "cell"),
+    "month_decimal": ("cell",),
+    "month_out_of_range": ("cell",),
+    "month_no_year": ("cell",),
+    "month_is_day": ("cell", "month"),
+    "month_not_month": ("cell",),
+    "month_outside_year": ("month", "year"),
+    "period_twice": (),
+    "period_incomplete": ("column",),
+    "period_reversed": ("first", "last"),
+    "period_outside_year": ("first", "last", "year"),
+    "period_missing": (),
+    "value_missing": (),
+    "value_not_number": ("cell",),
+    "value_not_finite": ("cell",),
+    "value_is_date": ("cell",),
+    "value_exponent": ("cell",),
+    "value_ambiguous_comma": ("cell",),
+    "value_not_decimal": ("cell",),
+    "value_too_many_places": ("value", "places", "most"),
+    "value_too_large": ("value", "most"),
+    "value_negative": ("value", "input", "source"),
+    "unit_missing": (),
+    "unit_unknown": ("unit", "units"),
+    "unit_wrong_kind": ("unit", "expected", "input", "source", "same"),
+    "estimated_not_yes_no": ("cell",),
+    "duplicate": ("row", "source", "input", "first", "last"),
+    "overlap": ("first", "last", "rows", "source", "input"),
+}
+
+
+@dataclass(frozen=True)
 class LedgerRow:
     """One data row of the ledger with its verdict; fields that could not be read are ``None`` or as written."""
 
     row: int  # 1-based row number as the user sees it in the file (header row counts)
     status: str  # "valid" | "invalid"
-    errors: tuple[str, ...]  # each a sentence saying what is wrong and what to do
+    errors: tuple[str, ...]  # each a sentence saying what is wrong and what to do (English)
     source_code: str
     input_name: str
     period_start: datetime | None  # aware UTC instant = local midnight of the first day in `zone`
@@ -188,6 +257,7 @@ class LedgerRow:
     unit: str  # canonical spelling of the unit written by the user (units.canonical), else as written
     estimated: bool
     note: str
+    problems: tuple[LedgerProblem, ...] = ()  # the errors as codes and parameters, in the same order
 
 
 @dataclass(frozen=True)
@@ -461,7 +531,7 @@ class _Catalogue:
                 raise ValueError(f"input {item.input_name!r} of source {item.source_code!r} is given twice")
             known[item.input_name] = item
         self.codes = sorted(self.inputs)
-        self._unknown: dict[str, str] = {}  # message per unknown code (the same typo recurs row after row)
+        self._unknown: dict[str, _Issue] = {}  # issue per unknown code (the same typo recurs row after row)
         self._folded: dict[str, list[str]] = {}
         for code in self.codes:
             self._folded.setdefault(_clean(code).casefold(), []).append(code)
@@ -473,22 +543,31 @@ class _Catalogue:
         matches = self._folded.get(text.casefold(), [])
         return matches[0] if len(matches) == 1 else None
 
-    def unknown_source(self, text: str) -> str:
+    def unknown_source(self, text: str) -> _Issue:
         if not self.codes:
-            return (
+            return _issue(
+                "source_none_importable",
                 f"Unknown source {text!r}: no source accepts imported data yet. Set the data origin of the "
-                "source's activity inputs to 'import' in the emission-source inventory first."
+                "source's activity inputs to 'import' in the emission-source inventory first.",
+                source=text,
             )
-        message = self._unknown.get(text)
-        if message is None:
+        found = self._unknown.get(text)
+        if found is None:
             # Suggestions cost a fuzzy comparison with every code: for the first distinct unknown codes only.
             close = difflib.get_close_matches(text, self.codes, n=3) if len(self._unknown) < _SUGGESTED else []
             guess = f" Did you mean {' or '.join(close)}?" if close else ""
-            message = self._unknown[text] = (
+            known = _enumerate(self.codes, _SHOWN_CODES)
+            message = (
                 f"Unknown source {text!r}: no source with this code accepts imported data.{guess} Known sources: "
-                f"{_enumerate(self.codes, _SHOWN_CODES)}. Write the source code as in the emission-source inventory."
+                f"{known}. Write the source code as in the emission-source inventory."
             )
-        return message
+            shown = ", ".join(self.codes[:_SHOWN_CODES]) + (", …" if len(self.codes) > _SHOWN_CODES else "")
+            found = self._unknown[text] = (
+                _issue("source_unknown_guess", message, source=text, guess=", ".join(close), known=shown)
+                if close
+                else _issue("source_unknown", message, source=text, known=shown)
+            )
+        return found
 
     def input(self, source: str, text: str) -> LedgerInput | None:
         known = self.inputs[source]
@@ -515,12 +594,36 @@ _DATE_FORMS: Final = "2025-03-01, 2025/3/1, 2025.3.1 or 2025年3月1日, or a da
 
 
 class _Bad(ValueError):
-    """A cell cannot be read; each argument is a sentence for the user."""
+    """A cell cannot be read; each argument is an :data:`_Issue` (the sentence for the user and its problem)."""
+
+    def __init__(self, *issues: _Issue) -> None:
+        super().__init__(*issues)
+        self.issues = issues
+
+
+def _issue(code: str, message: str, **params: object) -> _Issue:
+    """The English ``message`` with its stable ``code`` and parameters (as text) for a translated one."""
+    if set(PROBLEM_CODES.get(code, ("?",))) != set(
+        params
+    ):  # a code or parameter missing from the registry goes untranslated
+        raise ValueError(f"ledger problem {code!r} with parameters {sorted(params)} is not as PROBLEM_CODES says")
+    return message, LedgerProblem(code, {name: str(value) for name, value in params.items()})
+
+
+def _bad(code: str, message: str, **params: object) -> _Bad:
+    return _Bad(_issue(code, message, **params))
 
 
 def _check_year(year: int, what: str) -> int:
     if not _FIRST_YEAR <= year <= _LAST_YEAR:
-        raise _Bad(f"{what} has the year {year}, outside {_FIRST_YEAR}-{_LAST_YEAR}: correct the year.")
+        raise _bad(
+            "year_out_of_range",
+            f"{what} has the year {year}, outside {_FIRST_YEAR}-{_LAST_YEAR}: correct the year.",
+            column=what,
+            year=year,
+            first=_FIRST_YEAR,
+            last=_LAST_YEAR,
+        )
     return year
 
 
@@ -538,25 +641,43 @@ def _date(cell: object, what: str) -> date:
     """A date from a date cell or text; a time of day other than midnight is refused."""
     if isinstance(cell, datetime):
         if cell.time() != time():
-            raise _Bad(f"{what} {cell:%Y-%m-%d %H:%M} has a time of day; periods are whole days: give the date only.")
+            raise _bad(
+                "date_has_time",
+                f"{what} {cell:%Y-%m-%d %H:%M} has a time of day; periods are whole days: give the date only.",
+                column=what,
+                cell=f"{cell:%Y-%m-%d %H:%M}",
+            )
         return date(_check_year(cell.year, what), cell.month, cell.day)
     if isinstance(cell, date):
         return date(_check_year(cell.year, what), cell.month, cell.day)
     if isinstance(cell, int | float) and not isinstance(cell, bool):
-        raise _Bad(
+        raise _bad(
+            "date_is_number",
             f"{what} {_quote(cell)} is a number, not a date (an Excel day number?): format the cell as a date or "
-            f"write the date as {_DATE_FORMS}."
+            f"write the date as {_DATE_FORMS}.",
+            column=what,
+            cell=_text(cell),
         )
     text = _text(cell)
     match = _DATE_RE.fullmatch(text)
     if match is None:
-        raise _Bad(f"{what} {text!r} is not a date: write it as {_DATE_FORMS}; periods are whole days.")
+        raise _bad(
+            "date_not_date",
+            f"{what} {text!r} is not a date: write it as {_DATE_FORMS}; periods are whole days.",
+            column=what,
+            cell=text,
+        )
     groups = match.groups()
     year, month, day = (groups[0], groups[2], groups[3]) if groups[0] is not None else groups[4:7]
     try:
         return date(_check_year(int(year), what), int(month), int(day))
     except ValueError:
-        raise _Bad(f"{what} {text!r} is not a valid date (there is no such day): correct it.") from None
+        raise _bad(
+            "date_no_such_day",
+            f"{what} {text!r} is not a valid date (there is no such day): correct it.",
+            column=what,
+            cell=text,
+        ) from None
 
 
 def _month(cell: object, year: int | None) -> tuple[int, int]:
@@ -564,36 +685,49 @@ def _month(cell: object, year: int | None) -> tuple[int, int]:
     number = _whole_number(cell)
     text = _text(cell)
     if isinstance(cell, float) and number is None:
-        raise _Bad(
+        raise _bad(
+            "month_decimal",
             f"month {text!r} is a number with decimals, where 2025.10 and 2025.1 are the same: write the month as "
-            "2025-10 (or 2025年10月), or format the cell as text or as a date."
+            "2025-10 (or 2025年10月), or format the cell as text or as a date.",
+            cell=text,
         )
     if number is None and (match := _MONTH_NUMBER_RE.fullmatch(text)):
         number = int(match.group(1))
     if number is not None:
         if not 1 <= number <= 12:
-            raise _Bad(f"month {text!r} is not a month: write it as 2025-03 (or 2025年3月, 2025/3).")
+            raise _bad(
+                "month_out_of_range",
+                f"month {text!r} is not a month: write it as 2025-03 (or 2025年3月, 2025/3).",
+                cell=text,
+            )
         if year is None:
-            raise _Bad(
-                f"month {text!r} has no year: write the month as 2025-03 (or 2025年3月), or fill in the year column."
+            raise _bad(
+                "month_no_year",
+                f"month {text!r} has no year: write the month as 2025-03 (or 2025年3月), or fill in the year column.",
+                cell=text,
             )
         return year, number
     if isinstance(cell, date) or _DATE_RE.fullmatch(text):
         day = _date(cell, "month")
         if day.day != 1:
-            raise _Bad(
+            raise _bad(
+                "month_is_day",
                 f"month {day.isoformat()} is a day, not a month: write the month as {day:%Y-%m}, or give the period "
-                "with the from and to columns."
+                "with the from and to columns.",
+                cell=day.isoformat(),
+                month=f"{day:%Y-%m}",
             )
         return day.year, day.month
     match = _MONTH_RE.fullmatch(text)
     if match is None:
-        raise _Bad(f"month {text!r} is not a month: write it as 2025-03, 2025/3 or 2025年3月.")
+        raise _bad(
+            "month_not_month", f"month {text!r} is not a month: write it as 2025-03, 2025/3 or 2025年3月.", cell=text
+        )
     found_year, month = (
         (int(match.group(1)), int(match.group(3))) if match.group(1) else (int(match.group(4)), int(match.group(5)))
     )
     if not 1 <= month <= 12:
-        raise _Bad(f"month {text!r} is not a month (months are 1 to 12): correct it.")
+        raise _bad("month_out_of_range", f"month {text!r} is not a month (months are 1 to 12): correct it.", cell=text)
     return _check_year(found_year, "month"), month
 
 
@@ -603,7 +737,7 @@ def _year(cell: object) -> int:
     if number is None and (match := _YEAR_RE.fullmatch(text)):
         number = int(match.group(1))
     if number is None:
-        raise _Bad(f"year {text!r} is not a year: write it as 2025.")
+        raise _bad("year_not_year", f"year {text!r} is not a year: write it as 2025.", cell=text)
     return _check_year(number, "year")
 
 
@@ -620,41 +754,63 @@ def _period(header: _Header, cells: Sequence[object]) -> tuple[date, date]:
         year = _year(year_cell)
     if has_from or has_to:
         if has_month:
-            raise _Bad(
+            raise _bad(
+                "period_twice",
                 "the period is given twice, as a month and as from/to: fill in either the month or the from and "
-                "to dates, not both."
+                "to dates, not both.",
             )
         if not (has_from and has_to):
             missing = "to (the last day)" if has_from else "from (the first day)"
-            raise _Bad(f"the period lacks its {missing}: give both from and to, or a month.")
-        problems: list[str] = []
+            raise _bad(
+                "period_incomplete",
+                f"the period lacks its {missing}: give both from and to, or a month.",
+                column="to" if has_from else "from",
+            )
+        problems: list[_Issue] = []
         days: list[date] = []
         for cell, what in ((from_cell, "from"), (to_cell, "to")):
             try:
                 days.append(_date(cell, what))
             except _Bad as err:
-                problems.extend(err.args)
+                problems.extend(err.issues)
         if problems:
             raise _Bad(*problems)
         first, last = days
         if last < first:
-            raise _Bad(
+            raise _bad(
+                "period_reversed",
                 f"the period ends before it starts (from {first.isoformat()}, to {last.isoformat()}): 'to' is the "
-                "last day, included; swap or correct the dates."
+                "last day, included; swap or correct the dates.",
+                first=first.isoformat(),
+                last=last.isoformat(),
             )
         if year is not None and not first.year == last.year == year:
-            raise _Bad(f"the period {_show(first, last)} is not within the year {year}: correct the year or the dates.")
+            raise _bad(
+                "period_outside_year",
+                f"the period {_show(first, last)} is not within the year {year}: correct the year or the dates.",
+                first=first.isoformat(),
+                last=last.isoformat(),
+                year=year,
+            )
         return first, last
     if has_month:
         found_year, month = _month(month_cell, year)
         if year is not None and found_year != year:
-            raise _Bad(f"the month {found_year}-{month:02d} is not in the year {year}: correct the month or the year.")
+            raise _bad(
+                "month_outside_year",
+                f"the month {found_year}-{month:02d} is not in the year {year}: correct the month or the year.",
+                month=f"{found_year}-{month:02d}",
+                year=year,
+            )
         first = date(found_year, month, 1)
         following = date(found_year + 1, 1, 1) if month == 12 else date(found_year, month + 1, 1)
         return first, following - timedelta(days=1)
     if year is not None:
         return date(year, 1, 1), date(year, 12, 31)
-    raise _Bad("the period is missing: fill in the month (e.g. 2025-03), or the from and to dates, or the year.")
+    raise _bad(
+        "period_missing",
+        "the period is missing: fill in the month (e.g. 2025-03), or the from and to dates, or the year.",
+    )
 
 
 def _instant(day: date, zone: ZoneInfo) -> datetime:
@@ -677,40 +833,62 @@ def _plain(number: Decimal) -> Decimal:
 
 def _value(cell: object, ambiguous_comma: bool) -> Decimal:
     if isinstance(cell, bool):
-        raise _Bad(f"value {_quote(cell)} is not a number: write the quantity, {_VALUE_FORMS}.")
+        raise _bad(
+            "value_not_number",
+            f"value {_quote(cell)} is not a number: write the quantity, {_VALUE_FORMS}.",
+            cell=_text(cell),
+        )
     if isinstance(cell, int):
         number = Decimal(cell)
     elif isinstance(cell, float):
         if not math.isfinite(cell):
-            raise _Bad(f"value {cell!r} is not a finite number: write the quantity, {_VALUE_FORMS}.")
+            raise _bad(
+                "value_not_finite",
+                f"value {cell!r} is not a finite number: write the quantity, {_VALUE_FORMS}.",
+                cell=repr(cell),
+            )
         number = _plain(Decimal(repr(cell)))  # the shortest decimal giving back the float: 0.1 stays 0.1
     elif isinstance(cell, date | time | timedelta):
-        raise _Bad(f"value {_quote(cell)} is a date or time, not a number: format the cell as a number.")
+        raise _bad(
+            "value_is_date",
+            f"value {_quote(cell)} is a date or time, not a number: format the cell as a number.",
+            cell=_text(cell),
+        )
     else:
         text = _text(cell).replace("\u2212", "-")
         if not text:
-            raise _Bad("value is missing: fill in the quantity.")
+            raise _bad("value_missing", "value is missing: fill in the quantity.")
         if _EXPONENT_RE.fullmatch(text):
-            raise _Bad(
+            raise _bad(
+                "value_exponent",
                 f"value {text!r} is in exponent notation, which may have lost digits (Excel shows large numbers "
                 "this way, and a CSV saved from it keeps only the digits shown): format the cell as a number "
-                "showing all digits and write the full value."
+                "showing all digits and write the full value.",
+                cell=text,
             )
         if ambiguous_comma and "," in text and "." not in text and _GROUPED_RE.fullmatch(text):
-            raise _Bad(
+            raise _bad(
+                "value_ambiguous_comma",
                 f"value {text!r} is ambiguous in a ';'-separated file: ',' may be a decimal comma or a thousands "
-                "separator. Write the number without ',' (e.g. 1234 or 1.234)."
+                "separator. Write the number without ',' (e.g. 1234 or 1.234).",
+                cell=text,
             )
         if _PLAIN_RE.fullmatch(text):
             number = Decimal(text)
         elif _GROUPED_RE.fullmatch(text):
             number = Decimal(text.replace(",", ""))
         else:
-            raise _Bad(
-                f"value {text!r} is not a decimal number: write {_VALUE_FORMS}; put the unit in the unit column."
+            raise _bad(
+                "value_not_decimal",
+                f"value {text!r} is not a decimal number: write {_VALUE_FORMS}; put the unit in the unit column.",
+                cell=text,
             )
     if not number.is_finite():
-        raise _Bad(f"value {_quote(cell)} is not a finite number: write the quantity, {_VALUE_FORMS}.")
+        raise _bad(
+            "value_not_finite",
+            f"value {_quote(cell)} is not a finite number: write the quantity, {_VALUE_FORMS}.",
+            cell=_text(cell),
+        )
     _check_size(number)
     return number
 
@@ -724,14 +902,21 @@ def _check_size(number: Decimal) -> None:
     places = max(0, -(exponent + len(digits) - len(significant)))
     integer_digits = max(0, number.adjusted() + 1)
     if places > MAX_DECIMAL_PLACES:
-        raise _Bad(
+        raise _bad(
+            "value_too_many_places",
             f"value {number:f} has {places} decimal places; at most {MAX_DECIMAL_PLACES} are stored: round it, or "
-            "write it in a smaller unit."
+            "write it in a smaller unit.",
+            value=f"{number:f}",
+            places=places,
+            most=MAX_DECIMAL_PLACES,
         )
     if integer_digits > MAX_INTEGER_DIGITS:
-        raise _Bad(
+        raise _bad(
+            "value_too_large",
             f"value {number:f} is too large (more than {MAX_INTEGER_DIGITS} digits before the decimal point): check "
-            "the value and its unit."
+            "the value and its unit.",
+            value=f"{number:f}",
+            most=MAX_INTEGER_DIGITS,
         )
 
 
@@ -743,7 +928,11 @@ def _estimated(cell: object) -> bool:
         return True
     if text in _NO or text == "":
         return False
-    raise _Bad(f"estimated {_text(cell)!r} is not yes or no: write yes or no (是/否), or leave it empty for no.")
+    raise _bad(
+        "estimated_not_yes_no",
+        f"estimated {_text(cell)!r} is not yes or no: write yes or no (是/否), or leave it empty for no.",
+        cell=_text(cell),
+    )
 
 
 # ------------------------------------------------------------------------------------------------ overlaps
@@ -786,12 +975,12 @@ class _Checker:
 
     def check(self, number: int, cells: Sequence[object]) -> LedgerRow:
         header, catalogue = self.header, self.catalogue
-        errors: list[str] = []
+        errors: list[_Issue] = []
 
         source_text = _text(header.get(cells, "source"))
         source = catalogue.source(source_text) if source_text else None
         if not source_text:
-            errors.append("source is missing: fill in the emission source's code.")
+            errors.append(_issue("source_missing", "source is missing: fill in the emission source's code."))
         elif source is None:
             errors.append(catalogue.unknown_source(source_text))
 
@@ -802,45 +991,69 @@ class _Checker:
                 item = catalogue.input(source, input_text)
                 if item is None:
                     errors.append(
-                        f"input {input_text!r} of source {source} does not take imported data: write one of "
-                        f"{catalogue.choices(source)}."
+                        _issue(
+                            "input_not_importable",
+                            f"input {input_text!r} of source {source} does not take imported data: write one of "
+                            f"{catalogue.choices(source)}.",
+                            input=input_text,
+                            source=source,
+                            choices=catalogue.choices(source),
+                        )
                     )
             elif len(catalogue.inputs[source]) == 1:
                 item = next(iter(catalogue.inputs[source].values()))
             else:
-                where = "fill in the input column" if "input" in header.columns else "add an input column"
+                has_column = "input" in header.columns
+                where = "fill in the input column" if has_column else "add an input column"
                 errors.append(
-                    f"source {source} has several importable inputs: {where} with one of {catalogue.choices(source)}."
+                    _issue(
+                        "input_missing" if has_column else "input_column_missing",
+                        f"source {source} has several importable inputs: {where} with one of "
+                        f"{catalogue.choices(source)}.",
+                        source=source,
+                        choices=catalogue.choices(source),
+                    )
                 )
 
         period: tuple[date, date] | None = None
         try:
             period = _period(header, cells)
         except _Bad as err:
-            errors.extend(err.args)
+            errors.extend(err.issues)
 
         value: Decimal | None = None
         try:
             value = _value(header.get(cells, "value"), self.ambiguous_comma)
         except _Bad as err:
-            errors.extend(err.args)
+            errors.extend(err.issues)
         if value is not None and value < 0 and item is not None and not item.allow_negative:
             errors.append(
-                f"value {value:f} is negative, but input {item.input_name} of source {item.source_code} cannot be: "
-                "give the quantity as a positive number (sales and exports have inputs of their own)."
+                _issue(
+                    "value_negative",
+                    f"value {value:f} is negative, but input {item.input_name} of source {item.source_code} cannot "
+                    "be: give the quantity as a positive number (sales and exports have inputs of their own).",
+                    value=f"{value:f}",
+                    input=item.input_name,
+                    source=item.source_code,
+                )
             )
 
         unit_text = _text(header.get(cells, "unit"))
         unit = unit_text
         if not unit_text:
-            errors.append("unit is missing: fill in the value's unit (e.g. t, 万Nm3, MWh).")
+            errors.append(_issue("unit_missing", "unit is missing: fill in the value's unit (e.g. t, 万Nm3, MWh)."))
         else:
             try:
                 unit = units.canonical(unit_text)
             except units.UnitError:
                 errors.append(
-                    f"unit {unit_text!r} is not a known unit: write one of {', '.join(units.known_units())} "
-                    "(common names such as 吨, 万Nm3, 千瓦时, 万度 are accepted too)."
+                    _issue(
+                        "unit_unknown",
+                        f"unit {unit_text!r} is not a known unit: write one of {', '.join(units.known_units())} "
+                        "(common names such as 吨, 万Nm3, 千瓦时, 万度 are accepted too).",
+                        unit=unit_text,
+                        units=", ".join(units.known_units()),
+                    )
                 )
             else:
                 if item is not None and units.dimension(unit) != units.dimension(item.unit):
@@ -850,18 +1063,18 @@ class _Checker:
         try:
             estimated = _estimated(header.get(cells, "estimated"))
         except _Bad as err:
-            errors.extend(err.args)
+            errors.extend(err.issues)
 
         input_name = item.input_name if item is not None else input_text
         if source is not None and item is not None and period is not None:
             clash = self._clash(number, source, item.input_name, period)
-            if clash:
+            if clash is not None:
                 errors.append(clash)
 
         return LedgerRow(
             row=number,
             status=INVALID if errors else VALID,
-            errors=tuple(error[:1].upper() + error[1:] for error in errors),
+            errors=tuple(message[:1].upper() + message[1:] for message, _ in errors),
             source_code=source if source is not None else source_text,
             input_name=input_name,
             period_start=_instant(period[0], self.zone) if period else None,
@@ -870,35 +1083,54 @@ class _Checker:
             unit=unit,
             estimated=estimated,
             note=_note(header.get(cells, "note")),
+            problems=tuple(problem for _, problem in errors),
         )
 
     @staticmethod
-    def _wrong_unit(unit_text: str, item: LedgerInput) -> str:
+    def _wrong_unit(unit_text: str, item: LedgerInput) -> _Issue:
         expected = units.canonical(item.unit)
         same = [name for name in units.known_units() if units.dimension(name) == units.dimension(expected)]
-        return (
+        return _issue(
+            "unit_wrong_kind",
             f"unit {unit_text!r} does not convert to {expected}, the unit of input {item.input_name} of source "
             f"{item.source_code}: write the value in {expected} or another unit of the same kind "
-            f"({', '.join(same)})."
+            f"({', '.join(same)}).",
+            unit=unit_text,
+            expected=expected,
+            input=item.input_name,
+            source=item.source_code,
+            same=", ".join(same),
         )
 
-    def _clash(self, number: int, source: str, input_name: str, period: tuple[date, date]) -> str:
+    def _clash(self, number: int, source: str, input_name: str, period: tuple[date, date]) -> _Issue | None:
         first, last = period
+        days = {"first": first.isoformat(), "last": last.isoformat()}
         earlier = self.first_rows.setdefault((source, input_name, first, last), number)
         if earlier != number:
-            return (
+            return _issue(
+                "duplicate",
                 f"duplicate of row {earlier}: same source {source}, input {input_name} and period "
-                f"{_show(first, last)}; keep one of the two rows."
+                f"{_show(first, last)}; keep one of the two rows.",
+                row=earlier,
+                source=source,
+                input=input_name,
+                **days,
             )
         timeline = self.timelines.setdefault((source, input_name), _Timeline())
         overlaps = timeline.overlapping(first, last, number)
         if not overlaps:
-            return ""
+            return None
         shown = ", ".join(f"row {row} ({_show(a, b)})" for a, b, row in overlaps[:_SHOWN_OVERLAPS])
         more = f" and {len(overlaps) - _SHOWN_OVERLAPS} more" if len(overlaps) > _SHOWN_OVERLAPS else ""
-        return (
+        rows = ", ".join(str(row) for _, _, row in overlaps[:_SHOWN_OVERLAPS])
+        return _issue(
+            "overlap",
             f"the period {_show(first, last)} overlaps {shown}{more} for source {source}, input {input_name}: a "
-            "quantity must not be counted twice; correct the periods or remove one of the rows."
+            "quantity must not be counted twice; correct the periods or remove one of the rows.",
+            rows=rows + (", …" if more else ""),
+            source=source,
+            input=input_name,
+            **days,
         )
 
 
@@ -978,6 +1210,7 @@ def row_to_json(row: LedgerRow) -> dict[str, Any]:
         "row": row.row,
         "status": row.status,
         "errors": list(row.errors),
+        "problems": [{"code": problem.code, "params": dict(problem.params)} for problem in row.problems],
         "source_code": row.source_code,
         "input_name": row.input_name,
         "period_start": _instant_to_json(row.period_start),
@@ -1011,4 +1244,14 @@ def row_from_json(data: Mapping[str, Any]) -> LedgerRow:
         unit=str(data["unit"]),
         estimated=bool(data.get("estimated", False)),
         note=str(data.get("note", "")),
+        problems=tuple(_problem_from_json(problem) for problem in data.get("problems", ())),  # old reports: none
     )
+
+
+def _problem_from_json(data: object) -> LedgerProblem:
+    if not isinstance(data, Mapping) or not isinstance(data.get("code"), str):
+        raise ValueError(f"ledger row problem must be an object with a code, got {data!r}")
+    params = data.get("params", {})
+    if not isinstance(params, Mapping):
+        raise ValueError(f"ledger row problem parameters must be an object, got {params!r}")
+    return LedgerProblem(data["code"], {str(name): str(value) for name, value in params.items()})

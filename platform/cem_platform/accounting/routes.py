@@ -598,7 +598,14 @@ class AccountingController(Controller):
         enterprise_id: FromQuery[int],
         filename: Annotated[str, QueryParameter(max_length=255)],
     ) -> ImportOut:
-        """Validate the ledger (raw body) row by row. Nothing is written until POST /imports/{id}/confirm."""
+        """Validate the ledger (raw body) row by row. Nothing is written until POST /imports/{id}/confirm.
+
+        Each report row lists its problems twice, in the same order: ``errors``, English sentences, and
+        ``problems``, ``{"code": ..., "params": {...}}`` with text parameters, for a client to say them in its
+        reader's language. The codes and their parameters are ``PROBLEM_CODES`` of ``cem_platform.accounting.ledger``
+        (e.g. ``source_unknown``: source, known; ``value_not_decimal``: cell; ``overlap``: first, last, rows, source,
+        input); reports stored before the codes have no ``problems``.
+        """
         body = await request.body()
         batch = await inventory.start_import(principal_of(request), enterprise_id, filename, body)
         return _import_out(batch)
