@@ -516,7 +516,19 @@ async def test_accounting_flows_library_change_lineage_ledger_and_report(
         await click(button(app.holder, "选择台账文件（XLSX/CSV）"))
         shown = texts_in(app.holder)
         assert "april.csv：共 2 行，有效 1 行，有误 1 行" in shown and "待确认" in shown
-        assert any("Unknown source 'NOPE'" in t for t in shown)
+        # each problem in the accountant's words, not the platform's English sentence
+        assert any(t.startswith("未知排放源 NOPE：没有哪个数据来源为导入的排放源使用这个编码。") for t in shown)
+        assert (
+            "数值“x”不是十进制数：请只写数字，可带小数点“.”和千位分隔符“,”，如 1234.5 或 1,234.5；单位填在单位列。"
+            in shown
+        )
+        assert not any("Unknown source" in t or "is not a decimal number" in t for t in shown)
+        app.switch_language("en")
+        assert any(
+            t.startswith("Unknown source NOPE: no source with this code accepts imported data.")
+            for t in texts_in(app.holder)
+        )
+        app.switch_language("zh-CN")
         await click(button(app.holder, "导入 1 个有效行"))
         assert "已导入" in texts_in(app.holder)
 

@@ -30,6 +30,8 @@ from cem_clients.api import (
 )
 from cem_clients.console.extra_api import CategorySpec, ConsoleApi, ReportFile
 from cem_clients.console.forms import FieldChange, Form, Problem, Screen, as_date, as_decimal, changes_between, choices
+from cem_clients.ui import accounting_text as acc
+from cem_clients.ui.i18n import STRINGS, Locale, Translator
 
 __all__ = [
     "CONFIDENCES",
@@ -806,12 +808,74 @@ class ActivityEntry(Screen):
 
 
 @dataclass(frozen=True)
+class LedgerProblem:
+    """A row problem as the platform names it: a code (``source_unknown``...) and its parameters, all text."""
+
+    code: str
+    params: Mapping[str, str]
+
+    @classmethod
+    def of(cls, data: Any) -> LedgerProblem:
+        """A problem of the import report (anything unreadable gives a code no table has)."""
+        if not isinstance(data, Mapping):
+            return cls("", {})
+        params = data.get("params")
+        return cls(
+            _text(data.get("code")),
+            {str(k): _text(v) for k, v in params.items()} if isinstance(params, Mapping) else {},
+        )
+
+
+# Parameters that list several things (the platform joins them with ", ").
+_LISTS = frozenset({"known", "guess", "rows", "units", "same", "choices"})
+_CHOICE = re.compile(r"(.+?) \((.+)\)")  # "purchased (MWh)": an input and its unit
+
+
+def _ledger_param(tr: Translator, name: str, value: str) -> str:
+    """A problem's parameter in the reader's words: inputs, units and period columns by name, lists joined."""
+    if name == "column":
+        return tr.t(f"ledger.column.{value}") if f"ledger.column.{value}" in STRINGS[tr.locale] else value
+    if name == "input":
+        return acc.input_name(tr, value)
+    if name in ("unit", "expected"):
+        return acc.unit_label(tr, value)
+    if name not in _LISTS:
+        return value
+    chinese = tr.locale is Locale.ZH_CN
+    items = value.split(", ")
+    if name in ("units", "same"):
+        items = [acc.unit_label(tr, item) for item in items]
+    elif name == "choices":
+        shape = "{}（{}）" if chinese else "{} ({})"
+        items = [
+            shape.format(acc.input_name(tr, m.group(1)), acc.unit_label(tr, m.group(2)))
+            if (m := _CHOICE.fullmatch(item))
+            else item
+            for item in items
+        ]
+    return ("、" if chinese else ", ").join(items)
+
+
+def ledger_problem_text(tr: Translator, problem: LedgerProblem, english: str) -> str:
+    """The problem in the reader's language (``ledger.problem.<code>``); ``english``, the platform's sentence, for a
+    code the tables lack."""
+    text = STRINGS[tr.locale].get(f"ledger.problem.{problem.code}")
+    if text is None:
+        return english
+    params = {name: _ledger_param(tr, name, value) for name, value in problem.params.items()}
+    try:
+        return text.format_map(params)
+    except (KeyError, IndexError, ValueError):  # a platform newer than these tables: say what it said
+        return english
+
+
+@dataclass(frozen=True)
 class LedgerRow:
     """One row of an uploaded ledger as the platform checked it (row numbers as a spreadsheet shows them)."""
 
     row: int
     valid: bool
-    errors: tuple[str, ...]
+    errors: tuple[str, ...]  # the platform's English sentences
     source_code: str
     input_name: str
     period_start: dt.datetime | None
@@ -820,6 +884,7 @@ class LedgerRow:
     unit: str
     estimated: bool
     note: str
+    problems: tuple[LedgerProblem, ...] = ()  # the errors as codes, same order (none in reports before them)
 
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> LedgerRow:
@@ -836,7 +901,13 @@ class LedgerRow:
             unit=_text(data.get("unit")),
             estimated=bool(data.get("estimated", False)),
             note=_text(data.get("note")),
+            problems=tuple(LedgerProblem.of(p) for p in data.get("problems") or ()),
         )
+
+    def messages(self, tr: Translator) -> list[str]:
+        """Each problem of the row in the reader's language; the English sentence where there is no code."""
+        codes = self.problems if len(self.problems) == len(self.errors) else ()
+        return [ledger_problem_text(tr, codes[i], error) if codes else error for i, error in enumerate(self.errors)]
 
     def days(self, zone: zoneinfo.ZoneInfo) -> tuple[dt.date, dt.date] | None:
         """The local days the row covers (first, last inclusive), None when its period is unreadable."""

@@ -1050,7 +1050,7 @@ class LedgerSection(Section):
                     chip(t("console.ledger.ok"), Tone.GOOD)
                     if row.valid
                     else ft.Column(
-                        [wrapped(e, 520, color=self.ui.palette.tone(Tone.CRITICAL)) for e in row.errors],
+                        [wrapped(e, 520, color=self.ui.palette.tone(Tone.CRITICAL)) for e in row.messages(self.ui.tr)],
                         spacing=0,
                         tight=True,
                     )

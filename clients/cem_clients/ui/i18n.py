@@ -837,6 +837,97 @@ _ZH: dict[str, str] = {
     "console.report.size": "{size} KB",
     "console.library.all_changes": "显示全部",
     "console.library.fewer": "收起",
+    # ledger import: each row problem the platform reports (ledger.problem.<code>, codes and parameters as in
+    # cem_platform.accounting.ledger.PROBLEM_CODES) and the period columns they name (ledger.column.*)
+    "ledger.column.from": "起始日期",
+    "ledger.column.to": "截止日期",
+    "ledger.column.month": "月份",
+    "ledger.column.year": "年份",
+    "ledger.problem.source_missing": "缺少排放源：请填写排放源编码。",
+    "ledger.problem.source_unknown": (
+        "未知排放源 {source}：没有哪个数据来源为导入的排放源使用这个编码。"
+        "已有排放源：{known}。请按排放源清单中的编码填写。"
+    ),
+    "ledger.problem.source_unknown_guess": (
+        "未知排放源 {source}：没有哪个数据来源为导入的排放源使用这个编码，是不是 {guess}？已有排放源：{known}。"
+        "请按排放源清单中的编码填写。"
+    ),
+    "ledger.problem.source_none_importable": (
+        "未知排放源 {source}：目前没有哪个排放源的数据来源为导入。"
+        "请先在排放源清单中把排放源活动数据的数据来源设为“导入”。"
+    ),
+    "ledger.problem.input_not_importable": "排放源 {source} 没有可导入的参数“{input}”：请填写以下之一：{choices}。",
+    "ledger.problem.input_missing": "排放源 {source} 有多个可导入的参数：请在参数列填写以下之一：{choices}。",
+    "ledger.problem.input_column_missing": (
+        "排放源 {source} 有多个可导入的参数：请增加参数列，填写以下之一：{choices}。"
+    ),
+    "ledger.problem.year_out_of_range": "{column}中的年份 {year} 超出 {first}–{last} 的范围：请更正年份。",
+    "ledger.problem.year_not_year": "年份“{cell}”不是年份：请写成 2025。",
+    "ledger.problem.date_has_time": "{column} {cell} 带有时刻，而周期按整日计：请只填日期。",
+    "ledger.problem.date_is_number": (
+        "{column}“{cell}”是数字而不是日期（Excel 的日期序号？）：请把单元格设为日期格式，"
+        "或写成 2025-03-01、2025/3/1、2025.3.1 或 2025年3月1日。"
+    ),
+    "ledger.problem.date_not_date": (
+        "{column}“{cell}”不是日期：请写成 2025-03-01、2025/3/1、"
+        "2025.3.1 或 2025年3月1日，或使用日期单元格；周期按整日计。"
+    ),
+    "ledger.problem.date_no_such_day": "{column}“{cell}”不是有效日期（没有这一天）：请更正。",
+    "ledger.problem.month_decimal": (
+        "月份“{cell}”是带小数的数字，2025.10 与 2025.1 无法区分：请写成 2025-10（或 2025年10月），"
+        "或把单元格设为文本或日期格式。"
+    ),
+    "ledger.problem.month_out_of_range": "月份“{cell}”不是有效月份（月份为 1 至 12）：请更正。",
+    "ledger.problem.month_no_year": "月份“{cell}”没有年份：请写成 2025-03（或 2025年3月），或填写年份列。",
+    "ledger.problem.month_is_day": (
+        "月份 {cell} 是某一天而不是月份：请写成 {month}，或用起始日期和截止日期两列给出周期。"
+    ),
+    "ledger.problem.month_not_month": "月份“{cell}”不是月份：请写成 2025-03、2025/3 或 2025年3月。",
+    "ledger.problem.month_outside_year": "月份 {month} 不在 {year} 年内：请更正月份或年份。",
+    "ledger.problem.period_twice": "周期重复给出（既有月份又有起止日期）：只填月份，或只填起始日期和截止日期。",
+    "ledger.problem.period_incomplete": "周期缺少{column}：请同时填写起始日期和截止日期，或填写月份。",
+    "ledger.problem.period_reversed": (
+        "周期结束早于开始（起始 {first}，截止 {last}）：截止日期是周期的最后一天（含当天），请对调或更正日期。"
+    ),
+    "ledger.problem.period_outside_year": "周期 {first} 至 {last} 不在 {year} 年内：请更正年份或日期。",
+    "ledger.problem.period_missing": "缺少周期：请填写月份（如 2025-03），或起始日期和截止日期，或年份。",
+    "ledger.problem.value_missing": "缺少数值：请填写数量。",
+    "ledger.problem.value_not_number": "数值“{cell}”不是数字：请填写数量，如 1234.5 或 1,234.5。",
+    "ledger.problem.value_not_finite": "数值“{cell}”不是有限的数字：请填写数量，如 1234.5 或 1,234.5。",
+    "ledger.problem.value_is_date": "数值“{cell}”是日期或时间而不是数字：请把单元格设为数字格式。",
+    "ledger.problem.value_exponent": (
+        "数值“{cell}”是科学计数法，可能已丢失位数（Excel 这样显示大数，另存的 CSV 只保留显示的位数）："
+        "请把单元格设为显示全部位数的数字格式，并填写完整数值。"
+    ),
+    "ledger.problem.value_ambiguous_comma": (
+        "数值“{cell}”在以分号分隔的文件中有歧义：逗号可能是小数点，也可能是千位分隔符。请去掉逗号（如 1234 或 1.234）。"
+    ),
+    "ledger.problem.value_not_decimal": (
+        "数值“{cell}”不是十进制数：请只写数字，可带小数点“.”和千位分隔符“,”，如 1234.5 或 1,234.5；单位填在单位列。"
+    ),
+    "ledger.problem.value_too_many_places": (
+        "数值 {value} 有 {places} 位小数，最多只能保存 {most} 位：请四舍五入，或换用更小的单位。"
+    ),
+    "ledger.problem.value_too_large": "数值 {value} 过大（整数部分超过 {most} 位）：请核对数值及其单位。",
+    "ledger.problem.value_negative": (
+        "数值 {value} 为负，但排放源 {source} 的{input}不能为负：请填写正数（外售、外供另有参数）。"
+    ),
+    "ledger.problem.unit_missing": "缺少单位：请填写数值的单位（如 t、万Nm3、MWh）。",
+    "ledger.problem.unit_unknown": (
+        "单位“{unit}”无法识别：请填写以下之一：{units}（吨、万Nm3、千瓦时、万度等常用写法也可以）。"
+    ),
+    "ledger.problem.unit_wrong_kind": (
+        "单位“{unit}”不能换算为 {expected}（排放源 {source} 的{input}以 {expected} 计）：请以 {expected} 或同类单位"
+        "（{same}）填写。"
+    ),
+    "ledger.problem.estimated_not_yes_no": "是否估算“{cell}”不是“是”或“否”：请填写是或否，不是估算可留空。",
+    "ledger.problem.duplicate": (
+        "与第 {row} 行重复：排放源 {source} 的{input}、周期 {first} 至 {last} 都相同；两行只保留一行。"
+    ),
+    "ledger.problem.overlap": (
+        "周期 {first} 至 {last} 与第 {rows} 行重叠（排放源 {source} 的{input}）：同一数量不能重复计算，"
+        "请更正周期或删去其中一行。"
+    ),
     # the mobile app
     "mobile.menu": "菜单",
     "mobile.menu.outbox": "待发送操作（{count}）",
@@ -1872,6 +1963,130 @@ _EN: dict[str, str] = {
     "console.report.size": "{size} KB",
     "console.library.all_changes": "Show all",
     "console.library.fewer": "Show fewer",
+    # ledger import: each row problem the platform reports (ledger.problem.<code>, codes and parameters as in
+    # cem_platform.accounting.ledger.PROBLEM_CODES) and the period columns they name (ledger.column.*)
+    "ledger.column.from": "from",
+    "ledger.column.to": "to",
+    "ledger.column.month": "month",
+    "ledger.column.year": "year",
+    "ledger.problem.source_missing": "Source is missing: fill in the emission source's code.",
+    "ledger.problem.source_unknown": (
+        "Unknown source {source}: no source with this code accepts imported data. Known sources: {known}. Write the "
+        "source code as in the emission-source inventory."
+    ),
+    "ledger.problem.source_unknown_guess": (
+        "Unknown source {source}: no source with this code accepts imported data. Did you mean {guess}? Known "
+        "sources: {known}. Write the source code as in the emission-source inventory."
+    ),
+    "ledger.problem.source_none_importable": (
+        "Unknown source {source}: no source accepts imported data yet. Set the data origin of the source's activity "
+        "inputs to Import in the emission-source inventory first."
+    ),
+    "ledger.problem.input_not_importable": (
+        "Input {input} of source {source} does not take imported data: write one of {choices}."
+    ),
+    "ledger.problem.input_missing": (
+        "Source {source} has several importable inputs: fill in the input column with one of {choices}."
+    ),
+    "ledger.problem.input_column_missing": (
+        "Source {source} has several importable inputs: add an input column with one of {choices}."
+    ),
+    "ledger.problem.year_out_of_range": (
+        "In the {column} column, the year {year} is outside {first}–{last}: correct it."
+    ),
+    "ledger.problem.year_not_year": "Year {cell} is not a year: write it as 2025.",
+    "ledger.problem.date_has_time": (
+        "The {column} date {cell} has a time of day; periods are whole days: give the date only."
+    ),
+    "ledger.problem.date_is_number": (
+        "The {column} date {cell} is a number, not a date (an Excel day number?): format the cell as a date or write "
+        "the date as 2025-03-01, 2025/3/1, 2025.3.1 or 2025年3月1日."
+    ),
+    "ledger.problem.date_not_date": (
+        "The {column} date {cell} is not a date: write it as 2025-03-01, 2025/3/1, 2025.3.1 or 2025年3月1日, or use a "
+        "date cell; periods are whole days."
+    ),
+    "ledger.problem.date_no_such_day": (
+        "The {column} date {cell} is not a valid date (there is no such day): correct it."
+    ),
+    "ledger.problem.month_decimal": (
+        "Month {cell} is a number with decimals, where 2025.10 and 2025.1 are the same: write the month as 2025-10 "
+        "(or 2025年10月), or format the cell as text or as a date."
+    ),
+    "ledger.problem.month_out_of_range": "Month {cell} is not a month (months are 1 to 12): correct it.",
+    "ledger.problem.month_no_year": (
+        "Month {cell} has no year: write the month as 2025-03 (or 2025年3月), or fill in the year column."
+    ),
+    "ledger.problem.month_is_day": (
+        "Month {cell} is a day, not a month: write the month as {month}, or give the period with the from and to "
+        "columns."
+    ),
+    "ledger.problem.month_not_month": "Month {cell} is not a month: write it as 2025-03, 2025/3 or 2025年3月.",
+    "ledger.problem.month_outside_year": "The month {month} is not in the year {year}: correct the month or the year.",
+    "ledger.problem.period_twice": (
+        "The period is given twice, as a month and as from/to: fill in either the month or the from and to dates, "
+        "not both."
+    ),
+    "ledger.problem.period_incomplete": "The period lacks its {column} date: give both from and to, or a month.",
+    "ledger.problem.period_reversed": (
+        "The period ends before it starts (from {first}, to {last}): 'to' is the last day, included; swap or correct "
+        "the dates."
+    ),
+    "ledger.problem.period_outside_year": (
+        "The period {first} to {last} is not within the year {year}: correct the year or the dates."
+    ),
+    "ledger.problem.period_missing": (
+        "The period is missing: fill in the month (e.g. 2025-03), or the from and to dates, or the year."
+    ),
+    "ledger.problem.value_missing": "Value is missing: fill in the quantity.",
+    "ledger.problem.value_not_number": "Value {cell} is not a number: write the quantity, e.g. 1234.5 or 1,234.5.",
+    "ledger.problem.value_not_finite": (
+        "Value {cell} is not a finite number: write the quantity, e.g. 1234.5 or 1,234.5."
+    ),
+    "ledger.problem.value_is_date": "Value {cell} is a date or time, not a number: format the cell as a number.",
+    "ledger.problem.value_exponent": (
+        "Value {cell} is in exponent notation, which may have lost digits (Excel shows large numbers this way, and a "
+        "CSV saved from it keeps only the digits shown): format the cell as a number showing all digits and write "
+        "the full value."
+    ),
+    "ledger.problem.value_ambiguous_comma": (
+        "Value {cell} is ambiguous in a ';'-separated file: ',' may be a decimal comma or a thousands separator. "
+        "Write the number without ',' (e.g. 1234 or 1.234)."
+    ),
+    "ledger.problem.value_not_decimal": (
+        "Value {cell} is not a decimal number: write digits with an optional '.' decimal point and ',' thousands "
+        "separators, e.g. 1234.5 or 1,234.5; put the unit in the unit column."
+    ),
+    "ledger.problem.value_too_many_places": (
+        "Value {value} has {places} decimal places; at most {most} are stored: round it, or write it in a smaller unit."
+    ),
+    "ledger.problem.value_too_large": (
+        "Value {value} is too large (more than {most} digits before the decimal point): check the value and its unit."
+    ),
+    "ledger.problem.value_negative": (
+        "Value {value} is negative, but input {input} of source {source} cannot be: give the quantity as a positive "
+        "number (sales and exports have inputs of their own)."
+    ),
+    "ledger.problem.unit_missing": "Unit is missing: fill in the value's unit (e.g. t, 万Nm3, MWh).",
+    "ledger.problem.unit_unknown": (
+        "Unit {unit} is not a known unit: write one of {units} (common names such as 吨, 万Nm3, 千瓦时, 万度 are "
+        "accepted too)."
+    ),
+    "ledger.problem.unit_wrong_kind": (
+        "Unit {unit} does not convert to {expected}, the unit of input {input} of source {source}: write the value "
+        "in {expected} or another unit of the same kind ({same})."
+    ),
+    "ledger.problem.estimated_not_yes_no": (
+        "Estimated {cell} is not yes or no: write yes or no (是/否), or leave it empty for no."
+    ),
+    "ledger.problem.duplicate": (
+        "Duplicate of row {row}: same source {source}, input {input} and period {first} to {last}; keep one of the "
+        "two rows."
+    ),
+    "ledger.problem.overlap": (
+        "The period {first} to {last} overlaps row(s) {rows} for source {source}, input {input}: a quantity must not "
+        "be counted twice; correct the periods or remove one of the rows."
+    ),
     # the mobile app
     "mobile.menu": "Menu",
     "mobile.menu.outbox": "Waiting to send ({count})",
