@@ -24,6 +24,7 @@ import flet as ft
 import pytest
 
 from cem_clients.console.app import SECTION_VIEWS, ConsoleApp, console_main
+from cem_clients.console.app_kit import Ui
 from cem_clients.console.model import ConsoleApi
 from cem_clients.console.screens_accounting import ActivitySection, EmissionsSection, InventorySection, LibrarySection
 from cem_clients.console.screens_admin import UsersSection
@@ -280,6 +281,69 @@ async def test_a_day_picked_from_the_calendar_in_chinese(
         served.stop()
     assert not [text for text in shown if "Previous month" in text or "Select year" in text], shown  # not English
     assert month == f"{today:%Y-%m}"
+
+
+BAD_LEDGER = LEDGER_HEADER + (
+    "COKE,FC,2024-04-01,2024-04-30,900,t,台账\n"
+    "NOPE,FC,2024-04-01,2024-04-30,x,t,\n"
+    "COKE,FC,2024-05-10,2024-05-01,12a,furlong,\n"
+    "COKE,FC,2024-04-01,2024-04-30,5,GJ,\n"
+    "COKE,FC,2024-06-01,,5,t,\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("locale", "choose", "expect"),
+    [
+        (
+            "zh-CN",
+            "选择台账文件（XLSX/CSV）",
+            ["未知排放源 NOPE：", "数值“12a”不是十进制数", "单位“GJ”不能换算为 t", "与第 2 行重复", "周期缺少截止日期"],
+        ),
+        (
+            "en",
+            "Choose a ledger file (XLSX/CSV)",
+            ["Unknown source NOPE:", "Value '12a' is not", "Unit 'GJ' does not convert", "Duplicate of row 2"],
+        ),
+    ],
+    ids=["zh", "en"],
+)
+async def test_a_bad_ledger_reads_in_the_readers_language(
+    world: World,
+    base_url: str,  # noqa: F811
+    browser: Browser,
+    monkeypatch: pytest.MonkeyPatch,
+    locale: str,
+    choose: str,
+    expect: list[str],
+) -> None:
+    """A ledger with a problem of each kind: the report says each in the page's language, nothing in the other."""
+    async with ConsoleApi(base_url) as api:
+        await login(api, world, "a-accountant")
+        await small_example(api, world)
+
+    async def pick(_ui: Ui, extensions: Sequence[str] = ()) -> tuple[str, bytes]:
+        return "bad-ledger.csv", BAD_LEDGER.encode("utf-8-sig")
+
+    monkeypatch.setattr(Ui, "pick_file", pick)  # the browser cannot drive the system's file dialog
+    session = await session_of(base_url, world, "a-accountant")
+    served = ui_serve.serve_app(
+        console_main(base_url, locale=locale, session=session, start_section="ledger"), name=f"console-ledger-{locale}"
+    )
+
+    def upload() -> list[str]:
+        with browser.session(served.url, viewport=VIEWPORT) as page:
+            page.click(choose)
+            shown = page.wait_for(expect)
+            page.screenshot(SCREENSHOTS / f"ledger-problems-{locale}-1440x900.png")
+            return shown
+
+    try:
+        shown = await asyncio.to_thread(upload)
+    finally:
+        served.stop()
+    other = ("Unknown source", "is not a", "Duplicate") if locale == "zh-CN" else ("未知", "数值", "重复")
+    assert not [text for text in shown if any(word in text for word in other)], shown
 
 
 # ---- the flows, driven in Python (the browser above only loads pages) --------------------------------------------

@@ -99,7 +99,7 @@ def test_a_bad_file_reads_in_chinese_and_in_english() -> None:
         == "Input sold of source ELEC does not take imported data: write one of Purchased (MWh), Exported (MWh)."
     )
     assert en[4][1] == (
-        "Unit kWh does not convert to 10k Nm3, the unit of input Consumption of source NG-1: write the value in "
+        "Unit 'kWh' does not convert to 10k Nm3, the unit of input Consumption of source NG-1: write the value in "
         "10k Nm3 or another unit of the same kind (Nm3, kNm3, 10k Nm3)."
     )
     assert en[6] == [
@@ -112,7 +112,7 @@ def test_a_bad_file_reads_in_chinese_and_in_english() -> None:
 def test_period_columns_by_name() -> None:
     (row,) = report_rows(["COKE-1", "", "2025-03-01", "", "", "1", "t", ""])
     assert row.messages(ZH) == ["周期缺少截止日期：请同时填写起始日期和截止日期，或填写月份。"]
-    assert row.messages(EN) == ["The period lacks its to date: give both from and to, or a month."]
+    assert row.messages(EN) == ["The period lacks column to: give both from and to, or a month."]
     (row,) = report_rows(["COKE-1", "1969-03", "1", "t", ""], header=("source", "month"))
     assert row.messages(ZH) == ["月份中的年份 1969 超出 1970–2100 的范围：请更正年份。"]
 

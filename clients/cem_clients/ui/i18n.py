@@ -1991,43 +1991,41 @@ _EN: dict[str, str] = {
     "ledger.problem.input_column_missing": (
         "Source {source} has several importable inputs: add an input column with one of {choices}."
     ),
-    "ledger.problem.year_out_of_range": (
-        "In the {column} column, the year {year} is outside {first}–{last}: correct it."
-    ),
-    "ledger.problem.year_not_year": "Year {cell} is not a year: write it as 2025.",
+    "ledger.problem.year_out_of_range": ("Column {column}: the year {year} is outside {first}–{last}: correct it."),
+    "ledger.problem.year_not_year": "Year '{cell}' is not a year: write it as 2025.",
     "ledger.problem.date_has_time": (
-        "The {column} date {cell} has a time of day; periods are whole days: give the date only."
+        "Column {column}: {cell} has a time of day; periods are whole days: give the date only."
     ),
     "ledger.problem.date_is_number": (
-        "The {column} date {cell} is a number, not a date (an Excel day number?): format the cell as a date or write "
+        "Column {column}: '{cell}' is a number, not a date (an Excel day number?): format the cell as a date or write "
         "the date as 2025-03-01, 2025/3/1, 2025.3.1 or 2025年3月1日."
     ),
     "ledger.problem.date_not_date": (
-        "The {column} date {cell} is not a date: write it as 2025-03-01, 2025/3/1, 2025.3.1 or 2025年3月1日, or use a "
+        "Column {column}: '{cell}' is not a date: write it as 2025-03-01, 2025/3/1, 2025.3.1 or 2025年3月1日, or use a "
         "date cell; periods are whole days."
     ),
     "ledger.problem.date_no_such_day": (
-        "The {column} date {cell} is not a valid date (there is no such day): correct it."
+        "Column {column}: '{cell}' is not a valid date (there is no such day): correct it."
     ),
     "ledger.problem.month_decimal": (
-        "Month {cell} is a number with decimals, where 2025.10 and 2025.1 are the same: write the month as 2025-10 "
+        "Month '{cell}' is a number with decimals, where 2025.10 and 2025.1 are the same: write the month as 2025-10 "
         "(or 2025年10月), or format the cell as text or as a date."
     ),
-    "ledger.problem.month_out_of_range": "Month {cell} is not a month (months are 1 to 12): correct it.",
+    "ledger.problem.month_out_of_range": "Month '{cell}' is not a month (months are 1 to 12): correct it.",
     "ledger.problem.month_no_year": (
-        "Month {cell} has no year: write the month as 2025-03 (or 2025年3月), or fill in the year column."
+        "Month '{cell}' has no year: write the month as 2025-03 (or 2025年3月), or fill in the year column."
     ),
     "ledger.problem.month_is_day": (
-        "Month {cell} is a day, not a month: write the month as {month}, or give the period with the from and to "
+        "Month '{cell}' is a day, not a month: write the month as {month}, or give the period with the from and to "
         "columns."
     ),
-    "ledger.problem.month_not_month": "Month {cell} is not a month: write it as 2025-03, 2025/3 or 2025年3月.",
+    "ledger.problem.month_not_month": "Month '{cell}' is not a month: write it as 2025-03, 2025/3 or 2025年3月.",
     "ledger.problem.month_outside_year": "The month {month} is not in the year {year}: correct the month or the year.",
     "ledger.problem.period_twice": (
         "The period is given twice, as a month and as from/to: fill in either the month or the from and to dates, "
         "not both."
     ),
-    "ledger.problem.period_incomplete": "The period lacks its {column} date: give both from and to, or a month.",
+    "ledger.problem.period_incomplete": "The period lacks column {column}: give both from and to, or a month.",
     "ledger.problem.period_reversed": (
         "The period ends before it starts (from {first}, to {last}): 'to' is the last day, included; swap or correct "
         "the dates."
@@ -2039,22 +2037,22 @@ _EN: dict[str, str] = {
         "The period is missing: fill in the month (e.g. 2025-03), or the from and to dates, or the year."
     ),
     "ledger.problem.value_missing": "Value is missing: fill in the quantity.",
-    "ledger.problem.value_not_number": "Value {cell} is not a number: write the quantity, e.g. 1234.5 or 1,234.5.",
+    "ledger.problem.value_not_number": "Value '{cell}' is not a number: write the quantity, e.g. 1234.5 or 1,234.5.",
     "ledger.problem.value_not_finite": (
-        "Value {cell} is not a finite number: write the quantity, e.g. 1234.5 or 1,234.5."
+        "Value '{cell}' is not a finite number: write the quantity, e.g. 1234.5 or 1,234.5."
     ),
-    "ledger.problem.value_is_date": "Value {cell} is a date or time, not a number: format the cell as a number.",
+    "ledger.problem.value_is_date": "Value '{cell}' is a date or time, not a number: format the cell as a number.",
     "ledger.problem.value_exponent": (
-        "Value {cell} is in exponent notation, which may have lost digits (Excel shows large numbers this way, and a "
+        "Value '{cell}' is in exponent notation, which may have lost digits (Excel shows large numbers this way, and a "
         "CSV saved from it keeps only the digits shown): format the cell as a number showing all digits and write "
         "the full value."
     ),
     "ledger.problem.value_ambiguous_comma": (
-        "Value {cell} is ambiguous in a ';'-separated file: ',' may be a decimal comma or a thousands separator. "
+        "Value '{cell}' is ambiguous in a ';'-separated file: ',' may be a decimal comma or a thousands separator. "
         "Write the number without ',' (e.g. 1234 or 1.234)."
     ),
     "ledger.problem.value_not_decimal": (
-        "Value {cell} is not a decimal number: write digits with an optional '.' decimal point and ',' thousands "
+        "Value '{cell}' is not a decimal number: write digits with an optional '.' decimal point and ',' thousands "
         "separators, e.g. 1234.5 or 1,234.5; put the unit in the unit column."
     ),
     "ledger.problem.value_too_many_places": (
@@ -2069,15 +2067,15 @@ _EN: dict[str, str] = {
     ),
     "ledger.problem.unit_missing": "Unit is missing: fill in the value's unit (e.g. t, 万Nm3, MWh).",
     "ledger.problem.unit_unknown": (
-        "Unit {unit} is not a known unit: write one of {units} (common names such as 吨, 万Nm3, 千瓦时, 万度 are "
+        "Unit '{unit}' is not a known unit: write one of {units} (common names such as 吨, 万Nm3, 千瓦时, 万度 are "
         "accepted too)."
     ),
     "ledger.problem.unit_wrong_kind": (
-        "Unit {unit} does not convert to {expected}, the unit of input {input} of source {source}: write the value "
+        "Unit '{unit}' does not convert to {expected}, the unit of input {input} of source {source}: write the value "
         "in {expected} or another unit of the same kind ({same})."
     ),
     "ledger.problem.estimated_not_yes_no": (
-        "Estimated {cell} is not yes or no: write yes or no (是/否), or leave it empty for no."
+        "Estimated '{cell}' is not yes or no: write yes or no (是/否), or leave it empty for no."
     ),
     "ledger.problem.duplicate": (
         "Duplicate of row {row}: same source {source}, input {input} and period {first} to {last}; keep one of the "
