@@ -52,7 +52,13 @@ async def test_modbus_and_opcua_readings_arrive_with_their_values_and_units(
                 return {reading.point for _, reading in collector.telemetry(device)} >= set(protocols)
 
             await wait_until(everything_arrived, 30, "a reading of every point")
-            await wait_until(lambda: len(collector.statuses(device)) >= 2, 10, "heartbeats")
+
+            def polled_everywhere() -> bool:  # a heartbeat sent after every connection's first good poll
+                online = [s for s in collector.statuses(device) if s.state == "online"]
+                return len(online) >= 2 and all(c.last_good_poll and c.polls > 0 for c in online[-1].connections)
+
+            # the last heartbeat before the readings arrived may predate a connection's first good poll
+            await wait_until(polled_everywhere, 10, "a heartbeat with every connection polled")
             assert gateway.stop(signal.SIGTERM) == 0
         await wait_until(lambda: collector.statuses(device)[-1].state == "offline", 10, "the offline status")
         collector.stop()
