@@ -40,6 +40,7 @@ __all__ = [
     "Cell",
     "bind",
     "day_span_fields",
+    "pager",
     "Section",
     "Ui",
     "card",
@@ -483,6 +484,24 @@ def date_field(
         visual_density=ft.VisualDensity.COMPACT,
     )
     return field_
+
+
+def pager(
+    ui: Ui, summary: str, page: str, *, previous: Handler, next_: Handler, has_previous: bool, has_next: bool
+) -> ft.Control:
+    """A table's paging row: what is shown on the left, then newer and older pages around the page's number."""
+    return ft.Row(
+        [
+            muted(summary),
+            ft.Container(expand=True),
+            secondary_button(
+                ui.tr.t("console.audit.previous"), previous, icon=ft.Icons.CHEVRON_LEFT, disabled=not has_previous
+            ),
+            muted(page),
+            secondary_button(ui.tr.t("console.audit.next"), next_, icon=ft.Icons.CHEVRON_RIGHT, disabled=not has_next),
+        ],
+        spacing=8,
+    )
 
 
 def day_span_fields(

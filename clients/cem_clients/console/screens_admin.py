@@ -22,6 +22,7 @@ from cem_clients.console.app_kit import (
     label,
     message,
     muted,
+    pager,
     primary_button,
     secondary_button,
     table,
@@ -421,31 +422,20 @@ class AuditSection(Section):
         rows = [self._row(r) for r in log.rows]
         first = log.page * log.page_size + 1 if log.total else 0
         last = first + len(log.rows) - 1 if log.rows else 0
-        pager = ft.Row(
-            [
-                muted(t("console.audit.range", first=first, last=max(last, 0), total=log.total)),
-                ft.Container(expand=True),
-                secondary_button(
-                    t("console.audit.previous"),
-                    self.ui.act(log.previous_page),
-                    icon=ft.Icons.CHEVRON_LEFT,
-                    disabled=not log.has_previous,
-                ),
-                muted(t("console.audit.page", page=log.page + 1, pages=log.pages)),
-                secondary_button(
-                    t("console.audit.next"),
-                    self.ui.act(log.next_page),
-                    icon=ft.Icons.CHEVRON_RIGHT,
-                    disabled=not log.has_next,
-                ),
-            ],
-            spacing=8,
+        paging = pager(
+            self.ui,
+            t("console.audit.range", first=first, last=max(last, 0), total=log.total),
+            t("console.audit.page", page=log.page + 1, pages=log.pages),
+            previous=self.ui.act(log.previous_page),
+            next_=self.ui.act(log.next_page),
+            has_previous=log.has_previous,
+            has_next=log.has_next,
         )
         return ft.Column(
             [
                 heading(t("console.section.audit")),
                 message(log.error),
-                card([filters, table(columns, rows, empty=t("console.audit.empty")), pager]),
+                card([filters, table(columns, rows, empty=t("console.audit.empty")), paging]),
             ],
             spacing=12,
         )

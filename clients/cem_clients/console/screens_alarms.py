@@ -29,6 +29,7 @@ from cem_clients.console.app_kit import (
     heading,
     message,
     muted,
+    pager,
     primary_button,
     secondary_button,
     table,
@@ -183,31 +184,20 @@ class AlarmsSection(Section):
             handlers.append(self._opener(alarm.id))
             if board.opened is not None and board.opened.id == alarm.id:
                 selected = i
-        pager = ft.Row(
-            [
-                muted(t("console.alarms.shown", count=len(shown))),
-                ft.Container(expand=True),
-                secondary_button(
-                    t("console.audit.previous"),
-                    self.ui.act(board.previous_page),
-                    icon=ft.Icons.CHEVRON_LEFT,
-                    disabled=board.page == 0,
-                ),
-                muted(t("console.alarms.page", page=board.page + 1)),
-                secondary_button(
-                    t("console.audit.next"),
-                    self.ui.act(board.next_page),
-                    icon=ft.Icons.CHEVRON_RIGHT,
-                    disabled=not board.has_next,
-                ),
-            ],
-            spacing=8,
+        paging = pager(
+            self.ui,
+            t("console.alarms.shown", count=len(shown)),
+            t("console.alarms.page", page=board.page + 1),
+            previous=self.ui.act(board.previous_page),
+            next_=self.ui.act(board.next_page),
+            has_previous=board.page > 0,
+            has_next=board.has_next,
         )
         return card(
             [
                 self._filters(),
                 table(columns, rows, on_select=handlers, selected=selected, empty=t("console.alarms.empty")),
-                pager,
+                paging,
             ]
         )
 
