@@ -128,6 +128,14 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     )
 
 
+def _invalid(request: Request[Any, Any, Any], message: str, hint: str) -> Response[Any]:
+    """A 400 for a value the caller sent that cannot be taken, found after the request was decoded."""
+    return Response(
+        error_body("invalid_input", f"the request is not valid: {message}", hint, None, _request_id(request)),
+        status_code=400,
+    )
+
+
 def _integrity_error(request: Request[Any, Any, Any], exc: IntegrityError) -> Response[Any]:
     log.info("integrity error", extra={"request_id": _request_id(request), "error": str(exc)[:300]})
     return Response(
@@ -190,15 +198,10 @@ def _operational_error(request: Request[Any, Any, Any], exc: OperationalError) -
     if problem is None:
         return _unexpected(request, exc)
     log.info("value refused by the database", extra={"request_id": _request_id(request), "error": str(exc)[:300]})
-    return Response(
-        error_body(
-            "invalid_input",
-            f"the request is not valid: {problem}",
-            "Check ids, numbers (size and digits), texts (length, no NUL character) and send the request again.",
-            None,
-            _request_id(request),
-        ),
-        status_code=400,
+    return _invalid(
+        request,
+        problem,
+        "Check ids, numbers (size and digits), texts (length, no NUL character) and send the request again.",
     )
 
 
@@ -206,15 +209,10 @@ def _field_value(request: Request[Any, Any, Any], exc: FieldValueError) -> Respo
     # Tortoise checks a value against its field (a text longer than the column) before the query is sent, in a
     # filter as in a save; a route that passes the caller's text on unchecked gets this for the caller's mistake.
     log.info("value refused by a field", extra={"request_id": _request_id(request), "error": str(exc)[:300]})
-    return Response(
-        error_body(
-            "invalid_input",
-            "the request is not valid: a value does not fit its field (a text too long, or a number out of range)",
-            "Check the length of texts and codes and the range of numbers, and send the request again.",
-            None,
-            _request_id(request),
-        ),
-        status_code=400,
+    return _invalid(
+        request,
+        "a value does not fit its field (a text too long, or a number out of range)",
+        "Check the length of texts and codes and the range of numbers, and send the request again.",
     )
 
 
@@ -223,15 +221,10 @@ def _too_deep(request: Request[Any, Any, Any], exc: RecursionError) -> Response[
     # other RecursionError is the platform's own fault and stays a 500.
     if "deserializing" not in str(exc):
         return _unexpected(request, exc)
-    return Response(
-        error_body(
-            "invalid_input",
-            "the request body is nested too deeply",
-            "Send JSON nested a few levels deep, as /schema/openapi.json describes the body.",
-            None,
-            _request_id(request),
-        ),
-        status_code=400,
+    return _invalid(
+        request,
+        "the body is nested too deeply",
+        "Send JSON nested a few levels deep, as /schema/openapi.json describes the body.",
     )
 
 
