@@ -4,7 +4,7 @@ Topics (the broker's ACL lets a device write only its own)::
 
     cem/v1/{device}/telemetry   TelemetryBatch, QoS 1, not retained
     cem/v1/{device}/status      Status, QoS 1, retained; the last will is a Status with state "offline"
-    cem/v1/{device}/cmd         reserved for commands to the gateway
+    cem/v1/{device}/cmd         Confirm (and, later, commands), QoS 1, published by the platform only
 
 Payloads are UTF-8 JSON objects with a version field ``v`` (this module is version 1). Fields that hold
 their default are left out. A receiver rejects a version it does not know and fields it does not know.
@@ -34,6 +34,18 @@ TelemetryBatch::
   the status by reason). ``estimated`` marks gap-filled values. ``flags`` say why: ``filled``,
   ``stuck``, ``rollover``, ``reset``, ``step`` (a level change accepted after repeated rate alarms).
 
+Confirm (platform -> gateway, on the device's ``cmd`` topic)::
+
+    {"v": 1, "kind": "confirm", "device": "dev-3k9x2m7q4w8z", "ts": 1764043200456, "ranges": [[1041, 1044]]}
+
+- ``ranges``: inclusive sequence ranges the platform has COMMITTED: each reading in them is stored (now or
+  before: a resend), or refused for good and kept as a dead letter with its reason. Each range is the first
+  and last ``seq`` of one telemetry message, so it covers exactly the readings that message carried (the
+  gateway's buffer hands out numbers in order and a message is a run of what the buffer held). The gateway
+  keeps a reading until a confirmation covers it; the broker's PUBACK only frees the in-flight window. What
+  stays unconfirmed is sent again after a timeout, under the same numbers; the platform stores a
+  ``(device, seq)`` once and confirms a resend again, so a lost confirmation costs a duplicate, never data.
+
 Status: see `Status` below; it carries the buffer depth, each connection's last good poll and error
 counts, the drop counters, the firmware version, the uptime and open alarms. A status with state
 ``offline`` and reason ``stopped`` is a clean stop; reason ``connection lost`` is the last will, which the
@@ -52,15 +64,19 @@ __all__ = [
     "VERSION",
     "Alarm",
     "BufferState",
+    "Confirm",
     "ConnectionState",
     "Reading",
     "Status",
     "TelemetryBatch",
     "WireError",
     "clip",
+    "command_topic",
+    "decode_confirm",
     "decode_status",
     "decode_telemetry",
     "encode",
+    "merge_ranges",
     "status_topic",
     "telemetry_topic",
 ]
@@ -71,6 +87,7 @@ FLAGS = frozenset({"filled", "stuck", "rollover", "reset", "step"})
 MAX_READINGS = 10_000  # per message: the gateway's batch_max is at most this
 MAX_TEXT = 1_000  # a free-text field (an error, an alarm's message)
 MAX_ENTRIES = 256  # connections, alarms, counters by reason
+MAX_RANGES = 10_000  # per confirmation: one range per message of one ingest group commit, at most
 
 # Every field is bounded here, at decode, so that nothing a device sends can fail later in the database (an
 # integer out of int64, a time past year 9999, a NUL byte PostgreSQL refuses in text and JSON): a message that
@@ -93,6 +110,11 @@ def telemetry_topic(device_id: str) -> str:
 def status_topic(device_id: str) -> str:
     """Where a device publishes its heartbeat and its last will."""
     return f"{TOPIC_ROOT}/{device_id}/status"
+
+
+def command_topic(device_id: str) -> str:
+    """Where the platform tells a device something: confirmations (and, later, commands)."""
+    return f"{TOPIC_ROOT}/{device_id}/cmd"
 
 
 class WireError(ValueError):
@@ -178,9 +200,30 @@ class Status(msgspec.Struct, omit_defaults=True, forbid_unknown_fields=True, fro
     alarms: Annotated[tuple[Alarm, ...], msgspec.Meta(max_length=MAX_ENTRIES)] = ()
 
 
+class Confirm(msgspec.Struct, forbid_unknown_fields=True, frozen=True, tag_field="v", tag=VERSION):
+    """The platform's word that the readings in ``ranges`` (inclusive seq ranges) are committed."""
+
+    kind: Literal["confirm"]
+    device: Identifier
+    ts: EpochMs
+    ranges: Annotated[tuple[tuple[Int64, Int64], ...], msgspec.Meta(max_length=MAX_RANGES)]
+
+
+def merge_ranges(ranges: list[tuple[int, int]]) -> tuple[tuple[int, int], ...]:
+    """Overlapping or adjacent inclusive ranges joined, in order: ``[(5, 9), (1, 4), (8, 12)]`` -> ``((1, 12),)``."""
+    merged: list[tuple[int, int]] = []
+    for first, last in sorted(ranges):
+        if merged and first <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], last))
+        else:
+            merged.append((first, last))
+    return tuple(merged)
+
+
 _encoder = msgspec.json.Encoder()
 _telemetry = msgspec.json.Decoder(TelemetryBatch)
 _status = msgspec.json.Decoder(Status)
+_confirm = msgspec.json.Decoder(Confirm)
 
 
 def clip(text: str, limit: int = MAX_TEXT) -> str:
@@ -189,7 +232,7 @@ def clip(text: str, limit: int = MAX_TEXT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def encode(message: TelemetryBatch | Status) -> bytes:
+def encode(message: TelemetryBatch | Status | Confirm) -> bytes:
     """The JSON bytes of a message."""
     return _encoder.encode(message)
 
@@ -219,3 +262,15 @@ def decode_status(payload: bytes) -> Status:
         return _status.decode(payload)
     except msgspec.DecodeError as err:
         raise _error("status", err) from err
+
+
+def decode_confirm(payload: bytes) -> Confirm:
+    """Parse and check a confirmation; `WireError` says what is wrong (a range must not run backwards)."""
+    try:
+        confirm = _confirm.decode(payload)
+    except msgspec.DecodeError as err:
+        raise _error("confirmation", err) from err
+    for first, last in confirm.ranges:
+        if first > last:
+            raise WireError(f"confirmation range [{first}, {last}] runs backwards")
+    return confirm

@@ -7,8 +7,10 @@ acknowledge is sent again after a crash or a lost connection.
 
 Acknowledgements are manual: paho's thread only queues a message; the asyncio side collects a group
 (up to CEM_INGEST_BATCH_READINGS readings or CEM_INGEST_BATCH_WAIT_MS), has ``IngestService.handle``
-write it, and only then sends the PUBACKs. The broker never has more than CEM_INGEST_RECEIVE_MAXIMUM
-unacknowledged messages out to one process, which is the back-pressure when the database is slow or down.
+write it, and only then confirms to each gateway, on its ``cmd`` topic, the sequence ranges now committed
+(`cem_gateway.wire.Confirm`: the gateway deletes readings only then) and sends the PUBACKs. The broker
+never has more than CEM_INGEST_RECEIVE_MAXIMUM unacknowledged messages out to one process, which is the
+back-pressure when the database is slow or down.
 
 A write that fails is retried only when the database is out of reach (:func:`is_outage`): with backoff, the
 messages unacknowledged, the outage logged and counted (``IngestConsumer.outage_since``). Any other failure
@@ -39,6 +41,7 @@ from paho.mqtt.properties import Properties
 from tortoise.exceptions import DBConnectionError
 
 from cem_gateway.uplink import UplinkError, parse_broker_url, release_sockets, tls_context
+from cem_gateway.wire import MAX_RANGES, Confirm, command_topic, encode, merge_ranges
 from cem_platform.errors import ConfigurationError
 from cem_platform.settings import Settings
 from cem_platform.telemetry.ingest import IngestService, Message
@@ -120,6 +123,7 @@ class IngestConsumer:
         self._client: mqtt.Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.acked = 0
+        self.confirmed = 0  # readings confirmed to their gateways (sequence numbers, resends counted again)
         self.outage_since: float | None = None  # monotonic time the database was last found out of reach
         self.outages = 0
 
@@ -193,23 +197,26 @@ class IngestConsumer:
             readings += _estimate(item)
         return group
 
-    async def _write(self, group: list[_Delivery], stop: asyncio.Event) -> bool:
-        """Write a group durably; False when asked to stop first (then nothing of it is acknowledged)."""
+    async def _write(self, group: list[_Delivery], stop: asyncio.Event) -> dict[str, list[tuple[int, int]]] | None:
+        """Write a group durably and return what to confirm to each device; None when asked to stop first
+        (then nothing of it is acknowledged or confirmed)."""
         delay = 0.5
         while True:
             try:
                 try:
-                    await self.service.handle([d.message for d in group])
+                    committed = await self.service.handle([d.message for d in group])
                 except Exception as err:
                     if is_outage(err):
                         raise
                     log.warning("ingest write failed on a message's content; writing one message at a time")
+                    committed = {}
                     for delivery in group:
-                        await self._write_alone(delivery.message)
+                        for device, ranges in (await self._write_alone(delivery.message)).items():
+                            committed.setdefault(device, []).extend(ranges)
                 if self.outage_since is not None:
                     log.info("database reachable again; ingest resumed")
                     self.outage_since = None
-                return True
+                return committed
             except Exception as err:
                 if not is_outage(err):
                     raise
@@ -223,17 +230,35 @@ class IngestConsumer:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
                 if stop.is_set():
-                    return False
+                    return None
                 delay = min(delay * 2, 10.0)
 
-    async def _write_alone(self, message: Message) -> None:
-        """Write one message; if it fails for its content, keep it as a dead letter instead (an outage raises)."""
+    async def _write_alone(self, message: Message) -> dict[str, list[tuple[int, int]]]:
+        """Write one message; if it fails for its content, keep it as a dead letter instead (an outage raises).
+
+        A message set aside that way is not confirmed: its gateway keeps the readings and sends them again later.
+        """
         try:
-            await self.service.handle([message])
+            return await self.service.handle([message])
         except Exception as err:
             if is_outage(err):
                 raise
             await self.service.refuse_unprocessable(message, err)
+            return {}
+
+    def _confirm(self, committed: dict[str, list[tuple[int, int]]]) -> None:
+        """Tell each device which of its readings are committed (QoS 1, not awaited: a lost confirmation only
+        makes the gateway send those readings again, and a resend is stored once and confirmed again)."""
+        client = self._client
+        if client is None or not committed:
+            return
+        now = int(time.time() * 1000)
+        for device, ranges in committed.items():
+            merged = merge_ranges(ranges)
+            for start in range(0, len(merged), MAX_RANGES):
+                confirm = Confirm(kind="confirm", device=device, ts=now, ranges=merged[start : start + MAX_RANGES])
+                client.publish(command_topic(device), encode(confirm), qos=1)
+                self.confirmed += sum(last - first + 1 for first, last in confirm.ranges)
 
     def _ack(self, group: list[_Delivery]) -> None:
         client = self._client
@@ -274,8 +299,10 @@ class IngestConsumer:
                         await collector
                     break
                 group = collector.result()
-                if not await self._write(group, stop):
+                committed = await self._write(group, stop)
+                if committed is None:
                     break
+                self._confirm(committed)
                 self._ack(group)
         finally:
             for task in (publisher, stats, stopper):
@@ -300,6 +327,7 @@ class IngestConsumer:
             extra={
                 "messages": stats.messages,
                 "acknowledged": self.acked,
+                "confirmed": self.confirmed,
                 "stored": stats.stored,
                 "duplicates": stats.duplicates,
                 "rejected": stats.rejected,

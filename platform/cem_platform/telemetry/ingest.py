@@ -217,9 +217,16 @@ class IngestService:
 
     # --- the work --------------------------------------------------------------------------------------------
 
-    async def handle(self, messages: Sequence[Message]) -> None:
-        """Check, store and record one group of messages; returns when all of it is durable."""
+    async def handle(self, messages: Sequence[Message]) -> dict[str, list[tuple[int, int]]]:
+        """Check, store and record one group of messages; returns when all of it is durable.
+
+        Returns what may be confirmed to each device (see `cem_gateway.wire.Confirm`): the first and last
+        ``seq`` of every telemetry message of an admitted device whose readings are now stored or refused for
+        good (kept as a dead letter). A message that did not decode or whose device is not admitted is not
+        confirmed: the gateway keeps its readings.
+        """
         now_ms = int(time.time() * 1000)
+        committed: dict[str, list[tuple[int, int]]] = {}
         batches: list[Batch] = []
         batch_meta: list[tuple[_Device, TelemetryBatch]] = []
         refusals: list[tuple[Message, _Refusal]] = []
@@ -247,6 +254,9 @@ class IngestService:
                 refusals.append((message, refusal))
             batches.append(Batch(device.id, batch.sent, message.received_at, rows, len(batch.readings) - len(rows)))
             batch_meta.append((device, batch))
+            if batch.readings:
+                seqs = [reading.seq for reading in batch.readings]
+                committed.setdefault(device.id, []).append((min(seqs), max(seqs)))
 
         new_per_batch = await self.store.write(batches) if batches else []
         stored_at = int(time.time() * 1000)
@@ -261,6 +271,7 @@ class IngestService:
         for message, device, status in statuses:
             await self._store_status(message, device, status)
         await self._after_write(batch_meta, batches, new_per_batch)
+        return committed
 
     async def _check_telemetry(
         self, message: Message, topic_device: str, now_ms: int
