@@ -3,7 +3,7 @@
 Everything real, on loopback: a Modbus TCP plant in its own process (pymodbus servers, one per
 connection, values that move every second), Mosquitto with the registry's generated mTLS configuration
 and a throwaway PKI, `cem gateway run` as a subprocess, and an ingest-side MQTT 5 subscriber in this
-process that decodes every telemetry batch.
+process that decodes every telemetry batch and confirms it (as ingest does once it committed).
 
 Runs, in order:
 
@@ -297,7 +297,7 @@ def write_pki(root: Path, broker_port: int) -> Pki:
     write_atomic(broker / "server.crt", pki.pem(server_cert) + issuing_pem)
     write_atomic(broker / "ca.pem", issuing_pem + root_pem)
     write_atomic(broker / "crl.pem", pki.pem(pki.build_crl(ca_cert, ca_key, [], number=1, valid_hours=48)))
-    write_atomic(broker / "acl", mosquitto_acl(ingest_identity=INGEST, denied_devices=[]))
+    write_atomic(broker / "acl", mosquitto_acl(ingest_identities=(INGEST,), denied_devices=[]))
     (broker / "data").mkdir(mode=0o700)
     _give_to_broker_user(broker / "data")
     write_atomic(broker / "mosquitto.conf", mosquitto_conf(broker, bind=HOST, port=broker_port))
@@ -444,7 +444,8 @@ def buffer_state(path: Path) -> tuple[int, int]:
 
 # ================================================================================================ the ingest side
 class Collector:
-    """An ingest-side MQTT 5 subscriber (persistent session) that decodes and timestamps every reading."""
+    """An ingest-side MQTT 5 subscriber (persistent session) that decodes and timestamps every reading and, as
+    ingest does after its commit, confirms each message to the gateway (which keeps readings until then)."""
 
     def __init__(self, port: int, files: Path) -> None:
         self.port, self.files = port, files
@@ -471,7 +472,7 @@ class Collector:
         from paho.mqtt.properties import Properties
 
         from cem_gateway.uplink import tls_context
-        from cem_gateway.wire import decode_status, decode_telemetry
+        from cem_gateway.wire import Confirm, command_topic, decode_status, decode_telemetry, encode
 
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id="cem-ingest-bench", protocol=MQTTProtocolVersion.MQTTv5
@@ -510,6 +511,12 @@ class Collector:
                         self.ts.extend([reading.ts for reading in readings])
                         self.seq.extend([reading.seq for reading in readings])
                         self.estimated.extend([reading.estimated for reading in readings])
+                    if readings:  # as ingest does once it committed: the gateway lets these readings go
+                        seqs = [reading.seq for reading in readings]
+                        confirm = Confirm(
+                            kind="confirm", device=DEVICE, ts=int(now * 1000), ranges=((min(seqs), max(seqs)),)
+                        )
+                        c.publish(command_topic(DEVICE), encode(confirm), qos=1)
                 else:
                     status = decode_status(bytes(message.payload))
                     with self.lock:

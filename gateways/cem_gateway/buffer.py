@@ -3,7 +3,7 @@
 One SQLite file in WAL mode with ``synchronous=FULL``: a committed reading survives a killed process
 and a power cut. A reading gets its sequence number when it is stored (``AUTOINCREMENT``, so numbers
 never repeat, even after the buffer was emptied and the gateway restarted) and leaves the buffer only
-when the broker has acknowledged the message that carried it.
+when the platform has confirmed that it committed the message that carried it (not on the broker's PUBACK).
 
 When the buffer is full (``buffer_max_readings``) or the disk is nearly full (``buffer_min_free_mb``)
 the declared policy decides: ``drop_oldest`` evicts the oldest readings to make room, ``drop_newest``
@@ -241,10 +241,23 @@ class Buffer:
         return readings
 
     async def acknowledge(self, first_seq: int, last_seq: int) -> int:
-        """The broker has the readings first..last: remove them. Returns how many were removed."""
+        """The platform has committed the readings first..last: remove them. Returns how many were removed."""
+        return await self.acknowledge_ranges([(first_seq, last_seq)])
+
+    async def acknowledge_ranges(self, ranges: Sequence[tuple[int, int]]) -> int:
+        """Remove the readings of several inclusive seq ranges in one transaction (one disk flush)."""
 
         def delete(db: sqlite3.Connection) -> int:
-            removed = db.execute("DELETE FROM reading WHERE seq BETWEEN ? AND ?", (first_seq, last_seq)).rowcount
+            removed = 0
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for first_seq, last_seq in ranges:
+                    query = "DELETE FROM reading WHERE seq BETWEEN ? AND ?"
+                    removed += db.execute(query, (first_seq, last_seq)).rowcount
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
             self.depth -= removed
             return removed
 

@@ -10,6 +10,8 @@ A point map is a TOML or YAML file with three parts (the same keys in both forma
     evict = "drop_oldest"           # when full: drop_oldest | drop_newest (both raise a status alarm)
     batch_max = 500                 # readings per MQTT message
     inflight = 4                    # messages awaiting the broker's acknowledgement at once
+    confirm_window = 64             # messages sent but not yet confirmed by the platform, at most
+    confirm_timeout_s = 30          # unconfirmed that long: sent again (the wait doubles per attempt, to 16x)
     heartbeat_s = 30                # status message period
     broker = "mqtts://host:8883"    # optional: overrides the broker named at enrolment
 
@@ -117,6 +119,8 @@ class GatewayConfig:
     evict: Evict = "drop_oldest"
     batch_max: int = 500
     inflight: int = 4
+    confirm_window: int = 64
+    confirm_timeout_s: float = 30.0
     heartbeat_s: float = 30.0
     broker: str | None = None
 
@@ -314,6 +318,8 @@ _GATEWAY_KEYS = {
     "evict",
     "batch_max",
     "inflight",
+    "confirm_window",
+    "confirm_timeout_s",
     "heartbeat_s",
     "broker",
 }
@@ -366,6 +372,8 @@ def _gateway(reader: _Reader, base: Path) -> GatewayConfig:
         evict=reader.choice("evict", _EVICT, "drop_oldest"),
         batch_max=reader.integer("batch_max", 500, low=1, high=10_000),
         inflight=reader.integer("inflight", 4, low=1, high=100),
+        confirm_window=reader.integer("confirm_window", 64, low=1, high=10_000),
+        confirm_timeout_s=reader.real("confirm_timeout_s", 30.0, positive=True),
         heartbeat_s=reader.real("heartbeat_s", 30.0, positive=True),
         broker=broker,
     )

@@ -3,13 +3,21 @@
 ::
 
     Coordinator (one per connection) --slot readings--> QualityFilter --samples--> Buffer (SQLite WAL)
-    Buffer --oldest first + live lane--> Uplink (MQTT 5, TLS, QoS 1) --PUBACK--> Buffer.acknowledge
+    Buffer --oldest first + live lane--> Uplink (MQTT 5, TLS, QoS 1) --PUBACK--> (in-flight window freed)
+    platform's ingest, after its commit --Confirm on cem/v1/{device}/cmd--> Buffer.acknowledge
     heartbeat: Status (retained) every heartbeat_s; last will: Status "offline" (retained)
     renewal: after the certificate's renew-after date, `identity.renew` and reconnect with the new key
 
 After a reconnect the forwarder sends two lanes side by side: the backlog (everything stored before the
-reconnect, oldest first, as fast as the broker acknowledges) and the live lane (readings stored since),
+reconnect, oldest first, as fast as the platform confirms) and the live lane (readings stored since),
 so a long catch-up never delays current values.
+
+Delivered means stored (standard 5.2.2.3): a reading leaves the buffer only when the PLATFORM confirms it is
+committed, never on the broker's PUBACK. A broker restart that loses its queues, a rogue subscriber in the ingest's
+shared group or a stolen ingest session can therefore delay readings, never lose them: a message not confirmed
+within ``confirm_timeout_s`` is sent again (the wait doubling per attempt, up to 16x), and every message still in
+the buffer goes again after a reconnect. At most ``confirm_window`` messages are out unconfirmed: the end-to-end
+back-pressure when ingest or its database is slow.
 """
 
 from __future__ import annotations
@@ -36,7 +44,10 @@ from cem_gateway.wire import (
     Reading,
     Status,
     TelemetryBatch,
+    WireError,
     clip,
+    command_topic,
+    decode_confirm,
     encode,
     status_topic,
     telemetry_topic,
@@ -62,8 +73,10 @@ class Counters:
 
     read: int = 0
     stored: int = 0
-    sent: int = 0
+    sent: int = 0  # readings the broker acknowledged (resends counted again)
     batches: int = 0
+    confirmed: int = 0  # readings the platform confirmed and the buffer let go
+    resent: int = 0  # readings sent again because no confirmation came in time
     resent_sessions: int = 0
     connects: int = 0
     connect_failures: int = 0
@@ -71,6 +84,15 @@ class Counters:
     unrouted: int = 0  # telemetry messages the broker had no subscriber for (kept and sent again)
     last_error: str | None = None
     alarms_since: dict[tuple[str, str | None], int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Sent:
+    """A message sent on this connection and not yet confirmed: its last seq, when, and how often before."""
+
+    last: int
+    at: float  # time.monotonic()
+    attempts: int
 
 
 class Gateway:
@@ -108,6 +130,9 @@ class Gateway:
         self.started = clock()
         self.renew_check_s = renew_check_s
         self.renewal_error: str | None = None
+        self._unconfirmed: dict[int, _Sent] = {}  # first seq of a message sent on this connection -> its record
+        self._confirmed = asyncio.Event()
+        self._confirming: set[asyncio.Task[None]] = set()
         self.uplink = self._new_uplink()
         self._stopping = asyncio.Event()
 
@@ -150,35 +175,92 @@ class Gateway:
             context=lambda: tls_context(str(identity.ca_file), str(identity.cert_file), str(identity.key_file)),
             will=will,
             max_inflight=max(20, self.config.inflight * 2 + 2),
+            command_topic=command_topic(self.device),
+            on_command=self._on_command,
         )
 
-    async def _send(self, readings: Sequence[Reading]) -> None:
+    def _on_command(self, payload: bytes) -> None:
+        """A message on our cmd topic (on the event loop): a confirmation lets the buffer delete what it covers."""
+        try:
+            confirm = decode_confirm(payload)
+        except WireError as err:
+            log.warning("ignored a message on the command topic: %s", err)
+            return
+        if confirm.device != self.device:
+            log.warning("ignored a confirmation for device %s", confirm.device)
+            return
+        task = asyncio.ensure_future(self._apply_confirm(confirm.ranges))
+        self._confirming.add(task)
+        task.add_done_callback(self._confirming.discard)
+
+    async def _apply_confirm(self, ranges: Sequence[tuple[int, int]]) -> None:
+        try:
+            self.counters.confirmed += await self.buffer.acknowledge_ranges(ranges)
+        except Exception:  # noqa: BLE001 - e.g. the buffer closed at the stop: the readings stay, sent again
+            log.warning("a confirmation was not applied; its readings will be sent again")
+            return
+        for first, last in ranges:
+            for start in [start for start in self._unconfirmed if first <= start <= last]:
+                del self._unconfirmed[start]
+        self._confirmed.set()
+
+    async def _send(self, readings: Sequence[Reading], attempts: int = 0) -> None:
+        """Publish one message and wait for the broker's PUBACK; the readings stay until the platform confirms."""
+        first, last = readings[0].seq, readings[-1].seq
+        # recorded before the publish: the confirmation can arrive before the PUBACK is seen here
+        self._unconfirmed[first] = _Sent(last, time.monotonic(), attempts)
         batch = TelemetryBatch(device=self.device, sent=_ms(self.clock()), readings=tuple(readings))
         await self.uplink.publish(telemetry_topic(self.device), encode(batch), routed=True)
-        await self.buffer.acknowledge(readings[0].seq, readings[-1].seq)
         self.counters.sent += len(readings)
         self.counters.batches += 1
 
+    async def _overdue(self) -> list[Reading] | None:
+        """The oldest message unconfirmed for longer than its timeout, read again from the buffer (its record
+        moves to the resend); None when none is due. Readings the buffer no longer holds are not sent again."""
+        now = time.monotonic()
+        for first, sent in sorted(self._unconfirmed.items()):
+            if now - sent.at < self.config.confirm_timeout_s * 2 ** min(sent.attempts, 4):
+                continue
+            del self._unconfirmed[first]
+            rows = await self.buffer.fetch(first - 1, self.config.batch_max, upto=sent.last)
+            if rows:
+                self.counters.resent += len(rows)
+                log.info("no confirmation for readings %d..%d; sending them again", rows[0].seq, rows[-1].seq)
+                self._unconfirmed[rows[0].seq] = _Sent(rows[-1].seq, now, sent.attempts + 1)
+                return rows
+        return None
+
     async def _drain(self) -> None:
-        """Send until the connection drops: a backlog lane (oldest first) and a live lane."""
+        """Send until the connection drops: a backlog lane (oldest first), a live lane and the overdue resends."""
         config: GatewayConfig = self.config
+        self._unconfirmed.clear()  # a new connection: everything still in the buffer goes again, oldest first
         mark = self.buffer.last_seq
         backlog, live = 0, mark
         inflight: set[asyncio.Task[None]] = set()
         lost = asyncio.ensure_future(self.uplink.lost.wait())
+
+        def room() -> bool:
+            return len(inflight) < config.inflight and len(self._unconfirmed) < config.confirm_window
+
         try:
             while True:
                 self.buffer.appended.clear()  # before looking: an append from now on wakes the wait below
-                # fill the window: live readings first, then the backlog, several messages in flight
+                self._confirmed.clear()
+                # fill the window: overdue resends, live readings, then the backlog, several messages in flight
                 progressed = True
-                while progressed and len(inflight) < config.inflight:
+                while progressed and room():
                     progressed = False
+                    rows = await self._overdue()
+                    if rows:
+                        inflight.add(asyncio.ensure_future(self._send(rows, self._unconfirmed[rows[0].seq].attempts)))
+                        progressed = True
+                        continue
                     rows = await self.buffer.fetch(live, config.batch_max)
                     if rows:
                         live = rows[-1].seq
                         inflight.add(asyncio.ensure_future(self._send(rows)))
                         progressed = True
-                    if backlog < mark and len(inflight) < config.inflight:
+                    if backlog < mark and room():
                         rows = await self.buffer.fetch(backlog, config.batch_max, upto=mark)
                         backlog = rows[-1].seq if rows else mark
                         if rows:
@@ -190,9 +272,15 @@ class Gateway:
                     if errors:
                         raise errors[0]  # an UplinkError ends the session; the unsent rows stay in the buffer
                     continue
-                appended = asyncio.ensure_future(self.buffer.appended.wait())
-                await asyncio.wait({appended, lost}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
-                appended.cancel()
+                # nothing in flight: wait for new readings, a confirmation (room in the window) or the next
+                # resend check, whichever comes first
+                waits = {
+                    asyncio.ensure_future(self.buffer.appended.wait()),
+                    asyncio.ensure_future(self._confirmed.wait()),
+                }
+                await asyncio.wait({*waits, lost}, timeout=self._next_check(), return_when=asyncio.FIRST_COMPLETED)
+                for wait in waits:
+                    wait.cancel()
                 if lost.done():
                     raise UplinkError("connection lost")
         finally:
@@ -200,6 +288,14 @@ class Gateway:
             for task in inflight:
                 task.cancel()
             await asyncio.gather(*inflight, return_exceptions=True)
+
+    def _next_check(self) -> float:
+        """Seconds until the next unconfirmed message falls due (at most 1 s: a new reading may be waiting)."""
+        if not self._unconfirmed:
+            return 1.0
+        now, timeout = time.monotonic(), self.config.confirm_timeout_s
+        due = min(sent.at + timeout * float(2 ** min(sent.attempts, 4)) for sent in self._unconfirmed.values())
+        return min(max(due - now, 0.01), 1.0)
 
     async def _drain_while_routed(self) -> None:
         """`_drain` on this connection; while the broker has no subscriber for the telemetry, wait and try again.
@@ -401,6 +497,7 @@ class Gateway:
             with contextlib.suppress(Exception):
                 offline = encode(await self.status("offline", "stopped"))
                 await self.uplink.close(last=(status_topic(self.device), offline))
+            await asyncio.gather(*self._confirming, return_exceptions=True)  # confirmations that came in, applied
             await self.buffer.close()
             log.info("gateway stopped; %d readings wait in the buffer", self.buffer.depth)
 

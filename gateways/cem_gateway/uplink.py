@@ -11,6 +11,11 @@ platform's ingest session does not exist at that moment (never started, expired,
 Mosquitto 2.0.11 does not restore MQTT 5 sessions from its persistence file). Deleting the readings then would
 lose them for good; the caller keeps them and sends them again later.
 
+With ``command_topic`` the connection also subscribes (QoS 1) to the device's own ``cmd`` topic before `connect`
+returns, and hands every message that arrives there to ``on_command`` on the event loop: the platform's
+confirmations that readings are stored come that way. The session is clean each time: a confirmation sent while
+the gateway was away is lost, and the readings it covered are sent again and confirmed again.
+
 paho-mqtt does the protocol on its own network thread. One paho client serves one connection: after a
 drop a new one is made, so paho never replays messages behind the caller's back (the buffer does that,
 with the same sequence numbers).
@@ -86,9 +91,13 @@ class Uplink:
         will: Callable[[], tuple[str, bytes]] | None = None,
         keepalive: int = 20,
         max_inflight: int = 20,
+        command_topic: str | None = None,
+        on_command: Callable[[bytes], None] | None = None,
     ) -> None:
         self.client_id, self.host, self.port, self._context = client_id, host, port, context
         self.will, self.keepalive, self.max_inflight = will, keepalive, max_inflight
+        self.command_topic, self.on_command = command_topic, on_command
+        self._suback: asyncio.Future[None] | None = None
         self._client: mqtt.Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending: dict[int, asyncio.Future[None]] = {}
@@ -110,7 +119,26 @@ class Uplink:
         assert self._loop is not None  # noqa: S101
         self._loop.call_soon_threadsafe(self._acknowledged, mid, reason.value, str(reason))
 
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reasons: list[ReasonCode], props: Any
+    ) -> None:
+        assert self._loop is not None  # noqa: S101
+        failed = [str(reason) for reason in reasons if reason.is_failure]
+        self._loop.call_soon_threadsafe(self._subscribed, failed)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        assert self._loop is not None  # noqa: S101
+        if self.on_command is not None:
+            self._loop.call_soon_threadsafe(self.on_command, bytes(message.payload))
+
     # ----------------------------------------------------------------------------------- event loop
+    def _subscribed(self, failed: list[str]) -> None:
+        if self._suback is not None and not self._suback.done():
+            if failed:
+                self._suback.set_exception(UplinkError(f"the broker refused the subscription: {', '.join(failed)}"))
+            else:
+                self._suback.set_result(None)
+
     def _connected(self, failed: bool, reason: str) -> None:
         if self._connack is not None and not self._connack.done():
             if failed:
@@ -123,8 +151,9 @@ class Uplink:
         self.connected = False
         self.lost.set()
         error = UplinkError(f"connection lost ({reason})")
-        if self._connack is not None and not self._connack.done():
-            self._connack.set_exception(error)
+        for waiting in (self._connack, self._suback):
+            if waiting is not None and not waiting.done():
+                waiting.set_exception(error)
         pending, self._pending = self._pending, {}
         self._routed.clear()
         for future in pending.values():
@@ -169,7 +198,9 @@ class Uplink:
             self._on_disconnect,
             self._on_publish,
         )
+        client.on_subscribe, client.on_message = self._on_subscribe, self._on_message
         self._connack = self._loop.create_future()
+        self._suback = None
         self._client = client
         try:
             await asyncio.wait_for(
@@ -190,7 +221,24 @@ class Uplink:
             if isinstance(err, UplinkError):
                 raise
             raise UplinkError(f"no answer from the broker at {self.host}:{self.port} within {timeout:.0f} s") from err
+        if self.command_topic is not None:
+            await self._subscribe(client, self.command_topic, timeout)
         log.info("connected to %s:%s as %s", self.host, self.port, self.client_id)
+
+    async def _subscribe(self, client: mqtt.Client, topic: str, timeout: float) -> None:  # noqa: ASYNC109
+        """Subscribe (QoS 1) and wait for the SUBACK: a confirmation must not arrive before we listen."""
+        assert self._loop is not None  # noqa: S101
+        self._suback = self._loop.create_future()
+        result, _ = client.subscribe(topic, qos=1)
+        try:
+            if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                raise UplinkError(f"cannot subscribe to {topic}: {mqtt.error_string(result)}")
+            await asyncio.wait_for(asyncio.shield(self._suback), timeout)
+        except (TimeoutError, UplinkError) as err:
+            await self.close()
+            if isinstance(err, UplinkError):
+                raise
+            raise UplinkError(f"no SUBACK from the broker for {topic} within {timeout:.0f} s") from err
 
     async def publish(
         self,

@@ -22,7 +22,16 @@ from paho.mqtt.properties import Properties
 
 from cem_gateway.identity import _store
 from cem_gateway.uplink import release_sockets, tls_context
-from cem_gateway.wire import Reading, Status, decode_status, decode_telemetry
+from cem_gateway.wire import (
+    Confirm,
+    Reading,
+    Status,
+    WireError,
+    command_topic,
+    decode_status,
+    decode_telemetry,
+    encode,
+)
 from cem_platform.settings import Settings
 from cem_registry.ca import Authority
 from tests.test_platform.world import World
@@ -41,9 +50,11 @@ async def gateway_identity(world: World, directory: Path, broker_port: int) -> s
     return terminal.device_id
 
 
-async def ingest_files(settings: Settings, directory: Path) -> Path:
-    """The ingest service's certificate files (client.key, client.crt, ca.pem)."""
-    await Authority(settings).write_service_identity(settings.broker.ingest_identity, directory)
+async def ingest_files(settings: Settings, directory: Path, identity: str = "") -> Path:
+    """An ingest process's certificate files (client.key, client.crt, ca.pem), for ``identity`` (one of
+    ``settings.broker.ingest_identities``; the first by default). The broker makes the CN the client id, so two
+    clients that share these files share one session and take it from each other: give each process its own."""
+    await Authority(settings).write_service_identity(identity or settings.broker.ingest_identity, directory)
     return directory
 
 
@@ -57,11 +68,16 @@ async def wait_until(condition: Callable[[], bool], timeout: float, what: str) -
 
 @dataclass
 class Collector:
-    """The ingest side in miniature: a persistent MQTT 5 session that records telemetry and status."""
+    """The ingest side in miniature: a persistent MQTT 5 session that records telemetry and status.
+
+    Like ingest, it confirms each telemetry message to its gateway (on the device's cmd topic) once it has
+    recorded it, so the gateway lets those readings go; ``confirm=False`` makes a silent observer.
+    """
 
     port: int
     files: Path
     client_id: str = "cem-ingest-test"
+    confirm: bool = True
     messages: list[tuple[str, bytes]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     connects: int = 0
@@ -83,6 +99,17 @@ class Collector:
         def on_message(c: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
             with self.lock:
                 self.messages.append((message.topic, message.payload))
+            device, channel = message.topic.split("/")[2:4]
+            if self.confirm and channel == "telemetry":
+                try:
+                    seqs = [reading.seq for reading in decode_telemetry(message.payload).readings]
+                except WireError:
+                    return
+                if seqs:
+                    confirm = Confirm(
+                        kind="confirm", device=device, ts=int(time.time() * 1000), ranges=((min(seqs), max(seqs)),)
+                    )
+                    c.publish(command_topic(device), encode(confirm), qos=1)
 
         client.on_connect, client.on_message = on_connect, on_message
         # a fresh session at first, then the same one on every reconnect: what was queued meanwhile arrives

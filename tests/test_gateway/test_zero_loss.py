@@ -37,6 +37,7 @@ identity_dir = "identity"
 buffer_path = "buffer.sqlite3"
 batch_max = 40
 inflight = 2
+confirm_timeout_s = 3
 heartbeat_s = 1
 
 """
@@ -145,6 +146,9 @@ async def test_every_reading_arrives_once_across_a_broker_outage_and_a_killed_ga
                 )
 
             await wait_until(drained, 60, "everything stored to arrive")
+            # the plant stops: the gateway reads nothing new, and its buffer empties as confirmations come
+            simulator.stop()
+            await wait_until(lambda: not _stored_seqs(buffer)[1], 60, "every reading to be confirmed")
             assert gateway.stop() == 0
         last, waiting = _stored_seqs(buffer)
         await asyncio.sleep(1)
@@ -152,9 +156,10 @@ async def test_every_reading_arrives_once_across_a_broker_outage_and_a_killed_ga
 
     received = collector.telemetry(device)
     grouped = by_seq(received)
-    # every number given out arrived, or is still waiting in the buffer to be sent: nothing lost
-    assert set(range(1, last + 1)) == set(grouped) | waiting, "sequence numbers missing"
-    assert not set(grouped) & waiting or all(seq in grouped for seq in waiting)
+    # every number given out arrived, and the gateway let go of each only once it was confirmed: nothing waits
+    # and nothing is lost (a reading in flight at a stop stays in the buffer until confirmed, so the end is exact)
+    assert waiting == set()
+    assert set(grouped) == set(range(1, last + 1)), "sequence numbers missing"
     # a reading sent twice (lost acknowledgement) is the same reading: the receiver keeps one
     for seq, copies in grouped.items():
         assert all(copy == copies[0] for copy in copies), f"seq {seq} arrived with different contents"
@@ -220,3 +225,39 @@ async def test_readings_the_broker_gives_to_nobody_stay_in_the_buffer_until_the_
         resumed.stop()
     statuses = resumed.statuses(device)
     assert statuses and statuses[-1].state == "offline" and statuses[-1].reason == "stopped"
+
+
+@pytest.mark.slow
+async def test_readings_stay_until_the_platform_confirms_them_and_go_again_when_it_does_not(
+    app: object, world: World, settings: Settings, tmp_path: Path
+) -> None:
+    """The broker's PUBACK frees only the in-flight window: a reading leaves the buffer once ingest confirms it
+    (on the device's cmd topic), and what stays unconfirmed for ``confirm_timeout_s`` is sent again."""
+    async with running_broker(settings) as broker:
+        run = await launch(world, settings, tmp_path, broker)
+        device, silent, simulator, gateway = run.device, run.collector, run.simulator, run.gateway
+        silent.confirm = False  # it receives every message (the broker acknowledges them) and confirms none
+        with stopping([simulator, gateway]):
+            await gateway.wait_for_line(f"gateway running as {device}")
+            await wait_until(lambda: len(silent.seqs(device)) >= len(run.points.points), 30, "first readings")
+            received = silent.seqs(device)
+            _, waiting = _stored_seqs(run.buffer)
+            assert received <= waiting, "readings left the buffer on the broker's acknowledgement"
+            # after the timeout the first message goes again: the collector sees its numbers twice
+            await gateway.wait_for_line("no confirmation for readings 1..", timeout=30)
+            await wait_until(lambda: len(by_seq(silent.telemetry(device))[min(received)]) >= 2, 15, "a resend")
+            _, waiting = _stored_seqs(run.buffer)
+            assert min(received) in waiting
+
+            # ingest confirms from now on (it takes the same session): the backlog goes, live readings follow
+            silent.stop()
+            confirming = Collector(broker.port, silent.files)
+            confirming.start(resume=True)
+            try:
+                simulator.stop()  # no new readings: the buffer must empty
+                await wait_until(lambda: not _stored_seqs(run.buffer)[1], 60, "the buffer to empty once confirmed")
+                last, _ = _stored_seqs(run.buffer)
+                assert set(range(1, last + 1)) <= silent.seqs(device) | confirming.seqs(device)
+                assert gateway.stop() == 0
+            finally:
+                confirming.stop()
