@@ -457,7 +457,8 @@ class Ingest:
 
     def __init__(self, number: int, root: Path, env: dict[str, str], profile: Path | None) -> None:
         self.number, self.root, self.env, self.profile = number, root, env, profile
-        self.client_id = f"cem-ingest-bench-{number}"
+        # the broker makes the certificate's CN the client id: each process has its own (ingest_identities[number])
+        self.client_id = f"cem-ingest-{number}"
         self.log_file = root / f"ingest-{number}.log"
         self.lock = threading.Lock()
         self.stats: list[Stat] = []
@@ -473,7 +474,7 @@ class Ingest:
         if self.profile is not None:  # this script runs the same command under cProfile
             out = self.profile / f"ingest-{self.number}.prof"
             command = [sys.executable, str(Path(__file__).resolve()), "--profiled", str(out)]
-        command += ["ingest", "--client-id", self.client_id]
+        command += ["ingest", "--identity-dir", str(self.root / self.client_id)]
         self.process = subprocess.Popen(  # noqa: S603 - the platform's own command
             command, cwd=self.root, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
@@ -992,7 +993,12 @@ async def prepare(
         authority = Authority(settings)
         await authority.initialise()
         await authority.write_mosquitto_config(root / "broker", bind=HOST, port=broker_port)
-        await authority.write_service_identity(settings.broker.ingest_identity, root / "ingest")
+        await authority.write_service_identity(settings.broker.ingest_identity, root / "ingest")  # the counter's
+        names = settings.broker.ingest_identities[1 : args.ingest_processes + 1]  # one per ingest process
+        if len(names) < args.ingest_processes:
+            raise RuntimeError(f"the broker knows {len(names)} ingest identities: raise CEM_BROKER_INGEST_PROCESSES")
+        for name in names:
+            await authority.write_service_identity(name, root / name)
 
         registry = DeviceRegistry(settings)
         operator = Principal.system(name="ingest-bench", kind="cli")

@@ -14,6 +14,33 @@ Nothing else is allowed to anyone; anonymous clients are refused. One function, 
 states the rules for the EMQX HTTP authorisation hook; :func:`mosquitto_acl` writes the same rules as a
 Mosquitto ACL file, plus an explicit deny for every device that is suspended, revoked or retired, so a
 device that is still connected is denied from the next message on once the broker reloads.
+
+Identities. Every client's identity is the CN of its certificate, and the broker makes that CN the client's
+MQTT client id too (Mosquitto ``use_username_as_clientid``, EMQX ``peer_cert_as_clientid = cn``): whatever
+client id a device sends, it gets its own, so it can never take over another client's session (a device that
+connected as ``cem-ingest-1`` used to kick the ingest off every second). Because the client id is the CN, every
+ingest process needs a certificate of its own: the ingest identities are ``<ingest_identity>`` and
+``<ingest_identity>-1`` .. ``-<ingest_processes>`` (:attr:`BrokerSettings.ingest_identities`).
+
+Subscriptions: what each broker can refuse.
+
+* EMQX authorises every SUBSCRIBE when it arrives (the HTTP hook, or the file rules in ``deploy/emqx/acl.conf``):
+  a device may subscribe to its own ``cmd`` topic and nothing else. :func:`is_allowed` also refuses every
+  ``$share/...`` filter from a device, in case the topic reaches the hook with its prefix.
+* Mosquitto 2.0 cannot refuse a subscription by its ACL file: the file is consulted for SUBSCRIBE only to say
+  yes (``security_default.c``: "implement ACL subscription strings"), and reads are checked when a message is
+  delivered. A plain subscription to other devices' topics therefore gets nothing. A device that joins the
+  ingest's shared group (``$share/<group>/cem/v1/+/telemetry``) is granted, is given its turn of the group's
+  messages, and Mosquitto drops them at the read check: those messages are delayed, not lost, because the
+  gateway keeps every reading until ingest confirms it is stored (on the device's ``cmd`` topic) and sends
+  again what stays unconfirmed. Keeping the group name (``CEM_INGEST_GROUP``) out of devices' reach makes
+  joining it a guess: a device in any other group only receives its own copies, which are dropped.
+  The dynamic security plugin of Mosquitto 2.0 does check subscriptions (``$share`` ones included) when they
+  arrive, but it has no per-client patterns (every device would need its own client and role), it keeps its
+  own JSON state that it loads at start and changes only through ``$CONTROL`` messages from an administrator
+  client, and for a client it does not know it defers to the ACL file, which says yes to every SUBSCRIBE. It
+  would be a second, live copy of the fleet to keep in step with the registry (a missed update locks out a new
+  device or lets a refused one subscribe again), so it is not used.
 """
 
 from __future__ import annotations
@@ -23,7 +50,7 @@ import os
 import re
 import signal
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,18 +82,27 @@ def device_topics(device_id: str) -> dict[str, str]:
     return {name: f"{TOPIC_ROOT}/{device_id}/{name}" for name in (*DEVICE_CHANNELS, COMMAND_CHANNEL)}
 
 
-def is_allowed(identity: str, action: str, topic: str, *, ingest_identity: str, device_admitted: bool) -> bool:
+def is_allowed(
+    identity: str, action: str, topic: str, *, ingest_identities: Collection[str], device_admitted: bool
+) -> bool:
     """May the client whose certificate CN is ``identity`` do ``action`` (publish/subscribe) on ``topic``?
 
+    ``ingest_identities`` are the ingest processes' CNs (:attr:`BrokerSettings.ingest_identities`);
     ``device_admitted`` is whether the registry currently admits that device (enrolled or active).
-    ``topic`` may be a subscription filter, with or without a ``$share/<group>/`` prefix.
+    ``topic`` may be a subscription filter; the ingest may give it a ``$share/<group>/`` prefix, a device may not
+    (it could only want one to join the ingest's group and take its turn of other devices' messages).
     """
-    topic = _SHARED.sub("", topic)
+    is_ingest = identity in ingest_identities
+    shared = _SHARED.match(topic)
+    if shared:
+        if not is_ingest:
+            return False
+        topic = topic[shared.end() :]
     parts = topic.split("/")
     if len(parts) != 4 or "/".join(parts[:2]) != TOPIC_ROOT or "#" in topic:
         return False
     _, _, who, channel = parts
-    if identity == ingest_identity:
+    if is_ingest:
         if action == "subscribe":
             return channel in DEVICE_CHANNELS and (who == "+" or bool(DEVICE_ID_PATTERN.match(who)))
         return action == "publish" and channel == COMMAND_CHANNEL and bool(DEVICE_ID_PATTERN.match(who))
@@ -77,22 +113,26 @@ def is_allowed(identity: str, action: str, topic: str, *, ingest_identity: str, 
     return action == "subscribe" and channel == COMMAND_CHANNEL
 
 
-def mosquitto_acl(*, ingest_identity: str, denied_devices: Iterable[str]) -> str:
+def mosquitto_acl(*, ingest_identities: Iterable[str], denied_devices: Iterable[str]) -> str:
     """A Mosquitto 2 ACL file implementing :func:`is_allowed` (identities come from certificate CNs)."""
     lines = [
         "# Generated by the CEM device registry; rewritten on every suspension, revocation and retirement.",
         "# Each device may write only its own telemetry and status and read only its own commands.",
+        "# Each ingest process has its own certificate (its CN is its client id), and each gets the ingest's rules.",
         "",
     ]
     for device_id in sorted(set(denied_devices)):
         if not DEVICE_ID_PATTERN.match(device_id):
             continue
         lines += [f"user {device_id}", f"topic deny {TOPIC_ROOT}/#", ""]
+    for identity in dict.fromkeys(ingest_identities):
+        lines += [
+            f"user {identity}",
+            *(f"topic read {TOPIC_ROOT}/+/{channel}" for channel in DEVICE_CHANNELS),
+            f"topic write {TOPIC_ROOT}/+/{COMMAND_CHANNEL}",
+            "",
+        ]
     lines += [
-        f"user {ingest_identity}",
-        *(f"topic read {TOPIC_ROOT}/+/{channel}" for channel in DEVICE_CHANNELS),
-        f"topic write {TOPIC_ROOT}/+/{COMMAND_CHANNEL}",
-        "",
         *(f"pattern write {TOPIC_ROOT}/%u/{channel}" for channel in DEVICE_CHANNELS),
         f"pattern read {TOPIC_ROOT}/%u/{COMMAND_CHANNEL}",
         "",
@@ -139,6 +179,9 @@ def mosquitto_conf(directory: Path, *, bind: str, port: int, pid_file: str = "")
         "tls_version tlsv1.2",
         "require_certificate true",
         "use_identity_as_username true",
+        # ...and the username (the CN) is the client id too, whatever the client sent: no device can present the
+        # ingest's client id and kick it off, nor take over another device's session.
+        "use_username_as_clientid true",
         "",
     ]
     return "\n".join(lines)
@@ -180,7 +223,7 @@ class BrokerFiles:
         write_atomic(self.directory / "crl.pem", crl_pem)
         write_atomic(
             self.directory / "acl",
-            mosquitto_acl(ingest_identity=self.settings.ingest_identity, denied_devices=denied_devices),
+            mosquitto_acl(ingest_identities=self.settings.ingest_identities, denied_devices=denied_devices),
         )
         return self.reload()
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cem_platform.db import run_with_db
+from cem_platform.errors import ConfigurationError
 from cem_platform.settings import Settings, get_settings
 from cem_registry.ca import Authority
 from cem_registry.services import DeviceRegistry
@@ -39,12 +40,21 @@ def _pki_status(args: argparse.Namespace) -> int:
 
 
 def _pki_issue_service(args: argparse.Namespace) -> int:
-    async def work(settings: Settings) -> str:
-        identity = args.identity or settings.broker.ingest_identity
-        await Authority(settings).write_service_identity(identity, Path(args.dir))
-        return identity
+    allowed = get_settings().broker.ingest_identities
+    identity = args.identity or allowed[0]
+    if identity not in allowed:
+        # The broker gives the ingest's rights to these names only; a certificate for any other name would
+        # connect and be refused everything, or, shaped like a device id, pass for a device.
+        raise ConfigurationError(
+            f"{identity!r} is not an ingest identity",
+            hint=f"Choose one of {allowed[0]}, {allowed[1]} .. {allowed[-1]}, one per ingest process"
+            " (CEM_BROKER_INGEST_IDENTITY and CEM_BROKER_INGEST_PROCESSES set them).",
+        )
 
-    identity = run_with_db(work)
+    async def work(settings: Settings) -> None:
+        await Authority(settings).write_service_identity(identity, Path(args.dir))
+
+    run_with_db(work)
     print(f"client certificate for {identity!r} written to {args.dir} (client.key, client.crt, ca.pem)")
     return 0
 
@@ -87,7 +97,13 @@ def add_commands(commands: Any) -> None:
     pki_.add_parser("init", help="create the root and issuing CAs (once)").set_defaults(func=_pki_init)
     pki_.add_parser("status", help="show the CA and CRL").set_defaults(func=_pki_status)
     service = pki_.add_parser("issue-service", help="client certificate for a platform service (ingest)")
-    service.add_argument("--identity", help="CN; default CEM_BROKER_INGEST_IDENTITY")
+    service.add_argument(
+        "--name",
+        "--identity",
+        dest="identity",
+        help="CN, which is also the MQTT client id: one per ingest process, CEM_BROKER_INGEST_IDENTITY (the default)"
+        " or CEM_BROKER_INGEST_IDENTITY-N, N from 1 to CEM_BROKER_INGEST_PROCESSES",
+    )
     service.add_argument("--dir", required=True)
     service.set_defaults(func=_pki_issue_service)
 

@@ -746,11 +746,11 @@ class DeviceRegistry:
 
     async def authorize(self, identity: str, action: str, topic: str) -> bool:
         """The broker's question (EMQX HTTP hook): may this certificate identity do this on this topic now?"""
-        ingest = self.settings.broker.ingest_identity
+        ingest = self.settings.broker.ingest_identities
         admitted = False
-        if identity != ingest and DEVICE_ID_PATTERN.match(identity):
+        if identity not in ingest and DEVICE_ID_PATTERN.match(identity):
             admitted = await Device.filter(id=identity, state__in=list(ADMITTED_STATES)).exists()
-        return is_allowed(identity, action, topic, ingest_identity=ingest, device_admitted=admitted)
+        return is_allowed(identity, action, topic, ingest_identities=ingest, device_admitted=admitted)
 
     async def expiring_certificates(self) -> list[DeviceCertificate]:
         """Warn once about each valid certificate expiring within CEM_PKI_EXPIRY_WARNING_DAYS (periodic job)."""

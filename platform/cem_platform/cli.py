@@ -107,7 +107,8 @@ def _ingest(args: argparse.Namespace) -> int:
     from cem_platform.settings import Settings
     from cem_platform.telemetry.consumer import IngestConsumer
 
-    overrides = {k: v for k, v in (("client_id", args.client_id), ("group", args.group)) if v}
+    pairs = (("client_id", args.client_id), ("group", args.group), ("identity_dir", args.identity_dir))
+    overrides = {k: v for k, v in pairs if v}
     settings = get_settings()
     if overrides:
         settings = msgspec.structs.replace(settings, ingest=msgspec.structs.replace(settings.ingest, **overrides))
@@ -460,7 +461,6 @@ def _demo(args: argparse.Namespace) -> int:
     # ingest and the periodic jobs run inside the API process (no Redis, no Celery needed for the demo)
     os.environ.setdefault("CEM_INGEST_EMBEDDED", "true")
     os.environ.setdefault("CEM_INGEST_IDENTITY_DIR", str(DEMO_DIR / "ingest"))
-    os.environ.setdefault("CEM_INGEST_CLIENT_ID", "cem-ingest-demo")
     get_settings.cache_clear()
     settings = get_settings()
     # The pid file of an earlier run names a broker that is gone (and a pid that may now be another process's).
@@ -590,7 +590,12 @@ def _parser() -> argparse.ArgumentParser:
     ingest = commands.add_parser(
         "ingest", help="consume telemetry and status from the broker into the database (runs until stopped)"
     )
-    ingest.add_argument("--client-id", help="MQTT client id of this process; default CEM_INGEST_CLIENT_ID")
+    ingest.add_argument(
+        "--identity-dir", help="this process's certificate (cem pki issue-service); default CEM_INGEST_IDENTITY_DIR"
+    )
+    ingest.add_argument(
+        "--client-id", help="only checked: must equal the certificate's CN, which the broker makes the client id"
+    )
     ingest.add_argument("--group", help="shared-subscription group; default CEM_INGEST_GROUP")
     ingest.set_defaults(func=_ingest)
 

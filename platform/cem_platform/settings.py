@@ -114,17 +114,28 @@ class BrokerSettings(msgspec.Struct, frozen=True, kw_only=True):
     hostnames: tuple[str, ...] = ("127.0.0.1", "localhost")  # names in the broker's server certificate
     config_dir: str = ".cem-broker"  # crl.pem and acl are rewritten here on every revocation
     pid_file: str = ""  # when set, the broker gets SIGHUP after each rewrite (Mosquitto reloads CRL and ACL)
-    ingest_identity: str = "cem-ingest"  # CN of the ingest service's client certificate
+    ingest_identity: str = "cem-ingest"  # CN of the ingest service's client certificate (and the first process's)
+    # The broker makes each client's certificate CN its client id, so every ingest process needs a certificate of
+    # its own: <ingest_identity> and <ingest_identity>-1 .. -<ingest_processes> (see ingest_identities).
+    ingest_processes: Annotated[int, msgspec.Meta(ge=1, le=999)] = 8
     authz_key: str = ""  # shared secret of the EMQX HTTP authorisation hook; empty disables the hook
     online_minutes: Positive = 5  # a device not seen for longer is shown offline
+
+    @property
+    def ingest_identities(self) -> tuple[str, ...]:
+        """Every certificate identity an ingest process may have; the broker gives only these the ingest's rights."""
+        base = self.ingest_identity
+        return (base, *(f"{base}-{n}" for n in range(1, self.ingest_processes + 1)))
 
 
 class IngestSettings(msgspec.Struct, frozen=True, kw_only=True):
     """The ingest service (``cem ingest``): its MQTT identity, shared subscription and write batching."""
 
     broker_url: str = ""  # mqtts://host:port of the broker as ingest reaches it; empty: CEM_BROKER_URL
-    identity_dir: str = ".cem-ingest"  # client.crt, client.key and ca.pem (`cem registry service-identity`)
-    client_id: str = "cem-ingest-1"  # stable per process: its MQTT session (and unacknowledged messages) survive
+    identity_dir: str = ".cem-ingest"  # client.crt, client.key and ca.pem (`cem pki issue-service --dir`)
+    # The broker makes the CN of client.crt the client id (no client can take another's session), so the client id
+    # is that CN; this setting is only a check: when set, it must equal the CN, or ingest refuses to start.
+    client_id: str = ""
     group: str = "cem-ingest"  # the shared subscription's group: processes in one group split the messages
     session_expiry_s: Positive = 86400
     receive_maximum: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 200  # messages in flight to one process

@@ -177,6 +177,8 @@ async def test_platform_answers_the_request_emqx_builds(client: httpx.AsyncClien
     ingest = settings.broker.ingest_identity
     cases = [
         (ingest, "subscribe", f"{TOPIC_ROOT}/+/telemetry", "allow"),
+        (f"{ingest}-{settings.broker.ingest_processes}", "subscribe", f"{TOPIC_ROOT}/+/telemetry", "allow"),
+        (f"{ingest}-{settings.broker.ingest_processes + 1}", "subscribe", f"{TOPIC_ROOT}/+/telemetry", "deny"),
         (ingest, "subscribe", f"{TOPIC_ROOT}/#", "deny"),
         ("dev-000000000000", "publish", f"{TOPIC_ROOT}/dev-000000000000/telemetry", "deny"),  # not enrolled
     ]
@@ -278,18 +280,22 @@ def test_acl_file_is_well_formed_and_ends_in_deny_all() -> None:
 
 def test_acl_identities_match_the_settings_and_the_device_pattern() -> None:
     rules = _rules()
-    users = {rule.user for rule in rules if rule.user is not None}
-    assert users == {load_settings({}).broker.ingest_identity}
-    assert {rule.regex for rule in rules if rule.regex is not None} == {DEVICE_ID_PATTERN.pattern}
-    own = [rule for rule in rules if rule.regex is not None]
+    assert {rule.user for rule in rules if rule.user is not None} == set()
+    broker = load_settings({}).broker
+    ingest_pattern = f"^{broker.ingest_identity}(-[0-9]+)?$"
+    assert {rule.regex for rule in rules if rule.regex is not None} == {DEVICE_ID_PATTERN.pattern, ingest_pattern}
+    # every ingest identity the platform accepts matches the file's expression, and no device id does
+    assert all(re.search(ingest_pattern, identity) for identity in broker.ingest_identities)
+    assert not re.search(ingest_pattern, "dev-aaaaaaaaaaaa")
+    own = [rule for rule in rules if rule.regex == DEVICE_ID_PATTERN.pattern]
     assert all("${username}" in topic for rule in own for topic in rule.topics)
 
 
 def test_acl_file_decides_like_the_platform_for_admitted_devices() -> None:
     rules = _rules()
-    ingest = load_settings({}).broker.ingest_identity
+    ingest = load_settings({}).broker.ingest_identities
     device_a, device_b = "dev-aaaaaaaaaaaa", "dev-bbbbbbbbbbbb"
-    identities = [device_a, device_b, ingest, "intruder", "dev-short"]
+    identities = [device_a, device_b, ingest[0], ingest[1], ingest[-1], "intruder", "dev-short"]
     # device segments are device ids or "+": the file cannot check that a segment is a device id, so for
     # other segments (no device can publish or subscribe there) it is looser than the platform
     topics = [
@@ -313,7 +319,9 @@ def test_acl_file_decides_like_the_platform_for_admitted_devices() -> None:
             for topic in topics:
                 if action == "publish" and ("+" in topic or "#" in topic or topic.startswith("$share/")):
                     continue  # not a valid topic name: EMQX refuses the PUBLISH before authorization
-                expected = is_allowed(identity, action, topic, ingest_identity=ingest, device_admitted=True)
+                # EMQX asks both sources about a shared subscription's real topic (without $share/<group>/)
+                real = _SHARED.sub("", topic)
+                expected = is_allowed(identity, action, real, ingest_identities=ingest, device_admitted=True)
                 assert _file_allows(rules, identity, action, topic) == expected, (identity, action, topic)
                 checked += 1
     assert checked > 100

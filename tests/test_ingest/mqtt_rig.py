@@ -63,30 +63,38 @@ async def publisher(world: World, broker: Broker, directory: Path) -> Publisher:
 
 @dataclass
 class IngestRig:
-    """Broker, ingest identity and a way to start `cem ingest` processes on the test database."""
+    """Broker and a way to start `cem ingest` processes on the test database, each with its own identity."""
 
     settings: Settings
     broker: Broker
-    identity: Path
     work: Path
     processes: list[Process] = field(default_factory=list)
+    identities: dict[str, Path] = field(default_factory=dict)
 
-    def env(self, client_id: str) -> dict[str, str]:
-        """Environment of one ingest process."""
+    def env(self, identity_dir: Path) -> dict[str, str]:
+        """Environment of one ingest process (its client id is the CN of the certificate in ``identity_dir``)."""
         return server_env(
             self.settings,
             CEM_INGEST_BROKER_URL=f"mqtts://127.0.0.1:{self.broker.port}",
-            CEM_INGEST_IDENTITY_DIR=str(self.identity),
-            CEM_INGEST_CLIENT_ID=client_id,
+            CEM_INGEST_IDENTITY_DIR=str(identity_dir),
             CEM_INGEST_BATCH_WAIT_MS="20",
             CEM_REDIS_URL=self.settings.redis.url,
             CEM_LOG_LEVEL="INFO",
         )
 
-    async def ingest(self, client_id: str = "cem-ingest-test-1") -> Process:
-        """Start `cem ingest` and wait until it is subscribed."""
-        log = self.work / f"{client_id}-{next(_ids)}.log"
-        process = start(["ingest"], log, self.work, env=self.env(client_id))
+    async def identity(self, number: int) -> Path:
+        """The certificate of ingest identity ``number`` (0: cem-ingest, n: cem-ingest-n), issued once: a process
+        started again with the same number resumes the same broker session."""
+        name = self.settings.broker.ingest_identities[number]
+        if name not in self.identities:
+            self.identities[name] = await ingest_files(self.settings, self.work / f"identity-{name}", name)
+        return self.identities[name]
+
+    async def ingest(self, number: int = 0) -> Process:
+        """Start `cem ingest` as ingest identity ``number`` and wait until it is subscribed."""
+        identity = await self.identity(number)
+        log = self.work / f"{identity.name}-{next(_ids)}.log"
+        process = start(["ingest"], log, self.work, env=self.env(identity))
         self.processes.append(process)
         await process.wait_for_line("ingest running as", timeout=60)
         return process
@@ -94,10 +102,9 @@ class IngestRig:
 
 @contextlib.asynccontextmanager
 async def ingest_rig(settings: Settings, work: Path) -> AsyncIterator[IngestRig]:
-    """A running broker and the ingest identity; every ingest process started is stopped at the end."""
+    """A running broker; every ingest process started is stopped at the end."""
     async with running_broker(settings) as broker:
-        identity = await ingest_files(settings, work / "ingest-identity")
-        rig = IngestRig(settings, broker, identity, work)
+        rig = IngestRig(settings, broker, work)
         try:
             yield rig
         finally:

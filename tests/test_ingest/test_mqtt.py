@@ -117,8 +117,8 @@ async def test_two_ingest_processes_share_the_subscription(
     async with ingest_rig(settings, tmp_path) as rig:
         device = await publisher(world, rig.broker, tmp_path / "device")
         with closing([device]):
-            first = await rig.ingest("cem-ingest-test-a")
-            second = await rig.ingest("cem-ingest-test-b")
+            first = await rig.ingest(1)  # each process has its own certificate, so its own client id and session
+            second = await rig.ingest(2)
             items = readings(codes, now_slot() - 600_000, 100)  # 4,000 readings in 200 messages
             for i in range(0, len(items), 20):
                 await asyncio.to_thread(device.publish, "telemetry", payload(device.device_id, items[i : i + 20]))

@@ -216,7 +216,27 @@ def test_demo_prints_accounts_that_work(open_folder: Path) -> None:
         log = (tmp_path / "server.log").read_text()
         assert "plant simulator and field gateway running" in log, log
         assert f"gateway running as {device_id}" in (tmp_path / ".cem-demo" / "gateway.log").read_text()
-        collector = Collector(int(broker.group(1)), tmp_path / ".cem-demo" / "ingest", client_id="demo-test-observer")
+        # The observer needs an ingest certificate of its own: the broker makes the CN the client id, so with the
+        # demo's ingest certificate it would take the embedded ingest's session (`cem pki issue-service --name`).
+        observer = tmp_path / "observer"
+        demo_env = _env(
+            CEM_DATABASE_URL="sqlite://.cem-demo/cem.sqlite3",
+            CEM_SECURITY_SECRET_KEY_FILE=".cem-demo/secret.key",
+            CEM_PKI_PASSPHRASE_FILE=".cem-demo/pki-passphrase",
+            CEM_PKI_DIR=".cem-demo/pki",
+            CEM_BROKER_CONFIG_DIR=".cem-demo/broker",
+        )
+        issue = [*CEM, "pki", "issue-service", "--dir", str(observer), "--name"]
+        runs = {
+            name: subprocess.run(
+                [*issue, name], env=demo_env, cwd=tmp_path, capture_output=True, text=True, check=False
+            )
+            for name in ("cem-ingest-99", "cem-ingest-2")  # the first is not an ingest identity (8 processes)
+        }
+        refused, issued = runs["cem-ingest-99"], runs["cem-ingest-2"]
+        assert refused.returncode == 1 and "'cem-ingest-99' is not an ingest identity" in refused.stderr
+        assert issued.returncode == 0, issued.stderr
+        collector = Collector(int(broker.group(1)), observer, confirm=False)
         collector.start()
         try:
             deadline = time.monotonic() + 30

@@ -103,6 +103,44 @@ def _tls(identity: Path) -> ssl.SSLContext:
     return tls_context(*(str(f) for f in files))
 
 
+def client_identity(settings: Settings) -> str:
+    """The MQTT client id of this ingest process: the CN of its certificate (``client.crt``).
+
+    The broker replaces every client's id with its certificate's CN (so that no device can take the ingest's
+    session); using the CN here keeps the session ingest asks to resume the one the broker gives it.
+    ``CEM_INGEST_CLIENT_ID``, when set, is only checked against the CN.
+    """
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    ingest = settings.ingest
+    path = Path(ingest.identity_dir) / "client.crt"
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())  # the first certificate: ingest's own
+        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        cn = str(names[0].value) if names else ""
+    except (OSError, ValueError) as err:
+        raise ConfigurationError(
+            f"cannot read the ingest certificate {path}: {err}",
+            hint="Write the ingest service's certificate there: cem pki issue-service --dir DIR "
+            "(and set CEM_INGEST_IDENTITY_DIR).",
+        ) from err
+    allowed = settings.broker.ingest_identities
+    if cn not in allowed:
+        raise ConfigurationError(
+            f"the ingest certificate {path} is for {cn!r}, which the broker does not treat as ingest",
+            hint=f"Issue one with cem pki issue-service --name NAME --dir DIR, NAME one of {allowed[0]}, "
+            f"{allowed[1]} .. {allowed[-1]} (CEM_BROKER_INGEST_IDENTITY, CEM_BROKER_INGEST_PROCESSES).",
+        )
+    if ingest.client_id and ingest.client_id != cn:
+        raise ConfigurationError(
+            f"CEM_INGEST_CLIENT_ID is {ingest.client_id!r} but the certificate in {ingest.identity_dir} is for {cn!r}",
+            hint="The broker makes the certificate's CN the client id: unset CEM_INGEST_CLIENT_ID (or --client-id), "
+            "and give each ingest process its own certificate (cem pki issue-service --name NAME --dir DIR).",
+        )
+    return cn
+
+
 @dataclass(frozen=True, slots=True)
 class _Delivery:
     message: Message
@@ -122,6 +160,7 @@ class IngestConsumer:
         self._connected = threading.Event()
         self._client: mqtt.Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.client_id = ""  # the CN of ingest's certificate, read when connecting
         self.acked = 0
         self.confirmed = 0  # readings confirmed to their gateways (sequence numbers, resends counted again)
         self.outage_since: float | None = None  # monotonic time the database was last found out of reach
@@ -155,13 +194,15 @@ class IngestConsumer:
     def _connect(self) -> mqtt.Client:
         ingest = self.settings.ingest
         host, port = broker_address(self.settings)
+        context = _tls(Path(ingest.identity_dir))
+        self.client_id = client_identity(self.settings)
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=ingest.client_id,
+            client_id=self.client_id,
             protocol=MQTTProtocolVersion.MQTTv5,
             manual_ack=True,
         )
-        client.tls_set_context(_tls(Path(ingest.identity_dir)))
+        client.tls_set_context(context)
         client.reconnect_delay_set(1, 10)
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = ingest.session_expiry_s
@@ -286,10 +327,7 @@ class IngestConsumer:
             if ready is not None:
                 ready.set()
             host, port = broker_address(self.settings)
-            log.info(
-                f"ingest running as {self.settings.ingest.client_id} on {host}:{port},"
-                f" group {self.settings.ingest.group}"
-            )
+            log.info(f"ingest running as {self.client_id} on {host}:{port}, group {self.settings.ingest.group}")
             while not stop.is_set():
                 collector = asyncio.create_task(self._collect())
                 done, _ = await asyncio.wait({collector, stopper}, return_when=asyncio.FIRST_COMPLETED)
