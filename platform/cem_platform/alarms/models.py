@@ -43,6 +43,7 @@ class AlarmKind(StrEnum):
     DATA_SPIKE = "data_spike"  # the gateway drops implausible jumps
     DATA_COMPLETENESS = "data_completeness"  # share of expected readings under the threshold
     DEAD_LETTERS = "dead_letters"  # a burst of refused messages from one terminal
+    DATA_CONFLICT = "data_conflict"  # a terminal sent another value for a (point, time) already stored
 
 
 class Alarm(Model):

@@ -7,6 +7,8 @@ Two entry points:
 - :func:`evaluate` — the periodic job: silent terminals, expiring certificates, dead letters, data gaps,
   hourly completeness, and clearing what no longer applies. Detection is set-based SQL (one statement per
   rule, whatever the number of points); only alarms that change cost a statement each.
+- :func:`on_value_conflicts` — ingest calls it after a write that refused readings whose (point, time) was
+  already stored with another value.
 
 One open alarm per cause; the causes are::
 
@@ -16,6 +18,7 @@ One open alarm per cause; the causes are::
     certificate_expiring:{device}               no valid certificate beyond the warning window
     dead_letters:{device}                       refused messages per hour
     data_gap:{point}, data_completeness:{point}
+    data_conflict:{point}                       another value sent for a (point, time) already stored
 
 Drops per hour. A gateway reports cumulative drop counters per reason (since it started). The increase is
 taken against the previous status (a restart, seen as a new ``started``, counts from zero). The increases
@@ -59,7 +62,15 @@ from cem_platform.telemetry.models import DeadLetter, DeviceStatus
 from cem_platform.telemetry.store import dt_to_ms, ms_to_dt
 from cem_registry.models import ADMITTED_STATES, CertificateState, Device, DeviceCertificate
 
-__all__ = ["DropWindow", "EvaluationReport", "drop_window", "evaluate", "on_status"]
+__all__ = [
+    "DropWindow",
+    "EvaluationReport",
+    "ValueConflict",
+    "drop_window",
+    "evaluate",
+    "on_status",
+    "on_value_conflicts",
+]
 
 log = logging.getLogger("cem.alarms")
 
@@ -248,6 +259,72 @@ async def on_status(
         await _gateway_alarms(service, device, status, open_alarms, received_at, label, names)
     if not (status.state == "offline" and status.reason == LAST_WILL):  # a last will carries no counters
         await _drops(settings, service, device, status, previous, open_alarms, received_at, label, names)
+
+
+@dataclass(frozen=True, slots=True)
+class ValueConflict:
+    """A reading refused because its (point, time) is stored with another value (or delta): both, as floats."""
+
+    point_id: int
+    point_code: str
+    ts: int  # ms UTC
+    seq: int
+    value: float
+    stored_value: float
+    delta: float | None = None
+    stored_delta: float | None = None
+
+
+async def on_value_conflicts(
+    settings: Settings, device_id: str, enterprise_id: int, conflicts: Iterable[ValueConflict], at: dt.datetime
+) -> int:
+    """Raise one DATA_CONFLICT alarm per point of ``conflicts`` (all sent by ``device_id``); returns how many points.
+
+    The cause is the point (``data_conflict:{point}``): however many readings, messages or terminals disagree with
+    what is stored for it, one alarm stays open and counts the occurrences, naming the terminal, the time and both
+    values of the latest sighting. The stored value is kept; which one is right is a person's call, so the rules
+    never clear this alarm: it is acknowledged and cleared by hand once the meter's figures are settled.
+    """
+    per_point: dict[int, list[ValueConflict]] = {}
+    for conflict in conflicts:
+        per_point.setdefault(conflict.point_id, []).append(conflict)
+    service = AlarmService(settings)
+    names = PlantNames()
+    for point_id, found in per_point.items():
+        first = found[0]
+        point_names = await names.point(point_id, device_id)
+        label = _device_label(device_id, point_names.get("device"))
+        when = _utc(ms_to_dt(first.ts))
+        message = (
+            f"{label} sent {first.value!r} for {first.point_code} at {when} where {first.stored_value!r} is stored"
+            + (f" (delta {first.delta!r}, stored {first.stored_delta!r})" if first.delta != first.stored_delta else "")
+            + f"; the stored value was kept ({len(found)} conflicting reading{'s' if len(found) > 1 else ''} here)"
+        )
+        await service.raise_alarm(
+            enterprise_id,
+            AlarmKind.DATA_CONFLICT,
+            Severity.WARNING,
+            "point",
+            str(point_id),
+            message,
+            {
+                "source": "ingest",
+                "device_id": device_id,
+                "point_id": point_id,
+                "point_code": first.point_code,
+                "ts": when,
+                "seq": first.seq,
+                "value": first.value,
+                "stored_value": first.stored_value,
+                "delta": first.delta,
+                "stored_delta": first.stored_delta,
+                "readings": len(found),
+            },
+            point_cause(AlarmKind.DATA_CONFLICT, point_id),
+            at=at,
+            names=point_names,
+        )
+    return len(per_point)
 
 
 def _offline_message(label: str, reason: str | None) -> str:

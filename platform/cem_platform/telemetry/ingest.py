@@ -14,7 +14,11 @@ What is refused, and where it goes (``ingest_dead_letter``, visible to device ad
 - single readings of an otherwise good batch (``readings_rejected``, each with its reason): unknown or
   inactive point (``unknown_point``, ``inactive_point``), unit differing from the point's (``unit_mismatch``),
   stamped further ahead than CEM_INGEST_MAX_FUTURE_S (``future_timestamp``), older than the raw retention
-  (``too_old``), not a finite number (``not_finite``). The batch's good readings are stored;
+  (``too_old``), not a finite number (``not_finite``); and, by the store, another value for a (point, time)
+  already stored (``value_conflict``, with both values: the stored one stays, and the point gets a DATA_CONFLICT
+  alarm) or a ``seq`` the device already used for another reading (``seq_reused``; see
+  :mod:`cem_platform.telemetry.store`). The batch's good readings are stored, and the message is confirmed:
+  its refused readings are kept here for good;
 - a message that passed these checks and still could not be written for its content (``unprocessable``, with
   the database's error): the consumer sets it aside so that the rest of its group, and ingest, go on.
 """
@@ -32,7 +36,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from tortoise.exceptions import IntegrityError
@@ -44,9 +48,12 @@ from cem_platform.settings import Settings
 from cem_platform.telemetry.ddl import FLAG_BITS, QUALITY_CODES
 from cem_platform.telemetry.live import LiveHub, hub_for
 from cem_platform.telemetry.models import DeadLetter, DeviceStatus
-from cem_platform.telemetry.store import Batch, Row, TimeSeriesStore, ms_to_dt, store_for
+from cem_platform.telemetry.store import Batch, Row, TimeSeriesStore, Written, ms_to_dt, store_for
 from cem_registry.models import ADMITTED_STATES, Device
 from cem_registry.services import DeviceRegistry
+
+if TYPE_CHECKING:
+    from cem_platform.alarms.rules import ValueConflict
 
 __all__ = ["IngestService", "IngestStats", "Message"]
 
@@ -142,6 +149,36 @@ class IngestStats:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class _Checked:
+    """A telemetry message that passed the checks: its readings as rows, where each row came from in the message
+    (its index), and the readings refused so far (dead-letter entries)."""
+
+    device: _Device
+    batch: TelemetryBatch
+    rows: list[Row]
+    indices: list[int]
+    rejected: list[dict[str, Any]]
+
+
+# What to do about each reason of a refused reading, said once in the dead letter's message.
+_ADVICE = {
+    "unknown_point": "register the points (with the units the gateway sends) or fix the gateway's point map",
+    "inactive_point": "register the points (with the units the gateway sends) or fix the gateway's point map",
+    "unit_mismatch": "register the points (with the units the gateway sends) or fix the gateway's point map",
+    "future_timestamp": "check the gateway's clock for timestamp errors",
+    "too_old": "check the gateway's clock for timestamp errors",
+    "value_conflict": (
+        "another value is already stored for that point and time and was kept: find out which terminal or "
+        "reading is right (two gateways reading one meter, a replaced or reset gateway)"
+    ),
+    "seq_reused": (
+        "the device sent sequence numbers it had already used for other readings: its buffer was restored "
+        "or copied, or two gateways share one identity"
+    ),
+}
+
+
 @dataclass(slots=True)
 class _Refusal:
     reason: str
@@ -229,6 +266,7 @@ class IngestService:
         committed: dict[str, list[tuple[int, int]]] = {}
         batches: list[Batch] = []
         batch_meta: list[tuple[_Device, TelemetryBatch]] = []
+        checks: list[tuple[Message, _Checked]] = []
         refusals: list[tuple[Message, _Refusal]] = []
         statuses: list[tuple[Message, _Device, Status]] = []
         for message in messages:
@@ -239,43 +277,58 @@ class IngestService:
                 continue
             topic_device, channel = parts[2], parts[3]
             if channel == "status":
-                outcome = await self._check_status(message, topic_device)
-                if isinstance(outcome, _Refusal):
-                    refusals.append((message, outcome))
+                checked_status = await self._check_status(message, topic_device)
+                if isinstance(checked_status, _Refusal):
+                    refusals.append((message, checked_status))
                 else:
-                    statuses.append((message, *outcome))
+                    statuses.append((message, *checked_status))
                 continue
             checked = await self._check_telemetry(message, topic_device, now_ms)
             if isinstance(checked, _Refusal):
                 refusals.append((message, checked))
                 continue
-            device, batch, rows, refusal = checked
-            if refusal is not None:
-                refusals.append((message, refusal))
+            device, batch, rows = checked.device, checked.batch, checked.rows
+            checks.append((message, checked))
             batches.append(Batch(device.id, batch.sent, message.received_at, rows, len(batch.readings) - len(rows)))
             batch_meta.append((device, batch))
             if batch.readings:
                 seqs = [reading.seq for reading in batch.readings]
                 committed.setdefault(device.id, []).append((min(seqs), max(seqs)))
 
-        new_per_batch = await self.store.write(batches) if batches else []
+        outcomes = await self.store.write_checked(batches) if batches else []
+        new_per_batch = [outcome.new for outcome in outcomes]
         stored_at = int(time.time() * 1000)
-        for written, new in zip(batches, new_per_batch, strict=True):
+        for written, outcome in zip(batches, outcomes, strict=True):
             self.stats.readings += len(written.rows)
-            self.stats.stored += len(new)
-            self.stats.duplicates += len(written.rows) - len(new)
-            self.stats.record_lags([stored_at - row.ts for row in new])
+            self.stats.stored += len(outcome.new)
+            self.stats.duplicates += outcome.duplicates
+            self.stats.record_lags([stored_at - row.ts for row in outcome.new])
         self.stats.writes += bool(batches)
+        conflicts: list[tuple[_Device, Message, list[ValueConflict]]] = []
+        for (message, checked), outcome in zip(checks, outcomes, strict=True):
+            refusal, found = self._readings_refusal(checked, outcome)
+            if refusal is not None:
+                refusals.append((message, refusal))
+            if found:
+                conflicts.append((checked.device, message, found))
         for message, refusal in refusals:
             await self._dead_letter(message, refusal)
         for message, device, status in statuses:
             await self._store_status(message, device, status)
         await self._after_write(batch_meta, batches, new_per_batch)
+        if conflicts:
+            from cem_platform.alarms.rules import on_value_conflicts
+
+            for device, message, found in conflicts:  # after the commit: the refusal stands whatever the alarm does
+                try:
+                    await on_value_conflicts(
+                        self.settings, device.id, device.enterprise_id, found, ms_to_dt(message.received_at)
+                    )
+                except Exception:  # the dead letter holds the conflict; the alarm comes with its next sighting
+                    log.exception("data alarm not raised", extra={"device_id": device.id})
         return committed
 
-    async def _check_telemetry(
-        self, message: Message, topic_device: str, now_ms: int
-    ) -> _Refusal | tuple[_Device, TelemetryBatch, list[Row], _Refusal | None]:
+    async def _check_telemetry(self, message: Message, topic_device: str, now_ms: int) -> _Refusal | _Checked:
         try:
             batch = decode_telemetry(message.payload)
         except WireError as err:
@@ -288,6 +341,7 @@ class IngestService:
         newest = now_ms + self.settings.ingest.max_future_s * 1000
         oldest = now_ms - self.settings.timeseries.raw_retention_days * 86_400_000
         rows: list[Row] = []
+        indices: list[int] = []
         rejected: list[dict[str, Any]] = []
         for index, reading in enumerate(batch.readings):
             point = points.get(reading.point)
@@ -326,21 +380,64 @@ class IngestService:
                     seq=reading.seq,
                 )
             )
-        refusal = None
-        if rejected:
-            self.stats.rejected += len(rejected)
-            reasons = Counter(r["reason"] for r in rejected)
-            summary = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
-            refusal = _Refusal(
-                "readings_rejected",
-                f"{len(rejected)} of {len(batch.readings)} readings refused ({summary}); the others were stored. "
-                "Register the points (with the units the gateway sends) or fix the gateway's point map; "
-                "check the gateway's clock for timestamp errors.",
-                device.id,
-                device.enterprise_id,
-                rejected,
-            )
-        return device, batch, rows, refusal
+            indices.append(index)
+        return _Checked(device, batch, rows, indices, rejected)
+
+    def _readings_refusal(self, checked: _Checked, outcome: Written) -> tuple[_Refusal | None, list[ValueConflict]]:
+        """The message's ``readings_rejected`` dead letter (refused by the checks and by the store, in message
+        order), and its value conflicts for the alarm rules."""
+        from cem_platform.alarms.rules import ValueConflict
+
+        rejected = checked.rejected
+        conflicts: list[ValueConflict] = []
+        if outcome.refused:
+            readings = checked.batch.readings
+            rejected = list(rejected)
+            for refused in outcome.refused:
+                index = checked.indices[refused.row]
+                reading = readings[index]
+                entry: dict[str, Any] = {
+                    "index": index,
+                    "seq": reading.seq,
+                    "point": reading.point,
+                    "reason": refused.reason,
+                    "ts": reading.ts,
+                }
+                if refused.reason == "value_conflict" and refused.stored_value is not None:  # it always has one
+                    row = checked.rows[refused.row]
+                    entry["value"], entry["stored_value"] = reading.value, refused.stored_value
+                    if reading.delta is not None or refused.stored_delta is not None:
+                        entry["delta"], entry["stored_delta"] = reading.delta, refused.stored_delta
+                    conflicts.append(
+                        ValueConflict(
+                            row.point_id,
+                            reading.point,
+                            reading.ts,
+                            reading.seq,
+                            reading.value,
+                            refused.stored_value,
+                            reading.delta,
+                            refused.stored_delta,
+                        )
+                    )
+                rejected.append(entry)
+            rejected.sort(key=lambda entry: int(entry["index"]))
+        if not rejected:
+            return None, conflicts
+        self.stats.rejected += len(rejected)
+        total = len(checked.batch.readings)
+        reasons = Counter(r["reason"] for r in rejected)
+        summary = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items()))
+        advice = "; ".join(dict.fromkeys(_ADVICE[reason] for reason in sorted(reasons) if reason in _ADVICE))
+        device = checked.device
+        return _Refusal(
+            "readings_rejected",
+            f"{len(rejected)} of {total} readings refused ({summary}); the others were stored. "
+            + (advice[0].upper() + advice[1:] + "." if advice else ""),
+            device.id,
+            device.enterprise_id,
+            rejected,
+        ), conflicts
 
     async def _admitted(self, topic_device: str, payload_device: str) -> _Device | _Refusal:
         if payload_device != topic_device:
