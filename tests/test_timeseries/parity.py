@@ -19,8 +19,8 @@ import msgspec
 from cem_platform.telemetry.retention import maintain
 from cem_platform.telemetry.rollup import fold_pending
 from cem_platform.telemetry.series import Interval, latest, series
-from cem_platform.telemetry.store import Batch, Row, dt_to_ms, store_for
-from tests.test_platform.world import make_org
+from cem_platform.telemetry.store import Batch, Row, TimeSeriesStore, dt_to_ms, store_for
+from tests.test_platform.world import Org, make_org
 from tests.test_timeseries.helpers import add_point, random_rows, write
 
 
@@ -50,7 +50,28 @@ async def scenario(base: dt.datetime) -> dict[str, Any]:
         result = await series(org.point if interval is not Interval.RAW else flow, start, end, interval, now=now)
         figures[interval.value] = msgspec.to_builtins(result)
     figures["latest"] = {str(k): msgspec.to_builtins(v) for k, v in (await latest([org.point, flow])).items()}
+    figures["checked"] = await _checked(store, org, base)
     return figures
+
+
+async def _checked(store: TimeSeriesStore, org: Org, base: dt.datetime) -> list[list[Any]]:
+    """Ingest's write on a point of its own: a first message, then one with a duplicate, another value for a
+    stored time, a seq of the first message used again and a seq repeated inside the message. Per message:
+    new readings, duplicates, and the refusals (row, reason, stored value)."""
+    point = await add_point(org.facility, org.enterprise.id, "ENTA.BF1.CHECKED", sample_seconds=60, kind="flow")
+    start, sent = dt_to_ms(base), dt_to_ms(base + dt.timedelta(days=1))
+
+    def row(seq: int, minute: int, value: float) -> Row:
+        return Row(point_id=point.id, ts=start + minute * 60_000, value=value, seq=seq)
+
+    first = Batch("dev-checked", sent, sent, [row(1, 0, 1.0), row(2, 1, 2.0), row(3, 2, 3.0)])
+    again = [row(1, 0, 1.0), row(2, 1, 2.5), row(2, 3, 4.0), row(4, 4, 5.0), row(4, 5, 6.0)]
+    found = []
+    for batch in (first, Batch("dev-checked", sent, sent + 1, again)):
+        [written] = await store.write_checked([batch])
+        refused = [[r.row, r.reason, r.stored_value] for r in written.refused]
+        found.append([len(written.new), written.duplicates, refused])
+    return found
 
 
 async def _main(path: str, base: dt.datetime) -> None:

@@ -66,6 +66,11 @@ async def test_sqlite_gives_the_same_figures_as_postgresql(app: Litestar, tmp_pa
         "ts_rollup_month": 0,
     }
     assert on_postgres["folds"][-1] == 0  # everything was folded, resends were not queued again
+    # ingest's write refuses the same readings on both: another value for a stored time, seqs used again
+    assert on_postgres["checked"] == [
+        [3, 0, []],
+        [1, 1, [[1, "value_conflict", 2.0], [2, "seq_reused", None], [4, "seq_reused", None]]],
+    ]
     _assert_same(on_postgres, on_sqlite)
     # the hourly series of one point and the raw series of the other hold every reading stored, once
     assert on_postgres["hour"]["readings"] + len(on_postgres["raw"]["raw"]) == on_postgres["stored"] > 0
