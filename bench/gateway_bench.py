@@ -192,8 +192,10 @@ def point_map_toml(
     batch_max: int,
     inflight: int,
     max_block: int,
+    capacity: int = 2_000_000,
 ) -> str:
-    """A point map with a [gateway] section for the whole plant, polled every ``poll_s``."""
+    """A point map with a [gateway] section for the whole plant, polled every ``poll_s``; the buffer holds
+    ``capacity`` readings (the catch-up run sizes it for its outage, so that nothing is evicted)."""
 
     def q(text: str) -> str:
         return json.dumps(text)  # a JSON string is a valid TOML basic string
@@ -204,6 +206,7 @@ def point_map_toml(
         'buffer_path = "buffer.sqlite3"',
         f"batch_max = {batch_max}",
         f"inflight = {inflight}",
+        f"buffer_max_readings = {capacity}",
         "heartbeat_s = 5",
         "",
     ]
@@ -1008,6 +1011,8 @@ def bench(args: argparse.Namespace) -> int:
                         batch_max=args.batch_max,
                         inflight=args.inflight,
                         max_block=args.max_block,
+                        # the outage's readings and two minutes more fit: the drain is measured, not eviction
+                        capacity=max(2_000_000, math.ceil(args.points / poll_s * (args.outage + 120) * 1.25)),
                     )
                 )
                 return path
