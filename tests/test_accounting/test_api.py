@@ -505,6 +505,17 @@ async def test_manual_entry_with_evidence_corrections_and_overlaps(world: World)
         f"{API}/activity", headers=headers, params={"enterprise_id": world.a.enterprise.id, "include_superseded": True}
     )
     assert len(listed.json()) == 2
+    # one record by id (the ids a lineage names): the corrected one says what replaced it
+    replaced = await world.client.get(f"{API}/activity/{first.json()['id']}", headers=headers)
+    assert replaced.status_code == 200 and replaced.json() == listed.json()[1] | {
+        "superseded_by": corrected.json()["id"]
+    }
+    assert replaced.json()["value"] == "12000" and replaced.json()["evidence_id"] == evidence["id"]
+    auditor = await world.login("a-auditor")
+    current = (await world.client.get(f"{API}/activity/{corrected.json()['id']}", headers=auditor)).json()
+    assert current["value"] == "12500" and current["superseded_by"] is None
+    assert (await world.client.get(f"{API}/activity/{first.json()['id']}", headers=other)).status_code == 404
+    assert (await world.client.get(f"{API}/activity/999999999", headers=headers)).status_code == 404
     assert await AuditRecord.filter(action="accounting.activity.enter").count() == 2
     # a day within the month is prorated: 12,500 t / 31 days, marked estimated
     day = month | {"period": "day", "from": "2024-03-10", "to": "2024-03-11"}

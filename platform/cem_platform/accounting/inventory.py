@@ -720,6 +720,15 @@ async def list_records(
     return await query.order_by("-period_start", "source_id", "input_name").offset(offset).limit(limit)
 
 
+async def get_record(principal: Principal, record_id: int) -> ActivityRecord:
+    """One activity record (a correction's predecessor too), if the caller's scope covers its enterprise; else 404."""
+    record = await ActivityRecord.get_or_none(id=record_id)
+    if record is None or not principal.scope.sees_enterprise(record.enterprise_id):
+        raise NotFoundError(f"No activity record {record_id} within your scope.")
+    await enterprise_for(principal, record.enterprise_id)
+    return record
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Ledger import
 

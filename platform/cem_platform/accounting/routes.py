@@ -520,6 +520,12 @@ class AccountingController(Controller):
         )  # fmt: skip
         return [_activity_out(r) for r in records]
 
+    @get("/activity/{record_id:int}", guards=[requires(Permission.EMISSIONS_READ)], summary="One activity record")
+    async def activity_record(self, request: AnyRequest, record_id: FromPath[int]) -> ActivityOut:
+        """One record by id, with who entered it, its evidence and import row, and what corrected it
+        (``superseded_by``): the ids that a result's lineage names resolve here."""
+        return _activity_out(await inventory.get_record(principal_of(request), record_id))
+
     @get(
         "/activity/inputs",
         guards=[requires(Permission.ACTIVITY_ENTER)],
