@@ -103,6 +103,22 @@ EXAMPLES = {
         detail={"hour": T0.isoformat(), "readings": 41, "expected": 60, "percent": 68.3, "threshold_percent": 90},
     ),
     "dead_letters": _alarm("dead_letters", detail={"count": 120, "threshold": 100}),
+    "data_conflict": _alarm(
+        "data_conflict",
+        subject_type="point",
+        subject_id="18",
+        names=POINT_NAMES,
+        occurrences=3,
+        detail={
+            "device_id": "dev-3f9a2c",
+            "point_code": "IR.BF1.COKE.FLOW",
+            "ts": T0.isoformat(),
+            "seq": 4411,
+            "value": 1234.125,
+            "stored_value": 1234.0,
+            "readings": 1,
+        },
+    ),  # fmt: skip
 }
 
 
@@ -129,6 +145,13 @@ def test_each_kind_says_what_happened_and_what_to_check_by_plant_names(kind: str
     else:
         assert CJK.search(text.happened) and CJK.search(text.check_first)
     assert alarm.message in text.technical and alarm.cause in text.technical  # one tap away, as it is
+
+
+def test_a_conflict_says_both_values_exactly() -> None:
+    for locale, words in ((Locale.ZH_CN, "保留了原值"), (Locale.EN, "kept the stored value")):
+        text = describe_alarm(EXAMPLES["data_conflict"], Translator(locale))
+        assert "1,234.125" in text.happened and "1,234.0" in text.happened and words in text.happened, text.happened
+        assert "11:00" in text.happened  # the reading's time, local
 
 
 def test_a_plc_outage_names_the_plc_by_its_process_and_lists_its_meters() -> None:

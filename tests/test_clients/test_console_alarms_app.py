@@ -20,6 +20,7 @@ from cem_clients.ui.alarm_text import describe_alarm
 from cem_clients.ui.i18n import Translator
 from cem_platform.alarms.models import Alarm as AlarmRow
 from cem_platform.alarms.models import AlarmKind, Severity
+from cem_platform.alarms.rules import ValueConflict, on_value_conflicts
 from cem_platform.alarms.services import AlarmService
 from cem_platform.settings import Settings
 from cem_platform.telemetry.models import DeviceStatus
@@ -245,3 +246,38 @@ async def test_acknowledge_clear_and_export_driven_in_python(
         raised = (await AlarmRow.get(id=comm.id)).raised_at
         assert row[3] == Translator("zh-CN").when(raised)  # local time, as on the screen
         assert all(gateway.device_id not in str(v) for v in row[:-1]) and gateway.device_id in row[-1]
+
+
+async def test_a_data_conflict_reads_in_both_languages(
+    settings: Settings,
+    world: World,
+    base_url: str,  # noqa: F811
+    browser: Browser,  # noqa: F811
+) -> None:
+    """The alarm ingest raises when a terminal sends another value for a stored (point, time), as the platform
+    raises it (names looked up by the rules), in the console's detail in Chinese and English."""
+    admin = await world.login("a-admin")
+    gateway = await enrolled_terminal(world, admin, site_id=world.a.site.id, name="炼铁厂网关")
+    at = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    stamp = int((at - dt.timedelta(minutes=10)).timestamp() * 1000)
+    point = world.a.point
+    conflict = ValueConflict(point.id, point.code, stamp, 4411, 1234.125, 1234.0, None, None)
+    assert await on_value_conflicts(settings, gateway.device_id, world.a.enterprise.id, [conflict], at) == 1
+    [alarm] = await AlarmRow.filter(kind=AlarmKind.DATA_CONFLICT)
+    zh, en = Translator("zh-CN"), Translator("en")
+    said_zh = describe_alarm(await _client_alarm(base_url, world, alarm.id), zh)
+    assert "1,234.125" in said_zh.happened and "1,234.0" in said_zh.happened
+    detail = await show(
+        browser, base_url, "alarms-data-conflict",
+        ["发生了什么", said_zh.title, said_zh.happened, "先检查", said_zh.check_first],
+        session=await session_of(base_url, world, "a-device-admin"), section="alarms",
+        options={"alarm": str(alarm.id)},
+    )  # fmt: skip
+    assert said_zh.subject in detail.text
+    said_en = describe_alarm(await _client_alarm(base_url, world, alarm.id), en)
+    await show(
+        browser, base_url, "alarms-data-conflict-en",
+        ["What happened", said_en.title, said_en.happened, "Check first", said_en.check_first],
+        session=await session_of(base_url, world, "a-device-admin"), section="alarms", locale="en",
+        options={"alarm": str(alarm.id)},
+    )  # fmt: skip

@@ -36,6 +36,7 @@ ALARM_KINDS = (
     "meter_out_of_range",
     "data_spike",
     "dead_letters",
+    "data_conflict",
     "certificate_expiring",
 )
 NOTE_MAX = 2000  # as the platform takes it

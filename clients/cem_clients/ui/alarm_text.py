@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from cem_clients._models import Alarm, AlarmConsequence
@@ -32,6 +33,7 @@ KINDS = (
     "data_spike",
     "data_completeness",
     "dead_letters",
+    "data_conflict",
 )
 
 
@@ -254,6 +256,27 @@ def _dead_letters(w: _Words) -> tuple[str, str]:
     return happened, w.t.t("alarm.text.dead_letters.check")
 
 
+def _exact(w: _Words, key: str) -> str:
+    """A reading as sent, every decimal it has (up to 6): two readings that differ in the third decimal must not
+    read the same."""
+    value = Decimal(repr(w.number(key)))
+    exponent = value.as_tuple().exponent
+    places = -exponent if isinstance(exponent, int) else 0
+    return w.t.number(value, min(max(places, 0), 6))
+
+
+def _data_conflict(w: _Words) -> tuple[str, str]:
+    happened = w.t.t(
+        "alarm.text.data_conflict.happened",
+        device=w.device,
+        point=w.point,
+        when=w.time("ts"),
+        value=_exact(w, "value"),
+        stored=_exact(w, "stored_value"),
+    )  # how often: the alarm's occurrences, shown beside it
+    return happened, w.t.t("alarm.text.data_conflict.check")
+
+
 def _other(w: _Words) -> tuple[str, str]:
     return w.t.t("alarm.text.other.happened", subject=w.device), w.t.t("alarm.text.other.check")
 
@@ -269,6 +292,7 @@ _SAYINGS = {
     "certificate_expiring": _certificate,
     "gateway_buffer": _gateway_buffer,
     "dead_letters": _dead_letters,
+    "data_conflict": _data_conflict,
 }
 
 

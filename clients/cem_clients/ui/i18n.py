@@ -181,6 +181,7 @@ _ZH: dict[str, str] = {
     "alarm.kind.data_spike": "数据突变",
     "alarm.kind.data_completeness": "数据完整率不足",
     "alarm.kind.dead_letters": "异常报文",
+    "alarm.kind.data_conflict": "读数冲突",
     "alarm.acknowledge": "确认",
     "alarm.clear": "清除",
     "alarm.note": "备注",
@@ -244,6 +245,13 @@ _ZH: dict[str, str] = {
     "alarm.text.dead_letters.title": "报文被拒收",
     "alarm.text.dead_letters.happened": "最近一小时平台拒收了{device}的 {count} 条报文（{threshold} 条起报警）。",
     "alarm.text.dead_letters.check": "多为网关点表与平台登记的计量点不一致（点号或单位），请设备管理员核对。",
+    "alarm.text.data_conflict.title": "读数冲突",
+    "alarm.text.data_conflict.happened": (
+        "{device}发来{point}在 {when} 的读数 {value}，而平台已存的是 {stored}；平台保留了原值。"
+    ),
+    "alarm.text.data_conflict.check": (
+        "核对是否有两台网关采集同一块仪表，或网关更换、重置后重发了旧读数；确定哪个值正确后再清除告警。"
+    ),
     "alarm.text.other.title": "告警",
     "alarm.text.other.happened": "{subject}报告了一个问题，详见技术信息。",
     "alarm.text.other.check": "请把技术信息转给系统管理员。",
@@ -1259,6 +1267,7 @@ _EN: dict[str, str] = {
     "alarm.kind.data_spike": "Data spike",
     "alarm.kind.data_completeness": "Incomplete data",
     "alarm.kind.dead_letters": "Refused messages",
+    "alarm.kind.data_conflict": "Conflicting readings",
     "alarm.acknowledge": "Acknowledge",
     "alarm.clear": "Clear",
     "alarm.note": "Note",
@@ -1365,6 +1374,14 @@ _EN: dict[str, str] = {
     "alarm.text.dead_letters.check": (
         "Usually the gateway's point map and the points registered on the platform disagree (codes or "
         "units): ask the device administrator to compare them."
+    ),
+    "alarm.text.data_conflict.title": "Conflicting readings",
+    "alarm.text.data_conflict.happened": (
+        "{device} sent {value} for {point} at {when}, where {stored} is stored; the platform kept the stored value."
+    ),
+    "alarm.text.data_conflict.check": (
+        "Check whether two gateways read the same meter, or a replaced or reset gateway sent old readings again; "
+        "clear the alarm once you know which value is right."
     ),
     "alarm.text.other.title": "Alarm",
     "alarm.text.other.happened": "{subject} reported a problem; see the technical detail.",
