@@ -182,6 +182,34 @@ class CemUser(HttpUser):
         if self.point_ids:
             self.get_json(f"/org/points/{random.choice(self.point_ids)}", "/org/points/{id}")
 
+    def scope(self) -> tuple[int, list[int]] | None:
+        """The first enterprise the user sees and its processes (read once)."""
+        if not getattr(self, "enterprise", None):
+            enterprises = self.get_json("/org/enterprises", "/org/enterprises")
+            if not enterprises:
+                return None
+            enterprise = int(enterprises[0]["id"])
+            processes = self.get_json(f"/org/processes?enterprise_id={enterprise}", "/org/processes?enterprise_id=")
+            self.enterprise: tuple[int, list[int]] | None = (enterprise, [int(p["id"]) for p in processes or []])
+        return self.enterprise
+
+    def emissions(self, period: str, span: str, *, process: bool = False) -> Any:
+        """``/emissions`` of the enterprise (or one of its processes) by ``period`` over ``span``: the running
+        ``day``, ``month`` or ``year``, as the wallboard and the console ask for them."""
+        scope = self.scope()
+        if scope is None:
+            return None
+        enterprise, processes = scope
+        today = dt.datetime.now(dt.UTC).date()
+        first = {"day": today, "month": today.replace(day=1), "year": today.replace(month=1, day=1)}[span]
+        end = today + dt.timedelta(days=1)
+        if process and not processes:
+            return None
+        target = f"scope=process&id={random.choice(processes)}" if process else f"scope=enterprise&id={enterprise}"
+        query = f"{target}&period={period}&from={first.isoformat()}&to={end.isoformat()}"
+        name = f"/emissions?scope={'process' if process else 'enterprise'}&period={period} ({span})"
+        return self.get_json(f"/emissions?{query}", name)
+
 
 class ExecutiveUser(CemUser):
     """Management: mostly the enterprise, site and process overview."""
@@ -219,6 +247,32 @@ class ExecutiveUser(CemUser):
     def me(self) -> None:
         """Who am I."""
         self.get_json("/auth/me", "/auth/me")
+
+    # the wallboard's figures: today by hour, this month by day, this year by month and by day, a process's month
+    @task(3)
+    def emissions_today(self) -> None:
+        """Today's emissions by hour."""
+        self.emissions("hour", "day")
+
+    @task(3)
+    def emissions_month(self) -> None:
+        """This month's emissions by day."""
+        self.emissions("day", "month")
+
+    @task(2)
+    def emissions_year(self) -> None:
+        """This year's emissions by month."""
+        self.emissions("month", "year")
+
+    @task(2)
+    def emissions_process(self) -> None:
+        """One process's emissions this month by day."""
+        self.emissions("day", "month", process=True)
+
+    @task(1)
+    def emissions_year_by_day(self) -> None:
+        """This year's emissions by day (the trend)."""
+        self.emissions("day", "year")
 
 
 class CrewUser(CemUser):
@@ -295,3 +349,11 @@ class AuditorUser(CemUser):
     def me(self) -> None:
         """Who am I."""
         self.get_json("/auth/me", "/auth/me")
+
+    @task(2)
+    def emissions_and_lineage(self) -> None:
+        """This year's emissions by month, then the lineage of one month (what an auditor checks)."""
+        page = self.emissions("month", "year")
+        results = [r for r in (page or {}).get("results", []) if r.get("result_id")]
+        if results:
+            self.get_json(f"/emissions/{random.choice(results)['result_id']}/lineage", "/emissions/{id}/lineage")
