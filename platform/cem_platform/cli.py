@@ -46,7 +46,7 @@ def _serve(args: argparse.Namespace) -> int:
         factory=True,
         host=args.host or settings.server.host,
         port=args.port or settings.server.port,
-        workers=args.workers,
+        workers=args.workers or settings.server.worker_count(settings.database.url, settings.ingest.embedded),
         log_config=None,
         proxy_headers=False,
         access_log=False,
@@ -572,7 +572,11 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the API server")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes; default CEM_SERVER_WORKERS, else one per core on PostgreSQL (one on SQLite)",
+    )
     serve.set_defaults(func=_serve)
 
     user = commands.add_parser("user", help="users").add_subparsers(dest="user_command", required=True)

@@ -58,6 +58,17 @@ class ServerSettings(msgspec.Struct, frozen=True, kw_only=True):
     timezone: str = "Asia/Shanghai"
     debug: bool = False
     trusted_proxies: tuple[str, ...] = ()
+    # `cem serve` worker processes; 0: one per core on PostgreSQL, one on SQLite or with the embedded ingest
+    # (SQLite has one writer; the embedded ingest and jobs must run once)
+    workers: Annotated[int, msgspec.Meta(ge=0, le=256)] = 0
+
+    def worker_count(self, database_url: str, embedded: bool) -> int:
+        """The number of worker processes `cem serve` starts (``workers``, or the automatic choice)."""
+        if self.workers:
+            return self.workers
+        if embedded or not database_url.startswith(("postgres://", "postgresql://", "asyncpg://", "psycopg://")):
+            return 1
+        return max(os.cpu_count() or 1, 1)
 
 
 class AuthSettings(msgspec.Struct, frozen=True, kw_only=True):

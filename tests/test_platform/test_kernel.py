@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Any
 
@@ -30,6 +31,19 @@ def test_settings_come_from_cem_variables() -> None:
     assert settings.auth.lockout_threshold == 7
     assert settings.ratelimit.enabled is False
     assert settings.security.ip_allow == ("10.0.0.0/8", "127.0.0.1")
+
+
+def test_serve_uses_the_cores_on_postgresql_and_one_process_where_one_must_run() -> None:
+    cores = os.cpu_count() or 1
+
+    def workers(**environ: str) -> int:
+        settings = load_settings(environ)
+        return settings.server.worker_count(settings.database.url, settings.ingest.embedded)
+
+    assert workers(CEM_DATABASE_URL="postgres://db/cem") == cores
+    assert workers(CEM_DATABASE_URL="sqlite://demo.sqlite3") == 1  # one writer
+    assert workers(CEM_DATABASE_URL="postgres://db/cem", CEM_INGEST_EMBEDDED="true") == 1  # ingest and jobs once
+    assert workers(CEM_DATABASE_URL="sqlite://demo.sqlite3", CEM_SERVER_WORKERS="3") == 3  # said on purpose
 
 
 @pytest.mark.parametrize(
