@@ -54,6 +54,10 @@ async def test_a_resend_is_counted_as_duplicates_and_confirmed_again(world: Worl
     assert len(await _rows()) == 6
     assert (service.stats.stored, service.stats.duplicates, service.stats.rejected) == (6, 12, 0)
     assert await _batches(gateway.id) == [(1, 6, 6, 0, 0), (1, 6, 0, 6, 0), (1, 6, 0, 6, 0)]
+    # a resend received in the same millisecond as another message of the same first seq: counted all the same
+    same = _message(gateway.id, body, 3)
+    await service.handle([same, same])
+    assert (await _batches(gateway.id))[-1] == (1, 6, 0, 12, 0)
     assert await DeadLetter.all().count() == 0
 
 

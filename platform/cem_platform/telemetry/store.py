@@ -179,7 +179,17 @@ class TimeSeriesStore:
             ]
             if records:
                 columns = "device_id, first_seq, last_seq, readings, stored, duplicates, rejected, sent_at, received_at"
-                statement = f"INSERT INTO ts_batch ({columns}) VALUES ({self._placeholders(9)}) ON CONFLICT DO NOTHING"  # noqa: S608
+                # Two messages of a device with the same first seq received in the same millisecond (a resend
+                # beside its original) share a key: their counts add up, so that none goes uncounted.
+                statement = (
+                    f"INSERT INTO ts_batch ({columns}) VALUES ({self._placeholders(9)})"  # noqa: S608
+                    " ON CONFLICT (device_id, first_seq, received_at) DO UPDATE SET"
+                    " last_seq = CASE WHEN excluded.last_seq > ts_batch.last_seq"
+                    " THEN excluded.last_seq ELSE ts_batch.last_seq END,"
+                    " readings = ts_batch.readings + excluded.readings, stored = ts_batch.stored + excluded.stored,"
+                    " duplicates = ts_batch.duplicates + excluded.duplicates,"
+                    " rejected = ts_batch.rejected + excluded.rejected"
+                )
                 await tx.execute_many(statement, records)
         return results
 
