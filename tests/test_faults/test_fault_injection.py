@@ -31,8 +31,6 @@ import pytest
 
 from cem_gateway.identity import _store
 from cem_gateway.wire import MAX_READINGS
-from cem_platform.org.models import MeasurementPoint
-from cem_platform.seed import PLANT
 from cem_platform.settings import Settings
 from tests.test_faults.rig import (
     BufferState,
@@ -50,6 +48,7 @@ from tests.test_faults.rig import (
 )
 from tests.test_gateway.harness import Process, start, stopping
 from tests.test_gateway.test_zero_loss import start_simulator
+from tests.test_ingest.test_end_to_end import plant_points
 from tests.test_platform.world import World
 from tests.test_registry.broker import Broker, running_broker
 from tests.test_registry.fleet import Terminal, enrolled_terminal
@@ -189,26 +188,6 @@ class Rig:
             if self.phases and self.phases[-1].ended is None:
                 self.phases[-1].max_depth = max(self.phases[-1].max_depth, *(s.depth for s in states.values()))
             await asyncio.sleep(0.2)
-
-
-async def _plant_points(world: World) -> list[MeasurementPoint]:
-    """The simulated works' meters as points of enterprise A (codes, units and kinds of the demo seed)."""
-    return [
-        await MeasurementPoint.create(
-            facility=world.a.facility,
-            enterprise=world.a.enterprise,
-            code=code,
-            name=name,
-            medium=medium,
-            quantity=quantity,
-            unit=unit,
-            kind=kind,
-            sample_seconds=1,
-        )
-        for _, _, _, facilities in PLANT
-        for _, _, _, points in facilities
-        for code, name, medium, quantity, unit, kind in points
-    ]
 
 
 def _poison(device: str, now: int) -> dict[str, bytes]:
@@ -356,7 +335,7 @@ async def _faults(rig: Rig, terminals: list[Terminal], work: Path, started: list
 async def test_every_issued_reading_is_stored_exactly_once_through_every_fault(
     app: object, world: World, settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    points = {p.code: p.id for p in await _plant_points(world)}
+    points = {p.code: p.id for p in await plant_points(world)}
     admin = await world.login("a-device-admin")
     # two gateways, a rogue and a poisoner: all enrolled devices of enterprise A, with their own certificates
     terminals: list[Terminal] = [await enrolled_terminal(world, admin) for _ in range(4)]

@@ -25,7 +25,7 @@ from tests.test_ingest.mqtt_rig import ingest_rig
 from tests.test_platform.world import World
 
 
-async def _plant_points(world: World) -> list[MeasurementPoint]:
+async def plant_points(world: World) -> list[MeasurementPoint]:
     """The simulated works' 60 meters as points of enterprise A (codes, units and kinds of the demo seed)."""
     return [
         await MeasurementPoint.create(
@@ -62,7 +62,7 @@ async def _eventually(check: Callable[[], Awaitable[Any]], timeout: float, what:
 async def test_plant_to_api_with_faults_raised_and_cleared_as_alarms(
     app: object, world: World, settings: Settings, tmp_path: Path
 ) -> None:
-    points = await _plant_points(world)
+    points = await plant_points(world)
     await set_value(settings, Principal.system(), "alarm.out_of_range_drops_per_hour", 1)
     crew = await world.login("a-crew")
 
