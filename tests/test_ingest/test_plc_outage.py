@@ -18,7 +18,7 @@ from cem_platform.settings import Settings
 from cem_platform.sysconfig.services import set_value
 from tests.test_gateway.harness import GATEWAY_SECTION, gateway_identity, start
 from tests.test_ingest.mqtt_rig import ingest_rig
-from tests.test_ingest.test_end_to_end import _eventually, _plant_points
+from tests.test_ingest.test_end_to_end import _eventually, plant_points
 from tests.test_platform.world import World
 
 
@@ -26,7 +26,7 @@ from tests.test_platform.world import World
 async def test_a_lost_plc_is_one_alarm_with_its_meters_listed(
     app: object, world: World, settings: Settings, tmp_path: Path
 ) -> None:
-    points = await _plant_points(world)  # read every second
+    points = await plant_points(world)  # read every second
     await set_value(settings, Principal.system(), "alarm.gap_intervals", 3)  # a gap after 3 s without readings
     crew = await world.login("a-crew")
 
