@@ -162,12 +162,14 @@ class _Checked:
 
 
 # What to do about each reason of a refused reading, said once in the dead letter's message.
+_POINT_MAP = "register the points (with the units the gateway sends) or fix the gateway's point map"
+_CLOCK = "check the gateway's clock for timestamp errors"
 _ADVICE = {
-    "unknown_point": "register the points (with the units the gateway sends) or fix the gateway's point map",
-    "inactive_point": "register the points (with the units the gateway sends) or fix the gateway's point map",
-    "unit_mismatch": "register the points (with the units the gateway sends) or fix the gateway's point map",
-    "future_timestamp": "check the gateway's clock for timestamp errors",
-    "too_old": "check the gateway's clock for timestamp errors",
+    "unknown_point": _POINT_MAP,
+    "inactive_point": _POINT_MAP,
+    "unit_mismatch": _POINT_MAP,
+    "future_timestamp": _CLOCK,
+    "too_old": _CLOCK,
     "value_conflict": (
         "another value is already stored for that point and time and was kept: find out which terminal or "
         "reading is right (two gateways reading one meter, a replaced or reset gateway)"
