@@ -26,9 +26,8 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 from cem_gateway.uplink import release_sockets, tls_context
 from cem_platform.settings import Settings
-from cem_registry.ca import Authority
-from tests.test_gateway.harness import CEM, Process, start
-from tests.test_platform.test_cli_and_demo import server_env
+from tests.test_gateway.harness import CEM, Process, ingest_files, start
+from tests.test_ingest.mqtt_rig import ingest_env
 from tests.test_registry.broker import Broker, free_port
 from tests.test_registry.fleet import Terminal
 
@@ -189,29 +188,18 @@ class Ingests:
     started: list[Process] = field(default_factory=list)
 
     async def identity(self, client_id: str) -> Path:
-        """The process's certificate files (its CN is its client id)."""
+        """The process's certificate files (its CN is its client id), issued once."""
         directory = self.work / f"identity-{client_id}"
         if not directory.exists():
-            await Authority(self.settings).write_service_identity(client_id, directory)
+            await ingest_files(self.settings, directory, client_id)
         return directory
-
-    def env(self, client_id: str, identity: Path) -> dict[str, str]:
-        """The environment of one process: the test's CA and broker, the private database, its client id."""
-        env = server_env(
-            self.settings,
-            CEM_INGEST_BROKER_URL=f"mqtts://127.0.0.1:{self.broker.port}",
-            CEM_INGEST_IDENTITY_DIR=str(identity),
-            CEM_INGEST_BATCH_WAIT_MS="20",
-            CEM_REDIS_URL=self.settings.redis.url,
-            CEM_LOG_LEVEL="INFO",
-        )
-        env["CEM_DATABASE_URL"] = self.database_url
-        return env
 
     async def start(self, client_id: str) -> Process:
         """Start (or restart, resuming its broker session) the process with ``client_id``; wait until subscribed."""
         log = self.work / f"{client_id}-{next(_starts)}.log"
-        process = start(["ingest"], log, self.work, env=self.env(client_id, await self.identity(client_id)))
+        env = ingest_env(self.settings, self.broker.port, await self.identity(client_id))
+        env["CEM_DATABASE_URL"] = self.database_url  # the private cluster, not the test database
+        process = start(["ingest"], log, self.work, env=env)
         self.running[client_id] = process
         self.started.append(process)
         await process.wait_for_line("ingest running as", timeout=60)

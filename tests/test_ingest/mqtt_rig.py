@@ -61,6 +61,19 @@ async def publisher(world: World, broker: Broker, directory: Path) -> Publisher:
     return Publisher(terminal.device_id, client)
 
 
+def ingest_env(settings: Settings, broker_port: int, identity_dir: Path) -> dict[str, str]:
+    """Environment of one `cem ingest` process on the test's database and CA, reading from ``broker_port`` with the
+    certificate in ``identity_dir`` (its CN is the client id)."""
+    return server_env(
+        settings,
+        CEM_INGEST_BROKER_URL=f"mqtts://127.0.0.1:{broker_port}",
+        CEM_INGEST_IDENTITY_DIR=str(identity_dir),
+        CEM_INGEST_BATCH_WAIT_MS="20",
+        CEM_REDIS_URL=settings.redis.url,
+        CEM_LOG_LEVEL="INFO",
+    )
+
+
 @dataclass
 class IngestRig:
     """Broker and a way to start `cem ingest` processes on the test database, each with its own identity."""
@@ -73,14 +86,7 @@ class IngestRig:
 
     def env(self, identity_dir: Path) -> dict[str, str]:
         """Environment of one ingest process (its client id is the CN of the certificate in ``identity_dir``)."""
-        return server_env(
-            self.settings,
-            CEM_INGEST_BROKER_URL=f"mqtts://127.0.0.1:{self.broker.port}",
-            CEM_INGEST_IDENTITY_DIR=str(identity_dir),
-            CEM_INGEST_BATCH_WAIT_MS="20",
-            CEM_REDIS_URL=self.settings.redis.url,
-            CEM_LOG_LEVEL="INFO",
-        )
+        return ingest_env(self.settings, self.broker.port, identity_dir)
 
     async def identity(self, number: int) -> Path:
         """The certificate of ingest identity ``number`` (0: cem-ingest, n: cem-ingest-n), issued once: a process
