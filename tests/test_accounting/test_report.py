@@ -10,6 +10,7 @@ import zipfile
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -18,10 +19,13 @@ from openpyxl import load_workbook
 from cem_platform.accounting.engine import AccountingResult, Quantity, SourceActivity, account
 from cem_platform.accounting.library import EDITION_2015, SourceCategory
 from cem_platform.accounting.report import (
+    DIRECT_SCOPE_TERMS,
     REPORT_CONTENT_TYPE,
     AnnualReportData,
     ReportProcess,
     build_annual_report,
+    direct_scope,
+    local_period,
 )
 
 D = Decimal
@@ -29,8 +33,16 @@ C = SourceCategory
 EPSILON = D("0.0001")
 YEAR = 2024
 GENERATED_AT = datetime(2025, 3, 1, 9, 30, 15, tzinfo=timezone(timedelta(hours=8)))
-SHEETS_ZH = ["概况", "核算边界", "排放量", "活动数据", "排放因子", "数据质量"]
-SHEETS_EN = ["Summary", "Boundary", "Emissions", "Activity data", "Emission factors", "Data quality"]
+SHEETS_ZH = ["概况", "核算边界", "排放量", "活动数据", "排放因子", "数据质量", "补充数据表"]
+SHEETS_EN = [
+    "Summary",
+    "Boundary",
+    "Emissions",
+    "Activity data",
+    "Emission factors",
+    "Data quality",
+    "Supplementary data",
+]
 NAMES = {
     "coke": "焦炭（高炉）",
     "natural_gas": "天然气（轧钢加热炉）",
@@ -543,3 +555,231 @@ def test_generated_at_is_shown_with_its_offset(lineage: dict[str, Any]) -> None:
     in_utc = report_data(lineage, generated_at=GENERATED_AT.astimezone(UTC))
     other = read(build_annual_report(in_utc))
     assert labelled(other["概况"])["生成时间"][0] == "2025-03-01T01:30:15+00:00"
+
+
+# --- supplementary data (the steel template's 补充数据表) -----------------------------------------------------
+
+# Labels of the supplementary sheet's rows in each language.
+SUPPLEMENTARY: dict[str, dict[str, Any]] = {
+    "zh": {
+        "sheet": "补充数据表",
+        "name": "企业名称",
+        "year": "报告年度",
+        "period": "核算期",
+        "crude": "粗钢产量",
+        "combustion": "化石燃料燃烧排放",
+        "process": "工业生产过程排放",
+        "fixed_carbon": "固碳产品隐含排放(扣除)",
+        "direct": "覆盖排放量（直接排放）",
+        "direct_intensity": "覆盖排放强度（直接排放）",
+        "net": "总排放量（GB/T 32151.5）",
+        "net_intensity": "碳排放强度（GB/T 32151.5）",
+        "electricity": "净购入电量",
+        "electricity_emission": "净购入电力排放",
+        "heat": "净购入热量",
+        "heat_emission": "净购入热力排放",
+        "intensity_unit": "tCO2/t粗钢",
+        "process_code": "工序代码",
+        "process_name": "工序名称",
+        "process_net": "总排放量（tCO2）",
+        "process_direct": "直接排放（tCO2）",
+        "output": "产品产量（t）",
+        "process_intensity": "排放强度（tCO2/t产品）",
+        "source": "数据字段",
+        "header": ("项目", "数值", "单位", "数据字段"),
+    },
+    "en": {
+        "sheet": "Supplementary data",
+        "name": "Enterprise",
+        "year": "Reporting year",
+        "period": "Accounting period",
+        "crude": "Crude steel output",
+        "combustion": "Fossil fuel combustion emissions",
+        "process": "Industrial process emissions",
+        "fixed_carbon": "Carbon fixed in products (deducted)",
+        "direct": "Covered emissions (direct)",
+        "direct_intensity": "Covered emission intensity (direct)",
+        "net": "Total emissions (GB/T 32151.5)",
+        "net_intensity": "Carbon intensity (GB/T 32151.5)",
+        "electricity": "Net purchased electricity",
+        "electricity_emission": "Net purchased electricity emissions",
+        "heat": "Net purchased heat",
+        "heat_emission": "Net purchased heat emissions",
+        "intensity_unit": "tCO2/t crude steel",
+        "process_code": "Process code",
+        "process_name": "Process",
+        "process_net": "Total emissions (tCO2)",
+        "process_direct": "Direct emissions (tCO2)",
+        "output": "Output (t)",
+        "process_intensity": "Intensity (tCO2/t product)",
+        "source": "Source",
+        "header": ("Item", "Value", "Unit", "Source"),
+    },
+}
+
+
+def exact(value: Any) -> Decimal:
+    """A numeric cell read back as the Decimal of its shortest text (what the sheet's XML holds)."""
+    assert isinstance(value, int | float) and not isinstance(value, bool), value
+    return D(repr(value)) if isinstance(value, float) else D(value)
+
+
+def test_direct_scope_is_combustion_plus_process_minus_fixed_carbon() -> None:
+    # The categories and signs are data: electricity and heat are not covered.
+    assert dict(DIRECT_SCOPE_TERMS) == {"combustion": 1, "process": 1, "fixed_carbon": -1}
+    totals = {
+        "combustion": "1469631.182492",
+        "process": "100989",
+        "electricity": "427725",
+        "heat": "22000",
+        "fixed_carbon": "38500",
+        "net": "1981845.182492",
+    }
+    assert direct_scope(totals) == D("1532120.182492")
+    # Exact whatever the digits: far beyond the default 28-digit context (which would round), nothing is rounded.
+    long = {
+        "combustion": "123456789012345678901234567890.123456789012345678901",
+        "process": "0.000000000000000000000000000000000000000000000000001",
+        "fixed_carbon": "98765432109876543210.98765432109876543210987654321",
+    }
+    result = direct_scope(long)
+    assert Fraction(result) == Fraction(long["combustion"]) + Fraction(long["process"]) - Fraction(long["fixed_carbon"])
+    assert str(result) == "123456788913580246791358024679.135802467913580246791123456790000000000000000000001"
+    assert D(long["combustion"]) + D(long["process"]) - D(long["fixed_carbon"]) != result  # the default context
+    assert direct_scope({"combustion": "0", "process": "0", "fixed_carbon": "0"}) == 0
+    assert direct_scope({"combustion": "10", "process": "5", "fixed_carbon": "20"}) == D("-5")
+    with pytest.raises(ValueError, match=r"totals\.fixed_carbon is missing"):
+        direct_scope({"combustion": "1", "process": "2"})
+    with pytest.raises(ValueError, match=r"by_process\.x\.process must be a decimal"):
+        direct_scope({"combustion": "1", "process": "two", "fixed_carbon": "0"}, where="by_process.x")
+
+
+def test_local_period_shows_local_calendar_dates_end_inclusive() -> None:
+    year = {"start": "2023-12-31T16:00:00+00:00", "end": "2024-12-31T16:00:00+00:00"}
+    assert local_period(year) == "2024-01-01 – 2024-12-31"
+    assert local_period({"start": "2023-12-31T16:00:00Z", "end": "2024-12-31T16:00:00Z"}) == "2024-01-01 – 2024-12-31"
+    assert local_period({"start": "2024-01-01T00:00:00+08:00", "end": "2025-01-01T00:00:00+08:00"}) == (
+        "2024-01-01 – 2024-12-31"
+    )
+    # Another zone gives that zone's dates of the same instants.
+    assert local_period(year, "UTC") == "2023-12-31 – 2024-12-31"
+    assert local_period(year, "Asia/Urumqi") == "2023-12-31 – 2024-12-31"  # UTC+6: 22:00 on the 31st
+    # A month, and a naive instant taken as UTC (the zone the platform stores).
+    month = {"start": "2024-01-31T16:00:00", "end": "2024-02-29T16:00:00"}
+    assert local_period(month) == "2024-02-01 – 2024-02-29"
+    assert local_period({}) == ""
+    with pytest.raises(ValueError, match=r"period\.start must be an ISO 8601 instant"):
+        local_period({"start": "last year"})
+    with pytest.raises(ValueError, match="time zone"):
+        local_period(year, "Mars/Olympus")
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_supplementary_sheet(lineage: dict[str, Any], language: str) -> None:
+    label = SUPPLEMENTARY[language]
+    content = build_annual_report(report_data(lineage, language=language))
+    book = read(content)
+    assert book.sheetnames[-1] == label["sheet"]
+    ws = book[label["sheet"]]
+    assert rows(ws)[1][:4] == label["header"]
+    values = labelled(ws)
+    cells = {row[0].value: row for row in ws.iter_rows() if row[0].value is not None}
+    totals = lineage["totals"]
+
+    # Enterprise and year; the period in the enterprise's local dates, never a UTC instant.
+    assert values[label["name"]][0] == "南山钢铁股份有限公司"
+    assert values[label["year"]][0] == YEAR
+    assert values[label["period"]][0] == "2024-01-01 – 2024-12-31"
+    assert values[label["period"]][2] == "period.start – period.end (Asia/Shanghai)"
+    assert not any("T16:00" in text or "+00:00" in text for text in texts(ws))
+
+    # Crude steel (t).
+    assert values[label["crude"]][:3] == (2500000, "t", "crude_steel.value")
+    assert cells[label["crude"]][1].number_format == "#,##0.00"
+
+    # Covered emissions: combustion + process − fixed carbon, exact, beside the full GB/T 32151.5 total.
+    direct = D(totals["combustion"]) + D(totals["process"]) - D(totals["fixed_carbon"])
+    assert direct == D("1532120.182492")
+    for key in ("combustion", "process", "fixed_carbon"):
+        assert exact(values[label[key]][0]) == D(totals[key]), key
+        assert values[label[key]][1:3] == ("tCO2", f"totals.{key}")
+    assert exact(values[label["direct"]][0]) == direct
+    assert values[label["direct"]][1:3] == ("tCO2", "totals.combustion + totals.process − totals.fixed_carbon")
+    assert cells[label["direct"]][1].font.b and cells[label["direct"]][1].number_format == "#,##0.00"
+    assert exact(values[label["net"]][0]) == D(totals["net"]) == direct + D("427725") + D("22000")
+    assert values[label["net"]][1:3] == ("tCO2", "totals.net")
+
+    # Intensities per tonne of crude steel, shown to 0.0001 but kept in full.
+    intensity = direct / D("2500000")
+    assert intensity == D("0.6128480729968")
+    assert exact(values[label["direct_intensity"]][0]) == intensity
+    assert values[label["direct_intensity"]][1] == label["intensity_unit"]
+    assert values[label["direct_intensity"]][2].endswith("÷ crude_steel.value")
+    assert cells[label["direct_intensity"]][1].number_format == "0.0000"
+    assert exact(values[label["net_intensity"]][0]) == D(lineage["intensity"])
+    assert values[label["net_intensity"]][1:3] == (label["intensity_unit"], "intensity")
+
+    # Net purchased electricity and heat, from the sources of those categories.
+    assert values[label["electricity"]][:3] == (750000, "MWh", "sources[grid].inputs: purchased − exported")
+    assert values[label["electricity_emission"]][:3] == (427725, "tCO2", "sources[grid].emission")
+    assert values[label["heat"]][:3] == (200000, "GJ", "sources[heat].inputs: purchased − exported")
+    assert values[label["heat_emission"]][:3] == (22000, "tCO2", "sources[heat].emission")
+
+    # Per process: total and direct emissions (example A has no process outputs, so neither output nor intensity).
+    processes = {row[label["process_code"]]: row for row in table(ws, label["process_code"])}
+    assert list(processes) == ["auxiliary", "ironmaking", "rolling", "sintering", "steelmaking"]
+    steel = processes["steelmaking"]
+    assert steel[label["process_name"]] == "炼钢"
+    assert exact(steel[label["process_net"]]) == D(10989 + 5160 - 38500)
+    assert exact(steel[label["process_direct"]]) == D(10989 + 5160 - 38500)
+    assert (steel[label["output"]], steel[label["process_intensity"]]) == (None, None)
+    assert steel[label["source"]] == "by_process.steelmaking"
+    auxiliary = processes["auxiliary"]  # grid and heat: in the GB/T total, not covered
+    assert exact(auxiliary[label["process_net"]]) == D("449725") and auxiliary[label["process_direct"]] == 0
+
+    # Every value row says where it came from.
+    for row in rows(ws)[2:]:
+        if isinstance(row[1], int | float):
+            assert row[3] or row[6], row
+
+    # The exact decimal text is what the sheet's XML holds.
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        xml = archive.read("xl/worksheets/sheet7.xml").decode()
+    assert "<v>1532120.182492</v>" in xml and "<v>0.6128480729968</v>" in xml
+
+
+def test_supplementary_process_outputs_and_timezone() -> None:
+    outputs = {"sintering": q("3000000", "t", "erp:sinter"), "steelmaking": q("2500", "kt", "erp:steel")}
+    result = account(
+        EDITION_2015, YEAR, example_a_sources(), crude_steel=q("2500", "kt", "erp:output"), process_outputs=outputs
+    )
+    lineage = lineage_of(result, [])
+    data = report_data(lineage, timezone="UTC")
+    book = read(build_annual_report(data))
+    ws = book["补充数据表"]
+    values = labelled(ws)
+    assert values["核算期"][:3] == ("2023-12-31 – 2024-12-31", None, "period.start – period.end (UTC)")
+    assert labelled(book["概况"])["核算期"][0] == "2023-12-31 – 2024-12-31"
+    assert values["粗钢产量"][:2] == (2500000, "t")  # given in kt, shown in t
+    processes = {row["工序代码"]: row for row in table(ws, "工序代码")}
+    sintering = processes["sintering"]
+    assert sintering["产品产量（t）"] == 3000000
+    assert exact(sintering["排放强度（tCO2/t产品）"]) == D("84840") / D("3000000")
+    assert sintering["数据字段"] == "by_process.sintering; process_intensity.sintering; output = net ÷ intensity"
+    steel = processes["steelmaking"]
+    assert steel["产品产量（t）"] == 2500000 and exact(steel["排放强度（tCO2/t产品）"]) == D("-22351") / D("2500000")
+    assert processes["ironmaking"]["产品产量（t）"] is None  # no output recorded for it
+    assert close(values["覆盖排放强度（直接排放）"][0], str(D("1532120.182492") / D("2500000")))
+    with pytest.raises(ValueError, match="time zone"):
+        report_data(lineage, timezone="Shanghai")
+
+
+def test_supplementary_without_crude_steel_or_indirect_sources(lineage: dict[str, Any]) -> None:
+    sources = [s for s in lineage["sources"] if s["category"] not in ("electricity", "heat")]
+    without = {**lineage, "crude_steel": None, "intensity": None, "sources": sources}
+    values = labelled(read(build_annual_report(report_data(without)))["补充数据表"])
+    assert values["粗钢产量"][0] == "未提供"
+    assert values["覆盖排放强度（直接排放）"][0] == "未提供" and values["碳排放强度（GB/T 32151.5）"][0] == "未提供"
+    assert exact(values["覆盖排放量（直接排放）"][0]) == D("1532120.182492")
+    assert values["净购入电量"][:3] == (0, "MWh", "sources[category=electricity]: none")
+    assert values["净购入热力排放"][:3] == (0, "tCO2", "sources[category=heat]: none")

@@ -2,7 +2,7 @@
 
 A pure function over plain data: :func:`build_annual_report` takes the enterprise, its boundary (the processes)
 and the lineage of one accounting result — the JSON form of :class:`~.engine.AccountingResult`, decimals as
-strings — and returns the bytes of an ``.xlsx`` file with six sheets, in Simplified Chinese (default) or English:
+strings — and returns the bytes of an ``.xlsx`` file with seven sheets, in Simplified Chinese (default) or English:
 
 1. Summary — reporting entity, boundary statement, methodology edition and library / grid-factor versions,
    result id and version, generated at / by, emissions per term of E = combustion + process + electricity +
@@ -11,23 +11,34 @@ strings — and returns the bytes of an ``.xlsx`` file with six sheets, in Simpl
 3. Emissions — per category, per process and per source (with formula);
 4. Activity data — one row per source input, as given and as used;
 5. Emission factors — one row per source parameter with its code, origin, edition and confidence;
-6. Data quality — completeness and estimation, the notes, every unverified parameter, every measured override.
+6. Data quality — completeness and estimation, the notes, every unverified parameter, every measured override;
+7. Supplementary data (补充数据表) — the steel template's supplementary table of the ministry's annual report
+   (中国钢铁生产企业温室气体排放核算方法与报告指南(试行) and the MEE annual reporting notices): crude steel, emissions
+   and output per process, the national carbon market's covered (direct) emissions and their intensity beside the
+   GB/T 32151.5 total, net purchased electricity and heat; each row names the lineage field it comes from.
+
+Periods are shown as the enterprise's local calendar dates (``timezone``, Asia/Shanghai by default), the end date
+inclusive: a year stored as [2023-12-31T16:00Z, 2024-12-31T16:00Z) is shown "2024-01-01 – 2024-12-31".
 
 Numbers are numeric cells holding the lineage's value (Excel keeps 15–16 significant digits; the exact value stays
-in the lineage); only the display format rounds (tCO2 ``#,##0.0000``, intensities ``0.0000``). The same input
-gives the same bytes: document properties and zip timestamps come from ``generated_at``, not the clock.
+in the lineage); only the display format rounds (tCO2 ``#,##0.0000``, intensities ``0.0000``; in the
+supplementary sheet t, tCO2, MWh and GJ ``#,##0.00`` and tCO2/t ``0.0000``). The same input gives the same bytes:
+document properties and zip timestamps come from ``generated_at``, not the clock.
 """
 
 from __future__ import annotations
 
+import decimal
 import io
 import re
 import unicodedata
 import zipfile
-from collections.abc import Mapping, Sequence
+import zoneinfo
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
 from typing import Any
 
 from openpyxl import Workbook  # type: ignore[import-untyped]
@@ -35,7 +46,20 @@ from openpyxl.styles import Alignment, Font, PatternFill  # type: ignore[import-
 from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
 from openpyxl.writer.excel import ExcelWriter  # type: ignore[import-untyped]
 
-__all__ = ["REPORT_CONTENT_TYPE", "AnnualReportData", "ReportProcess", "build_annual_report"]
+from cem_platform.accounting import units
+from cem_platform.accounting.formulas import PRECISION
+from cem_platform.accounting.scopes import CN_ETS_STEEL
+
+__all__ = [
+    "DEFAULT_TIMEZONE",
+    "DIRECT_SCOPE_TERMS",
+    "REPORT_CONTENT_TYPE",
+    "AnnualReportData",
+    "ReportProcess",
+    "build_annual_report",
+    "direct_scope",
+    "local_period",
+]
 
 REPORT_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -45,6 +69,18 @@ INTENSITY_FORMAT = "0.0000"
 ENERGY_FORMAT = "#,##0.0000"
 _INTEGER_FORMAT = "0"
 _MAX_PLACES = 10  # decimals shown for plain values (activity data, parameters)
+#: Supplementary sheet: tonnes, tCO2, MWh and GJ shown to 0.01, intensities (tCO2/t) to 0.0001.
+SUPPLEMENTARY_AMOUNT_FORMAT = "#,##0.00"
+SUPPLEMENTARY_INTENSITY_FORMAT = "0.0000"
+
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
+#: The national carbon market's covered emissions of an iron and steel enterprise (direct scope): the terms of the
+#: lineage totals that count, with their sign. Source: the national ETS rules for iron and steel (MEE work plan
+#: bringing steel into the national carbon emission trading market, 2025; 企业温室气体排放核算与报告指南 钢铁行业):
+#: CO2 only, covered emissions = fuel combustion + industrial processes − carbon fixed in products; net purchased
+#: electricity and heat are indirect emissions and are not covered. (GB/T 32151.5's total adds both.)
+DIRECT_SCOPE_TERMS: Mapping[str, int] = CN_ETS_STEEL.terms  # methodology data: cem_platform.accounting.scopes
 
 _TERMS = ("combustion", "process", "electricity", "heat", "fixed_carbon")
 _CATEGORIES = ("fuel_combustion", "flux", "electrode", "raw_material", "electricity", "heat", "fixed_carbon")
@@ -184,6 +220,31 @@ _ZH: dict[str, str] = {
     "quality.outside_boundary": "工序 {code} 有排放源，但不在核算边界表中。",
     "quality.no_sources": "核算边界内的工序 {code}（{name}）没有排放源。",
     "quality.boundary_ok": "核算结果中的工序与核算边界一致。",
+    "sheet.supplementary": "补充数据表",
+    "title.supplementary": "{name} {year}年度温室气体排放报告 补充数据表（钢铁生产）",
+    "col.lineage": "数据字段",
+    "section.output": "产品产量",
+    "section.by_process_output": "主要工序排放量与产量",
+    "section.covered": "全国碳市场覆盖排放（直接排放）",
+    "section.indirect": "净购入电力和热力",
+    "src.enterprise": "企业信息",
+    "enterprise_level": "企业级",
+    "col.process_net": "总排放量（tCO2）",
+    "col.process_direct": "直接排放（tCO2）",
+    "col.output": "产品产量（t）",
+    "col.process_intensity": "排放强度（tCO2/t产品）",
+    "covered.combustion": "化石燃料燃烧排放",
+    "covered.process": "工业生产过程排放",
+    "covered.fixed_carbon": "固碳产品隐含排放(扣除)",
+    "covered.total": "覆盖排放量（直接排放）",
+    "covered.intensity": "覆盖排放强度（直接排放）",
+    "covered.formula": "覆盖排放量 = 化石燃料燃烧 + 工业生产过程 − 固碳产品隐含排放（不含净购入电力、热力）",
+    "gbt.net": "总排放量（GB/T 32151.5）",
+    "gbt.intensity": "碳排放强度（GB/T 32151.5）",
+    "indirect.electricity_amount": "净购入电量",
+    "indirect.electricity_emission": "净购入电力排放",
+    "indirect.heat_amount": "净购入热量",
+    "indirect.heat_emission": "净购入热力排放",
 }
 
 _EN: dict[str, str] = {
@@ -314,9 +375,39 @@ _EN: dict[str, str] = {
     "quality.outside_boundary": "Process {code} has emission sources but is not in the boundary table.",
     "quality.no_sources": "Process {code} ({name}) in the boundary has no emission source.",
     "quality.boundary_ok": "The processes of the result match the boundary.",
+    "sheet.supplementary": "Supplementary data",
+    "title.supplementary": "{name}: greenhouse-gas emission report {year}, supplementary data (iron and steel)",
+    "col.lineage": "Source",
+    "section.output": "Output",
+    "section.by_process_output": "Emissions and output per process",
+    "section.covered": "National carbon market: covered emissions (direct)",
+    "section.indirect": "Net purchased electricity and heat",
+    "src.enterprise": "enterprise record",
+    "enterprise_level": "enterprise level",
+    "col.process_net": "Total emissions (tCO2)",
+    "col.process_direct": "Direct emissions (tCO2)",
+    "col.output": "Output (t)",
+    "col.process_intensity": "Intensity (tCO2/t product)",
+    "covered.combustion": "Fossil fuel combustion emissions",
+    "covered.process": "Industrial process emissions",
+    "covered.fixed_carbon": "Carbon fixed in products (deducted)",
+    "covered.total": "Covered emissions (direct)",
+    "covered.intensity": "Covered emission intensity (direct)",
+    "covered.formula": (
+        "Covered = fossil fuel combustion + industrial processes − carbon fixed in products "
+        "(net purchased electricity and heat excluded)"
+    ),
+    "gbt.net": "Total emissions (GB/T 32151.5)",
+    "gbt.intensity": "Carbon intensity (GB/T 32151.5)",
+    "indirect.electricity_amount": "Net purchased electricity",
+    "indirect.electricity_emission": "Net purchased electricity emissions",
+    "indirect.heat_amount": "Net purchased heat",
+    "indirect.heat_emission": "Net purchased heat emissions",
 }
 
 _LABELS: Mapping[str, Mapping[str, str]] = {"zh": _ZH, "en": _EN}
+#: Net purchased electricity or heat = purchased − exported (GB/T 32151.5; the inputs of the indirect formulas).
+_NET_PURCHASED: Mapping[str, int] = MappingProxyType({"purchased": 1, "exported": -1})
 _DOC_LANGUAGE = {"zh": "zh-CN", "en": "en"}
 
 
@@ -347,12 +438,14 @@ class AnnualReportData:
     processes: tuple[ReportProcess, ...]
     lineage: Mapping[str, Any]
     language: str = "zh"
+    timezone: str = DEFAULT_TIMEZONE  # the enterprise's: periods are shown as its local calendar dates
 
     def __post_init__(self) -> None:
         if self.language not in _LABELS:
             raise ValueError(f"Report language must be one of {', '.join(sorted(_LABELS))}, got {self.language!r}.")
         if self.generated_at.tzinfo is None or self.generated_at.utcoffset() is None:
             raise ValueError("generated_at must be timezone-aware.")
+        _zone(self.timezone)
 
 
 # --- reading the lineage ------------------------------------------------------------------------------------
@@ -408,6 +501,96 @@ def _version(value: Any) -> int | str:
 
 def _flag(value: Any, default: bool) -> bool:
     return value if isinstance(value, bool) else default
+
+
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(f"Unknown time zone {name!r}: give an IANA name such as {DEFAULT_TIMEZONE!r}.") from None
+
+
+def _instant(value: Any, what: str) -> datetime | None:
+    """A lineage instant (ISO 8601, in UTC or with an offset); None when absent. A naive one is taken as UTC,
+    the zone the platform stores instants in."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(f"Lineage {what} must be an ISO 8601 instant, got {value!r}.") from None
+    else:
+        raise ValueError(f"Lineage {what} must be an ISO 8601 instant, got {type(value).__name__}.")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment
+
+
+def local_period(period: Mapping[str, Any], timezone: str = DEFAULT_TIMEZONE) -> str:
+    """A lineage ``period`` (``start`` and ``end`` instants, the end exclusive) as the local calendar dates of
+    ``timezone``, the end date inclusive: [2023-12-31T16:00Z, 2024-12-31T16:00Z) in Asia/Shanghai is
+    "2024-01-01 – 2024-12-31". Empty when the period gives neither instant."""
+    zone = _zone(timezone)
+    start = _instant(period.get("start"), "period.start")
+    end = _instant(period.get("end"), "period.end")
+    first: date | None = start.astimezone(zone).date() if start else None
+    # The last day is the one holding the period's last instant, just before its (exclusive) end.
+    last: date | None = (end.astimezone(UTC) - timedelta(microseconds=1)).astimezone(zone).date() if end else None
+    if first is not None and last is not None and last < first:
+        last = first
+    return " – ".join(day.isoformat() for day in (first, last) if day is not None)
+
+
+def _exact_sum(terms: Iterable[tuple[int, Decimal]]) -> Decimal:
+    """Σ sign × value, exact whatever the number of digits: the context is made wide enough for the terms, and
+    Inexact is trapped so that a rounding could never pass unnoticed."""
+    items = list(terms)
+    nonzero = [value for _, value in items if value]
+    if not nonzero:
+        return Decimal(0)
+    top = max(value.adjusted() for value in nonzero)
+    bottom = min(int(value.as_tuple().exponent) for value in nonzero)  # finite: lineage numbers are checked
+    spread = max(abs(sign) for sign, _ in items)
+    with decimal.localcontext() as context:
+        context.prec = max(top - bottom + len(str(len(items) * spread)) + 1, PRECISION)
+        context.traps[decimal.Inexact] = True
+        total = Decimal(0)
+        for sign, value in items:
+            total += value * sign
+    return total
+
+
+def _quotient(numerator: Decimal, denominator: Decimal) -> Decimal:
+    """An intensity, at the engine's precision (as it computes its own)."""
+    with decimal.localcontext() as context:
+        context.prec = PRECISION
+        return numerator / denominator
+
+
+def direct_scope(totals: Mapping[str, str], *, where: str = "totals") -> Decimal:
+    """The national carbon market's covered emissions (tCO2, direct scope) from a result's lineage totals (or one
+    process's, ``by_process.<code>``): Σ sign × totals[term] over :data:`DIRECT_SCOPE_TERMS`, that is combustion +
+    process − fixed carbon, exact (no rounding, whatever the digits). Electricity and heat are not counted.
+
+    Raises ValueError when a term is missing or is not a decimal number (``where`` names the totals in it).
+    """
+    terms: list[tuple[int, Decimal]] = []
+    for term, sign in DIRECT_SCOPE_TERMS.items():
+        value = _decimal(totals.get(term), f"{where}.{term}")
+        if value is None:
+            raise ValueError(f"Lineage {where}.{term} is missing: the covered emissions need it.")
+        terms.append((sign, value))
+    return _exact_sum(terms)
+
+
+def _in_unit(value: Decimal, unit: str, target: str, what: str) -> Decimal:
+    try:
+        return units.convert(value, unit or target, target)
+    except units.UnitError as err:
+        raise ValueError(f"Lineage {what} must be in {target} or a unit that converts to it: {err}") from None
 
 
 # --- writing cells ------------------------------------------------------------------------------------------
@@ -606,6 +789,7 @@ class _Report:
             self.activity(_Sheet(workbook, self.t["sheet.activity"])),
             self.factors(_Sheet(workbook, self.t["sheet.factors"])),
             self.quality(_Sheet(workbook, self.t["sheet.quality"])),
+            self.supplementary(_Sheet(workbook, self.t["sheet.supplementary"])),
         ]
         for sheet in sheets:
             sheet.finish()
@@ -616,8 +800,7 @@ class _Report:
         sheet.header([t["col.item"], t["col.value"], t["col.unit"], t["col.remark"]])
         sheet.freeze("A3")
         sheet.section(t["section.entity"])
-        period = _mapping(lineage.get("period"), "period")
-        period_text = " – ".join(p for p in (_text(period.get("start")), _text(period.get("end"))) if p)
+        period_text = local_period(_mapping(lineage.get("period"), "period"), data.timezone)
         names = t["list_sep"].join(p.name for p in data.processes) or t["none_listed"]
         statement = t["boundary_statement"].format(
             name=data.enterprise_name, n=len(data.processes), names=names, sheet=t["sheet.boundary"]
@@ -1027,6 +1210,134 @@ class _Report:
             sheet.statement(check, warning=True)
         if not checks:
             sheet.statement(t["quality.boundary_ok"])
+        return sheet
+
+    # the supplementary data sheet (补充数据表) of the steel template
+
+    def crude_tonnes(self) -> Decimal | None:
+        """Crude steel output in t; None when not given."""
+        crude = self.lineage.get("crude_steel")
+        if crude is None:
+            return None
+        crude = _mapping(crude, "crude_steel")
+        value = _decimal(crude.get("value"), "crude_steel.value")
+        return None if value is None else _in_unit(value, _text(crude.get("unit")), "t", "crude_steel.unit")
+
+    def net_purchased(self, category: str, unit: str) -> tuple[Decimal, Decimal, list[str]]:
+        """The net purchased amount (in ``unit``: purchased − exported, as used) and the emission of the sources
+        of ``category`` (electricity or heat), with their ids."""
+        amounts: list[tuple[int, Decimal]] = []
+        emissions: list[tuple[int, Decimal]] = []
+        ids: list[str] = []
+        for source in self.sources:
+            if source.category != category:
+                continue
+            ids.append(source.source_id)
+            given = {_text(item.get("name")): item for item in source.inputs}
+            for name, sign in _NET_PURCHASED.items():
+                where = f"sources[{source.source_id}].inputs.{name}"
+                item = given.get(name, {})
+                value = _decimal(item.get("used_value"), f"{where}.used_value")
+                if value is None:
+                    raise ValueError(f"Lineage {where}.used_value is missing: the net purchased {category} needs it.")
+                amounts.append((sign, _in_unit(value, _text(item.get("used_unit")), unit, f"{where}.used_unit")))
+            emission = _decimal(source.record.get("emission"), f"sources[{source.source_id}].emission")
+            if emission is None:
+                raise ValueError(f"Lineage sources[{source.source_id}].emission is missing.")
+            emissions.append((1, emission))
+        return _exact_sum(amounts), _exact_sum(emissions), ids
+
+    def supplementary(self, sheet: _Sheet) -> _Sheet:
+        t, data, lineage = self.t, self.data, self.lineage
+        amount, intensity_format = SUPPLEMENTARY_AMOUNT_FORMAT, SUPPLEMENTARY_INTENSITY_FORMAT
+        sheet.title(t["title.supplementary"].format(name=data.enterprise_name, year=data.year))
+        sheet.header([t["col.item"], t["col.value"], t["col.unit"], t["col.lineage"]])
+        sheet.freeze("A3")
+
+        sheet.section(t["section.entity"])
+        period = local_period(_mapping(lineage.get("period"), "period"), data.timezone)
+        sheet.line([t["enterprise_name"], data.enterprise_name, "", t["src.enterprise"]])
+        sheet.line([t["enterprise_code"], data.enterprise_code, "", t["src.enterprise"]])
+        sheet.line([t["credit_code"], data.credit_code, "", t["src.enterprise"]])
+        sheet.line([t["year"], data.year, "", "year"])
+        sheet.line([t["period"], period, "", f"period.start – period.end ({data.timezone})"])
+
+        sheet.section(t["section.output"])
+        tonnes = self.crude_tonnes()
+        if tonnes is None:
+            sheet.line([t["crude_steel"], t["not_given"], "t", "crude_steel"])
+        else:
+            sheet.line([t["crude_steel"], _Num(tonnes, amount), "t", "crude_steel.value"])
+
+        sheet.section(t["section.by_process_output"])
+        sheet.header(
+            [
+                t["col.process_code"],
+                t["col.process_name"],
+                t["col.process_net"],
+                t["col.process_direct"],
+                t["col.output"],
+                t["col.process_intensity"],
+                t["col.lineage"],
+            ]
+        )
+        names = _mapping(lineage.get("processes"), "processes")
+        intensities = _mapping(lineage.get("process_intensity"), "process_intensity")
+        for code, terms in _mapping(lineage.get("by_process"), "by_process").items():
+            where = f"by_process.{code}"
+            terms = _mapping(terms, where)
+            net = _decimal(terms.get("net"), f"{where}.net")
+            intensity = _decimal(intensities.get(code), f"process_intensity.{code}")
+            # The lineage keeps a process's intensity (net ÷ output), not its output: the output is read back.
+            output = _quotient(net, intensity) if net is not None and intensity else None
+            fields = [where]
+            fields += [f"process_intensity.{code}"] if intensity is not None else []
+            fields += ["output = net ÷ intensity"] if output is not None else []
+            sheet.line(
+                [
+                    code or t["enterprise_level"],
+                    _text(names.get(code)) or self.process_names.get(code, ""),
+                    _Num(net, amount),
+                    _Num(direct_scope(terms, where=where), amount),
+                    _Num(output, amount),
+                    _Num(intensity, intensity_format),
+                    "; ".join(fields),
+                ]
+            )
+
+        sheet.section(t["section.covered"])
+        direct = direct_scope(self.totals)
+        for term in DIRECT_SCOPE_TERMS:
+            name = t.get(f"covered.{term}") or t[f"term.{term}"]
+            sheet.line([name, self.number(self.totals.get(term), f"totals.{term}", amount), "tCO2", f"totals.{term}"])
+        formula = " ".join(
+            f"{'−' if sign < 0 else '+'} totals.{term}" for term, sign in DIRECT_SCOPE_TERMS.items()
+        ).removeprefix("+ ")
+        sheet.line([t["covered.total"], _Num(direct, amount), "tCO2", formula], bold=True)
+        if tonnes is None or tonnes <= 0:
+            sheet.line([t["covered.intensity"], t["not_given"], t["intensity_unit"], "crude_steel"])
+        else:
+            covered_intensity = _Num(_quotient(direct, tonnes), intensity_format)
+            sheet.line(
+                [t["covered.intensity"], covered_intensity, t["intensity_unit"], f"({formula}) ÷ crude_steel.value"]
+            )
+        sheet.line([t["gbt.net"], self.number(self.totals.get("net"), "totals.net", amount), "tCO2", "totals.net"])
+        intensity = lineage.get("intensity")
+        if intensity is None:
+            sheet.line([t["gbt.intensity"], t["not_given"], t["intensity_unit"], "intensity"])
+        else:
+            gbt_intensity = self.number(intensity, "intensity", intensity_format)
+            sheet.line([t["gbt.intensity"], gbt_intensity, t["intensity_unit"], "intensity"])
+        sheet.statement(t["covered.formula"])
+
+        sheet.section(t["section.indirect"])
+        for category, unit in (("electricity", "MWh"), ("heat", "GJ")):
+            net_amount, emission, ids = self.net_purchased(category, unit)
+            chosen = f"sources[{', '.join(ids)}]" if ids else f"sources[category={category}]: none"
+            inputs = f"{chosen}.inputs: purchased − exported" if ids else chosen
+            sheet.line([t[f"indirect.{category}_amount"], _Num(net_amount, amount), unit, inputs])
+            emitted = f"{chosen}.emission" if ids else chosen
+            sheet.line([t[f"indirect.{category}_emission"], _Num(emission, amount), "tCO2", emitted])
         return sheet
 
 
