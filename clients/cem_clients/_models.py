@@ -491,14 +491,20 @@ class ControlResult(Model, frozen=True, kw_only=True):
 
 
 class EmissionPeriod(Model, frozen=True, kw_only=True):
-    """One period's emissions in tCO2, exact; ``result_id`` explains them (``ApiClient.lineage``)."""
+    """One period's emissions in tCO2, exact; ``result_id`` explains them (``ApiClient.lineage``). A period the
+    platform accounted for this answer only (not kept: an old hour) has no ``result_id``; ``pending`` says the
+    inputs changed since ``as_of`` and the platform is accounting it again."""
 
-    result_id: int
+    result_id: int | None
     version: int = 1
     final: bool
     period_start: dt.datetime
     period_end: dt.datetime
     net: Decimal
+    direct: Decimal | None = None  # national carbon market scope: combustion + process − fixed carbon
+    kept: bool = True
+    pending: bool = False
+    as_of: dt.datetime | None = None
     totals: dict[str, Decimal] = {}
     by_category: dict[str, Decimal] = {}
     output: Decimal | None = None  # crude steel (enterprise) or the process's product, t
@@ -519,6 +525,8 @@ class Emissions(Model, frozen=True, kw_only=True):
     period: str
     unit: str = "tCO2"
     timezone: str = ""
+    direct_scope: str = ""
+    refresh_error: str | None = None
     results: tuple[EmissionPeriod, ...] = ()
 
 

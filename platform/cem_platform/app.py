@@ -16,7 +16,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from redis.asyncio import Redis
 
-from cem_platform.accounting.routes import AccountingController, EmissionsController
+from cem_platform.accounting.routes import AccountingController, EmissionsController, ReportingController
 from cem_platform.alarms.routes import AlarmController
 from cem_platform.audit.routes import AuditController
 from cem_platform.db import close_db, init_db
@@ -106,6 +106,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             IngestController,
             AccountingController,
             EmissionsController,
+            ReportingController,
         ],
     )
     # ---- periodic jobs in this process: only with CEM_INGEST_EMBEDDED (the demo); Celery beat runs them otherwise.

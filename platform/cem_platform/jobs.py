@@ -39,6 +39,7 @@ from cem_platform.db import run_with_db
 from cem_platform.settings import Settings, get_settings
 
 if TYPE_CHECKING:
+    from cem_platform.accounting.refresh import RefreshReport
     from cem_platform.alarms.rules import EvaluationReport
     from cem_platform.telemetry.retention import MaintenanceReport
 
@@ -50,6 +51,7 @@ __all__ = [
     "fold_timeseries",
     "maintain_timeseries",
     "publish_crl",
+    "refresh_emissions",
     "run_exclusive",
 ]
 
@@ -60,6 +62,7 @@ LOCK_PREFIX = "cem:jobs:lock:"
 # Hard time limit of each task (seconds); its lock lives a minute longer.
 TIME_LIMITS = {
     "cem.timeseries.fold": 900,
+    "cem.accounting.refresh": 1800,
     "cem.timeseries.maintain": 3000,
     "cem.alarms.evaluate": 600,
     "cem.registry.publish_crl": 600,
@@ -91,6 +94,7 @@ app.conf.update(
             "options": {"expires": 1800},
         },
         "alarms-evaluate": {"task": "cem.alarms.evaluate", **_every(scheduler.ALARM_EVALUATION_S)},
+        "accounting-refresh": {"task": "cem.accounting.refresh", **_every(scheduler.ACCOUNTING_REFRESH_S)},
         "registry-publish-crl": {
             "task": "cem.registry.publish_crl",
             "schedule": crontab(minute=7, hour="*/6"),  # scheduler.CRL_PUBLICATION_S
@@ -130,6 +134,12 @@ def _run_job(name: str, job: Callable[[Settings], Awaitable[T]]) -> T | None:
 def fold_timeseries() -> int | None:
     """Fold new readings into the hour, day and month rollups (every CEM_TIMESERIES_ROLLUP_INTERVAL_S)."""
     return _run_job("cem.timeseries.fold", scheduler.fold_timeseries)
+
+
+@app.task(name="cem.accounting.refresh")  # type: ignore[untyped-decorator]
+def refresh_emissions() -> RefreshReport | None:
+    """Account again the periods whose inputs changed (every 15 s; one run at a time)."""
+    return _run_job("cem.accounting.refresh", scheduler.refresh_emissions)
 
 
 @app.task(name="cem.timeseries.maintain")  # type: ignore[untyped-decorator]

@@ -11,6 +11,7 @@ Each job function opens nothing: it runs inside whatever Tortoise context the ca
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -20,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 from cem_platform.settings import Settings
 
 if TYPE_CHECKING:
+    from cem_platform.accounting.refresh import RefreshReport
     from cem_platform.alarms.rules import EvaluationReport
     from cem_platform.telemetry.retention import MaintenanceReport
 
 __all__ = [
+    "ACCOUNTING_REFRESH_S",
     "ALARM_EVALUATION_S",
     "CERTIFICATE_EXPIRY_S",
     "CRL_PUBLICATION_S",
@@ -37,11 +40,13 @@ __all__ = [
     "maintain_timeseries",
     "periodic_jobs",
     "publish_crl",
+    "refresh_emissions",
 ]
 
 log = logging.getLogger("cem.jobs")
 
 ALARM_EVALUATION_S = 30
+ACCOUNTING_REFRESH_S = 15  # as cem_platform.accounting.refresh.REFRESH_S
 TIMESERIES_MAINTENANCE_S = 3600
 CRL_PUBLICATION_S = 6 * 3600  # a CRL is valid CEM_PKI_CRL_HOURS (a week by default): republished well before
 CERTIFICATE_EXPIRY_S = 3600
@@ -51,10 +56,22 @@ CERTIFICATE_EXPIRY_S = 3600
 
 
 async def fold_timeseries(settings: Settings) -> int:
-    """Fold new readings (ts_pending) into the hour, day and month rollups; returns how many were folded."""
+    """Fold new readings (ts_pending) into the hour, day and month rollups, and mark the ranges they touched for
+    the accounting refresh; returns how many readings were folded."""
+    from cem_platform.accounting.pending import mark_points
     from cem_platform.telemetry.rollup import fold_all
 
-    return await fold_all(settings)
+    touched: dict[int, tuple[dt.datetime, dt.datetime]] = {}
+    folded = await fold_all(settings, touched)
+    await mark_points(touched)
+    return folded
+
+
+async def refresh_emissions(settings: Settings) -> RefreshReport:
+    """Account again the periods whose inputs changed (kept results; reads never account)."""
+    from cem_platform.accounting.refresh import refresh
+
+    return await refresh()
 
 
 async def maintain_timeseries(settings: Settings) -> MaintenanceReport:
@@ -100,6 +117,7 @@ def periodic_jobs(settings: Settings) -> list[Job]:
     """Every periodic job of the platform, on the periods Celery beat uses too."""
     return [
         Job("cem.timeseries.fold", settings.timeseries.rollup_interval_s, fold_timeseries),
+        Job("cem.accounting.refresh", ACCOUNTING_REFRESH_S, refresh_emissions),
         Job("cem.timeseries.maintain", TIMESERIES_MAINTENANCE_S, maintain_timeseries),
         Job("cem.alarms.evaluate", ALARM_EVALUATION_S, evaluate_alarms),
         Job("cem.registry.publish_crl", CRL_PUBLICATION_S, publish_crl),

@@ -67,7 +67,8 @@ async def test_crew_at_one_site_enters_and_corrects_only_their_own(world: World)
     assert set(rows) == {("LIME", "AD"), ("COKE", "FC")}
     assert rows[("COKE", "FC")]["origin"] == "meter"
     assert rows[("LIME", "AD")]["units"][0] == "t" and "kg" in rows[("LIME", "AD")]["units"]
-    assert rows[("LIME", "AD")]["may_be_negative"] is False and rows[("COKE", "FC")]["may_be_negative"] is True
+    # coke is bought: only a by-product's net consumption (gas, tar, crude benzene) may be negative
+    assert rows[("LIME", "AD")]["may_be_negative"] is False and rows[("COKE", "FC")]["may_be_negative"] is False
     assert rows[("LIME", "AD")]["site_id"] == world.a.site.id
 
     # a photo of the weighbridge ticket, then the reading with it
@@ -127,7 +128,7 @@ async def test_crew_at_one_site_enters_and_corrects_only_their_own(world: World)
             **entry,
             "source_id": sources["COKE"].id,
             "input": "FC",
-            "value": "-3",
+            "value": "3",
             "unit": "t",
             "note": "meter down",
         },

@@ -13,6 +13,7 @@ from typing import Any
 
 from cem_platform.accounting.models import EmissionSource
 from cem_platform.org.models import MeasurementPoint
+from tests.test_accounting.kept import read_after_refresh
 from tests.test_platform.world import World
 
 API = "/api/v1/accounting"
@@ -36,7 +37,7 @@ async def _enter(world: World, headers: dict[str, str], source_id: int, value: s
 
 
 async def _months(world: World, headers: dict[str, str]) -> list[dict[str, Any]]:
-    response = await world.client.get(
+    response = await read_after_refresh(world.client,
         "/api/v1/emissions",
         headers=headers,
         params={"scope": "enterprise", "id": world.a.enterprise.id, "period": "month", "from": "2024-01",

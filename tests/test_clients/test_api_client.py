@@ -43,6 +43,7 @@ from cem_platform.identity.models import LoginSession
 from cem_platform.identity.services import IdentityService
 from cem_platform.settings import Settings
 from cem_platform.telemetry import live_routes
+from tests.test_accounting.kept import read_after_refresh, refresh_now
 from tests.test_live.conftest import serving
 from tests.test_platform.world import PASSWORD, World, totp_code
 from tests.test_registry.fleet import enrolled_terminal
@@ -377,10 +378,12 @@ async def test_emissions_are_exact_decimals(world: World, api: ApiClient) -> Non
     assert (await api.confirm_import(report.id)).status == "imported"
     assert {r.source_id for r in await api.activity(enterprise)} == {limestone.id, dolomite.id, steel.id}
 
+    await refresh_now()
     emissions = await api.emissions("enterprise", enterprise, "month", "2024-03", "2024-04")
     assert (emissions.unit, emissions.period, emissions.timezone) == ("tCO2", "month", "Asia/Shanghai")
     [march] = emissions.results
-    raw = await world.client.get(
+    raw = await read_after_refresh(
+        world.client,
         "/api/v1/emissions",
         headers={"Authorization": f"Bearer {api.access_token}"},
         params={"scope": "enterprise", "id": enterprise, "period": "month", "from": "2024-03", "to": "2024-04"},

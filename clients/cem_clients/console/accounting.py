@@ -1024,9 +1024,9 @@ class LedgerImport(Screen):
 
 @dataclass(frozen=True)
 class PeriodRow:
-    """One period's emissions (tCO2) and the result that explains them."""
+    """One period's emissions (tCO2) and the result that explains them (none: accounted for the answer only)."""
 
-    result_id: int
+    result_id: int | None
     label: str  # 2024-03, 2024-03-05, 2024-W10, 2024, 2024-03-05 14:00 (local)
     start: dt.datetime  # local
     end: dt.datetime
@@ -1042,6 +1042,7 @@ class PeriodRow:
     edition: str
     library_version: int | None
     grid_version: int | None
+    pending: bool = False  # inputs changed: the platform is accounting the period again
 
     @classmethod
     def of(cls, period: EmissionPeriod, kind: str, zone: zoneinfo.ZoneInfo) -> PeriodRow:
@@ -1064,6 +1065,7 @@ class PeriodRow:
             edition=period.edition,
             library_version=period.library_version,
             grid_version=period.grid_version,
+            pending=period.pending,
         )
 
 

@@ -41,7 +41,7 @@ __all__ = [
     "UserForm",
 ]
 
-ROLES = ("admin", "device_admin", "accountant", "executive", "crew", "auditor")
+ROLES = ("admin", "device_admin", "accountant", "executive", "crew", "auditor", "verifier")
 LOCALES = ("zh-CN", "en")
 AUDIT_OUTCOMES = ("success", "denied", "failed")
 PASSWORD_MIN_LENGTH = 10  # the platform's default (auth.password_min_length); it checks again

@@ -1102,7 +1102,7 @@ class EmissionsSection(Section):
                 if drill == "first"
                 else next((r for r in explorer.rows if str(r.result_id) == drill or r.label == drill), None)
             )
-            if row is not None and await explorer.drill(row.result_id) is not None:
+            if row is not None and row.result_id is not None and await explorer.drill(row.result_id) is not None:
                 code = self.options.pop("source", "")
                 if code and explorer.lineage is not None and any(s.code == code for s in explorer.lineage.sources):
                     explorer.drill_source(code)
@@ -1197,7 +1197,7 @@ class EmissionsSection(Section):
                     self._flags(row),
                 ]
             )
-            handlers.append(self._drill_handler(row.result_id))
+            handlers.append(self._drill_handler(row.result_id) if row.result_id is not None else None)
         total = explorer.total
         stats = ft.Row(
             [
@@ -1239,6 +1239,8 @@ class EmissionsSection(Section):
             chips.append(chip(t("estimated"), Tone.WARNING))
         if not row.complete:
             chips.append(chip(t("console.emissions.incomplete"), Tone.WARNING))
+        if row.pending:
+            chips.append(chip(t("console.emissions.pending"), Tone.INFO))
         return ft.Row(chips, spacing=4, tight=True)
 
     def _drill_handler(self, result_id: int) -> Callable[[], Awaitable[None]]:

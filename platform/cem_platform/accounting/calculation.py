@@ -1,13 +1,18 @@
 """Emission results: activity data of each period -> the engine -> stored, versioned results with lineage.
 
-For an enterprise, a period kind and a range, :func:`results_for` accounts every period. It reads the source
+Results are kept, and reads never write. :func:`account_and_store` accounts periods and keeps the outcome; only
+the refresh job (:mod:`cem_platform.accounting.refresh`, for ranges whose inputs changed) and an accountant's
+audited :func:`recalculate` call it. :func:`stored_results` answers reads from what is kept, with its freshness.
+
+Accounting a period reads the source
 inventory; the activity of each input (meter rollups converted to the input's unit, or the entered, imported
 and fed records, prorated when a record spans more than the period; records of a metered input substitute
 for the meter over periods they cover entirely); the edition and library versions of the reporting year; and
 calls :func:`cem_platform.accounting.engine.account`. The outcome's lineage is hashed (without the library
 version numbers themselves, so a library change that does not touch a source's parameters changes nothing):
 the same hash keeps the stored result, another hash stores a new version and the earlier one stays, marked
-superseded. A period still running has one provisional row, refreshed in place.
+superseded. A period still running has one provisional row, refreshed in place. A year past draft (reported,
+see :mod:`cem_platform.accounting.reporting`) is never accounted again into its kept results.
 """
 
 from __future__ import annotations
@@ -39,25 +44,34 @@ from cem_platform.accounting.models import (
     ActivityRecord,
     EmissionResult,
     EmissionSource,
+    PendingRecalculation,
     PeriodKind,
+    ReportingYear,
+    ReportState,
     YearMethod,
 )
+from cem_platform.accounting.pending import mark
 from cem_platform.accounting.periods import local_midnight, period_bounds, year_of
 from cem_platform.audit import services as audit
-from cem_platform.errors import NotFoundError
+from cem_platform.errors import ConflictError, NotFoundError
 from cem_platform.identity.principal import Principal
 from cem_platform.org.models import Enterprise, Process
 
 __all__ = [
     "ENTERPRISE_LEVEL",
+    "MAX_LIVE_PERIODS",
     "NoSourceInventoryError",
+    "PeriodResult",
+    "account_and_store",
+    "account_aside",
     "fingerprint",
+    "frozen_years",
     "get_result",
     "lineage_json",
     "recalculate",
     "result_versions",
-    "results_for",
     "set_year_method",
+    "stored_results",
 ]
 
 #: Process label of sources that belong to the enterprise as a whole (e.g. the grid tie).
@@ -359,6 +373,12 @@ async def _account_period(
             name: await _input_quantity(source, name, spec, *window, zone, records, metered)
             for name, spec in sorted((source.inputs or {}).items())
         }
+        if source.direction == "sold":
+            # a sale or an export, entered positive: accounted with a minus sign, on its own line
+            quantities = {
+                name: dataclasses.replace(q, value=-q.value, origin=f"sold/exported: −({q.origin})")
+                for name, q in quantities.items()
+            }
         if window != (start, end):
             days = f"{source.in_service_from or '…'} – {source.in_service_until or '…'}"
             quantities = {
@@ -414,53 +434,192 @@ async def _account_period(
     return result, lineage, method
 
 
-async def results_for(
+async def _inventory(enterprise_id: int) -> tuple[list[EmissionSource], dict[int, tuple[str, str]]]:
+    # in service now, or retired with a last day (the periods before it keep the source)
+    sources = await EmissionSource.filter(
+        Q(active=True) | Q(in_service_until__isnull=False), enterprise_id=enterprise_id
+    ).order_by("code")
+    process_codes = {
+        int(p.id): (str(p.code), str(p.name))
+        for p in await Process.filter(site__enterprise_id=enterprise_id).only("id", "code", "name")
+    }
+    return list(sources), process_codes
+
+
+async def account_aside(
+    enterprise: Enterprise,
+    kind: PeriodKind,
+    periods: Sequence[tuple[dt.datetime, dt.datetime]],
+    zone: zoneinfo.ZoneInfo,
+) -> list[tuple[dt.datetime, dt.datetime, dict[str, Any], _Method]]:
+    """Account each period (no storing): its lineage and the method it used."""
+    if not periods:
+        return []
+    sources, process_codes = await _inventory(enterprise.id)
+    first, last = min(lo for lo, _ in periods), max(hi for _, hi in periods)
+    records: dict[tuple[int, str], list[ActivityRecord]] = defaultdict(list)
+    for record in await ActivityRecord.filter(
+        enterprise_id=enterprise.id, superseded_by=None, period_start__lt=last, period_end__gt=first
+    ).order_by("period_start"):
+        records[(record.source_id, record.input_name)].append(record)
+    metered = await _metered(sources, periods, zone)
+    methods: dict[int, _Method] = {}
+    out = []
+    for index, (lo, hi) in enumerate(periods):
+        this = {key: values[index] for key, values in metered.items()}
+        _, lineage, method = await _account_period(
+            enterprise, kind, lo, hi, zone, sources, records, this, methods, process_codes
+        )
+        out.append((lo, hi, lineage, method))
+    return out
+
+
+async def account_and_store(
+    principal: Principal,
+    enterprise: Enterprise,
+    kind: PeriodKind,
+    periods: Sequence[tuple[dt.datetime, dt.datetime]],
+    *,
+    reason: str,
+    now: dt.datetime,
+) -> list[EmissionResult]:
+    """Account the periods and keep the outcome: a new fingerprint gives a new version, the same keeps the result.
+    Only the refresh job and an accountant's audited recalculation call this; reads never do."""
+    if not periods:
+        return []
+    zone = zoneinfo.ZoneInfo(enterprise.timezone)
+    first, last = min(lo for lo, _ in periods), max(hi for _, hi in periods)
+    stored = {
+        r.period_start: r
+        for r in await EmissionResult.filter(
+            enterprise_id=enterprise.id, period=kind, current=True, period_start__gte=first, period_start__lt=last
+        ).only(*_READ_COLUMNS, "fingerprint")
+    }
+    out: list[EmissionResult] = []
+    for lo, hi, lineage, method in await account_aside(enterprise, kind, periods, zone):
+        out.append(await _store(principal, enterprise.id, kind, lo, hi, lineage, method, stored.get(lo), now, reason))
+    return out
+
+
+#: Columns a read needs (the lineage stays in the database until someone asks for it).
+_READ_COLUMNS = (
+    "id", "enterprise_id", "period", "period_start", "period_end", "version", "current", "final", "edition",
+    "library_version", "grid_version", "net", "combustion", "process_emissions", "electricity", "heat",
+    "fixed_carbon", "crude_steel", "intensity", "complete", "estimated", "by_category", "by_process", "created_at",
+)  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PeriodResult:
+    """One period as a read sees it: the kept result, or one accounted for this answer only (``kept`` false:
+    hours older than the kept window, or a period the refresh job has not reached yet)."""
+
+    result: EmissionResult
+    kept: bool
+    pending: bool  # its inputs changed after it was accounted: the refresh job will account it again
+    as_of: dt.datetime
+
+
+#: Not-kept periods a read accounts on the fly at most; beyond it answers with what is kept and says so.
+MAX_LIVE_PERIODS = 400
+
+
+async def stored_results(
     principal: Principal,
     enterprise_id: int,
     kind: PeriodKind,
     start: dt.datetime,
     end: dt.datetime,
     *,
-    reason: str = "",
     now: dt.datetime | None = None,
-) -> list[EmissionResult]:
-    """The current result of every period of ``kind`` meeting [start, end), accounted now and stored if new."""
+) -> list[PeriodResult]:
+    """The kept result of every period of ``kind`` meeting [start, end), with its freshness. Writes nothing.
+
+    A period without a kept result (an hour older than the kept window, or one the refresh job has not
+    reached) is accounted for this answer only and marked not kept; its lineage is not stored."""
     enterprise = await enterprise_for(principal, enterprise_id)
     zone = zoneinfo.ZoneInfo(enterprise.timezone)
     now = now or _now()
     periods = list(period_bounds(kind, start, end, zone, now))
     if not periods:
         return []
-    # in service now, or retired with a last day (the periods before it keep the source)
-    sources = await EmissionSource.filter(
-        Q(active=True) | Q(in_service_until__isnull=False), enterprise_id=enterprise_id
-    ).order_by("code")
     first, last = periods[0][0], periods[-1][1]
-    records: dict[tuple[int, str], list[ActivityRecord]] = defaultdict(list)
-    for record in await ActivityRecord.filter(
-        enterprise_id=enterprise_id, superseded_by=None, period_start__lt=last, period_end__gt=first
-    ).order_by("period_start"):
-        records[(record.source_id, record.input_name)].append(record)
-    process_codes = {
-        int(p.id): (str(p.code), str(p.name))
-        for p in await Process.filter(site__enterprise_id=enterprise_id).only("id", "code", "name")
-    }
     stored = {
         r.period_start: r
         for r in await EmissionResult.filter(
             enterprise_id=enterprise_id, period=kind, current=True, period_start__gte=first, period_start__lt=last
-        )
+        ).only(*_READ_COLUMNS)
     }
-    metered = await _metered(sources, periods, zone)
-    methods: dict[int, _Method] = {}
-    out: list[EmissionResult] = []
-    for index, (lo, hi) in enumerate(periods):
-        this = {key: values[index] for key, values in metered.items()}
-        _, lineage, method = await _account_period(
-            enterprise, kind, lo, hi, zone, sources, records, this, methods, process_codes
-        )
-        out.append(await _store(principal, enterprise_id, kind, lo, hi, lineage, method, stored.get(lo), now, reason))
+    marks = await PendingRecalculation.filter(
+        enterprise_id=enterprise_id, range_start__lt=last, range_end__gt=first
+    ).values_list("range_start", "range_end")
+    missing = [(lo, hi) for lo, hi in periods if lo not in stored]
+    live: dict[dt.datetime, EmissionResult] = {}
+    if missing and len(missing) <= MAX_LIVE_PERIODS:
+        for lo, hi, lineage, method in await account_aside(enterprise, kind, missing, zone):
+            live[lo] = _unsaved(enterprise_id, kind, lo, hi, lineage, method, now)
+    out: list[PeriodResult] = []
+    for lo, hi in periods:
+        pending = any(m_lo < hi and m_hi > lo for m_lo, m_hi in marks)
+        if lo in stored:
+            kept = stored[lo]
+            out.append(PeriodResult(kept, True, pending or (not kept.final and hi <= now), kept.created_at))
+        elif lo in live:
+            out.append(PeriodResult(live[lo], False, True, now))
     return out
+
+
+def _result_values(lineage: Mapping[str, Any], method: _Method) -> dict[str, Any]:
+    totals = lineage["totals"]
+    crude = lineage["crude_steel"]
+    intensities = lineage.get("process_intensity", {})
+    return {
+        "fingerprint": fingerprint(lineage),
+        "edition": lineage["edition"],
+        "library_version": method.library_version,
+        "grid_version": method.grid_version,
+        "net": Decimal(totals["net"]),
+        "combustion": Decimal(totals["combustion"]),
+        "process_emissions": Decimal(totals["process"]),
+        "electricity": Decimal(totals["electricity"]),
+        "heat": Decimal(totals["heat"]),
+        "fixed_carbon": Decimal(totals["fixed_carbon"]),
+        "crude_steel": Decimal(crude["value"]) if crude else None,
+        "intensity": Decimal(lineage["intensity"]) if lineage["intensity"] else None,
+        "complete": lineage["complete"],
+        "estimated": lineage["estimated"],
+        "by_category": lineage["by_category"],
+        "by_process": {
+            p: {**t, "by_category": lineage["by_process_category"].get(p, {}), "intensity": intensities.get(p)}
+            for p, t in lineage["by_process"].items()
+        },
+        "lineage": lineage,
+    }
+
+
+def _unsaved(
+    enterprise_id: int,
+    kind: PeriodKind,
+    start: dt.datetime,
+    end: dt.datetime,
+    lineage: dict[str, Any],
+    method: _Method,
+    now: dt.datetime,
+) -> EmissionResult:
+    """A result accounted for one answer, never saved (no id)."""
+    return EmissionResult(
+        enterprise_id=enterprise_id,
+        period=kind,
+        period_start=start,
+        period_end=end,
+        version=0,
+        current=True,
+        final=end <= now,
+        reason="accounted for this answer only (not kept)",
+        created_by="",
+        created_at=now,
+        **_result_values(lineage, method),
+    )
 
 
 async def _store(
@@ -479,39 +638,16 @@ async def _store(
     final = end <= now
     if current is not None and current.fingerprint == digest and (current.final or not final):
         return current
-    totals = lineage["totals"]
-    crude = lineage["crude_steel"]
     values: dict[str, Any] = {
-        "fingerprint": digest,
+        **_result_values(lineage, method),
         "final": final,
-        "edition": lineage["edition"],
-        "library_version": method.library_version,
-        "grid_version": method.grid_version,
-        "net": Decimal(totals["net"]),
-        "combustion": Decimal(totals["combustion"]),
-        "process_emissions": Decimal(totals["process"]),
-        "electricity": Decimal(totals["electricity"]),
-        "heat": Decimal(totals["heat"]),
-        "fixed_carbon": Decimal(totals["fixed_carbon"]),
-        "crude_steel": Decimal(crude["value"]) if crude else None,
-        "intensity": Decimal(lineage["intensity"]) if lineage["intensity"] else None,
-        "complete": lineage["complete"],
-        "estimated": lineage["estimated"],
-        "by_category": lineage["by_category"],
-        "by_process": {
-            p: {**t, "by_category": lineage["by_process_category"].get(p, {})} for p, t in lineage["by_process"].items()
-        },
-        "lineage": lineage,
         "reason": reason[:300] or ("provisional: period still running" if not final else "calculated"),
         "created_by": principal.name,
     }
     if current is not None and not current.final and not final:
         # A running period's provisional figure is refreshed in place; it becomes versioned once it has ended.
-        for name, value in values.items():
-            setattr(current, name, value)
-        current.created_at = now
-        await current.save()
-        return current
+        await EmissionResult.filter(id=current.id).update(**values, created_at=now)
+        return await EmissionResult.get(id=current.id)
     try:
         async with in_transaction():
             if current is not None:
@@ -535,11 +671,31 @@ async def _store(
         return winner
 
 
+async def frozen_years(enterprise_id: int) -> set[int]:
+    """The enterprise's years past draft (submitted, verified, locked): their results are kept exactly."""
+    return set(
+        await ReportingYear.filter(enterprise_id=enterprise_id)
+        .exclude(state=ReportState.DRAFT)
+        .values_list("year", flat=True)  # type: ignore[arg-type]
+    )
+
+
 async def recalculate(
     principal: Principal, enterprise_id: int, kind: PeriodKind, start: dt.datetime, end: dt.datetime, reason: str
 ) -> list[EmissionResult]:
-    """Account a range again on request (after corrections or a library change); audited."""
-    results = await results_for(principal, enterprise_id, kind, start, end, reason=reason)
+    """Account a range again on request (after corrections or a library change); audited. A reported year is
+    refused: a new draft of it is asked for on purpose (reporting)."""
+    enterprise = await enterprise_for(principal, enterprise_id, write=True)
+    zone = zoneinfo.ZoneInfo(enterprise.timezone)
+    now = _now()
+    periods = list(period_bounds(kind, start, end, zone, now))
+    frozen = sorted({year_of(lo, zone) for lo, _ in periods} & await frozen_years(enterprise_id))
+    if frozen:
+        raise ConflictError(
+            f"Year {', '.join(map(str, frozen))} is reported: its figures are kept as reported.",
+            hint="Open a new draft of the year (with a reason) to account it again.",
+        )
+    results = await account_and_store(principal, enterprise, kind, periods, reason=reason, now=now)
     await audit.record(
         principal,
         "accounting.recalculate",
@@ -613,5 +769,14 @@ async def set_year_method(
             before=before,
             after=audit.snapshot(current),
             summary=f"{year}: {edition}" + (f" v{library_version}" if library_version else ""),
+        )
+        zone = zoneinfo.ZoneInfo((await Enterprise.get(id=enterprise_id)).timezone)
+        await mark(
+            enterprise_id,
+            local_midnight(dt.date(year, 1, 1), zone),
+            local_midnight(dt.date(year + 1, 1, 1), zone),
+            "year_method",
+            detail=f"{year}: {edition}",
+            by=principal.name,
         )
     return current

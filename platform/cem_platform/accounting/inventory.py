@@ -24,7 +24,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from cem_platform.accounting import units
+from cem_platform.accounting import pending, units
 from cem_platform.accounting.ledger import LedgerInput, LedgerRow, parse_ledger, row_from_json, row_to_json
 from cem_platform.accounting.library import EDITION_2015, EDITIONS, GridFactorKind, SourceCategory
 from cem_platform.accounting.meters import MeterDataError, amount_unit
@@ -130,6 +130,7 @@ class SourceIn:
     overrides: Mapping[str, Any] | None = None
     grid_kind: str | None = None
     grid_region: str | None = None
+    direction: str | None = None
     active: bool | None = None
     note: str | None = None
     in_service_from: dt.date | None = None
@@ -341,6 +342,7 @@ async def create_source(principal: Principal, enterprise_id: int, data: SourceIn
             overrides=overrides,
             grid_kind=grid_kind,
             grid_region=data.grid_region or "national",
+            direction=_direction(category, data.item or "", data.direction),
             active=True if data.active is None else data.active,
             in_service_from=data.in_service_from,
             in_service_until=data.in_service_until,
@@ -355,6 +357,7 @@ async def create_source(principal: Principal, enterprise_id: int, data: SourceIn
             after=audit.snapshot(source),
             summary=f"source {source.code} ({category})",
         )
+        await pending.mark_history(enterprise_id, "source", detail=f"source {source.code} added", by=principal.name)
     return source
 
 
@@ -370,6 +373,39 @@ def _service_days(source: EmissionSource, data: SourceIn, was_active: bool, zone
     elif data.active is True and not was_active:
         source.in_service_until = None
     _check_service(source.in_service_from, source.in_service_until)
+
+
+#: By-products of an integrated works that may leave the boundary (sold): their consumption may be entered net of
+#: what is sold (negative when more is sold than burned), or the sale on its own line (direction "sold").
+BY_PRODUCTS = frozenset({"blast_furnace_gas", "coke_oven_gas", "converter_gas", "tar", "crude_benzene"})
+DIRECTIONS = ("consumed", "sold")
+#: Categories whose quantity may leave the boundary: by-product fuels sold, electricity and heat exported.
+_SOLD_CATEGORIES = (SourceCategory.FUEL_COMBUSTION.value, SourceCategory.ELECTRICITY.value, SourceCategory.HEAT.value)
+
+
+def may_be_negative(source: EmissionSource) -> bool:
+    """A net by-product consumption may be negative (more sold than burned); a purchased fuel, a material, a sold
+    line, electricity or heat (exports go on their own line) may not."""
+    return (
+        source.category == SourceCategory.FUEL_COMBUSTION.value
+        and source.item in BY_PRODUCTS
+        and source.direction != "sold"
+    )
+
+
+def _direction(category: str, item: str, text: str | None) -> str:
+    value = text or "consumed"
+    if value not in DIRECTIONS:
+        raise InvalidInputError(f"direction {value!r} is not one of {', '.join(DIRECTIONS)}.")
+    if value == "sold" and (
+        category not in _SOLD_CATEGORIES
+        or (category == SourceCategory.FUEL_COMBUSTION.value and item not in BY_PRODUCTS)
+    ):
+        raise InvalidInputError(
+            f"Only by-products ({', '.join(sorted(BY_PRODUCTS))}), electricity and heat are sold or exported.",
+            hint="A purchased fuel or a material is consumed; enter what is consumed.",
+        )
+    return value
 
 
 def _grid_kind(text: str | None) -> str:
@@ -404,6 +440,8 @@ async def update_source(principal: Principal, source_id: int, data: SourceIn) ->
             setattr(source, name, value)
     if data.grid_kind is not None:
         source.grid_kind = _grid_kind(data.grid_kind)
+    if data.direction is not None or data.item is not None:
+        source.direction = _direction(source.category, source.item, data.direction or source.direction)
     _service_days(source, data, was_active, zoneinfo.ZoneInfo(enterprise.timezone))
     async with in_transaction():
         await source.save()
@@ -416,6 +454,9 @@ async def update_source(principal: Principal, source_id: int, data: SourceIn) ->
             before=before,
             after=audit.snapshot(source),
             summary=f"source {source.code}",
+        )
+        await pending.mark_history(
+            source.enterprise_id, "source", detail=f"source {source.code} changed", by=principal.name
         )
     return source
 
@@ -517,10 +558,11 @@ async def _store_record(
         )
     if not _converts(unit, spec["unit"]):
         raise InvalidInputError(f"Unit {unit!r} does not convert to {spec['unit']} (input {input_name}).")
-    if value < 0 and not (source.category == SourceCategory.FUEL_COMBUSTION.value):
+    if value < 0 and not may_be_negative(source):
         raise InvalidInputError(
             f"Input {input_name} of {source.code} cannot be negative.",
-            hint="Only fuel consumption may be negative (by-product gas or tar sold outside the boundary).",
+            hint="Only the net consumption of a by-product (gas, tar, crude benzene) may be negative; enter sales "
+            "and exports as positive quantities on a source with direction 'sold'.",
         )
     live = await ActivityRecord.filter(
         source_id=source.id, input_name=input_name, superseded_by=None, period_start__lt=end, period_end__gt=start
@@ -625,8 +667,8 @@ class EnterableInput:
 
     @property
     def may_be_negative(self) -> bool:
-        """Only fuel consumption may be negative (by-product gas or tar sold outside the boundary)."""
-        return self.source.category == SourceCategory.FUEL_COMBUSTION.value
+        """Only the net consumption of a by-product may be negative (see :func:`may_be_negative`)."""
+        return may_be_negative(self.source)
 
 
 def entry_units(unit: str) -> tuple[str, ...]:
@@ -692,6 +734,9 @@ async def enter_activity(principal: Principal, entry: ManualEntry) -> ActivityRe
             after=audit.snapshot(created, ["source_id", "input_name", "period_start", "period_end", "value", "unit"]),
             summary=f"{source.code} {entry.input_name} {value} {entry.unit}",
         )
+        await pending.mark(
+            source.enterprise_id, start, end, "activity", detail=f"{source.code} {entry.input_name}", by=principal.name
+        )
     return created
 
 
@@ -736,9 +781,7 @@ async def get_record(principal: Principal, record_id: int) -> ActivityRecord:
 async def _ledger_inputs(enterprise_id: int) -> tuple[list[LedgerInput], dict[str, EmissionSource]]:
     sources = await EmissionSource.filter(enterprise_id=enterprise_id, active=True)
     inputs = [
-        LedgerInput(
-            source.code, name, str(spec["unit"]), allow_negative=source.category == SourceCategory.FUEL_COMBUSTION
-        )
+        LedgerInput(source.code, name, str(spec["unit"]), allow_negative=may_be_negative(source))
         for source in sources
         for name, spec in sorted((source.inputs or {}).items())
     ]
@@ -889,6 +932,18 @@ async def confirm_import(principal: Principal, import_id: int) -> ActivityImport
             after={"filename": batch.filename, "imported": len(batch.rows)},
             summary=f"ledger {batch.filename}: {len(batch.rows)} rows imported",
         )
+        spans = [
+            (r.period_start, r.period_end) for r in map(row_from_json, batch.rows) if r.period_start and r.period_end
+        ]
+        if spans:
+            await pending.mark(
+                batch.enterprise_id,
+                min(lo for lo, _ in spans),
+                max(hi for _, hi in spans),
+                "import",
+                detail=f"ledger {batch.filename}",
+                by=principal.name,
+            )
     return batch
 
 

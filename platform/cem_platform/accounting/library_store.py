@@ -34,6 +34,7 @@ from cem_platform.accounting.library import (
     Parameter,
 )
 from cem_platform.accounting.models import LibraryVersion
+from cem_platform.accounting.pending import mark_enterprises_history
 from cem_platform.audit.services import record
 from cem_platform.errors import ConflictError, NotFoundError
 from cem_platform.identity.principal import Principal
@@ -475,4 +476,7 @@ async def change_parameters(
             f"Someone else changed {library} at the same time (version {number} exists now).",
             hint="Reload the library and apply your change again.",
         ) from err
+    # Results under this library follow it (drafts get new versions where figures change; reported years record
+    # what they would become): every enterprise accounting under it is marked for the refresh job.
+    await mark_enterprises_history("library", detail=f"{library} v{number}", by=principal.name)
     return version

@@ -15,7 +15,13 @@
   written all together on confirmation, or not at all.
 * :class:`YearMethod` — which edition (and library version) a reporting year is accounted under.
 * :class:`EmissionResult` — one accounting of one enterprise for one period, with its lineage. A change
-  of inputs or factors adds a new version; the earlier one stays for audit.
+  of inputs or factors adds a new version; the earlier one stays for audit. Results are kept: the refresh job
+  writes them, reads only read them.
+* :class:`PendingRecalculation` — a range of an enterprise whose inputs changed since its results were
+  accounted (new meter rollups, entered or imported activity, a source, a library or a year's method): the
+  refresh job accounts the periods meeting it again and deletes the mark; reads show those periods as pending.
+* :class:`ReportingYear` — the reporting state of an enterprise's year (draft, submitted, verified, locked)
+  with the figures as reported; a year past draft keeps its results exactly.
 """
 
 from __future__ import annotations
@@ -37,7 +43,10 @@ __all__ = [
     "Evidence",
     "ImportStatus",
     "LibraryVersion",
+    "PendingRecalculation",
     "PeriodKind",
+    "ReportState",
+    "ReportingYear",
     "YearMethod",
 ]
 
@@ -69,6 +78,15 @@ class ImportStatus(StrEnum):
     VALIDATED = "validated"  # checked, waiting for the user's confirmation
     IMPORTED = "imported"  # its valid rows are stored
     DISCARDED = "discarded"  # the user dropped it
+
+
+class ReportState(StrEnum):
+    """Where an enterprise's year stands with the regulator."""
+
+    DRAFT = "draft"  # results follow their inputs
+    SUBMITTED = "submitted"  # reported: figures, library versions and inputs are kept exactly
+    VERIFIED = "verified"  # the third-party verifier recorded the verified figures and findings
+    LOCKED = "locked"  # closed; reopening needs step-up
 
 
 class LibraryVersion(Model):
@@ -125,6 +143,9 @@ class EmissionSource(Model):
     overrides: Any = fields.JSONField(default=dict)
     grid_kind = fields.CharField(max_length=32, default="ets_prescribed")
     grid_region = fields.CharField(max_length=32, default="national")
+    # "sold": a line of what leaves the boundary (by-product gas, tar or crude benzene sold; electricity or heat
+    # exported), entered as a positive quantity and accounted with a minus sign
+    direction = fields.CharField(max_length=8, default="consumed")
     active = fields.BooleanField(default=True)
     # The local days the source counts in (inclusive, None: open). Retiring a source sets the last day, so the
     # periods it was in service keep it when they are accounted again.
@@ -294,3 +315,49 @@ class EmissionResult(Model):
         table = "acc_result"
         unique_together = (("enterprise", "period", "period_start", "version"),)
         indexes = (("enterprise_id", "period", "current", "period_start"),)
+
+
+class PendingRecalculation(Model):
+    """[range_start, range_end) of an enterprise must be accounted again: its inputs changed (``cause``)."""
+
+    id = fields.BigIntField(primary_key=True)
+    enterprise: fields.ForeignKeyRelation[Enterprise] = fields.ForeignKeyField(
+        "cem.Enterprise", related_name="pending_recalculations", on_delete=fields.CASCADE
+    )
+    enterprise_id: int
+    range_start = fields.DatetimeField()
+    range_end = fields.DatetimeField()
+    cause = fields.CharField(max_length=32)  # meter, activity, import, source, library, year_method, draft
+    detail = fields.CharField(max_length=300, default="")
+    created_by = fields.CharField(max_length=150)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    error = fields.TextField(default="")  # the refresh failed on this range: it waits for a new change
+
+    class Meta:
+        table = "acc_pending"
+        indexes = (("enterprise_id", "range_start"),)
+
+
+class ReportingYear(Model):
+    """The reporting state of one enterprise's year, the figures as submitted and as verified, and its history."""
+
+    id = fields.IntField(primary_key=True)
+    enterprise: fields.ForeignKeyRelation[Enterprise] = fields.ForeignKeyField(
+        "cem.Enterprise", related_name="reporting_years", on_delete=fields.RESTRICT
+    )
+    enterprise_id: int
+    year = fields.IntField()
+    state = fields.CharEnumField(ReportState, max_length=16, default=ReportState.DRAFT)
+    draft = fields.IntField(default=1)  # the draft's number: a new draft of a reported year counts up
+    result_id = fields.BigIntField(null=True)  # the year result submitted
+    reported: Any = fields.JSONField(null=True)  # figures as submitted (tCO2, exact strings) and their versions
+    verifier = fields.CharField(max_length=150, default="")  # the user name of the assigned verifier
+    verified: Any = fields.JSONField(null=True)  # figures as verified, by the verifier
+    findings = fields.TextField(default="")
+    drift: Any = fields.JSONField(null=True)  # what the year would be if accounted now, and the difference
+    history: Any = fields.JSONField(default=list)  # every transition: state, by, at, reason
+    changed_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "acc_reporting_year"
+        unique_together = (("enterprise", "year"),)

@@ -26,6 +26,8 @@ class Role(StrEnum):
     EXECUTIVE = "executive"
     CREW = "crew"
     AUDITOR = "auditor"
+    # third-party verifier (核查机构): reads the enterprises in its scope, verifies the years assigned to it
+    VERIFIER = "verifier"
 
 
 class Permission(StrEnum):
@@ -56,6 +58,8 @@ class Permission(StrEnum):
     # enter manual readings of accounting inputs in the field (人工采集) and their evidence photos, within the
     # sites in scope; correcting someone else's record or a ledger's still needs accounting.write
     ACTIVITY_ENTER = "activity.enter"
+    # record the verified figures and findings of a submitted year assigned to the caller (the verifier's act)
+    REPORT_VERIFY = "report.verify"
 
 
 _READ_ALL = frozenset(
@@ -122,6 +126,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         }
     ),
     Role.AUDITOR: _READ_ALL,
+    Role.VERIFIER: frozenset({Permission.ORG_READ, Permission.EMISSIONS_READ, Permission.REPORT_VERIFY}),
 }
 
 # Roles that change plant data or configuration must log in with a second factor.

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -47,6 +47,8 @@ class FoldResult:
     hours: int = 0
     days: int = 0
     months: int = 0
+    #: Per point, the first and the last hour (UTC) that received readings: what accounting must look at again.
+    touched: Mapping[int, tuple[dt.datetime, dt.datetime]] = field(default_factory=dict)
 
 
 async def fold_pending(
@@ -60,14 +62,31 @@ async def fold_pending(
     return await _fold_sqlite(store, limit, default_timezone)
 
 
-async def fold_all(settings: Settings) -> int:
-    """Fold until ``ts_pending`` is empty (bounded); the number of readings folded. Called by the periodic job."""
+def _touched(hours: Sequence[dict[str, Any]]) -> dict[int, tuple[dt.datetime, dt.datetime]]:
+    spans: dict[int, tuple[dt.datetime, dt.datetime]] = {}
+    for h in hours:
+        bucket = h["bucket"] if isinstance(h["bucket"], dt.datetime) else ms_to_dt(h["bucket"])
+        point = int(h["point_id"])
+        lo, hi = spans.get(point, (bucket, bucket))
+        spans[point] = (min(lo, bucket), max(hi, bucket))
+    return spans
+
+
+async def fold_all(
+    settings: Settings, touched: MutableMapping[int, tuple[dt.datetime, dt.datetime]] | None = None
+) -> int:
+    """Fold until ``ts_pending`` is empty (bounded); the number of readings folded. Called by the periodic job.
+    With ``touched``, the first and last hour each point received readings in are merged into it."""
     store = store_for()
     total = 0
     limit = 100_000
     for _ in range(MAX_ROUNDS):
         result = await fold_pending(store, limit=limit, default_timezone=settings.server.timezone)
         total += result.readings
+        if touched is not None:
+            for point, (lo, hi) in result.touched.items():
+                was = touched.get(point, (lo, hi))
+                touched[point] = (min(was[0], lo), max(was[1], hi))
         if result.readings < limit:  # the queue is empty, or the rest is being folded by another process
             break
     return total
@@ -197,7 +216,13 @@ async def _fold_postgres_once(store: TimeSeriesStore, limit: int, default_timezo
             _PG_DAYS, [[h["point_id"] for h in hours], [h["bucket"] for h in hours], default_timezone]
         )
         months = await tx.execute_query_dict(_PG_MONTHS, [[d["point_id"] for d in days], [d["bucket"] for d in days]])
-    return FoldResult(readings=sum(h["readings"] for h in hours), hours=len(hours), days=len(days), months=len(months))
+    return FoldResult(
+        readings=sum(h["readings"] for h in hours),
+        hours=len(hours),
+        days=len(days),
+        months=len(months),
+        touched=_touched(hours),
+    )
 
 
 # --- SQLite ------------------------------------------------------------------------------------------------------
@@ -304,7 +329,9 @@ async def _fold_sqlite(store: TimeSeriesStore, limit: int, default_timezone: str
         await tx.execute_many(_SQLITE_MERGE_HOUR, [[h[c] for c in _HOUR_COLUMNS] + [now_ms] for h in hours])
         await tx.execute_query("DELETE FROM ts_pending WHERE rowid <= ?", [cut])
         days, months = await _recompute_sqlite(tx, hours, now_ms, default_timezone)
-    return FoldResult(readings=sum(h["readings"] for h in hours), hours=len(hours), days=days, months=months)
+    return FoldResult(
+        readings=sum(h["readings"] for h in hours), hours=len(hours), days=days, months=months, touched=_touched(hours)
+    )
 
 
 async def add_hours(store: TimeSeriesStore, hours: Sequence[dict[str, Any]]) -> FoldResult:
