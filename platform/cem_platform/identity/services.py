@@ -7,11 +7,13 @@ import datetime as dt
 import io
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import pyotp
 import segno
+from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
@@ -53,10 +55,47 @@ __all__ = [
 USER_FIELDS = ("id", "username", "display_name", "email", "role", "all_enterprises", "locale", "active")
 USERNAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.-]{2,63}$")
 
+# What authenticating a bearer reads, in one statement each: the session or token, its user, the user's scope rows.
+_SESSION_COLUMNS = (
+    "id",
+    "access_expires_at",
+    "revoked_at",
+    "user_id",
+    "user__username",
+    "user__role",
+    "user__active",
+    "user__all_enterprises",
+    "user__totp_confirmed_at",
+    "user__scopes__enterprise_id",
+    "user__scopes__site_id",
+)
+_API_TOKEN_COLUMNS = (
+    "id",
+    "name",
+    "permissions",
+    "enterprise_ids",
+    "expires_at",
+    "last_used_at",
+    "revoked_at",
+    "created_by_id",
+    "created_by__role",
+    "created_by__active",
+    "created_by__all_enterprises",
+    "created_by__scopes__enterprise_id",
+    "created_by__scopes__site_id",
+)
+# An API token's last_used_at is rewritten only when older than this: no write on every request.
+LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
+
 
 def utcnow() -> dt.datetime:
     """Now, UTC, timezone-aware."""
     return dt.datetime.now(dt.UTC)
+
+
+def _totp_pending(role: Role, totp_confirmed_at: dt.datetime | None) -> bool:
+    """Must this role enrol an authenticator before anything else, and has it not yet?"""
+    return role in TOTP_REQUIRED_ROLES and totp_confirmed_at is None
 
 
 async def _end_sessions(user_id: int, *, keep: uuid.UUID | None = None) -> None:
@@ -96,76 +135,141 @@ class IdentityService:
 
     # ---- authentication -------------------------------------------------------------------------------
 
+    @staticmethod
+    def _scope_from_rows(all_enterprises: bool, rows: Iterable[tuple[int | None, int | None]]) -> Scope:
+        """The scope of a user from their (enterprise_id, site_id) rows; None pairs (no row joined) are skipped."""
+        if all_enterprises:
+            return Scope(everything=True)
+        pairs = [(enterprise_id, site_id) for enterprise_id, site_id in rows if enterprise_id is not None]
+        return Scope(
+            enterprises=frozenset(e for e, s in pairs if s is None),
+            sites=frozenset(s for _, s in pairs if s is not None),
+            site_enterprises=frozenset(e for e, s in pairs if s is not None),
+        )
+
     async def _scope_of(self, user: User) -> Scope:
         if user.all_enterprises:
             return Scope(everything=True)
-        rows = await UserScope.filter(user_id=user.id).values("enterprise_id", "site_id")
-        enterprises = frozenset(r["enterprise_id"] for r in rows if r["site_id"] is None)
-        sites = frozenset(r["site_id"] for r in rows if r["site_id"] is not None)
-        site_enterprises = frozenset(r["enterprise_id"] for r in rows if r["site_id"] is not None)
-        return Scope(enterprises=enterprises, sites=sites, site_enterprises=site_enterprises)
+        rows = await UserScope.filter(user_id=user.id).values_list("enterprise_id", "site_id")
+        return self._scope_from_rows(False, rows)
 
     def _totp_pending(self, user: User) -> bool:
-        return user.role in TOTP_REQUIRED_ROLES and user.totp_confirmed_at is None
+        return _totp_pending(user.role, user.totp_confirmed_at)
 
-    async def principal_for_user(
-        self, user: User, *, session_id: uuid.UUID | None = None, ip: str = "", request_id: str = ""
+    def _user_principal(
+        self,
+        *,
+        user_id: int,
+        username: str,
+        role: Role,
+        totp_confirmed_at: dt.datetime | None,
+        scope: Scope,
+        session_id: uuid.UUID | None,
+        ip: str,
+        request_id: str,
     ) -> Principal:
-        """The principal of a logged-in user. Until a required TOTP is enrolled, it may do nothing but enrol."""
-        pending = self._totp_pending(user)
+        pending = _totp_pending(role, totp_confirmed_at)
         return Principal(
             kind="user",
-            name=user.username,
-            user_id=user.id,
-            role=user.role,
-            permissions=frozenset() if pending else ROLE_PERMISSIONS[user.role],
-            scope=await self._scope_of(user),
+            name=username,
+            user_id=user_id,
+            role=role,
+            permissions=frozenset() if pending else ROLE_PERMISSIONS[role],
+            scope=scope,
             session_id=session_id,
             ip=ip,
             request_id=request_id,
             extra={"totp_pending": "1"} if pending else {},
         )
 
+    async def principal_for_user(
+        self, user: User, *, session_id: uuid.UUID | None = None, ip: str = "", request_id: str = ""
+    ) -> Principal:
+        """The principal of a logged-in user. Until a required TOTP is enrolled, it may do nothing but enrol."""
+        return self._user_principal(
+            user_id=user.id,
+            username=user.username,
+            role=user.role,
+            totp_confirmed_at=user.totp_confirmed_at,
+            scope=await self._scope_of(user),
+            session_id=session_id,
+            ip=ip,
+            request_id=request_id,
+        )
+
     async def authenticate_bearer(self, token: str, *, ip: str, request_id: str) -> Principal:
-        """The principal behind an access token or API token; AuthenticationError when it is not valid now."""
+        """The principal behind an access token or API token; AuthenticationError when it is not valid now.
+
+        Every request runs this, so it reads everything it decides on in one statement: the session (or token),
+        its user and that user's scope rows, joined. Nothing is cached between requests: a logout, a revoked
+        token, a deactivated user or a changed role or scope counts from the very next request.
+        """
         now = utcnow()
         digest = hash_token(token)
         if token.startswith("cem_pat_"):
-            api_token = await ApiToken.get_or_none(token_hash=digest).select_related("created_by")
-            if api_token is None or api_token.revoked_at is not None:
-                raise AuthenticationError("the API token is unknown or revoked")
-            if api_token.expires_at is not None and api_token.expires_at <= now:
-                raise AuthenticationError("the API token has expired", hint="Ask an administrator for a new token.")
-            creator = api_token.created_by
-            if not creator.active:
-                raise AuthenticationError("the API token's owner is deactivated")
-            # A token never exceeds what its creator may do today, nor the creator's scope.
-            creator_scope = await self._scope_of(creator)
-            allowed = frozenset(Permission(p) for p in api_token.permissions) & ROLE_PERMISSIONS[creator.role]
-            enterprises = frozenset(e for e in api_token.enterprise_ids if creator_scope.covers_enterprise(int(e)))
-            await ApiToken.filter(id=api_token.id).update(last_used_at=now)
-            return Principal(
-                kind="api_token",
-                name=f"token:{api_token.name}",
-                user_id=creator.id,
-                role=None,
-                permissions=allowed,
-                scope=Scope(enterprises=enterprises),
-                token_id=api_token.id,
-                ip=ip,
-                request_id=request_id,
-            )
-        session = await LoginSession.get_or_none(access_hash=digest).select_related("user")
-        if session is None or session.revoked_at is not None:
+            return await self._authenticate_api_token(digest, now, ip=ip, request_id=request_id)
+        rows = await LoginSession.filter(access_hash=digest).values(*_SESSION_COLUMNS)
+        if not rows or rows[0]["revoked_at"] is not None:
             raise AuthenticationError("the access token is unknown or was logged out")
-        if session.access_expires_at <= now:
+        first = rows[0]
+        if first["access_expires_at"] <= now:
             raise AuthenticationError(
                 "the access token has expired",
                 hint="Get a new one at POST /api/v1/auth/refresh with your refresh token.",
             )
-        if not session.user.active:
+        if not first["user__active"]:
             raise AuthenticationError("this account is deactivated")
-        return await self.principal_for_user(session.user, session_id=session.id, ip=ip, request_id=request_id)
+        return self._user_principal(
+            user_id=first["user_id"],
+            username=first["user__username"],
+            role=Role(first["user__role"]),
+            totp_confirmed_at=first["user__totp_confirmed_at"],
+            scope=self._scope_from_rows(
+                first["user__all_enterprises"],
+                ((r["user__scopes__enterprise_id"], r["user__scopes__site_id"]) for r in rows),
+            ),
+            session_id=first["id"],
+            ip=ip,
+            request_id=request_id,
+        )
+
+    async def _authenticate_api_token(self, digest: str, now: dt.datetime, *, ip: str, request_id: str) -> Principal:
+        """The principal of an API token (one statement; a second, at most once a minute, for last_used_at)."""
+        rows = await ApiToken.filter(token_hash=digest).values(*_API_TOKEN_COLUMNS)
+        if not rows or rows[0]["revoked_at"] is not None:
+            raise AuthenticationError("the API token is unknown or revoked")
+        first = rows[0]
+        if first["expires_at"] is not None and first["expires_at"] <= now:
+            raise AuthenticationError("the API token has expired", hint="Ask an administrator for a new token.")
+        if not first["created_by__active"]:
+            raise AuthenticationError("the API token's owner is deactivated")
+        # A token never exceeds what its creator may do today, nor the creator's scope.
+        creator_scope = self._scope_from_rows(
+            first["created_by__all_enterprises"],
+            ((r["created_by__scopes__enterprise_id"], r["created_by__scopes__site_id"]) for r in rows),
+        )
+        allowed = (
+            frozenset(Permission(p) for p in first["permissions"]) & ROLE_PERMISSIONS[Role(first["created_by__role"])]
+        )
+        enterprises = frozenset(e for e in first["enterprise_ids"] if creator_scope.covers_enterprise(int(e)))
+        last_used: dt.datetime | None = first["last_used_at"]
+        if last_used is None or last_used <= now - LAST_USED_RESOLUTION:
+            # Written at most once a minute per token, not on every request; the condition keeps concurrent
+            # requests (and other processes) from writing it again within that minute.
+            await ApiToken.filter(
+                Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - LAST_USED_RESOLUTION), id=first["id"]
+            ).update(last_used_at=now)
+        return Principal(
+            kind="api_token",
+            name=f"token:{first['name']}",
+            user_id=first["created_by_id"],
+            role=None,
+            permissions=allowed,
+            scope=Scope(enterprises=enterprises),
+            token_id=first["id"],
+            ip=ip,
+            request_id=request_id,
+        )
 
     # ---- login, refresh, logout -----------------------------------------------------------------------
 
