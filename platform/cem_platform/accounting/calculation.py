@@ -51,7 +51,7 @@ from cem_platform.accounting.models import (
     YearMethod,
 )
 from cem_platform.accounting.pending import mark
-from cem_platform.accounting.periods import local_midnight, period_bounds, year_of
+from cem_platform.accounting.periods import local_midnight, period_bounds, period_of, year_of
 from cem_platform.audit import services as audit
 from cem_platform.errors import ConflictError, NotFoundError
 from cem_platform.identity.principal import Principal
@@ -258,10 +258,55 @@ def _in_service(
     return (lo, hi) if lo < hi else None
 
 
-def _overrides(source: EmissionSource) -> dict[str, Quantity]:
+def _overrides(source: EmissionSource, month: str | None = None) -> dict[str, Quantity]:
+    """The measured parameters of the source: the month's value where one is given for ``month`` (monthly lab
+    values), else the value for every period (if any)."""
+    out: dict[str, Quantity] = {}
+    for name, spec in (source.overrides or {}).items():
+        measured = (spec.get("months") or {}).get(month) if month else None
+        if measured is not None:
+            origin = measured.get("origin") or spec.get("origin", "")
+            out[name] = Quantity(Decimal(measured["value"]), spec["unit"], f"measured {month}: {origin}")
+        elif spec.get("value") is not None:
+            out[name] = Quantity(Decimal(spec["value"]), spec["unit"], f"measured: {spec['origin']}")
+    return out
+
+
+def _monthly(source: EmissionSource) -> bool:
+    return any(spec.get("months") for spec in (source.overrides or {}).values())
+
+
+def _month_parts(
+    start: dt.datetime, end: dt.datetime, zone: zoneinfo.ZoneInfo
+) -> list[tuple[dt.datetime, dt.datetime, str]]:
+    """[start, end) cut at local month boundaries, each part with its month (YYYY-MM)."""
+    parts = []
+    lo = start
+    while lo < end:
+        _, month_end = period_of(PeriodKind.MONTH, lo, zone)
+        hi = min(month_end, end)
+        parts.append((lo, hi, lo.astimezone(zone).strftime("%Y-%m")))
+        lo = hi
+    return parts
+
+
+async def _part_quantities(
+    source: EmissionSource,
+    lo: dt.datetime,
+    hi: dt.datetime,
+    zone: zoneinfo.ZoneInfo,
+    records: Mapping[tuple[int, str], list[ActivityRecord]],
+) -> dict[str, Quantity]:
+    """The activity of one month's part of a period (its meters read for that part alone)."""
+    metered = {}
+    for name, spec in (source.inputs or {}).items():
+        if spec["origin"] == "meter":
+            [metered[(source.id, name)]] = await meter_quantities(
+                _terms(spec), [(lo, hi)], str(spec["unit"]), zone=zone, enterprise_id=source.enterprise_id
+            )
     return {
-        name: Quantity(Decimal(spec["value"]), spec["unit"], f"measured: {spec['origin']}")
-        for name, spec in (source.overrides or {}).items()
+        name: await _input_quantity(source, name, spec, lo, hi, zone, records, metered)
+        for name, spec in sorted((source.inputs or {}).items())
     }
 
 
@@ -347,6 +392,21 @@ def lineage_json(
     }
 
 
+def _activity(
+    source: EmissionSource, process: str, quantities: Mapping[str, Quantity], month: str | None, source_id: str
+) -> SourceActivity:
+    return SourceActivity(
+        source_id=source_id,
+        process=process,
+        category=SourceCategory(source.category),
+        activity=dict(quantities),
+        item=source.item,
+        overrides=_overrides(source, month),
+        grid_kind=GridFactorKind(source.grid_kind),
+        grid_region=source.grid_region,
+    )
+
+
 async def _account_period(
     enterprise: Enterprise,
     kind: PeriodKind,
@@ -392,18 +452,21 @@ async def _account_period(
             if source.process_id:
                 outputs[process].append(amount)
             continue
-        activities.append(
-            SourceActivity(
-                source_id=source.code,
-                process=process,
-                category=SourceCategory(source.category),
-                activity=quantities,
-                item=source.item,
-                overrides=_overrides(source),
-                grid_kind=GridFactorKind(source.grid_kind),
-                grid_region=source.grid_region,
-            )
-        )
+        parts = _month_parts(*window, zone) if _monthly(source) else []
+        if len(parts) > 1:
+            # Monthly measured parameters over a longer period: each month is accounted with its own values and
+            # the parts add up (the guideline's consumption- and energy-weighted annual averages give the same sum).
+            for lo, hi, month in parts:
+                part = await _part_quantities(source, lo, hi, zone, records)
+                if source.direction == "sold":
+                    part = {
+                        n: dataclasses.replace(q, value=-q.value, origin=f"sold: −({q.origin})")
+                        for n, q in part.items()
+                    }
+                activities.append(_activity(source, process, part, month, f"{source.code}@{month}"))
+            continue
+        activities.append(_activity(source, process, quantities, parts[0][2] if parts else None, source.code))
+    names_of = {s.code: s.name for s in sources}
     if not activities:
         raise NoSourceInventoryError(
             f"Enterprise {enterprise.code} has no active emission source.",
@@ -428,7 +491,11 @@ async def _account_period(
         )
     except AccountingError as err:
         raise type(err)(f"{kind.value} from {start.isoformat()}: {err.message}", hint=err.hint) from err
-    names = {s.code: s.name for s in sources}
+    names = {s.code: s.name for s in sources} | {
+        a.source_id: f"{names_of[a.source_id.split('@')[0]]} ({a.source_id.split('@')[1]})"
+        for a in activities
+        if "@" in a.source_id
+    }
     processes = {code: name for code, name in process_codes.values()}
     lineage = lineage_json(result, kind=kind, start=start, end=end, method=method, names=names, processes=processes)
     return result, lineage, method

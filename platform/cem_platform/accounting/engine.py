@@ -477,7 +477,7 @@ def _resolve(
         stand_in = not factor.first_year <= year <= factor.last_year
         origin = f"grid:{factor.kind.value}" + (f" provisional for {year}: newest published" if stand_in else "")
         return _Resolved(
-            name, factor.code, factor.value, factor.unit, origin, False, None, None,
+            name, factor.code, factor.value, factor.unit, origin, False, None, factor.version or None,
             factor.source, factor.confidence.value, None, True, stand_in,
         )  # fmt: skip
     code = method.parameter_code(name, activity.item)

@@ -16,6 +16,7 @@ import dataclasses
 import datetime as dt
 import functools
 import hashlib
+import re
 import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -232,14 +233,43 @@ def _check_overrides(category: str, overrides: Mapping[str, Any]) -> dict[str, A
             raise InvalidInputError(f"Override {name!r}: parameters of this method are {', '.join(sorted(allowed))}.")
         if not isinstance(spec, Mapping):
             raise InvalidInputError(f"Override {name}: give value, unit and origin.")
-        value = _decimal(spec.get("value"), f"override {name}")
+        months = _check_months(name, spec.get("months"))
+        value = _decimal(spec.get("value"), f"override {name}") if spec.get("value") is not None or not months else None
         origin = str(spec.get("origin", "")).strip()
-        if not origin:
+        if not origin and (value is not None or any(not m.get("origin") for m in months.values())):
             raise InvalidInputError(
                 f"Override {name}: say where the measured value comes from (origin).",
                 hint="E.g. 'lab report 2025-07 No. 12'.",
             )
-        checked[name] = {"value": str(value), "unit": str(spec.get("unit", "")), "origin": origin}
+        checked[name] = {
+            "value": None if value is None else str(value),
+            "unit": str(spec.get("unit", "")),
+            "origin": origin,
+        }
+        if months:
+            checked[name]["months"] = months
+    return checked
+
+
+_MONTH = re.compile(r"^(19|20|21)\d\d-(0[1-9]|1[0-2])$")
+
+
+def _check_months(name: str, months: Any) -> dict[str, dict[str, str]]:
+    """Monthly measured values of a parameter (月度实测值): {"2024-01": {"value": "28.1", "origin": "lab 01"}}."""
+    if months is None:
+        return {}
+    if not isinstance(months, Mapping) or len(months) > 1200:
+        raise InvalidInputError(f"Override {name}: months maps YYYY-MM to a value and its origin (at most 1200).")
+    checked: dict[str, dict[str, str]] = {}
+    for month, entry in sorted(months.items()):
+        if not isinstance(month, str) or not _MONTH.match(month):
+            raise InvalidInputError(f"Override {name}: {str(month)[:20]!r} is not a month (YYYY-MM).")
+        if not isinstance(entry, Mapping):
+            entry = {"value": entry}
+        value = _decimal(entry.get("value"), f"override {name} {month}")
+        if value <= 0:
+            raise InvalidInputError(f"Override {name} {month}: a measured parameter is positive.")
+        checked[month] = {"value": str(value), "origin": str(entry.get("origin", "")).strip()[:300]}
     return checked
 
 

@@ -550,6 +550,7 @@ class GridFactor:
     confidence: Confidence
     unit: str = "tCO2/MWh"
     source_en: str = ""  # the source in English ("" when given in one language only)
+    version: str = ""  # the grid library version that last changed it ("" for the seeded series in code)
 
     @property
     def code(self) -> str:

@@ -259,6 +259,15 @@ async def load_grid(number: int | None = None) -> tuple[tuple[GridFactor, ...], 
     cached = _grids.get(key)
     if cached is not None:
         return cached, number
+    # Each factor names the grid library version that last changed it (as edition parameters do), in the lineage.
+    changed_in: dict[str, int] = {}
+    for number_, diff in (
+        await LibraryVersion.filter(library=GRID_LIBRARY, number__lte=number)
+        .order_by("number")
+        .values_list("number", "diff")
+    ):
+        for entry in diff:
+            changed_in[entry["code"]] = int(number_)
     factors = tuple(
         GridFactor(
             GridFactorKind(g["kind"]),
@@ -270,6 +279,7 @@ async def load_grid(number: int | None = None) -> tuple[tuple[GridFactor, ...], 
             Confidence(g["confidence"]),
             g.get("unit", "tCO2/MWh"),
             g.get("source_en", ""),
+            f"{GRID_LIBRARY} v{changed_in.get(g['code'], 1)}",
         )
         for g in stored.parameters
     )

@@ -157,6 +157,16 @@ class ActivityIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     estimated: bool = False
     note: str = ""
     evidence_id: int | None = None
+    steam: SteamIn | None = None  # steam entered in tonnes (unit t_steam): converted to GJ by its enthalpy
+
+
+class SteamIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The state of steam entered in tonnes: pressure (MPa, absolute unless ``gauge``) and temperature (°C);
+    saturated steam by pressure alone (or temperature alone)."""
+
+    pressure_mpa: str | None = msgspec.field(default=None)
+    temperature_c: str | None = None
+    gauge: bool = False
 
 
 class UnitOut(msgspec.Struct, kw_only=True):
@@ -570,11 +580,14 @@ class AccountingController(Controller):
     async def enter(self, request: AnyRequest, data: JSONBody[ActivityIn]) -> ActivityOut:
         """One value for one input over whole local days (or a month); the same period again corrects it."""
         first, last = _days_of(data)
+        value, unit, note = data.value, data.unit, data.note
+        if data.steam is not None:
+            value, unit, note = _steam_as_heat(data, data.steam)
         record = await inventory.enter_activity(
             principal_of(request),
             inventory.ManualEntry(
-                source_id=data.source_id, input_name=data.input, first_day=first, last_day=last, value=data.value,
-                unit=data.unit, estimated=data.estimated, note=data.note, evidence_id=data.evidence_id,
+                source_id=data.source_id, input_name=data.input, first_day=first, last_day=last, value=value,
+                unit=unit, estimated=data.estimated, note=note, evidence_id=data.evidence_id,
             ),
         )  # fmt: skip
         return _activity_out(record)
@@ -670,6 +683,42 @@ def _days_of(data: ActivityIn) -> tuple[dt.date, dt.date]:
 
 # ---------------------------------------------------------------------------------------------------------
 # Emissions
+
+
+def _steam_as_heat(data: ActivityIn, state: SteamIn) -> tuple[str, str, str]:
+    """Steam in tonnes -> GJ by its enthalpy (GB/T 32151: AD = Ma × (Enta − 83.74) × 10⁻³); the note keeps how."""
+    from cem_platform.accounting import steam  # loads the IAPWS-IF97 tables on first use only
+
+    try:
+        canonical = units.canonical(data.unit)
+    except units.UnitError:
+        canonical = ""
+    if canonical != "t_steam":
+        raise InvalidInputError("Steam with its pressure and temperature is entered in t_steam (吨蒸汽).")
+
+    def number(text: str | None, what: str) -> Decimal | None:
+        if text is None or not text.strip():
+            return None
+        try:
+            return Decimal(text.strip()[:40])
+        except ArithmeticError as err:
+            raise InvalidInputError(f"{what} is not a number.") from err
+
+    tonnes = number(data.value, "value")
+    if tonnes is None:
+        raise InvalidInputError("Give the steam's mass in t (value).")
+    heat = steam.steam_heat_gj(
+        tonnes, number(state.pressure_mpa, "pressure_mpa"), number(state.temperature_c, "temperature_c"),
+        gauge=state.gauge,
+    )  # fmt: skip
+    how = (
+        f"{_dec(tonnes)} t steam"
+        + (f", {_dec(heat.absolute_pressure_mpa)} MPa(a)" if heat.absolute_pressure_mpa is not None else "")
+        + (f", {_dec(heat.temperature_c)} °C" if heat.temperature_c is not None else "")
+        + f" ({heat.state}): h = {_dec(heat.enthalpy_kj_per_kg)} kJ/kg → {_dec(heat.gj)} GJ; {heat.reference}"
+    )
+    note = f"{data.note.strip()} — {how}" if data.note.strip() else how
+    return format(heat.gj, "f"), "GJ", note[:2000]
 
 
 def _range(kind: PeriodKind, start: str, end: str | None, zone: zoneinfo.ZoneInfo) -> tuple[dt.datetime, dt.datetime]:
