@@ -422,5 +422,11 @@ async def seed_meter_history(now: dt.datetime | None = None) -> dt.datetime | No
                 }
             )
         start = end
-    await add_hours(store, hours)
+    added = await add_hours(store, hours)
+    # as the fold job does: the accounting of these hours is refreshed (at once, so the demo shows them at start)
+    from cem_platform.accounting.pending import mark_points
+    from cem_platform.accounting.refresh import refresh
+
+    if await mark_points(added.touched):
+        await refresh()
     return now

@@ -49,6 +49,7 @@ def test_beat_runs_every_periodic_job_on_the_in_process_runners_periods() -> Non
         == set(jobs)
         == {
             "cem.timeseries.fold",
+            "cem.accounting.refresh",
             "cem.timeseries.maintain",
             "cem.alarms.evaluate",
             "cem.registry.publish_crl",

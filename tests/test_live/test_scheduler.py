@@ -119,6 +119,7 @@ def test_the_runner_has_every_platform_job(settings: Settings) -> None:
     jobs = {job.name: job.every_s for job in periodic_jobs(settings)}
     assert jobs == {
         "cem.timeseries.fold": settings.timeseries.rollup_interval_s,
+        "cem.accounting.refresh": 15,
         "cem.timeseries.maintain": 3600,
         "cem.alarms.evaluate": 30,
         "cem.registry.publish_crl": 6 * 3600,

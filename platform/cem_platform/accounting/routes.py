@@ -18,7 +18,7 @@ from litestar import Controller, Request, Response, get, patch, post, put
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from cem_platform.accounting import calculation, inventory, library_store, reporting, units
+from cem_platform.accounting import calculation, inventory, library_store, reads, reporting, units
 from cem_platform.accounting.library import EDITIONS, SourceCategory
 from cem_platform.accounting.models import (
     ActivityImport,
@@ -393,7 +393,10 @@ def _dec(value: Decimal | None) -> str:
     """An exact decimal as plain text without exponent or trailing zeros ('1981845.1825', '0')."""
     if value is None:
         return ""
-    return format(value.normalize(), "f")
+    text = format(value, "f")  # as normalize() then "f", without its cost: trailing zeros and point dropped
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
 
 
 def _dec_text(text: str | None) -> str | None:
@@ -732,25 +735,27 @@ def _range(kind: PeriodKind, start: str, end: str | None, zone: zoneinfo.ZoneInf
 _TERMS = ("combustion", "process", "electricity", "heat", "fixed_carbon", "net")
 
 
-def _emission_out(view: calculation.PeriodResult, process_code: str | None) -> EmissionOut:
+def _emission_out(view: reads.PeriodView, process_code: str | None) -> EmissionOut:
     """One period from the kept columns (the lineage is not read: it stays in the database until asked for)."""
     result = view.result
+    # by_category and by_process hold exact decimal text already (as the lineage writes it)
     if process_code is None:
         values = (result.combustion, result.process_emissions, result.electricity, result.heat, result.fixed_carbon)
-        totals = {k: _dec(v) for k, v in zip(_TERMS, (*values, result.net), strict=True)}
-        by_category = {k: _dec(Decimal(v)) for k, v in result.by_category.items()}
+        terms = dict(zip(_TERMS, (*values, result.net), strict=True))
+        by_category = dict(result.by_category)
         output = _dec(result.crude_steel) if result.crude_steel is not None else None
         intensity = _dec(result.intensity) if result.intensity is not None else None
     else:
         group = result.by_process.get(process_code) or {}
-        totals = {k: _dec(Decimal(group.get(k, "0"))) for k in _TERMS}
-        by_category = {k: _dec(Decimal(v)) for k, v in group.get("by_category", {}).items()}
+        terms = {k: Decimal(group.get(k, "0")) for k in _TERMS}
+        by_category = dict(group.get("by_category", {}))
         output = None
         intensity = _dec_text(group.get("intensity"))
+    totals = {k: _dec(v) for k, v in terms.items()}
     return EmissionOut(
         result_id=result.id if view.kept else None, version=result.version, final=result.final,
         period_start=result.period_start, period_end=result.period_end, net=totals["net"],
-        direct=_dec(scope_total(CN_ETS_STEEL, totals)), kept=view.kept, pending=view.pending, as_of=view.as_of,
+        direct=_dec(scope_total(CN_ETS_STEEL, terms)), kept=view.kept, pending=view.pending, as_of=view.as_of,
         totals=totals, by_category=by_category, output=output, intensity=intensity, complete=result.complete,
         estimated=result.estimated, edition=result.edition, library_version=result.library_version,
         grid_version=result.grid_version,
@@ -807,7 +812,7 @@ class EmissionsController(Controller):
         zone = zoneinfo.ZoneInfo(enterprise.timezone)
         first, last = _range(period, start, end, zone)
         await reporting.check_verifier_range(principal, enterprise, first, last)
-        views = await calculation.stored_results(principal, enterprise_id, period, first, last)
+        views = await reads.kept_results(principal, enterprise_id, period, first, last, process_code=process_code)
         error = (
             await PendingRecalculation.filter(enterprise_id=enterprise_id, range_start__lt=last, range_end__gt=first)
             .exclude(error="")
@@ -857,7 +862,8 @@ class EmissionsController(Controller):
         zone = zoneinfo.ZoneInfo(enterprise.timezone)
         first, last = _range(data.period, data.start, data.end, zone)
         results = await calculation.recalculate(principal, data.enterprise_id, data.period, first, last, data.reason)
-        return [_emission_out(calculation.PeriodResult(r, True, False, r.created_at), None) for r in results]
+        views = [reads.PeriodView(reads.KeptFigures.of(r), True, False, r.created_at) for r in results]
+        return [_emission_out(view, None) for view in views]
 
     @get("/report", guards=[requires(Permission.EMISSIONS_READ)], summary="Annual report (XLSX)")
     async def report(

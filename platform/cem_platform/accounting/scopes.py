@@ -63,4 +63,8 @@ def scope_total(scope: Scope, totals: Mapping[str, Decimal | str]) -> Decimal:
     """The scope's figure from a result's totals (exact)."""
     with decimal.localcontext() as context:
         context.prec = PRECISION
-        return sum((Decimal(str(totals[term])) * sign for term, sign in scope.terms.items()), Decimal(0))
+        total = Decimal(0)
+        for term, sign in scope.terms.items():
+            value = totals[term]
+            total += (value if isinstance(value, Decimal) else Decimal(value)) * sign
+        return total

@@ -345,7 +345,9 @@ async def add_hours(store: TimeSeriesStore, hours: Sequence[dict[str, Any]]) -> 
         now_ms = dt_to_ms(dt.datetime.now(dt.UTC))
         await tx.execute_many(_SQLITE_MERGE_HOUR, [[h[c] for c in _HOUR_COLUMNS] + [now_ms] for h in hours])
         days, months = await _recompute_sqlite(tx, hours, now_ms, DEFAULT_TIMEZONE)
-    return FoldResult(readings=sum(h["readings"] for h in hours), hours=len(hours), days=days, months=months)
+    return FoldResult(
+        readings=sum(h["readings"] for h in hours), hours=len(hours), days=days, months=months, touched=_touched(hours)
+    )
 
 
 async def _recompute_sqlite(

@@ -1,0 +1,124 @@
+"""Reads of kept emission results: the figures of each period, fetched as plain values, never written.
+
+A read asks for the columns its answer needs and nothing more: an enterprise's figures come from the scalar
+columns and ``by_category``; a process's from its entry of ``by_process``. The lineage (tens of kilobytes a row)
+stays in the database until someone opens it. Rows are read as values, not model instances: a year by day is
+365 rows and the route answers it within tens of milliseconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import zoneinfo
+from decimal import Decimal
+from typing import Any
+
+from cem_platform.accounting.calculation import MAX_LIVE_PERIODS, _unsaved, account_aside
+from cem_platform.accounting.inventory import enterprise_for
+from cem_platform.accounting.models import EmissionResult, PendingRecalculation, PeriodKind
+from cem_platform.accounting.periods import period_bounds
+from cem_platform.identity.principal import Principal
+
+__all__ = ["KeptFigures", "PeriodView", "kept_results"]
+
+_SCALARS = (
+    "id", "period_start", "period_end", "version", "final", "edition", "library_version", "grid_version", "net",
+    "combustion", "process_emissions", "electricity", "heat", "fixed_carbon", "crude_steel", "intensity",
+    "complete", "estimated", "created_at",
+)  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class KeptFigures:
+    """The figures of one kept (or, with ``id`` None, one accounted-for-the-answer) result."""
+
+    id: int | None
+    period_start: dt.datetime
+    period_end: dt.datetime
+    version: int
+    final: bool
+    edition: str
+    library_version: int
+    grid_version: int
+    net: Decimal
+    combustion: Decimal
+    process_emissions: Decimal
+    electricity: Decimal
+    heat: Decimal
+    fixed_carbon: Decimal
+    crude_steel: Decimal | None
+    intensity: Decimal | None
+    complete: bool
+    estimated: bool
+    created_at: dt.datetime
+    by_category: dict[str, Any]
+    by_process: dict[str, Any]
+
+    @classmethod
+    def of(cls, result: EmissionResult) -> KeptFigures:
+        """The figures of a result instance (one accounted for the answer only)."""
+        values = {name: getattr(result, name) for name in _SCALARS}
+        return cls(**values, by_category=result.by_category, by_process=result.by_process)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class PeriodView:
+    """One period as a read sees it: its figures, whether they are kept, pending (inputs changed since
+    ``as_of``: the refresh job will account it again) and when they were accounted."""
+
+    result: KeptFigures
+    kept: bool
+    pending: bool
+    as_of: dt.datetime
+
+
+async def kept_results(
+    principal: Principal,
+    enterprise_id: int,
+    kind: PeriodKind,
+    start: dt.datetime,
+    end: dt.datetime,
+    *,
+    process_code: str | None = None,
+    now: dt.datetime | None = None,
+) -> list[PeriodView]:
+    """Every period of ``kind`` meeting [start, end) with its kept figures (of the enterprise, or of the process
+    ``process_code``). Writes nothing. A period without a kept result (an hour older than the kept window, or one
+    the refresh job has not reached) is accounted for this answer only: not kept, no id, its lineage not stored."""
+    enterprise = await enterprise_for(principal, enterprise_id)
+    zone = zoneinfo.ZoneInfo(enterprise.timezone)
+    now = now or dt.datetime.now(dt.UTC)
+    periods = list(period_bounds(kind, start, end, zone, now))
+    if not periods:
+        return []
+    first, last = periods[0][0], periods[-1][1]
+    figures = ("by_process",) if process_code is not None else ("by_category",)
+    rows = await EmissionResult.filter(
+        enterprise_id=enterprise_id, period=kind, current=True, period_start__gte=first, period_start__lt=last
+    ).values(*_SCALARS, *figures)
+    stored: dict[dt.datetime, KeptFigures] = {}
+    for row in rows:
+        by_process = row.get("by_process") or {}
+        if process_code is not None:
+            by_process = {process_code: by_process.get(process_code)} if process_code in by_process else {}
+        stored[row["period_start"]] = KeptFigures(
+            **{name: row[name] for name in _SCALARS}, by_category=row.get("by_category") or {}, by_process=by_process
+        )
+    marks = await PendingRecalculation.filter(
+        enterprise_id=enterprise_id, range_start__lt=last, range_end__gt=first
+    ).values_list("range_start", "range_end")
+    missing = [(lo, hi) for lo, hi in periods if lo not in stored]
+    live: dict[dt.datetime, KeptFigures] = {}
+    if missing and len(missing) <= MAX_LIVE_PERIODS:
+        for lo, hi, lineage, method in await account_aside(enterprise, kind, missing, zone):
+            live[lo] = KeptFigures.of(_unsaved(enterprise_id, kind, lo, hi, lineage, method, now))
+    out: list[PeriodView] = []
+    for lo, hi in periods:
+        pending = any(m_lo < hi and m_hi > lo for m_lo, m_hi in marks)
+        if lo in stored:
+            kept = stored[lo]
+            out.append(PeriodView(kept, True, pending or (not kept.final and hi <= now), kept.created_at))
+        elif lo in live:
+            out.append(PeriodView(live[lo], False, True, now))
+    return out
