@@ -195,13 +195,18 @@ class CemUser(HttpUser):
 
     def emissions(self, period: str, span: str, *, process: bool = False) -> Any:
         """``/emissions`` of the enterprise (or one of its processes) by ``period`` over ``span``: the running
-        ``day``, ``month`` or ``year``, as the wallboard and the console ask for them."""
+        ``day``, ``month``, ``year`` or the last ``five years``, as the wallboard and the console ask for them."""
         scope = self.scope()
         if scope is None:
             return None
         enterprise, processes = scope
         today = dt.datetime.now(dt.UTC).date()
-        first = {"day": today, "month": today.replace(day=1), "year": today.replace(month=1, day=1)}[span]
+        first = {
+            "day": today,
+            "month": today.replace(day=1),
+            "year": today.replace(month=1, day=1),
+            "five years": today.replace(year=today.year - 4, month=1, day=1),
+        }[span]
         end = today + dt.timedelta(days=1)
         if process and not processes:
             return None
@@ -273,6 +278,21 @@ class ExecutiveUser(CemUser):
     def emissions_year_by_day(self) -> None:
         """This year's emissions by day (the trend)."""
         self.emissions("day", "year")
+
+    @task(1)
+    def emissions_weeks(self) -> None:
+        """This year's emissions by week."""
+        self.emissions("week", "year")
+
+    @task(1)
+    def emissions_years(self) -> None:
+        """The last five years, one figure each."""
+        self.emissions("year", "five years")
+
+    @task(1)
+    def emissions_process_year(self) -> None:
+        """One process's emissions this year by month."""
+        self.emissions("month", "year", process=True)
 
 
 class CrewUser(CemUser):
@@ -357,3 +377,15 @@ class AuditorUser(CemUser):
         results = [r for r in (page or {}).get("results", []) if r.get("result_id")]
         if results:
             self.get_json(f"/emissions/{random.choice(results)['result_id']}/lineage", "/emissions/{id}/lineage")
+
+    @task(1)
+    def sources_of_a_month(self) -> None:
+        """Last month's emissions per source, and the reporting state of last year."""
+        scope = self.scope()
+        if scope is None:
+            return
+        today = dt.datetime.now(dt.UTC).date()
+        month = (today.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+        query = f"enterprise_id={scope[0]}&period=month&from={month}"
+        self.get_json(f"/accounting/reporting/sources?{query}", "/accounting/reporting/sources (month)")
+        self.get_json(f"/accounting/reporting?enterprise_id={scope[0]}&year={today.year - 1}", "/accounting/reporting")

@@ -200,7 +200,15 @@ async def test_the_verifiers_flow_and_reopening_a_locked_year(world: World) -> N
     other_year = await world.client.get("/api/v1/emissions", headers=verifier, params=_year(world, 2023))
     assert other_year.status_code == 403
     # read-only: no entry, no source change, no recalculation
-    assert (await world.client.get(f"{API}/activity", headers=verifier, params=params)).status_code in (200, 403)
+    activity = {"enterprise_id": world.a.enterprise.id}
+    assert (await world.client.get(f"{API}/activity", headers=verifier, params=activity)).status_code == 400
+    inside = activity | {"from": "2024-01-01", "to": "2025-01-01"}
+    records = await world.client.get(f"{API}/activity", headers=verifier, params=inside)
+    assert records.status_code == 200 and records.json()
+    outside = activity | {"from": "2023-01-01", "to": "2025-01-01"}
+    assert (await world.client.get(f"{API}/activity", headers=verifier, params=outside)).status_code == 403
+    lineage = await world.client.get(f"/api/v1/emissions/{page['results'][0]['result_id']}/lineage", headers=verifier)
+    assert lineage.status_code == 200
     post = await world.client.post(f"{API}/activity", headers=verifier, json={"source_id": 1, "input": "AD"})
     assert post.status_code == 403
     # the accountant cannot verify; the verifier records the verified figures and findings

@@ -37,7 +37,7 @@ from cem_platform.accounting.report import REPORT_CONTENT_TYPE, AnnualReportData
 from cem_platform.accounting.scopes import CN_ETS_STEEL, scope_total
 from cem_platform.errors import ConflictError, InvalidInputError, NotFoundError
 from cem_platform.identity.http import principal_of, requires, requires_step_up
-from cem_platform.identity.roles import Permission
+from cem_platform.identity.roles import Permission, Role
 from cem_platform.org.models import Enterprise, Facility, Process
 
 __all__ = ["AccountingController", "EmissionsController"]
@@ -537,10 +537,14 @@ class AccountingController(Controller):
         principal = principal_of(request)
         enterprise = await inventory.enterprise_for(principal, enterprise_id)
         zone = zoneinfo.ZoneInfo(enterprise.timezone)
+        first = parse_instant(start, zone, "from") if start else None
+        last = parse_instant(end, zone, "to") if end else None
+        if principal.role is Role.VERIFIER:  # a verifier reads the years assigned to it, so it names the range
+            if first is None or last is None:
+                raise InvalidInputError("Give from and to within the years you verify.")
+            await reporting.check_verifier_range(principal, enterprise, first, last)
         records = await inventory.list_records(
-            principal, enterprise_id, source_id=source_id,
-            start=parse_instant(start, zone, "from") if start else None,
-            end=parse_instant(end, zone, "to") if end else None,
+            principal, enterprise_id, source_id=source_id, start=first, end=last,
             include_superseded=include_superseded, limit=limit, offset=offset,
         )  # fmt: skip
         return [_activity_out(r) for r in records]
@@ -549,7 +553,12 @@ class AccountingController(Controller):
     async def activity_record(self, request: AnyRequest, record_id: FromPath[int]) -> ActivityOut:
         """One record by id, with who entered it, its evidence and import row, and what corrected it
         (``superseded_by``): the ids that a result's lineage names resolve here."""
-        return _activity_out(await inventory.get_record(principal_of(request), record_id))
+        principal = principal_of(request)
+        record = await inventory.get_record(principal, record_id)
+        if principal.role is Role.VERIFIER:
+            enterprise = await inventory.enterprise_for(principal, record.enterprise_id)
+            await reporting.check_verifier_range(principal, enterprise, record.period_start, record.period_end)
+        return _activity_out(record)
 
     @get(
         "/activity/inputs",
@@ -832,6 +841,9 @@ class EmissionsController(Controller):
         emission in it is an exact decimal string as computed (up to 28 significant digits): round for display."""
         principal = principal_of(request)
         result = await calculation.get_result(principal, result_id)
+        if principal.role is Role.VERIFIER:
+            enterprise = await inventory.enterprise_for(principal, result.enterprise_id)
+            await reporting.check_verifier_range(principal, enterprise, result.period_start, result.period_end)
         versions = await calculation.result_versions(principal, result_id)
         return LineageOut(
             result_id=result.id, enterprise_id=result.enterprise_id, period=result.period.value,
