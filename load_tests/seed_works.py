@@ -147,9 +147,15 @@ async def fill(args: argparse.Namespace, url: str) -> int:
                 following = dt.date(month.year + (month.month == 12), month.month % 12 + 1, 1)
                 records.append(
                     ActivityRecord(
-                        enterprise_id=enterprise.id, source_id=source.id, input_name=name, period_start=local(month),
-                        period_end=local(following), value=Decimal(1000 + month.month), unit=spec["unit"],
-                        origin="manual", entered_by="load-test-seed",
+                        enterprise_id=enterprise.id,
+                        source_id=source.id,
+                        input_name=name,
+                        period_start=local(month),
+                        period_end=local(following),
+                        value=Decimal(1000 + month.month),
+                        unit=spec["unit"],
+                        origin="manual",
+                        entered_by="load-test-seed",
                     )  # fmt: skip
                 )
                 month = following
