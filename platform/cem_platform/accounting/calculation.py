@@ -34,12 +34,25 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from cem_platform.accounting import units
-from cem_platform.accounting.engine import AccountingResult, Quantity, SourceActivity, account
+from cem_platform.accounting.engine import (
+    AccountingResult,
+    ParameterLineage,
+    Quantity,
+    SourceActivity,
+    SourceResult,
+    account,
+)
 from cem_platform.accounting.formulas import PRECISION, AccountingError
 from cem_platform.accounting.inventory import OUTPUT, enterprise_for
 from cem_platform.accounting.library import EDITION_2015, Edition, GridFactor, GridFactorKind, SourceCategory
 from cem_platform.accounting.library_store import load_edition, load_grid
-from cem_platform.accounting.meters import MeterQuantity, MeterTerm, meter_quantities
+from cem_platform.accounting.meters import (
+    MeterQuantity,
+    MeterRequest,
+    MeterTerm,
+    meter_quantities,
+    meter_quantities_many,
+)
 from cem_platform.accounting.models import (
     ActivityRecord,
     EmissionResult,
@@ -117,6 +130,36 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: The plain form of a source's parameter lineage, by the identity of the engine's tuple (the engine resolves a
+#: source's parameters once and hands out the same tuple for every period: see ``engine._parameters``). The
+#: tuple is kept with its form so that its id is never reused while the entry lives; bounded, cleared when full.
+_PARAMETERS_PLAIN: dict[int, tuple[tuple[ParameterLineage, ...], list[Any]]] = {}
+_PARAMETERS_PLAIN_MAX = 4096
+
+
+def _parameters_plain(parameters: tuple[ParameterLineage, ...]) -> list[Any]:
+    """``_plain(parameters)``, computed once per engine tuple. Lineages share the list: it is never mutated."""
+    memo = _PARAMETERS_PLAIN.get(id(parameters))
+    if memo is not None and memo[0] is parameters:
+        return memo[1]
+    plain: list[Any] = _plain(parameters)
+    if len(_PARAMETERS_PLAIN) >= _PARAMETERS_PLAIN_MAX:
+        _PARAMETERS_PLAIN.clear()
+    _PARAMETERS_PLAIN[id(parameters)] = (parameters, plain)
+    return plain
+
+
+def _source_plain(source: SourceResult) -> dict[str, Any]:
+    """``_plain(source)`` (same keys in the same order), its parameters from :func:`_parameters_plain`."""
+    names = _FIELDS.get(SourceResult)
+    if names is None:
+        names = _FIELDS.setdefault(SourceResult, tuple(f.name for f in dataclasses.fields(SourceResult)))
+    return {
+        name: _parameters_plain(source.parameters) if name == "parameters" else _plain(getattr(source, name))
+        for name in names
+    }
+
+
 def fingerprint(lineage: Mapping[str, Any]) -> str:
     """A hash of everything a result depends on, except the library version numbers themselves (a library
     change that does not touch a source's parameters leaves its figures, and so its result, as they were)."""
@@ -179,18 +222,22 @@ def _records_quantity(
 async def _metered(
     sources: Sequence[EmissionSource], periods: Sequence[tuple[dt.datetime, dt.datetime]], zone: zoneinfo.ZoneInfo
 ) -> dict[tuple[int, str], list[MeterQuantity]]:
-    """Every metered input's quantity for every period (the part of it the source was in service), read with one
-    query per input (not one per period)."""
-    out: dict[tuple[int, str], list[MeterQuantity]] = {}
+    """Every metered input's quantity for every period (the part of it the source was in service), read for all
+    inputs at once: one query for their points and one per rollup level (not one per input or period)."""
+    keys: list[tuple[int, str]] = []
+    requests: list[MeterRequest] = []
     for source in sources:
         windows = [_in_service(source, lo, hi, zone) or (lo, hi) for lo, hi in periods]
         for name, spec in sorted((source.inputs or {}).items()):
             if spec["origin"] != "meter":
                 continue
-            out[(source.id, name)] = await meter_quantities(
-                _terms(spec), windows, str(spec["unit"]), zone=zone, enterprise_id=source.enterprise_id
-            )
-    return out
+            keys.append((source.id, name))
+            requests.append(MeterRequest(_terms(spec), windows, str(spec["unit"])))
+    if not requests:
+        return {}
+    enterprise_id = sources[0].enterprise_id
+    quantities = await meter_quantities_many(requests, zone=zone, enterprise_id=enterprise_id)
+    return dict(zip(keys, quantities, strict=True))
 
 
 def _terms(spec: Mapping[str, Any]) -> list[MeterTerm]:
@@ -364,7 +411,7 @@ def lineage_json(
         by_process_category[source.process][source.category.value] += source.emission
     sources = []
     for source in result.sources:
-        data = _plain(source)
+        data = _source_plain(source)
         data["name"] = names.get(source.source_id, "")
         data["group"] = source.group.value
         sources.append(data)
@@ -562,10 +609,22 @@ async def account_and_store(
             enterprise_id=enterprise.id, period=kind, current=True, period_start__gte=first, period_start__lt=last
         ).only(*_READ_COLUMNS, "fingerprint")
     }
-    out: list[EmissionResult] = []
+    out: dict[dt.datetime, EmissionResult] = {}
+    versions: list[_Version] = []
     for lo, hi, lineage, method in await account_aside(enterprise, kind, periods, zone):
-        out.append(await _store(principal, enterprise.id, kind, lo, hi, lineage, method, stored.get(lo), now, reason))
-    return out
+        current, digest, final = stored.get(lo), fingerprint(lineage), hi <= now
+        unchanged = current is not None and current.fingerprint == digest and (current.final or not final)
+        running = current is not None and not current.final and not final
+        if unchanged or running:
+            # kept as it is, or a running period's provisional figure refreshed in place: one period at a time
+            out[lo] = await _store(
+                principal, enterprise.id, kind, lo, hi, lineage, method, current, now, reason, digest
+            )
+            continue
+        versions.append(_Version(lo, hi, lineage, method, current, digest))
+    for result in await _store_versions(principal, enterprise.id, kind, versions, now, reason):
+        out[result.period_start] = result
+    return [out[lo] for lo, _ in periods if lo in out]
 
 
 #: Columns a read needs (the lineage stays in the database until someone asks for it).
@@ -636,12 +695,13 @@ async def stored_results(
     return out
 
 
-def _result_values(lineage: Mapping[str, Any], method: _Method) -> dict[str, Any]:
+def _result_values(lineage: Mapping[str, Any], method: _Method, digest: str | None = None) -> dict[str, Any]:
+    """The stored columns of a result from its lineage (``digest``: its fingerprint, when already computed)."""
     totals = lineage["totals"]
     crude = lineage["crude_steel"]
     intensities = lineage.get("process_intensity", {})
     return {
-        "fingerprint": fingerprint(lineage),
+        "fingerprint": digest or fingerprint(lineage),
         "edition": lineage["edition"],
         "library_version": method.library_version,
         "grid_version": method.grid_version,
@@ -689,6 +749,80 @@ def _unsaved(
     )
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Version:
+    """A period accounted to new figures: stored as a new version over ``current`` (None: its first)."""
+
+    start: dt.datetime
+    end: dt.datetime
+    lineage: dict[str, Any]
+    method: _Method
+    current: EmissionResult | None
+    digest: str
+
+
+def _values(
+    principal: Principal, lineage: Mapping[str, Any], method: _Method, digest: str, final: bool, reason: str
+) -> dict[str, Any]:
+    """Every stored column of a result but its identity (enterprise, period, version, current)."""
+    return {
+        **_result_values(lineage, method, digest),
+        "final": final,
+        "reason": reason[:300] or ("provisional: period still running" if not final else "calculated"),
+        "created_by": principal.name,
+    }
+
+
+async def _store_versions(
+    principal: Principal,
+    enterprise_id: int,
+    kind: PeriodKind,
+    versions: Sequence[_Version],
+    now: dt.datetime,
+    reason: str,
+) -> list[EmissionResult]:
+    """Store new versions of many periods in one transaction: one UPDATE supersedes their current results and
+    one multi-row INSERT adds the new ones (what :func:`_store` does per period, without a round trip each).
+
+    When another writer stored one of these periods at the same moment (the INSERT breaks the unique version),
+    the batch rolls back and each period is stored on its own by :func:`_store`, which keeps the winner."""
+    if not versions:
+        return []
+    rows = [
+        EmissionResult(
+            enterprise_id=enterprise_id,
+            period=kind,
+            period_start=v.start,
+            period_end=v.end,
+            version=(v.current.version + 1) if v.current else 1,
+            current=True,
+            **_values(principal, v.lineage, v.method, v.digest, v.end <= now, reason),
+        )
+        for v in versions
+    ]
+    superseded = [v.current.id for v in versions if v.current is not None]
+    try:
+        async with in_transaction():
+            if superseded:
+                await EmissionResult.filter(id__in=superseded, current=True).update(current=False, superseded_at=now)
+            await EmissionResult.bulk_create(rows, batch_size=100)
+    except IntegrityError:
+        return [
+            await _store(principal, enterprise_id, kind, v.start, v.end, v.lineage, v.method, v.current, now, reason)
+            for v in versions
+        ]
+    # A multi-row INSERT does not hand back the ids on every backend: read them by their unique key.
+    ids = {
+        (start, version): id_
+        for id_, start, version in await EmissionResult.filter(
+            enterprise_id=enterprise_id, period=kind, period_start__in=[row.period_start for row in rows]
+        ).values_list("id", "period_start", "version")
+    }
+    for row in rows:
+        row.id = ids[(row.period_start, row.version)]
+    return rows
+
+
 async def _store(
     principal: Principal,
     enterprise_id: int,
@@ -700,17 +834,15 @@ async def _store(
     current: EmissionResult | None,
     now: dt.datetime,
     reason: str,
+    digest: str | None = None,
 ) -> EmissionResult:
-    digest = fingerprint(lineage)
+    """Keep one period's accounting: the current result when the fingerprint (``digest``, computed when not
+    given) is the same, the running period's provisional row refreshed in place, else a new version."""
+    digest = digest or fingerprint(lineage)
     final = end <= now
     if current is not None and current.fingerprint == digest and (current.final or not final):
         return current
-    values: dict[str, Any] = {
-        **_result_values(lineage, method),
-        "final": final,
-        "reason": reason[:300] or ("provisional: period still running" if not final else "calculated"),
-        "created_by": principal.name,
-    }
+    values = _values(principal, lineage, method, digest, final, reason)
     if current is not None and not current.final and not final:
         # A running period's provisional figure is refreshed in place; it becomes versioned once it has ended.
         await EmissionResult.filter(id=current.id).update(**values, created_at=now)

@@ -22,6 +22,7 @@ the library's and formulas' errors.
 from __future__ import annotations
 
 import decimal
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -70,9 +71,12 @@ class ActivityDataError(AccountingError):
     default_hint = "Give each named quantity once, in a unit the method accepts, with its origin."
 
 
+@functools.lru_cache(maxsize=1024)
 def _factor(from_unit: str, to_unit: str) -> Decimal | None:
     """The exact factor from ``from_unit`` to ``to_unit`` (``cem_platform.accounting.units``), or None when the
-    two do not convert (different dimensions, or a unit the module does not know). Percentages are fractions."""
+    two do not convert (different dimensions, or a unit the module does not know). Percentages are fractions.
+
+    Cached: units are fixed definitions, and a period's accounting asks for the same few pairs many times."""
     if from_unit == to_unit:
         return Decimal(1)
     if (from_unit, to_unit) == ("%", "1"):
@@ -373,11 +377,49 @@ class _Resolved:
     estimated: bool = False
 
 
-def _account_source(
-    edition: Edition, year: int, activity: SourceActivity, grid_factors: Sequence[GridFactor], provisional: bool
-) -> SourceResult:
+@dataclass(frozen=True)
+class _Parameters:
+    """What a source's parameters come to, independent of its activity: the method, the chosen variant, the
+    parameters' lineage and their values in the formula's units (see :func:`_parameters`)."""
+
+    edition: Edition
+    grid_factors: Sequence[GridFactor]
+    method: Method
+    variant: MethodVariant
+    lineage: tuple[ParameterLineage, ...]
+    values: Mapping[str, Decimal]
+
+
+#: Resolved parameters by source shape (see :func:`_parameters`); bounded, cleared when full.
+_PARAMETERS: dict[tuple[object, ...], _Parameters] = {}
+_PARAMETERS_MAX = 4096
+
+
+def _parameters(
+    edition: Edition,
+    year: int,
+    activity: SourceActivity,
+    grid_factors: Sequence[GridFactor],
+    provisional: bool,
+    where: str,
+) -> _Parameters:
+    """The parameters of a source: resolved (override, default or grid factor), the variant whose units they
+    fit, converted to its declared units. They depend on the edition, the year, the category, the item, the
+    overrides and the grid series, never on the activity quantities, so a run of periods resolves them once per
+    source: cached by those (the edition and the grid series by identity: loaded versions never change).
+    Errors are raised each time, never cached."""
+    overrides = tuple(
+        (name, str(q.value), q.unit, q.origin, q.complete, q.estimated)
+        for name, q in sorted(activity.overrides.items())
+    )
+    key = (
+        id(edition), year, activity.category, activity.item, overrides, activity.grid_kind, activity.grid_region,
+        id(grid_factors), provisional,
+    )  # fmt: skip
+    cached = _PARAMETERS.get(key)
+    if cached is not None and cached.edition is edition and cached.grid_factors is grid_factors:
+        return cached
     method = edition.method(activity.category)
-    where = f"Source {activity.source_id!r} ({activity.category.value} {activity.item or ''})".replace(" )", ")")
     unknown_overrides = sorted(set(activity.overrides) - set(method.parameter_codes))
     if unknown_overrides:
         raise ActivityDataError(
@@ -389,6 +431,36 @@ def _account_source(
         for name in method.parameter_codes
     }
     variant = _choose_variant(method, resolved, where)
+    formula = variant.emission
+    parameters: list[ParameterLineage] = []
+    values: dict[str, Decimal] = {}
+    with decimal.localcontext() as context:
+        context.prec = PRECISION
+        for name in sorted(resolved):
+            r = resolved[name]
+            declared = formula.input_units[name]
+            factor = _factor(r.unit, declared)
+            assert factor is not None  # _choose_variant picked a variant whose units convert  # noqa: S101
+            values[name] = r.value * factor
+            parameters.append(
+                ParameterLineage(
+                    r.name, r.code, r.value, r.unit, values[name], declared, r.origin, r.overridden, r.edition,
+                    r.version, r.source, r.confidence, r.default_value, r.complete, r.estimated,
+                )
+            )  # fmt: skip
+    found = _Parameters(edition, grid_factors, method, variant, tuple(parameters), MappingProxyType(values))
+    if len(_PARAMETERS) >= _PARAMETERS_MAX:
+        _PARAMETERS.clear()
+    _PARAMETERS[key] = found
+    return found
+
+
+def _account_source(
+    edition: Edition, year: int, activity: SourceActivity, grid_factors: Sequence[GridFactor], provisional: bool
+) -> SourceResult:
+    where = f"Source {activity.source_id!r} ({activity.category.value} {activity.item or ''})".replace(" )", ")")
+    resolved = _parameters(edition, year, activity, grid_factors, provisional, where)
+    method, variant, parameters = resolved.method, resolved.variant, resolved.lineage
     formula = variant.emission
 
     expected = method.activity_inputs(variant)
@@ -418,19 +490,7 @@ def _account_source(
                 values[name], declared,
             )
         )  # fmt: skip
-    parameters: list[ParameterLineage] = []
-    for name in sorted(resolved):
-        r = resolved[name]
-        declared = formula.input_units[name]
-        factor = _factor(r.unit, declared)
-        assert factor is not None  # _choose_variant picked a variant whose units convert  # noqa: S101
-        values[name] = r.value * factor
-        parameters.append(
-            ParameterLineage(
-                r.name, r.code, r.value, r.unit, values[name], declared, r.origin, r.overridden, r.edition,
-                r.version, r.source, r.confidence, r.default_value, r.complete, r.estimated,
-            )
-        )  # fmt: skip
+    values.update(resolved.values)
     evaluation = formula.evaluate(values)
     energy = None
     if variant.energy is not None:
@@ -448,7 +508,7 @@ def _account_source(
         edition=edition.code,
         edition_version=edition.version,
         inputs=tuple(inputs),
-        parameters=tuple(parameters),
+        parameters=parameters,
         energy_gj=energy,
         complete=all(i.complete for i in inputs) and all(p.complete for p in parameters),
         estimated=any(i.estimated for i in inputs) or any(p.estimated for p in parameters),

@@ -60,7 +60,16 @@ from cem_platform.org.models import MeasurementPoint
 from cem_platform.org.units import amount_of
 from cem_platform.telemetry.store import dt_to_ms, store_for
 
-__all__ = ["MeterDataError", "MeterQuantity", "MeterTerm", "amount_unit", "meter_quantities", "meter_quantity"]
+__all__ = [
+    "MeterDataError",
+    "MeterQuantity",
+    "MeterRequest",
+    "MeterTerm",
+    "amount_unit",
+    "meter_quantities",
+    "meter_quantities_many",
+    "meter_quantity",
+]
 
 UTC = dt.UTC
 _CONTEXT: Final = Context(prec=PRECISION, rounding=ROUND_HALF_EVEN)
@@ -151,34 +160,80 @@ async def meter_quantities(
 ) -> list[MeterQuantity]:
     """:func:`meter_quantity` for many periods at once: one query per rollup level for all of them (a year of
     days is one query, not 365), each period then summed from its own buckets. Same checks and results."""
-    _check_terms(terms)
+    [quantities] = await meter_quantities_many(
+        [MeterRequest(terms, periods, unit)], zone=zone, threshold=threshold, enterprise_id=enterprise_id, client=client
+    )
+    return quantities
+
+
+@dataclass(frozen=True, slots=True)
+class MeterRequest:
+    """One meter sum asked for many periods (see :func:`meter_quantities_many`)."""
+
+    terms: Sequence[MeterTerm]
+    periods: Sequence[tuple[dt.datetime, dt.datetime]]
+    unit: str
+
+
+async def meter_quantities_many(
+    requests: Sequence[MeterRequest],
+    *,
+    zone: zoneinfo.ZoneInfo,
+    threshold: float = 0.99,
+    enterprise_id: int | None = None,
+    client: BaseDBAsyncClient | None = None,
+) -> list[list[MeterQuantity]]:
+    """:func:`meter_quantities` for many meter sums at once (every metered input of an inventory): the points of
+    all of them in one query, their rollups in one query per rollup level, then each period of each request
+    summed from its own buckets. Same checks and results as asking request by request; the points of all
+    requests must belong to one enterprise."""
+    if not requests:
+        return []
     if not 0 <= threshold <= 1:
         raise MeterDataError(f"the completeness threshold must be within 0..1, got {threshold!r}")
-    try:
-        target = units.canonical(unit)
-    except units.UnitError as err:
-        raise MeterDataError(f"the asked unit is not known: {err}") from None
-    levels = [_level(start, end, zone) for start, end in periods]
-    points = await _points(terms, zone, enterprise_id, client)
-    for point in points.values():
-        _check_convertible(point, target)
+    targets: list[str] = []
+    for request in requests:
+        _check_terms(request.terms)
+        try:
+            targets.append(units.canonical(request.unit))
+        except units.UnitError as err:
+            raise MeterDataError(f"the asked unit is not known: {err}") from None
+    levels = [[_level(start, end, zone) for start, end in request.periods] for request in requests]
+    ids = list(dict.fromkeys(term.point_id for request in requests for term in request.terms))
+    points = await _points([MeterTerm(i) for i in ids], zone, enterprise_id, client)
+    for request, target in zip(requests, targets, strict=True):
+        for term in request.terms:
+            _check_convertible(points[term.point_id], target)
     db = store_for(client)
     fetched: dict[str, dict[int, tuple[list[Any], list[Any]]]] = {}
-    for level in sorted(set(levels)):
-        mine = [p for p, lv in zip(periods, levels, strict=True) if lv == level]
-        low, high = min(p[0] for p in mine), max(p[1] for p in mine)
-        rows = await _rollups(db.client, db.dialect == "postgres", level, sorted(points), low, high, zone)
+    for level in sorted({lv for mine in levels for lv in mine}):
+        spans = [
+            period
+            for request, mine in zip(requests, levels, strict=True)
+            for period, lv in zip(request.periods, mine, strict=True)
+            if lv == level
+        ]
+        wanted = sorted(
+            {t.point_id for request, mine in zip(requests, levels, strict=True) if level in mine for t in request.terms}
+        )
+        low, high = min(p[0] for p in spans), max(p[1] for p in spans)
+        rows = await _rollups(db.client, db.dialect == "postgres", level, wanted, low, high, zone)
         fetched[level] = {}
         for point_id, point_rows in rows.items():
             point_rows.sort(key=lambda r: _row_key(r["bucket"], level))
             fetched[level][point_id] = ([_row_key(r["bucket"], level) for r in point_rows], point_rows)
-    out = []
-    for (start, end), level in zip(periods, levels, strict=True):
-        lo, hi = _bound_key(start, level, zone), _bound_key(end, level, zone)
-        in_period: dict[int, list[Any]] = {}
-        for point_id, (keys, point_rows) in fetched[level].items():
-            in_period[point_id] = point_rows[bisect.bisect_left(keys, lo) : bisect.bisect_left(keys, hi)]
-        out.append(_quantity(terms, points, in_period, level, start, end, zone, target, threshold))
+    out: list[list[MeterQuantity]] = []
+    for request, mine, target in zip(requests, levels, targets, strict=True):
+        quantities = []
+        for (start, end), level in zip(request.periods, mine, strict=True):
+            lo, hi = _bound_key(start, level, zone), _bound_key(end, level, zone)
+            in_period: dict[int, list[Any]] = {}
+            for term in request.terms:
+                if (found := fetched[level].get(term.point_id)) is not None:
+                    keys, point_rows = found
+                    in_period[term.point_id] = point_rows[bisect.bisect_left(keys, lo) : bisect.bisect_left(keys, hi)]
+            quantities.append(_quantity(request.terms, points, in_period, level, start, end, zone, target, threshold))
+        out.append(quantities)
     return out
 
 
