@@ -17,6 +17,7 @@ import openpyxl
 from tortoise import connections
 
 from cem_platform.accounting.models import ActivityRecord, EmissionResult, PendingRecalculation, ReportingYear
+from cem_platform.accounting.refresh import refresh
 from cem_platform.audit.models import AuditRecord
 from cem_platform.identity.models import LoginSession, User
 from tests.test_accounting.kept import refresh_now
@@ -380,3 +381,30 @@ async def test_what_a_real_year_needs(world: World) -> None:
     assert parts["BFG.SOLD"] < 0 and close(parts["BFG.SOLD"], -100 * bfg_per, "0.0001")
     stored = await ActivityRecord.get(id=steam.json()["id"])
     assert stored.value == Decimal("296.796") and stored.unit == "GJ"
+
+
+async def test_hours_older_than_the_kept_window_are_retired_when_their_inputs_change(world: World) -> None:
+    """Hours are kept for 35 days: an older kept hour whose input changes stops being current (kept for audit),
+    and a read accounts it on request with the new value instead of serving the stale one."""
+    headers = await world.login("a-accountant")
+    body = {
+        "enterprise_id": world.a.enterprise.id, "code": "LIME", "name": "石灰石", "category": "flux",
+        "item": "limestone", "process_id": world.a.process.id, "inputs": {"AD": {"origin": "manual", "unit": "t"}},
+    }  # fmt: skip
+    source = (await world.client.post(f"{API}/sources", headers=headers, json=body)).json()["id"]
+    entry = {"source_id": source, "input": "AD", "value": "240", "unit": "t", "from": "2025-03-01", "to": "2025-03-01"}
+    assert (await world.client.post(f"{API}/activity", headers=headers, json=entry)).status_code == 201
+    then = dt.datetime(2025, 3, 3, tzinfo=dt.UTC)
+    await refresh(now=then)  # as the job ran two days after that day: its hours were within the window
+    hours = {"scope": "enterprise", "id": world.a.enterprise.id, "period": "hour",
+             "from": "2025-03-01T00:00:00+08:00", "to": "2025-03-01T02:00:00+08:00"}  # fmt: skip
+    before = (await _get(world, headers, "/api/v1/emissions", hours))["results"]
+    assert [r["kept"] for r in before] == [True, True] and close(before[0]["net"], Decimal(10) * Decimal("0.440"))
+    corrected = entry | {"value": "480"}
+    assert (await world.client.post(f"{API}/activity", headers=headers, json=corrected)).status_code == 201
+    await refresh_now()
+    after = (await _get(world, headers, "/api/v1/emissions", hours))["results"]
+    assert [r["kept"] for r in after] == [False, False] and [r["result_id"] for r in after] == [None, None]
+    assert close(after[0]["net"], Decimal(20) * Decimal("0.440"))
+    old = await EmissionResult.get(id=before[0]["result_id"])
+    assert old.current is False and old.superseded_at is not None

@@ -114,6 +114,38 @@ async def refresh(*, now: dt.datetime | None = None, enterprise_id: int | None =
     return report
 
 
+async def _retire_old_hours(
+    enterprise_id: int,
+    ranges: Sequence[tuple[dt.datetime, dt.datetime]],
+    frozen: set[int],
+    zone: zoneinfo.ZoneInfo,
+    now: dt.datetime,
+) -> int:
+    """Kept hours older than :data:`HOUR_WINDOW` whose inputs changed would be served stale (the job accounts
+    hours within the window only): they stop being current — kept for audit, superseded now — and reads account
+    those hours on request. Hours of a reported year stay as they are. Returns how many were retired."""
+    window, _ = period_of(PeriodKind.HOUR, now - HOUR_WINDOW, zone)
+    retired = 0
+    for lo, hi in ranges:
+        if lo >= window:
+            continue
+        rows: list[Any] = list(
+            await EmissionResult.filter(
+                enterprise_id=enterprise_id,
+                period=PeriodKind.HOUR,
+                current=True,
+                period_end__gt=lo,
+                period_start__lt=min(hi, window),
+            ).values_list("id", "period_start")
+        )
+        ids = [result_id for result_id, start in rows if year_of(start, zone) not in frozen]
+        for at in range(0, len(ids), 1000):
+            retired += await EmissionResult.filter(id__in=ids[at : at + 1000], current=True).update(
+                current=False, superseded_at=now
+            )
+    return retired
+
+
 async def _refresh_enterprise(enterprise_id: int, now: dt.datetime, report: RefreshReport) -> None:
     marks = await PendingRecalculation.filter(enterprise_id=enterprise_id, error="").order_by("id")
     if not marks:
@@ -128,6 +160,7 @@ async def _refresh_enterprise(enterprise_id: int, now: dt.datetime, report: Refr
     reason = f"inputs changed ({', '.join(causes)})"
     principal = Principal.system("accounting-refresh")
     frozen = await calculation.frozen_years(enterprise_id)
+    await _retire_old_hours(enterprise_id, ranges, frozen, zone, now)
     try:
         for kind in _KINDS:
             periods = _periods(kind, ranges, zone, now)
@@ -154,4 +187,7 @@ async def _refresh_enterprise(enterprise_id: int, now: dt.datetime, report: Refr
             "emission results could not be refreshed", extra={"enterprise": enterprise.code, "error": err.message}
         )
         return
-    await taken.delete()
+    # What lies ahead of now is not accounted yet: such a mark keeps its part from this hour on.
+    hour, _ = period_of(PeriodKind.HOUR, now, zone)
+    await taken.filter(range_end__gt=now).update(range_start=hour)
+    await taken.filter(range_end__lte=now).delete()
