@@ -20,7 +20,13 @@ __all__ = [
     "LibraryParameters",
     "ParameterChanged",
     "ReportFile",
+    "ReportedFigures",
+    "ReportingChange",
+    "ReportingStep",
+    "ReportingYear",
+    "SourceResult",
     "SystemParameter",
+    "VerifiedFigures",
     "ActivityRecord",
     "Alarm",
     "AlarmConsequence",
@@ -719,3 +725,100 @@ class ReportFile(Model, frozen=True, kw_only=True):
     content: bytes
     filename: str
     content_type: str = ""
+
+
+# ---- reporting states ---------------------------------------------------------------------------------------------
+
+
+class ReportedFigures(Model, frozen=True, kw_only=True):
+    """A year's figures as submitted (or as accounting now would make them): the GB/T 32151.5 terms and total
+    (``net``), the national carbon market's direct scope (``direct``, see ``direct_scope``), crude steel and both
+    intensities per tonne of it, with the versions they were accounted under. Exact decimals, tCO2."""
+
+    net: Decimal | None = None
+    direct: Decimal | None = None
+    direct_scope: str = ""
+    combustion: Decimal | None = None
+    process: Decimal | None = None
+    electricity: Decimal | None = None
+    heat: Decimal | None = None
+    fixed_carbon: Decimal | None = None
+    crude_steel: Decimal | None = None  # t
+    intensity: Decimal | None = None  # tCO2 per t of crude steel
+    direct_intensity: Decimal | None = None
+    result_id: int | None = None
+    version: int | None = None
+    fingerprint: str = ""
+    edition: str = ""
+    library_version: int | None = None
+    grid_version: int | None = None
+
+
+class VerifiedFigures(Model, frozen=True, kw_only=True):
+    """What the third-party verifier recorded, with the differences to the reported figures (verified − reported)."""
+
+    net: Decimal
+    direct: Decimal
+    difference_net: Decimal | None = None
+    difference_direct: Decimal | None = None
+    by: str = ""
+    at: dt.datetime | None = None
+
+
+class ReportingChange(Model, frozen=True, kw_only=True):
+    """What accounting a reported year now would change ("would change by"): the differences to the reported
+    figures, what changed since (``causes``: activity, library, meter, import, source, year_method ...), the figures
+    it would give; ``error`` when it cannot be accounted now."""
+
+    net: Decimal | None = None
+    direct: Decimal | None = None
+    causes: tuple[str, ...] = ()
+    computed_at: dt.datetime | None = None
+    would_be: ReportedFigures | None = None
+    error: str = ""
+
+
+class ReportingStep(Model, frozen=True, kw_only=True):
+    """One transition of a reporting year: from state ``from_`` to ``state``, by whom, when and why."""
+
+    state: str
+    from_: str = msgspec.field(default="", name="from")
+    by: str = ""
+    at: dt.datetime | None = None
+    reason: str = ""
+
+
+class ReportingYear(Model, frozen=True, kw_only=True):
+    """An enterprise's reporting year: ``state`` draft, submitted, verified or locked; the figures as reported
+    and as verified, the verifier's findings, what a new draft would change and the history of transitions."""
+
+    enterprise_id: int
+    year: int
+    state: str
+    draft: int = 1
+    result_id: int | None = None
+    reported: ReportedFigures | None = None
+    verifier: str = ""
+    verified: VerifiedFigures | None = None
+    findings: str = ""
+    would_change_by: ReportingChange | None = None
+    history: tuple[ReportingStep, ...] = ()
+
+
+class SourceResult(Model, frozen=True, kw_only=True):
+    """One source's emission in one period, from the kept result's lineage (``emission`` in tCO2; fixed carbon is
+    positive: the totals deduct it)."""
+
+    result_id: int | None = None
+    period_start: dt.datetime
+    period_end: dt.datetime
+    source: str  # the source's code
+    name: str = ""
+    process: str = ""  # the process code ("" for the enterprise as a whole)
+    category: str = ""
+    group: str = ""  # the term of the total it adds to
+    emission: Decimal
+    formula_version: str = ""
+    complete: bool = True
+    estimated: bool = False
+    pending: bool = False

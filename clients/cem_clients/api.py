@@ -90,15 +90,21 @@ from cem_clients._models import (
     Process,
     ProcessType,
     Reading,
+    ReportedFigures,
     ReportFile,
+    ReportingChange,
+    ReportingStep,
+    ReportingYear,
     ScopeItem,
     Series,
     SeriesBucket,
     Session,
     Site,
+    SourceResult,
     SystemParameter,
     UnitInfo,
     User,
+    VerifiedFigures,
 )
 
 _FILENAME = re.compile(r'filename="?([^";]+)"?')
@@ -110,7 +116,13 @@ __all__ = [
     "LibraryParameters",
     "ParameterChanged",
     "ReportFile",
+    "ReportedFigures",
+    "ReportingChange",
+    "ReportingStep",
+    "ReportingYear",
+    "SourceResult",
     "SystemParameter",
+    "VerifiedFigures",
     "API_PREFIX",
     "STEP_UP_HEADER",
     "AccountLocked",
@@ -1011,6 +1023,79 @@ class ApiClient:
         return ReportFile(
             content=response.content, filename=filename, content_type=response.headers.get("content-type", "")
         )
+
+    # ---- reporting states ----------------------------------------------------------------------------------------
+
+    async def reporting_year(self, enterprise_id: int, year: int) -> ReportingYear:
+        """Where an enterprise's year stands: draft, submitted, verified or locked, with the reported and verified
+        figures, what accounting it now would change, the verifier and the history (a verifier reads only the
+        years assigned to it: :class:`ForbiddenError` for the others)."""
+        params: dict[str, ParamValue] = {"enterprise_id": enterprise_id, "year": year}
+        return self._decode(await self._request("GET", "/accounting/reporting", params=params), ReportingYear)
+
+    async def submit_year(self, enterprise_id: int, year: int, reason: str = "") -> ReportingYear:
+        """Submit a draft year's kept, final result: its figures, versions and inputs are kept from now on."""
+        return await self._reporting("POST", "submit", {"enterprise_id": enterprise_id, "year": year, "reason": reason})
+
+    async def assign_verifier(self, enterprise_id: int, year: int, verifier: str) -> ReportingYear:
+        """Name the year's third-party verifier (the username of a user with the verifier role)."""
+        body = {"enterprise_id": enterprise_id, "year": year, "verifier": verifier}
+        return await self._reporting("PUT", "verifier", body)
+
+    async def verify_year(
+        self, enterprise_id: int, year: int, net: Decimal | str | int, direct: Decimal | str | int, findings: str = ""
+    ) -> ReportingYear:
+        """The assigned verifier records the verified figures (tCO2, exact) and findings of a submitted year."""
+        body = {
+            "enterprise_id": enterprise_id,
+            "year": year,
+            "net": _decimal_text(net),
+            "direct": _decimal_text(direct),
+            "findings": findings,
+        }
+        return await self._reporting("POST", "verify", body)
+
+    async def lock_year(self, enterprise_id: int, year: int) -> ReportingYear:
+        """Close a verified year."""
+        return await self._reporting("POST", "lock", {"enterprise_id": enterprise_id, "year": year})
+
+    async def new_draft(self, enterprise_id: int, year: int, reason: str) -> ReportingYear:
+        """A submitted or verified year becomes a new draft, accounted again from its current inputs (a reason)."""
+        return await self._reporting("POST", "draft", {"enterprise_id": enterprise_id, "year": year, "reason": reason})
+
+    async def reopen_year(self, enterprise_id: int, year: int, reason: str, totp: str | None = None) -> ReportingYear:
+        """A locked year becomes a new draft: a reason, and step-up (``totp``, else :class:`StepUpRequired`)."""
+        body = {"enterprise_id": enterprise_id, "year": year, "reason": reason}
+        return await self._reporting("POST", "reopen", body, totp)
+
+    async def _reporting(
+        self, method: str, action: str, body: Mapping[str, Any], totp: str | None = None
+    ) -> ReportingYear:
+        response = await self._request(
+            method, f"/accounting/reporting/{action}", body=dict(body), headers=self._step_up(totp)
+        )
+        return self._decode(response, ReportingYear)
+
+    async def source_results(
+        self,
+        enterprise_id: int,
+        period: PeriodKind,
+        start: When,
+        end: When | None = None,
+        *,
+        source: str | None = None,
+    ) -> list[SourceResult]:
+        """Each source's emission per period over [start, end) (one period when ``end`` is None), from the kept
+        results; ``source`` one source's code. At most 62 periods per call."""
+        params: dict[str, ParamValue] = {
+            "enterprise_id": enterprise_id,
+            "period": period,
+            "from": _when("start", start),
+            "to": _when("end", end) if end is not None else None,
+            "source": source,
+        }
+        response = await self._request("GET", "/accounting/reporting/sources", params=params)
+        return self._decode(response, list[SourceResult])
 
     async def _pages(self, path: str, list_type: type[list[T]], params: Mapping[str, ParamValue]) -> list[T]:
         """Every item of a paged list (limit/offset), page by page."""

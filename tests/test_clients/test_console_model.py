@@ -111,6 +111,7 @@ async def test_login_asks_for_the_code_and_the_sections_follow_the_role(world: W
             "ledger",
             "emissions",
             "report",
+            "reporting",
         ]
         assert accountant.inventory().enterprise_id == world.a.enterprise.id
         await accountant.logout()

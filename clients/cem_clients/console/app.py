@@ -14,7 +14,9 @@ are built from the view models of :mod:`cem_clients.console.model`, a small scre
 * administration (:mod:`~cem_clients.console.screens_admin`): users and roles; the audit log;
 * accounting (:mod:`~cem_clients.console.screens_accounting`): source inventory, factor library (versions, a
   version's diff, parameters, a proposed change), activity data, ledger import (file picker, row report,
-  confirm / discard), emissions with the lineage drill-down, the annual report as a download.
+  confirm / discard), emissions with the lineage drill-down, the annual report as a download;
+* reporting (:mod:`~cem_clients.console.screens_reporting`): the years' reporting states, reported beside kept
+  figures, "would change by", verification and history; submit, verifier, verify, lock, new draft, reopen.
 
 Screens rebuild from the view state after every action (``Ui.act``); text fields write into the forms as they are
 typed. Files are picked and saved through Flet's file picker: in the browser that is the browser's file dialog and
@@ -35,7 +37,9 @@ section (used by the browser tests, and by a desktop shortcut). The options, per
 * audit: ``actor``, ``action`` (a prefix), ``entity``, ``outcome``, ``from`` and ``to`` (days), ``page_size``;
 * emissions: ``period``, ``start``, ``end``, ``drill`` (``first``, a result id or a period's label: its lineage
   opens) and ``source`` (a source of that lineage);
-* report: ``year``.
+* report: ``year``;
+* reporting: ``year`` and ``action`` (``submit``, ``verifier``, ``verify``, ``lock``, ``draft``, ``reopen``: that
+  dialog opens when the year's state and the caller allow it).
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ from cem_clients.console.screens_accounting import (
 from cem_clients.console.screens_admin import AuditSection, UsersSection
 from cem_clients.console.screens_alarms import AlarmsSection
 from cem_clients.console.screens_devices import FleetSection, PointsSection, RegistrationSection, ThresholdsSection
+from cem_clients.console.screens_reporting import ReportingSection
 from cem_clients.ui.i18n import Locale, Translator
 from cem_clients.ui.theme import Tone, apply_locale, apply_theme, type_scale
 
@@ -90,6 +95,7 @@ SECTION_VIEWS: dict[str, type[Section]] = {
     "ledger": LedgerSection,
     "emissions": EmissionsSection,
     "report": ReportSection,
+    "reporting": ReportingSection,
 }
 """The screen of each section of :data:`~cem_clients.console.model.SECTIONS`."""
 
@@ -107,11 +113,12 @@ ICONS: dict[str, ft.IconData] = {
     "ledger": ft.Icons.UPLOAD_FILE,
     "emissions": ft.Icons.CO2,
     "report": ft.Icons.DESCRIPTION_OUTLINED,
+    "reporting": ft.Icons.FACT_CHECK_OUTLINED,
 }
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("console.group.devices", ("fleet", "alarms", "registration", "points", "thresholds")),
     ("console.group.admin", ("users", "audit")),
-    ("console.group.accounting", ("inventory", "library", "activity", "ledger", "emissions", "report")),
+    ("console.group.accounting", ("inventory", "library", "activity", "ledger", "emissions", "report", "reporting")),
 )
 RAIL_WIDTH = 212
 

@@ -12,7 +12,8 @@ The console serves two roles over the REST API (:class:`~cem_clients.console.ext
 * **carbon accountants** — :class:`SourceInventory` (by process and category, create form checked against the
   platform's categories), :class:`FactorLibrary` (versions with their diffs, parameters, a change as a new
   version with reason and TOTP), :class:`ActivityEntry`, :class:`LedgerImport` (row-by-row report, confirm or
-  discard), :class:`EmissionsExplorer` (periods and the lineage drill-down) and :class:`ReportExport`.
+  discard), :class:`EmissionsExplorer` (periods and the lineage drill-down), :class:`ReportExport` and
+  :class:`ReportingDesk` (reporting states of the years: submit, verifier, verify, lock, new draft, reopen).
 
 :class:`Console` holds the session: :class:`LoginForm` logs in (asking for the authenticator code when the
 account has one), :meth:`Console.sections` says which screens the caller's permissions open, and its
@@ -112,6 +113,15 @@ from cem_clients.console.extra_api import (
     SystemParameter,
 )
 from cem_clients.console.forms import CODE_FORMAT, STEP_UP_PROMPT, FieldChange, Form, Problem, Screen, localized
+from cem_clients.console.reporting import (
+    REPORT_ACTIONS,
+    REPORT_STATES,
+    KeptFigures,
+    ReportAction,
+    ReportingDesk,
+    ReportingForm,
+    last_years,
+)
 
 __all__ = [
     "ALARM_KINDS",
@@ -130,6 +140,8 @@ __all__ = [
     "PERIOD_KINDS",
     "POINT_KINDS",
     "QUANTITY_UNITS",
+    "REPORT_ACTIONS",
+    "REPORT_STATES",
     "REVOCATION_REASONS",
     "ROLES",
     "SECTIONS",
@@ -165,6 +177,7 @@ __all__ = [
     "Form",
     "InputLine",
     "InputSpec",
+    "KeptFigures",
     "LedgerImport",
     "LedgerRow",
     "LibraryChangeForm",
@@ -182,7 +195,10 @@ __all__ = [
     "Problem",
     "ProcessGroup",
     "ReportExport",
+    "ReportAction",
     "ReportFile",
+    "ReportingDesk",
+    "ReportingForm",
     "ResultVersion",
     "Screen",
     "ScopedForm",
@@ -197,6 +213,7 @@ __all__ = [
     "UserForm",
     "VersionRow",
     "available_actions",
+    "last_years",
     "localized",
 ]
 
@@ -215,6 +232,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("ledger", "accounting.write"),
     ("emissions", "emissions.read"),
     ("report", "emissions.read"),
+    ("reporting", "emissions.read"),
 )
 
 
@@ -374,3 +392,16 @@ class Console(Screen):
     def report(self, year: int) -> ReportExport:
         """The annual report of ``year``."""
         return ReportExport(self.api, self._enterprise(), year)
+
+    def reporting(self, years: list[int] | None = None) -> ReportingDesk:
+        """The reporting states of the enterprise's last years (``years``: others), with what the caller may do."""
+        me = self.me
+        desk = ReportingDesk(
+            self.api,
+            self._enterprise(),
+            permissions=frozenset(me.permissions) if me else frozenset(),
+            username=me.name if me else "",
+        )
+        if years:
+            desk.years = sorted(set(years), reverse=True)
+        return desk

@@ -1141,6 +1141,124 @@ _ZH: dict[str, str] = {
     "audit.verb.create": "新建{entity}",
     "audit.verb.update": "修改{entity}",
     "audit.verb.delete": "删除{entity}",
+    # reporting and verification
+    "console.section.reporting": "报告与核查",
+    "console.reporting.about": "按年度报送排放报告：提交后该年度的核算结果保持不变，由第三方核查员核查后锁定。",
+    "console.reporting.no_years": "没有可查看的年度。",
+    "console.reporting.no_years_verifier": "尚未给您分配需要核查的年度：请企业的碳核算员指定。",
+    "console.reporting.choose_year": "查看该年度",
+    "console.reporting.year": "{year} 年度",
+    "console.reporting.draft_no": "第 {number} 稿",
+    "console.reporting.verifier_is": "核查员：{name}",
+    "console.reporting.no_verifier": "未指定核查员",
+    "console.reporting.state.draft": "草稿",
+    "console.reporting.state.submitted": "已提交",
+    "console.reporting.state.verified": "已核查",
+    "console.reporting.state.locked": "已锁定",
+    "console.reporting.meaning.draft": "草稿：核算结果随数据更新自动重算；年度结束且结果定稿后可提交。",
+    "console.reporting.meaning.submitted": "已提交：报送的数据保持不变，等待核查员核查；补录数据或因子变更不会改动它。",
+    "console.reporting.meaning.verified": "已核查：核查员已记录核查数据和核查意见，可以锁定。",
+    "console.reporting.meaning.locked": "已锁定：该年度已关闭；如需修改，须说明原因并通过动态验证码重新打开。",
+    "console.reporting.action.submit": "提交",
+    "console.reporting.action.verifier": "指定核查员",
+    "console.reporting.action.verify": "录入核查结果",
+    "console.reporting.action.lock": "锁定",
+    "console.reporting.action.draft": "新建草稿",
+    "console.reporting.action.reopen": "重新打开",
+    "console.reporting.title.submit": "提交 {year} 年度报告",
+    "console.reporting.title.verifier": "指定 {year} 年度的核查员",
+    "console.reporting.title.verify": "录入 {year} 年度核查结果",
+    "console.reporting.title.lock": "锁定 {year} 年度",
+    "console.reporting.title.draft": "{year} 年度新建草稿",
+    "console.reporting.title.reopen": "重新打开 {year} 年度",
+    "console.reporting.explain.submit": (
+        "提交后，{year} 年度的核算结果、因子库版本和输入数据保持不变；之后的补录数据或因子变更只显示为“若重"
+        "新核算将变化”。"
+    ),
+    "console.reporting.explain.verifier": (
+        "核查员须是具有核查员角色的用户；指定后，核查员可以查看并核查 {year} 年度的数据。"
+    ),
+    "console.reporting.explain.verify": (
+        "请填写核查确认的 {year} 年度排放量（tCO2）和核查意见；差异按“核查值 − 报送值”计算。"
+    ),
+    "console.reporting.explain.lock": "锁定后 {year} 年度关闭；之后只能说明原因并通过动态验证码重新打开。",
+    "console.reporting.explain.draft": "{year} 年度将按当前数据重新核算，成为新的草稿；原报送版本保留。请说明原因。",
+    "console.reporting.explain.reopen": (
+        "{year} 年度已锁定。重新打开后将按当前数据重新核算，成为新的草稿；须说明原因并输入动态验证码。"
+    ),
+    "console.reporting.done.submit": "{year} 年度已提交",
+    "console.reporting.done.verifier": "已指定 {year} 年度的核查员",
+    "console.reporting.done.verify": "{year} 年度的核查结果已记录",
+    "console.reporting.done.lock": "{year} 年度已锁定",
+    "console.reporting.done.draft": "{year} 年度已成为新的草稿",
+    "console.reporting.done.reopen": "{year} 年度已重新打开",
+    "console.reporting.would_change": "若现在重新核算，{year} 年度排放总量将变化 {net} tCO2",
+    "console.reporting.would_change_direct": "其中全国碳市场覆盖排放（直接排放）变化 {direct} tCO2",
+    "console.reporting.would_fail": "{year} 年度现在无法重新核算",
+    "console.reporting.would_change_hint": "报送的数据不受影响；如需采用新数据，请新建草稿",
+    "console.reporting.would_change_unaffected": "报送的数据不受影响",
+    "console.reporting.computed_at": "计算于 {when}",
+    "console.reporting.causes": "原因：{causes}",
+    "console.reporting.cause.meter": "计量数据有更新",
+    "console.reporting.cause.activity": "活动数据有补录或修改",
+    "console.reporting.cause.import": "导入了台账数据",
+    "console.reporting.cause.source": "排放源清单有变更",
+    "console.reporting.cause.library": "排放因子库有新版本",
+    "console.reporting.cause.year_method": "年度核算方法有变更",
+    "console.reporting.cause.draft": "新建了草稿",
+    "console.reporting.cause.period_end": "核算期已结束",
+    "console.reporting.figures": "报告数据",
+    "console.reporting.figures_about": (
+        "报送值与当前核算值并列；排放总量按 GB/T 32151.5，直接排放按全国碳市场覆盖范围。"
+    ),
+    "console.reporting.figure.net": "排放总量（GB/T 32151.5）",
+    "console.reporting.figure.direct": "全国碳市场覆盖排放（直接排放）",
+    "console.reporting.figure.crude_steel": "粗钢产量",
+    "console.reporting.figure.intensity": "吨粗钢排放强度",
+    "console.reporting.figure.direct_intensity": "吨粗钢直接排放强度",
+    "console.reporting.col.figure": "指标",
+    "console.reporting.col.reported": "报送值",
+    "console.reporting.col.kept": "当前核算值",
+    "console.reporting.col.would_be": "若重新核算",
+    "console.reporting.col.verified": "核查值",
+    "console.reporting.col.difference": "核查 − 报送",
+    "console.reporting.col.step": "状态变化",
+    "console.reporting.col.by": "操作人",
+    "console.reporting.col.reason": "原因",
+    "console.reporting.not_reported": "尚未提交：报送值在提交后显示。",
+    "console.reporting.reported_as": "报送的是核算结果 #{result} 第 {version} 版",
+    "console.reporting.direct_scope": "直接排放口径：{scope}",
+    "console.reporting.no_result": "该年度还没有核算结果。",
+    "console.reporting.kept_as": "当前核算值：第 {version} 版，{state}",
+    "console.reporting.verification": "核查",
+    "console.reporting.verifier": "核查员",
+    "console.reporting.none": "未指定",
+    "console.reporting.not_verified": "尚未核查。",
+    "console.reporting.verified_by": "{name} 核查于 {when}",
+    "console.reporting.findings": "核查意见",
+    "console.reporting.no_findings": "无核查意见",
+    "console.reporting.history": "状态历史",
+    "console.reporting.no_history": "尚无状态变化",
+    "console.reporting.reason": "原因",
+    "console.reporting.note": "备注（可选）",
+    "console.reporting.submit_figures": "将报送：排放总量 {net} tCO2，直接排放 {direct} tCO2",
+    "console.reporting.verifier_username": "核查员用户名",
+    "console.reporting.verifier_hint": "如 zhang.verifier",
+    "console.reporting.reported_figures": "报送值：排放总量 {net} tCO2，直接排放 {direct} tCO2",
+    "console.reporting.verified_net": "核查排放总量（tCO2）",
+    "console.reporting.verified_direct": "核查直接排放（tCO2）",
+    "console.problem.reporting.reason_missing": "请说明原因",
+    "console.problem.reporting.reason_long": "原因不能超过 {limit} 个字符",
+    "console.problem.reporting.verifier_missing": "请填写核查员的用户名",
+    "console.problem.reporting.negative": "排放量不能为负数",
+    "console.problem.reporting.findings_long": "核查意见不能超过 {limit} 个字符",
+    "audit.entity.reporting_year": "报告年度",
+    "audit.action.accounting.reporting.submit": "提交年度报告",
+    "audit.action.accounting.reporting.assign_verifier": "指定核查员",
+    "audit.action.accounting.reporting.verify": "录入核查结果",
+    "audit.action.accounting.reporting.lock": "锁定报告年度",
+    "audit.action.accounting.reporting.new_draft": "报告年度新建草稿",
+    "audit.action.accounting.reporting.reopen": "重新打开报告年度",
 }
 
 _EN: dict[str, str] = {
@@ -2309,6 +2427,147 @@ _EN: dict[str, str] = {
     "audit.verb.create": "{entity} created",
     "audit.verb.update": "{entity} changed",
     "audit.verb.delete": "{entity} deleted",
+    # reporting and verification
+    "console.section.reporting": "Reporting and verification",
+    "console.reporting.about": (
+        "Emission reports year by year: a submitted year's results stay as reported; a third-party verifier "
+        "verifies them, then the year is locked."
+    ),
+    "console.reporting.no_years": "No years to show.",
+    "console.reporting.no_years_verifier": (
+        "No year is assigned to you for verification yet: the enterprise's accountant assigns them."
+    ),
+    "console.reporting.choose_year": "Show this year",
+    "console.reporting.year": "Year {year}",
+    "console.reporting.draft_no": "draft {number}",
+    "console.reporting.verifier_is": "verifier: {name}",
+    "console.reporting.no_verifier": "no verifier assigned",
+    "console.reporting.state.draft": "Draft",
+    "console.reporting.state.submitted": "Submitted",
+    "console.reporting.state.verified": "Verified",
+    "console.reporting.state.locked": "Locked",
+    "console.reporting.meaning.draft": (
+        "Draft: the results follow their data as it changes; it can be submitted once the year has ended and its "
+        "result is final."
+    ),
+    "console.reporting.meaning.submitted": (
+        "Submitted: the reported figures stay as they are while the verifier works; late data or factor changes do "
+        "not touch them."
+    ),
+    "console.reporting.meaning.verified": (
+        "Verified: the verifier recorded the verified figures and findings; the year can be locked."
+    ),
+    "console.reporting.meaning.locked": (
+        "Locked: the year is closed; to change it, reopen it with a reason and your authenticator code."
+    ),
+    "console.reporting.action.submit": "Submit",
+    "console.reporting.action.verifier": "Assign verifier",
+    "console.reporting.action.verify": "Record verification",
+    "console.reporting.action.lock": "Lock",
+    "console.reporting.action.draft": "New draft",
+    "console.reporting.action.reopen": "Reopen",
+    "console.reporting.title.submit": "Submit the report of {year}",
+    "console.reporting.title.verifier": "Assign the verifier of {year}",
+    "console.reporting.title.verify": "Record the verification of {year}",
+    "console.reporting.title.lock": "Lock {year}",
+    "console.reporting.title.draft": "New draft of {year}",
+    "console.reporting.title.reopen": "Reopen {year}",
+    "console.reporting.explain.submit": (
+        "Once submitted, the results of {year}, their factor library versions and inputs are kept as they "
+        'are; later data or factor changes only show as "would change by".'
+    ),
+    "console.reporting.explain.verifier": (
+        "The verifier is a user with the verifier role; once assigned, they can read and verify {year}."
+    ),
+    "console.reporting.explain.verify": (
+        "Enter the emissions of {year} (tCO2) as verified and your findings; differences are verified − reported."
+    ),
+    "console.reporting.explain.lock": (
+        "Locking closes {year}; afterwards it can only be reopened with a reason and an authenticator code."
+    ),
+    "console.reporting.explain.draft": (
+        "{year} is accounted again from the current data as a new draft; the reported version is kept. Say why."
+    ),
+    "console.reporting.explain.reopen": (
+        "{year} is locked. Reopened, it is accounted again from the current data as a new draft; say why and enter "
+        "your authenticator code."
+    ),
+    "console.reporting.done.submit": "{year} submitted",
+    "console.reporting.done.verifier": "Verifier of {year} assigned",
+    "console.reporting.done.verify": "Verification of {year} recorded",
+    "console.reporting.done.lock": "{year} locked",
+    "console.reporting.done.draft": "{year} is a new draft",
+    "console.reporting.done.reopen": "{year} reopened",
+    "console.reporting.would_change": "Accounted now, the total emissions of {year} would change by {net} tCO2",
+    "console.reporting.would_change_direct": "National carbon market emissions (direct) would change by {direct} tCO2",
+    "console.reporting.would_fail": "{year} cannot be accounted now",
+    "console.reporting.would_change_hint": (
+        "The reported figures are not affected; start a new draft to take the new data"
+    ),
+    "console.reporting.would_change_unaffected": "The reported figures are not affected",
+    "console.reporting.computed_at": "computed {when}",
+    "console.reporting.causes": "Because: {causes}",
+    "console.reporting.cause.meter": "meter data changed",
+    "console.reporting.cause.activity": "activity data was added or corrected",
+    "console.reporting.cause.import": "a ledger was imported",
+    "console.reporting.cause.source": "the source inventory changed",
+    "console.reporting.cause.library": "the factor library has a new version",
+    "console.reporting.cause.year_method": "the year's method changed",
+    "console.reporting.cause.draft": "a new draft was started",
+    "console.reporting.cause.period_end": "the period has ended",
+    "console.reporting.figures": "Report figures",
+    "console.reporting.figures_about": (
+        "Reported beside accounted now; the total per GB/T 32151.5, direct emissions as the national carbon market "
+        "covers them."
+    ),
+    "console.reporting.figure.net": "Total emissions (GB/T 32151.5)",
+    "console.reporting.figure.direct": "National carbon market emissions (direct)",
+    "console.reporting.figure.crude_steel": "Crude steel",
+    "console.reporting.figure.intensity": "Intensity per t crude steel",
+    "console.reporting.figure.direct_intensity": "Direct intensity per t crude steel",
+    "console.reporting.col.figure": "Figure",
+    "console.reporting.col.reported": "Reported",
+    "console.reporting.col.kept": "Accounted now",
+    "console.reporting.col.would_be": "If re-accounted",
+    "console.reporting.col.verified": "Verified",
+    "console.reporting.col.difference": "Verified − reported",
+    "console.reporting.col.step": "State change",
+    "console.reporting.col.by": "By",
+    "console.reporting.col.reason": "Reason",
+    "console.reporting.not_reported": "Not submitted yet: reported figures show once the year is submitted.",
+    "console.reporting.reported_as": "Reported: result #{result}, version {version}",
+    "console.reporting.direct_scope": "Direct scope: {scope}",
+    "console.reporting.no_result": "The year has no result yet.",
+    "console.reporting.kept_as": "Accounted now: version {version}, {state}",
+    "console.reporting.verification": "Verification",
+    "console.reporting.verifier": "Verifier",
+    "console.reporting.none": "Not assigned",
+    "console.reporting.not_verified": "Not verified yet.",
+    "console.reporting.verified_by": "Verified by {name} at {when}",
+    "console.reporting.findings": "Findings",
+    "console.reporting.no_findings": "No findings",
+    "console.reporting.history": "History",
+    "console.reporting.no_history": "No state changes yet",
+    "console.reporting.reason": "Reason",
+    "console.reporting.note": "Note (optional)",
+    "console.reporting.submit_figures": "To be reported: total {net} tCO2, direct {direct} tCO2",
+    "console.reporting.verifier_username": "Verifier's username",
+    "console.reporting.verifier_hint": "e.g. zhang.verifier",
+    "console.reporting.reported_figures": "Reported: total {net} tCO2, direct {direct} tCO2",
+    "console.reporting.verified_net": "Verified total (tCO2)",
+    "console.reporting.verified_direct": "Verified direct (tCO2)",
+    "console.problem.reporting.reason_missing": "Say why",
+    "console.problem.reporting.reason_long": "The reason is longer than {limit} characters",
+    "console.problem.reporting.verifier_missing": "Enter the verifier's username",
+    "console.problem.reporting.negative": "Emissions cannot be negative",
+    "console.problem.reporting.findings_long": "The findings are longer than {limit} characters",
+    "audit.entity.reporting_year": "Reporting year",
+    "audit.action.accounting.reporting.submit": "Year's report submitted",
+    "audit.action.accounting.reporting.assign_verifier": "Verifier assigned",
+    "audit.action.accounting.reporting.verify": "Verification recorded",
+    "audit.action.accounting.reporting.lock": "Reporting year locked",
+    "audit.action.accounting.reporting.new_draft": "New draft of a reporting year",
+    "audit.action.accounting.reporting.reopen": "Reporting year reopened",
 }
 
 STRINGS: Mapping[Locale, Mapping[str, str]] = MappingProxyType(
