@@ -54,6 +54,9 @@ def test_names_read_as_people_say_them() -> None:
 def test_platform_texts_in_words() -> None:
     assert acc.reason_text(ZH, "provisional: period still running") == "期间未结束，暂估结果"
     assert acc.reason_text(EN, "calculated") == "Calculated"
+    # the refresh job's reason: what changed, in words
+    assert acc.reason_text(ZH, "inputs changed (activity, library)") == "输入变化后重算（活动数据、因子库变更）"
+    assert acc.reason_text(EN, "inputs changed (meter)") == "Recalculated after input changes (meter data)"
     assert acc.reason_text(ZH, "Seeded defaults: GB/T 32151.5-2015 with ... (2013-guideline-defaults).") == (
         "初始缺省值（随系统提供）"
     )

@@ -738,8 +738,8 @@ async def test_accounting_screens_name_things_in_both_languages(
         "lineage": (
             march | {"drill": "first", "source": "COKE"},
             {
-                "zh-CN": ["焦炭 低位发热量", "燃料燃烧（按质量）", "已核算"],
-                "en": ["Coke net calorific value", "Fuel combustion (by mass)", "Calculated"],
+                "zh-CN": ["焦炭 低位发热量", "燃料燃烧（按质量）", "输入变化后重算（活动数据、排放源变更）"],
+                "en": ["Coke net calorific value", "Fuel combustion (by mass)", "Recalculated after input changes"],
             },
         ),
     }

@@ -55,6 +55,7 @@ from cem_platform.telemetry.live import hub_for
 from cem_platform.telemetry.models import DeviceStatus
 from cem_registry.models import Device as DeviceRow
 from cem_registry.models import DeviceCertificate
+from tests.test_accounting.kept import refresh_now
 from tests.test_clients.test_api_client import base_url, free_port, login  # noqa: F401 - the served platform
 from tests.test_platform.world import PASSWORD, World, totp_code
 from tests.test_registry.fleet import enrolled_terminal, register
@@ -657,6 +658,7 @@ async def small_example(api: ConsoleApi, world: World) -> ActivityEntry:
     steel_form.value, steel_form.first_day, steel_form.last_day = "1000", dt.date(2024, 3, 1), "2024-03-31"
     assert await entry.submit() is not None, entry.form.message
     assert {r.source_id for r in entry.records} == set(ids.values())
+    await refresh_now()  # the refresh job keeps the results (Celery beat runs it every 15 s)
     return entry
 
 

@@ -341,12 +341,13 @@ async def test_manual_reading_checked_on_the_phone_then_accepted_or_refused_per_
     assert fixed.status is OutcomeStatus.SENT and fixed.result.value == Decimal("300") and fixed.result.unit == "kt"
     assert app.failed == [] and form.replaces is None
 
-    # A substitute for the meter (人工补录) of a fuel: negative values are allowed for fuels.
+    # A substitute for the meter (人工补录) of coke: coke is bought, so it cannot be negative (only the net
+    # consumption of a by-product gas, tar or crude benzene may be).
     assert form.select(ids["BF.COKE"], "FC") is not None
     form.period, form.first_day, form.last_day, form.value = PeriodKind.DAYS, "2025-03-02", "2025-03-02", "700"
     assert (await form.submit()).status is OutcomeStatus.SENT
     form.value = "-1.5"
-    assert "value" not in form.validate()
+    assert "negative" in form.validate()["value"]
 
 
 # ---- the outbox ---------------------------------------------------------------------------------------------------

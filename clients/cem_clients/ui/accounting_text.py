@@ -202,6 +202,11 @@ _SEED_REASONS = (
 )
 
 
+_INPUTS_CHANGED = re.compile(r"^inputs changed \(([a-z_, ]+)\)$")
+#: What made the refresh job account a period again (cem_platform.accounting.pending.CAUSES).
+_CAUSES = frozenset({"meter", "activity", "import", "source", "library", "year_method", "draft", "period_end"})
+
+
 def reason_text(tr: Translator, reason: str) -> str:
     """A reason the platform wrote (a result's ``calculated``, ``provisional: period still running``, a seeded
     library's) in words; a bilingual ``中文 / English`` reason in the reader's language; a person's as written."""
@@ -209,6 +214,11 @@ def reason_text(tr: Translator, reason: str) -> str:
     fixed = {"calculated": "acc.reason.calculated", "provisional: period still running": "acc.reason.provisional"}
     if text in fixed:
         return tr.t(fixed[text])
+    changed = _INPUTS_CHANGED.match(text)
+    if changed:  # the refresh job's: "inputs changed (activity, library)"
+        causes = [c.strip() for c in changed.group(1).split(",")]
+        words = [tr.t(f"acc.cause.{c}") if c in _CAUSES else c for c in causes]
+        return tr.t("acc.reason.inputs", causes=("、" if tr.locale is Locale.ZH_CN else ", ").join(words))
     for pattern, key in _SEED_REASONS:
         if pattern.match(text):
             return tr.t(key)
