@@ -19,7 +19,7 @@ and those 840 hours. It times, with the platform's own functions:
 * (c) the target: a factor change (``library_store.change_parameters``, ``electrode.ef`` of GB/T 32151.5-2015,
   which marks every enterprise's history), then the refresh of the year: every period gets a new version
   (every period has electrode sources);
-* (d) reads of what is kept (``calculation.stored_results``): the year by day and by month, repeated;
+* (d) reads of what is kept (``reads.kept_results``): the year by day and by month, repeated;
 * (e) the baseline, in the same process: the engine alone (``account``) on the same sources for one period,
   repeated — the pure arithmetic a period costs without I/O;
 * and the ledger upload check (``inventory.start_import``) against parsing alone.
@@ -45,7 +45,7 @@ import asyncpg
 from benchkit import table
 from series_bench import ADMIN_URL, _db_url, run_sql, say
 
-from cem_platform.accounting import calculation, inventory, refresh
+from cem_platform.accounting import inventory, reads, refresh
 from cem_platform.accounting.engine import Quantity, SourceActivity, account
 from cem_platform.accounting.ledger import parse_ledger
 from cem_platform.accounting.library import EDITION_2015, SourceCategory
@@ -88,27 +88,26 @@ def local(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tzinfo=SHANGHAI).astimezone(dt.UTC)
 
 
-async def fill(args: argparse.Namespace) -> int:
-    """The enterprise, its inventory, a year of rollups and a year of monthly records; the enterprise id."""
-    enterprise = await Enterprise.create(code="BENCH", name="基准钢铁", timezone="Asia/Shanghai")
-    site = await Site.create(enterprise=enterprise, code="S1", name="works")
-    process_type = await ProcessType.get(code="ironmaking")
-    processes = [
-        await Process.create(site=site, process_type=process_type, code=f"P{i}", name=f"process {i}") for i in range(6)
-    ]
-    facility = await Facility.create(
-        process=processes[0], facility_type=await FacilityType.get(code="blast_furnace"), code="F1", name="f"
-    )
+async def add_sources(
+    enterprise: Enterprise,
+    processes: list[Process],
+    facility: Facility,
+    meter_sources: int,
+    manual_sources: int,
+    prefix: str = "",
+) -> list[int]:
+    """``meter_sources`` metered sources of every kind (each input its own totaliser) and ``manual_sources`` with
+    entered data, spread over the processes; the totalisers' point ids. Used by load_tests/seed_works.py too."""
     point_ids: list[int] = []
-    for n in range(args.meter_sources + args.manual_sources):
+    for n in range(meter_sources + manual_sources):
         category, item, inputs, unit = KINDS[n % len(KINDS)]
-        metered = n < args.meter_sources
+        metered = n < meter_sources
         specs = {}
         for name in inputs:
             spec: dict[str, object] = {"origin": "meter" if metered else "manual", "unit": unit}
             if metered:
                 point = await MeasurementPoint.create(
-                    facility=facility, enterprise=enterprise, code=f"M{n}.{name}", name=f"meter {n} {name}",
+                    facility=facility, enterprise=enterprise, code=f"{prefix}M{n}.{name}", name=f"meter {n} {name}",
                     medium="x", quantity="x", unit="MWh" if unit == "MWh" else unit.replace("10^4 Nm3", "Nm3"),
                     kind="totaliser", sample_seconds=60,
                 )  # fmt: skip
@@ -124,6 +123,21 @@ async def fill(args: argparse.Namespace) -> int:
                 inputs=specs,
             ),
         )  # fmt: skip
+    return point_ids
+
+
+async def fill(args: argparse.Namespace) -> int:
+    """The enterprise, its inventory, a year of rollups and a year of monthly records; the enterprise id."""
+    enterprise = await Enterprise.create(code="BENCH", name="基准钢铁", timezone="Asia/Shanghai")
+    site = await Site.create(enterprise=enterprise, code="S1", name="works")
+    process_type = await ProcessType.get(code="ironmaking")
+    processes = [
+        await Process.create(site=site, process_type=process_type, code=f"P{i}", name=f"process {i}") for i in range(6)
+    ]
+    facility = await Facility.create(
+        process=processes[0], facility_type=await FacilityType.get(code="blast_furnace"), code="F1", name="f"
+    )
+    point_ids = await add_sources(enterprise, processes, facility, args.meter_sources, args.manual_sources)
     first, last = dt.date(YEAR, 1, 1), dt.date(YEAR + 1, 1, 1)
     store = store_for()
     await store.ensure_partition("ts_rollup_hour", first)
@@ -239,14 +253,14 @@ async def refreshed(
 async def read(
     label: str, rows: list[tuple[str, list[str]]], enterprise_id: int, kind: PeriodKind, repeat: int
 ) -> float:
-    """ms per ``stored_results`` call over the year; a table row."""
+    """ms per ``kept_results`` call over the year; a table row."""
     year_from, year_to = local(dt.date(YEAR, 1, 1)), local(dt.date(YEAR + 1, 1, 1))
-    results = await calculation.stored_results(ACTOR, enterprise_id, kind, year_from, year_to, now=NOW)
+    results = await reads.kept_results(ACTOR, enterprise_id, kind, year_from, year_to, now=NOW)
     if not all(r.kept for r in results):
         raise RuntimeError(f"{label}: a period was not kept")
     start = time.perf_counter()
     for _ in range(repeat):
-        await calculation.stored_results(ACTOR, enterprise_id, kind, year_from, year_to, now=NOW)
+        await reads.kept_results(ACTOR, enterprise_id, kind, year_from, year_to, now=NOW)
     per = (time.perf_counter() - start) / repeat * 1000
     rows.append((f"{label} ({repeat}×)", [str(len(results)), "", f"{per / len(results):.3f}", "0"]))
     say(f"  {label}: {per:.1f} ms per call")

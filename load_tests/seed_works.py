@@ -27,6 +27,9 @@ from pathlib import Path
 import asyncpg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "platform"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+from accounting_bench import add_sources  # noqa: E402 - the benchmark's works, shared
 
 from cem_platform.accounting import inventory  # noqa: E402
 from cem_platform.accounting.models import ActivityRecord, EmissionResult  # noqa: E402
@@ -34,7 +37,7 @@ from cem_platform.accounting.pending import mark  # noqa: E402
 from cem_platform.accounting.refresh import refresh  # noqa: E402
 from cem_platform.db import close_db, init_db, upgrade_db  # noqa: E402
 from cem_platform.identity.principal import Principal  # noqa: E402
-from cem_platform.org.models import Enterprise, Facility, MeasurementPoint, Process  # noqa: E402
+from cem_platform.org.models import Enterprise, Facility, Process  # noqa: E402
 from cem_platform.seed import seed_demo  # noqa: E402
 from cem_platform.settings import DatabaseSettings, get_settings  # noqa: E402
 from cem_platform.telemetry.store import store_for  # noqa: E402
@@ -44,19 +47,6 @@ SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
 YEARS = 5
 HOUR_DAYS = 35
 ACTOR = Principal.system("load-test-seed")
-# category, item, inputs, unit
-KINDS = [
-    ("fuel_combustion", "coke", ["FC"], "t"),
-    ("fuel_combustion", "natural_gas", ["FC"], "10^4 Nm3"),
-    ("flux", "limestone", ["AD"], "t"),
-    ("flux", "dolomite", ["AD"], "t"),
-    ("electrode", "", ["AD"], "t"),
-    ("raw_material", "pig_iron", ["AD"], "t"),
-    ("electricity", "", ["purchased", "exported"], "MWh"),
-    ("heat", "", ["purchased", "exported"], "GJ"),
-    ("fixed_carbon", "crude_steel", ["AD"], "t"),
-    ("output", "crude_steel", ["AD"], "t"),
-]
 COLUMNS = (
     "point_id, bucket, readings, estimated, uncertain, delta_sum, value_min, value_max, value_sum, first_ts,"
     " last_ts, last_value, computed_at"
@@ -85,31 +75,9 @@ async def fill(args: argparse.Namespace, url: str) -> int:
     processes = await Process.filter(site__enterprise_id=enterprise.id).order_by("code")
     facility = await Facility.filter(process_id=processes[0].id).first()
     assert facility is not None  # noqa: S101 - seed_demo made it
-    point_ids: list[int] = []
-    for n in range(args.meter_sources + args.manual_sources):
-        category, item, inputs, unit = KINDS[n % len(KINDS)]
-        metered = n < args.meter_sources
-        specs = {}
-        for name in inputs:
-            spec: dict[str, object] = {"origin": "meter" if metered else "manual", "unit": unit}
-            if metered:
-                point = await MeasurementPoint.create(
-                    facility=facility, enterprise=enterprise, code=f"LOAD.M{n}.{name}", name=f"meter {n} {name}",
-                    medium="x", quantity="x", unit="MWh" if unit == "MWh" else unit.replace("10^4 Nm3", "Nm3"),
-                    kind="totaliser", sample_seconds=60,
-                )  # fmt: skip
-                spec["points"] = [{"id": point.id, "sign": 1}]
-                point_ids.append(point.id)
-            specs[name] = spec
-        await inventory.create_source(
-            ACTOR,
-            enterprise.id,
-            inventory.SourceIn(
-                code=f"S{n:03d}", name=f"source {n}", category=category, item=item,
-                process_id=processes[n % len(processes)].id if category not in ("electricity", "heat") else None,
-                inputs=specs,
-            ),
-        )  # fmt: skip
+    point_ids = await add_sources(
+        enterprise, list(processes), facility, args.meter_sources, args.manual_sources, prefix="LOAD."
+    )
     today = dt.datetime.now(SHANGHAI).date()
     first = dt.date(today.year - YEARS + 1, 1, 1)
     store = store_for()

@@ -2,7 +2,8 @@
 
 Results are kept, and reads never write. :func:`account_and_store` accounts periods and keeps the outcome; only
 the refresh job (:mod:`cem_platform.accounting.refresh`, for ranges whose inputs changed) and an accountant's
-audited :func:`recalculate` call it. :func:`stored_results` answers reads from what is kept, with its freshness.
+audited :func:`recalculate` call it. :mod:`cem_platform.accounting.reads` answers reads from what is kept,
+with its freshness.
 
 Accounting a period reads the source
 inventory; the activity of each input (meter rollups converted to the input's unit, or the entered, imported
@@ -57,7 +58,6 @@ from cem_platform.accounting.models import (
     ActivityRecord,
     EmissionResult,
     EmissionSource,
-    PendingRecalculation,
     PeriodKind,
     ReportingYear,
     ReportState,
@@ -74,7 +74,6 @@ __all__ = [
     "ENTERPRISE_LEVEL",
     "MAX_LIVE_PERIODS",
     "NoSourceInventoryError",
-    "PeriodResult",
     "account_and_store",
     "account_aside",
     "fingerprint",
@@ -84,7 +83,6 @@ __all__ = [
     "recalculate",
     "result_versions",
     "set_year_method",
-    "stored_results",
 ]
 
 #: Process label of sources that belong to the enterprise as a whole (e.g. the grid tie).
@@ -635,64 +633,8 @@ _READ_COLUMNS = (
 )  # fmt: skip
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class PeriodResult:
-    """One period as a read sees it: the kept result, or one accounted for this answer only (``kept`` false:
-    hours older than the kept window, or a period the refresh job has not reached yet)."""
-
-    result: EmissionResult
-    kept: bool
-    pending: bool  # its inputs changed after it was accounted: the refresh job will account it again
-    as_of: dt.datetime
-
-
 #: Not-kept periods a read accounts on the fly at most; beyond it answers with what is kept and says so.
 MAX_LIVE_PERIODS = 400
-
-
-async def stored_results(
-    principal: Principal,
-    enterprise_id: int,
-    kind: PeriodKind,
-    start: dt.datetime,
-    end: dt.datetime,
-    *,
-    now: dt.datetime | None = None,
-) -> list[PeriodResult]:
-    """The kept result of every period of ``kind`` meeting [start, end), with its freshness. Writes nothing.
-
-    A period without a kept result (an hour older than the kept window, or one the refresh job has not
-    reached) is accounted for this answer only and marked not kept; its lineage is not stored."""
-    enterprise = await enterprise_for(principal, enterprise_id)
-    zone = zoneinfo.ZoneInfo(enterprise.timezone)
-    now = now or _now()
-    periods = list(period_bounds(kind, start, end, zone, now))
-    if not periods:
-        return []
-    first, last = periods[0][0], periods[-1][1]
-    stored = {
-        r.period_start: r
-        for r in await EmissionResult.filter(
-            enterprise_id=enterprise_id, period=kind, current=True, period_start__gte=first, period_start__lt=last
-        ).only(*_READ_COLUMNS)
-    }
-    marks = await PendingRecalculation.filter(
-        enterprise_id=enterprise_id, range_start__lt=last, range_end__gt=first
-    ).values_list("range_start", "range_end")
-    missing = [(lo, hi) for lo, hi in periods if lo not in stored]
-    live: dict[dt.datetime, EmissionResult] = {}
-    if missing and len(missing) <= MAX_LIVE_PERIODS:
-        for lo, hi, lineage, method in await account_aside(enterprise, kind, missing, zone):
-            live[lo] = _unsaved(enterprise_id, kind, lo, hi, lineage, method, now)
-    out: list[PeriodResult] = []
-    for lo, hi in periods:
-        pending = any(m_lo < hi and m_hi > lo for m_lo, m_hi in marks)
-        if lo in stored:
-            kept = stored[lo]
-            out.append(PeriodResult(kept, True, pending or (not kept.final and hi <= now), kept.created_at))
-        elif lo in live:
-            out.append(PeriodResult(live[lo], False, True, now))
-    return out
 
 
 def _result_values(lineage: Mapping[str, Any], method: _Method, digest: str | None = None) -> dict[str, Any]:

@@ -54,12 +54,14 @@ class KeptFigures:
     created_at: dt.datetime
     by_category: dict[str, Any]
     by_process: dict[str, Any]
+    lineage: dict[str, Any] | None = None  # only for a result accounted for the answer (a kept one's stays stored)
 
     @classmethod
     def of(cls, result: EmissionResult) -> KeptFigures:
         """The figures of a result instance (one accounted for the answer only)."""
         values = {name: getattr(result, name) for name in _SCALARS}
-        return cls(**values, by_category=result.by_category, by_process=result.by_process)
+        lineage = result.lineage if result.id is None else None
+        return cls(**values, by_category=result.by_category, by_process=result.by_process, lineage=lineage)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)

@@ -37,7 +37,7 @@ from cem_platform.accounting.pending import mark
 from cem_platform.accounting.periods import local_midnight, year_of
 from cem_platform.accounting.scopes import CN_ETS_STEEL, scope_total
 from cem_platform.audit import services as audit
-from cem_platform.errors import CemError, ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from cem_platform.errors import CemError, ConflictError, InvalidInputError, PermissionDeniedError
 from cem_platform.identity.models import User
 from cem_platform.identity.principal import Principal
 from cem_platform.identity.roles import Permission, Role
@@ -151,6 +151,20 @@ def _step(row: ReportingYear, state: ReportState, principal: Principal, reason: 
     row.state = state
 
 
+async def _audited(principal: Principal, action: str, row: ReportingYear, before: dict[str, Any], summary: str) -> None:
+    """The audit record of a transition, in the caller's transaction."""
+    await audit.record(
+        principal,
+        action,
+        entity_type="reporting_year",
+        entity_id=f"{row.enterprise_id}/{row.year}",
+        enterprise_id=row.enterprise_id,
+        before=before,
+        after=audit.snapshot(row),
+        summary=summary,
+    )
+
+
 async def _refused(principal: Principal, action: str, enterprise_id: int, year: int, err: CemError) -> CemError:
     await audit.record(
         principal,
@@ -229,15 +243,12 @@ async def submit(principal: Principal, enterprise_id: int, year: int, note: str 
         row.reported = figures_of(result)
         row.drift = None
         await row.save()
-        await audit.record(
+        await _audited(
             principal,
             action,
-            entity_type="reporting_year",
-            entity_id=f"{enterprise_id}/{year}",
-            enterprise_id=enterprise_id,
-            before=before,
-            after=audit.snapshot(row),
-            summary=f"{enterprise.code} {year} submitted: {row.reported['net']} tCO2 (result {result.id})",
+            row,
+            before,
+            f"{enterprise.code} {year} submitted: {row.reported['net']} tCO2 (result {result.id})",
         )
     return row
 
@@ -260,16 +271,7 @@ async def assign_verifier(principal: Principal, enterprise_id: int, year: int, u
         before = audit.snapshot(row)
         row.verifier = user.username
         await row.save()
-        await audit.record(
-            principal,
-            action,
-            entity_type="reporting_year",
-            entity_id=f"{enterprise_id}/{year}",
-            enterprise_id=enterprise_id,
-            before=before,
-            after=audit.snapshot(row),
-            summary=f"{enterprise.code} {year}: verifier {user.username}",
-        )
+        await _audited(principal, action, row, before, f"{enterprise.code} {year}: verifier {user.username}")
     return row
 
 
@@ -312,16 +314,7 @@ async def verify(
         row.verified = {**verified, "by": principal.name, "at": now.isoformat()}
         row.findings = findings.strip()
         await row.save()
-        await audit.record(
-            principal,
-            action,
-            entity_type="reporting_year",
-            entity_id=f"{enterprise_id}/{year}",
-            enterprise_id=enterprise_id,
-            before=before,
-            after=audit.snapshot(row),
-            summary=f"{enterprise.code} {year} verified: {verified['net']} tCO2",
-        )
+        await _audited(principal, action, row, before, f"{enterprise.code} {year} verified: {verified['net']} tCO2")
     return row
 
 
@@ -334,16 +327,7 @@ async def lock(principal: Principal, enterprise_id: int, year: int) -> Reporting
         before = audit.snapshot(row)
         _step(row, ReportState.LOCKED, principal, "locked", now)
         await row.save()
-        await audit.record(
-            principal,
-            action,
-            entity_type="reporting_year",
-            entity_id=f"{enterprise_id}/{year}",
-            enterprise_id=enterprise_id,
-            before=before,
-            after=audit.snapshot(row),
-            summary=f"{enterprise.code} {year} locked",
-        )
+        await _audited(principal, action, row, before, f"{enterprise.code} {year} locked")
     return row
 
 
@@ -360,16 +344,7 @@ async def _back_to_draft(
         row.draft += 1
         await row.save()
         await mark(enterprise_id, start, end, "draft", detail=reason, by=principal.name, connection=connection)
-        await audit.record(
-            principal,
-            action,
-            entity_type="reporting_year",
-            entity_id=f"{enterprise_id}/{year}",
-            enterprise_id=enterprise_id,
-            before=before,
-            after=audit.snapshot(row),
-            summary=f"{enterprise.code} {year}: draft {row.draft} — {reason[:200]}",
-        )
+        await _audited(principal, action, row, before, f"{enterprise.code} {year}: draft {row.draft} — {reason[:200]}")
     # The draft is accounted at once (the refresh job would too): the accountant asked for it on purpose.
     from cem_platform.accounting.refresh import refresh
 
@@ -427,12 +402,3 @@ async def record_drift(
             }
     await ReportingYear.filter(id=row.id).update(drift=drift)
     return drift
-
-
-async def find(principal: Principal, enterprise_id: int, year: int) -> ReportingYear:
-    """The stored reporting year (404 when nobody has acted on it)."""
-    await enterprise_for(principal, enterprise_id)
-    row = await ReportingYear.get_or_none(enterprise_id=enterprise_id, year=year)
-    if row is None:
-        raise NotFoundError(f"Year {year} of enterprise {enterprise_id} has no reporting record.")
-    return row

@@ -1100,7 +1100,7 @@ class ReportingController(Controller):
         zone = zoneinfo.ZoneInfo(enterprise.timezone)
         first, last = _range(period, start, end, zone)
         await reporting.check_verifier_range(principal, enterprise, first, last)
-        views = await calculation.stored_results(principal, enterprise_id, period, first, last)
+        views = await reads.kept_results(principal, enterprise_id, period, first, last)
         if len(views) > MAX_SOURCE_PERIODS:
             raise InvalidInputError(
                 f"{len(views)} periods asked for; per-source results are read for at most {MAX_SOURCE_PERIODS}.",
