@@ -16,9 +16,9 @@ from typing import Any
 import openpyxl
 
 from cem_platform.accounting.models import ActivityRecord, EmissionResult, LibraryVersion
+from cem_platform.accounting.pending import mark_points
 from cem_platform.audit.models import AuditRecord
 from cem_platform.identity.models import LoginSession, User
-from cem_platform.accounting.pending import mark_points
 from cem_platform.telemetry.rollup import fold_pending
 from cem_platform.telemetry.store import store_for
 from tests.test_accounting.kept import read_after_refresh
