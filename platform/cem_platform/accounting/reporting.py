@@ -38,7 +38,7 @@ from cem_platform.accounting.periods import local_midnight, year_of
 from cem_platform.accounting.scopes import CN_ETS_STEEL, scope_total
 from cem_platform.audit import services as audit
 from cem_platform.errors import CemError, ConflictError, InvalidInputError, PermissionDeniedError
-from cem_platform.identity.models import User
+from cem_platform.identity.models import User, UserScope
 from cem_platform.identity.principal import Principal
 from cem_platform.identity.roles import Permission, Role
 from cem_platform.org.models import Enterprise
@@ -214,6 +214,14 @@ async def _transition(
     return enterprise, row or await _row(enterprise_id, year)
 
 
+async def _relock(row: ReportingYear, allowed_from: Sequence[ReportState]) -> ReportingYear:
+    """The row again, locked for this transaction; refused when another request moved its state meanwhile."""
+    locked = await ReportingYear.select_for_update().get(id=row.id)
+    if locked.state not in allowed_from:
+        raise ConflictError(f"Year {locked.year} became {locked.state.value} meanwhile; reload it.")
+    return locked
+
+
 async def submit(principal: Principal, enterprise_id: int, year: int, note: str = "") -> ReportingYear:
     """Submit the year's kept result: it must be final and current (no input change waiting)."""
     action = "accounting.reporting.submit"
@@ -236,7 +244,7 @@ async def submit(principal: Principal, enterprise_id: int, year: int, note: str 
         raise await _refused(principal, action, enterprise_id, year, ConflictError(problem))
     assert result is not None  # noqa: S101 - established above
     async with in_transaction():
-        row = await ReportingYear.select_for_update().get(enterprise_id=enterprise_id, year=year)
+        row = await _relock(await ReportingYear.get(enterprise_id=enterprise_id, year=year), (ReportState.DRAFT,))
         before = audit.snapshot(row)
         _step(row, ReportState.SUBMITTED, principal, note.strip()[:_MAX_REASON], now)
         row.result_id = result.id
@@ -258,13 +266,19 @@ async def assign_verifier(principal: Principal, enterprise_id: int, year: int, u
     action = "accounting.reporting.assign_verifier"
     enterprise = await enterprise_for(principal, enterprise_id, write=True)
     user = await User.get_or_none(username=username.strip())
-    if user is None or user.role is not Role.VERIFIER or not user.active:
+    sees = user is not None and (
+        user.all_enterprises
+        or await UserScope.filter(user_id=user.id, enterprise_id=enterprise_id, site_id=None).exists()
+    )
+    if user is None or user.role is not Role.VERIFIER or not user.active or not sees:
         raise await _refused(
             principal,
             action,
             enterprise_id,
             year,
-            InvalidInputError(f"{username!r} is not an active user with the verifier role."),
+            InvalidInputError(
+                f"{username[:64]!r} is not an active user with the verifier role and this enterprise in scope."
+            ),
         )
     async with in_transaction():
         row = await _row(enterprise_id, year)
@@ -309,6 +323,7 @@ async def verify(
     verified["difference_direct"] = _text(Decimal(_exact(direct, "direct")) - Decimal(reported.get("direct") or "0"))
     now = dt.datetime.now(dt.UTC)
     async with in_transaction():
+        row = await _relock(row, (ReportState.SUBMITTED,))
         before = audit.snapshot(row)
         _step(row, ReportState.VERIFIED, principal, "verified", now)
         row.verified = {**verified, "by": principal.name, "at": now.isoformat()}
@@ -324,6 +339,7 @@ async def lock(principal: Principal, enterprise_id: int, year: int) -> Reporting
     enterprise, row = await _transition(principal, enterprise_id, year, action, (ReportState.VERIFIED,))
     now = dt.datetime.now(dt.UTC)
     async with in_transaction():
+        row = await _relock(row, (ReportState.VERIFIED,))
         before = audit.snapshot(row)
         _step(row, ReportState.LOCKED, principal, "locked", now)
         await row.save()
@@ -339,6 +355,7 @@ async def _back_to_draft(
     start, end = _year_bounds(enterprise, year)
     now = dt.datetime.now(dt.UTC)
     async with in_transaction() as connection:
+        row = await _relock(row, allowed)
         before = audit.snapshot(row)
         _step(row, ReportState.DRAFT, principal, reason, now)
         row.draft += 1
