@@ -437,6 +437,16 @@ def lineage_json(
     }
 
 
+def _signed(source: EmissionSource, quantities: dict[str, Quantity]) -> dict[str, Quantity]:
+    """A sold or exported line's quantities (entered positive) with a minus sign; any other source's as they are."""
+    if source.direction != "sold":
+        return quantities
+    return {
+        name: dataclasses.replace(q, value=-q.value, origin=f"sold/exported: −({q.origin})")
+        for name, q in quantities.items()
+    }
+
+
 def _activity(
     source: EmissionSource, process: str, quantities: Mapping[str, Quantity], month: str | None, source_id: str
 ) -> SourceActivity:
@@ -478,12 +488,7 @@ async def _account_period(
             name: await _input_quantity(source, name, spec, *window, zone, records, metered)
             for name, spec in sorted((source.inputs or {}).items())
         }
-        if source.direction == "sold":
-            # a sale or an export, entered positive: accounted with a minus sign, on its own line
-            quantities = {
-                name: dataclasses.replace(q, value=-q.value, origin=f"sold/exported: −({q.origin})")
-                for name, q in quantities.items()
-            }
+        quantities = _signed(source, quantities)
         if window != (start, end):
             days = f"{source.in_service_from or '…'} – {source.in_service_until or '…'}"
             quantities = {
@@ -502,12 +507,7 @@ async def _account_period(
             # Monthly measured parameters over a longer period: each month is accounted with its own values and
             # the parts add up (the guideline's consumption- and energy-weighted annual averages give the same sum).
             for lo, hi, month in parts:
-                part = await _part_quantities(source, lo, hi, zone, records)
-                if source.direction == "sold":
-                    part = {
-                        n: dataclasses.replace(q, value=-q.value, origin=f"sold: −({q.origin})")
-                        for n, q in part.items()
-                    }
+                part = _signed(source, await _part_quantities(source, lo, hi, zone, records))
                 activities.append(_activity(source, process, part, month, f"{source.code}@{month}"))
             continue
         activities.append(_activity(source, process, quantities, parts[0][2] if parts else None, source.code))
