@@ -35,6 +35,7 @@ from cem_platform.middleware import (
 from cem_platform.org.routes import org_router
 from cem_platform.scheduler import embedded_jobs
 from cem_platform.settings import Settings, get_settings
+from cem_platform.statistics.routes import StatisticsController
 from cem_platform.sysconfig.routes import SystemParameterController
 from cem_platform.telemetry.consumer import embedded_ingest
 from cem_platform.telemetry.ingest_routes import IngestController
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             IngestController,
             AccountingController,
             EmissionsController,
+            StatisticsController,
             ReportingController,
         ],
     )

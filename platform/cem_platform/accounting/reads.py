@@ -83,11 +83,13 @@ async def kept_results(
     end: dt.datetime,
     *,
     process_code: str | None = None,
+    processes: bool = False,
     now: dt.datetime | None = None,
 ) -> list[PeriodView]:
     """Every period of ``kind`` meeting [start, end) with its kept figures (of the enterprise, or of the process
-    ``process_code``). Writes nothing. A period without a kept result (an hour older than the kept window, or one
-    the refresh job has not reached) is accounted for this answer only: not kept, no id, its lineage not stored."""
+    ``process_code``; ``processes``: an enterprise's figures with every process's too). Writes nothing. A period
+    without a kept result (an hour older than the kept window, or one the refresh job has not reached) is
+    accounted for this answer only: not kept, no id, its lineage not stored."""
     enterprise = await enterprise_for(principal, enterprise_id)
     zone = zoneinfo.ZoneInfo(enterprise.timezone)
     now = now or dt.datetime.now(dt.UTC)
@@ -95,7 +97,10 @@ async def kept_results(
     if not periods:
         return []
     first, last = periods[0][0], periods[-1][1]
-    figures = ("by_process",) if process_code is not None else ("by_category",)
+    if process_code is not None:
+        figures: tuple[str, ...] = ("by_process",)
+    else:
+        figures = ("by_category", "by_process") if processes else ("by_category",)
     rows = await EmissionResult.filter(
         enterprise_id=enterprise_id, period=kind, current=True, period_start__gte=first, period_start__lt=last
     ).values(*_SCALARS, *figures)

@@ -1,0 +1,240 @@
+"""Route of the statistics service (standard 5.4.4): ``GET /api/v1/statistics``.
+
+Figures travel as exact decimal strings (tCO2, t, tCO2/t) as the accounting routes give them; shares, changes
+in per cent and fixed-base indexes are rounded to 0.01. Periods are the enterprise's local days, ISO weeks,
+months and years, and hours.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from decimal import Decimal
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get
+from litestar.params import QueryParameter
+
+from cem_platform.accounting import inventory
+from cem_platform.accounting.models import PeriodKind
+from cem_platform.accounting.periods import parse_instant, period_of
+from cem_platform.accounting.scopes import CN_ETS_STEEL
+from cem_platform.errors import NotFoundError
+from cem_platform.identity.http import principal_of, requires
+from cem_platform.identity.roles import Permission
+from cem_platform.org.models import Process
+from cem_platform.statistics.services import (
+    COMPARISONS,
+    UNALLOCATED,
+    Change,
+    Part,
+    Row,
+    StatisticsError,
+    Total,
+    check_question,
+    emission_statistics,
+)
+
+__all__ = ["StatisticsController"]
+
+AnyRequest = Request[Any, Any, Any]
+
+
+def _text(value: Decimal | None) -> str | None:
+    """Exact decimal text without exponent or trailing zeros (as the accounting routes write it)."""
+    if value is None:
+        return None
+    return format(value.normalize(), "f") if value else "0"
+
+
+class PartOut(msgspec.Struct, kw_only=True):
+    """One part of the structure: its signed contribution to the net (tCO2) and its share of the net (%)."""
+
+    key: str  # a term, a source category, a process code, or "_unallocated" (not booked to a process)
+    name: str  # the process's name (dimension process); empty otherwise
+    value: str
+    share: str | None  # %, 0.01; the shares of a period add to exactly 100.00; null when the net is 0
+
+
+class ChangeOut(msgspec.Struct, kw_only=True):
+    """A comparison of the net with another period: its net, the difference and the change in %."""
+
+    period: str  # the other period's label
+    period_start: dt.datetime
+    value: str | None  # null: no kept figure for that period
+    change: str | None
+    percent: str | None  # null when the other figure is missing or zero
+    index: str | None = None  # fixed-base index, base = 100 (compare=base only)
+
+
+class RowOut(msgspec.Struct, kw_only=True):
+    """One period."""
+
+    period: str  # 2025, 2025-03, 2025-W10, 2025-03-04 or 2025-03-04 13:00 (local)
+    period_start: dt.datetime
+    period_end: dt.datetime
+    net: str
+    direct: str  # the national carbon market's covered emissions: combustion + process − fixed carbon
+    parts: list[PartOut]
+    output: str | None  # crude steel, t (enterprise)
+    intensity: str | None  # tCO2 per t of crude steel (enterprise) or of the process's product
+    complete: bool
+    estimated: bool
+    final: bool
+    kept: bool
+    pending: bool
+    as_of: dt.datetime
+    lineage: str | None  # the result that explains the figures
+    yoy: ChangeOut | None = None
+    pop: ChangeOut | None = None
+    base: ChangeOut | None = None
+
+
+class TotalOut(msgspec.Struct, kw_only=True):
+    """The whole range: exact sums of its periods."""
+
+    periods: int
+    net: str
+    direct: str
+    parts: list[PartOut]
+    output: str | None  # null unless every period has its crude steel output
+    intensity: str | None
+    complete: bool
+
+
+class StatisticsPage(msgspec.Struct, kw_only=True):
+    """Statistics of an enterprise or a process, period by period, with the range's total."""
+
+    metric: str
+    unit: str
+    scope: str
+    id: int
+    name: str
+    period: str
+    timezone: str
+    dimension: str
+    compare: list[str]
+    direct_scope: str
+    base: RowOut | None
+    rows: list[RowOut]
+    total: TotalOut
+
+
+def _parts_out(parts: tuple[Part, ...], names: dict[str, str]) -> list[PartOut]:
+    return [
+        PartOut(key=p.key, name=names.get(p.key, ""), value=_text(p.value) or "0", share=_text_share(p.share))
+        for p in parts
+    ]
+
+
+def _text_share(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.2f}"
+
+
+def _change_out(change: Change | None) -> ChangeOut | None:
+    if change is None:
+        return None
+    return ChangeOut(
+        period=change.label,
+        period_start=change.period_start,
+        value=_text(change.value),
+        change=_text(change.change),
+        percent=_text_share(change.percent),
+        index=_text_share(change.index),
+    )
+
+
+def _row_out(row: Row, names: dict[str, str]) -> RowOut:
+    return RowOut(
+        period=row.label, period_start=row.period_start, period_end=row.period_end, net=_text(row.net) or "0",
+        direct=_text(row.direct) or "0", parts=_parts_out(row.parts, names), output=_text(row.output),
+        intensity=_text(row.intensity), complete=row.complete, estimated=row.estimated, final=row.final,
+        kept=row.kept, pending=row.pending, as_of=row.as_of,
+        lineage=f"/api/v1/emissions/{row.result_id}/lineage" if row.result_id is not None else None,
+        yoy=_change_out(row.comparisons.get("yoy")), pop=_change_out(row.comparisons.get("pop")),
+        base=_change_out(row.comparisons.get("base")),
+    )  # fmt: skip
+
+
+def _total_out(total: Total, names: dict[str, str]) -> TotalOut:
+    return TotalOut(
+        periods=total.periods, net=_text(total.net) or "0", direct=_text(total.direct) or "0",
+        parts=_parts_out(total.parts, names), output=_text(total.output), intensity=_text(total.intensity),
+        complete=total.complete,
+    )  # fmt: skip
+
+
+class StatisticsController(Controller):
+    """Carbon statistics: totals, structure, intensity and comparisons over the kept results (5.4.4)."""
+
+    path = "/statistics"
+    tags = ["statistics"]
+
+    @get("/", guards=[requires(Permission.EMISSIONS_READ)], summary="Carbon statistics by period")
+    async def statistics(
+        self,
+        request: AnyRequest,
+        scope_kind: Annotated[str, QueryParameter(name="scope", pattern="^(enterprise|process)$")],
+        scope_id: Annotated[int, QueryParameter(name="id")],
+        period: Annotated[str, QueryParameter(description="hour, day, week (ISO), month or year")],
+        start: Annotated[str, QueryParameter(name="from", description="YYYY-MM-DD, YYYY-MM or ISO instant")],
+        end: Annotated[
+            str | None, QueryParameter(name="to", description="exclusive; omitted: the one period holding `from`")
+        ] = None,
+        metric: Annotated[str, QueryParameter(description="emissions (tCO2)")] = "emissions",
+        dimension: Annotated[
+            str, QueryParameter(description="group (the five terms), category (source categories) or process")
+        ] = "group",
+        compare: Annotated[
+            str, QueryParameter(description="comma list of yoy (同比), pop (环比), base (定比)", max_length=40)
+        ] = "",
+        base: Annotated[
+            str | None, QueryParameter(description="a date in the fixed-base period (compare=base)", max_length=40)
+        ] = None,
+    ) -> StatisticsPage:
+        """Totals, structure (each part's signed share of the net, adding to 100.00 %), intensity and the
+        comparisons asked for, period by period and over the range. Every figure is the kept result's, exactly
+        as the emissions route gives it (this route accounts nothing and writes nothing); each period links to
+        the result that explains it and says whether it is complete, estimated or pending recalculation.
+
+        Periods: ``hour`` (at most a week), ``day`` (about a year), ``week`` (ISO weeks in the enterprise's
+        zone), ``month``, ``year``. ``yoy`` compares with the same period a year earlier (the same ISO week
+        number for weeks), ``pop`` with the period before, ``base`` with the period holding ``base`` as an index
+        (base = 100). The process dimension adds ``_unallocated``: what is booked to no process (e.g.
+        purchased electricity without sub-meters), never spread over the processes."""
+        principal = principal_of(request)
+        kinds = {k.value: k for k in PeriodKind}
+        if period not in kinds:
+            raise StatisticsError(f"No period {period!r}.", hint="Ask for hour, day, week, month or year.")
+        kind = kinds[period]
+        wanted = tuple(c.strip() for c in compare.split(",") if c.strip())
+        check_question(metric, dimension, wanted, scope_kind == "process")
+        process: Process | None = None
+        if scope_kind == "process":
+            process = await Process.get_or_none(id=scope_id).prefetch_related("site")
+            if process is None or not principal.scope.sees_enterprise(process.site.enterprise_id):
+                raise NotFoundError(f"No process {scope_id} within your scope.")
+            enterprise_id = process.site.enterprise_id
+        else:
+            enterprise_id = scope_id
+        enterprise = await inventory.enterprise_for(principal, enterprise_id)
+        zone = zoneinfo.ZoneInfo(enterprise.timezone)
+        first = parse_instant(start, zone, "from")
+        last = period_of(kind, first, zone)[1] if end is None or not end.strip() else parse_instant(end, zone, "to")
+        base_at = parse_instant(base, zone, "base") if base is not None and base.strip() else None
+        stats = await emission_statistics(
+            principal, enterprise_id, kind, first, last, process=process, dimension=dimension, compare=wanted,
+            base=base_at,
+        )  # fmt: skip
+        names = dict(stats.names)
+        if dimension == "process":
+            names.setdefault(UNALLOCATED, "")
+        return StatisticsPage(
+            metric=metric, unit="tCO2", scope=scope_kind, id=scope_id,
+            name=process.name if process is not None else enterprise.name, period=kind.value,
+            timezone=enterprise.timezone, dimension=dimension, compare=[c for c in COMPARISONS if c in wanted],
+            direct_scope=f"{CN_ETS_STEEL.code} v{CN_ETS_STEEL.version}",
+            base=_row_out(stats.base, names) if stats.base is not None else None,
+            rows=[_row_out(r, names) for r in stats.rows], total=_total_out(stats.total, names),
+        )  # fmt: skip
