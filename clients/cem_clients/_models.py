@@ -61,6 +61,11 @@ __all__ = [
     "SeriesBucket",
     "Session",
     "Site",
+    "Statistics",
+    "StatisticsChange",
+    "StatisticsPart",
+    "StatisticsRow",
+    "StatisticsTotal",
     "User",
 ]
 
@@ -534,6 +539,79 @@ class Emissions(Model, frozen=True, kw_only=True):
     direct_scope: str = ""
     refresh_error: str | None = None
     results: tuple[EmissionPeriod, ...] = ()
+
+
+class StatisticsPart(Model, frozen=True, kw_only=True):
+    """One part of a period's structure: its signed contribution to the net (tCO2) and its share (%, 0.01)."""
+
+    key: str  # a term, a source category, a process code, or "_unallocated" (booked to no process)
+    name: str = ""  # the process's name (dimension process)
+    value: Decimal
+    share: Decimal | None = None  # the shares of a period add to exactly 100.00; None when the net is 0
+
+
+class StatisticsChange(Model, frozen=True, kw_only=True):
+    """A comparison of the net with another period (year-on-year, period-on-period or fixed-base)."""
+
+    period: str
+    period_start: dt.datetime
+    value: Decimal | None = None  # None: no kept figure for that period
+    change: Decimal | None = None
+    percent: Decimal | None = None  # None when the other figure is missing or zero
+    index: Decimal | None = None  # fixed-base index, base = 100
+
+
+class StatisticsRow(Model, frozen=True, kw_only=True):
+    """One period of a statistics answer."""
+
+    period: str  # 2025, 2025-03, 2025-W10, 2025-03-04, 2025-03-04 13:00 (the enterprise's zone)
+    period_start: dt.datetime
+    period_end: dt.datetime
+    net: Decimal
+    direct: Decimal
+    parts: tuple[StatisticsPart, ...] = ()
+    output: Decimal | None = None
+    intensity: Decimal | None = None
+    complete: bool
+    estimated: bool
+    final: bool
+    kept: bool = True
+    pending: bool = False
+    as_of: dt.datetime | None = None
+    lineage: str | None = None
+    yoy: StatisticsChange | None = None
+    pop: StatisticsChange | None = None
+    base: StatisticsChange | None = None
+
+
+class StatisticsTotal(Model, frozen=True, kw_only=True):
+    """The whole range of a statistics answer: exact sums of its periods."""
+
+    periods: int
+    net: Decimal
+    direct: Decimal
+    parts: tuple[StatisticsPart, ...] = ()
+    output: Decimal | None = None
+    intensity: Decimal | None = None
+    complete: bool
+
+
+class Statistics(Model, frozen=True, kw_only=True):
+    """Carbon statistics of an enterprise or a process: rows per period, the range's total, comparisons."""
+
+    metric: str
+    unit: str = "tCO2"
+    scope: str
+    id: int
+    name: str
+    period: str
+    timezone: str = ""
+    dimension: str = "group"
+    compare: tuple[str, ...] = ()
+    direct_scope: str = ""
+    base: StatisticsRow | None = None
+    rows: tuple[StatisticsRow, ...] = ()
+    total: StatisticsTotal
 
 
 class Lineage(Model, frozen=True, kw_only=True):

@@ -32,7 +32,7 @@ import asyncio
 import datetime as dt
 import mimetypes
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
@@ -101,6 +101,11 @@ from cem_clients._models import (
     Session,
     Site,
     SourceResult,
+    Statistics,
+    StatisticsChange,
+    StatisticsPart,
+    StatisticsRow,
+    StatisticsTotal,
     SystemParameter,
     UnitInfo,
     User,
@@ -172,6 +177,11 @@ __all__ = [
     "ServerError",
     "Session",
     "Site",
+    "Statistics",
+    "StatisticsChange",
+    "StatisticsPart",
+    "StatisticsRow",
+    "StatisticsTotal",
     "StepUpRequired",
     "TotpRequired",
     "User",
@@ -193,6 +203,8 @@ When = dt.datetime | dt.date | str
 AlarmState = Literal["open", "active", "acknowledged", "cleared"]
 Interval = Literal["raw", "hour", "day", "month"]
 PeriodKind = Literal["hour", "day", "week", "month", "year"]
+Dimension = Literal["group", "category", "process"]
+Comparison = Literal["yoy", "pop", "base"]
 
 
 class _TokenPair(msgspec.Struct):
@@ -726,6 +738,37 @@ class ApiClient:
             "to": _when("end", end),
         }
         return self._decode(await self._request("GET", "/emissions/", params=params), Emissions)
+
+    async def statistics(
+        self,
+        scope: Literal["enterprise", "process"],
+        scope_id: int,
+        period: PeriodKind,
+        start: When,
+        end: When | None = None,
+        *,
+        dimension: Dimension = "group",
+        compare: Sequence[Comparison] = (),
+        base: When | None = None,
+    ) -> Statistics:
+        """Carbon statistics over [start, end) (without ``end``: the one period holding ``start``): totals,
+        structure by ``dimension``, intensity and the comparisons asked for (``base``: a date in the fixed-base
+        period, needed with ``"base"``)."""
+        params: dict[str, ParamValue] = {
+            "metric": "emissions",
+            "scope": scope,
+            "id": scope_id,
+            "period": period,
+            "from": _when("start", start),
+            "dimension": dimension,
+        }
+        if end is not None:
+            params["to"] = _when("end", end)
+        if compare:
+            params["compare"] = ",".join(compare)
+        if base is not None:
+            params["base"] = _when("base", base)
+        return self._decode(await self._request("GET", "/statistics/", params=params), Statistics)
 
     async def lineage(self, result_id: int) -> Lineage:
         """What a result was computed from (inputs, parameters, formulas, versions)."""
