@@ -40,6 +40,7 @@ import time
 import uuid
 import zoneinfo
 from decimal import Decimal
+from typing import Any
 
 import asyncpg
 from benchkit import table
@@ -64,6 +65,7 @@ from cem_platform.org.models import (
     Site,
 )
 from cem_platform.settings import DatabaseSettings
+from cem_platform.statistics.services import emission_statistics
 from cem_platform.telemetry.store import store_for
 
 SHANGHAI = zoneinfo.ZoneInfo("Asia/Shanghai")
@@ -267,6 +269,23 @@ async def read(
     return per
 
 
+async def statistics_read(
+    label: str, rows: list[tuple[str, list[str]]], enterprise_id: int, repeat: int, baseline: float, **question: Any
+) -> float:
+    """ms per ``emission_statistics`` call over the year by day; a table row with its ratio to the plain read."""
+    year_from, year_to = local(dt.date(YEAR, 1, 1)), local(dt.date(YEAR + 1, 1, 1))
+    answer = await emission_statistics(ACTOR, enterprise_id, PeriodKind.DAY, year_from, year_to, now=NOW, **question)
+    if len(answer.rows) != 365 or not all(r.kept for r in answer.rows):
+        raise RuntimeError(f"{label}: {len(answer.rows)} days, not all kept")
+    start = time.perf_counter()
+    for _ in range(repeat):
+        await emission_statistics(ACTOR, enterprise_id, PeriodKind.DAY, year_from, year_to, now=NOW, **question)
+    per = (time.perf_counter() - start) / repeat * 1000
+    rows.append((f"{label} ({repeat}×)", [str(len(answer.rows)), "", f"{per / len(answer.rows):.3f}", "0"]))
+    say(f"  {label}: {per:.1f} ms per call, {per / baseline:.1f}x the plain read of (d)")
+    return per
+
+
 async def written_by_kind(since: int) -> str:
     """Results written after result id ``since``, per period kind (e.g. ``day 365, hour 840``)."""
     kinds: list[PeriodKind] = list(
@@ -297,7 +316,12 @@ async def measure(args: argparse.Namespace, enterprise_id: int) -> None:
     say(f"    written: {await written_by_kind(last.id if last else 0)}")
     if after_change != changed:
         raise RuntimeError(f"the factor change wrote {after_change} of {changed} periods")
-    await read("(d) read a year by day", rows, enterprise_id, PeriodKind.DAY, args.reads)
+    plain = await read("(d) read a year by day", rows, enterprise_id, PeriodKind.DAY, args.reads)
+    await statistics_read("(f) statistics, a year by day, by term", rows, enterprise_id, args.reads, plain)
+    await statistics_read(
+        "(f) statistics, a year by day, by process, 同比 + 环比", rows, enterprise_id, args.reads, plain,
+        dimension="process", compare=("yoy", "pop"),
+    )  # fmt: skip
     await read("(d) read a year by month", rows, enterprise_id, PeriodKind.MONTH, args.reads)
     rows.extend(await ledger_check(enterprise_id))
     baseline = engine_baseline(args.meter_sources + args.manual_sources, args.repeat)

@@ -20,7 +20,7 @@ from cem_platform.accounting.models import EmissionResult, PendingRecalculation,
 from cem_platform.accounting.periods import period_bounds
 from cem_platform.identity.principal import Principal
 
-__all__ = ["KeptFigures", "PeriodView", "kept_results"]
+__all__ = ["MAX_LIVE_PERIODS", "KeptFigures", "PeriodView", "kept_results"]
 
 _SCALARS = (
     "id", "period_start", "period_end", "version", "final", "edition", "library_version", "grid_version", "net",
@@ -84,12 +84,14 @@ async def kept_results(
     *,
     process_code: str | None = None,
     processes: bool = False,
+    live_limit: int = MAX_LIVE_PERIODS,
     now: dt.datetime | None = None,
 ) -> list[PeriodView]:
     """Every period of ``kind`` meeting [start, end) with its kept figures (of the enterprise, or of the process
     ``process_code``; ``processes``: an enterprise's figures with every process's too). Writes nothing. A period
     without a kept result (an hour older than the kept window, or one the refresh job has not reached) is
-    accounted for this answer only: not kept, no id, its lineage not stored."""
+    accounted for this answer only: not kept, no id, its lineage not stored; when more than ``live_limit`` are
+    missing, none is (they are left out of the answer)."""
     enterprise = await enterprise_for(principal, enterprise_id)
     zone = zoneinfo.ZoneInfo(enterprise.timezone)
     now = now or dt.datetime.now(dt.UTC)
@@ -117,7 +119,7 @@ async def kept_results(
     ).values_list("range_start", "range_end")
     missing = [(lo, hi) for lo, hi in periods if lo not in stored]
     live: dict[dt.datetime, KeptFigures] = {}
-    if missing and len(missing) <= MAX_LIVE_PERIODS:
+    if missing and len(missing) <= min(live_limit, MAX_LIVE_PERIODS):
         for lo, hi, lineage, method in await account_aside(enterprise, kind, missing, zone):
             live[lo] = KeptFigures.of(_unsaved(enterprise_id, kind, lo, hi, lineage, method, now))
     out: list[PeriodView] = []

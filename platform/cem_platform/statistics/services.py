@@ -57,6 +57,9 @@ COMPARISONS = ("yoy", "pop", "base")
 #: The part of an enterprise's emissions that is not booked to a process (purchased electricity and heat
 #: without a sub-meter, enterprise-level sources): shown as such, never spread over the processes.
 UNALLOCATED = "_unallocated"
+#: At most this many periods of a comparison without a kept result are accounted for the answer (see
+#: :func:`reads.kept_results`): beyond it they show as having no figure rather than slow the answer down.
+COMPARISON_LIVE = 48
 #: At most this many periods of each kind in one request (hours: a week; the comparisons read as many again).
 MAX_PERIODS = {
     PeriodKind.HOUR: 168,
@@ -394,11 +397,14 @@ async def emission_statistics(
         lo = period_of(kind, lo, zone)[1]
     code = process.code if process is not None else None
 
-    async def views(lo: dt.datetime, hi: dt.datetime) -> dict[dt.datetime, reads.PeriodView]:
+    async def views(
+        lo: dt.datetime, hi: dt.datetime, live_limit: int = reads.MAX_LIVE_PERIODS
+    ) -> dict[dt.datetime, reads.PeriodView]:
         await reporting.check_verifier_range(principal, enterprise, lo, hi)
         found = await reads.kept_results(
-            principal, enterprise.id, kind, lo, hi, process_code=code, processes=dimension == "process", now=now
-        )
+            principal, enterprise.id, kind, lo, hi, process_code=code, processes=dimension == "process",
+            live_limit=live_limit, now=now,
+        )  # fmt: skip
         return {v.result.period_start: v for v in found}
 
     current = await views(start, end)
@@ -412,7 +418,9 @@ async def emission_statistics(
         year_ago = {lo: year_earlier(kind, lo, zone) for lo in periods}
         shifted = [s for s in year_ago.values() if s is not None]
         if shifted:
-            earlier.update(await views(min(shifted), period_of(kind, max(shifted), zone)[1]))
+            # a year earlier may predate the kept history (or, for hours, the kept window): its periods are
+            # accounted for the answer only when few are missing, else they show as having no figure
+            earlier.update(await views(min(shifted), period_of(kind, max(shifted), zone)[1], COMPARISON_LIVE))
     base_row: Row | None = None
     if "base" in compare and base is not None:
         base_lo, base_hi = period_of(kind, base, zone)
