@@ -215,6 +215,22 @@ class CemUser(HttpUser):
         name = f"/emissions?scope={'process' if process else 'enterprise'}&period={period} ({span})"
         return self.get_json(f"/emissions?{query}", name)
 
+    def statistics(self, period: str, span: str, *, dimension: str = "group", compare: str = "") -> Any:
+        """``/statistics`` of the enterprise by ``period`` over the running ``span``, as the wallboard and the
+        console's statistics section ask for them."""
+        scope = self.scope()
+        if scope is None:
+            return None
+        today = dt.datetime.now(dt.UTC).date()
+        first = {"month": today.replace(day=1), "year": today.replace(month=1, day=1)}[span]
+        end = today + dt.timedelta(days=1)
+        query = (
+            f"scope=enterprise&id={scope[0]}&period={period}&from={first.isoformat()}&to={end.isoformat()}"
+            f"&dimension={dimension}" + (f"&compare={compare}" if compare else "")
+        )
+        name = f"/statistics?period={period}&dimension={dimension}" + (f"&compare={compare}" if compare else "")
+        return self.get_json(f"/statistics?{query}", f"{name} ({span})")
+
 
 class ExecutiveUser(CemUser):
     """Management: mostly the enterprise, site and process overview."""
@@ -293,6 +309,16 @@ class ExecutiveUser(CemUser):
     def emissions_process_year(self) -> None:
         """One process's emissions this year by month."""
         self.emissions("month", "year", process=True)
+
+    @task(2)
+    def statistics_year(self) -> None:
+        """This year by month per process, with year-on-year and period-on-period (the wallboard's question)."""
+        self.statistics("month", "year", dimension="process", compare="yoy,pop")
+
+    @task(1)
+    def statistics_days(self) -> None:
+        """This year by day with its structure by term and year-on-year (the statistics section's trend)."""
+        self.statistics("day", "year", compare="yoy")
 
 
 class CrewUser(CemUser):
