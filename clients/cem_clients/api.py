@@ -741,7 +741,7 @@ class ApiClient:
 
     async def statistics(
         self,
-        scope: Literal["enterprise", "process"],
+        scope: Literal["enterprise", "site", "process"],
         scope_id: int,
         period: PeriodKind,
         start: When,

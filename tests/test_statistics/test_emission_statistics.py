@@ -150,6 +150,14 @@ async def test_totals_structure_intensity_and_comparisons(world: World) -> None:
     assert _close(categories["flux"], Decimal(484 * 10)) and _close(categories["fixed_carbon"], Decimal("-1694"))
     assert year["yoy"]["percent"] == "10.00" and process["name"] == "转炉炼钢"
 
+    # a site: the sum of its processes (purchased power, booked to no process, belongs to no site)
+    site = await _stats(
+        world, reader, scope="site", id=world.a.site.id, period="month", **{"from": "2024-01"}, dimension="process"
+    )
+    [month] = site["rows"]
+    assert _close(month["net"], NG_2024_01 + BOF_2024_01) and month["intensity"] is None
+    assert {p["key"]: p["name"] for p in month["parts"]} == {"BOF": "转炉炼钢", "IR": "炼铁"}
+
 
 async def test_iso_weeks_across_a_year_boundary(world: World) -> None:
     headers = await world.login("a-accountant")

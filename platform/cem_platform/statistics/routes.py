@@ -23,7 +23,7 @@ from cem_platform.accounting.scopes import CN_ETS_STEEL
 from cem_platform.errors import NotFoundError
 from cem_platform.identity.http import principal_of, requires
 from cem_platform.identity.roles import Permission
-from cem_platform.org.models import Process
+from cem_platform.org.models import Process, Site
 from cem_platform.statistics.services import (
     COMPARISONS,
     UNALLOCATED,
@@ -175,7 +175,7 @@ class StatisticsController(Controller):
     async def statistics(
         self,
         request: AnyRequest,
-        scope_kind: Annotated[str, QueryParameter(name="scope", pattern="^(enterprise|process)$")],
+        scope_kind: Annotated[str, QueryParameter(name="scope", pattern="^(enterprise|site|process)$")],
         scope_id: Annotated[int, QueryParameter(name="id")],
         period: Annotated[str, QueryParameter(description="hour, day, week (ISO), month or year")],
         start: Annotated[str, QueryParameter(name="from", description="YYYY-MM-DD, YYYY-MM or ISO instant")],
@@ -202,7 +202,8 @@ class StatisticsController(Controller):
         zone), ``month``, ``year``. ``yoy`` compares with the same period a year earlier (the same ISO week
         number for weeks), ``pop`` with the period before, ``base`` with the period holding ``base`` as an index
         (base = 100). The process dimension adds ``_unallocated``: what is booked to no process (e.g.
-        purchased electricity without sub-meters), never spread over the processes."""
+        purchased electricity without sub-meters), never spread over the processes. A site's figures are the sum
+        of its processes' (what is booked to no process belongs to no site)."""
         principal = principal_of(request)
         kinds = {k.value: k for k in PeriodKind}
         if period not in kinds:
@@ -211,11 +212,17 @@ class StatisticsController(Controller):
         wanted = tuple(c.strip() for c in compare.split(",") if c.strip())
         check_question(metric, dimension, wanted, scope_kind == "process")
         process: Process | None = None
+        site: Site | None = None
         if scope_kind == "process":
             process = await Process.get_or_none(id=scope_id).prefetch_related("site")
             if process is None or not principal.scope.sees_enterprise(process.site.enterprise_id):
                 raise NotFoundError(f"No process {scope_id} within your scope.")
             enterprise_id = process.site.enterprise_id
+        elif scope_kind == "site":
+            site = await Site.get_or_none(id=scope_id)
+            if site is None or not principal.scope.sees_enterprise(site.enterprise_id):
+                raise NotFoundError(f"No site {scope_id} within your scope.")
+            enterprise_id = site.enterprise_id
         else:
             enterprise_id = scope_id
         enterprise = await inventory.enterprise_for(principal, enterprise_id)
@@ -224,15 +231,15 @@ class StatisticsController(Controller):
         last = period_of(kind, first, zone)[1] if end is None or not end.strip() else parse_instant(end, zone, "to")
         base_at = parse_instant(base, zone, "base") if base is not None and base.strip() else None
         stats = await emission_statistics(
-            principal, enterprise_id, kind, first, last, process=process, dimension=dimension, compare=wanted,
-            base=base_at,
+            principal, enterprise_id, kind, first, last, process=process, site=site, dimension=dimension,
+            compare=wanted, base=base_at,
         )  # fmt: skip
         names = dict(stats.names)
         if dimension == "process":
             names.setdefault(UNALLOCATED, "")
         return StatisticsPage(
             metric=metric, unit="tCO2", scope=scope_kind, id=scope_id,
-            name=process.name if process is not None else enterprise.name, period=kind.value,
+            name=(process or site or enterprise).name, period=kind.value,
             timezone=enterprise.timezone, dimension=dimension, compare=[c for c in COMPARISONS if c in wanted],
             direct_scope=f"{CN_ETS_STEEL.code} v{CN_ETS_STEEL.version}",
             base=_row_out(stats.base, names) if stats.base is not None else None,

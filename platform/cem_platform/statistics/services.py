@@ -23,6 +23,7 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
 
 from cem_platform.accounting import reads, reporting
 from cem_platform.accounting.inventory import enterprise_for
@@ -32,7 +33,7 @@ from cem_platform.accounting.periods import period_of
 from cem_platform.accounting.scopes import CN_ETS_STEEL, scope_total
 from cem_platform.errors import InvalidInputError
 from cem_platform.identity.principal import Principal
-from cem_platform.org.models import Enterprise, Process
+from cem_platform.org.models import Enterprise, Process, Site
 
 __all__ = [
     "COMPARISONS",
@@ -151,6 +152,7 @@ class Statistics:
 
     enterprise: Enterprise
     process: Process | None
+    site: Site | None
     kind: PeriodKind
     dimension: str
     compare: tuple[str, ...]
@@ -228,13 +230,24 @@ def _change(start: dt.datetime, label: str, now: Decimal, other: Decimal | None,
     )
 
 
-def _parts(figures: reads.KeptFigures, process_code: str | None, dimension: str) -> dict[str, Decimal]:
-    """The signed contributions to the net of one period, by ``dimension``."""
-    if process_code is not None:
-        entry = figures.by_process.get(process_code) or {}
+def _entries(figures: reads.KeptFigures, codes: tuple[str, ...]) -> list[Mapping[str, Any]]:
+    return [figures.by_process.get(code) or {} for code in codes]
+
+
+def _parts(figures: reads.KeptFigures, codes: tuple[str, ...] | None, dimension: str) -> dict[str, Decimal]:
+    """The signed contributions to the net of one period, by ``dimension`` (``codes``: the processes of the scope;
+    None: the enterprise)."""
+    if codes is not None:
+        entries = _entries(figures, codes)
         if dimension == "group":
-            return {g: _signed_group(g, Decimal(entry.get(g, "0"))) for g in _GROUPS}
-        return _signed_categories(entry.get("by_category") or {})
+            return {g: _signed_group(g, sum((Decimal(e.get(g, "0")) for e in entries), Decimal(0))) for g in _GROUPS}
+        if dimension == "category":
+            by_category: dict[str, Decimal] = {}
+            for entry in entries:
+                for key, value in (entry.get("by_category") or {}).items():
+                    by_category[key] = by_category.get(key, Decimal(0)) + Decimal(value)
+            return _signed_categories(by_category)
+        return {code: Decimal(entry.get("net", "0")) for code, entry in zip(codes, entries, strict=True)}
     if dimension == "group":
         values = (getattr(figures, c) for c in _GROUP_COLUMNS)
         return {g: _signed_group(g, v) for g, v in zip(_GROUPS, values, strict=True)}
@@ -243,7 +256,7 @@ def _parts(figures: reads.KeptFigures, process_code: str | None, dimension: str)
     parts = {
         (code or UNALLOCATED): Decimal(entry.get("net", "0")) for code, entry in figures.by_process.items() if entry
     }
-    # a process with no source this period still shows; the parts add up to the enterprise's net exactly
+    # what no process carries shows as such; the parts add up to the enterprise's net exactly
     rest = figures.net - sum(parts.values(), Decimal(0))
     if rest or UNALLOCATED in parts:
         parts[UNALLOCATED] = parts.get(UNALLOCATED, Decimal(0)) + rest
@@ -254,7 +267,7 @@ def _signed_group(group: str, value: Decimal) -> Decimal:
     return -value if group == CategoryGroup.FIXED_CARBON.value else value
 
 
-def _signed_categories(by_category: Mapping[str, str]) -> dict[str, Decimal]:
+def _signed_categories(by_category: Mapping[str, str | Decimal]) -> dict[str, Decimal]:
     out = {}
     for category in SourceCategory:
         if category.value not in by_category:
@@ -264,24 +277,27 @@ def _signed_categories(by_category: Mapping[str, str]) -> dict[str, Decimal]:
     return out
 
 
-def _terms(figures: reads.KeptFigures, process_code: str | None) -> dict[str, Decimal]:
-    if process_code is None:
+def _terms(figures: reads.KeptFigures, codes: tuple[str, ...] | None) -> dict[str, Decimal]:
+    if codes is None:
         values = [getattr(figures, c) for c in _GROUP_COLUMNS]
         return dict(zip(_GROUPS, values, strict=True))
-    entry = figures.by_process.get(process_code) or {}
-    return {g: Decimal(entry.get(g, "0")) for g in _GROUPS}
+    entries = _entries(figures, codes)
+    return {g: sum((Decimal(e.get(g, "0")) for e in entries), Decimal(0)) for g in _GROUPS}
 
 
-def _net(figures: reads.KeptFigures, process_code: str | None) -> Decimal:
-    if process_code is None:
+def _net(figures: reads.KeptFigures, codes: tuple[str, ...] | None) -> Decimal:
+    if codes is None:
         return figures.net
-    return Decimal((figures.by_process.get(process_code) or {}).get("net", "0"))
+    return sum((Decimal(e.get("net", "0")) for e in _entries(figures, codes)), Decimal(0))
 
 
-def _intensity(figures: reads.KeptFigures, process_code: str | None) -> Decimal | None:
-    if process_code is None:
+def _intensity(figures: reads.KeptFigures, codes: tuple[str, ...] | None) -> Decimal | None:
+    """Per tonne of crude steel (enterprise) or of the process's product (one process; a site has no one product)."""
+    if codes is None:
         return figures.intensity
-    text = (figures.by_process.get(process_code) or {}).get("intensity")
+    if len(codes) != 1:
+        return None
+    text = (figures.by_process.get(codes[0]) or {}).get("intensity")
     return Decimal(text) if text else None
 
 
@@ -289,22 +305,22 @@ def _row(
     view: reads.PeriodView,
     kind: PeriodKind,
     zone: zoneinfo.ZoneInfo,
-    process_code: str | None,
+    codes: tuple[str, ...] | None,
     dimension: str,
     comparisons: Mapping[str, Change] | None = None,
 ) -> Row:
     figures = view.result
-    values = _parts(figures, process_code, dimension)
+    values = _parts(figures, codes, dimension)
     share = shares(values)
     return Row(
         period_start=figures.period_start,
         period_end=figures.period_end,
         label=period_label(kind, figures.period_start, zone),
-        net=_net(figures, process_code),
-        direct=scope_total(CN_ETS_STEEL, _terms(figures, process_code)),
+        net=_net(figures, codes),
+        direct=scope_total(CN_ETS_STEEL, _terms(figures, codes)),
         parts=tuple(Part(k, v, share[k]) for k, v in values.items()),
-        output=figures.crude_steel if process_code is None else None,
-        intensity=_intensity(figures, process_code),
+        output=figures.crude_steel if codes is None else None,
+        intensity=_intensity(figures, codes),
         complete=figures.complete,
         estimated=figures.estimated,
         final=figures.final,
@@ -316,7 +332,7 @@ def _row(
     )
 
 
-def _total(rows: Sequence[Row], process_code: str | None) -> Total:
+def _total(rows: Sequence[Row], codes: tuple[str, ...] | None) -> Total:
     parts: dict[str, Decimal] = {}
     for row in rows:
         for part in row.parts:
@@ -325,7 +341,7 @@ def _total(rows: Sequence[Row], process_code: str | None) -> Total:
     net = sum((r.net for r in rows), Decimal(0))
     outputs = [r.output for r in rows]
     output = None
-    if rows and process_code is None and all(o is not None for o in outputs):
+    if rows and codes is None and all(o is not None for o in outputs):
         output = sum((o for o in outputs if o is not None), Decimal(0))
     return Total(
         periods=len(rows),
@@ -369,12 +385,14 @@ async def emission_statistics(
     end: dt.datetime,
     *,
     process: Process | None = None,
+    site: Site | None = None,
     dimension: str = "group",
     compare: Sequence[str] = (),
     base: dt.datetime | None = None,
     now: dt.datetime | None = None,
 ) -> Statistics:
-    """The statistics of the enterprise (or of ``process``) for every period of ``kind`` meeting [start, end)."""
+    """The statistics of the enterprise (or of ``process``, or of ``site``: the sum of its processes) for every
+    period of ``kind`` meeting [start, end)."""
     check_question("emissions", dimension, compare, process is not None)
     if "base" in compare and base is None:
         raise StatisticsError(
@@ -395,15 +413,20 @@ async def emission_statistics(
                 hint=f"Ask for at most {_HINT_LENGTH[kind]}, or a longer period (day -> month).",
             )
         lo = period_of(kind, lo, zone)[1]
-    code = process.code if process is not None else None
+    codes: tuple[str, ...] | None = None
+    if process is not None:
+        codes = (process.code,)
+    elif site is not None:
+        codes = tuple(sorted(await Process.filter(site_id=site.id).values_list("code", flat=True)))  # type: ignore[arg-type]
+    one = codes[0] if process is not None and codes else None
 
     async def views(
         lo: dt.datetime, hi: dt.datetime, live_limit: int = reads.MAX_LIVE_PERIODS
     ) -> dict[dt.datetime, reads.PeriodView]:
         await reporting.check_verifier_range(principal, enterprise, lo, hi)
         found = await reads.kept_results(
-            principal, enterprise.id, kind, lo, hi, process_code=code, processes=dimension == "process",
-            live_limit=live_limit, now=now,
+            principal, enterprise.id, kind, lo, hi, process_code=one,
+            processes=site is not None or dimension == "process", live_limit=live_limit, now=now,
         )  # fmt: skip
         return {v.result.period_start: v for v in found}
 
@@ -425,23 +448,23 @@ async def emission_statistics(
     if "base" in compare and base is not None:
         base_lo, base_hi = period_of(kind, base, zone)
         found = (await views(base_lo, base_hi)).get(base_lo)
-        if found is None or not _net(found.result, code):
+        if found is None or not _net(found.result, codes):
             raise StatisticsError(
                 f"The base period {period_label(kind, base_lo, zone)} has no emissions to compare with.",
                 hint="Choose a base period with accounted emissions (base=<a date in it>).",
             )
-        base_row = _row(found, kind, zone, code, dimension)
+        base_row = _row(found, kind, zone, codes, dimension)
 
     def value(lo: dt.datetime | None) -> tuple[Decimal | None, str]:
         if lo is None:
             return None, ""
         view = current.get(lo) or earlier.get(lo)
-        return (_net(view.result, code) if view is not None else None), period_label(kind, lo, zone)
+        return (_net(view.result, codes) if view is not None else None), period_label(kind, lo, zone)
 
     rows = []
     for lo in periods:
         view = current[lo]
-        net = _net(view.result, code)
+        net = _net(view.result, codes)
         comparisons: dict[str, Change] = {}
         if "yoy" in compare:
             other = year_ago.get(lo)
@@ -453,7 +476,7 @@ async def emission_statistics(
             comparisons["pop"] = _change(other, label, net, previous)
         if base_row is not None:
             comparisons["base"] = _change(base_row.period_start, base_row.label, net, base_row.net, base=True)
-        rows.append(_row(view, kind, zone, code, dimension, comparisons))
+        rows.append(_row(view, kind, zone, codes, dimension, comparisons))
     names: dict[str, str] = {}
     if dimension == "process":
         processes = await Process.filter(site__enterprise_id=enterprise.id).values_list("code", "name")
@@ -461,11 +484,12 @@ async def emission_statistics(
     return Statistics(
         enterprise=enterprise,
         process=process,
+        site=site,
         kind=kind,
         dimension=dimension,
         compare=tuple(c for c in COMPARISONS if c in compare),
         base=base_row,
         rows=tuple(rows),
-        total=_total(rows, code),
+        total=_total(rows, codes),
         names=names,
     )
