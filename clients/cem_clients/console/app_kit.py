@@ -20,12 +20,15 @@ import contextlib
 import datetime as dt
 import io
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+import math
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 import flet as ft
+import flet_charts as fch
 from openpyxl import Workbook  # type: ignore[import-untyped]
 from openpyxl.styles import Font  # type: ignore[import-untyped]
 
@@ -37,14 +40,21 @@ from cem_clients.ui.theme import AppKind, Palette, Tone, palette_for, type_scale
 
 __all__ = [
     "KIND",
+    "SERIES_COLOURS",
     "Cell",
+    "ChartScale",
+    "LegendEntry",
     "bind",
     "day_span_fields",
     "pager",
     "Section",
+    "SheetData",
     "Ui",
     "card",
     "checkbox",
+    "chart_axis",
+    "chart_card",
+    "chart_scale",
     "chip",
     "date_field",
     "dropdown",
@@ -53,6 +63,7 @@ __all__ = [
     "field_error",
     "heading",
     "label",
+    "legend",
     "message",
     "muted",
     "picked_day",
@@ -655,35 +666,161 @@ def filter_bar(
     return ft.Row([*fields, *buttons], spacing=8, wrap=True, run_spacing=8)
 
 
-def workbook(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> bytes:
-    """A table as an XLSX workbook: one sheet, a bold header row, cells as given (text, numbers, naive local
-    times), columns about as wide as their text."""
+SheetData = tuple[str, Sequence[str], Sequence[Sequence[object]]]
+"""A sheet of an export: its title, header and rows."""
+
+
+def workbook(
+    title: str, header: Sequence[str], rows: Sequence[Sequence[object]], *, more: Sequence[SheetData] = ()
+) -> bytes:
+    """A table as an XLSX workbook: one sheet (and the sheets of ``more`` after it), a bold header row, cells as
+    given (text, numbers, naive local times), columns about as wide as their text. A :class:`~decimal.Decimal` is
+    written as a number shown with its own places and thousand separators (``Decimal("1234.50")``: 1,234.50), as
+    the screen shows it."""
     book = Workbook()
-    sheet = book.active
-    sheet.title = title[:31] or "Sheet"  # Excel's limit for a sheet's name
-    sheet.append(list(header))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        sheet.append(list(row))
-    for column in sheet.columns:
-        widest = max((len(str(c.value)) if c.value is not None else 0) for c in column)
-        # CJK text is about twice as wide as Latin: 1.6 per character keeps both readable
-        sheet.column_dimensions[column[0].column_letter].width = min(max(10, widest * 1.6 + 2), 60)
-    sheet.freeze_panes = "A2"
+    for index, (name, head, body) in enumerate(((title, header, rows), *more)):
+        sheet = book.active if index == 0 else book.create_sheet()
+        sheet.title = name[:31] or f"Sheet{index + 1}"  # Excel's limit for a sheet's name
+        sheet.append(list(head))
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        for row in body:
+            sheet.append(list(row))
+            for cell, value in zip(sheet[sheet.max_row], row, strict=False):
+                if isinstance(value, Decimal):
+                    places = max(0, -int(value.as_tuple().exponent))
+                    cell.number_format = "#,##0" + ("." + "0" * places if places else "")
+        for column in sheet.columns:
+            widest = max((len(str(c.value)) if c.value is not None else 0) for c in column)
+            # CJK text is about twice as wide as Latin: 1.6 per character keeps both readable
+            sheet.column_dimensions[column[0].column_letter].width = min(max(10, widest * 1.6 + 2), 60)
+        sheet.freeze_panes = "A2"
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
 
 
 def export_button(
-    ui: Ui, filename: Callable[[], str], sheet: Callable[[], tuple[str, Sequence[str], Sequence[Sequence[object]]]]
+    ui: Ui,
+    filename: Callable[[], str],
+    sheet: Callable[[], SheetData],
+    *,
+    more: Callable[[], Sequence[SheetData]] | None = None,
 ) -> ft.Control:
-    """The export of a table as XLSX: ``sheet()`` gives its title, header and rows as shown, then it is saved
-    (a download in the browser) as ``filename()``."""
+    """The export of a table as XLSX: ``sheet()`` gives its title, header and rows as shown (``more()``: further
+    sheets, e.g. a chart's figures), then it is saved (a download in the browser) as ``filename()``."""
 
     async def export() -> None:
         title, header, rows = sheet()
-        await ui.save_file(filename(), workbook(title, header, rows))
+        await ui.save_file(filename(), workbook(title, header, rows, more=more() if more is not None else ()))
 
     return secondary_button(ui.t("console.export.xlsx"), ui.act(export), icon=ft.Icons.DOWNLOAD)
+
+
+# ---- charts -------------------------------------------------------------------------------------------------------
+
+SERIES_COLOURS = (
+    "#2563EB", "#F59E0B", "#10B981", "#8B5CF6", "#EC4899", "#06B6D4",
+    "#84CC16", "#F97316", "#6366F1", "#14B8A6", "#A855F7", "#EAB308",
+)  # fmt: skip
+"""Colours of a chart's series, in order: distinct on white and for the common colour-vision deficiencies."""
+
+
+@dataclass(frozen=True)
+class LegendEntry:
+    """A series in a chart's legend: its caption and colour, drawn as a line or a filled square."""
+
+    caption: str
+    colour: str
+    line: bool = False
+    dashed: bool = False
+
+
+@dataclass(frozen=True)
+class ChartScale:
+    """A value axis: from ``low`` to ``high`` in round steps of ``step``."""
+
+    low: float
+    high: float
+    step: float
+
+    def ticks(self) -> list[float]:
+        """The values labelled on the axis."""
+        count = round((self.high - self.low) / self.step)
+        return [self.low + i * self.step for i in range(count + 1)]
+
+
+def chart_scale(values: Iterable[float], *, with_zero: bool = True, steps: int = 5) -> ChartScale:
+    """A value axis holding ``values`` (and zero, unless told) in about ``steps`` round steps (1, 2, 2.5, 5 x 10^n)."""
+    numbers = [v for v in values if math.isfinite(v)]
+    low = min([*numbers, 0.0] if with_zero else numbers or [0.0])
+    high = max([*numbers, 0.0] if with_zero else numbers or [1.0])
+    if high == low:
+        high, low = (high + abs(high) * 0.1 or 1.0), (low - abs(low) * 0.1 if not with_zero else low)
+    raw = (high - low) / steps
+    size = 10 ** math.floor(math.log10(raw))
+    step = next(m * size for m in (1, 2, 2.5, 5, 10) if m * size >= raw)
+    return ChartScale(math.floor(low / step) * step, math.ceil(high / step) * step, step)
+
+
+def chart_axis(
+    labels: Sequence[tuple[float, str]], *, size: float = 22, title: str | None = None, show: bool = True
+) -> fch.ChartAxis:
+    """An axis of a chart with ``labels`` (value, text) in the console's label size; ``size`` is the room the labels
+    get (the height of the bottom axis's, the width of the left axis's)."""
+    palette, scale = palette_for(KIND), type_scale(KIND)
+    return fch.ChartAxis(
+        labels=[
+            fch.ChartAxisLabel(
+                value=value, label=ft.Text(caption, size=scale.label, color=palette.text_muted, no_wrap=True)
+            )
+            for value, caption in labels
+        ],
+        label_size=size,
+        show_labels=show,
+        title=ft.Text(title, size=scale.label, color=palette.text_muted) if title else None,
+        title_size=18 if title else 0,
+    )
+
+
+def legend(entries: Sequence[LegendEntry]) -> ft.Control:
+    """A chart's legend: a swatch (a square, or a line for a line series) and the caption of each series."""
+    items: list[ft.Control] = []
+    for entry in entries:
+        swatch = (
+            ft.Container(width=16, height=3 if not entry.dashed else 2, bgcolor=entry.colour, border_radius=1)
+            if entry.line
+            else ft.Container(width=11, height=11, bgcolor=entry.colour, border_radius=2)
+        )
+        items.append(
+            ft.Row(
+                [swatch, muted(entry.caption)], spacing=6, tight=True, vertical_alignment=ft.CrossAxisAlignment.CENTER
+            )
+        )
+    return ft.Row(items, spacing=16, run_spacing=6, wrap=True)
+
+
+def chart_card(
+    title: str,
+    chart: ft.Control | None,
+    entries: Sequence[LegendEntry] = (),
+    *,
+    subtitle: str = "",
+    trailing: Sequence[ft.Control] = (),
+    height: int = 260,
+    empty: str = "",
+    expand: bool | int | None = None,
+    width: int | None = None,
+    below: Sequence[ft.Control] = (),
+) -> ft.Container:
+    """A titled card around a chart (``height`` px high), its legend under it, then ``below`` (a table of the same
+    figures, a note). Without a chart the card says ``empty`` where the chart would be."""
+    body: ft.Control = (
+        ft.Container(chart, height=height)
+        if chart is not None
+        else ft.Container(muted(empty, size=type_scale(KIND).body), height=height, alignment=ft.Alignment.CENTER)
+    )
+    controls: list[ft.Control] = [body]
+    if entries and chart is not None:
+        controls.append(legend(entries))
+    return card([*controls, *below], title=title, subtitle=subtitle, trailing=trailing, expand=expand, width=width)
