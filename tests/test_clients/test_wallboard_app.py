@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import flet as ft
+import flet_charts as fch
 import pytest
 
 from cem_clients.ui import serve as ui_serve
@@ -93,16 +94,31 @@ def _bars(control: Any) -> list[tuple[int, int]]:
     return found
 
 
+def _charts(control: Any, kind: type) -> list[Any]:
+    """The charts of ``kind`` in a control tree."""
+    found = [control] if isinstance(control, kind) else []
+    for child in [getattr(control, "content", None), *(getattr(control, "controls", None) or [])]:
+        if child is not None:
+            found.extend(_charts(child, kind))
+    return found
+
+
 def test_process_bars_are_drawn_to_scale() -> None:
     tr, palette = Translator(Locale.ZH_CN, zone="Asia/Shanghai"), palette_for(AppKind.WALLBOARD)
     board = Wallboard(api=Any, enterprise_id=1)  # type: ignore[arg-type]  # drawing needs no client
     board.processes = [
-        ProcessFigure(1, "CK", "炼焦", Decimal(400), {}),
-        ProcessFigure(2, "IR", "炼铁", Decimal(1600), {}),
-        ProcessFigure(3, "AX", "辅助生产", None, {}),
+        ProcessFigure(1, "CK", "炼焦", Decimal(400)),
+        ProcessFigure(2, "IR", "炼铁", Decimal(1600)),
+        ProcessFigure(3, "AX", "辅助生产", None),
     ]
-    bars = _bars(_processes(board, tr, palette))
-    assert bars == [(225, 900), (900, 900), (2, 900)]  # a quarter, the largest, unknown (a sliver, not full)
+    board.unallocated = Decimal(800)  # purchased electricity without a sub-meter: its own bar, never spread
+    page = _processes(board, tr, palette)
+    bars = _bars(page)
+    assert bars == [(105, 420), (420, 420), (2, 420), (210, 420)]  # a quarter, the largest, unknown, a half
+    assert "未分摊到工序" in _texts(page)
+    [pie] = _charts(page, fch.PieChart)  # the same figures as shares: 400, 1600 and 800 of 2800
+    assert [s.value for s in pie.sections] == [400, 1600, 800]
+    assert [s.title for s in pie.sections] == ["14.3%", "57.1%", "28.6%"]
 
 
 def test_a_tile_says_when_its_data_is_missing_or_incomplete() -> None:
@@ -149,10 +165,13 @@ async def test_every_page_in_the_browser(world: World, base_url: str, browser: B
             "本年排放",
             "排放强度",
             "配额数据尚未接入",
+            "本年逐月排放 · tCO2",
+            "今年",
+            "去年同月",
             *([] if first_hour_of_a_month() else ["同比上升 7.1%"]),
         ],  # the last only once the figures are in, and not before 01:00 on the 1st (this month's data only)
-        "processes": ["分工序排放 · 本月", "炼铁", *([] if first_hour_of_a_month() else ["化石燃料燃烧"])],
-        "trend": ["近30天趋势"],
+        "processes": ["分工序排放 · 本月", "炼铁", "工序占比 · 本月", "本年排放构成", "燃烧排放"],
+        "trend": ["近30天趋势", "去年同日"],
         "alarms": ["工艺流程状态", "计量点无数据  入炉焦炭（1#高炉）", "严重"],
     }
     for page, expected in expectations.items():
@@ -281,6 +300,8 @@ async def test_language_and_page_from_the_url(world: World, base_url: str, brows
             "Emissions today",
             "Emissions this month",
             "Allowance data",
+            "This year by month · tCO2",
+            "Same month last year",
             *([] if first_hour_of_a_month() else ["7.1% above last year"]),
         ]  # the last only once the figures are in, and not before 01:00 on the 1st
         shot = await asyncio.to_thread(
@@ -297,9 +318,16 @@ async def test_language_and_page_from_the_url(world: World, base_url: str, brows
         assert shot.settled  # pinned: it does not rotate every half second
         trend = await asyncio.to_thread(
             browser.load, url + "&page=trend", viewport=VIEWPORTS["wallboard"],
-            screenshot=SCREENSHOTS / "trend-en-1920x1080.png", expect=["Last 30 days", "Updated"],
+            screenshot=SCREENSHOTS / "trend-en-1920x1080.png", expect=["Last 30 days", "Updated", "Same day last year"],
         )  # fmt: skip
         assert trend.settled and "Emissions today" not in trend.texts, trend.texts  # loaded, and still the trend
         assert any(t.startswith("Daily emissions · max") and "tCO2" in t for t in trend.texts), trend.texts
+        expected = ["By process · This month", "Share by process · this month", "This year by term", "Combustion"]
+        processes = await asyncio.to_thread(
+            browser.load, url + "&page=processes", viewport=VIEWPORTS["wallboard"],
+            screenshot=SCREENSHOTS / "processes-en-1920x1080.png", expect=[*expected, "炼铁"],
+        )  # fmt: skip
+        assert all(any(e in t for t in processes.texts) for e in expected), processes.texts
+        print(trend.texts, processes.texts)
     finally:
         app.stop()

@@ -2,6 +2,7 @@
 
 The comparisons with last year are like for like: the day, month and year so far up to the last full hour against
 the same local dates and hours a year earlier, proven with meter readings whose rate changes in the afternoon.
+The figures come from the statistics service in at most three requests a refresh, never from the emissions route.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from cem_clients.api import ApiClient, Emissions, LiveEvent
+from cem_clients.api import ApiClient, Emissions, LiveEvent, Statistics
 from cem_clients.wallboard.model import PAGES, Freshness, Wallboard
 from cem_platform.alarms.models import AlarmKind, Severity
 from cem_platform.alarms.services import AlarmService
@@ -101,9 +102,19 @@ async def test_figures_against_last_year(world: World, board: Wallboard) -> None
     assert board.intensity_status() == "good"  # about 1.07 tCO2/t, under the 1.80 reference
     assert len(board.trend) == 30 and board.trend[-1].day == dt.date(2025, 6, 15)
     assert all(close(day.net, (june if day.day.month == 6 else 3000 * PER_TONNE) / 30) for day in board.trend[-15:])
+    assert close(board.trend[-1].last_year, june_2024 / 30)  # the same date a year earlier, for the chart
+    may = board.trend[0]  # 17 May: last year's May had 31 days too
+    assert may.day == dt.date(2025, 5, 17) and close(may.last_year, june_2024 / 31)
     [process] = board.processes  # the month tile's span too: the processes add up to the month's figure
     assert process.code == "IR" and process.net is not None and close(process.net, june * so_far)
-    assert close(process.net, board.month.value) and close(board.category_totals()["fuel_combustion"], june * so_far)
+    assert close(process.net, board.month.value) and not board.unallocated  # all of it booked to ironmaking
+    # this year by month against last year's whole months; June is running on the screen's clock
+    assert [m.month for m in board.months] == [1, 2, 3, 4, 5, 6] and [m.running for m in board.months][-2:] == [
+        False,
+        True,
+    ]
+    assert all(close(m.net, june) and close(m.last_year, june_2024) for m in board.months)
+    assert close(board.terms["combustion"], 6 * june) and not board.terms["process"]  # the year's structure
     assert board.allowance is None  # not served by the platform: shown as unknown, never invented
 
 
@@ -138,13 +149,18 @@ async def metered_coke(world: World) -> None:
 async def test_like_for_like_against_last_years_same_hours(world: World, board: Wallboard) -> None:
     await metered_coke(world)
     calls: list[tuple[str, str]] = []
-    emissions = board.api.emissions
+    emissions, statistics = board.api.emissions, board.api.statistics
 
-    async def counted(*args: object, **kwargs: object) -> Emissions:
-        calls.append((str(args[0]), str(args[2])))
+    async def counted_emissions(*args: object, **kwargs: object) -> Emissions:
+        calls.append(("emissions", str(args[2])))
         return await emissions(*args, **kwargs)  # type: ignore[arg-type]
 
-    board.api.emissions = counted  # type: ignore[method-assign]
+    async def counted_statistics(*args: object, **kwargs: object) -> Statistics:
+        calls.append(("statistics", str(args[2])))
+        return await statistics(*args, **kwargs)  # type: ignore[arg-type]
+
+    board.api.emissions = counted_emissions  # type: ignore[method-assign]
+    board.api.statistics = counted_statistics  # type: ignore[method-assign]
     now = at(2025, 6, 15, 12, 30)
     assert await board.refresh(now), board.error
     assert board.today is not None and board.month is not None and board.year is not None
@@ -157,12 +173,14 @@ async def test_like_for_like_against_last_years_same_hours(world: World, board: 
     assert not board.month.complete  # days without readings this month
     assert board.intensity is None  # no crude steel entered
     assert board.trend[-1].day == dt.date(2025, 6, 15) and close(board.trend[-1].net, Decimal("562.5") * PER_TONNE)
-    enterprise_calls = [c for c in calls if c[0] == "enterprise"]
-    assert len(enterprise_calls) <= 6, calls  # bounded: months, days and hours, this year and last
-    assert sorted(p for _, p in enterprise_calls) == ["day", "day", "hour", "hour", "month", "month"]
+    # from the statistics service, in three requests: the year by month, the recent days, today's full hours (each
+    # with last year's same periods); none to the emissions route, however many processes and periods there are
+    assert sorted(calls) == [("statistics", "day"), ("statistics", "hour"), ("statistics", "month")], calls
 
     # In the first hour of a day nothing of it can be compared yet; the month runs to midnight.
+    calls.clear()
     assert await board.refresh(at(2025, 6, 15, 0, 20)), board.error
+    assert sorted(calls) == [("statistics", "day"), ("statistics", "month")], calls  # no request for no hour
     assert board.today is not None and board.today.pending and board.today.value is None
     assert board.month is not None and not board.month.pending and board.month.until == at(2025, 6, 15)
     assert close(board.month.value, 60 * PER_TONNE) and close(board.month.previous, 120 * PER_TONNE)

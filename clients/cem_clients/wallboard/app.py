@@ -2,7 +2,9 @@
 
 Screens are built from small functions of the view state (:class:`~cem_clients.wallboard.model.Wallboard`):
 a header (title, works, clock, freshness), a main area that rotates through overview, processes, trend and
-alarms, and an alarm ticker that is always there. Dark theme, numerals readable from five metres
+alarms, and an alarm ticker that is always there. Where a picture says it faster than figures, Flet's own chart
+controls (``flet-charts``) draw it: this year's months against last year's, the month's processes as a pie, the last
+30 days against the same days a year earlier. Dark theme, numerals readable from five metres
 (:mod:`cem_clients.ui.theme`), Simplified Chinese by default (:mod:`cem_clients.ui.i18n`).
 
 Each screen may choose its language and pin a page in its URL, as nobody touches it once it is up:
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import flet as ft
+import flet_charts as fch
 
 from cem_clients.api import Alarm, ApiClient, ClientError, LiveFeed
 from cem_clients.ui.alarm_text import describe_alarm
@@ -47,18 +50,10 @@ __all__ = ["ScreenOptions", "render", "screen_options", "wallboard_main"]
 
 log = logging.getLogger("cem_clients.wallboard")
 KIND = AppKind.WALLBOARD
-CATEGORY_KEYS = ("fuel_combustion", "flux", "electrode", "raw_material", "electricity", "heat", "fixed_carbon")
-CATEGORY_NAMES = {
-    "zh-CN": {
-        "fuel_combustion": "化石燃料燃烧", "flux": "熔剂分解", "electrode": "电极消耗", "raw_material": "含碳原料",
-        "electricity": "净购入电力", "heat": "净购入热力", "fixed_carbon": "固碳产品(扣除)",
-    },
-    "en": {
-        "fuel_combustion": "Fuel combustion", "flux": "Flux", "electrode": "Electrodes",
-        "raw_material": "Carbon-bearing materials", "electricity": "Net purchased electricity",
-        "heat": "Net purchased heat", "fixed_carbon": "Carbon fixed in products (deducted)",
-    },
-}  # fmt: skip
+TERM_KEYS = ("combustion", "process", "electricity", "heat", "fixed_carbon")  # GB/T 32151.5, in its order
+#: Colours of the processes in the pie and beside their bars: apart from each other on the dark background.
+SERIES = ("#38BDF8", "#F472B6", "#A3E635", "#FB923C", "#C084FC", "#2DD4BF", "#FACC15", "#F87171", "#818CF8", "#94A3B8")
+LAST_YEAR = "#64748B"  # last year's bars: there to compare with, quieter than this year's
 
 
 @dataclass(frozen=True)
@@ -86,8 +81,16 @@ def screen_options(route: str | None) -> ScreenOptions:
 
 def _tile(title: str, body: Sequence[ft.Control], palette: Palette, *, expand: int = 1) -> ft.Container:
     scale = type_scale(KIND)
+    # a chart takes the height the tile has left; figures keep theirs
+    tight = not any(isinstance(c, fch.BarChart | fch.PieChart) or (isinstance(c, ft.Container) and c.expand)
+                    for c in body)  # fmt: skip
     return ft.Container(
-        ft.Column([ft.Text(title, size=scale.title, color=palette.text_muted), *body], spacing=8, tight=True),
+        ft.Column(
+            [ft.Text(title, size=scale.title, color=palette.text_muted), *body],
+            spacing=8,
+            tight=tight,
+            expand=not tight,
+        ),
         bgcolor=palette.surface,
         padding=24,
         border_radius=12,
@@ -175,13 +178,14 @@ def _intensity_tile(board: Wallboard, tr: Translator, palette: Palette) -> ft.Co
             ),  # fmt: skip
         ],
         palette,
+        expand=4,
     )
 
 
 def _allowance_tile(board: Wallboard, tr: Translator, palette: Palette) -> ft.Container:
     text = tr.compact(board.allowance) if board.allowance is not None else "—"
     return _tile(tr.t("allowance"), [numeral(text, KIND, level="l"), _muted(tr.t("allowance.unknown"), palette)],
-                 palette)  # fmt: skip
+                 palette, expand=3)  # fmt: skip
 
 
 def _overview(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
@@ -196,7 +200,12 @@ def _overview(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
                 spacing=24,
                 expand=True,
             ),
-            ft.Row([_intensity_tile(board, tr, palette), _allowance_tile(board, tr, palette)], spacing=24, expand=True),
+            ft.Row(
+                [_intensity_tile(board, tr, palette), _allowance_tile(board, tr, palette), _months(board, tr, palette)],
+                spacing=24,
+                vertical_alignment=ft.CrossAxisAlignment.STRETCH,
+                expand=True,
+            ),
         ],
         spacing=24,
         expand=True,
@@ -214,76 +223,235 @@ def _bar(fraction: float, tone: str, palette: Palette, height: int = 36, width: 
     )
 
 
-def _processes(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
-    scale = type_scale(KIND)
-    largest = max((p.net for p in board.processes if p.net), default=Decimal(0))
-    rows: list[ft.Control] = []
-    for figure in board.processes:
-        net = figure.net
-        fraction = float(net / largest) if net and largest else 0.0
-        rows.append(
-            ft.Row(
-                [
-                    ft.Text(figure.name, size=scale.body, width=360, color=palette.text),
-                    _bar(fraction, palette.primary, palette),
-                    ft.Text(
-                        tr.quantity(net, "tco2", 0) if net is not None else "—",
-                        size=scale.body,
-                        color=palette.text,
-                        width=400,
-                        text_align=ft.TextAlign.RIGHT,
-                    ),  # fmt: skip
-                ],
-                spacing=24,
-            )
-        )
-    categories = board.category_totals()
-    table = ft.Row(
+def _ticks(values: Sequence[Decimal]) -> tuple[float, float, list[float]]:
+    """The value axis of a chart: its bottom, top and three or four round steps (1, 2 or 5 x 10^n) between."""
+    low = float(min((*values, Decimal(0))))
+    high = float(max((*values, Decimal(0))))
+    span = (high - low) or 1.0
+    step = 10.0 ** len(str(int(span / 4))) / 10 if span >= 4 else 1.0
+    for factor in (1, 2, 5, 10):
+        if span / (step * factor) <= 4:
+            step *= factor
+            break
+    bottom = step * (low // step)
+    top = step * -(-high // step) if high > 0 else 0.0
+    top = max(top, bottom + step)
+    return bottom, top, [bottom + i * step for i in range(int(round((top - bottom) / step)) + 1)]
+
+
+def _legend(items: Sequence[tuple[str, str]], palette: Palette) -> ft.Control:
+    """Colour swatches with what they stand for."""
+    return ft.Row(
         [
-            ft.Column(
-                [
-                    _muted(CATEGORY_NAMES[tr.locale.value].get(key, key), palette),
-                    ft.Text(tr.compact(categories[key]), size=scale.body, color=palette.text),
-                ],  # fmt: skip
-                spacing=4,
+            ft.Row(
+                [ft.Container(width=28, height=28, bgcolor=colour, border_radius=4), _muted(text, palette)],
+                spacing=8,
+                tight=True,  # as wide as its text: the legend is one line
             )
-            for key in CATEGORY_KEYS
-            if key in categories
+            for colour, text in items
         ],
-        spacing=48,
+        spacing=32,
         wrap=True,
     )
-    body: list[ft.Control] = rows or [_muted(tr.t("no_data"), palette, scale.body)]
+
+
+def _bar_chart(
+    groups: Sequence[tuple[str, Sequence[tuple[Decimal | None, str]]]],
+    tr: Translator,
+    palette: Palette,
+    *,
+    rod_width: int,
+    label_every: int = 1,
+) -> fch.BarChart:
+    """Grouped bars, one group per period (its label, its rods as value and colour), a value axis in tCO2."""
+    values = [v for _, rods in groups for v, _ in rods if v is not None]
+    bottom, top, ticks = _ticks(values)
+    size = type_scale(KIND).label
+    return fch.BarChart(
+        groups=[
+            fch.BarChartGroup(
+                x=x,
+                rods=[
+                    fch.BarChartRod(from_y=0, to_y=float(v), width=rod_width, color=colour, border_radius=4)
+                    for v, colour in rods
+                    if v is not None
+                ],
+                spacing=4,
+            )
+            for x, (_, rods) in enumerate(groups)
+        ],
+        bottom_axis=fch.ChartAxis(
+            labels=[
+                fch.ChartAxisLabel(value=x, label=ft.Text(label, size=size, color=palette.text_muted))
+                for x, (label, _) in enumerate(groups)
+                if (len(groups) - 1 - x) % label_every == 0  # counted from the last: the latest is always labelled
+            ],
+            label_size=size + 16,
+            label_spacing=1,
+        ),
+        left_axis=fch.ChartAxis(
+            labels=[
+                fch.ChartAxisLabel(
+                    value=t, label=ft.Text(tr.compact(Decimal(str(t))), size=size, color=palette.text_muted)
+                )
+                for t in ticks
+            ],
+            label_size=size * 4,
+            label_spacing=ticks[1] - ticks[0],  # else the chart picks its own steps and shows only labels on them
+        ),  # fmt: skip
+        horizontal_grid_lines=fch.ChartGridLines(interval=ticks[1] - ticks[0], color=palette.outline, width=1),
+        min_y=bottom,
+        max_y=top + (ticks[1] - ticks[0]) * 0.15,  # room above the top line for its label, under the legend
+        interactive=False,  # nobody touches a wallboard
+        expand=True,
+    )
+
+
+def _months(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
+    """This year month by month (the running month so far) against last year's whole months."""
+    names = tr.t("wall.month.names").split(",")
+    so_far = palette.tone(Tone.INFO)
+    groups = [
+        (names[m.month - 1], [(m.net, so_far if m.running else palette.primary), (m.last_year, LAST_YEAR)])
+        for m in board.months
+    ]
+    legend = [(palette.primary, tr.t("wall.legend.this_year")), (LAST_YEAR, tr.t("wall.legend.last_year_month"))]
+    if any(m.running for m in board.months):
+        legend.insert(1, (so_far, tr.t("wall.legend.so_far")))
+    body: list[ft.Control] = (
+        [_legend(legend, palette), _bar_chart(groups, tr, palette, rod_width=18)]
+        if board.months
+        else [_muted(tr.t(board.emissions_note or "no_data"), palette)]
+    )
+    return _tile(f"{tr.t('wall.months.title')} · {tr.t('unit.tco2')}", body, palette, expand=7)
+
+
+def _process_colour(index: int) -> str:
+    return SERIES[index % len(SERIES)]
+
+
+def _pie(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
+    """The month's emissions by process as a pie (what no process carries as a grey slice of its own)."""
+    slices = [(f.name, f.net, _process_colour(i)) for i, f in enumerate(board.processes)]
+    if board.unallocated:
+        slices.append((tr.t("wall.unallocated"), board.unallocated, LAST_YEAR))
+    shown = [(name, net, colour) for name, net, colour in slices if net is not None and net > 0]
+    whole = sum((net for _, net, _ in shown), Decimal(0))
+    if not whole:
+        return _tile(tr.t("wall.share.title"), [_muted(tr.t(board.emissions_note or "no_data"), palette)], palette)
+    size = type_scale(KIND).label
+    sections = [
+        fch.PieChartSection(
+            value=float(net),
+            color=colour,
+            radius=190,
+            title=f"{tr.number(net * 100 / whole, 1)}%" if net * 20 >= whole else "",  # 5 % and more: room for it
+            title_style=ft.TextStyle(size=size, weight=ft.FontWeight.BOLD, color=palette.background),
+            title_position=0.62,
+        )
+        for _, net, colour in shown
+    ]
+    chart = fch.PieChart(sections=sections, center_space_radius=0, sections_space=2, expand=True)
+    return _tile(tr.t("wall.share.title"), [ft.Container(chart, expand=True)], palette)
+
+
+def _process_row(name: str, net: Decimal | None, largest: Decimal, colour: str, tr: Translator,
+                 palette: Palette) -> ft.Control:  # fmt: skip
+    scale = type_scale(KIND)
+    fraction = float(net / largest) if net and largest else 0.0
+    return ft.Row(
+        [
+            ft.Container(width=20, height=36, bgcolor=colour, border_radius=4),
+            ft.Text(
+                name, size=scale.body, width=300, color=palette.text, max_lines=1, overflow=ft.TextOverflow.ELLIPSIS
+            ),
+            _bar(fraction, palette.primary, palette, width=420),
+            ft.Text(
+                tr.quantity(net, "tco2", 0) if net is not None else "—",
+                size=scale.body,
+                color=palette.text,
+                width=300,
+                text_align=ft.TextAlign.RIGHT,
+            ),  # fmt: skip
+        ],
+        spacing=16,
+    )
+
+
+def _terms(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
+    """This year by the five terms of GB/T 32151.5 (carbon fixed in products deducted)."""
+    scale = type_scale(KIND)
+    figures = [
+        ft.Column(
+            [
+                _muted(tr.t(f"console.term.{key}"), palette),
+                ft.Text(tr.compact(board.terms[key]), size=scale.body, color=palette.text),
+            ],
+            spacing=4,
+        )  # fmt: skip
+        for key in TERM_KEYS
+        if key in board.terms
+    ]
+    return ft.Row([_muted(tr.t("wall.terms.title"), palette), *figures], spacing=48, wrap=True)
+
+
+def _processes(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
+    scale = type_scale(KIND)
+    rows: list[tuple[str, Decimal | None, str]] = [
+        (f.name, f.net, _process_colour(i)) for i, f in enumerate(board.processes)
+    ]
+    if board.unallocated:  # booked to no process (e.g. purchased electricity without a sub-meter): never spread
+        rows.append((tr.t("wall.unallocated"), board.unallocated, LAST_YEAR))
+    largest = max((net for _, net, _ in rows if net), default=Decimal(0))
+    body: list[ft.Control] = [_process_row(n, v, largest, c, tr, palette) for n, v, c in rows] or [
+        _muted(tr.t("no_data"), palette, scale.body)
+    ]
     if board.emissions_note:  # why the figures are unknown, in the screen's language
         body.append(_muted(tr.t(board.emissions_note), palette, scale.body))
-    return _tile(f"{tr.t('per_process')} · {tr.t('period.this_month')}", [*body, ft.Divider(), table], palette)
+    figures = _tile(f"{tr.t('per_process')} · {tr.t('period.this_month')}", body, palette, expand=3)
+    return ft.Column(
+        [
+            ft.Row(
+                [figures, _pie(board, tr, palette)],
+                spacing=24,
+                expand=True,
+                vertical_alignment=ft.CrossAxisAlignment.STRETCH,
+            ),  # fmt: skip
+            ft.Container(_terms(board, tr, palette), bgcolor=palette.surface, padding=24, border_radius=12),
+        ],
+        spacing=24,
+        expand=True,
+    )
 
 
 def _trend(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
     scale = type_scale(KIND)
     largest = max((d.net for d in board.trend if d.net > 0), default=Decimal(0))
-    height = 520
-    bars: list[ft.Control] = []
-    for day in board.trend:
-        fraction = float(day.net / largest) if largest and day.net > 0 else 0.0
-        colour = palette.primary if day.complete else palette.tone(Tone.WARNING)
-        bars.append(
-            ft.Column(
-                [
-                    ft.Container(height=int(height * (1 - fraction))),
-                    ft.Container(height=max(2, int(height * fraction)), width=40, bgcolor=colour, border_radius=4),
-                    _muted(f"{day.day.day}", palette),
-                ],
-                spacing=4,
-                horizontal_alignment=ft.CrossAxisAlignment.CENTER,
-            )
+    incomplete = palette.tone(Tone.WARNING)
+    groups = [
+        (
+            tr.t("wallboard.span.date", month=d.day.month, day=1) if d.day.day == 1 else f"{d.day.day}",
+            [(d.net, palette.primary if d.complete else incomplete), (d.last_year, LAST_YEAR)],
         )
+        for d in board.trend
+    ]
     peak = tr.quantity(largest, "tco2", 0) if largest else "—"
+    legend = [(palette.primary, tr.t("wall.legend.this_year")), (LAST_YEAR, tr.t("wall.legend.last_year_day"))]
+    if any(not d.complete for d in board.trend):
+        legend.insert(1, (incomplete, tr.t("wallboard.incomplete")))
     body: list[ft.Control] = [
-        _muted(f"{tr.t('trend.daily')} · {tr.t('trend.max', value=peak)}", palette, scale.body),
-        ft.Row(bars, spacing=14, vertical_alignment=ft.CrossAxisAlignment.END) if bars else _muted(
-            tr.t(board.emissions_note or "no_data"), palette, scale.body),
-    ]  # fmt: skip
+        ft.Row(
+            [
+                _muted(f"{tr.t('trend.daily')} · {tr.t('trend.max', value=peak)}", palette, scale.body),
+                _legend(legend, palette),
+            ],
+            spacing=48,
+            wrap=True,
+        ),  # fmt: skip
+        _bar_chart(groups, tr, palette, rod_width=20, label_every=2)
+        if groups
+        else _muted(tr.t(board.emissions_note or "no_data"), palette, scale.body),
+    ]
     return _tile(tr.t("trend_30d"), body, palette)
 
 

@@ -7,8 +7,9 @@ One :class:`Wallboard` holds what the executives' screen shows for one enterpris
   same local dates and hours a year earlier (:class:`Comparison` says which span);
 * carbon intensity of the year so far (tCO2 per t crude steel) against reference values (benchmark, limit)
   that are configuration with their source named — the platform does not serve benchmarks yet;
-* this month so far per process (a chart and a table; the month tile's span, so they add up to it), and the trend of
-  the last 30 days;
+* this month so far per process (the month tile's span, so they add up to it, with what no process carries), this
+  year month by month against last year's months, the year's structure by the five GB/T 32151.5 terms, and the
+  trend of the last 30 days against the same days a year earlier;
 * the carbon allowance: unknown until the platform serves carbon assets — shown as such, never invented;
 * the alarm ticker (open alarms, newest first; one per outage, the meters it affects listed under it, not apart)
   and a process flow coloured by each process's worst alarm (an outage colours the processes of its meters);
@@ -16,6 +17,11 @@ One :class:`Wallboard` holds what the executives' screen shows for one enterpris
 
 :meth:`Wallboard.refresh` reloads everything over the REST API; :meth:`Wallboard.apply` folds a live event
 (an alarm raised, acknowledged or cleared) in between. Pages rotate with :meth:`Wallboard.next_page`.
+
+The emission figures come from the statistics service (``GET /statistics``) in at most three requests a refresh:
+this year by month (the monthly chart, the year's structure and intensity), the days of this month and of the
+trend, and today's full hours, each with its year-on-year figures. The service compares whole periods; a span so
+far is made of the whole periods inside it, and its last year's figure of theirs.
 """
 
 from __future__ import annotations
@@ -28,13 +34,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
-from cem_clients.api import Alarm, ApiClient, ClientError, EmissionPeriod, InvalidInput, LiveEvent, PeriodKind
+from cem_clients.api import Alarm, ApiClient, ClientError, InvalidInput, LiveEvent, StatisticsRow
 from cem_clients.ui.alarm_text import is_consequence
 
 __all__ = [
     "PAGES",
     "Comparison",
     "Freshness",
+    "MonthFigure",
     "ProcessFigure",
     "Reference",
     "TrendDay",
@@ -47,6 +54,9 @@ PAGES = ("overview", "processes", "trend", "alarms")
 SEVERITY_RANK = {"info": 0, "warning": 1, "major": 2, "critical": 3}
 TICKER_SIZE = 20
 TREND_DAYS = 30
+#: The key of what no process carries (purchased electricity without a sub-meter, enterprise-level sources).
+UNALLOCATED = "_unallocated"
+ROUNDING_RESIDUE = Decimal("0.000001")  # t: less than this unallocated is the arithmetic's, not a meter's
 
 
 @dataclass(frozen=True)
@@ -109,22 +119,33 @@ class Comparison:
 
 @dataclass(frozen=True)
 class ProcessFigure:
-    """One process this month: emissions by term, and its worst open alarm."""
+    """One process this month so far (tCO2), and its worst open alarm."""
 
     process_id: int
     code: str
     name: str
-    net: Decimal | None  # None when unknown (no inventory)
-    by_category: dict[str, Decimal]
+    net: Decimal | None  # None when unknown (no inventory, or nothing of the month yet)
     worst_alarm: str | None = None  # severity of its worst open alarm
 
 
 @dataclass(frozen=True)
 class TrendDay:
-    """One day of the 30-day trend."""
+    """One day of the 30-day trend, and the same date a year earlier (None: no figure)."""
 
     day: dt.date
     net: Decimal
+    complete: bool
+    last_year: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class MonthFigure:
+    """One month of this year (the running one so far) and the whole same month of last year (None: no figure)."""
+
+    month: int
+    net: Decimal
+    last_year: Decimal | None
+    running: bool  # the month is not over: its figure is so far, last year's is the whole month
     complete: bool
 
 
@@ -143,6 +164,9 @@ class Wallboard:
     year: Comparison | None = None
     intensity: Decimal | None = None
     processes: list[ProcessFigure] = field(default_factory=list)
+    unallocated: Decimal | None = None  # this month so far, booked to no process
+    months: list[MonthFigure] = field(default_factory=list)
+    terms: dict[str, Decimal] = field(default_factory=dict)  # this year by GB/T 32151.5 term, signed (tCO2)
     trend: list[TrendDay] = field(default_factory=list)
     alarms: list[Alarm] = field(default_factory=list)
     allowance: Decimal | None = None  # not served by the platform yet: always None, shown as unknown
@@ -183,10 +207,8 @@ class Wallboard:
         except InvalidInput as err:  # e.g. no source inventory yet: the figures are unknown, not zero
             self.today = self.month = self.year = None
             self.intensity = None
-            self.trend = []
-            self.processes = [
-                ProcessFigure(i, c, self._names.get(i, c), None, {}) for i, c in self._process_codes.items()
-            ]
+            self.trend, self.months, self.terms, self.unallocated = [], [], {}, None
+            self.processes = [ProcessFigure(i, c, self._names.get(i, c), None) for i, c in self._process_codes.items()]
             # said to people in their words (the platform's text names API routes); the text itself goes to the log
             self.emissions_note = (
                 "wallboard.no_inventory" if err.code == "no_source_inventory" else "wallboard.figures_unavailable"
@@ -198,57 +220,76 @@ class Wallboard:
         self._colour_processes()
 
     async def _load_emissions(self, now: dt.datetime) -> None:
-        """Today, this month and this year so far against last year's same span, in at most six requests.
+        """Today, this month and this year so far against last year's same span, in at most three requests.
 
-        A span is put together from the largest periods that fit it exactly: the whole months before this one,
-        the whole days of this month before today, and today's full hours (hours are UTC hours, which are the
-        plant's hours in zones with a whole-hour offset). Last year's span is built the same way.
+        The statistics service compares whole periods (a running month with the whole of last year's), so a span
+        so far is put together from the whole periods inside it: the months before this one, this month's days
+        before today, and today's full hours (the running hour is left out on both sides); last year's span from
+        the service's year-on-year figures of the same periods.
         """
         zone = self.zone
         local = now.astimezone(zone)
         today = local.date()
-        month_start, year_start = today.replace(day=1), today.replace(month=1, day=1)
-        last = _last_year(today)
+        month_start, year_start = _at(today.replace(day=1), zone), _at(today.replace(month=1, day=1), zone)
         midnight, until = _at(today, zone), _at(today, zone, dt.time(local.hour))
-        last_midnight, last_until = _at(last, zone), _at(last, zone, dt.time(local.hour))
         trend_start = _at(today - dt.timedelta(days=TREND_DAYS - 1), zone)
+        next_month = _at((today.replace(day=1) + dt.timedelta(days=31)).replace(day=1), zone)
 
-        # This year: the months before this one, the days of the last 30 and of this month, today's full hours.
-        months = await self._periods("month", _at(year_start, zone), _at(month_start, zone))
-        days = await self._periods("day", min(_at(month_start, zone), trend_start), _at(today, zone, days=1))
-        hours = await self._periods("hour", midnight, until)
-        month_days = [p for p in days if _at(month_start, zone) <= p.period_start < midnight]
-        # Last year: the same local dates and hours.
-        last_months = await self._periods(
-            "month", _at(_last_year(year_start), zone), _at(_last_year(month_start), zone)
+        stats = self.api.statistics
+        year = await stats(
+            "enterprise", self.enterprise_id, "month", year_start, next_month, dimension="group", compare=("yoy",)
         )
-        last_days = await self._periods("day", _at(_last_year(month_start), zone), last_midnight)
-        last_hours = await self._periods("hour", last_midnight, last_until)
+        days = await stats(
+            "enterprise", self.enterprise_id, "day", min(month_start, trend_start), _at(today, zone, days=1),
+            dimension="process", compare=("yoy",),
+        )  # fmt: skip
+        hours: tuple[StatisticsRow, ...] = ()
+        if until > midnight:  # in the first hour of a day nothing of it is whole yet: no request for an empty span
+            hours = (
+                await stats(
+                    "enterprise", self.enterprise_id, "hour", midnight, until, dimension="process", compare=("yoy",)
+                )
+            ).rows
+        months = [r for r in year.rows if r.period_end <= month_start]
+        month_days = [r for r in days.rows if month_start <= r.period_start and r.period_end <= midnight]
+        today_hours = [r for r in hours if r.period_end <= until]
 
-        self.today = _so_far(hours, last_hours, midnight, until)
-        self.month = _so_far([*month_days, *hours], [*last_days, *last_hours], _at(month_start, zone), until)
-        year = [*months, *month_days, *hours]
-        self.year = _so_far(year, [*last_months, *last_days, *last_hours], _at(year_start, zone), until)
-        self.intensity = _intensity(year)
-        self.trend = [
-            TrendDay(p.period_start.astimezone(zone).date(), p.net, p.complete)
-            for p in days
-            if p.period_start >= trend_start
+        self.today = _so_far(today_hours, midnight, until)
+        self.month = _so_far([*month_days, *today_hours], month_start, until)
+        self.year = _so_far([*months, *month_days, *today_hours], year_start, until)
+        self.intensity = year.total.intensity  # the year by month, the running month so far
+        self.terms = {p.key: p.value for p in year.total.parts}
+        self.months = [
+            MonthFigure(
+                r.period_start.astimezone(zone).month,
+                r.net,
+                r.yoy.value if r.yoy is not None else None,
+                r.period_end > now,
+                r.complete,
+            )
+            for r in year.rows
         ]
-        await self._load_processes(_at(month_start, zone), midnight, until)
+        self.trend = [
+            TrendDay(r.period_start.astimezone(zone).date(), r.net, r.complete, r.yoy.value if r.yoy else None)
+            for r in days.rows
+            if r.period_start >= trend_start
+        ]
+        self._set_processes([*month_days, *today_hours])
 
-    async def _periods(
-        self, period: PeriodKind, start: dt.datetime, end: dt.datetime, process_id: int | None = None
-    ) -> list[EmissionPeriod]:
-        """The enterprise's (or a process's) periods of ``period`` lying wholly inside [start, end); no request for
-        an empty span."""
-        if end <= start:
-            return []
-        if process_id is None:
-            page = await self.api.emissions("enterprise", self.enterprise_id, period, start, end)
-        else:
-            page = await self.api.emissions("process", process_id, period, start, end)
-        return [p for p in page.results if p.period_start >= start and p.period_end <= end]
+    def _set_processes(self, rows: Sequence[StatisticsRow]) -> None:
+        """Each process over the month tile's span (so that they and what no process carries add up to it)."""
+        by_code: dict[str, Decimal] = {}
+        for row in rows:
+            for part in row.parts:
+                by_code[part.key] = by_code.get(part.key, Decimal(0)) + part.value
+        known = bool(rows)  # nothing of the month yet: "—", not 0 t
+        self.processes = [
+            ProcessFigure(i, code, self._names.get(i, code), by_code.get(code, Decimal(0)) if known else None)
+            for i, code in self._process_codes.items()
+        ]  # in route order, as _load_structure ordered them
+        rest = by_code.get(UNALLOCATED)
+        # the service's residue of rounding (the net is kept to 1e-10 t, a process's figure to more) is no part
+        self.unallocated = rest if known and rest is not None and abs(rest) >= ROUNDING_RESIDUE else None
 
     async def _load_structure(self) -> None:
         """Processes and which process each point belongs to (loaded once)."""
@@ -264,23 +305,6 @@ class Wallboard:
                 if point.facility_id in facilities:
                     self._point_process[str(point.id)] = facilities[point.facility_id]
 
-    async def _load_processes(self, month_start: dt.datetime, midnight: dt.datetime, until: dt.datetime) -> None:
-        """Each process over the same span as the month tile: this month's whole days, then today's full hours
-        (two requests a process), so that the processes add up to the month's figure."""
-        figures = []
-        for process_id, code in self._process_codes.items():
-            periods = [
-                *await self._periods("day", month_start, midnight, process_id),
-                *await self._periods("hour", midnight, until, process_id),
-            ]
-            by_category: dict[str, Decimal] = {}
-            for period in periods:
-                for category, amount in period.by_category.items():
-                    by_category[category] = by_category.get(category, Decimal(0)) + amount
-            net = sum((p.net for p in periods), Decimal(0)) if periods else None  # None: nothing to show yet
-            figures.append(ProcessFigure(process_id, code, self._names.get(process_id, code), net, by_category))
-        self.processes = figures  # in route order, as _load_structure ordered them
-
     def _colour_processes(self) -> None:
         worst: dict[int, str] = {}
         for alarm in self.alarms:
@@ -290,8 +314,7 @@ class Wallboard:
                 if SEVERITY_RANK.get(alarm.severity, 0) >= SEVERITY_RANK.get(worst.get(process_id, ""), -1):
                     worst[process_id] = alarm.severity
         self.processes = [
-            ProcessFigure(p.process_id, p.code, p.name, p.net, p.by_category, worst.get(p.process_id))
-            for p in self.processes
+            ProcessFigure(p.process_id, p.code, p.name, p.net, worst.get(p.process_id)) for p in self.processes
         ]
 
     # ------------------------------------------------------------------------------------------------- live
@@ -345,53 +368,23 @@ class Wallboard:
             return "good"
         return "watch" if self.intensity <= limit.value else "over"
 
-    def category_totals(self) -> dict[str, Decimal]:
-        """This month's emissions by category over all processes (enterprise-level sources included)."""
-        totals: dict[str, Decimal] = {}
-        for figure in self.processes:
-            for category, value in figure.by_category.items():
-                totals[category] = totals.get(category, Decimal(0)) + value
-        return totals
 
-
-def _so_far(
-    current: Sequence[EmissionPeriod], previous: Sequence[EmissionPeriod], since: dt.datetime, until: dt.datetime
-) -> Comparison:
-    """This year's span against last year's from their periods; a running day, month or year is provisional."""
+def _so_far(rows: Sequence[StatisticsRow], since: dt.datetime, until: dt.datetime) -> Comparison:
+    """A span so far from its whole periods, against the same periods a year earlier (the service's year-on-year
+    figures); a running day, month or year is provisional."""
     if until <= since:
         return Comparison(None, None, False, True, since, until)
-    value = sum((p.net for p in current), Decimal(0)) if current else None
-    complete = bool(current) and all(p.complete for p in current)
-    estimated = any(p.estimated for p in current)
-    return Comparison(value, _total(previous), complete, True, since, until, estimated)
-
-
-def _total(periods: Sequence[EmissionPeriod]) -> Decimal | None:
-    """Net emissions of last year's span, or None when none of it was accounted (the works had no data)."""
-    if not periods or all(not p.complete and not p.net for p in periods):
-        return None
-    return sum((p.net for p in periods), Decimal(0))
-
-
-def _intensity(periods: Sequence[EmissionPeriod]) -> Decimal | None:
-    """tCO2 per t crude steel over ``periods``; None without crude steel."""
-    output = sum((p.output for p in periods if p.output is not None), Decimal(0))
-    if output <= 0:
-        return None
-    return sum((p.net for p in periods), Decimal(0)) / output
+    value = sum((r.net for r in rows), Decimal(0)) if rows else None
+    earlier = [r.yoy.value for r in rows if r.yoy is not None and r.yoy.value is not None]
+    previous = sum(earlier, Decimal(0)) if earlier else None  # none of last year's span accounted: unknown
+    complete = bool(rows) and all(r.complete for r in rows)
+    estimated = any(r.estimated for r in rows)
+    return Comparison(value, previous, complete, True, since, until, estimated)
 
 
 def _at(day: dt.date, zone: zoneinfo.ZoneInfo, time: dt.time = dt.time(), *, days: int = 0) -> dt.datetime:
     """``day`` (plus ``days``) at ``time`` in the plant's zone."""
     return dt.datetime.combine(day + dt.timedelta(days=days), time, tzinfo=zone)
-
-
-def _last_year(day: dt.date) -> dt.date:
-    """The same date a year earlier (29 February -> 28 February)."""
-    try:
-        return day.replace(year=day.year - 1)
-    except ValueError:
-        return day.replace(year=day.year - 1, day=28)
 
 
 def worst_severity(alarms: Sequence[Alarm]) -> str | None:
