@@ -35,6 +35,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from cem_platform.accounting import units
+from cem_platform.accounting.energy import EnergyCoefficients, energy_of
 from cem_platform.accounting.engine import (
     AccountingResult,
     ParameterLineage,
@@ -46,7 +47,7 @@ from cem_platform.accounting.engine import (
 from cem_platform.accounting.formulas import PRECISION, AccountingError
 from cem_platform.accounting.inventory import OUTPUT, enterprise_for
 from cem_platform.accounting.library import EDITION_2015, Edition, GridFactor, GridFactorKind, SourceCategory
-from cem_platform.accounting.library_store import load_edition, load_grid
+from cem_platform.accounting.library_store import load_edition, load_energy, load_grid
 from cem_platform.accounting.meters import (
     MeterQuantity,
     MeterRequest,
@@ -162,6 +163,8 @@ def fingerprint(lineage: Mapping[str, Any]) -> str:
     """A hash of everything a result depends on, except the library version numbers themselves (a library
     change that does not touch a source's parameters leaves its figures, and so its result, as they were)."""
     stripped = {k: v for k, v in lineage.items() if k not in _VOLATILE}
+    if "energy" in stripped:
+        stripped["energy"] = {k: v for k, v in stripped["energy"].items() if k not in _VOLATILE}
     stripped["sources"] = [
         {k: v for k, v in source.items() if k != "edition_version"} for source in lineage.get("sources", [])
     ]
@@ -175,6 +178,7 @@ class _Method:
     library_version: int
     grid: tuple[GridFactor, ...]
     grid_version: int
+    energy: EnergyCoefficients
 
 
 async def _method_for(enterprise_id: int, year: int, cache: dict[int, _Method]) -> _Method:
@@ -184,7 +188,7 @@ async def _method_for(enterprise_id: int, year: int, cache: dict[int, _Method]) 
     code = chosen.edition if chosen else EDITION_2015.code
     edition, number = await load_edition(code, chosen.library_version if chosen else None)
     grid, grid_number = await load_grid(chosen.grid_version if chosen else None)
-    cache[year] = _Method(edition, number, grid, grid_number)
+    cache[year] = _Method(edition, number, grid, grid_number, await load_energy())
     return cache[year]
 
 
@@ -543,6 +547,7 @@ async def _account_period(
     }
     processes = {code: name for code, name in process_codes.values()}
     lineage = lineage_json(result, kind=kind, start=start, end=end, method=method, names=names, processes=processes)
+    lineage["energy"] = energy_of(result, process_outputs, method.energy)
     return result, lineage, method
 
 
@@ -629,7 +634,8 @@ async def account_and_store(
 _READ_COLUMNS = (
     "id", "enterprise_id", "period", "period_start", "period_end", "version", "current", "final", "edition",
     "library_version", "grid_version", "net", "combustion", "process_emissions", "electricity", "heat",
-    "fixed_carbon", "crude_steel", "intensity", "complete", "estimated", "by_category", "by_process", "created_at",
+    "fixed_carbon", "crude_steel", "intensity", "complete", "estimated", "by_category", "by_process", "energy",
+    "created_at",
 )  # fmt: skip
 
 
@@ -662,6 +668,7 @@ def _result_values(lineage: Mapping[str, Any], method: _Method, digest: str | No
             p: {**t, "by_category": lineage["by_process_category"].get(p, {}), "intensity": intensities.get(p)}
             for p, t in lineage["by_process"].items()
         },
+        "energy": lineage.get("energy"),
         "lineage": lineage,
     }
 

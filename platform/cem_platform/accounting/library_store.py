@@ -23,6 +23,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from cem_platform.accounting import units
+from cem_platform.accounting.energy import ENERGY_LIBRARY, SEEDED, EnergyCoefficients
 from cem_platform.accounting.formulas import AccountingError
 from cem_platform.accounting.library import (
     EDITIONS,
@@ -40,12 +41,14 @@ from cem_platform.errors import ConflictError, NotFoundError
 from cem_platform.identity.principal import Principal
 
 __all__ = [
+    "ENERGY_LIBRARY",
     "GRID_LIBRARY",
     "ParameterChange",
     "change_parameters",
     "ensure_seeded",
     "libraries",
     "load_edition",
+    "load_energy",
     "load_grid",
     "newest_version",
     "version_of",
@@ -65,6 +68,7 @@ _CODE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+){1,3}$")
 # can never be served a cached version that was a different row.
 _editions: dict[tuple[str, int, str], Edition] = {}
 _grids: dict[tuple[int, str], tuple[GridFactor, ...]] = {}
+_energies: dict[tuple[int, str], EnergyCoefficients] = {}
 
 
 def _parameter_json(p: Parameter) -> dict[str, Any]:
@@ -96,8 +100,8 @@ def _grid_json(g: GridFactor) -> dict[str, Any]:
 
 
 def libraries() -> list[str]:
-    """Every library: the seeded editions' codes and the grid factor series."""
-    return [*sorted(EDITIONS), GRID_LIBRARY]
+    """Every library: the seeded editions' codes, the grid factor series and the energy coefficients."""
+    return [*sorted(EDITIONS), GRID_LIBRARY, ENERGY_LIBRARY]
 
 
 async def ensure_seeded() -> None:
@@ -110,6 +114,7 @@ async def ensure_seeded() -> None:
         for code, edition in EDITIONS.items()
     }
     seeded[GRID_LIBRARY] = [_grid_json(g) for g in GRID_FACTORS]
+    seeded[ENERGY_LIBRARY] = [_parameter_json(p) for p in SEEDED]
     for code, edition in EDITIONS.items():
         if code not in present:
             await _create_seed(code, seeded[code], f"Seeded defaults: {edition.title} ({edition.version}).")
@@ -118,6 +123,12 @@ async def ensure_seeded() -> None:
             GRID_LIBRARY,
             seeded[GRID_LIBRARY],
             "Seeded grid factors: national-ETS prescribed values and the official national/regional averages.",
+        )
+    if ENERGY_LIBRARY not in present:
+        await _create_seed(
+            ENERGY_LIBRARY,
+            seeded[ENERGY_LIBRARY],
+            "Seeded energy conversion coefficients (GB/T 2589-2020 Annex A): electricity and heat, equivalent values.",
         )
     if not _provenance_checked:
         for library, parameters in seeded.items():
@@ -285,6 +296,41 @@ async def load_grid(number: int | None = None) -> tuple[tuple[GridFactor, ...], 
     )
     _grids[key] = factors
     return factors, number
+
+
+async def load_energy(number: int | None = None) -> EnergyCoefficients:
+    """The energy conversion coefficients of library version ``number`` (newest if None)."""
+    stored = await version_of(ENERGY_LIBRARY, number)
+    key = (stored.number, stored.created_at.isoformat())
+    cached = _energies.get(key)
+    if cached is not None:
+        return cached
+    changed_in: dict[str, int] = {}
+    for number_, diff in (
+        await LibraryVersion.filter(library=ENERGY_LIBRARY, number__lte=stored.number)
+        .order_by("number")
+        .values_list("number", "diff")
+    ):
+        for entry in diff:
+            changed_in[entry["code"]] = int(number_)
+    parameters = {
+        p["code"]: Parameter(
+            p["code"],
+            Decimal(p["value"]),
+            p["unit"],
+            ENERGY_LIBRARY,
+            f"library v{changed_in.get(p['code'], 1)}",
+            p["source"],
+            Confidence(p["confidence"]),
+            _date(p.get("valid_from")),
+            _date(p.get("valid_until")),
+            p.get("source_en", ""),
+        )
+        for p in stored.parameters
+    }
+    coefficients = EnergyCoefficients(parameters, int(stored.number))
+    _energies[key] = coefficients
+    return coefficients
 
 
 @dataclass(frozen=True)

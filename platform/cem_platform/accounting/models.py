@@ -305,6 +305,8 @@ class EmissionResult(Model):
     estimated = fields.BooleanField()
     by_category: Any = fields.JSONField(default=dict)
     by_process: Any = fields.JSONField(default=dict)
+    # the period's energy in tce per carrier and process (accounting/energy.py); None for results kept before it
+    energy: Any = fields.JSONField(null=True)
     lineage: Any = fields.JSONField(default=dict)
     reason = fields.CharField(max_length=300, default="")
     created_by = fields.CharField(max_length=150)

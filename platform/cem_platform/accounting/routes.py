@@ -50,7 +50,7 @@ AnyRequest = Request[Any, Any, Any]
 
 
 class LibraryOut(msgspec.Struct, kw_only=True):
-    """A library: an edition of the methodology, or the grid factor series."""
+    """A library: an edition of the methodology, the grid factor series, or the energy conversion coefficients."""
 
     library: str
     title: str
@@ -415,14 +415,19 @@ class AccountingController(Controller):
 
     @get("/library", guards=[requires(Permission.EMISSIONS_READ)], summary="Accounting libraries")
     async def libraries(self) -> list[LibraryOut]:
-        """The methodology editions and the grid factor series, each with its newest version."""
+        """The methodology editions, the grid factor series and the energy conversion coefficients, each with its
+        newest version."""
+        titles = {
+            library_store.GRID_LIBRARY: "Grid emission factors (national-ETS prescribed, official)",
+            library_store.ENERGY_LIBRARY: "Energy conversion coefficients to standard coal (GB/T 2589-2020)",
+        }
         out = []
         for name in library_store.libraries():
             edition = EDITIONS.get(name)
             out.append(
                 LibraryOut(
                     library=name,
-                    title=edition.title if edition else "Grid emission factors (national-ETS prescribed, official)",
+                    title=edition.title if edition else titles.get(name, name),
                     newest_version=await library_store.newest_version(name),
                     first_year=edition.first_year if edition else None,
                     last_year=edition.last_year if edition else None,
