@@ -1,8 +1,8 @@
 """Route of the statistics service (standard 5.4.4): ``GET /api/v1/statistics``.
 
-Figures travel as exact decimal strings (tCO2, t, tCO2/t) as the accounting routes give them; shares, changes
-in per cent and fixed-base indexes are rounded to 0.01. Periods are the enterprise's local days, ISO weeks,
-months and years, and hours.
+Figures travel as exact decimal strings (tCO2 or tce, t, tCO2/t or kgce/t) as the accounting routes give them;
+shares, changes in per cent and fixed-base indexes are rounded to 0.01. Periods are the enterprise's local days,
+ISO weeks, months and years, and hours.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from cem_platform.statistics.services import (
     StatisticsError,
     Total,
     check_question,
-    emission_statistics,
+    default_dimension,
+    statistics_of,
 )
 
 __all__ = ["StatisticsController"]
@@ -51,7 +52,7 @@ def _text(value: Decimal | None) -> str | None:
 class PartOut(msgspec.Struct, kw_only=True):
     """One part of the structure: its signed contribution to the net (tCO2) and its share of the net (%)."""
 
-    key: str  # a term, a source category, a process code, or "_unallocated" (not booked to a process)
+    key: str  # a term, source category, energy carrier, process code, or "_unallocated" (booked to no process)
     name: str  # the process's name (dimension process); empty otherwise
     value: str
     share: str | None  # %, 0.01; the shares of a period add to exactly 100.00; null when the net is 0
@@ -74,11 +75,11 @@ class RowOut(msgspec.Struct, kw_only=True):
     period: str  # 2025, 2025-03, 2025-W10, 2025-03-04 or 2025-03-04 13:00 (local)
     period_start: dt.datetime
     period_end: dt.datetime
-    net: str
-    direct: str  # the national carbon market's covered emissions: combustion + process − fixed carbon
+    net: str  # emissions: the net, tCO2; energy: the net consumption, tce
+    direct: str | None  # emissions: the national carbon market's scope (combustion + process − fixed carbon)
     parts: list[PartOut]
-    output: str | None  # crude steel, t (enterprise)
-    intensity: str | None  # tCO2 per t of crude steel (enterprise) or of the process's product
+    output: str | None  # crude steel (enterprise) or the process's product, t
+    intensity: str | None  # per t of that output: tCO2/t (emissions) or kgce/t (energy)
     complete: bool
     estimated: bool
     final: bool
@@ -96,18 +97,31 @@ class TotalOut(msgspec.Struct, kw_only=True):
 
     periods: int
     net: str
-    direct: str
+    direct: str | None
     parts: list[PartOut]
     output: str | None  # null unless every period has its crude steel output
     intensity: str | None
-    complete: bool
+    complete: bool  # every period of the range is here and complete
+
+
+class CoefficientOut(msgspec.Struct, kw_only=True):
+    """A library coefficient the answer used (energy, electricity by the equal value)."""
+
+    code: str
+    value: str
+    unit: str
+    version: str
+    source: str
 
 
 class StatisticsPage(msgspec.Struct, kw_only=True):
     """Statistics of an enterprise or a process, period by period, with the range's total."""
 
     metric: str
-    unit: str
+    unit: str  # tCO2 or tce
+    intensity_unit: str  # tCO2/t or kgce/t
+    electricity: str | None  # energy: equivalent (当量值) or equal_value (等价值)
+    coefficient: CoefficientOut | None  # energy by the equal value: the coefficient used
     scope: str
     id: int
     name: str
@@ -148,7 +162,7 @@ def _change_out(change: Change | None) -> ChangeOut | None:
 def _row_out(row: Row, names: dict[str, str]) -> RowOut:
     return RowOut(
         period=row.label, period_start=row.period_start, period_end=row.period_end, net=_text(row.net) or "0",
-        direct=_text(row.direct) or "0", parts=_parts_out(row.parts, names), output=_text(row.output),
+        direct=_text(row.direct), parts=_parts_out(row.parts, names), output=_text(row.output),
         intensity=_text(row.intensity), complete=row.complete, estimated=row.estimated, final=row.final,
         kept=row.kept, pending=row.pending, as_of=row.as_of,
         lineage=f"/api/v1/emissions/{row.result_id}/lineage" if row.result_id is not None else None,
@@ -159,19 +173,19 @@ def _row_out(row: Row, names: dict[str, str]) -> RowOut:
 
 def _total_out(total: Total, names: dict[str, str]) -> TotalOut:
     return TotalOut(
-        periods=total.periods, net=_text(total.net) or "0", direct=_text(total.direct) or "0",
+        periods=total.periods, net=_text(total.net) or "0", direct=_text(total.direct),
         parts=_parts_out(total.parts, names), output=_text(total.output), intensity=_text(total.intensity),
         complete=total.complete,
     )  # fmt: skip
 
 
 class StatisticsController(Controller):
-    """Carbon statistics: totals, structure, intensity and comparisons over the kept results (5.4.4)."""
+    """Energy and carbon statistics: totals, structure, intensity and comparisons over the kept results (5.4.4)."""
 
     path = "/statistics"
     tags = ["statistics"]
 
-    @get("/", guards=[requires(Permission.EMISSIONS_READ)], summary="Carbon statistics by period")
+    @get("/", guards=[requires(Permission.EMISSIONS_READ)], summary="Energy and carbon statistics by period")
     async def statistics(
         self,
         request: AnyRequest,
@@ -182,10 +196,24 @@ class StatisticsController(Controller):
         end: Annotated[
             str | None, QueryParameter(name="to", description="exclusive; omitted: the one period holding `from`")
         ] = None,
-        metric: Annotated[str, QueryParameter(description="emissions (tCO2)")] = "emissions",
+        metric: Annotated[
+            str, QueryParameter(description="emissions (tCO2) or energy (tce)", max_length=20)
+        ] = "emissions",
         dimension: Annotated[
-            str, QueryParameter(description="group (the five terms), category (source categories) or process")
-        ] = "group",
+            str | None,
+            QueryParameter(
+                description="emissions: group (the five terms, default), category or process; "
+                "energy: carrier (default) or process",
+                max_length=20,
+            ),
+        ] = None,
+        electricity: Annotated[
+            str,
+            QueryParameter(
+                description="energy: electricity by the equivalent value (当量值, default) or equal_value (等价值)",
+                max_length=20,
+            ),
+        ] = "equivalent",
         compare: Annotated[
             str, QueryParameter(description="comma list of yoy (同比), pop (环比), base (定比)", max_length=40)
         ] = "",
@@ -193,7 +221,8 @@ class StatisticsController(Controller):
             str | None, QueryParameter(description="a date in the fixed-base period (compare=base)", max_length=40)
         ] = None,
     ) -> StatisticsPage:
-        """Totals, structure (each part's signed share of the net, adding to 100.00 %), intensity and the
+        """Emissions (tCO2) or energy (tce, standard coal equivalent per GB/T 2589): totals, structure (each part's
+        signed share of the net, adding to 100.00 %), intensity and the
         comparisons asked for, period by period and over the range. Every figure is the kept result's, exactly
         as the emissions route gives it (this route accounts nothing and writes nothing); each period links to
         the result that explains it and says whether it is complete, estimated or pending recalculation.
@@ -210,6 +239,7 @@ class StatisticsController(Controller):
             raise StatisticsError(f"No period {period!r}.", hint="Ask for hour, day, week, month or year.")
         kind = kinds[period]
         wanted = tuple(c.strip() for c in compare.split(",") if c.strip())
+        dimension = dimension or default_dimension(metric)
         check_question(metric, dimension, wanted, scope_kind == "process")
         process: Process | None = None
         site: Site | None = None
@@ -230,15 +260,21 @@ class StatisticsController(Controller):
         first = parse_instant(start, zone, "from")
         last = period_of(kind, first, zone)[1] if end is None or not end.strip() else parse_instant(end, zone, "to")
         base_at = parse_instant(base, zone, "base") if base is not None and base.strip() else None
-        stats = await emission_statistics(
-            principal, enterprise_id, kind, first, last, process=process, site=site, dimension=dimension,
-            compare=wanted, base=base_at,
+        stats = await statistics_of(
+            principal, enterprise_id, kind, first, last, metric=metric, process=process, site=site,
+            dimension=dimension, compare=wanted, base=base_at, electricity=electricity,
         )  # fmt: skip
+        used = stats.equal_value
         names = dict(stats.names)
         if dimension == "process":
             names.setdefault(UNALLOCATED, "")
         return StatisticsPage(
-            metric=metric, unit="tCO2", scope=scope_kind, id=scope_id,
+            metric=metric, unit=stats.unit, intensity_unit=stats.intensity_unit, electricity=stats.electricity,
+            coefficient=CoefficientOut(
+                code=used.code, value=_text(used.value) or "0", unit=used.unit, version=used.version,
+                source=used.source,
+            ) if used is not None else None,
+            scope=scope_kind, id=scope_id,
             name=(process or site or enterprise).name, period=kind.value,
             timezone=enterprise.timezone, dimension=dimension, compare=[c for c in COMPARISONS if c in wanted],
             direct_scope=f"{CN_ETS_STEEL.code} v{CN_ETS_STEEL.version}",

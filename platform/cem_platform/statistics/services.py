@@ -25,11 +25,13 @@ from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from cem_platform.accounting import reads, reporting
+from cem_platform.accounting import reads, reporting, units
+from cem_platform.accounting.energy import ELECTRICITY_EQUAL_VALUE, ENERGY_LIBRARY
 from cem_platform.accounting.inventory import enterprise_for
-from cem_platform.accounting.library import CategoryGroup, SourceCategory
+from cem_platform.accounting.library import CategoryGroup, Parameter, SourceCategory
+from cem_platform.accounting.library_store import load_energy
 from cem_platform.accounting.models import PeriodKind
-from cem_platform.accounting.periods import period_of
+from cem_platform.accounting.periods import period_of, year_of
 from cem_platform.accounting.scopes import CN_ETS_STEEL, scope_total
 from cem_platform.errors import InvalidInputError
 from cem_platform.identity.principal import Principal
@@ -46,14 +48,18 @@ __all__ = [
     "Statistics",
     "StatisticsError",
     "Total",
+    "check_question",
+    "default_dimension",
     "emission_statistics",
     "period_label",
     "shares",
+    "statistics_of",
     "year_earlier",
 ]
 
-METRICS = ("emissions",)
-DIMENSIONS = ("group", "category", "process")
+METRICS = ("emissions", "energy")
+DIMENSIONS = {"emissions": ("group", "category", "process"), "energy": ("carrier", "process")}
+ELECTRICITY_METHODS = ("equivalent", "equal_value")
 COMPARISONS = ("yoy", "pop", "base")
 #: The part of an enterprise's emissions that is not booked to a process (purchased electricity and heat
 #: without a sub-meter, enterprise-level sources): shown as such, never spread over the processes.
@@ -118,8 +124,8 @@ class Row:
     period_start: dt.datetime
     period_end: dt.datetime
     label: str
-    net: Decimal
-    direct: Decimal
+    net: Decimal  # emissions: the net (tCO2); energy: the net consumption (tce)
+    direct: Decimal | None  # emissions only
     parts: tuple[Part, ...]
     output: Decimal | None
     intensity: Decimal | None
@@ -139,7 +145,7 @@ class Total:
 
     periods: int
     net: Decimal
-    direct: Decimal
+    direct: Decimal | None
     parts: tuple[Part, ...]
     output: Decimal | None  # None unless every period has its output
     intensity: Decimal | None
@@ -153,6 +159,11 @@ class Statistics:
     enterprise: Enterprise
     process: Process | None
     site: Site | None
+    metric: str
+    unit: str
+    intensity_unit: str
+    electricity: str | None  # energy: equivalent or equal_value
+    equal_value: Parameter | None  # the coefficient electricity=equal_value used
     kind: PeriodKind
     dimension: str
     compare: tuple[str, ...]
@@ -234,35 +245,6 @@ def _entries(figures: reads.KeptFigures, codes: tuple[str, ...]) -> list[Mapping
     return [figures.by_process.get(code) or {} for code in codes]
 
 
-def _parts(figures: reads.KeptFigures, codes: tuple[str, ...] | None, dimension: str) -> dict[str, Decimal]:
-    """The signed contributions to the net of one period, by ``dimension`` (``codes``: the processes of the scope;
-    None: the enterprise)."""
-    if codes is not None:
-        entries = _entries(figures, codes)
-        if dimension == "group":
-            return {g: _signed_group(g, sum((Decimal(e.get(g, "0")) for e in entries), Decimal(0))) for g in _GROUPS}
-        if dimension == "category":
-            by_category: dict[str, Decimal] = {}
-            for entry in entries:
-                for key, value in (entry.get("by_category") or {}).items():
-                    by_category[key] = by_category.get(key, Decimal(0)) + Decimal(value)
-            return _signed_categories(by_category)
-        return {code: Decimal(entry.get("net", "0")) for code, entry in zip(codes, entries, strict=True)}
-    if dimension == "group":
-        values = (getattr(figures, c) for c in _GROUP_COLUMNS)
-        return {g: _signed_group(g, v) for g, v in zip(_GROUPS, values, strict=True)}
-    if dimension == "category":
-        return _signed_categories(figures.by_category)
-    parts = {
-        (code or UNALLOCATED): Decimal(entry.get("net", "0")) for code, entry in figures.by_process.items() if entry
-    }
-    # what no process carries shows as such; the parts add up to the enterprise's net exactly
-    rest = figures.net - sum(parts.values(), Decimal(0))
-    if rest or UNALLOCATED in parts:
-        parts[UNALLOCATED] = parts.get(UNALLOCATED, Decimal(0)) + rest
-    return parts
-
-
 def _signed_group(group: str, value: Decimal) -> Decimal:
     return -value if group == CategoryGroup.FIXED_CARBON.value else value
 
@@ -277,50 +259,169 @@ def _signed_categories(by_category: Mapping[str, str | Decimal]) -> dict[str, De
     return out
 
 
-def _terms(figures: reads.KeptFigures, codes: tuple[str, ...] | None) -> dict[str, Decimal]:
-    if codes is None:
-        values = [getattr(figures, c) for c in _GROUP_COLUMNS]
-        return dict(zip(_GROUPS, values, strict=True))
-    entries = _entries(figures, codes)
-    return {g: sum((Decimal(e.get(g, "0")) for e in entries), Decimal(0)) for g in _GROUPS}
+def _add(into: dict[str, Decimal], values: Mapping[str, str | Decimal]) -> None:
+    for key, value in values.items():
+        into[key] = into.get(key, Decimal(0)) + Decimal(value)
 
 
-def _net(figures: reads.KeptFigures, codes: tuple[str, ...] | None) -> Decimal:
-    if codes is None:
-        return figures.net
-    return sum((Decimal(e.get("net", "0")) for e in _entries(figures, codes)), Decimal(0))
+class _Measure:
+    """What one metric reads from a period's kept figures, for the enterprise (``codes`` None) or the processes
+    ``codes`` (one process, or a site's)."""
 
+    unit = ""
+    intensity_unit = ""
 
-def _intensity(figures: reads.KeptFigures, codes: tuple[str, ...] | None) -> Decimal | None:
-    """Per tonne of crude steel (enterprise) or of the process's product (one process; a site has no one product)."""
-    if codes is None:
-        return figures.intensity
-    if len(codes) != 1:
+    def __init__(self, codes: tuple[str, ...] | None) -> None:
+        self.codes = codes
+
+    def value(self, figures: reads.KeptFigures) -> Decimal:
+        raise NotImplementedError
+
+    def parts(self, figures: reads.KeptFigures, dimension: str) -> dict[str, Decimal]:
+        raise NotImplementedError
+
+    def direct(self, figures: reads.KeptFigures) -> Decimal | None:
         return None
-    text = (figures.by_process.get(codes[0]) or {}).get("intensity")
-    return Decimal(text) if text else None
+
+    def output(self, figures: reads.KeptFigures) -> Decimal | None:
+        return figures.crude_steel if self.codes is None else None
+
+    def intensity(self, figures: reads.KeptFigures) -> Decimal | None:
+        raise NotImplementedError
+
+    def intensity_of(self, value: Decimal, output: Decimal | None) -> Decimal | None:
+        return _ratio(value, output)
+
+
+class _Emissions(_Measure):
+    """tCO2 from the kept results' columns; parts are signed contributions to the net."""
+
+    unit = "tCO2"
+    intensity_unit = "tCO2/t"
+
+    def _terms(self, figures: reads.KeptFigures) -> dict[str, Decimal]:
+        if self.codes is None:
+            return dict(zip(_GROUPS, (getattr(figures, c) for c in _GROUP_COLUMNS), strict=True))
+        entries = _entries(figures, self.codes)
+        return {g: sum((Decimal(e.get(g, "0")) for e in entries), Decimal(0)) for g in _GROUPS}
+
+    def value(self, figures: reads.KeptFigures) -> Decimal:
+        if self.codes is None:
+            return figures.net
+        return sum((Decimal(e.get("net", "0")) for e in _entries(figures, self.codes)), Decimal(0))
+
+    def direct(self, figures: reads.KeptFigures) -> Decimal | None:
+        return scope_total(CN_ETS_STEEL, self._terms(figures))
+
+    def parts(self, figures: reads.KeptFigures, dimension: str) -> dict[str, Decimal]:
+        if dimension == "group":
+            return {g: _signed_group(g, v) for g, v in self._terms(figures).items()}
+        if self.codes is not None:
+            entries = _entries(figures, self.codes)
+            if dimension == "category":
+                by_category: dict[str, Decimal] = {}
+                for entry in entries:
+                    _add(by_category, entry.get("by_category") or {})
+                return _signed_categories(by_category)
+            return {code: Decimal(entry.get("net", "0")) for code, entry in zip(self.codes, entries, strict=True)}
+        if dimension == "category":
+            return _signed_categories(figures.by_category)
+        parts = {
+            (code or UNALLOCATED): Decimal(entry.get("net", "0")) for code, entry in figures.by_process.items() if entry
+        }
+        # what no process carries shows as such; the parts add up to the enterprise's net exactly
+        rest = figures.net - sum(parts.values(), Decimal(0))
+        if rest or UNALLOCATED in parts:
+            parts[UNALLOCATED] = parts.get(UNALLOCATED, Decimal(0)) + rest
+        return parts
+
+    def intensity(self, figures: reads.KeptFigures) -> Decimal | None:
+        """Per tonne of crude steel (enterprise) or of the process's product (a site has no one product)."""
+        if self.codes is None:
+            return figures.intensity
+        if len(self.codes) != 1:
+            return None
+        text = (figures.by_process.get(self.codes[0]) or {}).get("intensity")
+        return Decimal(text) if text else None
+
+
+class _Energy(_Measure):
+    """tce from the kept results' energy; electricity by the equivalent value as kept, or by the equal value
+    (``equal_value``, tce per MWh) worked out here from the kept MWh."""
+
+    unit = "tce"
+    intensity_unit = "kgce/t"
+
+    def __init__(self, codes: tuple[str, ...] | None, equal_value: Decimal | None) -> None:
+        super().__init__(codes)
+        self.equal_value = equal_value
+
+    def _carriers(self, entry: Mapping[str, Any]) -> dict[str, Decimal]:
+        carriers = {k: Decimal(v) for k, v in (entry.get("by_carrier") or {}).items()}
+        if self.equal_value is not None and "electricity" in carriers:
+            carriers["electricity"] = Decimal(entry.get("electricity_mwh") or "0") * self.equal_value
+        return carriers
+
+    def _entries(self, figures: reads.KeptFigures) -> list[Mapping[str, Any]]:
+        energy = figures.energy or {}
+        if self.codes is None:
+            return [energy]
+        return [(energy.get("by_process") or {}).get(code) or {} for code in self.codes]
+
+    def value(self, figures: reads.KeptFigures) -> Decimal:
+        return sum((sum(self._carriers(e).values(), Decimal(0)) for e in self._entries(figures)), Decimal(0))
+
+    def parts(self, figures: reads.KeptFigures, dimension: str) -> dict[str, Decimal]:
+        if dimension == "carrier":
+            carriers: dict[str, Decimal] = {}
+            for entry in self._entries(figures):
+                _add(carriers, self._carriers(entry))
+            return carriers
+        by_process = (figures.energy or {}).get("by_process") or {}
+        if self.codes is not None:
+            return {code: sum(self._carriers(by_process.get(code) or {}).values(), Decimal(0)) for code in self.codes}
+        parts = {(code or UNALLOCATED): sum(self._carriers(e).values(), Decimal(0)) for code, e in by_process.items()}
+        rest = self.value(figures) - sum(parts.values(), Decimal(0))
+        if rest or UNALLOCATED in parts:
+            parts[UNALLOCATED] = parts.get(UNALLOCATED, Decimal(0)) + rest
+        return parts
+
+    def output(self, figures: reads.KeptFigures) -> Decimal | None:
+        if self.codes is None:
+            return figures.crude_steel
+        if len(self.codes) != 1:
+            return None
+        text = ((figures.energy or {}).get("by_process") or {}).get(self.codes[0], {}).get("output")
+        return Decimal(text) if text else None
+
+    def intensity(self, figures: reads.KeptFigures) -> Decimal | None:
+        """kgce per tonne of crude steel (enterprise) or of the process's product (工序能耗)."""
+        return self.intensity_of(self.value(figures), self.output(figures))
+
+    def intensity_of(self, value: Decimal, output: Decimal | None) -> Decimal | None:
+        return _ratio(value * 1000, output)
 
 
 def _row(
     view: reads.PeriodView,
     kind: PeriodKind,
     zone: zoneinfo.ZoneInfo,
-    codes: tuple[str, ...] | None,
+    measure: _Measure,
     dimension: str,
     comparisons: Mapping[str, Change] | None = None,
 ) -> Row:
     figures = view.result
-    values = _parts(figures, codes, dimension)
+    values = measure.parts(figures, dimension)
     share = shares(values)
     return Row(
         period_start=figures.period_start,
         period_end=figures.period_end,
         label=period_label(kind, figures.period_start, zone),
-        net=_net(figures, codes),
-        direct=scope_total(CN_ETS_STEEL, _terms(figures, codes)),
+        net=measure.value(figures),
+        direct=measure.direct(figures),
         parts=tuple(Part(k, v, share[k]) for k, v in values.items()),
-        output=figures.crude_steel if codes is None else None,
-        intensity=_intensity(figures, codes),
+        output=measure.output(figures),
+        intensity=measure.intensity(figures),
         complete=figures.complete,
         estimated=figures.estimated,
         final=figures.final,
@@ -332,42 +433,49 @@ def _row(
     )
 
 
-def _total(rows: Sequence[Row], codes: tuple[str, ...] | None) -> Total:
+def _total(rows: Sequence[Row], measure: _Measure, expected: int) -> Total:
     parts: dict[str, Decimal] = {}
     for row in rows:
-        for part in row.parts:
-            parts[part.key] = parts.get(part.key, Decimal(0)) + part.value
+        _add(parts, {p.key: p.value for p in row.parts})
     share = shares(parts)
     net = sum((r.net for r in rows), Decimal(0))
     outputs = [r.output for r in rows]
     output = None
-    if rows and codes is None and all(o is not None for o in outputs):
+    if rows and all(o is not None for o in outputs):
         output = sum((o for o in outputs if o is not None), Decimal(0))
+    directs = [r.direct for r in rows]
     return Total(
         periods=len(rows),
         net=net,
-        direct=sum((r.direct for r in rows), Decimal(0)),
+        direct=sum((d for d in directs if d is not None), Decimal(0)) if None not in directs else None,
         parts=tuple(Part(k, v, share[k]) for k, v in parts.items()),
         output=output,
-        intensity=_ratio(net, output),
-        complete=all(r.complete for r in rows),
+        intensity=measure.intensity_of(net, output),
+        complete=len(rows) == expected and all(r.complete for r in rows),
     )
+
+
+def default_dimension(metric: str) -> str:
+    """The structure a metric is shown by unless asked otherwise."""
+    return "carrier" if metric == "energy" else "group"
 
 
 def check_question(metric: str, dimension: str, compare: Sequence[str], process: bool) -> None:
     """Refuse an unknown metric, dimension or comparison with what to ask instead."""
     if metric not in METRICS:
         raise StatisticsError(
-            f"No metric {metric!r}.", hint=f"Ask for one of: {', '.join(METRICS)} (tCO2, from the kept results)."
+            f"No metric {metric!r}.",
+            hint="Ask for emissions (tCO2) or energy (tce, standard coal equivalent), from the kept results.",
         )
-    if dimension not in DIMENSIONS:
-        raise StatisticsError(
-            f"No dimension {dimension!r}.",
-            hint="group: the five terms of GB/T 32151.5; category: the source categories; process: the processes.",
-        )
+    if dimension not in DIMENSIONS[metric]:
+        hints = {
+            "emissions": "group: the five terms of GB/T 32151.5; category: the source categories; process.",
+            "energy": "carrier: coal, coke, gases, electricity, heat...; process: the processes.",
+        }
+        raise StatisticsError(f"No dimension {dimension!r} for {metric}.", hint=hints[metric])
     if process and dimension == "process":
         raise StatisticsError(
-            "A process is not divided by process.", hint="Ask dimension=process for the enterprise instead."
+            "A process is not divided by process.", hint="Ask dimension=process for the enterprise or a site instead."
         )
     unknown = [c for c in compare if c not in COMPARISONS]
     if unknown:
@@ -377,23 +485,54 @@ def check_question(metric: str, dimension: str, compare: Sequence[str], process:
         )
 
 
-async def emission_statistics(
+async def _equal_value(start: dt.datetime, end: dt.datetime, zone: zoneinfo.ZoneInfo) -> Parameter:
+    """The energy library's equal-value coefficient of electricity for the years of [start, end): one per year
+    (``electricity.equal_value.<year>``) or one for all (``electricity.equal_value``); a range over years with
+    different coefficients is refused (ask per year)."""
+    coefficients = await load_energy()
+    years = range(year_of(start, zone), year_of(end - dt.timedelta(microseconds=1), zone) + 1)
+    general = coefficients.parameters.get(ELECTRICITY_EQUAL_VALUE)
+    found = [coefficients.parameters.get(f"{ELECTRICITY_EQUAL_VALUE}.{y}") or general for y in years]
+    chosen = [p for p in found if p is not None]
+    if len(chosen) < len(found):
+        raise StatisticsError(
+            f"The energy library ({ENERGY_LIBRARY} v{coefficients.version}) holds no equal-value coefficient of "
+            f"electricity for {years[0]}–{years[-1]}.",
+            hint=f"Add {ELECTRICITY_EQUAL_VALUE}.<year> (e.g. the grid's coal rate for supply, gce/kWh) with its "
+            f"source to {ENERGY_LIBRARY}, or ask electricity=equivalent.",
+        )
+    if len({(p.code, p.value, p.unit) for p in chosen}) > 1:
+        raise StatisticsError(
+            "The range spans years with different equal-value coefficients of electricity.",
+            hint="Ask for one year at a time with electricity=equal_value.",
+        )
+    return chosen[0]
+
+
+async def statistics_of(
     principal: Principal,
     enterprise_id: int,
     kind: PeriodKind,
     start: dt.datetime,
     end: dt.datetime,
     *,
+    metric: str = "emissions",
     process: Process | None = None,
     site: Site | None = None,
-    dimension: str = "group",
+    dimension: str | None = None,
     compare: Sequence[str] = (),
     base: dt.datetime | None = None,
+    electricity: str = "equivalent",
     now: dt.datetime | None = None,
 ) -> Statistics:
-    """The statistics of the enterprise (or of ``process``, or of ``site``: the sum of its processes) for every
-    period of ``kind`` meeting [start, end)."""
-    check_question("emissions", dimension, compare, process is not None)
+    """The statistics of ``metric`` for the enterprise (or ``process``, or ``site``: the sum of its processes) for
+    every period of ``kind`` meeting [start, end)."""
+    dimension = dimension or default_dimension(metric)
+    check_question(metric, dimension, compare, process is not None)
+    if electricity not in ELECTRICITY_METHODS:
+        raise StatisticsError(
+            f"No electricity method {electricity!r}.", hint="equivalent (当量值, default) or equal_value (等价值)."
+        )
     if "base" in compare and base is None:
         raise StatisticsError(
             "A fixed-base comparison needs its base period.",
@@ -418,7 +557,14 @@ async def emission_statistics(
         codes = (process.code,)
     elif site is not None:
         codes = tuple(sorted(await Process.filter(site_id=site.id).values_list("code", flat=True)))  # type: ignore[arg-type]
-    one = codes[0] if process is not None and codes else None
+    one = codes[0] if process is not None and codes and metric == "emissions" else None
+    equal_value: Parameter | None = None
+    measure: _Measure = _Emissions(codes)
+    if metric == "energy":
+        if electricity == "equal_value":
+            equal_value = await _equal_value(start, min(end, now) if start < now else end, zone)
+        factor = units.convert(equal_value.value, equal_value.unit, "tce/MWh") if equal_value is not None else None
+        measure = _Energy(codes, factor)
 
     async def views(
         lo: dt.datetime, hi: dt.datetime, live_limit: int = reads.MAX_LIVE_PERIODS
@@ -426,7 +572,8 @@ async def emission_statistics(
         await reporting.check_verifier_range(principal, enterprise, lo, hi)
         found = await reads.kept_results(
             principal, enterprise.id, kind, lo, hi, process_code=one,
-            processes=site is not None or dimension == "process", live_limit=live_limit, now=now,
+            processes=site is not None or dimension == "process", energy=metric == "energy",
+            live_limit=live_limit, now=now,
         )  # fmt: skip
         return {v.result.period_start: v for v in found}
 
@@ -448,23 +595,23 @@ async def emission_statistics(
     if "base" in compare and base is not None:
         base_lo, base_hi = period_of(kind, base, zone)
         found = (await views(base_lo, base_hi)).get(base_lo)
-        if found is None or not _net(found.result, codes):
+        if found is None or not measure.value(found.result):
             raise StatisticsError(
-                f"The base period {period_label(kind, base_lo, zone)} has no emissions to compare with.",
-                hint="Choose a base period with accounted emissions (base=<a date in it>).",
+                f"The base period {period_label(kind, base_lo, zone)} has no {metric} to compare with.",
+                hint=f"Choose a base period with accounted {metric} (base=<a date in it>).",
             )
-        base_row = _row(found, kind, zone, codes, dimension)
+        base_row = _row(found, kind, zone, measure, dimension)
 
     def value(lo: dt.datetime | None) -> tuple[Decimal | None, str]:
         if lo is None:
             return None, ""
         view = current.get(lo) or earlier.get(lo)
-        return (_net(view.result, codes) if view is not None else None), period_label(kind, lo, zone)
+        return (measure.value(view.result) if view is not None else None), period_label(kind, lo, zone)
 
     rows = []
     for lo in periods:
         view = current[lo]
-        net = _net(view.result, codes)
+        net = measure.value(view.result)
         comparisons: dict[str, Change] = {}
         if "yoy" in compare:
             other = year_ago.get(lo)
@@ -476,7 +623,7 @@ async def emission_statistics(
             comparisons["pop"] = _change(other, label, net, previous)
         if base_row is not None:
             comparisons["base"] = _change(base_row.period_start, base_row.label, net, base_row.net, base=True)
-        rows.append(_row(view, kind, zone, codes, dimension, comparisons))
+        rows.append(_row(view, kind, zone, measure, dimension, comparisons))
     names: dict[str, str] = {}
     if dimension == "process":
         processes = await Process.filter(site__enterprise_id=enterprise.id).values_list("code", "name")
@@ -485,11 +632,23 @@ async def emission_statistics(
         enterprise=enterprise,
         process=process,
         site=site,
+        metric=metric,
+        unit=measure.unit,
+        intensity_unit=measure.intensity_unit,
+        electricity=electricity if metric == "energy" else None,
+        equal_value=equal_value,
         kind=kind,
         dimension=dimension,
         compare=tuple(c for c in COMPARISONS if c in compare),
         base=base_row,
         rows=tuple(rows),
-        total=_total(rows, codes),
+        total=_total(rows, measure, count),
         names=names,
     )
+
+
+async def emission_statistics(
+    principal: Principal, enterprise_id: int, kind: PeriodKind, start: dt.datetime, end: dt.datetime, **options: Any
+) -> Statistics:
+    """:func:`statistics_of` emissions."""
+    return await statistics_of(principal, enterprise_id, kind, start, end, metric="emissions", **options)
