@@ -199,6 +199,7 @@ def _overview(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
                 ],
                 spacing=24,
                 expand=True,
+                vertical_alignment=ft.CrossAxisAlignment.STRETCH,  # tiles as high as the row
             ),
             ft.Row(
                 [_intensity_tile(board, tr, palette), _allowance_tile(board, tr, palette), _months(board, tr, palette)],
@@ -330,7 +331,7 @@ def _process_colour(index: int) -> str:
     return SERIES[index % len(SERIES)]
 
 
-def _pie(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
+def _pie(board: Wallboard, tr: Translator, palette: Palette, *, expand: int = 1) -> ft.Control:
     """The month's emissions by process as a pie (what no process carries as a grey slice of its own)."""
     slices = [(f.name, f.net, _process_colour(i)) for i, f in enumerate(board.processes)]
     if board.unallocated:
@@ -338,21 +339,22 @@ def _pie(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
     shown = [(name, net, colour) for name, net, colour in slices if net is not None and net > 0]
     whole = sum((net for _, net, _ in shown), Decimal(0))
     if not whole:
-        return _tile(tr.t("wall.share.title"), [_muted(tr.t(board.emissions_note or "no_data"), palette)], palette)
+        note = _muted(tr.t(board.emissions_note or "no_data"), palette)
+        return _tile(tr.t("wall.share.title"), [note], palette, expand=expand)
     size = type_scale(KIND).label
     sections = [
         fch.PieChartSection(
             value=float(net),
             color=colour,
             radius=190,
-            title=f"{tr.number(net * 100 / whole, 1)}%" if net * 20 >= whole else "",  # 5 % and more: room for it
+            title=f"{tr.number(net * 100 / whole, 1)}%" if net * 12 >= whole else "",  # 8 % and more: room for it
             title_style=ft.TextStyle(size=size, weight=ft.FontWeight.BOLD, color=palette.background),
             title_position=0.62,
         )
         for _, net, colour in shown
     ]
     chart = fch.PieChart(sections=sections, center_space_radius=0, sections_space=2, expand=True)
-    return _tile(tr.t("wall.share.title"), [ft.Container(chart, expand=True)], palette)
+    return _tile(tr.t("wall.share.title"), [ft.Container(chart, expand=True)], palette, expand=expand)
 
 
 def _process_row(name: str, net: Decimal | None, largest: Decimal, colour: str, tr: Translator,
@@ -363,14 +365,14 @@ def _process_row(name: str, net: Decimal | None, largest: Decimal, colour: str, 
         [
             ft.Container(width=20, height=36, bgcolor=colour, border_radius=4),
             ft.Text(
-                name, size=scale.body, width=300, color=palette.text, max_lines=1, overflow=ft.TextOverflow.ELLIPSIS
+                name, size=scale.body, width=280, color=palette.text, max_lines=1, overflow=ft.TextOverflow.ELLIPSIS
             ),
-            _bar(fraction, palette.primary, palette, width=420),
+            _bar(fraction, colour, palette, width=380),  # the colour of its slice of the pie
             ft.Text(
                 tr.quantity(net, "tco2", 0) if net is not None else "—",
                 size=scale.body,
                 color=palette.text,
-                width=300,
+                width=280,
                 text_align=ft.TextAlign.RIGHT,
             ),  # fmt: skip
         ],
@@ -412,7 +414,7 @@ def _processes(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control
     return ft.Column(
         [
             ft.Row(
-                [figures, _pie(board, tr, palette)],
+                [figures, _pie(board, tr, palette, expand=2)],
                 spacing=24,
                 expand=True,
                 vertical_alignment=ft.CrossAxisAlignment.STRETCH,
