@@ -394,7 +394,8 @@ def _terms(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
         for key in TERM_KEYS
         if key in board.terms
     ]
-    return ft.Row([_muted(tr.t("wall.terms.title"), palette), *figures], spacing=48, wrap=True)
+    title = f"{tr.t('wall.terms.title')} · {tr.t('unit.tco2')}"
+    return ft.Row([_muted(title, palette), *figures], spacing=48, wrap=True)
 
 
 def _processes(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
