@@ -16,7 +16,9 @@ are built from the view models of :mod:`cem_clients.console.model`, a small scre
   version's diff, parameters, a proposed change), activity data, ledger import (file picker, row report,
   confirm / discard), emissions with the lineage drill-down, the annual report as a download;
 * reporting (:mod:`~cem_clients.console.screens_reporting`): the years' reporting states, reported beside kept
-  figures, "would change by", verification and history; submit, verifier, verify, lock, new draft, reopen.
+  figures, "would change by", verification and history; submit, verifier, verify, lock, new draft, reopen;
+* statistics (:mod:`~cem_clients.console.screens_stats`): totals, structure, intensity and comparisons (同比, 环比,
+  定比) by period as charts and tables, XLSX export of what is shown, a process's own view.
 
 Screens rebuild from the view state after every action (``Ui.act``); text fields write into the forms as they are
 typed. Files are picked and saved through Flet's file picker: in the browser that is the browser's file dialog and
@@ -39,7 +41,9 @@ section (used by the browser tests, and by a desktop shortcut). The options, per
   opens) and ``source`` (a source of that lineage);
 * report: ``year``;
 * reporting: ``year`` and ``action`` (``submit``, ``verifier``, ``verify``, ``lock``, ``draft``, ``reopen``: that
-  dialog opens when the year's state and the caller allow it).
+  dialog opens when the year's state and the caller allow it);
+* statistics: ``period``, ``start``, ``end``, ``scope`` (a process's code or id: its own view), ``dimension``
+  (``group``, ``category``, ``process``), ``compare`` (``yoy,pop,base``) and ``base`` (a date in the base period).
 """
 
 from __future__ import annotations
@@ -74,6 +78,7 @@ from cem_clients.console.screens_admin import AuditSection, UsersSection
 from cem_clients.console.screens_alarms import AlarmsSection
 from cem_clients.console.screens_devices import FleetSection, PointsSection, RegistrationSection, ThresholdsSection
 from cem_clients.console.screens_reporting import ReportingSection
+from cem_clients.console.screens_stats import StatisticsSection
 from cem_clients.ui.i18n import Locale, Translator
 from cem_clients.ui.theme import Tone, apply_locale, apply_theme, type_scale
 
@@ -96,6 +101,7 @@ SECTION_VIEWS: dict[str, type[Section]] = {
     "emissions": EmissionsSection,
     "report": ReportSection,
     "reporting": ReportingSection,
+    "statistics": StatisticsSection,
 }
 """The screen of each section of :data:`~cem_clients.console.model.SECTIONS`."""
 
@@ -114,11 +120,13 @@ ICONS: dict[str, ft.IconData] = {
     "emissions": ft.Icons.CO2,
     "report": ft.Icons.DESCRIPTION_OUTLINED,
     "reporting": ft.Icons.FACT_CHECK_OUTLINED,
+    "statistics": ft.Icons.INSERT_CHART_OUTLINED,
 }
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("console.group.devices", ("fleet", "alarms", "registration", "points", "thresholds")),
     ("console.group.admin", ("users", "audit")),
     ("console.group.accounting", ("inventory", "library", "activity", "ledger", "emissions", "report", "reporting")),
+    ("console.group.analysis", ("statistics",)),
 )
 RAIL_WIDTH = 212
 

@@ -750,7 +750,7 @@ class ChartScale:
         return [self.low + i * self.step for i in range(count + 1)]
 
 
-def chart_scale(values: Iterable[float], *, with_zero: bool = True, steps: int = 5) -> ChartScale:
+def chart_scale(values: Iterable[float], *, with_zero: bool = True, steps: int = 6) -> ChartScale:
     """A value axis holding ``values`` (and zero, unless told) in about ``steps`` round steps (1, 2, 2.5, 5 x 10^n)."""
     numbers = [v for v in values if math.isfinite(v)]
     low = min([*numbers, 0.0] if with_zero else numbers or [0.0])
@@ -764,10 +764,17 @@ def chart_scale(values: Iterable[float], *, with_zero: bool = True, steps: int =
 
 
 def chart_axis(
-    labels: Sequence[tuple[float, str]], *, size: float = 22, title: str | None = None, show: bool = True
+    labels: Sequence[tuple[float, str]],
+    *,
+    size: float = 22,
+    title: str | None = None,
+    show: bool = True,
+    spacing: float | None = None,
 ) -> fch.ChartAxis:
     """An axis of a chart with ``labels`` (value, text) in the console's label size; ``size`` is the room the labels
-    get (the height of the bottom axis's, the width of the left axis's)."""
+    get (the height of the bottom axis's, the width of the left axis's); ``spacing``: the step between labels (a
+    value axis's :class:`ChartScale` step, so that every label shows; by default the chart picks one and leaves
+    out the labels between)."""
     palette, scale = palette_for(KIND), type_scale(KIND)
     return fch.ChartAxis(
         labels=[
@@ -777,6 +784,7 @@ def chart_axis(
             for value, caption in labels
         ],
         label_size=size,
+        label_spacing=spacing,
         show_labels=show,
         title=ft.Text(title, size=scale.label, color=palette.text_muted) if title else None,
         title_size=18 if title else 0,

@@ -13,7 +13,9 @@ The console serves two roles over the REST API (:class:`~cem_clients.console.ext
   platform's categories), :class:`FactorLibrary` (versions with their diffs, parameters, a change as a new
   version with reason and TOTP), :class:`ActivityEntry`, :class:`LedgerImport` (row-by-row report, confirm or
   discard), :class:`EmissionsExplorer` (periods and the lineage drill-down), :class:`ReportExport` and
-  :class:`ReportingDesk` (reporting states of the years: submit, verifier, verify, lock, new draft, reopen).
+  :class:`ReportingDesk` (reporting states of the years: submit, verifier, verify, lock, new draft, reopen);
+* **accountants, executives and auditors** — :class:`StatisticsBoard` (totals, structure, intensity and
+  comparisons by period, for the enterprise or one process).
 
 :class:`Console` holds the session: :class:`LoginForm` logs in (asking for the authenticator code when the
 account has one), :meth:`Console.sections` says which screens the caller's permissions open, and its
@@ -122,6 +124,7 @@ from cem_clients.console.reporting import (
     ReportingForm,
     last_years,
 )
+from cem_clients.console.stats import StatisticsBoard, StatisticsQuery
 
 __all__ = [
     "ALARM_KINDS",
@@ -205,6 +208,8 @@ __all__ = [
     "SourceForm",
     "SourceInventory",
     "SourceLine",
+    "StatisticsBoard",
+    "StatisticsQuery",
     "SystemParameter",
     "Threshold",
     "ThresholdForm",
@@ -233,6 +238,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("emissions", "emissions.read"),
     ("report", "emissions.read"),
     ("reporting", "emissions.read"),
+    ("statistics", "emissions.read"),
 )
 
 
@@ -405,3 +411,8 @@ class Console(Screen):
         if years:
             desk.years = sorted(set(years), reverse=True)
         return desk
+
+    def statistics(self) -> StatisticsBoard:
+        """Carbon statistics of the enterprise (or one of its processes): totals, structure, comparisons."""
+        enterprise_id = self._enterprise()
+        return StatisticsBoard(self.api, enterprise_id, StatisticsQuery(scope_id=enterprise_id))

@@ -1,0 +1,553 @@
+"""The statistics screen (统计分析): an enterprise's or a process's emissions by period, with their structure,
+intensity and comparisons, as charts and as the same figures in tables, exported as they are shown.
+
+The question is asked in the filter bar (scope, period kind and range, dimension, 同比 / 环比 / 定比 with the base
+period); the answer is drawn from :class:`~cem_clients.console.stats.StatisticsBoard`: the range's figures as
+cards, a stacked bar per period by the dimension (deductions such as carbon fixed in products below zero) with the
+net as a line over it, the structure of the range as a pie with its table, the intensity (tCO2 per tonne of crude
+steel, or of the process's product in a process's view) and the comparison periods' nets as lines, then the table
+of the periods with the range's total. A process of the process dimension opens its own view (the per-process
+page: its emissions by term and its intensity over the same periods).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+
+import flet as ft
+import flet_charts as fch
+
+from cem_clients.console.accounting import PERIOD_KINDS
+from cem_clients.console.app_kit import (
+    SERIES_COLOURS,
+    Cell,
+    ChartScale,
+    LegendEntry,
+    Section,
+    Ui,
+    chart_axis,
+    chart_card,
+    chart_scale,
+    date_field,
+    dropdown,
+    export_button,
+    filter_bar,
+    heading,
+    inline_checkbox,
+    message,
+    muted,
+    secondary_button,
+    stat,
+    table,
+    text,
+)
+from cem_clients.console.model import Console
+from cem_clients.console.stats import (
+    COMPARISONS,
+    DIMENSIONS,
+    GROUPS,
+    UNALLOCATED,
+    Comparison,
+    Sheet,
+    StatisticsBoard,
+)
+from cem_clients.ui.i18n import Translator
+from cem_clients.ui.theme import Tone
+
+__all__ = ["StatisticsSection"]
+
+#: The five terms always in the same colours; carbon fixed in products (deducted) and what no process carries in
+#: greys, whatever the dimension.
+_TERM_COLOURS = dict(zip(GROUPS, (SERIES_COLOURS[0], SERIES_COLOURS[1], SERIES_COLOURS[2], SERIES_COLOURS[3],
+                                  "#64748B"), strict=True))  # fmt: skip
+_FIXED_COLOUR, _UNALLOCATED_COLOUR, _NET_COLOUR = "#64748B", "#94A3B8", "#0F172A"
+_COMPARE_COLOURS = {"yoy": SERIES_COLOURS[7], "pop": SERIES_COLOURS[4], "base": SERIES_COLOURS[3]}
+_LEFT = 56  # the room of a value axis's labels
+_BOTTOM = 26  # the room of the periods' labels
+_MAX_LABELS = 12  # period labels under a chart, at most
+
+
+class StatisticsSection(Section):
+    """Totals, structure, intensity and comparisons of emissions by period, as charts and tables, with export."""
+
+    title_key = "console.section.statistics"
+
+    def __init__(self, ui: Ui, console: Console, options: Mapping[str, str]) -> None:
+        super().__init__(ui, console, options)
+        self.board: StatisticsBoard = console.statistics()
+        q = self.board.query
+        year = dt.datetime.now(dt.UTC).year
+        period = options.get("period", "month")
+        q.period = period if period in PERIOD_KINDS else "month"
+        q.start, q.end = options.get("start", f"{year}-01"), options.get("end", f"{year + 1}-01")
+        dimension = options.get("dimension", "group")
+        q.dimension = dimension if dimension in DIMENSIONS else "group"
+        if "compare" in options:
+            q.compare = tuple(c for c in COMPARISONS if c in options["compare"].split(","))
+        q.base = options.get("base", "")
+
+    async def load(self) -> None:
+        board = self.board
+        await board.load_choices()
+        scope = self.options.get("scope", "")
+        found = next((p.id for p in board.processes if scope in (p.code, str(p.id))), None) if scope else None
+        if found is not None:
+            board.query.scope, board.query.scope_id = "process", found
+        await board.load()
+
+    # ---- drawing ------------------------------------------------------------------------------------------------
+
+    def render(self) -> ft.Control:
+        t, board = self.t, self.board
+        body: list[ft.Control] = [
+            heading(
+                t("console.section.statistics"),
+                trailing=[
+                    export_button(self.ui, board.filename, self._sheet, more=self._more_sheets)
+                    if board.answer is not None
+                    else ft.Container()
+                ],
+            ),
+            muted(t("stats.about")),
+            self._filters(),
+            message(board.error),
+        ]
+        if board.answer is not None:
+            if board.answer.scope == "process":
+                body.append(self._process_banner())
+            body += [self._figures(), self._charts(), self._table()]
+        return ft.Column(body, spacing=12)
+
+    def _filters(self) -> ft.Control:
+        t, board, q = self.t, self.board, self.board.query
+        show = self.ui.act(board.load)
+
+        def scope(value: str) -> None:
+            if value == "enterprise":
+                q.scope, q.scope_id = "enterprise", board.enterprise_id
+            elif value:
+                q.scope, q.scope_id = "process", int(value)
+
+        def period(value: str) -> None:
+            if value in PERIOD_KINDS:
+                q.period = value
+
+        def dimension(value: str) -> None:
+            if value in DIMENSIONS:
+                q.dimension = value
+
+        def toggle(name: Comparison) -> Callable[[bool], None]:
+            def changed(on: bool) -> None:
+                q.toggle(name, on)
+                self.ui.refresh()  # the base period's field comes and goes with 定比
+
+            return changed
+
+        enterprise = self.console.enterprise.name if self.console.enterprise else "—"
+        fields: list[ft.Control] = [
+            dropdown(
+                t("console.emissions.scope"),
+                "enterprise" if q.scope == "enterprise" else str(q.scope_id),
+                [("enterprise", enterprise), *((str(p.id), f"{p.code} {p.name}") for p in board.processes)],
+                scope,
+                error=q.error("scope_id"),
+                width=200,
+            ),
+            dropdown(
+                t("console.emissions.period"),
+                q.period,
+                [(k, t(f"console.period.{k}")) for k in PERIOD_KINDS],
+                period,
+                width=110,
+            ),
+            date_field(
+                self.ui,
+                t("console.emissions.start"),
+                q.start,
+                lambda v: q.set_bound("start", v),
+                error=q.error("start"),
+                hint="2024-01",
+                width=150,
+                on_submit=show,
+            ),  # fmt: skip
+            date_field(
+                self.ui,
+                t("console.emissions.end"),
+                q.end,
+                lambda v: q.set_bound("end", v),
+                error=q.error("end"),
+                hint="2025-01",
+                width=150,
+                on_submit=show,
+            ),  # fmt: skip
+            dropdown(
+                t("stats.dimension"),
+                q.dimension,
+                [(d, t(f"stats.dimension.{d}")) for d in DIMENSIONS],
+                dimension,
+                error=q.error("dimension"),
+                width=150,
+            ),
+            *(inline_checkbox(t(f"stats.compare.{c}"), c in q.compare, toggle(c)) for c in COMPARISONS),
+        ]
+        if "base" in q.compare:
+            fields.append(
+                date_field(
+                    self.ui,
+                    t("stats.base"),
+                    q.base,
+                    q.set_base,
+                    error=q.error("base"),
+                    hint="2024-01",
+                    width=150,
+                    on_submit=show,
+                )  # fmt: skip
+            )
+        return filter_bar(fields, show, self.ui)
+
+    def _process_banner(self) -> ft.Control:
+        t, board = self.t, self.board
+
+        async def back() -> None:
+            board.query.scope, board.query.scope_id = "enterprise", board.enterprise_id
+            await board.load()
+
+        return ft.Row(
+            [
+                ft.Icon(ft.Icons.PRECISION_MANUFACTURING_OUTLINED, color=self.ui.palette.primary, size=20),
+                text(t("stats.process_view", name=board.scope_name()), bold=True),
+                secondary_button(t("stats.back_to_enterprise"), self.ui.act(back), icon=ft.Icons.ARROW_BACK),
+            ],
+            spacing=12,
+            vertical_alignment=ft.CrossAxisAlignment.CENTER,
+        )
+
+    def _figures(self) -> ft.Control:
+        t, tr, board = self.t, self.ui.tr, self.board
+        answer = board.answer
+        assert answer is not None  # noqa: S101 - drawn only with an answer
+        total, q = answer.total, board.query
+        per = t("stats.stat.intensity_process" if answer.scope == "process" else "stats.stat.intensity_enterprise")
+        intensity = f"{tr.number(total.intensity, 4)} tCO2/t" if total.intensity is not None else "—"
+        direct_share = (
+            t("stats.stat.direct_share", percent=tr.number(total.direct * 100 / total.net, 2)) if total.net else ""
+        )
+        return ft.Row(
+            [
+                stat(
+                    t("stats.stat.net"),
+                    f"{tr.number(total.net, 2)} tCO2",
+                    note=f"{answer.name} · {q.bound('start')} – {q.bound('end')}",
+                ),  # fmt: skip
+                stat(t("stats.stat.direct"), f"{tr.number(total.direct, 2)} tCO2", note=direct_share),
+                stat(
+                    t("stats.stat.intensity"),
+                    intensity,
+                    note=per if total.intensity is not None else t("stats.stat.no_output"),
+                ),  # fmt: skip
+                stat(t("console.emissions.periods"), str(total.periods), note=t(f"console.period.{answer.period}")),
+                stat(
+                    t("console.emissions.data"),
+                    t("console.emissions.complete" if total.complete else "console.emissions.incomplete"),
+                    tone=Tone.GOOD if total.complete else Tone.WARNING,
+                ),
+            ],
+            spacing=12,
+        )
+
+    # ---- charts -------------------------------------------------------------------------------------------------
+
+    def colour(self, key: str, index: int) -> str:
+        """The colour of a part: the terms' own, greys for deductions and what no process carries, else in turn."""
+        if key == "fixed_carbon":
+            return _FIXED_COLOUR
+        if key == UNALLOCATED:
+            return _UNALLOCATED_COLOUR
+        if self.board.answer is not None and self.board.answer.dimension == "group":
+            return _TERM_COLOURS.get(key, SERIES_COLOURS[index % len(SERIES_COLOURS)])
+        return SERIES_COLOURS[index % len(SERIES_COLOURS)]
+
+    def _charts(self) -> ft.Control:
+        t, tr, board = self.t, self.ui.tr, self.board
+        answer = board.answer
+        assert answer is not None  # noqa: S101 - drawn only with an answer
+        keys = board.parts()
+        entries = [LegendEntry(board.part_name(tr, k), self.colour(k, i)) for i, k in enumerate(keys)]
+        entries.append(LegendEntry(t("stats.series.net"), _NET_COLOUR, line=True))
+        periods = chart_card(
+            t("stats.chart.periods", dimension=t(f"stats.dimension.{answer.dimension}")),
+            self._period_chart(keys),
+            entries,
+            subtitle=t("stats.chart.periods_about"),
+            empty=t("stats.chart.empty"),
+            height=280,
+            expand=True,
+        )
+        structure = chart_card(
+            t("stats.chart.structure"),
+            self._pie(keys),
+            subtitle=t("stats.chart.structure_about"),
+            empty=t("stats.chart.empty"),
+            height=200,
+            width=420,
+            below=[self._sheet_table(board.structure(tr), links=answer.dimension == "process")],
+        )
+        per = t("stats.stat.intensity_process" if answer.scope == "process" else "stats.stat.intensity_enterprise")
+        intensity = chart_card(
+            t("stats.chart.intensity"),
+            self._intensity_chart(),
+            [LegendEntry(f"{t('stats.series.intensity')} ({per})", SERIES_COLOURS[5], line=True)],
+            subtitle=t("stats.chart.intensity_about"),
+            empty=t("stats.chart.intensity_empty"),
+            height=200,
+            expand=True,
+        )
+        compare_entries = [LegendEntry(t("stats.series.net"), _NET_COLOUR, line=True)]
+        for name in answer.compare:
+            caption = (
+                t("stats.series.base", period=answer.base.period if answer.base else "")
+                if name == "base"
+                else t(f"stats.series.{name}")
+            )
+            compare_entries.append(LegendEntry(caption, _COMPARE_COLOURS[name], line=True))
+        compare = chart_card(
+            t("stats.chart.compare"),
+            self._compare_chart() if answer.compare else None,
+            compare_entries,
+            subtitle=t("stats.chart.compare_about"),
+            empty=t("stats.chart.compare_empty") if board.rows else t("stats.chart.empty"),
+            height=200,
+            expand=True,
+        )
+        return ft.Column(
+            [
+                ft.Row([periods, structure], spacing=12, vertical_alignment=ft.CrossAxisAlignment.START),
+                ft.Row([intensity, compare], spacing=12, vertical_alignment=ft.CrossAxisAlignment.START),
+            ],
+            spacing=12,
+        )
+
+    def _period_labels(self, count: int) -> list[tuple[float, str]]:
+        """The periods' labels under a chart (every n-th when there are many)."""
+        rows = self.board.rows
+        step = max(1, math.ceil(count / _MAX_LABELS))
+        period = self.board.answer.period if self.board.answer is not None else "month"
+        return [(float(i), _short(period, rows[i].period)) for i in range(0, count, step)]
+
+    def _value_axis(self, scale: ChartScale, *, hidden: bool = False) -> fch.ChartAxis:
+        tr = self.ui.tr
+        labels = [(v, "" if hidden else _tick(tr, v, scale)) for v in scale.ticks()]
+        return chart_axis(labels, size=_LEFT, spacing=scale.step)
+
+    def _period_chart(self, keys: Sequence[str]) -> ft.Control | None:
+        """A stacked bar per period (the parts, deductions below zero) and the net as a line over the bars."""
+        board, tr = self.board, self.ui.tr
+        rows = board.rows
+        if not rows:
+            return None
+        series = board.series()
+        count = len(rows)
+        tops = [sum(max(float(series[k][i]), 0.0) for k in keys) for i in range(count)]
+        bottoms = [sum(min(float(series[k][i]), 0.0) for k in keys) for i in range(count)]
+        nets = [float(r.net) for r in rows]
+        scale = chart_scale([*tops, *bottoms, *nets])
+        width = max(2.0, min(36.0, 700 / count * 0.55))
+        groups = []
+        for i, row in enumerate(rows):
+            items, up, down = [], 0.0, 0.0
+            for index, key in enumerate(keys):
+                value = float(series[key][i])
+                if value > 0:
+                    items.append(fch.BarChartRodStackItem(from_y=up, to_y=up + value, color=self.colour(key, index)))
+                    up += value
+                elif value < 0:
+                    items.append(
+                        fch.BarChartRodStackItem(from_y=down + value, to_y=down, color=self.colour(key, index))
+                    )
+                    down += value
+            tip = f"{row.period}\n{self.t('stats.series.net')} {tr.number(row.net, 2)} tCO2"
+            rod = fch.BarChartRod(
+                from_y=down, to_y=up, stack_items=items, width=width, border_radius=0, color="#00000000", tooltip=tip
+            )
+            groups.append(fch.BarChartGroup(x=i, rods=[rod]))
+        labels = self._period_labels(count)
+        grid = fch.ChartGridLines(interval=scale.step, color=self.ui.palette.outline, width=0.5)
+        bars = fch.BarChart(
+            groups=groups,
+            group_alignment=ft.MainAxisAlignment.SPACE_AROUND,
+            min_y=scale.low,
+            max_y=scale.high,
+            left_axis=self._value_axis(scale),
+            bottom_axis=chart_axis(labels, size=_BOTTOM),
+            horizontal_grid_lines=grid,
+            tooltip=fch.BarChartTooltip(bgcolor=self.ui.palette.text, fit_inside_horizontally=True),
+            expand=True,
+        )
+        # the same plot area as the bars (same axes' room), points at the bars' centres: x from -0.5 to count - 0.5
+        net = fch.LineChart(
+            data_series=[
+                fch.LineChartData(
+                    points=[fch.LineChartDataPoint(i, v) for i, v in enumerate(nets)],
+                    color=_NET_COLOUR,
+                    stroke_width=2,
+                    point=count <= 60,
+                )
+            ],
+            min_x=-0.5,
+            max_x=count - 0.5,
+            min_y=scale.low,
+            max_y=scale.high,
+            left_axis=self._value_axis(scale, hidden=True),
+            bottom_axis=chart_axis([(float(i), "") for i in range(count)], size=_BOTTOM),
+            interactive=False,
+            expand=True,
+        )
+        return ft.Stack([bars, net], expand=True)
+
+    def _line_chart(self, lines: Sequence[tuple[Sequence[float | None], str, bool]], scale: ChartScale) -> ft.Control:
+        """Lines over the periods (``(values, colour, dashed)``; a period without a value has no point)."""
+        count = len(self.board.rows)
+        grid = fch.ChartGridLines(interval=scale.step, color=self.ui.palette.outline, width=0.5)
+        chart: ft.Control = fch.LineChart(
+            data_series=[
+                fch.LineChartData(
+                    points=[fch.LineChartDataPoint(i, v) for i, v in enumerate(values) if v is not None],
+                    color=colour,
+                    stroke_width=2,
+                    point=count <= 60,
+                    dash_pattern=[6, 4] if dashed else None,
+                )
+                for values, colour, dashed in lines
+            ],
+            min_x=-0.5,
+            max_x=count - 0.5,
+            min_y=scale.low,
+            max_y=scale.high,
+            left_axis=self._value_axis(scale),
+            bottom_axis=chart_axis(self._period_labels(count), size=_BOTTOM),
+            horizontal_grid_lines=grid,
+            tooltip=fch.LineChartTooltip(bgcolor=self.ui.palette.text, fit_inside_horizontally=True, max_width=220),
+            expand=True,
+        )
+        return chart
+
+    def _intensity_chart(self) -> ft.Control | None:
+        values = [float(r.intensity) if r.intensity is not None else None for r in self.board.rows]
+        known = [v for v in values if v is not None]
+        if not known:
+            return None
+        return self._line_chart([(values, SERIES_COLOURS[5], False)], chart_scale(known))
+
+    def _compare_chart(self) -> ft.Control | None:
+        board = self.board
+        if not board.rows:
+            return None
+        lines: list[tuple[Sequence[float | None], str, bool]] = [
+            ([float(r.net) for r in board.rows], _NET_COLOUR, False)
+        ]
+        for name in board.compared:
+            values = [float(v) if v is not None else None for v in board.comparison_values(board.rows, name)]
+            lines.append((values, _COMPARE_COLOURS[name], True))
+        known = [v for values, _, _ in lines for v in values if v is not None]
+        return self._line_chart(lines, chart_scale(known))
+
+    def _pie(self, keys: Sequence[str]) -> ft.Control | None:
+        """The range's positive parts as slices (deductions are in the table under it, with negative shares)."""
+        answer = self.board.answer
+        if answer is None or not self.board.rows:
+            return None
+        values = {p.key: p.value for p in answer.total.parts}
+        sections = [
+            fch.PieChartSection(value=float(values[k]), color=self.colour(k, i), radius=64, title="")
+            for i, k in enumerate(keys)
+            if values.get(k, Decimal(0)) > 0
+        ]
+        if not sections:
+            return None
+        return ft.Container(
+            fch.PieChart(sections=sections, center_space_radius=34, sections_space=1, start_degree_offset=-90),
+            alignment=ft.Alignment.CENTER,
+        )
+
+    # ---- tables -------------------------------------------------------------------------------------------------
+
+    def _sheet_table(self, sheet: Sheet, *, links: bool = False) -> ft.Control:
+        """A :class:`Sheet` as the kit's table (the last row, a total, in bold); ``links``: a process's name opens
+        its view."""
+        board, palette = self.board, self.ui.palette
+        shown = sheet.shown(self.ui.tr)
+        rows: list[list[Cell]] = []
+        keys = board.parts()
+        for r, cells in enumerate(shown):
+            last = r == len(shown) - 1
+            row: list[Cell] = []
+            for c, value in enumerate(cells):
+                if last or (c > 0 and sheet.columns[c].caption == self.t("stats.col.net")):
+                    row.append(ft.Text(value, weight=ft.FontWeight.BOLD, color=palette.text))
+                elif links and c == 0 and r < len(keys) and board.process_id(keys[r]) is not None:
+                    row.append(self._process_link(value, keys[r]))
+                else:
+                    row.append(value)
+            rows.append(row)
+        columns = [(c.caption, c.places is not None) for c in sheet.columns]
+        return table(columns, rows, empty=self.t("stats.chart.empty"))
+
+    def _process_link(self, caption: str, code: str) -> ft.Control:
+        process_id = self.board.process_id(code)
+        assert process_id is not None  # noqa: S101 - the caller checked
+
+        async def open_() -> None:
+            await self.board.open_process(process_id)
+
+        return ft.TextButton(
+            content=caption,
+            icon=ft.Icons.OPEN_IN_NEW,
+            tooltip=self.t("stats.open_process"),
+            on_click=self.ui.act(open_),
+            style=ft.ButtonStyle(padding=ft.Padding.symmetric(horizontal=4)),
+        )
+
+    def _table(self) -> ft.Control:
+        t, tr, board = self.t, self.ui.tr, self.board
+        answer = board.answer
+        below: list[ft.Control] = []
+        if answer is not None and answer.base is not None:
+            below.append(muted(t("stats.base_note", period=answer.base.period, net=tr.number(answer.base.net, 2))))
+        return chart_card(
+            t("stats.table"),
+            None,
+            subtitle=t("stats.table_about"),
+            height=0,
+            below=[self._sheet_table(board.table(tr)), *below],
+        )
+
+    # ---- export -------------------------------------------------------------------------------------------------
+
+    def _sheet(self) -> tuple[str, list[str], list[list[object]]]:
+        sheet = self.board.table(self.ui.tr)
+        return sheet.title, sheet.header, sheet.workbook_rows()
+
+    def _more_sheets(self) -> list[tuple[str, Sequence[str], Sequence[Sequence[object]]]]:
+        sheet = self.board.structure(self.ui.tr)
+        return [(sheet.title, sheet.header, sheet.workbook_rows())]
+
+
+def _short(period: str, label: str) -> str:
+    """A period's label under a chart: days without their year, hours as their time."""
+    if period == "day":
+        return label[5:]
+    if period == "hour":
+        return label[11:]
+    return label
+
+
+def _tick(tr: Translator, value: float, scale: ChartScale) -> str:
+    """A value axis's label: large numbers shortened (1.2万 / 12k), small steps with the places they need."""
+    number = Decimal(repr(round(value, 12)))
+    if max(abs(scale.low), abs(scale.high)) >= 100_000:
+        return tr.compact(number, 1)
+    step = Decimal(repr(round(scale.step, 12))).normalize()
+    return tr.number(number, max(0, -int(step.as_tuple().exponent)))
