@@ -88,6 +88,8 @@ __all__ = [
 
 #: Process label of sources that belong to the enterprise as a whole (e.g. the grid tie).
 ENTERPRISE_LEVEL = ""
+#: Joins a transfer's code and its maker in the line id of the maker's side (``IR.COKE>CK``).
+TRANSFER_MARK = ">"
 #: Share of expected readings a meter needs over a period to count as complete (as ``meters.meter_quantity``).
 METER_THRESHOLD = 0.99
 _VOLATILE = frozenset({"library_version", "grid_version", "edition_version"})
@@ -451,6 +453,24 @@ def _signed(source: EmissionSource, quantities: dict[str, Quantity]) -> dict[str
     }
 
 
+def _transferred(
+    activity: SourceActivity, source: EmissionSource, makers: Mapping[int, tuple[str, str]]
+) -> SourceActivity:
+    """The maker's side of a transfer: the same quantities with a minus sign at the process that makes what
+    ``activity`` uses (the enterprise level when none is named), so the enterprise's total is unchanged."""
+    made_by = makers.get(source.from_process_id) if source.from_process_id is not None else None
+    maker = made_by[0] if made_by is not None else ENTERPRISE_LEVEL
+    user = activity.process or "enterprise"
+    quantities = {
+        name: dataclasses.replace(q, value=-q.value, origin=f"transferred to {user}: −({q.origin})")
+        for name, q in activity.activity.items()
+    }
+    return dataclasses.replace(
+        activity, source_id=f"{activity.source_id}{TRANSFER_MARK}{maker or 'enterprise'}", process=maker,
+        activity=quantities,
+    )  # fmt: skip
+
+
 def _activity(
     source: EmissionSource, process: str, quantities: Mapping[str, Quantity], month: str | None, source_id: str
 ) -> SourceActivity:
@@ -513,8 +533,12 @@ async def _account_period(
             for lo, hi, month in parts:
                 part = _signed(source, await _part_quantities(source, lo, hi, zone, records))
                 activities.append(_activity(source, process, part, month, f"{source.code}@{month}"))
+                if source.direction == "transfer":
+                    activities.append(_transferred(activities[-1], source, process_codes))
             continue
         activities.append(_activity(source, process, quantities, parts[0][2] if parts else None, source.code))
+        if source.direction == "transfer":
+            activities.append(_transferred(activities[-1], source, process_codes))
     names_of = {s.code: s.name for s in sources}
     if not activities:
         raise NoSourceInventoryError(
@@ -541,14 +565,19 @@ async def _account_period(
     except AccountingError as err:
         raise type(err)(f"{kind.value} from {start.isoformat()}: {err.message}", hint=err.hint) from err
     names = {s.code: s.name for s in sources} | {
-        a.source_id: f"{names_of[a.source_id.split('@')[0]]} ({a.source_id.split('@')[1]})"
-        for a in activities
-        if "@" in a.source_id
+        a.source_id: _line_name(a.source_id, names_of) for a in activities if a.source_id not in names_of
     }
     processes = {code: name for code, name in process_codes.values()}
     lineage = lineage_json(result, kind=kind, start=start, end=end, method=method, names=names, processes=processes)
     lineage["energy"] = energy_of(result, process_outputs, method.energy)
     return result, lineage, method
+
+
+def _line_name(source_id: str, names: Mapping[str, str]) -> str:
+    """A line's name: its source's, with the month of a monthly part and the mark of a transfer's maker side."""
+    line, transfer, _ = source_id.partition(TRANSFER_MARK)
+    code, _, month = line.partition("@")
+    return names[code] + (f" ({month})" if month else "") + ("（转出）" if transfer else "")
 
 
 async def _inventory(enterprise_id: int) -> tuple[list[EmissionSource], dict[int, tuple[str, str]]]:

@@ -132,6 +132,7 @@ class SourceIn:
     grid_kind: str | None = None
     grid_region: str | None = None
     direction: str | None = None
+    from_process_id: int | None = None  # direction "transfer": the process that makes it (None: enterprise level)
     active: bool | None = None
     note: str | None = None
     in_service_from: dt.date | None = None
@@ -357,6 +358,8 @@ async def create_source(principal: Principal, enterprise_id: int, data: SourceIn
     overrides = _check_overrides(category, data.overrides or {})
     grid_kind = _grid_kind(data.grid_kind)
     _check_service(data.in_service_from, data.in_service_until)
+    direction = _direction(category, data.item or "", data.direction)
+    await _check_transfer(enterprise_id, direction, data.process_id, data.from_process_id)
     if await EmissionSource.filter(enterprise_id=enterprise_id, code=data.code).exists():
         raise ConflictError(f"Source code {data.code!r} exists in this enterprise.", hint="Pick another code.")
     async with in_transaction():
@@ -372,7 +375,8 @@ async def create_source(principal: Principal, enterprise_id: int, data: SourceIn
             overrides=overrides,
             grid_kind=grid_kind,
             grid_region=data.grid_region or "national",
-            direction=_direction(category, data.item or "", data.direction),
+            direction=direction,
+            from_process_id=data.from_process_id if direction == "transfer" else None,
             active=True if data.active is None else data.active,
             in_service_from=data.in_service_from,
             in_service_until=data.in_service_until,
@@ -408,7 +412,7 @@ def _service_days(source: EmissionSource, data: SourceIn, was_active: bool, zone
 #: By-products of an integrated works that may leave the boundary (sold): their consumption may be entered net of
 #: what is sold (negative when more is sold than burned), or the sale on its own line (direction "sold").
 BY_PRODUCTS = frozenset({"blast_furnace_gas", "coke_oven_gas", "converter_gas", "tar", "crude_benzene"})
-DIRECTIONS = ("consumed", "sold")
+DIRECTIONS = ("consumed", "sold", "transfer")
 #: Categories whose quantity may leave the boundary: by-product fuels sold, electricity and heat exported.
 _SOLD_CATEGORIES = (SourceCategory.FUEL_COMBUSTION.value, SourceCategory.ELECTRICITY.value, SourceCategory.HEAT.value)
 
@@ -419,7 +423,7 @@ def may_be_negative(source: EmissionSource) -> bool:
     return (
         source.category == SourceCategory.FUEL_COMBUSTION.value
         and source.item in BY_PRODUCTS
-        and source.direction != "sold"
+        and source.direction == "consumed"
     )
 
 
@@ -435,7 +439,38 @@ def _direction(category: str, item: str, text: str | None) -> str:
             f"Only by-products ({', '.join(sorted(BY_PRODUCTS))}), electricity and heat are sold or exported.",
             hint="A purchased fuel or a material is consumed; enter what is consumed.",
         )
+    if value == "transfer" and category not in _TRANSFER_CATEGORIES:
+        raise InvalidInputError(
+            f"A {category} source is not transferred between processes.",
+            hint="Fuels (coke, by-product gases), raw materials (hot metal), electricity and heat are.",
+        )
     return value
+
+
+#: What one process makes and another uses inside the works: fuels (coke, by-product gases), carbon-bearing
+#: materials (hot metal), sub-metered electricity and heat.
+_TRANSFER_CATEGORIES = (*_SOLD_CATEGORIES, SourceCategory.RAW_MATERIAL.value)
+
+
+async def _check_transfer(
+    enterprise_id: int, direction: str, process_id: int | None, from_process_id: int | None
+) -> None:
+    """A transfer is used at a process and made at another (or, None, at the enterprise level: the grid tie)."""
+    if direction != "transfer":
+        if from_process_id is not None:
+            raise InvalidInputError(
+                "from_process_id is for a transfer between processes.",
+                hint="Set direction 'transfer', or leave it out.",
+            )
+        return
+    if process_id is None:
+        raise InvalidInputError(
+            "A transfer is used at a process: give process_id (the user) and from_process_id (the maker).",
+            hint="from_process_id left out means the enterprise level, e.g. electricity from the grid tie.",
+        )
+    if from_process_id == process_id:
+        raise InvalidInputError("A transfer goes from one process to another, not to itself.")
+    await _check_process(enterprise_id, from_process_id)
 
 
 def _grid_kind(text: str | None) -> str:
@@ -472,6 +507,11 @@ async def update_source(principal: Principal, source_id: int, data: SourceIn) ->
         source.grid_kind = _grid_kind(data.grid_kind)
     if data.direction is not None or data.item is not None:
         source.direction = _direction(source.category, source.item, data.direction or source.direction)
+    if data.from_process_id is not None or data.direction is not None or data.process_id is not None:
+        kept = source.from_process_id if source.direction == "transfer" else None
+        wanted = data.from_process_id if data.from_process_id is not None else kept
+        await _check_transfer(source.enterprise_id, source.direction, source.process_id, wanted)
+        source.from_process_id = wanted
     _service_days(source, data, was_active, zoneinfo.ZoneInfo(enterprise.timezone))
     async with in_transaction():
         await source.save()

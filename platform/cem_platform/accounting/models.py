@@ -144,8 +144,12 @@ class EmissionSource(Model):
     grid_kind = fields.CharField(max_length=32, default="ets_prescribed")
     grid_region = fields.CharField(max_length=32, default="national")
     # "sold": a line of what leaves the boundary (by-product gas, tar or crude benzene sold; electricity or heat
-    # exported), entered as a positive quantity and accounted with a minus sign
+    # exported), entered as a positive quantity and accounted with a minus sign. "transfer": what one process makes
+    # and another uses inside the works (coke, by-product gas, hot metal, sub-metered electricity): it counts at
+    # ``process`` (the user) and, with a minus sign, at ``from_process_id`` (the maker; None: the enterprise level,
+    # e.g. the grid tie), so the processes follow the carbon and the enterprise's total is unchanged
     direction = fields.CharField(max_length=8, default="consumed")
+    from_process_id = fields.IntField(null=True)
     active = fields.BooleanField(default=True)
     # The local days the source counts in (inclusive, None: open). Retiring a source sets the last day, so the
     # periods it was in service keep it when they are accounted again.

@@ -114,8 +114,10 @@ class SourceIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     grid_kind: str | None = None
     grid_region: str | None = None
     # "sold": what leaves the boundary (by-product gas, tar, crude benzene sold; electricity or heat exported),
-    # entered positive and accounted negative; "consumed" (default) otherwise
+    # entered positive and accounted negative; "transfer": made at from_process_id (None: the enterprise level, e.g.
+    # the grid tie) and used at process_id, counted at both with opposite signs; "consumed" (default) otherwise
     direction: str | None = None
+    from_process_id: int | None = None
     active: bool | None = None
     note: str | None = None
     in_service_from: dt.date | None = None  # first local day it counts (inclusive)
@@ -138,6 +140,7 @@ class SourceOut(msgspec.Struct, kw_only=True):
     grid_kind: str
     grid_region: str
     direction: str
+    from_process_id: int | None  # direction "transfer": the process that makes it (None: the enterprise level)
     active: bool
     in_service_from: dt.date | None
     in_service_until: dt.date | None
@@ -347,7 +350,8 @@ def _source_out(s: EmissionSource) -> SourceOut:
     return SourceOut(
         id=s.id, enterprise_id=s.enterprise_id, process_id=s.process_id, facility_id=s.facility_id, code=s.code,
         name=s.name, category=s.category, item=s.item, inputs=s.inputs, overrides=s.overrides,
-        grid_kind=s.grid_kind, grid_region=s.grid_region, direction=s.direction, active=s.active,
+        grid_kind=s.grid_kind, grid_region=s.grid_region, direction=s.direction,
+        from_process_id=s.from_process_id, active=s.active,
         in_service_from=s.in_service_from, in_service_until=s.in_service_until, note=s.note,
     )  # fmt: skip
 

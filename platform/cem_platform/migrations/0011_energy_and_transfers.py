@@ -1,4 +1,5 @@
-"""Kept results carry the period's energy (tce per carrier and process); results kept before are accounted again."""
+"""Kept results carry the period's energy (tce per carrier and process); results kept before are accounted again.
+Sources may be transfers between processes (``from_process_id``)."""
 
 import functools
 from json import dumps, loads
@@ -39,5 +40,6 @@ class Migration(migrations.Migration):
                 null=True, encoder=functools.partial(dumps, separators=(",", ":")), decoder=loads
             ),
         ),
+        ops.AddField(model_name="EmissionSource", name="from_process_id", field=fields.IntField(null=True)),
         ops.RunPython(mark_history, nothing),
     ]
