@@ -9,6 +9,16 @@ boundary rules: coal bought for the coke ovens, PCI coal and natural gas are fue
 made and used inside the works are not counted again); limestone and dolomite are fluxes; EAF electrodes;
 purchased and exported electricity at the grid tie; purchased steam as heat (enthalpy stated in the ledger);
 crude steel from both shops as fixed carbon and as the output for the intensity.
+
+What the works makes and uses inside are transfers (:data:`TRANSFERS`), metered where they are used: coke from the
+coke ovens burned in the blast furnace, blast-furnace gas burned at the power plant and the reheating furnace, coke
+oven gas at the power plant, converter gas in the lime kiln, hot metal charged to the converter (its carbon at
+pig iron's factor), and the electricity the EAF and the hot mill's sub-meters measure, from the grid tie. Each counts
+where it is used and, with a minus sign, where it is made, so every process carries the carbon and energy that leave
+it and the enterprise's total is what was bought. Gas made and not metered at a user (flared, lost) stays with its
+maker. Two simplifications, said here: the reheating furnace's and the lime kiln's "mixed gas" meters are booked as
+blast-furnace and converter gas, and the sub-metered electricity is taken as bought (the own generation's carbon is
+the power plant's gas).
 """
 
 from __future__ import annotations
@@ -62,7 +72,41 @@ SOURCES: list[tuple[str, str, str, str, str | None, dict[str, tuple[str, list[tu
     ),
     ("OUT.BOF", "转炉粗钢产量", "output", "crude_steel", "BOF", {"AD": ("t", [("BOF.LD1.STEEL", 1)])}),
     ("OUT.EAF", "电炉粗钢产量", "output", "crude_steel", "EAF", {"AD": ("t", [("EAF.EF1.STEEL", 1)])}),
+    # transfers (maker in TRANSFERS), at the process that uses them
+    ("IR.COKE", "高炉焦炭（自产）", "fuel_combustion", "coke", "IR", {"FC": ("t", [("IR.BF1.COKE", 1)])}),
+    ("PW.BFG", "电厂高炉煤气", "fuel_combustion", "blast_furnace_gas", "PW", {"FC": ("10^4 Nm3", [("PW.PB1.BFG", 1)])}),
+    ("PW.COG", "电厂焦炉煤气", "fuel_combustion", "coke_oven_gas", "PW", {"FC": ("10^4 Nm3", [("PW.PB1.COG", 1)])}),
+    ("HR.GAS", "加热炉煤气", "fuel_combustion", "blast_furnace_gas", "HR", {"FC": ("10^4 Nm3", [("HR.RF1.GAS", 1)])}),
+    ("LK.LDG", "石灰窑转炉煤气", "fuel_combustion", "converter_gas", "LK", {"FC": ("10^4 Nm3", [("LK.LK1.FUEL", 1)])}),
+    ("BOF.HM", "转炉入炉铁水", "raw_material", "pig_iron", "BOF", {"AD": ("t", [("BOF.LD1.HM", 1)])}),
+    (
+        "EAF.POWER",
+        "电炉电耗（分表）",
+        "electricity",
+        "",
+        "EAF",
+        {"purchased": ("MWh", [("EAF.EF1.POWER", 1)]), "exported": ("MWh", [])},
+    ),
+    (
+        "HR.POWER",
+        "热轧电耗（分表）",
+        "electricity",
+        "",
+        "HR",
+        {"purchased": ("MWh", [("HR.RF1.POWER", 1)]), "exported": ("MWh", [])},
+    ),
 ]
+#: The process that makes each transfer (None: the enterprise level, i.e. the grid tie).
+TRANSFERS: dict[str, str | None] = {
+    "IR.COKE": "CK",
+    "PW.BFG": "IR",
+    "PW.COG": "CK",
+    "HR.GAS": "IR",
+    "LK.LDG": "BOF",
+    "BOF.HM": "IR",
+    "EAF.POWER": None,
+    "HR.POWER": None,
+}
 
 
 @dataclass(frozen=True)
@@ -131,10 +175,15 @@ async def seed_accounting_demo(now: dt.datetime | None = None) -> DemoEmissions 
     actor = Principal.system("demo-seed")
     zone = zoneinfo.ZoneInfo(enterprise.timezone)
     now = now or dt.datetime.now(dt.UTC)
-    if not await EmissionSource.filter(enterprise_id=enterprise.id).exists():
+    stored = await EmissionSource.filter(enterprise_id=enterprise.id).values_list("code", flat=True)
+    present: set[str] = {str(code) for code in stored}
+    if len(present) < len(SOURCES):  # the inventory, or the sources added to it since (a demo seeded before)
         processes = {p.code: p.id for p in await Process.filter(site__enterprise_id=enterprise.id)}
         points = {p.code: p.id for p in await MeasurementPoint.filter(enterprise_id=enterprise.id)}
         for code, name, category, item, process, inputs in SOURCES:
+            if code in present:
+                continue
+            maker = TRANSFERS.get(code)
             await inventory.create_source(
                 actor,
                 enterprise.id,
@@ -145,6 +194,8 @@ async def seed_accounting_demo(now: dt.datetime | None = None) -> DemoEmissions 
                     item=item,
                     process_id=processes[process] if process else None,
                     inputs={k: _input(unit, terms, points) for k, (unit, terms) in inputs.items()},
+                    direction="transfer" if code in TRANSFERS else None,
+                    from_process_id=processes[maker] if maker else None,
                 ),
             )
     # The history: one ledger per month from January of last year to last month (the months a wallboard compares).
