@@ -339,7 +339,7 @@ def _pie(board: Wallboard, tr: Translator, palette: Palette, *, expand: int = 1)
     shown = [(name, net, colour) for name, net, colour in slices if net is not None and net > 0]
     whole = sum((net for _, net, _ in shown), Decimal(0))
     if not whole:
-        note = _muted(tr.t(board.emissions_note or "no_data"), palette)
+        note = _muted(tr.t("no_data"), palette)  # why is said once, beside the bars
         return _tile(tr.t("wall.share.title"), [note], palette, expand=expand)
     size = type_scale(KIND).label
     sections = [
@@ -383,7 +383,7 @@ def _process_row(name: str, net: Decimal | None, largest: Decimal, colour: str, 
 def _terms(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
     """This year by the five terms of GB/T 32151.5 (carbon fixed in products deducted)."""
     scale = type_scale(KIND)
-    figures = [
+    figures: list[ft.Control] = [
         ft.Column(
             [
                 _muted(tr.t(f"console.term.{key}"), palette),
@@ -395,7 +395,7 @@ def _terms(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
         if key in board.terms
     ]
     title = f"{tr.t('wall.terms.title')} · {tr.t('unit.tco2')}"
-    return ft.Row([_muted(title, palette), *figures], spacing=48, wrap=True)
+    return ft.Row([_muted(title, palette), *(figures or [_muted("—", palette)])], spacing=48, wrap=True)
 
 
 def _processes(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
