@@ -264,6 +264,25 @@ def _add(into: dict[str, Decimal], values: Mapping[str, str | Decimal]) -> None:
         into[key] = into.get(key, Decimal(0)) + Decimal(value)
 
 
+#: Below this (t or tce), a difference between the processes' sum and the enterprise's figure is the arithmetic's:
+#: the figures are kept to 28 significant digits, the enterprise's columns to 10 decimal places.
+ROUNDING_RESIDUE = Decimal("0.000001")
+
+
+def _settled(parts: dict[str, Decimal], total: Decimal) -> dict[str, Decimal]:
+    """The processes' parts (with what no process carries as ``_unallocated``) made to add up to ``total`` exactly:
+    a rounding residue (under :data:`ROUNDING_RESIDUE`) goes to the largest part, anything more to unallocated."""
+    rest = total - sum(parts.values(), Decimal(0))
+    if not rest:
+        return parts
+    if abs(rest) < ROUNDING_RESIDUE and parts:
+        largest = max(parts, key=lambda k: abs(parts[k]))
+        parts[largest] += rest
+    else:
+        parts[UNALLOCATED] = parts.get(UNALLOCATED, Decimal(0)) + rest
+    return parts
+
+
 class _Measure:
     """What one metric reads from a period's kept figures, for the enterprise (``codes`` None) or the processes
     ``codes`` (one process, or a site's)."""
@@ -329,11 +348,7 @@ class _Emissions(_Measure):
         parts = {
             (code or UNALLOCATED): Decimal(entry.get("net", "0")) for code, entry in figures.by_process.items() if entry
         }
-        # what no process carries shows as such; the parts add up to the enterprise's net exactly
-        rest = figures.net - sum(parts.values(), Decimal(0))
-        if rest or UNALLOCATED in parts:
-            parts[UNALLOCATED] = parts.get(UNALLOCATED, Decimal(0)) + rest
-        return parts
+        return _settled(parts, figures.net)
 
     def intensity(self, figures: reads.KeptFigures) -> Decimal | None:
         """Per tonne of crude steel (enterprise) or of the process's product (a site has no one product)."""
@@ -381,10 +396,7 @@ class _Energy(_Measure):
         if self.codes is not None:
             return {code: sum(self._carriers(by_process.get(code) or {}).values(), Decimal(0)) for code in self.codes}
         parts = {(code or UNALLOCATED): sum(self._carriers(e).values(), Decimal(0)) for code, e in by_process.items()}
-        rest = self.value(figures) - sum(parts.values(), Decimal(0))
-        if rest or UNALLOCATED in parts:
-            parts[UNALLOCATED] = parts.get(UNALLOCATED, Decimal(0)) + rest
-        return parts
+        return _settled(parts, self.value(figures))
 
     def output(self, figures: reads.KeptFigures) -> Decimal | None:
         if self.codes is None:
