@@ -23,6 +23,8 @@ from cem_clients.console.model import ConsoleApi
 from cem_clients.console.screens_stats import StatisticsSection
 from cem_clients.ui import serve as ui_serve
 from cem_clients.ui.i18n import Translator
+from tests.test_accounting.kept import refresh_now
+from tests.test_accounting.test_api import API
 from tests.test_clients.browser import Browser
 from tests.test_clients.test_api_client import base_url  # noqa: F401 - the served platform
 from tests.test_clients.test_console_app import (  # noqa: F401 - the module's Chromium
@@ -94,8 +96,25 @@ async def look(
         app.stop()
 
 
+async def converter_output(world: World, headers: dict[str, str], process_id: int) -> None:
+    """The converter's crude steel as its own output (11,000 t x m in month m of 2024), accounted."""
+    body = {
+        "enterprise_id": world.a.enterprise.id, "code": "OUT.BOF", "name": "转炉钢产量", "category": "output",
+        "item": "crude_steel", "process_id": process_id, "inputs": {"AD": {"origin": "manual", "unit": "t"}},
+        "overrides": {},
+    }  # fmt: skip
+    response = await world.client.post(f"{API}/sources", headers=headers, json=body)
+    assert response.status_code == 201, response.text
+    for month, last in ((1, 31), (2, 29), (3, 31), (4, 30)):
+        record = {"source_id": response.json()["id"], "input": "AD", "value": str(11000 * month), "unit": "t",
+                  "from": f"2024-{month:02d}-01", "to": f"2024-{month:02d}-{last}"}  # fmt: skip
+        entered = await world.client.post(f"{API}/activity", headers=headers, json=record)
+        assert entered.status_code == 201, entered.text
+    await refresh_now()
+
+
 async def test_statistics_in_both_languages(world: World, base_url: str, browser: Browser) -> None:  # noqa: F811
-    await _works(world, await world.login("a-accountant"))
+    bof = await _works(world, await world.login("a-accountant"))
     texts = await look(
         browser, base_url, "zh",
         ["统计分析", "区间净排放", "30,097.82 tCO2", "分期排放（按五类排放）", "区间排放结构", "燃烧排放",
@@ -119,14 +138,18 @@ async def test_statistics_in_both_languages(world: World, base_url: str, browser
     assert {"Figures by period", "Index (base = 100)", "YoY (%)"} <= set(english)
     assert not any(t.startswith(("stats.", "console.")) for t in english)
 
-    # the converter's own view by source category: flux and the carbon fixed in its steel
+    # the converter's own view by source category: flux and the carbon fixed in its steel, and — its crude steel
+    # now booked to it — its intensity per tonne of its product
+    await converter_output(world, await world.login("a-accountant"), bof.id)
     process = await look(
         browser, base_url, "process",
         ["工序视图：转炉炼钢", "返回全企业", "分期排放（按排放源类别）", "熔剂分解", "固碳产品"],
         session=await session_of(base_url, world, "a-accountant"),
-        options={**MONTHS, "scope": "BOF", "dimension": "category", "compare": "yoy"},
+        options={**MONTHS, "scope": "BOF", "dimension": "category", "compare": "yoy"}, scroll=900,
     )  # fmt: skip
     assert "3,146.00 tCO2" in process  # 484 x 10 - 169.4 x 10: the converter's net over the four months
+    assert "逐期强度见下方图表" in process and "排放强度 (每吨工序产品)" in process
+    assert "0.0286" in process  # each month: 314.6 x m t over 11,000 x m t of its steel
 
     by_process = await look(
         browser, base_url, "by-process", ["分期排放（按工序）", "IR 炼铁", "未归属工序"],

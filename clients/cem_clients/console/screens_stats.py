@@ -232,6 +232,12 @@ class StatisticsSection(Section):
         total, q = answer.total, board.query
         per = t("stats.stat.intensity_process" if answer.scope == "process" else "stats.stat.intensity_enterprise")
         intensity = f"{tr.number(total.intensity, 4)} tCO2/t" if total.intensity is not None else "—"
+        if total.intensity is not None:
+            intensity_note = per
+        elif any(r.intensity is not None for r in board.rows):  # a process's range: its output is not summed
+            intensity_note = t("stats.stat.intensity_by_period")
+        else:
+            intensity_note = t("stats.stat.no_output")
         direct_share = (
             t("stats.stat.direct_share", percent=tr.number(total.direct * 100 / total.net, 2)) if total.net else ""
         )
@@ -246,7 +252,7 @@ class StatisticsSection(Section):
                 stat(
                     t("stats.stat.intensity"),
                     intensity,
-                    note=per if total.intensity is not None else t("stats.stat.no_output"),
+                    note=intensity_note,
                 ),  # fmt: skip
                 stat(t("console.emissions.periods"), str(total.periods), note=t(f"console.period.{answer.period}")),
                 stat(
