@@ -142,6 +142,12 @@ async def test_questions_refused_before_sending_and_by_the_platform(world: World
     assert board.table(ZH).shown(ZH) == shown
     q.base, q.period, q.start, q.end = "2024-01", "hour", "2024-01", "2024-03"
     assert not await board.load() and "more than 168 hour periods" in board.error
-    q.start, q.end = "2024-05", "2024-01"
+    q.start, q.end, q.period, q.compare = "2022-01", "2022-03", "month", ("yoy",)  # nothing accounted then
+    assert await board.load(), board.error
+    assert board.parts() == [] and board.structure(ZH).shown(ZH) == [["净排放 (tCO2)", "0.00", "—"]]
+    nets = [row[:2] for row in board.table(ZH).shown(ZH)]
+    assert nets == [["2022-01", "0.00"], ["2022-02", "0.00"], ["合计", "0.00"]]
+    shown = board.table(ZH).shown(ZH)
+    q.start, q.end, q.period, q.compare = "2024-05", "2024-01", "month", ("yoy", "pop", "base")
     assert not await board.load()
     assert localized(q.error("end"), ZH) and board.table(ZH).shown(ZH) == shown

@@ -294,7 +294,7 @@ class StatisticsBoard(Screen):
                 cells.append(rounded(figure, PERCENT_PLACES))
             cells.append(self.data_state(tr, row))
             rows.append(tuple(cells))
-        if self.answer is not None:
+        if self.answer is not None and self.rows:  # the range's total, under its periods
             total = self.answer.total
             values = {p.key: p.value for p in total.parts}
             cells = [tr.t("stats.total_row")]
@@ -313,7 +313,7 @@ class StatisticsBoard(Screen):
             Column(tr.t("stats.col.share"), PERCENT_PLACES),
         )
         rows: list[tuple[str | Decimal | None, ...]] = []
-        if self.answer is not None:
+        if self.answer is not None and self.rows:
             parts: dict[str, StatisticsPart] = {p.key: p for p in self.answer.total.parts}
             for key in self.parts():
                 part = parts.get(key)
