@@ -154,14 +154,14 @@ class StatisticsSection(Section):
                 [("enterprise", enterprise), *((str(p.id), f"{p.code} {p.name}") for p in board.processes)],
                 scope,
                 error=q.error("scope_id"),
-                width=200,
+                width=230,
             ),
             dropdown(
                 t("console.emissions.period"),
                 q.period,
                 [(k, t(f"console.period.{k}")) for k in PERIOD_KINDS],
                 period,
-                width=110,
+                width=130,
             ),
             date_field(
                 self.ui,
@@ -189,7 +189,7 @@ class StatisticsSection(Section):
                 [(d, t(f"stats.dimension.{d}")) for d in DIMENSIONS],
                 dimension,
                 error=q.error("dimension"),
-                width=150,
+                width=215,
             ),
             *(inline_checkbox(t(f"stats.compare.{c}"), c in q.compare, toggle(c)) for c in COMPARISONS),
         ]
@@ -246,7 +246,7 @@ class StatisticsSection(Section):
                 stat(
                     t("stats.stat.net"),
                     f"{tr.number(total.net, 2)} tCO2",
-                    note=f"{answer.name} · {q.bound('start')} – {q.bound('end')}",
+                    note=f"{q.bound('start')} – {q.bound('end')}",
                 ),  # fmt: skip
                 stat(t("stats.stat.direct"), f"{tr.number(total.direct, 2)} tCO2", note=direct_share),
                 stat(
@@ -298,7 +298,7 @@ class StatisticsSection(Section):
             subtitle=t("stats.chart.structure_about"),
             empty=t("stats.chart.empty"),
             height=200,
-            width=420,
+            width=440,
             below=[self._sheet_table(board.structure(tr), links=answer.dimension == "process")],
         )
         per = t("stats.stat.intensity_process" if answer.scope == "process" else "stats.stat.intensity_enterprise")
