@@ -67,7 +67,7 @@ _FIXED_COLOUR, _UNALLOCATED_COLOUR, _NET_COLOUR = "#64748B", "#94A3B8", "#0F172A
 _COMPARE_COLOURS = {"yoy": SERIES_COLOURS[7], "pop": SERIES_COLOURS[4], "base": SERIES_COLOURS[3]}
 _LEFT = 56  # the room of a value axis's labels
 _BOTTOM = 26  # the room of the periods' labels
-_MAX_LABELS = 12  # period labels under a chart, at most
+_WIDE, _NARROW = 680, 440  # the room of the periods' labels under the wide chart and under a half-width one (px)
 
 
 class StatisticsSection(Section):
@@ -336,12 +336,14 @@ class StatisticsSection(Section):
             spacing=12,
         )
 
-    def _period_labels(self, count: int) -> list[tuple[float, str]]:
-        """The periods' labels under a chart (every n-th when there are many)."""
+    def _period_labels(self, count: int, room: int) -> list[tuple[float, str]]:
+        """The periods' labels under a chart ``room`` px wide: every n-th, so that they do not run into each other."""
         rows = self.board.rows
-        step = max(1, math.ceil(count / _MAX_LABELS))
         period = self.board.answer.period if self.board.answer is not None else "month"
-        return [(float(i), _short(period, rows[i].period)) for i in range(0, count, step)]
+        labels = [_short(period, r.period) for r in rows[:count]]
+        widest = max((len(label) for label in labels), default=1) * 13 // 2 + 10  # 12 px digits: about 6.5 px
+        step = max(1, math.ceil(count / max(1, room // widest)))
+        return [(float(i), labels[i]) for i in range(0, count, step)]
 
     def _value_axis(self, scale: ChartScale, *, hidden: bool = False) -> fch.ChartAxis:
         tr = self.ui.tr
@@ -379,7 +381,7 @@ class StatisticsSection(Section):
                 from_y=down, to_y=up, stack_items=items, width=width, border_radius=0, color="#00000000", tooltip=tip
             )
             groups.append(fch.BarChartGroup(x=i, rods=[rod]))
-        labels = self._period_labels(count)
+        labels = self._period_labels(count, _WIDE)
         grid = fch.ChartGridLines(interval=scale.step, color=self.ui.palette.outline, width=0.5)
         bars = fch.BarChart(
             groups=groups,
@@ -433,7 +435,7 @@ class StatisticsSection(Section):
             min_y=scale.low,
             max_y=scale.high,
             left_axis=self._value_axis(scale),
-            bottom_axis=chart_axis(self._period_labels(count), size=_BOTTOM),
+            bottom_axis=chart_axis(self._period_labels(count, _NARROW), size=_BOTTOM),
             horizontal_grid_lines=grid,
             tooltip=fch.LineChartTooltip(bgcolor=self.ui.palette.text, fit_inside_horizontally=True, max_width=220),
             expand=True,
