@@ -207,6 +207,16 @@ async def version_of(library: str, number: int | None = None) -> LibraryVersion:
     return found
 
 
+async def _changed_in(library: str, number: int) -> dict[str, int]:
+    """The version of ``library`` (up to ``number``) that last changed each parameter."""
+    changed_in: dict[str, int] = {}
+    versions = LibraryVersion.filter(library=library, number__lte=number).order_by("number")
+    for number_, diff in await versions.values_list("number", "diff"):
+        for entry in diff:
+            changed_in[entry["code"]] = int(number_)
+    return changed_in
+
+
 def _date(text: str | None) -> dt.date | None:
     return dt.date.fromisoformat(text) if text else None
 
@@ -227,12 +237,7 @@ async def load_edition(code: str, number: int | None = None) -> tuple[Edition, i
     seeded = EDITIONS[code]
     # Each parameter's version is the library version that last changed it: a change elsewhere in the library
     # leaves the lineage (and so the results) of sources that do not use it as they were.
-    changed_in: dict[str, int] = {}
-    for number_, diff in (
-        await LibraryVersion.filter(library=code, number__lte=number).order_by("number").values_list("number", "diff")
-    ):
-        for entry in diff:
-            changed_in[entry["code"]] = int(number_)
+    changed_in = await _changed_in(code, number)
     params = {
         p["code"]: Parameter(
             p["code"],
@@ -271,14 +276,7 @@ async def load_grid(number: int | None = None) -> tuple[tuple[GridFactor, ...], 
     if cached is not None:
         return cached, number
     # Each factor names the grid library version that last changed it (as edition parameters do), in the lineage.
-    changed_in: dict[str, int] = {}
-    for number_, diff in (
-        await LibraryVersion.filter(library=GRID_LIBRARY, number__lte=number)
-        .order_by("number")
-        .values_list("number", "diff")
-    ):
-        for entry in diff:
-            changed_in[entry["code"]] = int(number_)
+    changed_in = await _changed_in(GRID_LIBRARY, number)
     factors = tuple(
         GridFactor(
             GridFactorKind(g["kind"]),
@@ -305,14 +303,7 @@ async def load_energy(number: int | None = None) -> EnergyCoefficients:
     cached = _energies.get(key)
     if cached is not None:
         return cached
-    changed_in: dict[str, int] = {}
-    for number_, diff in (
-        await LibraryVersion.filter(library=ENERGY_LIBRARY, number__lte=stored.number)
-        .order_by("number")
-        .values_list("number", "diff")
-    ):
-        for entry in diff:
-            changed_in[entry["code"]] = int(number_)
+    changed_in = await _changed_in(ENERGY_LIBRARY, stored.number)
     parameters = {
         p["code"]: Parameter(
             p["code"],
