@@ -559,6 +559,7 @@ class StatisticsChange(Model, frozen=True, kw_only=True):
     change: Decimal | None = None
     percent: Decimal | None = None  # None when the other figure is missing or zero
     index: Decimal | None = None  # fixed-base index, base = 100
+    until: dt.datetime | None = None  # a running period's comparison: the other span ends here (like for like)
 
 
 class StatisticsRow(Model, frozen=True, kw_only=True):

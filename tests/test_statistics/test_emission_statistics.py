@@ -8,11 +8,16 @@ grid 0.5703 tCO2/MWh, crude steel's fixed carbon 0.0154 tCO2/t).
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
 from decimal import Decimal
 from typing import Any
 
+from cem_platform.accounting.models import PeriodKind
+from cem_platform.accounting.refresh import refresh
+from cem_platform.identity.principal import Principal
 from cem_platform.org.models import Process, ProcessType
-from tests.test_accounting.kept import refresh_now
+from cem_platform.statistics.services import statistics_of
 from tests.test_accounting.test_api import API
 from tests.test_accounting.test_kept_results import _row_counts
 from tests.test_platform.world import World
@@ -47,8 +52,8 @@ def _close(value: str | Decimal | None, expected: Decimal, tolerance: str = "0.0
     return value is not None and abs(Decimal(value) - expected) <= Decimal(tolerance)
 
 
-async def _works(world: World, headers: dict[str, str]) -> Process:
-    """The sources and four months of 2023 and 2024; the refresh job keeps the results."""
+async def _works(world: World, headers: dict[str, str], now: dt.datetime | None = None) -> Process:
+    """The sources and four months of 2023 and 2024; the refresh job keeps the results (as it would at ``now``)."""
     bof = await Process.create(
         site=world.a.site, process_type=await ProcessType.get(code="bof_steelmaking"), code="BOF", name="转炉炼钢"
     )
@@ -64,14 +69,18 @@ async def _works(world: World, headers: dict[str, str]) -> Process:
         source_id = response.json()["id"]
         for year, scale in ((2023, Decimal(1)), (2024, Decimal("1.1"))):
             for month in range(1, MONTHS + 1):
-                last = {1: 31, 2: 29 if year == 2024 else 28, 3: 31, 4: 30}[month]
+                days = {1: 31, 2: 29 if year == 2024 else 28, 3: 31, 4: 30}[month]
+                # the month running at ``now`` has its days before today only, at the month's daily rate
+                last = days
+                if now is not None and (year, month) == (now.year, now.month):
+                    last = now.astimezone(zoneinfo.ZoneInfo("Asia/Shanghai")).day - 1
                 for name, unit in inputs.items():
-                    value = Decimal(january[name]) * scale * month
+                    value = Decimal(january[name]) * scale * month * last / days
                     record = {"source_id": source_id, "input": name, "value": str(value), "unit": unit,
                               "from": f"{year}-{month:02d}-01", "to": f"{year}-{month:02d}-{last:02d}"}  # fmt: skip
                     response = await world.client.post(f"{API}/activity", headers=headers, json=record)
                     assert response.status_code == 201, response.text
-    await refresh_now()
+    await refresh(now=now)
     return bof
 
 
@@ -201,3 +210,26 @@ async def test_questions_that_cannot_be_answered_get_a_clear_400(world: World) -
     other = await world.login("b-admin")
     response = await world.client.get(STATS, headers=other, params=month)
     assert response.status_code in (403, 404), response.text
+
+
+async def test_a_running_period_is_compared_like_for_like(world: World) -> None:
+    """On 16 April 2024 the month so far (15 of 30 days) is compared with 1-15 April 2023 and 1-15 March 2024, not
+    with the whole months (which would read -45.00 % and -33.33 %)."""
+    headers = await world.login("a-accountant")
+    zone = zoneinfo.ZoneInfo("Asia/Shanghai")
+    now = dt.datetime(2024, 4, 16, tzinfo=zone).astimezone(dt.UTC)
+    await _works(world, headers, now=now)
+    start = dt.datetime(2024, 1, 1, tzinfo=zone).astimezone(dt.UTC)
+    answer = await statistics_of(
+        Principal.system("test"), world.a.enterprise.id, PeriodKind.MONTH, start, now + dt.timedelta(days=30),
+        compare=("yoy", "pop"), now=now,
+    )  # fmt: skip
+    *_, march, april = answer.rows
+    assert april.final is False and _close(april.net, NET_2024_01 * 2, "0.0001")  # 4 x January over half the month
+    assert april.comparisons["yoy"].percent == Decimal("10.00")  # 4 x 1.1 against 4, both over 15 of 30 days
+    assert april.comparisons["yoy"].until == dt.datetime(2023, 4, 16, tzinfo=zone).astimezone(dt.UTC)
+    assert april.comparisons["pop"].until == dt.datetime(2024, 3, 16, tzinfo=zone).astimezone(dt.UTC)
+    # 1-15 March 2024 holds 3 x January x 15/31: against 4 x January x 15/30
+    expected = (Decimal(4) / 30) / (Decimal(3) / 31) * 100 - 100
+    assert abs(april.comparisons["pop"].percent - expected) <= Decimal("0.005")
+    assert march.comparisons["yoy"].until is None and march.comparisons["yoy"].percent == Decimal("10.00")

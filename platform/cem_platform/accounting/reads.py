@@ -20,7 +20,7 @@ from cem_platform.accounting.models import EmissionResult, PendingRecalculation,
 from cem_platform.accounting.periods import period_bounds
 from cem_platform.identity.principal import Principal
 
-__all__ = ["MAX_LIVE_PERIODS", "KeptFigures", "PeriodView", "kept_results"]
+__all__ = ["MAX_LIVE_PERIODS", "KeptFigures", "PeriodView", "accounted_spans", "kept_results"]
 
 _SCALARS = (
     "id", "period_start", "period_end", "version", "final", "edition", "library_version", "grid_version", "net",
@@ -144,3 +144,24 @@ async def kept_results(
         elif lo in live:
             out.append(PeriodView(live[lo], False, True, now))
     return out
+
+
+async def accounted_spans(
+    principal: Principal,
+    enterprise_id: int,
+    kind: PeriodKind,
+    spans: list[tuple[dt.datetime, dt.datetime]],
+    now: dt.datetime | None = None,
+) -> dict[tuple[dt.datetime, dt.datetime], KeptFigures]:
+    """Spans that are not periods (the first days of last year's month, to compare a running month with) accounted
+    for the answer only, as ``kind``'s methodology year takes them. Writes nothing; nothing is kept."""
+    enterprise = await enterprise_for(principal, enterprise_id)
+    wanted = sorted({(lo, hi) for lo, hi in spans if hi > lo})
+    if not wanted:
+        return {}
+    zone = zoneinfo.ZoneInfo(enterprise.timezone)
+    now = now or dt.datetime.now(dt.UTC)
+    return {
+        (lo, hi): KeptFigures.of(_unsaved(enterprise_id, kind, lo, hi, lineage, method, now))
+        for lo, hi, lineage, method in await account_aside(enterprise, kind, wanted, zone)
+    }

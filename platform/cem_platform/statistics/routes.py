@@ -67,6 +67,8 @@ class ChangeOut(msgspec.Struct, kw_only=True):
     change: str | None
     percent: str | None  # null when the other figure is missing or zero
     index: str | None = None  # fixed-base index, base = 100 (compare=base only)
+    # a running period is compared like for like: the other period up to the same point, which ends here
+    until: dt.datetime | None = None
 
 
 class RowOut(msgspec.Struct, kw_only=True):
@@ -156,6 +158,7 @@ def _change_out(change: Change | None) -> ChangeOut | None:
         change=_text(change.change),
         percent=_text_share(change.percent),
         index=_text_share(change.index),
+        until=change.until,
     )
 
 

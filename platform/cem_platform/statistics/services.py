@@ -107,7 +107,8 @@ class Part:
 @dataclasses.dataclass(frozen=True, slots=True)
 class Change:
     """A comparison: the other period's figure, the difference and the relative change (None: no figure, or
-    a zero one to divide by). ``index`` is the fixed-base index (base = 100)."""
+    a zero one to divide by). ``index`` is the fixed-base index (base = 100). A running period is compared like
+    for like: with the other period up to the same point (``until``: the end of the span compared)."""
 
     period_start: dt.datetime
     label: str
@@ -115,6 +116,7 @@ class Change:
     change: Decimal | None
     percent: Decimal | None
     index: Decimal | None = None
+    until: dt.datetime | None = None  # a running period's comparison: the other span ends here (not its period's end)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -226,9 +228,16 @@ def _ratio(value: Decimal, of: Decimal | None) -> Decimal | None:
     return None if of is None or not of else value / of
 
 
-def _change(start: dt.datetime, label: str, now: Decimal, other: Decimal | None, base: bool = False) -> Change:
+def _change(
+    start: dt.datetime,
+    label: str,
+    now: Decimal,
+    other: Decimal | None,
+    base: bool = False,
+    until: dt.datetime | None = None,
+) -> Change:
     if other is None:
-        return Change(start, label, None, None, None)
+        return Change(start, label, None, None, None, until=until)
     percent = _ratio((now - other) * _HUNDRED, abs(other) if other else None)
     index = _ratio(now * _HUNDRED, other) if base else None
     return Change(
@@ -238,6 +247,7 @@ def _change(start: dt.datetime, label: str, now: Decimal, other: Decimal | None,
         now - other,
         percent.quantize(_CENT, ROUND_HALF_EVEN) if percent is not None else None,
         index.quantize(_CENT, ROUND_HALF_EVEN) if index is not None else None,
+        until,
     )
 
 
@@ -620,19 +630,41 @@ async def statistics_of(
         view = current.get(lo) or earlier.get(lo)
         return (measure.value(view.result) if view is not None else None), period_label(kind, lo, zone)
 
+    # A running period is compared like for like: the other period up to the same point (its figures are as of
+    # ``as_of``), accounted for the answer; the 8th of a month against last year's whole month would say -70 %.
+    partial: dict[tuple[str, dt.datetime], tuple[dt.datetime, dt.datetime]] = {}
+    for lo in periods:
+        view = current[lo]
+        if view.result.final or not compare:
+            continue
+        elapsed = min(view.as_of, now) - lo
+        others = {"pop": period_of(kind, lo - dt.timedelta(microseconds=1), zone)[0], "yoy": year_ago.get(lo)}
+        for name, other in others.items():
+            if name in compare and other is not None and elapsed > dt.timedelta(0):
+                partial[(name, lo)] = (other, min(other + elapsed, period_of(kind, other, zone)[1]))
+    spans: dict[tuple[dt.datetime, dt.datetime], reads.KeptFigures] = {}
+    if partial:
+        for lo_, hi_ in partial.values():
+            await reporting.check_verifier_range(principal, enterprise, lo_, hi_)
+        spans = await reads.accounted_spans(principal, enterprise.id, kind, list(partial.values()), now)
+
+    def compared(name: str, lo: dt.datetime, other: dt.datetime | None, net: Decimal) -> Change:
+        span = partial.get((name, lo))
+        if span is not None and span in spans:
+            label = period_label(kind, span[0], zone)
+            return _change(span[0], label, net, measure.value(spans[span]), until=span[1])
+        previous, label = value(other)
+        return _change(other or lo, label, net, previous)
+
     rows = []
     for lo in periods:
         view = current[lo]
         net = measure.value(view.result)
         comparisons: dict[str, Change] = {}
         if "yoy" in compare:
-            other = year_ago.get(lo)
-            previous, label = value(other)
-            comparisons["yoy"] = _change(other or lo, label, net, previous)
+            comparisons["yoy"] = compared("yoy", lo, year_ago.get(lo), net)
         if "pop" in compare:
-            other = period_of(kind, lo - dt.timedelta(microseconds=1), zone)[0]
-            previous, label = value(other)
-            comparisons["pop"] = _change(other, label, net, previous)
+            comparisons["pop"] = compared("pop", lo, period_of(kind, lo - dt.timedelta(microseconds=1), zone)[0], net)
         if base_row is not None:
             comparisons["base"] = _change(base_row.period_start, base_row.label, net, base_row.net, base=True)
         rows.append(_row(view, kind, zone, measure, dimension, comparisons))
