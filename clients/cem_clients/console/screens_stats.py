@@ -28,6 +28,7 @@ from cem_clients.console.app_kit import (
     LegendEntry,
     Section,
     Ui,
+    card,
     chart_axis,
     chart_card,
     chart_scale,
@@ -61,9 +62,8 @@ __all__ = ["StatisticsSection"]
 
 #: The five terms always in the same colours; carbon fixed in products (deducted) and what no process carries in
 #: greys, whatever the dimension.
-_TERM_COLOURS = dict(zip(GROUPS, (SERIES_COLOURS[0], SERIES_COLOURS[1], SERIES_COLOURS[2], SERIES_COLOURS[3],
-                                  "#64748B"), strict=True))  # fmt: skip
 _FIXED_COLOUR, _UNALLOCATED_COLOUR, _NET_COLOUR = "#64748B", "#94A3B8", "#0F172A"
+_TERM_COLOURS = dict(zip(GROUPS, (*SERIES_COLOURS[:4], _FIXED_COLOUR), strict=True))
 _COMPARE_COLOURS = {"yoy": SERIES_COLOURS[7], "pop": SERIES_COLOURS[4], "base": SERIES_COLOURS[3]}
 _LEFT = 56  # the room of a value axis's labels
 _BOTTOM = 26  # the room of the periods' labels
@@ -524,13 +524,8 @@ class StatisticsSection(Section):
         below: list[ft.Control] = []
         if answer is not None and answer.base is not None:
             below.append(muted(t("stats.base_note", period=answer.base.period, net=tr.number(answer.base.net, 2))))
-        return chart_card(
-            t("stats.table"),
-            None,
-            subtitle=t("stats.table_about"),
-            height=0,
-            below=[self._sheet_table(board.table(tr)), *below],
-        )
+        body = [self._sheet_table(board.table(tr)), *below]
+        return card(body, title=t("stats.table"), subtitle=t("stats.table_about"))
 
     # ---- export -------------------------------------------------------------------------------------------------
 
