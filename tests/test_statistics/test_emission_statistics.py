@@ -192,6 +192,8 @@ async def test_questions_that_cannot_be_answered_get_a_clear_400(world: World) -
     cases = [
         ({"metric": "water"}, "metric"),
         ({"dimension": "site"}, "dimension"),
+        ({"metric": "energy", "dimension": "group"}, "dimension"),
+        ({"metric": "energy", "electricity": "coal"}, "electricity method"),
         ({"period": "quarter"}, "period"),
         ({"compare": "mom"}, "comparison"),
         ({"compare": "base"}, "base period"),
