@@ -102,6 +102,10 @@ async def test_energy_per_carrier_and_process_and_a_converter_below_zero(world: 
     assert _close(row["net"], BOF_POWER + GAS) and _close(row["intensity"], (BOF_POWER + GAS) * 1000 / 10000)
     assert Decimal(row["intensity"]) < 0 and {p["key"] for p in row["parts"]} == {"converter_gas", "electricity"}
 
+    # the process's own output is there for its emissions too: the range has an intensity like each period
+    carbon = await _energy(world, reader, metric="emissions", scope="process", id=bof.id)
+    assert carbon["rows"][0]["output"] == "10000" and carbon["total"]["intensity"] == carbon["rows"][0]["intensity"]
+
     # a month equals its days; the figures trace to the result's lineage and the coefficients' library version
     days = await _energy(world, reader, period="day", **{"from": "2024-03-01", "to": "2024-04-01"})
     assert len(days["rows"]) == 31 and _close(days["total"]["net"], TOTAL)

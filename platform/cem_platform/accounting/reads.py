@@ -89,15 +89,16 @@ async def kept_results(
     process_code: str | None = None,
     processes: bool = False,
     energy: bool = False,
+    energy_needed: bool = False,
     live_limit: int = MAX_LIVE_PERIODS,
     now: dt.datetime | None = None,
 ) -> list[PeriodView]:
     """Every period of ``kind`` meeting [start, end) with its kept figures (of the enterprise, or of the process
     ``process_code``; ``processes``: an enterprise's figures with every process's too; ``energy``: with the
-    period's energy). Writes nothing. A period
-    without a kept result (an hour older than the kept window, or one the refresh job has not reached) is
-    accounted for this answer only: not kept, no id, its lineage not stored; when more than ``live_limit`` are
-    missing, none is (they are left out of the answer)."""
+    period's energy; ``energy_needed``: a result kept before energy was accounted counts as missing). Writes
+    nothing. A period without a kept result (an hour older than the kept window, or one the refresh job has not
+    reached) is accounted for this answer only: not kept, no id, its lineage not stored; when more than
+    ``live_limit`` are missing, none is (they are left out of the answer)."""
     enterprise = await enterprise_for(principal, enterprise_id)
     zone = zoneinfo.ZoneInfo(enterprise.timezone)
     now = now or dt.datetime.now(dt.UTC)
@@ -109,7 +110,7 @@ async def kept_results(
         figures: tuple[str, ...] = ("by_process",)
     else:
         figures = ("by_category", "by_process") if processes else ("by_category",)
-    if energy:
+    if energy or energy_needed:
         figures = (*figures, "energy")
     rows = await EmissionResult.filter(
         enterprise_id=enterprise_id, period=kind, current=True, period_start__gte=first, period_start__lt=last
@@ -126,7 +127,7 @@ async def kept_results(
     marks = await PendingRecalculation.filter(
         enterprise_id=enterprise_id, range_start__lt=last, range_end__gt=first
     ).values_list("range_start", "range_end")
-    if energy:
+    if energy_needed:
         # a result kept before energy was accounted has none: accounted for the answer like a missing one (the
         # migration that added energy marked those periods, so the refresh job keeps them again)
         stored = {lo: kept for lo, kept in stored.items() if kept.energy is not None}

@@ -313,7 +313,13 @@ class _Measure:
         return None
 
     def output(self, figures: reads.KeptFigures) -> Decimal | None:
-        return figures.crude_steel if self.codes is None else None
+        """Crude steel (enterprise) or the process's product (one process: kept with the period's energy)."""
+        if self.codes is None:
+            return figures.crude_steel
+        if len(self.codes) != 1:
+            return None
+        text = ((figures.energy or {}).get("by_process") or {}).get(self.codes[0], {}).get("output")
+        return Decimal(text) if text else None
 
     def intensity(self, figures: reads.KeptFigures) -> Decimal | None:
         raise NotImplementedError
@@ -407,14 +413,6 @@ class _Energy(_Measure):
             return {code: sum(self._carriers(by_process.get(code) or {}).values(), Decimal(0)) for code in self.codes}
         parts = {(code or UNALLOCATED): sum(self._carriers(e).values(), Decimal(0)) for code, e in by_process.items()}
         return _settled(parts, self.value(figures))
-
-    def output(self, figures: reads.KeptFigures) -> Decimal | None:
-        if self.codes is None:
-            return figures.crude_steel
-        if len(self.codes) != 1:
-            return None
-        text = ((figures.energy or {}).get("by_process") or {}).get(self.codes[0], {}).get("output")
-        return Decimal(text) if text else None
 
     def intensity(self, figures: reads.KeptFigures) -> Decimal | None:
         """kgce per tonne of crude steel (enterprise) or of the process's product (工序能耗)."""
@@ -594,7 +592,8 @@ async def statistics_of(
         await reporting.check_verifier_range(principal, enterprise, lo, hi)
         found = await reads.kept_results(
             principal, enterprise.id, kind, lo, hi, process_code=one,
-            processes=site is not None or dimension == "process", energy=metric == "energy",
+            processes=site is not None or dimension == "process", energy=process is not None,
+            energy_needed=metric == "energy",
             live_limit=live_limit, now=now,
         )  # fmt: skip
         return {v.result.period_start: v for v in found}
