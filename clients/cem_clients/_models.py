@@ -63,6 +63,7 @@ __all__ = [
     "Site",
     "Statistics",
     "StatisticsChange",
+    "StatisticsCoefficient",
     "StatisticsPart",
     "StatisticsRow",
     "StatisticsTotal",
@@ -568,8 +569,8 @@ class StatisticsRow(Model, frozen=True, kw_only=True):
     period: str  # 2025, 2025-03, 2025-W10, 2025-03-04, 2025-03-04 13:00 (the enterprise's zone)
     period_start: dt.datetime
     period_end: dt.datetime
-    net: Decimal
-    direct: Decimal
+    net: Decimal  # emissions: the net (tCO2); energy: the net consumption (tce)
+    direct: Decimal | None = None  # emissions only: the national carbon market's scope
     parts: tuple[StatisticsPart, ...] = ()
     output: Decimal | None = None
     intensity: Decimal | None = None
@@ -590,18 +591,31 @@ class StatisticsTotal(Model, frozen=True, kw_only=True):
 
     periods: int
     net: Decimal
-    direct: Decimal
+    direct: Decimal | None = None  # emissions only
     parts: tuple[StatisticsPart, ...] = ()
     output: Decimal | None = None
     intensity: Decimal | None = None
     complete: bool
 
 
-class Statistics(Model, frozen=True, kw_only=True):
-    """Carbon statistics of an enterprise or a process: rows per period, the range's total, comparisons."""
+class StatisticsCoefficient(Model, frozen=True, kw_only=True):
+    """A library coefficient an energy answer used (electricity by the equal value)."""
 
-    metric: str
+    code: str
+    value: Decimal
+    unit: str
+    version: str = ""
+    source: str = ""
+
+
+class Statistics(Model, frozen=True, kw_only=True):
+    """Energy or carbon statistics of an enterprise, site or process: rows per period, the range's total."""
+
+    metric: str  # emissions (tCO2) or energy (tce)
     unit: str = "tCO2"
+    intensity_unit: str = "tCO2/t"  # or kgce/t
+    electricity: str | None = None  # energy: equivalent (当量值) or equal_value (等价值)
+    coefficient: StatisticsCoefficient | None = None
     scope: str
     id: int
     name: str

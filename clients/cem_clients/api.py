@@ -103,6 +103,7 @@ from cem_clients._models import (
     SourceResult,
     Statistics,
     StatisticsChange,
+    StatisticsCoefficient,
     StatisticsPart,
     StatisticsRow,
     StatisticsTotal,
@@ -179,6 +180,7 @@ __all__ = [
     "Site",
     "Statistics",
     "StatisticsChange",
+    "StatisticsCoefficient",
     "StatisticsPart",
     "StatisticsRow",
     "StatisticsTotal",
@@ -203,7 +205,8 @@ When = dt.datetime | dt.date | str
 AlarmState = Literal["open", "active", "acknowledged", "cleared"]
 Interval = Literal["raw", "hour", "day", "month"]
 PeriodKind = Literal["hour", "day", "week", "month", "year"]
-Dimension = Literal["group", "category", "process"]
+Dimension = Literal["group", "category", "carrier", "process"]
+Metric = Literal["emissions", "energy"]
 Comparison = Literal["yoy", "pop", "base"]
 
 
@@ -747,21 +750,27 @@ class ApiClient:
         start: When,
         end: When | None = None,
         *,
-        dimension: Dimension = "group",
+        dimension: Dimension | None = None,
         compare: Sequence[Comparison] = (),
         base: When | None = None,
+        metric: Metric = "emissions",
+        electricity: Literal["equivalent", "equal_value"] = "equivalent",
     ) -> Statistics:
-        """Carbon statistics over [start, end) (without ``end``: the one period holding ``start``): totals,
-        structure by ``dimension``, intensity and the comparisons asked for (``base``: a date in the fixed-base
-        period, needed with ``"base"``)."""
+        """Emission (tCO2) or energy (tce) statistics over [start, end) (without ``end``: the one period holding
+        ``start``): totals, structure by ``dimension`` (emissions: group, category or process; energy: carrier or
+        process; None: the metric's default), intensity and the comparisons asked for (``base``: a date in the
+        fixed-base period, needed with ``"base"``); energy's electricity by the equivalent or the equal value."""
         params: dict[str, ParamValue] = {
-            "metric": "emissions",
+            "metric": metric,
             "scope": scope,
             "id": scope_id,
             "period": period,
             "from": _when("start", start),
-            "dimension": dimension,
         }
+        if dimension is not None:
+            params["dimension"] = dimension
+        if metric == "energy":
+            params["electricity"] = electricity
         if end is not None:
             params["to"] = _when("end", end)
         if compare:

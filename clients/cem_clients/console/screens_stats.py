@@ -239,7 +239,9 @@ class StatisticsSection(Section):
         else:
             intensity_note = t("stats.stat.no_output")
         direct_share = (
-            t("stats.stat.direct_share", percent=tr.number(total.direct * 100 / total.net, 2)) if total.net else ""
+            t("stats.stat.direct_share", percent=tr.number(total.direct * 100 / total.net, 2))
+            if total.net and total.direct is not None
+            else ""
         )
         return ft.Row(
             [
@@ -248,7 +250,11 @@ class StatisticsSection(Section):
                     f"{tr.number(total.net, 2)} tCO2",
                     note=f"{q.bound('start')} – {q.bound('end')}",
                 ),  # fmt: skip
-                stat(t("stats.stat.direct"), f"{tr.number(total.direct, 2)} tCO2", note=direct_share),
+                stat(
+                    t("stats.stat.direct"),
+                    f"{tr.number(total.direct, 2)} tCO2" if total.direct is not None else "—",
+                    note=direct_share,
+                ),
                 stat(
                     t("stats.stat.intensity"),
                     intensity,
