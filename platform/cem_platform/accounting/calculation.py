@@ -458,8 +458,15 @@ def _transferred(
 ) -> SourceActivity:
     """The maker's side of a transfer: the same quantities with a minus sign at the process that makes what
     ``activity`` uses (the enterprise level when none is named), so the enterprise's total is unchanged."""
-    made_by = makers.get(source.from_process_id) if source.from_process_id is not None else None
-    maker = made_by[0] if made_by is not None else ENTERPRISE_LEVEL
+    maker = ENTERPRISE_LEVEL
+    if source.from_process_id is not None:
+        made_by = makers.get(source.from_process_id)
+        if made_by is None:  # the process was removed from the organisation since
+            raise AccountingError(
+                f"Source {source.code} is transferred from process {source.from_process_id}, which is gone.",
+                hint="Name the process that makes it now (PATCH the source's from_process_id).",
+            )
+        maker = made_by[0]
     user = activity.process or "enterprise"
     quantities = {
         name: dataclasses.replace(q, value=-q.value, origin=f"transferred to {user}: −({q.origin})")
