@@ -1,8 +1,10 @@
-"""The statistics screen (统计分析): an enterprise's or a process's emissions by period, with their structure,
-intensity and comparisons, as charts and as the same figures in tables, exported as they are shown.
+"""The statistics screen (统计分析): an enterprise's or a process's emissions or energy by period, with their
+structure, intensity and comparisons, as charts and as the same figures in tables, exported as they are shown.
 
-The question is asked in the filter bar (scope, period kind and range, dimension, 同比 / 环比 / 定比 with the base
-period); the answer is drawn from :class:`~cem_clients.console.stats.StatisticsBoard`: the range's figures as
+The question is asked in the filter bar (scope, period kind and range, metric — emissions in tCO2 or energy in tce,
+with electricity by its equivalent or equal value — and dimension, 同比 / 环比 / 定比 with the base period); units and
+captions follow the answer (tce and kgce/t for energy, where electricity's own card replaces direct emissions); the
+answer is drawn from :class:`~cem_clients.console.stats.StatisticsBoard`: the range's figures as
 cards, a stacked bar per period by the dimension (deductions such as carbon fixed in products below zero) with the
 net as a line over it, the structure of the range as a pie with its table, the intensity (tCO2 per tonne of crude
 steel, or of the process's product in a process's view) and the comparison periods' nets as lines, then the table
@@ -48,8 +50,10 @@ from cem_clients.console.app_kit import (
 from cem_clients.console.model import Console
 from cem_clients.console.stats import (
     COMPARISONS,
-    DIMENSIONS,
+    DIMENSIONS_OF,
+    ELECTRICITY_METHODS,
     GROUPS,
+    METRICS,
     UNALLOCATED,
     Comparison,
     Sheet,
@@ -71,7 +75,8 @@ _WIDE, _NARROW = 680, 440  # the room of the periods' labels under the wide char
 
 
 class StatisticsSection(Section):
-    """Totals, structure, intensity and comparisons of emissions by period, as charts and tables, with export."""
+    """Totals, structure, intensity and comparisons of emissions or energy by period, as charts and tables, with
+    export."""
 
     title_key = "console.section.statistics"
 
@@ -83,8 +88,12 @@ class StatisticsSection(Section):
         period = options.get("period", "month")
         q.period = period if period in PERIOD_KINDS else "month"
         q.start, q.end = options.get("start", f"{year}-01"), options.get("end", f"{year + 1}-01")
-        dimension = options.get("dimension", "group")
-        q.dimension = dimension if dimension in DIMENSIONS else "group"
+        metric = options.get("metric", "emissions")
+        q.metric = next((m for m in METRICS if m == metric), "emissions")
+        electricity = options.get("electricity", "equivalent")
+        q.electricity = next((m for m in ELECTRICITY_METHODS if m == electricity), "equivalent")
+        dimensions = DIMENSIONS_OF[q.metric]
+        q.dimension = next((d for d in dimensions if d == options.get("dimension")), dimensions[0])
         if "compare" in options:
             q.compare = tuple(c for c in COMPARISONS if c in options["compare"].split(","))
         q.base = options.get("base", "")
@@ -111,7 +120,7 @@ class StatisticsSection(Section):
                     else ft.Container()
                 ],
             ),
-            muted(t("stats.about")),
+            muted(t(board.key("about"))),
             self._filters(),
             message(board.error),
         ]
@@ -135,9 +144,17 @@ class StatisticsSection(Section):
             if value in PERIOD_KINDS:
                 q.period = value
 
+        def metric(value: str) -> None:
+            chosen = next((m for m in METRICS if m == value), None)
+            if chosen is not None:
+                q.set_metric(chosen)
+                self.ui.refresh()  # the breakdowns and the electricity method follow the metric
+
         def dimension(value: str) -> None:
-            if value in DIMENSIONS:
-                q.dimension = value
+            q.dimension = next((d for d in DIMENSIONS_OF[q.metric] if d == value), q.dimension)
+
+        def electricity(value: str) -> None:
+            q.electricity = next((m for m in ELECTRICITY_METHODS if m == value), q.electricity)
 
         def toggle(name: Comparison) -> Callable[[bool], None]:
             def changed(on: bool) -> None:
@@ -184,13 +201,34 @@ class StatisticsSection(Section):
                 on_submit=show,
             ),  # fmt: skip
             dropdown(
+                t("stats.metric"),
+                q.metric,
+                [(m, t(f"stats.metric.{m}")) for m in METRICS],
+                metric,
+                error=q.error("metric"),
+                width=150,
+            ),
+            dropdown(
                 t("stats.dimension"),
                 q.dimension,
-                [(d, t(f"stats.dimension.{d}")) for d in DIMENSIONS],
+                [(d, t(f"stats.dimension.{d}")) for d in DIMENSIONS_OF[q.metric]],
                 dimension,
                 error=q.error("dimension"),
                 width=215,
             ),
+        ]
+        if q.metric == "energy":
+            fields.append(
+                dropdown(
+                    t("stats.electricity"),
+                    q.electricity,
+                    [(m, t(f"stats.electricity.{m}")) for m in ELECTRICITY_METHODS],
+                    electricity,
+                    error=q.error("electricity"),
+                    width=190,
+                )
+            )
+        fields += [
             *(inline_checkbox(t(f"stats.compare.{c}"), c in q.compare, toggle(c)) for c in COMPARISONS),
         ]
         if "base" in q.compare:
@@ -229,34 +267,29 @@ class StatisticsSection(Section):
         t, tr, board = self.t, self.ui.tr, self.board
         answer = board.answer
         assert answer is not None  # noqa: S101 - drawn only with an answer
-        total, q = answer.total, board.query
+        total, q, unit = answer.total, board.query, board.unit
         per = t("stats.stat.intensity_process" if answer.scope == "process" else "stats.stat.intensity_enterprise")
-        intensity = f"{tr.number(total.intensity, 4)} tCO2/t" if total.intensity is not None else "—"
+        intensity = (
+            f"{tr.number(total.intensity, board.intensity_places)} {board.intensity_unit}"
+            if total.intensity is not None
+            else "—"
+        )
         if total.intensity is not None:
             intensity_note = per
         elif any(r.intensity is not None for r in board.rows):  # a process's range: its output is not summed
             intensity_note = t("stats.stat.intensity_by_period")
         else:
             intensity_note = t("stats.stat.no_output")
-        direct_share = (
-            t("stats.stat.direct_share", percent=tr.number(total.direct * 100 / total.net, 2))
-            if total.net and total.direct is not None
-            else ""
-        )
         return ft.Row(
             [
                 stat(
-                    t("stats.stat.net"),
-                    f"{tr.number(total.net, 2)} tCO2",
+                    t(board.key("stat.net")),
+                    f"{tr.number(total.net, 2)} {unit}",
                     note=f"{q.bound('start')} – {q.bound('end')}",
                 ),  # fmt: skip
+                self._electricity_figure() if board.energy else self._direct_figure(),
                 stat(
-                    t("stats.stat.direct"),
-                    f"{tr.number(total.direct, 2)} tCO2" if total.direct is not None else "—",
-                    note=direct_share,
-                ),
-                stat(
-                    t("stats.stat.intensity"),
+                    t(board.key("stat.intensity")),
                     intensity,
                     note=intensity_note,
                 ),  # fmt: skip
@@ -269,6 +302,46 @@ class StatisticsSection(Section):
             ],
             spacing=12,
         )
+
+    def _direct_figure(self) -> ft.Control:
+        """Emissions: the direct emissions (the national carbon market's scope) and their share of the net."""
+        t, tr = self.t, self.ui.tr
+        assert self.board.answer is not None  # noqa: S101 - drawn only with an answer
+        total = self.board.answer.total
+        direct_share = (
+            t("stats.stat.direct_share", percent=tr.number(total.direct * 100 / total.net, 2))
+            if total.net and total.direct is not None
+            else ""
+        )
+        return stat(
+            t("stats.stat.direct"),
+            f"{tr.number(total.direct, 2)} tCO2" if total.direct is not None else "—",
+            note=direct_share,
+        )
+
+    def _electricity_figure(self) -> ft.Control:
+        """Energy: electricity by the method asked for (当量值 / 等价值), its share of the net (by carrier) and the
+        library's coefficient when the equal value was used."""
+        t, tr, board = self.t, self.ui.tr, self.board
+        answer = board.answer
+        assert answer is not None  # noqa: S101 - drawn only with an answer
+        total = answer.total
+        title = t("stats.energy.stat.electricity", method=board.electricity_method(tr))
+        notes = []
+        value = "—"
+        if answer.dimension == "carrier":
+            power = next((p.value for p in total.parts if p.key == "electricity"), Decimal(0))
+            value = f"{tr.number(power, 2)} {board.unit}"
+            if total.net:
+                notes.append(t("stats.energy.stat.electricity_share", percent=tr.number(power * 100 / total.net, 2)))
+        else:
+            notes.append(t("stats.energy.stat.electricity_by_carrier"))
+        used = answer.coefficient
+        if used is not None:
+            notes.append(
+                t("stats.energy.stat.coefficient", value=tr.number(used.value, 4), unit=used.unit, version=used.code)
+            )
+        return stat(title, value, note=" · ".join(notes))
 
     # ---- charts -------------------------------------------------------------------------------------------------
 
@@ -288,20 +361,20 @@ class StatisticsSection(Section):
         assert answer is not None  # noqa: S101 - drawn only with an answer
         keys = board.parts()
         entries = [LegendEntry(board.part_name(tr, k), self.colour(k, i)) for i, k in enumerate(keys)]
-        entries.append(LegendEntry(t("stats.series.net"), _NET_COLOUR, line=True))
+        entries.append(LegendEntry(t(board.key("series.net")), _NET_COLOUR, line=True))
         periods = chart_card(
-            t("stats.chart.periods", dimension=t(f"stats.dimension.{answer.dimension}")),
+            t(board.key("chart.periods"), dimension=t(f"stats.dimension.{answer.dimension}")),
             self._period_chart(keys),
             entries,
-            subtitle=t("stats.chart.periods_about"),
+            subtitle=t(board.key("chart.periods_about")),
             empty=t("stats.chart.empty"),
             height=280,
             expand=True,
         )
         structure = chart_card(
-            t("stats.chart.structure"),
+            t(board.key("chart.structure")),
             self._pie(keys),
-            subtitle=t("stats.chart.structure_about"),
+            subtitle=t(board.key("chart.structure_about")),
             empty=t("stats.chart.empty"),
             height=200,
             width=440,
@@ -309,15 +382,15 @@ class StatisticsSection(Section):
         )
         per = t("stats.stat.intensity_process" if answer.scope == "process" else "stats.stat.intensity_enterprise")
         intensity = chart_card(
-            t("stats.chart.intensity"),
+            board.caption(tr, "chart.intensity"),
             self._intensity_chart(),
-            [LegendEntry(f"{t('stats.series.intensity')} ({per})", SERIES_COLOURS[5], line=True)],
-            subtitle=t("stats.chart.intensity_about"),
-            empty=t("stats.chart.intensity_empty"),
+            [LegendEntry(f"{t(board.key('series.intensity'))} ({per})", SERIES_COLOURS[5], line=True)],
+            subtitle=t(board.key("chart.intensity_about")),
+            empty=t(board.key("chart.intensity_empty")),
             height=200,
             expand=True,
         )
-        compare_entries = [LegendEntry(t("stats.series.net"), _NET_COLOUR, line=True)]
+        compare_entries = [LegendEntry(t(board.key("series.net")), _NET_COLOUR, line=True)]
         for name in answer.compare:
             caption = (
                 t("stats.series.base", period=answer.base.period if answer.base else "")
@@ -326,10 +399,10 @@ class StatisticsSection(Section):
             )
             compare_entries.append(LegendEntry(caption, _COMPARE_COLOURS[name], line=True))
         compare = chart_card(
-            t("stats.chart.compare"),
+            board.caption(tr, "chart.compare"),
             self._compare_chart() if answer.compare else None,
             compare_entries,
-            subtitle=t("stats.chart.compare_about"),
+            subtitle=t(board.key("chart.compare_about")),
             empty=t("stats.chart.compare_empty") if board.rows else t("stats.chart.empty"),
             height=200,
             expand=True,
@@ -382,7 +455,7 @@ class StatisticsSection(Section):
                         fch.BarChartRodStackItem(from_y=down + value, to_y=down, color=self.colour(key, index))
                     )
                     down += value
-            tip = f"{row.period}\n{self.t('stats.series.net')} {tr.number(row.net, 2)} tCO2"
+            tip = f"{row.period}\n{self.t(board.key('series.net'))} {tr.number(row.net, 2)} {board.unit}"
             rod = fch.BarChartRod(
                 from_y=down, to_y=up, stack_items=items, width=width, border_radius=0, color="#00000000", tooltip=tip
             )
@@ -499,7 +572,7 @@ class StatisticsSection(Section):
             last = r == len(shown) - 1
             row: list[Cell] = []
             for c, value in enumerate(cells):
-                if last or (c > 0 and sheet.columns[c].caption == self.t("stats.col.net")):
+                if last or (c > 0 and sheet.columns[c].caption == board.caption(self.ui.tr, "col.net")):
                     row.append(ft.Text(value, weight=ft.FontWeight.BOLD, color=palette.text))
                 elif links and c == 0 and r < len(keys) and board.process_id(keys[r]) is not None:
                     row.append(self._process_link(value, keys[r]))
@@ -529,9 +602,10 @@ class StatisticsSection(Section):
         answer = board.answer
         below: list[ft.Control] = []
         if answer is not None and answer.base is not None:
-            below.append(muted(t("stats.base_note", period=answer.base.period, net=tr.number(answer.base.net, 2))))
+            net = tr.number(answer.base.net, 2)
+            below.append(muted(board.caption(tr, "base_note", period=answer.base.period, net=net)))
         body = [self._sheet_table(board.table(tr)), *below]
-        return card(body, title=t("stats.table"), subtitle=t("stats.table_about"))
+        return card(body, title=t("stats.table"), subtitle=board.caption(tr, "table_about"))
 
     # ---- export -------------------------------------------------------------------------------------------------
 

@@ -1,17 +1,20 @@
-"""Carbon statistics of an enterprise or one of its processes: the view state of the console's 统计分析 screen.
+"""Carbon and energy statistics of an enterprise or one of its processes: the view state of the console's 统计分析
+screen.
 
 :class:`StatisticsBoard` asks the platform's statistics service (``GET /statistics``, :meth:`ApiClient.statistics`)
-the question of its :class:`StatisticsQuery` — scope (the enterprise or one process), period kind and range,
-dimension (the five terms of GB/T 32151.5, the source categories or the processes) and the comparisons (同比
-year-on-year, 环比 period-on-period, 定比 against a base period) — and keeps the answer. Everything the screen
+the question of its :class:`StatisticsQuery` — the metric (emissions in tCO2, or energy in tce of standard coal
+with electricity by its equivalent or equal value), scope (the enterprise or one process), period kind and range,
+dimension (emissions: the five terms of GB/T 32151.5, the source categories or the processes; energy: the carriers
+or the processes) and the comparisons (同比 year-on-year, 环比 period-on-period, 定比 against a base period) — and
+keeps the answer. Units and captions follow the answer's metric (tce and kgce/t for energy). Everything the screen
 shows comes from here, so that the chart, the table and the XLSX export say the same thing:
 
 * :meth:`StatisticsBoard.parts` — the parts of the chosen dimension in a fixed order (carbon fixed in products and
   what no process carries last), :meth:`~StatisticsBoard.series` their signed values period by period;
 * :meth:`StatisticsBoard.table` — the periods with each part, the net, the intensity and the comparisons, and the
   range's total as the last row; :meth:`StatisticsBoard.structure` — the range's parts with their shares;
-  both as :class:`Sheet` values (captions in the reader's language, figures rounded as shown: tCO2 to 0.01,
-  intensities to 0.0001, shares, changes and indexes to 0.01).
+  both as :class:`Sheet` values (captions in the reader's language, figures rounded as shown: tCO2 and tce to
+  0.01, intensities to 0.0001 tCO2/t or 0.01 kgce/t, shares, changes and indexes to 0.01).
 
 A question the form can tell is wrong (no range, the end before the start, 定比 without its base period, a process
 divided by process) is refused before anything is sent; the platform's refusal (400 with message and hint: a range
@@ -34,32 +37,55 @@ from cem_clients.ui import accounting_text as acc
 from cem_clients.ui.i18n import Translator
 
 __all__ = [
+    "CARRIERS",
     "CATEGORIES",
     "COMPARISONS",
     "DIMENSIONS",
+    "ELECTRICITY_METHODS",
     "GROUPS",
+    "METRICS",
     "UNALLOCATED",
     "Column",
     "Comparison",
     "Dimension",
+    "ElectricityMethod",
+    "Metric",
     "Sheet",
     "StatisticsBoard",
     "StatisticsQuery",
     "rounded",
 ]
 
-Dimension = Literal["group", "category", "process"]
+Dimension = Literal["group", "category", "carrier", "process"]
 Comparison = Literal["yoy", "pop", "base"]
-DIMENSIONS: tuple[Dimension, ...] = ("group", "category", "process")
+Metric = Literal["emissions", "energy"]
+ElectricityMethod = Literal["equivalent", "equal_value"]
+METRICS: tuple[Metric, ...] = ("emissions", "energy")
+#: The breakdowns of each metric, the default first.
+DIMENSIONS_OF: dict[Metric, tuple[Dimension, ...]] = {
+    "emissions": ("group", "category", "process"),
+    "energy": ("carrier", "process"),
+}
+DIMENSIONS: tuple[Dimension, ...] = ("group", "category", "carrier", "process")
+#: Electricity in standard coal: the equivalent value (当量值, the default) or the equal value (等价值).
+ELECTRICITY_METHODS: tuple[ElectricityMethod, ...] = ("equivalent", "equal_value")
 COMPARISONS: tuple[Comparison, ...] = ("yoy", "pop", "base")
 UNALLOCATED = "_unallocated"  # the part of the enterprise booked to no process
 #: The five terms of GB/T 32151.5 in the order of the standard (carbon fixed in products, deducted, last).
 GROUPS = ("combustion", "process", "electricity", "heat", "fixed_carbon")
 #: Source categories in the order of the inventory (fixed carbon last: it is deducted).
 CATEGORIES = ("fuel_combustion", "flux", "electrode", "raw_material", "electricity", "heat", "fixed_carbon")
+#: Energy carriers: coals, coke, oils, natural gas, the works' by-product gases, electricity, heat (others after).
+CARRIERS = (
+    "washed_coal", "anthracite", "bituminous", "lignite", "coke", "fuel_oil", "diesel", "gasoline", "lpg", "tar",
+    "crude_benzene", "natural_gas", "coke_oven_gas", "blast_furnace_gas", "converter_gas", "electricity", "heat",
+)  # fmt: skip
+#: Carriers named by the statistics' own strings (``stats.carrier.*``); fuels by the accounting's item names.
+_OWN_CARRIERS = ("electricity", "heat", "steam", "fuel")
 
 TCO2_PLACES = 2
 INTENSITY_PLACES = 4
+KGCE_PLACES = 2  # kgce/t: a process's energy per tonne is some tens to hundreds
 PERCENT_PLACES = 2
 
 
@@ -73,8 +99,10 @@ def rounded(value: Decimal | None, places: int) -> Decimal | None:
 
 @dataclass(kw_only=True)
 class StatisticsQuery(EmissionsQuery):
-    """What to ask: scope, period kind and range (from :class:`EmissionsQuery`), dimension and comparisons."""
+    """What to ask: scope, period kind and range (from :class:`EmissionsQuery`), metric, dimension and comparisons."""
 
+    metric: Metric = "emissions"
+    electricity: ElectricityMethod = "equivalent"  # energy only
     dimension: Dimension = "group"
     compare: tuple[Comparison, ...] = ("yoy",)
     base: dt.date | str = ""  # a year, month or day in the fixed-base period (定比)
@@ -82,16 +110,28 @@ class StatisticsQuery(EmissionsQuery):
     def validate(self) -> bool:
         """The range as :class:`EmissionsQuery` checks it, then the dimension and the base period."""
         super().validate()
-        if self.dimension not in DIMENSIONS:
-            self.check("dimension", Problem("stats.problem.dimension"))
+        energy = self.metric == "energy"
+        if self.metric not in METRICS:
+            self.check("metric", Problem("stats.problem.metric"))
+        elif self.dimension not in DIMENSIONS_OF[self.metric]:
+            self.check("dimension", Problem("stats.problem.dimension_energy" if energy else "stats.problem.dimension"))
         elif self.scope == "process" and self.dimension == "process":
-            self.check("dimension", Problem("stats.problem.process_by_process"))
+            key = "stats.problem.process_by_process_energy" if energy else "stats.problem.process_by_process"
+            self.check("dimension", Problem(key))
+        if energy and self.electricity not in ELECTRICITY_METHODS:
+            self.check("electricity", Problem("stats.problem.electricity"))
         if "base" in self.compare:
             if not self.bound("base"):
                 self.check("base", Problem("stats.problem.base_missing"))
             else:
                 self._day("base")  # a year, month or day, as the range's bounds
         return self.valid
+
+    def set_metric(self, metric: Metric) -> None:
+        """Ask for ``metric``: the breakdown by processes stays, another becomes the metric's default."""
+        self.metric = metric
+        if self.dimension not in DIMENSIONS_OF[metric]:
+            self.dimension = DIMENSIONS_OF[metric][0]
 
     def set_base(self, value: dt.date | str) -> None:
         """The base period: typed, or a day picked (kept as the year, month or day of the period kind)."""
@@ -183,6 +223,8 @@ class StatisticsBoard(Screen):
                 dimension=q.dimension,
                 compare=q.compare,
                 base=q.bound("base") if "base" in q.compare else None,
+                metric=q.metric,
+                electricity=q.electricity,
             )
 
         return await self._load(work)
@@ -192,7 +234,7 @@ class StatisticsBoard(Screen):
         q = self.query
         q.scope, q.scope_id = "process", process_id
         if q.dimension == "process":
-            q.dimension = "group"
+            q.dimension = DIMENSIONS_OF[q.metric][0]
         return await self.load()
 
     # ---- what the answer says -----------------------------------------------------------------------------------
@@ -201,6 +243,51 @@ class StatisticsBoard(Screen):
     def rows(self) -> tuple[StatisticsRow, ...]:
         """The periods of the answer."""
         return self.answer.rows if self.answer is not None else ()
+
+    @property
+    def metric(self) -> str:
+        """What the figures are: the answer's metric (emissions or energy), else the query's."""
+        return self.answer.metric if self.answer is not None else self.query.metric
+
+    @property
+    def energy(self) -> bool:
+        """Whether the figures are energy (tce) rather than emissions (tCO2)."""
+        return self.metric == "energy"
+
+    @property
+    def unit(self) -> str:
+        """The figures' unit as the answer gives it: tCO2 or tce."""
+        return self.answer.unit if self.answer is not None else ("tce" if self.energy else "tCO2")
+
+    @property
+    def intensity_unit(self) -> str:
+        """The intensities' unit as the answer gives it: tCO2/t or kgce/t."""
+        if self.answer is not None:
+            return self.answer.intensity_unit
+        return "kgce/t" if self.energy else "tCO2/t"
+
+    @property
+    def intensity_places(self) -> int:
+        """The places an intensity is shown with: 0.0001 tCO2/t, 0.01 kgce/t."""
+        return KGCE_PLACES if self.intensity_unit.startswith("kg") else INTENSITY_PLACES
+
+    def key(self, name: str) -> str:
+        """The string key of a caption that depends on the metric: ``stats.<name>`` for emissions,
+        ``stats.energy.<name>`` for energy (those take the answer's ``{unit}`` and ``{intensity_unit}``)."""
+        return f"stats.energy.{name}" if self.energy else f"stats.{name}"
+
+    def caption(self, tr: Translator, name: str, **fmt: object) -> str:
+        """The caption ``name`` for the answer's metric, with its units."""
+        if self.energy:
+            return tr.t(self.key(name), unit=self.unit, intensity_unit=self.intensity_unit, **fmt)
+        return tr.t(self.key(name), **fmt)
+
+    def electricity_method(self, tr: Translator) -> str:
+        """How electricity is counted in the answer: 当量值 or 等价值 (energy only; "" for emissions)."""
+        if not self.energy:
+            return ""
+        method = self.answer.electricity if self.answer is not None else None
+        return tr.t(f"stats.electricity.{method or self.query.electricity}")
 
     @property
     def compared(self) -> tuple[str, ...]:
@@ -216,13 +303,13 @@ class StatisticsBoard(Screen):
         for part in (*self.answer.total.parts, *(p for r in self.rows for p in r.parts)):
             values[part.key] = values.get(part.key, Decimal(0)) + abs(part.value)
         found = [k for k, v in values.items() if v]
-        order = {"group": GROUPS, "category": CATEGORIES}.get(self.answer.dimension, ())
+        order = {"group": GROUPS, "category": CATEGORIES, "carrier": CARRIERS}.get(self.answer.dimension, ())
         known = [k for k in order if k in found]
         rest = sorted(k for k in found if k not in order and k != UNALLOCATED)
         return known + rest + ([UNALLOCATED] if UNALLOCATED in found else [])
 
     def part_name(self, tr: Translator, key: str) -> str:
-        """A part by name: a term, a category, a process (its code and name) or what no process carries."""
+        """A part by name: a term, a category, a carrier, a process (its code and name) or what no process carries."""
         dimension = self.answer.dimension if self.answer is not None else self.query.dimension
         if key == UNALLOCATED:
             return tr.t("stats.unallocated")
@@ -230,6 +317,8 @@ class StatisticsBoard(Screen):
             return tr.t(f"console.term.{key}") if key in GROUPS else key
         if dimension == "category":
             return acc.category_name(tr, key)
+        if dimension == "carrier":
+            return tr.t(f"stats.carrier.{key}") if key in _OWN_CARRIERS else acc.item_name(tr, key)
         name = self._part_names().get(key) or next((p.name for p in self.processes if p.code == key), "")
         return f"{key} {name}".strip()
 
@@ -245,7 +334,7 @@ class StatisticsBoard(Screen):
         return next((p.id for p in self.processes if p.code == code), None)
 
     def series(self) -> dict[str, list[Decimal]]:
-        """Each part's signed value (tCO2) period by period (zero where a period has no such part)."""
+        """Each part's signed value (tCO2 or tce) period by period (zero where a period has no such part)."""
         keys = self.parts()
         out: dict[str, list[Decimal]] = {k: [] for k in keys}
         for row in self.rows:
@@ -273,11 +362,12 @@ class StatisticsBoard(Screen):
         """The periods, each part, the net, the intensity and the comparisons asked for; the total last."""
         keys = self.parts()
         changes = self._change_columns(tr)
+        places = self.intensity_places
         columns = (
             Column(tr.t("console.col.period")),
-            *(Column(self.part_name(tr, k), TCO2_PLACES) for k in keys),  # in tCO2, as the net (the table says so)
-            Column(tr.t("stats.col.net"), TCO2_PLACES),
-            Column(tr.t("stats.col.intensity"), INTENSITY_PLACES),
+            *(Column(self.part_name(tr, k), TCO2_PLACES) for k in keys),  # in the net's unit (the table says so)
+            Column(self.caption(tr, "col.net"), TCO2_PLACES),
+            Column(self.caption(tr, "col.intensity"), places),
             *(column for _, column in changes),
             Column(tr.t("stats.col.data")),
         )
@@ -287,7 +377,7 @@ class StatisticsBoard(Screen):
             comparisons: dict[str, StatisticsChange | None] = {"yoy": row.yoy, "pop": row.pop, "base": row.base}
             cells: list[str | Decimal | None] = [row.period]
             cells += [rounded(values.get(k, Decimal(0)), TCO2_PLACES) for k in keys]
-            cells += [rounded(row.net, TCO2_PLACES), rounded(row.intensity, INTENSITY_PLACES)]
+            cells += [rounded(row.net, TCO2_PLACES), rounded(row.intensity, places)]
             for name, _ in changes:
                 change = comparisons[name]
                 figure = None if change is None else (change.index if name == "base" else change.percent)
@@ -299,18 +389,19 @@ class StatisticsBoard(Screen):
             values = {p.key: p.value for p in total.parts}
             cells = [tr.t("stats.total_row")]
             cells += [rounded(values.get(k, Decimal(0)), TCO2_PLACES) for k in keys]
-            cells += [rounded(total.net, TCO2_PLACES), rounded(total.intensity, INTENSITY_PLACES)]
+            cells += [rounded(total.net, TCO2_PLACES), rounded(total.intensity, places)]
             cells += [None for _ in changes]
             cells.append(tr.t("console.emissions.complete" if total.complete else "console.emissions.incomplete"))
             rows.append(tuple(cells))
-        return Sheet(tr.t("stats.sheet.periods"), columns, tuple(rows))
+        return Sheet(self.caption(tr, "sheet.periods", method=self.electricity_method(tr)), columns, tuple(rows))
 
     def structure(self, tr: Translator) -> Sheet:
-        """The range's parts: each one's signed tCO2 and its share of the net (adding to 100.00 %), then the net."""
+        """The range's parts: each one's signed tCO2 (tce) and its share of the net (adding to 100.00 %), then the
+        net."""
         columns = (
             Column(tr.t(f"stats.dimension.{self.answer.dimension if self.answer else self.query.dimension}")),
-            Column("tCO2", TCO2_PLACES),
-            Column(tr.t("stats.col.share"), PERCENT_PLACES),
+            Column(self.unit, TCO2_PLACES),
+            Column(self.caption(tr, "col.share"), PERCENT_PLACES),
         )
         rows: list[tuple[str | Decimal | None, ...]] = []
         if self.answer is not None and self.rows:
@@ -321,8 +412,8 @@ class StatisticsBoard(Screen):
                 share = part.share if part is not None else None
                 rows.append((self.part_name(tr, key), rounded(value, TCO2_PLACES), rounded(share, PERCENT_PLACES)))
             net = self.answer.total.net
-            rows.append((tr.t("stats.col.net"), rounded(net, TCO2_PLACES), Decimal("100.00") if net else None))
-        return Sheet(tr.t("stats.sheet.structure"), columns, tuple(rows))
+            rows.append((self.caption(tr, "col.net"), rounded(net, TCO2_PLACES), Decimal("100.00") if net else None))
+        return Sheet(self.caption(tr, "sheet.structure", method=self.electricity_method(tr)), columns, tuple(rows))
 
     def data_state(self, tr: Translator, row: StatisticsRow) -> str:
         """How far a period's figures can be relied on: final or provisional, estimated, incomplete, recalculating."""
@@ -336,10 +427,14 @@ class StatisticsBoard(Screen):
         return " · ".join(words)
 
     def filename(self) -> str:
-        """The export's file name: what, of whom, which periods."""
+        """The export's file name: what (energy: with its electricity method), of whom, which periods."""
         q = self.query
         scope = self.answer.name if self.answer is not None else str(q.scope_id or "")
-        return f"statistics-{scope}-{q.period}-{q.bound('start')}-{q.bound('end')}.xlsx".replace(" ", "_")
+        what = "statistics"
+        if self.energy:
+            method = self.answer.electricity if self.answer is not None else None
+            what = f"statistics-energy-{(method or q.electricity).replace('_', '-')}"
+        return f"{what}-{scope}-{q.period}-{q.bound('start')}-{q.bound('end')}.xlsx".replace(" ", "_")
 
     @staticmethod
     def comparison_values(rows: Sequence[StatisticsRow], name: str) -> list[Decimal | None]:
