@@ -33,7 +33,7 @@ from openpyxl import Workbook  # type: ignore[import-untyped]
 from openpyxl.styles import Font  # type: ignore[import-untyped]
 
 from cem_clients.api import ClientError
-from cem_clients.console.forms import DaySpanForm, localized
+from cem_clients.console.forms import DaySpanForm, Form, localized
 from cem_clients.console.model import Console
 from cem_clients.ui.i18n import Translator
 from cem_clients.ui.theme import AppKind, Palette, Tone, palette_for, type_scale
@@ -56,6 +56,7 @@ __all__ = [
     "chart_card",
     "chart_scale",
     "chip",
+    "code_field",
     "date_field",
     "dropdown",
     "export_button",
@@ -423,6 +424,30 @@ def text_field(
     if on_submit is not None:
         field_.on_submit = on_submit
     return field_
+
+
+def code_field(
+    ui: Ui,
+    form: Form,
+    *,
+    hint_key: str = "console.control.code_hint",
+    on_submit: Handler | None = None,
+    width: int | None = 200,
+    autofocus: bool = False,
+) -> ft.TextField:
+    """The authenticator code of a form that asks for one; its error is shown under it unless the message above the
+    form already says it."""
+    error = form.error("totp_code")
+    return text_field(
+        ui.t("login.totp"),
+        form.totp_code,
+        bind(form, "totp_code"),
+        error=error if error != form.message else "",
+        hint=ui.t(hint_key),
+        on_submit=on_submit,
+        width=width,
+        autofocus=autofocus,
+    )
 
 
 def picked_day(value: object) -> dt.date | None:

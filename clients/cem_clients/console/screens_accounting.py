@@ -17,6 +17,7 @@ from cem_clients.console.app_kit import (
     card,
     checkbox,
     chip,
+    code_field,
     date_field,
     dropdown,
     field_error,
@@ -760,16 +761,7 @@ class LibrarySection(Section):
                     )
                 )
             parts.append(secondary_button(t("console.library.add_change"), add, icon=ft.Icons.ADD))
-            parts.append(
-                text_field(
-                    t("login.totp"),
-                    form.totp_code,
-                    lambda v: setattr(form, "totp_code", v),
-                    error=form.error("totp_code") if form.error("totp_code") != form.message else "",
-                    hint=t("console.control.code_hint"),
-                    width=200,
-                )
-            )
+            parts.append(code_field(ui, form))
             return ft.Column(parts, spacing=10, tight=True, scroll=ft.ScrollMode.AUTO)
 
         def close() -> None:

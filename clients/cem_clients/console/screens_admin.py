@@ -14,6 +14,7 @@ from cem_clients.console.app_kit import (
     card,
     checkbox,
     chip,
+    code_field,
     day_span_fields,
     dropdown,
     field_error,
@@ -241,16 +242,6 @@ class UsersSection(Section):
             spacing=12,
         )
 
-    def _code_field(self, form_code: str, error: str, message_text: str, setter: Callable[[str], None]) -> ft.Control:
-        return text_field(
-            self.t("login.totp"),
-            form_code,
-            setter,
-            error=error if error != message_text else "",
-            hint=self.t("console.control.code_hint"),
-            width=200,
-        )
-
     def _new(self) -> None:
         ui, t, users = self.ui, self.t, self.users
         form = users.new_user()
@@ -286,9 +277,7 @@ class UsersSection(Section):
                     ),
                     *_profile_rows(t, form),
                     scope_editor(ui, users, form, may_grant_all=self._may_grant_all()),
-                    self._code_field(
-                        form.totp_code, form.error("totp_code"), form.message, lambda v: setattr(form, "totp_code", v)
-                    ),
+                    code_field(ui, form),
                 ],
                 spacing=10,
                 tight=True,
@@ -332,9 +321,7 @@ class UsersSection(Section):
                         error=form.error("new_password"),
                         password=True,
                     ),
-                    self._code_field(
-                        form.totp_code, form.error("totp_code"), form.message, lambda v: setattr(form, "totp_code", v)
-                    ),
+                    code_field(ui, form),
                 ],
                 spacing=10,
                 tight=True,

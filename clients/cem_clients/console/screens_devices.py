@@ -18,6 +18,7 @@ from cem_clients.console.app_kit import (
     card,
     checkbox,
     chip,
+    code_field,
     dropdown,
     field_error,
     heading,
@@ -92,14 +93,8 @@ def open_token_dialog(
             parts.append(message(form.message, Tone.WARNING if form.needs_code else Tone.CRITICAL))
             if form.needs_code:
                 parts.append(
-                    text_field(
-                        ui.t("login.totp"),
-                        form.totp_code,
-                        lambda v: setattr(form, "totp_code", v),
-                        error=form.error("totp_code") if form.error("totp_code") != form.message else "",
-                        hint=ui.t("login.totp_hint"),
-                        on_submit=ui.act(qr.issue),
-                        autofocus=True,
+                    code_field(
+                        ui, form, hint_key="login.totp_hint", on_submit=ui.act(qr.issue), width=240, autofocus=True
                     )
                 )
             elif not form.message:
@@ -196,17 +191,7 @@ def open_control_dialog(
                     width=320,
                 )
             )
-        parts.append(
-            text_field(
-                ui.t("login.totp"),
-                form.totp_code,
-                lambda v: setattr(form, "totp_code", v),
-                error=form.error("totp_code") if form.error("totp_code") != form.message else "",
-                hint=ui.t("console.control.code_hint"),
-                on_submit=ui.act(send),
-                width=200,
-            )
-        )
+        parts.append(code_field(ui, form, on_submit=ui.act(send)))
         return ft.Column(parts, spacing=12, tight=True)
 
     def actions() -> list[ft.Control]:
@@ -999,14 +984,7 @@ class ThresholdsSection(Section):
                     muted(t("console.thresholds.bounds", default=text_of(item.default), range=item.range_text or "—")),
                     message(form.message, Tone.WARNING if form.needs_code else Tone.CRITICAL),
                     value,
-                    text_field(
-                        t("login.totp"),
-                        form.totp_code,
-                        lambda v: setattr(form, "totp_code", v),
-                        error=form.error("totp_code") if form.error("totp_code") != form.message else "",
-                        hint=t("console.control.code_hint"),
-                        width=200,
-                    ),
+                    code_field(ui, form),
                 ],
                 spacing=10,
                 tight=True,

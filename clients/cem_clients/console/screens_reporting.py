@@ -18,6 +18,7 @@ from cem_clients.console.app_kit import (
     bind,
     card,
     chip,
+    code_field,
     heading,
     message,
     muted,
@@ -470,14 +471,5 @@ class ReportingSection(Section):
                 )
             )
         if form.action == "reopen":
-            fields.append(
-                text_field(
-                    t("login.totp"),
-                    form.totp_code,
-                    bind(form, "totp_code"),
-                    error=form.error("totp_code") if form.error("totp_code") != form.message else "",
-                    hint=t("console.control.code_hint"),
-                    width=240,
-                )
-            )
+            fields.append(code_field(self.ui, form, width=240))
         return fields
