@@ -62,6 +62,7 @@ __all__ = [
     "export_button",
     "filter_bar",
     "field_error",
+    "form_dialog",
     "heading",
     "label",
     "legend",
@@ -617,6 +618,33 @@ def secondary_button(
 ) -> ft.Control:
     """Other actions."""
     return ft.OutlinedButton(content=caption, icon=icon, on_click=on_click, disabled=disabled)
+
+
+def form_dialog(
+    ui: Ui,
+    title: str,
+    body: Callable[[], ft.Control],
+    *,
+    submit: str,
+    on_submit: Callable[[], Awaitable[object]],
+    on_cancel: Handler | None = None,
+    icon: ft.IconData | None = None,
+    width: int = 560,
+) -> None:
+    """A modal form: ``body()`` (rebuilt on every redraw), then cancel and the ``submit`` button; ``on_submit`` closes
+    it when it succeeds, ``on_cancel`` (e.g. forgetting the form) runs before cancel closes it."""
+
+    def cancel() -> None:
+        if on_cancel is not None:
+            on_cancel()
+        ui.close_dialog()
+
+    ui.open_dialog(
+        title,
+        body,
+        lambda: [secondary_button(ui.t("cancel"), cancel), primary_button(submit, ui.act(on_submit), icon=icon)],
+        width=width,
+    )
 
 
 def table(

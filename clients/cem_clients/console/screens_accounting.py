@@ -21,6 +21,7 @@ from cem_clients.console.app_kit import (
     date_field,
     dropdown,
     field_error,
+    form_dialog,
     heading,
     message,
     muted,
@@ -425,14 +426,13 @@ class InventorySection(Section):
             parts.append(text_field(t("alarm.note"), form.note, lambda v: setattr(form, "note", v), width=520))
             return ft.Column(parts, spacing=10, tight=True, scroll=ft.ScrollMode.AUTO)
 
-        def close() -> None:
-            inventory.form = None
-            ui.close_dialog()
-
-        ui.open_dialog(
+        form_dialog(
+            ui,
             t("console.inventory.new"),
             body,
-            lambda: [secondary_button(t("cancel"), close), primary_button(t("save"), ui.act(save))],
+            submit=t("save"),
+            on_submit=save,
+            on_cancel=lambda: setattr(inventory, "form", None),
             width=640,
         )
 
@@ -764,14 +764,13 @@ class LibrarySection(Section):
             parts.append(code_field(ui, form))
             return ft.Column(parts, spacing=10, tight=True, scroll=ft.ScrollMode.AUTO)
 
-        def close() -> None:
-            lib.form = None
-            ui.close_dialog()
-
-        ui.open_dialog(
+        form_dialog(
+            ui,
             t("console.library.propose_title", library=lib.library or ""),
             body,
-            lambda: [secondary_button(t("cancel"), close), primary_button(t("submit"), ui.act(send))],
+            submit=t("submit"),
+            on_submit=send,
+            on_cancel=lambda: setattr(lib, "form", None),
             width=640,
         )
 

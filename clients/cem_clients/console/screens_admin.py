@@ -18,6 +18,7 @@ from cem_clients.console.app_kit import (
     day_span_fields,
     dropdown,
     field_error,
+    form_dialog,
     heading,
     inline_checkbox,
     label,
@@ -283,14 +284,13 @@ class UsersSection(Section):
                 tight=True,
             )
 
-        def close() -> None:
-            users.form = None
-            ui.close_dialog()
-
-        ui.open_dialog(
+        form_dialog(
+            ui,
             t("console.users.new"),
             body,
-            lambda: [secondary_button(t("cancel"), close), primary_button(t("save"), ui.act(save))],
+            submit=t("save"),
+            on_submit=save,
+            on_cancel=lambda: setattr(users, "form", None),
         )
 
     def _edit_handler(self, user_id: int) -> Callable[[], None]:
@@ -327,14 +327,13 @@ class UsersSection(Section):
                 tight=True,
             )
 
-        def close() -> None:
-            users.edit_form = None
-            ui.close_dialog()
-
-        ui.open_dialog(
+        form_dialog(
+            ui,
             t("console.users.edit", username=form.user.username),
             body,
-            lambda: [secondary_button(t("cancel"), close), primary_button(t("save"), ui.act(save))],
+            submit=t("save"),
+            on_submit=save,
+            on_cancel=lambda: setattr(users, "edit_form", None),
         )
 
 

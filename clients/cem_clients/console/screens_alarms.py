@@ -26,6 +26,7 @@ from cem_clients.console.app_kit import (
     dropdown,
     export_button,
     filter_bar,
+    form_dialog,
     heading,
     message,
     muted,
@@ -345,13 +346,9 @@ class AlarmsSection(Section):
                 tight=True,
             )
 
-        def actions() -> list[ft.Control]:
-            return [
-                secondary_button(t("cancel"), lambda: ui.close_dialog()),
-                primary_button(t(f"alarm.{action}"), ui.act(send)),
-            ]
-
-        ui.open_dialog(t(f"console.alarms.{action}_title"), body, actions, width=520)
+        form_dialog(
+            ui, t(f"console.alarms.{action}_title"), body, submit=t(f"alarm.{action}"), on_submit=send, width=520
+        )
 
     # ---- export -------------------------------------------------------------------------------------------------
 

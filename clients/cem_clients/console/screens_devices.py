@@ -21,6 +21,7 @@ from cem_clients.console.app_kit import (
     code_field,
     dropdown,
     field_error,
+    form_dialog,
     heading,
     message,
     muted,
@@ -194,13 +195,13 @@ def open_control_dialog(
         parts.append(code_field(ui, form, on_submit=ui.act(send)))
         return ft.Column(parts, spacing=12, tight=True)
 
-    def actions() -> list[ft.Control]:
-        return [
-            secondary_button(ui.t("cancel"), lambda: ui.close_dialog()),
-            primary_button(ui.t(f"console.action.{action}"), ui.act(send)),
-        ]
-
-    ui.open_dialog(ui.t("console.control.title", action=ui.t(f"console.action.{action}")), body, actions)
+    form_dialog(
+        ui,
+        ui.t("console.control.title", action=ui.t(f"console.action.{action}")),
+        body,
+        submit=ui.t(f"console.action.{action}"),
+        on_submit=send,
+    )
 
 
 # ---- fleet --------------------------------------------------------------------------------------------------------
@@ -867,15 +868,14 @@ class PointsSection(Section):
                 tight=True,
             )
 
-        def close() -> None:
-            points.form = None
-            ui.close_dialog()
-
         title = t("console.points.add") if point_id is None else t("console.points.edit", code=form.code)
-        ui.open_dialog(
+        form_dialog(
+            ui,
             title,
             body,
-            lambda: [secondary_button(t("cancel"), close), primary_button(t("save"), ui.act(save))],
+            submit=t("save"),
+            on_submit=save,
+            on_cancel=lambda: setattr(points, "form", None),
             width=720,
         )
 
@@ -990,12 +990,11 @@ class ThresholdsSection(Section):
                 tight=True,
             )
 
-        def close() -> None:
-            thresholds.form = None
-            ui.close_dialog()
-
-        ui.open_dialog(
+        form_dialog(
+            ui,
             t("console.thresholds.edit", key=item.key),
             body,
-            lambda: [secondary_button(t("cancel"), close), primary_button(t("save"), ui.act(save))],
+            submit=t("save"),
+            on_submit=save,
+            on_cancel=lambda: setattr(thresholds, "form", None),
         )

@@ -19,6 +19,7 @@ from cem_clients.console.app_kit import (
     card,
     chip,
     code_field,
+    form_dialog,
     heading,
     message,
     muted,
@@ -367,10 +368,6 @@ class ReportingSection(Section):
             if await desk.send() is not None:
                 ui.close_dialog()
 
-        def close() -> None:
-            desk.form = None
-            ui.close_dialog()
-
         def body() -> ft.Control:
             parts: list[ft.Control] = [
                 message(form.message, Tone.WARNING if form.needs_code else Tone.CRITICAL),
@@ -379,13 +376,14 @@ class ReportingSection(Section):
             parts += self._form_fields(form, chosen)
             return ft.Column(parts, spacing=12, tight=True)
 
-        ui.open_dialog(
+        form_dialog(
+            ui,
             t(f"console.reporting.title.{action}", year=form.year),
             body,
-            lambda: [
-                secondary_button(t("cancel"), close),
-                primary_button(t(f"console.reporting.action.{action}"), ui.act(send), icon=_ICONS[action]),
-            ],
+            submit=t(f"console.reporting.action.{action}"),
+            on_submit=send,
+            on_cancel=lambda: setattr(desk, "form", None),
+            icon=_ICONS[action],
             width=580,
         )
 
