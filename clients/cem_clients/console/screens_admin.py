@@ -18,6 +18,7 @@ from cem_clients.console.app_kit import (
     day_span_fields,
     dropdown,
     field_error,
+    filter_bar,
     form_dialog,
     heading,
     inline_checkbox,
@@ -187,7 +188,7 @@ class UsersSection(Section):
             spacing=8,
             wrap=True,
         )
-        filters = ft.Row(
+        filters = filter_bar(
             [
                 dropdown(
                     t("console.col.role"),
@@ -199,9 +200,9 @@ class UsersSection(Section):
                 text_field(
                     t("console.users.search"), users.search, search, width=280, on_submit=lambda: self.ui.refresh()
                 ),
-                secondary_button(t("search"), lambda: self.ui.refresh(), icon=ft.Icons.SEARCH),
             ],
-            spacing=8,
+            lambda: self.ui.refresh(),
+            self.ui,
         )
         columns = [
             (t("login.username"), False),

@@ -21,6 +21,7 @@ from cem_clients.console.app_kit import (
     code_field,
     dropdown,
     field_error,
+    filter_bar,
     form_dialog,
     heading,
     message,
@@ -372,7 +373,7 @@ class FleetSection(Section):
             fleet.state = value or None
             self.ui.refresh()
 
-        filters = ft.Row(
+        filters = filter_bar(
             [
                 text_field(
                     t("console.fleet.search"), fleet.search, search, width=280, on_submit=lambda: self.ui.refresh()
@@ -384,9 +385,9 @@ class FleetSection(Section):
                     state,
                     width=180,
                 ),
-                secondary_button(t("search"), lambda: self.ui.refresh(), icon=ft.Icons.SEARCH),
             ],
-            spacing=8,
+            lambda: self.ui.refresh(),
+            self.ui,
         )
         columns = [
             (t("console.col.device"), False),
