@@ -309,7 +309,7 @@ def _bar_chart(
 
 
 def _months(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
-    """This year month by month (the running month so far) against last year's whole months."""
+    """This year month by month against last year's (the running month so far, like for like)."""
     names = tr.t("wall.month.names").split(",")
     so_far = palette.tone(Tone.INFO)
     groups = [

@@ -3,8 +3,8 @@
 One :class:`Wallboard` holds what the executives' screen shows for one enterprise, in its time zone:
 
 * emissions today, this month and this year so far, each against the same span of last year: like for like,
-  from the start of the day, month or year up to the last full hour (local plant time) this year, and over the
-  same local dates and hours a year earlier (:class:`Comparison` says which span);
+  from the start of the day, month or year (local plant time) up to the time of today's figure, and over the same
+  local dates and time of day a year earlier (:class:`Comparison` says which span);
 * carbon intensity of the year so far (tCO2 per t crude steel) against reference values (benchmark, limit)
   that are configuration with their source named — the platform does not serve benchmarks yet;
 * this month so far per process (the month tile's span, so they add up to it, with what no process carries), this
@@ -18,10 +18,11 @@ One :class:`Wallboard` holds what the executives' screen shows for one enterpris
 :meth:`Wallboard.refresh` reloads everything over the REST API; :meth:`Wallboard.apply` folds a live event
 (an alarm raised, acknowledged or cleared) in between. Pages rotate with :meth:`Wallboard.next_page`.
 
-The emission figures come from the statistics service (``GET /statistics``) in at most three requests a refresh:
-this year by month (the monthly chart, the year's structure and intensity), the days of this month and of the
-trend, and today's full hours, each with its year-on-year figures. The service compares whole periods; a span so
-far is made of the whole periods inside it, and its last year's figure of theirs.
+The emission figures come from the statistics service (``GET /statistics``) in two requests a refresh: this year
+by month (the monthly chart, the year's structure and intensity) and the days of this month and of the trend, each
+with its year-on-year figures. The service compares a running period like for like (today as of its refresh with
+last year's same day up to the same time of day); a span so far is made of the whole periods inside it and the
+running day, and last year's figure of theirs.
 """
 
 from __future__ import annotations
@@ -86,9 +87,9 @@ class Comparison:
     """A figure so far and the same span of last year (tCO2).
 
     ``since`` and ``until`` are the span this year, local plant time, ``until`` exclusive: the start of the day,
-    month or year and the start of the current hour (the running hour is left out on both sides: its figure is
-    not complete yet, last year's is). Last year's span has the same local dates and hours a year earlier
-    (29 February counts as 28 February). An empty span (the first hour of a day) has no figures yet.
+    month or year and the time today's figure is accounted as of (its refresh, minutes ago; the end of the day
+    once it is over). Last year's span has the same local dates and time of day a year earlier (29 February counts
+    as 28 February). An empty span (the service has nothing of the day yet) has no figures.
     """
 
     value: Decimal | None
@@ -106,7 +107,7 @@ class Comparison:
 
     @property
     def pending(self) -> bool:
-        """No full hour of the span has passed yet: nothing to compare."""
+        """Nothing of the span is accounted yet: nothing to compare."""
         return self.since is not None and self.until is not None and self.until <= self.since
 
     @property
@@ -140,12 +141,13 @@ class TrendDay:
 
 @dataclass(frozen=True)
 class MonthFigure:
-    """One month of this year (the running one so far) and the whole same month of last year (None: no figure)."""
+    """One month of this year and the same month of last year (None: no figure); the running month so far, against
+    last year's same month up to the same point (the service's like-for-like comparison)."""
 
     month: int
     net: Decimal
     last_year: Decimal | None
-    running: bool  # the month is not over: its figure is so far, last year's is the whole month
+    running: bool  # the month is not over: its figure is so far, and last year's up to the same point
     complete: bool
 
 
@@ -220,18 +222,18 @@ class Wallboard:
         self._colour_processes()
 
     async def _load_emissions(self, now: dt.datetime) -> None:
-        """Today, this month and this year so far against last year's same span, in at most three requests.
+        """Today, this month and this year so far against last year's same span, in two requests.
 
-        The statistics service compares whole periods (a running month with the whole of last year's), so a span
-        so far is put together from the whole periods inside it: the months before this one, this month's days
-        before today, and today's full hours (the running hour is left out on both sides); last year's span from
-        the service's year-on-year figures of the same periods.
+        This year by month (the chart, the year's structure and intensity, the months before this one) and the days
+        from the earlier of the month's first and the trend's (the month's days, today, the processes, the trend),
+        each with its year-on-year figures. Whole periods are compared whole; the running day like for like: the
+        service accounts it as of its refresh (``as_of``) and last year's same day up to the same time of day (the
+        comparison's ``until``). A span so far is made of the whole periods inside it and the running day.
         """
         zone = self.zone
-        local = now.astimezone(zone)
-        today = local.date()
+        today = now.astimezone(zone).date()
         month_start, year_start = _at(today.replace(day=1), zone), _at(today.replace(month=1, day=1), zone)
-        midnight, until = _at(today, zone), _at(today, zone, dt.time(local.hour))
+        midnight = _at(today, zone)
         trend_start = _at(today - dt.timedelta(days=TREND_DAYS - 1), zone)
         next_month = _at((today.replace(day=1) + dt.timedelta(days=31)).replace(day=1), zone)
 
@@ -243,38 +245,25 @@ class Wallboard:
             "enterprise", self.enterprise_id, "day", min(month_start, trend_start), _at(today, zone, days=1),
             dimension="process", compare=("yoy",),
         )  # fmt: skip
-        hours: tuple[StatisticsRow, ...] = ()
-        if until > midnight:  # in the first hour of a day nothing of it is whole yet: no request for an empty span
-            hours = (
-                await stats(
-                    "enterprise", self.enterprise_id, "hour", midnight, until, dimension="process", compare=("yoy",)
-                )
-            ).rows
         months = [r for r in year.rows if r.period_end <= month_start]
-        month_days = [r for r in days.rows if month_start <= r.period_start and r.period_end <= midnight]
-        today_hours = [r for r in hours if r.period_end <= until]
+        before = [r for r in days.rows if month_start <= r.period_start and r.period_end <= midnight]
+        today_rows = [r for r in days.rows if r.period_start == midnight]
 
-        self.today = _so_far(today_hours, midnight, until)
-        self.month = _so_far([*month_days, *today_hours], month_start, until)
-        self.year = _so_far([*months, *month_days, *today_hours], year_start, until)
+        self.today = _so_far(today_rows, midnight)
+        self.month = _so_far([*before, *today_rows], month_start)
+        self.year = _so_far([*months, *before, *today_rows], year_start)
         self.intensity = year.total.intensity  # the year by month, the running month so far
         self.terms = {p.key: p.value for p in year.total.parts}
         self.months = [
-            MonthFigure(
-                r.period_start.astimezone(zone).month,
-                r.net,
-                r.yoy.value if r.yoy is not None else None,
-                r.period_end > now,
-                r.complete,
-            )
+            MonthFigure(r.period_start.astimezone(zone).month, r.net, _previous(r), r.period_end > now, r.complete)
             for r in year.rows
         ]
         self.trend = [
-            TrendDay(r.period_start.astimezone(zone).date(), r.net, r.complete, r.yoy.value if r.yoy else None)
+            TrendDay(r.period_start.astimezone(zone).date(), r.net, r.complete, _previous(r))
             for r in days.rows
             if r.period_start >= trend_start
         ]
-        self._set_processes([*month_days, *today_hours])
+        self._set_processes([*before, *today_rows])
 
     def _set_processes(self, rows: Sequence[StatisticsRow]) -> None:
         """Each process over the month tile's span (so that they and what no process carries add up to it)."""
@@ -282,7 +271,7 @@ class Wallboard:
         for row in rows:
             for part in row.parts:
                 by_code[part.key] = by_code.get(part.key, Decimal(0)) + part.value
-        known = bool(rows)  # nothing of the month yet: "—", not 0 t
+        known = any(r.net or r.complete for r in rows)  # nothing of the month accounted yet: "—", not 0 t
         self.processes = [
             ProcessFigure(i, code, self._names.get(i, code), by_code.get(code, Decimal(0)) if known else None)
             for i, code in self._process_codes.items()
@@ -369,17 +358,47 @@ class Wallboard:
         return "watch" if self.intensity <= limit.value else "over"
 
 
-def _so_far(rows: Sequence[StatisticsRow], since: dt.datetime, until: dt.datetime) -> Comparison:
-    """A span so far from its whole periods, against the same periods a year earlier (the service's year-on-year
-    figures); a running day, month or year is provisional."""
-    if until <= since:
+def _so_far(rows: Sequence[StatisticsRow], since: dt.datetime) -> Comparison:
+    """A span so far from its periods (the whole ones, then the running day) against last year's same span (the
+    service's year-on-year figures: a whole period's, and the running day's up to the same time of day).
+
+    The span ends where its last period's figures end: the running day's at its refresh (``as_of``); without any
+    period (the service has none of it yet) it is empty: pending.
+    """
+    until = max((_end(r) for r in rows), default=since)
+    if until <= since:  # nothing of the span accounted yet (the service has no row for it, or none as of later)
         return Comparison(None, None, False, True, since, until)
     value = sum((r.net for r in rows), Decimal(0)) if rows else None
-    earlier = [r.yoy.value for r in rows if r.yoy is not None and r.yoy.value is not None]
+    earlier = [p for p in map(_previous, rows) if p is not None]
     previous = sum(earlier, Decimal(0)) if earlier else None  # none of last year's span accounted: unknown
-    complete = bool(rows) and all(r.complete for r in rows)
+    complete = bool(rows) and all(map(_complete, rows))
     estimated = any(r.estimated for r in rows)
-    return Comparison(value, previous, complete, True, since, until, estimated)
+    provisional = not rows or any(not r.final for r in rows)
+    return Comparison(value, previous, complete, provisional, since, until, estimated)
+
+
+def _end(row: StatisticsRow) -> dt.datetime:
+    """Where a row's figures end: a running period's at its refresh (``as_of``), a final one's at its end."""
+    if row.final or row.as_of is None:
+        return row.period_end
+    return max(row.period_start, min(row.as_of, row.period_end))
+
+
+def _complete(row: StatisticsRow) -> bool:
+    """Whether a row's span so far has its data: a running period is never complete as a whole (the rest of it has
+    not happened), so it counts as complete once something of it is accounted; a span with nothing is not."""
+    return row.complete or (not row.final and row.net != 0)
+
+
+def _previous(row: StatisticsRow) -> Decimal | None:
+    """Last year's figure of a row's span: a whole period's, or a running one's up to the same point (``until``);
+    a running period compared with last year's whole one (the service could not compare it like for like) has
+    none."""
+    if row.yoy is None or row.yoy.value is None:
+        return None
+    if not row.final and row.yoy.until is None:
+        return None
+    return row.yoy.value
 
 
 def _at(day: dt.date, zone: zoneinfo.ZoneInfo, time: dt.time = dt.time(), *, days: int = 0) -> dt.datetime:
