@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import flet as ft
 
-from cem_clients.api import Alarm, ClientError, Device, LiveFeed
+from cem_clients.api import Alarm, ClientError, Device, Facility, LiveFeed, Process, Site
 from cem_clients.console.app_kit import (
     Cell,
     Section,
@@ -599,33 +599,22 @@ class RegistrationSection(Section):
                 error=form.error("placement"),
             ),
         ]
-        if form.enterprise_id is not None:
-            placement.append(
-                dropdown(
-                    t("console.reg.site"),
-                    str(form.site_id or ""),
-                    none + [(str(s.id), s.name) for s in screen.sites_of(form.enterprise_id)],
-                    choose("site_id"),
+        # each level below the enterprise offers the children of the one chosen above it
+        below: tuple[tuple[str, int | None, Callable[[int], Sequence[Site | Process | Facility]]], ...] = (
+            ("site", form.enterprise_id, screen.sites_of),
+            ("process", form.site_id, screen.processes_of),
+            ("facility", form.process_id, screen.facilities_of),
+        )
+        for level, parent, children in below:
+            if parent is not None:
+                placement.append(
+                    dropdown(
+                        t(f"console.reg.{level}"),
+                        str(getattr(form, f"{level}_id") or ""),
+                        none + [(str(c.id), c.name) for c in children(parent)],
+                        choose(f"{level}_id"),
+                    )
                 )
-            )
-        if form.site_id is not None:
-            placement.append(
-                dropdown(
-                    t("console.reg.process"),
-                    str(form.process_id or ""),
-                    none + [(str(p.id), p.name) for p in screen.processes_of(form.site_id)],
-                    choose("process_id"),
-                )
-            )
-        if form.process_id is not None:
-            placement.append(
-                dropdown(
-                    t("console.reg.facility"),
-                    str(form.facility_id or ""),
-                    none + [(str(f.id), f.name) for f in screen.facilities_of(form.process_id)],
-                    choose("facility_id"),
-                )
-            )
 
         fields = ft.Column(
             [
