@@ -151,8 +151,9 @@ async def test_statistics_in_both_languages(world: World, base_url: str, browser
         options={**MONTHS, "scope": "BOF", "dimension": "category", "compare": "yoy"}, scroll=900,
     )  # fmt: skip
     assert "3,146.00 tCO2" in process  # 484 x 10 - 169.4 x 10: the converter's net over the four months
-    assert "逐期强度见下方图表" in process and "排放强度 (每吨工序产品)" in process
+    assert "每吨工序产品" in process and "排放强度 (每吨工序产品)" in process
     assert "0.0286" in process  # each month: 314.6 x m t over 11,000 x m t of its steel
+    assert "0.0286 tCO2/t" in process  # and the range: its output is kept with its emissions
 
     by_process = await look(
         browser, base_url, "by-process", ["分期排放（按工序）", "IR 炼铁", "未归属工序"],
@@ -244,3 +245,28 @@ async def test_the_demo_works_in_both_languages(world: World, base_url: str, bro
         session=await demo_session(), options=options, locale="en", colours=(COMBUSTION, PROCESS),
     )  # fmt: skip
     assert "Same period last year" in english and f"{year}-01" in english
+
+    # energy (tce): by process, the converter below zero (the converter gas it recovers for the lime kiln counts
+    # against it), and by carrier in English, electricity by its equivalent value with its share
+    energy = {**options, "metric": "energy"}
+    zh = await look(
+        browser, base_url, "energy-zh",
+        ["统计分析", "区间综合能耗", "分期能耗（按工序）", "区间能源结构", "能耗强度（kgce/t）", "转炉炼钢"],
+        session=await demo_session(), options={**energy, "dimension": "process"}, colours=(COMBUSTION,), scroll=900,
+    )  # fmt: skip
+    assert {"电力折标煤", "当量值", "综合能耗 (tce)", "能耗强度 (kgce/t)", "对比（tce）"} <= set(zh)
+    # the converter first (by code) and below zero: in the structure's first row and the table's first column
+    structure, table_ = zh.index("占综合能耗 (%)"), zh.index("数据状态")
+    first = next(t for t in zh[structure + 1 :] if t[:1] in "-0123456789")
+    assert first.startswith("-") and zh[table_ + 1].startswith("-"), (zh[structure:], zh[table_:])
+    assert any(t.endswith(" tce") for t in zh) and any(t.endswith(" kgce/t") for t in zh)
+    assert not any(t.startswith(("stats.", "console.")) for t in zh)
+    en = await look(
+        browser, base_url, "energy-en",
+        ["Statistics", "Net energy in the range", "Energy by period, by Energy carriers",
+         "Electricity (Equivalent value)", "Washed coal", "Electricity"],
+        session=await demo_session(), options=energy, locale="en", colours=(COMBUSTION, PROCESS), scroll=900,
+    )  # fmt: skip
+    assert {"Net energy (tce)", "Energy intensity (kgce/t)", "Energy structure of the range"} <= set(en)
+    assert any(t.endswith("% of the net") for t in en)
+    assert not any(t.startswith(("stats.", "console.")) for t in en)

@@ -326,15 +326,16 @@ class StatisticsSection(Section):
         answer = board.answer
         assert answer is not None  # noqa: S101 - drawn only with an answer
         total = answer.total
-        title = t("stats.energy.stat.electricity", method=board.electricity_method(tr))
+        method = board.electricity_method(tr)
         notes = []
-        value = "—"
-        if answer.dimension == "carrier":
+        if answer.dimension == "carrier":  # electricity is a part: its tce and its share
+            title = t("stats.energy.stat.electricity", method=method)
             power = next((p.value for p in total.parts if p.key == "electricity"), Decimal(0))
             value = f"{tr.number(power, 2)} {board.unit}"
             if total.net:
                 notes.append(t("stats.energy.stat.electricity_share", percent=tr.number(power * 100 / total.net, 2)))
-        else:
+        else:  # by process electricity is in each process's figure: how it was counted
+            title, value = t("stats.electricity"), method
             notes.append(t("stats.energy.stat.electricity_by_carrier"))
         used = answer.coefficient
         if used is not None:
