@@ -145,11 +145,11 @@ async def test_figures_against_last_year(world: World, board: Wallboard, pinned:
     assert close(board.terms["combustion"], 5 * june + june * days) and not board.terms["process"]
     assert board.allowance is None  # not served by the platform: shown as unknown, never invented
 
-    # In the first hour of a day the day so far is compared too: 00:00-00:20 against the same minutes last year
+    # In the first hour of a day there is no whole hour to compare like for like yet (meters are kept by the hour):
+    # today waits for its comparison instead of being set against last year's whole day
     pinned(at(2025, 6, 15, 0, 20))
     assert await board.refresh(at(2025, 6, 15, 0, 20)), board.error
-    assert board.today is not None and board.today.until == at(2025, 6, 15, 0, 20) and board.today.no_data
-    assert close(board.today.previous, june_2024 / 30 / 72, "0.000001")  # 20 minutes of last year's 15 June
+    assert board.today is not None and board.today.pending and board.today.previous is None
     assert board.month is not None and close(board.month.value, june * days)
 
 
@@ -198,13 +198,12 @@ async def test_like_for_like_against_last_years_same_hours(
 
     board.api.emissions = counted_emissions  # type: ignore[method-assign]
     board.api.statistics = counted_statistics  # type: ignore[method-assign]
-    # on a whole hour: the service cannot yet compare a running period with metered sources as of any other time
-    # (it refuses to cut last year's meter rollups inside an hour)
-    now = at(2025, 6, 15, 12)
+    # inside an hour: the service compares the running day on whole hours (meters are kept by the hour), 00:00-12:00
+    now = at(2025, 6, 15, 12, 30)
     pinned(now)
     assert await board.refresh(now), board.error
     assert board.today is not None and board.month is not None and board.year is not None
-    assert (board.today.since, board.today.until) == (at(2025, 6, 15), now)  # the running day as of now
+    assert (board.today.since, board.today.until) == (at(2025, 6, 15), at(2025, 6, 15, 12))
     assert close(board.today.value, 540 * PER_TONNE) and close(board.today.previous, 360 * PER_TONNE)
     assert board.today.change is not None and close(board.today.change, Decimal("0.5"), "0.000001")  # +50 %
     assert close(board.month.value, 600 * PER_TONNE) and close(board.month.previous, 480 * PER_TONNE)

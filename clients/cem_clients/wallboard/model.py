@@ -378,9 +378,12 @@ def _so_far(rows: Sequence[StatisticsRow], since: dt.datetime) -> Comparison:
 
 
 def _end(row: StatisticsRow) -> dt.datetime:
-    """Where a row's figures end: a running period's at its refresh (``as_of``), a final one's at its end."""
+    """Where a row's figures end: a final one's at its end; a running period's where the span the service compared
+    it on ends (whole hours: meters are kept by the hour), else at its refresh (``as_of``)."""
     if row.final or row.as_of is None:
         return row.period_end
+    if row.yoy is not None and row.yoy.until is not None:
+        return row.period_start + (row.yoy.until - row.yoy.period_start)
     return max(row.period_start, min(row.as_of, row.period_end))
 
 

@@ -636,10 +636,12 @@ async def statistics_of(
         view = current[lo]
         if view.result.final or not compare:
             continue
-        elapsed = min(view.as_of, now) - lo
+        # whole hours: meters are kept by the hour, and a span cut inside an hour cannot be accounted from them
+        elapsed = dt.timedelta(hours=int((min(view.as_of, now) - lo).total_seconds() // 3600))
         others = {"pop": period_of(kind, lo - dt.timedelta(microseconds=1), zone)[0], "yoy": year_ago.get(lo)}
         for name, other in others.items():
-            if name in compare and other is not None and elapsed > dt.timedelta(0):
+            if name in compare and other is not None:
+                # less than an hour in: nothing to compare like for like yet (an empty span, no figure)
                 partial[(name, lo)] = (other, min(other + elapsed, period_of(kind, other, zone)[1]))
     spans: dict[tuple[dt.datetime, dt.datetime], reads.KeptFigures] = {}
     if partial:
@@ -649,9 +651,10 @@ async def statistics_of(
 
     def compared(name: str, lo: dt.datetime, other: dt.datetime | None, net: Decimal) -> Change:
         span = partial.get((name, lo))
-        if span is not None and span in spans:
+        if span is not None:
+            found = spans.get(span)
             label = period_label(kind, span[0], zone)
-            return _change(span[0], label, net, measure.value(spans[span]), until=span[1])
+            return _change(span[0], label, net, measure.value(found) if found else None, until=span[1])
         previous, label = value(other)
         return _change(other or lo, label, net, previous)
 
