@@ -35,6 +35,7 @@ from tests.test_clients.test_console_app import (  # noqa: F401 - the module's C
     browser,
     button,
     click,
+    click_select,
     controls_in,
     field,
     session_of,
@@ -214,6 +215,45 @@ async def test_the_export_holds_what_the_screen_shows(world: World, base_url: st
         assert section.board.query.scope_id == bof.id and "工序视图：转炉炼钢" in texts_in(app.holder)
         await click(button(app.holder, "返回全企业"))
         assert section.board.query.scope == "enterprise" and "工序视图：转炉炼钢" not in texts_in(app.holder)
+
+        # energy from the metric picker: the breakdowns follow it, the equal value without its coefficient is the
+        # platform's message and hint, and the export says the metric, the method and the units
+        def dropdown_of(caption: str) -> ft.Dropdown:
+            return next(c for c in controls_in(app.holder) if isinstance(c, ft.Dropdown) and c.label == caption)
+
+        metric = dropdown_of("统计指标")
+        metric.value = "energy"
+        await click_select(metric)
+        assert [o.key for o in dropdown_of("分析维度").options] == ["carrier", "process"]
+        assert section.board.query.dimension == "carrier"  # the five terms are emissions': energy's default instead
+        dimension = dropdown_of("分析维度")
+        dimension.value = "process"
+        await click_select(dimension)
+        method = dropdown_of("电力折标煤")
+        method.value = "equal_value"
+        await click_select(method)
+        section.board.query.compare = ("yoy",)
+        await click(button(app.holder, "搜索"))
+        shown = texts_in(app.holder)
+        assert any("electricity.equal_value" in t for t in shown) and "30,097.82 tCO2" in shown
+        method = dropdown_of("电力折标煤")
+        method.value = "equivalent"
+        await click_select(method)
+        await click(button(app.holder, "搜索"))
+        shown = texts_in(app.holder)
+        assert {"区间综合能耗", "分期能耗（按工序）", "综合能耗 (tce)", "能耗强度 (kgce/t)"} <= set(shown)
+        assert [t for t in shown if "tCO2" in t] == ["碳排放 tCO2"]  # the metric picker's other choice only
+        saved.clear()
+        await click(button(app.holder, "导出 Excel"))
+        [(name, content)] = saved
+        assert name == "statistics-energy-equivalent-甲钢铁-month-2024-01-2024-05.xlsx"
+        book = openpyxl.load_workbook(io.BytesIO(content))
+        assert book.sheetnames == ["分期能耗（电力当量值）", "能源结构（电力当量值）"]
+        header = [c.value for c in book["分期能耗（电力当量值）"][1]]
+        assert "综合能耗 (tce)" in header and "能耗强度 (kgce/t)" in header
+        assert book["能源结构（电力当量值）"]["B1"].value == "tce"
+        net = book["分期能耗（电力当量值）"].cell(row=6, column=header.index("综合能耗 (tce)") + 1).value
+        assert f"{Decimal(repr(net)):,.2f}" in shown and f"{Decimal(repr(net)):,.2f} tce" in shown
 
 
 async def test_the_demo_works_in_both_languages(world: World, base_url: str, browser: Browser) -> None:  # noqa: F811
