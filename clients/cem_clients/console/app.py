@@ -42,8 +42,10 @@ section (used by the browser tests, and by a desktop shortcut). The options, per
 * report: ``year``;
 * reporting: ``year`` and ``action`` (``submit``, ``verifier``, ``verify``, ``lock``, ``draft``, ``reopen``: that
   dialog opens when the year's state and the caller allow it);
-* statistics: ``period``, ``start``, ``end``, ``scope`` (a process's code or id: its own view), ``dimension``
-  (``group``, ``category``, ``process``), ``compare`` (``yoy,pop,base``) and ``base`` (a date in the base period).
+* statistics: ``period``, ``start``, ``end``, ``scope`` (a process's code or id: its own view), ``metric``
+  (``emissions``, ``energy``), ``dimension`` (emissions: ``group``, ``category``, ``process``; energy: ``carrier``,
+  ``process``), ``electricity`` (energy: ``equivalent``, ``equal_value``), ``compare`` (``yoy,pop,base``) and
+  ``base`` (a date in the base period).
 """
 
 from __future__ import annotations
