@@ -72,6 +72,7 @@ __all__ = [
     "primary_button",
     "say",
     "secondary_button",
+    "section_page",
     "stat",
     "table",
     "text",
@@ -298,6 +299,21 @@ def heading(value: str, *, trailing: Sequence[ft.Control] = (), size: int | None
     if not trailing:
         return title
     return ft.Row([title, ft.Container(expand=True), *trailing], vertical_alignment=ft.CrossAxisAlignment.CENTER)
+
+
+def section_page(
+    title: str,
+    content: Sequence[ft.Control],
+    *,
+    trailing: Sequence[ft.Control] = (),
+    error: str = "",
+    notice: str = "",
+) -> ft.Control:
+    """A section's page: its title (with buttons on the right), what went wrong and what the last action did (each
+    taking no room when empty), then its content."""
+    return ft.Column(
+        [heading(title, trailing=trailing), message(error), message(notice, Tone.GOOD), *content], spacing=12
+    )
 
 
 def card(

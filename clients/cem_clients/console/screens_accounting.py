@@ -27,6 +27,7 @@ from cem_clients.console.app_kit import (
     muted,
     primary_button,
     secondary_button,
+    section_page,
     stat,
     table,
     text,
@@ -166,14 +167,8 @@ class InventorySection(Section):
             cards.append(card(body, title=title, trailing=[muted(t("console.inventory.count", count=group.count))]))
         if not cards and not inventory.error:
             cards.append(card([muted(t("console.inventory.empty"))]))
-        return ft.Column(
-            [
-                heading(t("console.section.inventory"), trailing=trailing),
-                message(inventory.error),
-                message(self.notice, Tone.GOOD),
-                *cards,
-            ],
-            spacing=12,
+        return section_page(
+            t("console.section.inventory"), cards, trailing=trailing, error=inventory.error, notice=self.notice
         )
 
     def _point_picker(self, name: str, given: InputSpec) -> ft.Control:
@@ -482,11 +477,9 @@ class LibrarySection(Section):
                 primary_button(t("console.library.propose"), lambda: self._propose(None), icon=ft.Icons.EDIT_NOTE)
             )
         subtitle = lib.library if lib.library and acc.library_name(self.ui.tr, lib.library) != lib.library else ""
-        return ft.Column(
+        return section_page(
+            t("console.section.library"),
             [
-                heading(t("console.section.library"), trailing=trailing),
-                message(lib.error),
-                message(self.notice, Tone.GOOD),
                 ft.Row(
                     [
                         ft.Column([self._versions(subtitle)], width=320),
@@ -496,7 +489,9 @@ class LibrarySection(Section):
                     vertical_alignment=ft.CrossAxisAlignment.START,
                 ),
             ],
-            spacing=12,
+            trailing=trailing,
+            error=lib.error,
+            notice=self.notice,
         )
 
     def _versions(self, subtitle: str) -> ft.Control:
@@ -1208,10 +1203,9 @@ class EmissionsSection(Section):
             ],
             spacing=12,
         )
-        return ft.Column(
+        return section_page(
+            t("console.section.emissions"),
             [
-                heading(t("console.section.emissions")),
-                message(explorer.error),
                 card([controls]),
                 stats,
                 card(
@@ -1220,7 +1214,7 @@ class EmissionsSection(Section):
                     trailing=[muted(t("console.emissions.click_row"))],
                 ),
             ],
-            spacing=12,
+            error=explorer.error,
         )
 
     def _flags(self, row: PeriodRow) -> ft.Control:

@@ -20,7 +20,6 @@ from cem_clients.console.app_kit import (
     field_error,
     filter_bar,
     form_dialog,
-    heading,
     inline_checkbox,
     label,
     message,
@@ -28,6 +27,7 @@ from cem_clients.console.app_kit import (
     pager,
     primary_button,
     secondary_button,
+    section_page,
     table,
     text,
     text_field,
@@ -233,15 +233,12 @@ class UsersSection(Section):
             ]
             for u in users.visible()
         ]
-        return ft.Column(
-            [
-                heading(t("console.section.users"), trailing=trailing),
-                message(users.error),
-                message(self.notice, Tone.GOOD),
-                summary,
-                card([filters, table(columns, rows, empty=t("empty"))]),
-            ],
-            spacing=12,
+        return section_page(
+            t("console.section.users"),
+            [summary, card([filters, table(columns, rows, empty=t("empty"))])],
+            trailing=trailing,
+            error=users.error,
+            notice=self.notice,
         )
 
     def _new(self) -> None:
@@ -418,13 +415,10 @@ class AuditSection(Section):
             has_previous=log.has_previous,
             has_next=log.has_next,
         )
-        return ft.Column(
-            [
-                heading(t("console.section.audit")),
-                message(log.error),
-                card([filters, table(columns, rows, empty=t("console.audit.empty")), paging]),
-            ],
-            spacing=12,
+        return section_page(
+            t("console.section.audit"),
+            [card([filters, table(columns, rows, empty=t("console.audit.empty")), paging])],
+            error=log.error,
         )
 
     def _row(self, row: AuditRow) -> list[str | ft.Control]:

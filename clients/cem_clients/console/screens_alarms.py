@@ -27,12 +27,12 @@ from cem_clients.console.app_kit import (
     export_button,
     filter_bar,
     form_dialog,
-    heading,
     message,
     muted,
     pager,
     primary_button,
     secondary_button,
+    section_page,
     table,
     text,
     text_field,
@@ -83,14 +83,12 @@ class AlarmsSection(Section):
         body: list[ft.Control] = [ft.Container(self._list(), expand=True)]
         if board.opened is not None:
             body.append(ft.Container(self._detail(board.opened), width=DETAIL_WIDTH))
-        return ft.Column(
-            [
-                heading(t("console.section.alarms"), trailing=trailing),
-                message(board.error),
-                message(self.notice, Tone.GOOD),
-                ft.Row(body, spacing=12, vertical_alignment=ft.CrossAxisAlignment.START),
-            ],
-            spacing=12,
+        return section_page(
+            t("console.section.alarms"),
+            [ft.Row(body, spacing=12, vertical_alignment=ft.CrossAxisAlignment.START)],
+            trailing=trailing,
+            error=board.error,
+            notice=self.notice,
         )
 
     def _filters(self) -> ft.Control:

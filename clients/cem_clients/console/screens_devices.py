@@ -28,6 +28,7 @@ from cem_clients.console.app_kit import (
     muted,
     primary_button,
     secondary_button,
+    section_page,
     stat,
     table,
     text,
@@ -345,11 +346,9 @@ class FleetSection(Section):
             ],
             spacing=12,
         )
-        return ft.Column(
+        return section_page(
+            t("console.section.fleet"),
             [
-                heading(t("console.section.fleet"), trailing=trailing),
-                message(fleet.error),
-                message(self.notice, Tone.GOOD),
                 stats,
                 ft.Row(
                     [
@@ -360,7 +359,9 @@ class FleetSection(Section):
                     vertical_alignment=ft.CrossAxisAlignment.START,
                 ),
             ],
-            spacing=12,
+            trailing=trailing,
+            error=fleet.error,
+            notice=self.notice,
         )
 
     def _devices(self) -> ft.Control:
@@ -761,17 +762,17 @@ class PointsSection(Section):
             )
         overdue = points.overdue
         facility = points.facility
-        return ft.Column(
+        return section_page(
+            t("console.section.points"),
             [
-                heading(t("console.section.points"), trailing=trailing),
-                message(points.error),
                 message(t("console.points.overdue", count=len(overdue)) if overdue else "", Tone.WARNING),
                 card(
                     [table(columns, rows, empty=t("console.points.empty"))],
                     title=facility.label if facility else t("console.points.no_facility"),
                 ),
             ],
-            spacing=12,
+            trailing=trailing,
+            error=points.error,
         )
 
     def _edit_handler(self, point_id: int) -> Callable[[], None]:
@@ -922,19 +923,12 @@ class ThresholdsSection(Section):
                     else ft.Container(),
                 ]
             )
-        return ft.Column(
-            [
-                heading(
-                    t("console.section.thresholds"),
-                    trailing=[
-                        secondary_button(t("refresh"), self.ui.act(self.thresholds.refresh), icon=ft.Icons.REFRESH)
-                    ],
-                ),
-                message(self.thresholds.error),
-                message(self.notice, Tone.GOOD),
-                card([table(columns, rows, empty=t("empty"))]),
-            ],
-            spacing=12,
+        return section_page(
+            t("console.section.thresholds"),
+            [card([table(columns, rows, empty=t("empty"))])],
+            trailing=[secondary_button(t("refresh"), self.ui.act(self.thresholds.refresh), icon=ft.Icons.REFRESH)],
+            error=self.thresholds.error,
+            notice=self.notice,
         )
 
     def _edit_handler(self, item: Threshold) -> Callable[[], None]:
