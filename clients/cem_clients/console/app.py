@@ -61,6 +61,7 @@ from cem_clients.console.app_kit import (
     KIND,
     Section,
     Ui,
+    code_field,
     message,
     muted,
     primary_button,
@@ -300,7 +301,6 @@ class ConsoleApp:
         form = self.console.login_form
         palette = self.ui.palette
         submit = self.ui.act(self.login)
-        totp_error = form.error("totp_code")
         body = ft.Column(
             [
                 ft.Row(
@@ -331,15 +331,7 @@ class ConsoleApp:
                     password=True,
                     on_submit=submit,
                 ),
-                text_field(
-                    self.t("login.totp"),
-                    form.totp_code,
-                    lambda v: setattr(form, "totp_code", v),
-                    error=totp_error if totp_error != form.message else "",
-                    width=376,
-                    hint=self.t("login.totp_hint"),
-                    on_submit=submit,
-                ),
+                code_field(self.ui, form, hint_key="login.totp_hint", on_submit=submit, width=376),
                 ft.Row(
                     [
                         primary_button(self.t("login.submit"), submit, icon=ft.Icons.LOGIN),
