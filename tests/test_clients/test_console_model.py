@@ -113,6 +113,7 @@ async def test_login_asks_for_the_code_and_the_sections_follow_the_role(world: W
             "emissions",
             "report",
             "reporting",
+            "statistics",
         ]
         assert accountant.inventory().enterprise_id == world.a.enterprise.id
         await accountant.logout()
