@@ -309,4 +309,14 @@ async def test_the_demo_works_in_both_languages(world: World, base_url: str, bro
     )  # fmt: skip
     assert {"Net energy (tce)", "Energy intensity (kgce/t)", "Energy structure of the range"} <= set(en)
     assert any(t.endswith("% of the net") for t in en)
+
+    # the converter's own view: the converter gas it recovers outweighs what it uses, below zero per tonne of steel
+    process = await look(
+        browser, base_url, "energy-process-zh",
+        ["工序视图：转炉炼钢", "区间综合能耗", "分期能耗（按能源品种）", "转炉煤气"],
+        session=await demo_session(), options={**energy, "scope": "BOF", "dimension": "carrier"}, colours=(COMBUSTION,),
+    )  # fmt: skip
+    assert any(t.startswith("-") and t.endswith(" tce") for t in process)
+    assert any(t.startswith("-") and t.endswith(" kgce/t") for t in process)
+    assert "没有为正的组成部分可画扇区：回收和扣除项见下表" in process  # not "no results": the table has them
     assert not any(t.startswith(("stats.", "console.")) for t in en)

@@ -376,7 +376,7 @@ class StatisticsSection(Section):
             t(board.key("chart.structure")),
             self._pie(keys),
             subtitle=t(board.key("chart.structure_about")),
-            empty=t("stats.chart.empty"),
+            empty=t("stats.chart.no_positive_part" if board.rows and keys else "stats.chart.empty"),
             height=200,
             width=440,
             below=[self._sheet_table(board.structure(tr), links=answer.dimension == "process")],

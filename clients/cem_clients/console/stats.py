@@ -41,6 +41,7 @@ __all__ = [
     "CATEGORIES",
     "COMPARISONS",
     "DIMENSIONS",
+    "DIMENSIONS_OF",
     "ELECTRICITY_METHODS",
     "GROUPS",
     "METRICS",
