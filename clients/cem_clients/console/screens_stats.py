@@ -206,7 +206,7 @@ class StatisticsSection(Section):
                 [(m, t(f"stats.metric.{m}")) for m in METRICS],
                 metric,
                 error=q.error("metric"),
-                width=150,
+                width=175,  # "Emissions tCO2" whole
             ),
             dropdown(
                 t("stats.dimension"),
