@@ -217,6 +217,26 @@ async def _changed_in(library: str, number: int) -> dict[str, int]:
     return changed_in
 
 
+async def _parameters(library: str, stored: LibraryVersion) -> dict[str, Parameter]:
+    """The parameters of a stored version of ``library``, each naming the version that last changed it."""
+    changed_in = await _changed_in(library, stored.number)
+    return {
+        p["code"]: Parameter(
+            p["code"],
+            Decimal(p["value"]),
+            p["unit"],
+            library,
+            f"library v{changed_in.get(p['code'], 1)}",
+            p["source"],
+            Confidence(p["confidence"]),
+            _date(p.get("valid_from")),
+            _date(p.get("valid_until")),
+            p.get("source_en", ""),
+        )
+        for p in stored.parameters
+    }
+
+
 def _date(text: str | None) -> dt.date | None:
     return dt.date.fromisoformat(text) if text else None
 
@@ -237,22 +257,7 @@ async def load_edition(code: str, number: int | None = None) -> tuple[Edition, i
     seeded = EDITIONS[code]
     # Each parameter's version is the library version that last changed it: a change elsewhere in the library
     # leaves the lineage (and so the results) of sources that do not use it as they were.
-    changed_in = await _changed_in(code, number)
-    params = {
-        p["code"]: Parameter(
-            p["code"],
-            Decimal(p["value"]),
-            p["unit"],
-            code,
-            f"library v{changed_in.get(p['code'], 1)}",
-            p["source"],
-            Confidence(p["confidence"]),
-            _date(p.get("valid_from")),
-            _date(p.get("valid_until")),
-            p.get("source_en", ""),
-        )
-        for p in stored.parameters
-    }
+    params = await _parameters(code, stored)
     edition = Edition(
         code=code,
         version=f"library v{number}",
@@ -303,23 +308,7 @@ async def load_energy(number: int | None = None) -> EnergyCoefficients:
     cached = _energies.get(key)
     if cached is not None:
         return cached
-    changed_in = await _changed_in(ENERGY_LIBRARY, stored.number)
-    parameters = {
-        p["code"]: Parameter(
-            p["code"],
-            Decimal(p["value"]),
-            p["unit"],
-            ENERGY_LIBRARY,
-            f"library v{changed_in.get(p['code'], 1)}",
-            p["source"],
-            Confidence(p["confidence"]),
-            _date(p.get("valid_from")),
-            _date(p.get("valid_until")),
-            p.get("source_en", ""),
-        )
-        for p in stored.parameters
-    }
-    coefficients = EnergyCoefficients(parameters, int(stored.number))
+    coefficients = EnergyCoefficients(await _parameters(ENERGY_LIBRARY, stored), int(stored.number))
     _energies[key] = coefficients
     return coefficients
 
