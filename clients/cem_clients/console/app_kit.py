@@ -32,13 +32,15 @@ import flet_charts as fch
 from openpyxl import Workbook  # type: ignore[import-untyped]
 from openpyxl.styles import Font  # type: ignore[import-untyped]
 
-from cem_clients.api import ClientError
+from cem_clients.api import ClientError, Process
+from cem_clients.console.accounting import PERIOD_KINDS, EmissionsQuery
 from cem_clients.console.forms import DaySpanForm, Form, localized
 from cem_clients.console.model import Console
 from cem_clients.ui.i18n import Translator
 from cem_clients.ui.theme import AppKind, Palette, Tone, palette_for, type_scale
 
 __all__ = [
+    "emissions_range_fields",
     "KIND",
     "SERIES_COLOURS",
     "Cell",
@@ -901,3 +903,67 @@ def chart_card(
     if entries and chart is not None:
         controls.append(legend(entries))
     return card([*controls, *below], title=title, subtitle=subtitle, trailing=trailing, expand=expand, width=width)
+
+
+def emissions_range_fields(
+    ui: Ui,
+    query: EmissionsQuery,
+    enterprise: tuple[int | None, str],
+    processes: Iterable[Process],
+    on_submit: Callable[[], Any],
+    *,
+    widths: tuple[int, int, int, int] = (220, 140, 170, 170),
+) -> list[ft.Control]:
+    """The scope (the enterprise or one of its processes), period and from/to fields of a query over emission
+    results, as the emissions and the statistics sections ask them."""
+    t = ui.t
+    enterprise_id, enterprise_name = enterprise
+
+    def scope(value: str) -> None:
+        if value == "enterprise":
+            query.scope, query.scope_id = "enterprise", enterprise_id
+        elif value:
+            query.scope, query.scope_id = "process", int(value)
+
+    def period(value: str) -> None:
+        if value in PERIOD_KINDS:
+            query.period = value
+
+    scope_width, period_width, start_width, end_width = widths
+    return [
+        dropdown(
+            t("console.emissions.scope"),
+            "enterprise" if query.scope == "enterprise" else str(query.scope_id),
+            [("enterprise", enterprise_name), *((str(p.id), f"{p.code} {p.name}") for p in processes)],
+            scope,
+            error=query.error("scope_id"),
+            width=scope_width,
+        ),
+        dropdown(
+            t("console.emissions.period"),
+            query.period,
+            [(k, t(f"console.period.{k}")) for k in PERIOD_KINDS],
+            period,
+            width=period_width,
+        ),
+        date_field(
+            ui,
+            t("console.emissions.start"),
+            query.start,
+            lambda v: query.set_bound("start", v),
+            error=query.error("start"),
+            hint="2024-01",
+            width=start_width,
+            on_submit=on_submit,
+        ),
+        date_field(
+            ui,
+            t("console.emissions.end"),
+            query.end,
+            lambda v: query.set_bound("end", v),
+            error=query.error("end"),
+            hint="2025-01",
+            width=end_width,
+            on_submit=on_submit,
+        ),
+    ]

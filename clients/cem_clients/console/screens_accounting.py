@@ -20,6 +20,7 @@ from cem_clients.console.app_kit import (
     code_field,
     date_field,
     dropdown,
+    emissions_range_fields,
     field_error,
     form_dialog,
     heading,
@@ -1105,57 +1106,11 @@ class EmissionsSection(Section):
         t, explorer, q = self.t, self.explorer, self.explorer.query
         ui = self.ui
 
-        def scope(value: str) -> None:
-            if value == "enterprise":
-                q.scope, q.scope_id = "enterprise", explorer.enterprise_id
-            elif value:
-                q.scope, q.scope_id = "process", int(value)
-
-        def period(value: str) -> None:
-            if value in PERIOD_KINDS:
-                q.period = value
-
         show = ui.act(explorer.load)
-        scope_options = [("enterprise", self.console.enterprise.name if self.console.enterprise else "—")] + [
-            (str(p.id), f"{p.code} {p.name}") for p in explorer.processes
-        ]
+        enterprise = (explorer.enterprise_id, self.console.enterprise.name if self.console.enterprise else "—")
         controls = ft.Row(
             [
-                dropdown(
-                    t("console.emissions.scope"),
-                    "enterprise" if q.scope == "enterprise" else str(q.scope_id),
-                    scope_options,
-                    scope,
-                    error=q.error("scope_id"),
-                    width=220,
-                ),
-                dropdown(
-                    t("console.emissions.period"),
-                    q.period,
-                    [(k, t(f"console.period.{k}")) for k in PERIOD_KINDS],
-                    period,
-                    width=140,
-                ),
-                date_field(
-                    self.ui,
-                    t("console.emissions.start"),
-                    q.start,
-                    lambda v: q.set_bound("start", v),
-                    error=q.error("start"),
-                    hint="2024-01",
-                    width=170,
-                    on_submit=show,
-                ),
-                date_field(
-                    self.ui,
-                    t("console.emissions.end"),
-                    q.end,
-                    lambda v: q.set_bound("end", v),
-                    error=q.error("end"),
-                    hint="2025-01",
-                    width=170,
-                    on_submit=show,
-                ),
+                *emissions_range_fields(ui, q, enterprise, explorer.processes, show),
                 primary_button(t("console.emissions.show"), show, icon=ft.Icons.SEARCH),
             ],
             spacing=8,

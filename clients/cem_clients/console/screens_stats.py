@@ -36,6 +36,7 @@ from cem_clients.console.app_kit import (
     chart_scale,
     date_field,
     dropdown,
+    emissions_range_fields,
     export_button,
     filter_bar,
     heading,
@@ -134,16 +135,6 @@ class StatisticsSection(Section):
         t, board, q = self.t, self.board, self.board.query
         show = self.ui.act(board.load)
 
-        def scope(value: str) -> None:
-            if value == "enterprise":
-                q.scope, q.scope_id = "enterprise", board.enterprise_id
-            elif value:
-                q.scope, q.scope_id = "process", int(value)
-
-        def period(value: str) -> None:
-            if value in PERIOD_KINDS:
-                q.period = value
-
         def metric(value: str) -> None:
             chosen = next((m for m in METRICS if m == value), None)
             if chosen is not None:
@@ -163,43 +154,9 @@ class StatisticsSection(Section):
 
             return changed
 
-        enterprise = self.console.enterprise.name if self.console.enterprise else "—"
+        enterprise = (board.enterprise_id, self.console.enterprise.name if self.console.enterprise else "—")
         fields: list[ft.Control] = [
-            dropdown(
-                t("console.emissions.scope"),
-                "enterprise" if q.scope == "enterprise" else str(q.scope_id),
-                [("enterprise", enterprise), *((str(p.id), f"{p.code} {p.name}") for p in board.processes)],
-                scope,
-                error=q.error("scope_id"),
-                width=230,
-            ),
-            dropdown(
-                t("console.emissions.period"),
-                q.period,
-                [(k, t(f"console.period.{k}")) for k in PERIOD_KINDS],
-                period,
-                width=130,
-            ),
-            date_field(
-                self.ui,
-                t("console.emissions.start"),
-                q.start,
-                lambda v: q.set_bound("start", v),
-                error=q.error("start"),
-                hint="2024-01",
-                width=150,
-                on_submit=show,
-            ),  # fmt: skip
-            date_field(
-                self.ui,
-                t("console.emissions.end"),
-                q.end,
-                lambda v: q.set_bound("end", v),
-                error=q.error("end"),
-                hint="2025-01",
-                width=150,
-                on_submit=show,
-            ),  # fmt: skip
+            *emissions_range_fields(self.ui, q, enterprise, board.processes, show, widths=(230, 130, 150, 150)),
             dropdown(
                 t("stats.metric"),
                 q.metric,
