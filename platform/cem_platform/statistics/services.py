@@ -50,7 +50,6 @@ __all__ = [
     "Total",
     "check_question",
     "default_dimension",
-    "emission_statistics",
     "period_label",
     "shares",
     "statistics_of",
@@ -691,10 +690,3 @@ async def statistics_of(
         total=_total(rows, measure, count),
         names=names,
     )
-
-
-async def emission_statistics(
-    principal: Principal, enterprise_id: int, kind: PeriodKind, start: dt.datetime, end: dt.datetime, **options: Any
-) -> Statistics:
-    """:func:`statistics_of` emissions."""
-    return await statistics_of(principal, enterprise_id, kind, start, end, metric="emissions", **options)
