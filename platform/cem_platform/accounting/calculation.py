@@ -114,7 +114,7 @@ def _plain(value: Any) -> Any:
     if value is None or kind is str or kind is bool or kind is int or kind is float:
         return value
     if kind is Decimal:
-        return format(value.normalize(), "f") if value else "0"  # exact, without exponent or trailing zeros
+        return units.exact_text(value)
     if kind is tuple or kind is list:
         return [_plain(v) for v in value]
     if isinstance(value, Enum):

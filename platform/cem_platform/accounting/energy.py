@@ -116,10 +116,6 @@ class EnergyCoefficients:
         }
 
 
-def _text(value: Decimal) -> str:
-    return format(value.normalize(), "f") if value else "0"
-
-
 def _net_input(inputs: Mapping[str, tuple[Decimal, str]], unit: str) -> Decimal:
     """Purchased minus exported, in ``unit``."""
     total = Decimal(0)
@@ -166,11 +162,11 @@ def energy_of(
             output = process_outputs.get(process)
             tonnes = units.convert(output.value, output.unit, "t") if output is not None else None
             by_process[process] = {
-                "total": _text(total),
-                "by_carrier": {c: _text(v) for c, v in sorted(own.items())},
-                "electricity_mwh": _text(mwh.get(process, Decimal(0))),
-                "output": _text(tonnes) if tonnes is not None else None,
-                "intensity": _text(total * 1000 / tonnes) if tonnes else None,  # kgce/t
+                "total": units.exact_text(total),
+                "by_carrier": {c: units.exact_text(v) for c, v in sorted(own.items())},
+                "electricity_mwh": units.exact_text(mwh.get(process, Decimal(0))),
+                "output": units.exact_text(tonnes) if tonnes is not None else None,
+                "intensity": units.exact_text(total * 1000 / tonnes) if tonnes else None,  # kgce/t
             }
         total = sum(by_carrier.values(), Decimal(0))
         crude = result.crude_steel
@@ -184,9 +180,9 @@ def energy_of(
                 ELECTRICITY_EQUIVALENT: coefficients.used(ELECTRICITY_EQUIVALENT),
                 HEAT_EQUIVALENT: coefficients.used(HEAT_EQUIVALENT),
             },
-            "total": _text(total),
-            "by_carrier": {c: _text(v) for c, v in sorted(by_carrier.items())},
-            "electricity_mwh": _text(sum(mwh.values(), Decimal(0))),
+            "total": units.exact_text(total),
+            "by_carrier": {c: units.exact_text(v) for c, v in sorted(by_carrier.items())},
+            "electricity_mwh": units.exact_text(sum(mwh.values(), Decimal(0))),
             "by_process": by_process,
-            "intensity": _text(total * 1000 / crude_t) if crude_t else None,  # kgce per t of crude steel
+            "intensity": units.exact_text(total * 1000 / crude_t) if crude_t else None,  # kgce per t of crude steel
         }

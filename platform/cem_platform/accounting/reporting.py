@@ -23,7 +23,7 @@ from typing import Any
 
 from tortoise.transactions import in_transaction
 
-from cem_platform.accounting import calculation
+from cem_platform.accounting import calculation, units
 from cem_platform.accounting.formulas import AccountingError
 from cem_platform.accounting.inventory import enterprise_for
 from cem_platform.accounting.models import (
@@ -65,7 +65,7 @@ def _year_bounds(enterprise: Enterprise, year: int) -> tuple[dt.datetime, dt.dat
 
 
 def _text(value: Decimal | None) -> str | None:
-    return None if value is None else format(value.normalize(), "f") if value else "0"
+    return None if value is None else units.exact_text(value)
 
 
 def figures_of(result: EmissionResult | Mapping[str, Any]) -> dict[str, Any]:

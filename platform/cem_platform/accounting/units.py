@@ -65,6 +65,7 @@ __all__ = [
     "convert",
     "from_fraction",
     "dimension",
+    "exact_text",
     "known_units",
     "steam_heat_gj",
     "table",
@@ -337,6 +338,12 @@ class Quantity:
     def __str__(self) -> str:
         """``'29.3076 GJ'``: the full value, never rounded, without exponent notation."""
         return f"{self.value:f} {self.unit}"
+
+
+def exact_text(value: Decimal) -> str:
+    """A decimal as the API and the lineage write it: exact, without exponent or trailing zeros ('1981845.1825',
+    '0')."""
+    return format(value.normalize(), "f") if value else "0"
 
 
 # ------------------------------------------------------------------------------------------------ steam

@@ -16,7 +16,7 @@ import msgspec
 from litestar import Controller, Request, get
 from litestar.params import QueryParameter
 
-from cem_platform.accounting import inventory
+from cem_platform.accounting import inventory, units
 from cem_platform.accounting.models import PeriodKind
 from cem_platform.accounting.periods import parse_instant, period_of
 from cem_platform.accounting.scopes import CN_ETS_STEEL
@@ -44,9 +44,7 @@ AnyRequest = Request[Any, Any, Any]
 
 def _text(value: Decimal | None) -> str | None:
     """Exact decimal text without exponent or trailing zeros (as the accounting routes write it)."""
-    if value is None:
-        return None
-    return format(value.normalize(), "f") if value else "0"
+    return None if value is None else units.exact_text(value)
 
 
 class PartOut(msgspec.Struct, kw_only=True):
@@ -139,7 +137,7 @@ class StatisticsPage(msgspec.Struct, kw_only=True):
 
 def _parts_out(parts: tuple[Part, ...], names: dict[str, str]) -> list[PartOut]:
     return [
-        PartOut(key=p.key, name=names.get(p.key, ""), value=_text(p.value) or "0", share=_text_share(p.share))
+        PartOut(key=p.key, name=names.get(p.key, ""), value=units.exact_text(p.value), share=_text_share(p.share))
         for p in parts
     ]
 
@@ -164,7 +162,7 @@ def _change_out(change: Change | None) -> ChangeOut | None:
 
 def _row_out(row: Row, names: dict[str, str]) -> RowOut:
     return RowOut(
-        period=row.label, period_start=row.period_start, period_end=row.period_end, net=_text(row.net) or "0",
+        period=row.label, period_start=row.period_start, period_end=row.period_end, net=units.exact_text(row.net),
         direct=_text(row.direct), parts=_parts_out(row.parts, names), output=_text(row.output),
         intensity=_text(row.intensity), complete=row.complete, estimated=row.estimated, final=row.final,
         kept=row.kept, pending=row.pending, as_of=row.as_of,
@@ -176,7 +174,7 @@ def _row_out(row: Row, names: dict[str, str]) -> RowOut:
 
 def _total_out(total: Total, names: dict[str, str]) -> TotalOut:
     return TotalOut(
-        periods=total.periods, net=_text(total.net) or "0", direct=_text(total.direct),
+        periods=total.periods, net=units.exact_text(total.net), direct=_text(total.direct),
         parts=_parts_out(total.parts, names), output=_text(total.output), intensity=_text(total.intensity),
         complete=total.complete,
     )  # fmt: skip
@@ -274,7 +272,7 @@ class StatisticsController(Controller):
         return StatisticsPage(
             metric=metric, unit=stats.unit, intensity_unit=stats.intensity_unit, electricity=stats.electricity,
             coefficient=CoefficientOut(
-                code=used.code, value=_text(used.value) or "0", unit=used.unit, version=used.version,
+                code=used.code, value=units.exact_text(used.value), unit=used.unit, version=used.version,
                 source=used.source,
             ) if used is not None else None,
             scope=scope_kind, id=scope_id,
