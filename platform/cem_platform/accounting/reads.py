@@ -19,6 +19,7 @@ from cem_platform.accounting.inventory import enterprise_for
 from cem_platform.accounting.models import EmissionResult, PendingRecalculation, PeriodKind
 from cem_platform.accounting.periods import period_bounds
 from cem_platform.identity.principal import Principal
+from cem_platform.org.models import Enterprise
 
 __all__ = ["MAX_LIVE_PERIODS", "KeptFigures", "PeriodView", "accounted_spans", "kept_results"]
 
@@ -134,8 +135,7 @@ async def kept_results(
     missing = [(lo, hi) for lo, hi in periods if lo not in stored]
     live: dict[dt.datetime, KeptFigures] = {}
     if missing and len(missing) <= min(live_limit, MAX_LIVE_PERIODS):
-        for lo, hi, lineage, method in await account_aside(enterprise, kind, missing, zone):
-            live[lo] = KeptFigures.of(_unsaved(enterprise_id, kind, lo, hi, lineage, method, now))
+        live = {lo: figures for (lo, _), figures in (await _accounted(enterprise, kind, missing, zone, now)).items()}
     out: list[PeriodView] = []
     for lo, hi in periods:
         pending = any(m_lo < hi and m_hi > lo for m_lo, m_hi in marks)
@@ -161,8 +161,18 @@ async def accounted_spans(
     if not wanted:
         return {}
     zone = zoneinfo.ZoneInfo(enterprise.timezone)
-    now = now or dt.datetime.now(dt.UTC)
+    return await _accounted(enterprise, kind, wanted, zone, now or dt.datetime.now(dt.UTC))
+
+
+async def _accounted(
+    enterprise: Enterprise,
+    kind: PeriodKind,
+    spans: list[tuple[dt.datetime, dt.datetime]],
+    zone: zoneinfo.ZoneInfo,
+    now: dt.datetime,
+) -> dict[tuple[dt.datetime, dt.datetime], KeptFigures]:
+    """Each span accounted for the answer only: its figures, with no id (nothing is kept)."""
     return {
-        (lo, hi): KeptFigures.of(_unsaved(enterprise_id, kind, lo, hi, lineage, method, now))
-        for lo, hi, lineage, method in await account_aside(enterprise, kind, wanted, zone)
+        (lo, hi): KeptFigures.of(_unsaved(enterprise.id, kind, lo, hi, lineage, method, now))
+        for lo, hi, lineage, method in await account_aside(enterprise, kind, spans, zone)
     }
