@@ -35,7 +35,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from cem_platform.accounting import units
-from cem_platform.accounting.energy import EnergyCoefficients, energy_of
+from cem_platform.accounting.energy import MEDIUM, EnergyCoefficients, MediumLine, energy_of
 from cem_platform.accounting.engine import (
     AccountingResult,
     ParameterLineage,
@@ -453,20 +453,25 @@ def _signed(source: EmissionSource, quantities: dict[str, Quantity]) -> dict[str
     }
 
 
+def _maker(source: EmissionSource, makers: Mapping[int, tuple[str, str]]) -> str:
+    """The process code that makes what a transfer uses (the enterprise level when none is named)."""
+    if source.from_process_id is None:
+        return ENTERPRISE_LEVEL
+    made_by = makers.get(source.from_process_id)
+    if made_by is None:  # the process was removed from the organisation since
+        raise AccountingError(
+            f"Source {source.code} is transferred from process {source.from_process_id}, which is gone.",
+            hint="Name the process that makes it now (PATCH the source's from_process_id).",
+        )
+    return made_by[0]
+
+
 def _transferred(
     activity: SourceActivity, source: EmissionSource, makers: Mapping[int, tuple[str, str]]
 ) -> SourceActivity:
     """The maker's side of a transfer: the same quantities with a minus sign at the process that makes what
     ``activity`` uses (the enterprise level when none is named), so the enterprise's total is unchanged."""
-    maker = ENTERPRISE_LEVEL
-    if source.from_process_id is not None:
-        made_by = makers.get(source.from_process_id)
-        if made_by is None:  # the process was removed from the organisation since
-            raise AccountingError(
-                f"Source {source.code} is transferred from process {source.from_process_id}, which is gone.",
-                hint="Name the process that makes it now (PATCH the source's from_process_id).",
-            )
-        maker = made_by[0]
+    maker = _maker(source, makers)
     user = activity.process or "enterprise"
     quantities = {
         name: dataclasses.replace(q, value=-q.value, origin=f"transferred to {user}: −({q.origin})")
@@ -476,6 +481,42 @@ def _transferred(
         activity, source_id=f"{activity.source_id}{TRANSFER_MARK}{maker or 'enterprise'}", process=maker,
         activity=quantities,
     )  # fmt: skip
+
+
+def _medium(
+    source: EmissionSource, process: str, quantity: Quantity, makers: Mapping[int, tuple[str, str]]
+) -> list[MediumLine]:
+    """An energy-carrying medium's lines (energy only, never given to the emission engine): where it is used and,
+    for one made in the works (a transfer: oxygen from the oxygen plant), with a minus sign where it is made, so the
+    enterprise counts the energy that made it once (in the maker's electricity), as GB/T 2589 asks."""
+    measured = (source.overrides or {}).get("coefficient")
+    coefficient = None
+    if measured is not None:
+        coefficient = Quantity(Decimal(measured["value"]), measured["unit"], str(measured["origin"]))
+    used = MediumLine(source.code, process, source.item, quantity, coefficient)
+    if source.direction != "transfer":
+        return [used]
+    maker = _maker(source, makers)
+    made = dataclasses.replace(
+        quantity, value=-quantity.value, origin=f"transferred to {process or 'enterprise'}: −({quantity.origin})"
+    )
+    made_by = MediumLine(f"{source.code}{TRANSFER_MARK}{maker or 'enterprise'}", maker, source.item, made, coefficient)
+    return [used, made_by]
+
+
+def _media_notes(energy: Mapping[str, Any]) -> list[str]:
+    """What the lineage notes of the period's media: incomplete or estimated data, unverified coefficients."""
+    notes: list[str] = []
+    for line in energy.get("media", []):
+        label = f"{line['source_id']} ({line['item']})"
+        if not line["complete"]:
+            notes.append(f"{label}: energy-carrying medium data is incomplete for the period — {line['origin']}.")
+        elif line["estimated"]:
+            notes.append(f"{label}: energy-carrying medium data is estimated or prorated — {line['origin']}.")
+    for code, used in sorted(energy.get("coefficients", {}).items()):
+        if code.startswith("medium.") and used.get("confidence") == "unverified":
+            notes.append(f"Energy coefficient {code} = {used['value']} {used['unit']} is unverified — {used['source']}")
+    return notes
 
 
 def _activity(
@@ -509,6 +550,7 @@ async def _account_period(
     method = await _method_for(enterprise.id, year, methods)
     activities: list[SourceActivity] = []
     crude: list[Quantity] = []
+    media: list[MediumLine] = []  # energy-carrying media: energy only, no emission term sees them
     outputs: dict[str, list[Quantity]] = defaultdict(list)
     for source in sources:
         window = _in_service(source, start, end, zone)
@@ -532,6 +574,9 @@ async def _account_period(
                 crude.append(amount)
             if source.process_id:
                 outputs[process].append(amount)
+            continue
+        if source.category == MEDIUM:
+            media += _medium(source, process, quantities["AD"], process_codes)
             continue
         parts = _month_parts(*window, zone) if _monthly(source) else []
         if len(parts) > 1:
@@ -576,7 +621,8 @@ async def _account_period(
     }
     processes = {code: name for code, name in process_codes.values()}
     lineage = lineage_json(result, kind=kind, start=start, end=end, method=method, names=names, processes=processes)
-    lineage["energy"] = energy_of(result, process_outputs, method.energy)
+    lineage["energy"] = energy_of(result, process_outputs, method.energy, media)
+    lineage["notes"] += _media_notes(lineage["energy"])  # none without media: other lineages stay as they were
     return result, lineage, method
 
 

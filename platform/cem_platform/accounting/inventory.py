@@ -26,8 +26,10 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from cem_platform.accounting import pending, units
+from cem_platform.accounting.energy import ENERGY_LIBRARY, MEDIUM, SEEDED, medium_units
 from cem_platform.accounting.ledger import LedgerInput, LedgerRow, parse_ledger, row_from_json, row_to_json
 from cem_platform.accounting.library import EDITION_2015, EDITIONS, GridFactorKind, SourceCategory
+from cem_platform.accounting.library_store import load_energy
 from cem_platform.accounting.meters import MeterDataError, amount_unit
 from cem_platform.accounting.models import (
     ActivityImport,
@@ -47,6 +49,7 @@ from cem_platform.org.models import Enterprise, Facility, MeasurementPoint, Proc
 __all__ = [
     "MAX_EVIDENCE_BYTES",
     "MAX_LEDGER_BYTES",
+    "MEDIUM",
     "OUTPUT",
     "FIELD_ORIGINS",
     "ManualEntry",
@@ -80,6 +83,8 @@ FIELD_ORIGINS = ("manual", "meter")
 
 def activity_inputs(category: str) -> dict[str, tuple[str, ...]]:
     """The activity inputs of a category and the units its formulas take for each (fuel FC: t or 10^4 Nm3)."""
+    if category == MEDIUM:
+        return {"AD": _MEDIUM_UNITS}
     if category == OUTPUT:
         return {"AD": ("t",)}
     method = EDITION_2015.method(SourceCategory(category))
@@ -92,8 +97,12 @@ def activity_inputs(category: str) -> dict[str, tuple[str, ...]]:
     return {name: tuple(u) for name, u in sorted(found.items())}
 
 
+#: The units an energy-carrying medium is counted in: gases in Nm3, water in t (its coefficient says which).
+_MEDIUM_UNITS = ("Nm3", "t")
+
+
 def _category(text: str) -> str:
-    allowed = [c.value for c in SourceCategory] + [OUTPUT]
+    allowed = [c.value for c in SourceCategory] + [OUTPUT, MEDIUM]
     if text not in allowed:
         raise InvalidInputError(f"Category {text!r} is not one of {', '.join(allowed)}.")
     return text
@@ -223,6 +232,8 @@ async def _check_points(enterprise_id: int, name: str, unit: str, points: Any) -
 
 
 def _check_overrides(category: str, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    if category == MEDIUM:
+        return _check_medium_overrides(overrides)
     if category == OUTPUT:
         if overrides:
             raise InvalidInputError("A production output has no parameters to override.")
@@ -250,6 +261,65 @@ def _check_overrides(category: str, overrides: Mapping[str, Any]) -> dict[str, A
         if months:
             checked[name]["months"] = months
     return checked
+
+
+def _check_medium_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """A medium's measured coefficient (the enterprise's own energy per Nm3 or t of it), in place of the library's."""
+    checked: dict[str, Any] = {}
+    for name, spec in overrides.items():
+        if name != "coefficient":
+            raise InvalidInputError(
+                f"Override {name!r}: an energy-carrying medium has one parameter, coefficient (kgce per Nm3 or per t)."
+            )
+        if not isinstance(spec, Mapping) or spec.get("months"):
+            raise InvalidInputError("Override coefficient: give one value, its unit and origin (no monthly values).")
+        value = _decimal(spec.get("value"), "override coefficient")
+        if value <= 0:
+            raise InvalidInputError("Override coefficient: a medium's energy per unit is positive.")
+        unit = str(spec.get("unit", ""))
+        try:
+            dimension = units.dimension(unit)
+        except units.UnitError:
+            dimension = ""
+        if dimension not in ("energy/gas_volume", "energy/mass"):
+            raise InvalidInputError(
+                f"Override coefficient: unit {unit!r} is not energy per Nm3 or per t.", hint="E.g. kgce/Nm3 or kgce/t."
+            )
+        origin = str(spec.get("origin", "")).strip()
+        if not origin:
+            raise InvalidInputError(
+                "Override coefficient: say where the measured value comes from (origin).",
+                hint="E.g. 'air separation unit energy balance 2025'.",
+            )
+        checked[name] = {"value": str(value), "unit": units.canonical(unit), "origin": origin[:300]}
+    return checked
+
+
+async def _check_medium(item: str, inputs: Mapping[str, Any], overrides: Mapping[str, Any]) -> None:
+    """An energy-carrying medium has a coefficient (the energy library's newest ``medium.<item>``, or the source's
+    measured one) and its quantity is kept in the unit the coefficient is per (Nm3 for gases, t for water)."""
+    if not item:
+        raise InvalidInputError("An energy-carrying medium names its item, e.g. oxygen, nitrogen or fresh_water.")
+    coefficients = await load_energy()
+    per_unit = medium_units(coefficients)
+    measured = overrides.get("coefficient")
+    if measured is not None:
+        per = str(measured["unit"]).partition("/")[2]
+    elif item in per_unit:
+        per = per_unit[item]
+    else:
+        raise InvalidInputError(
+            f"The energy library ({ENERGY_LIBRARY} v{coefficients.version}) has no coefficient for the medium "
+            f"{item!r}; known: {', '.join(per_unit) or 'none'}.",
+            hint=f"Pick a known medium, add medium.{item} with its source to the library {ENERGY_LIBRARY}, or give "
+            "the source a measured coefficient (overrides.coefficient in kgce/Nm3 or kgce/t).",
+        )
+    unit = str(inputs["AD"]["unit"])
+    if not _converts(unit, per):
+        raise InvalidInputError(
+            f"Input AD: {item} is counted in {per} (its coefficient is per {per}); {unit!r} does not convert to it.",
+            hint="Gases in Nm3 (or 10^3 Nm3, 10^4 Nm3), water in t.",
+        )
 
 
 _MONTH = re.compile(r"^(19|20|21)\d\d-(0[1-9]|1[0-2])$")
@@ -302,7 +372,10 @@ _ITEM_PREFIX = {
 
 
 def known_items(category: str) -> list[str]:
-    """Fuels, materials or products with default parameters in at least one edition (the material dictionary)."""
+    """Fuels, materials or products with default parameters in at least one edition (the material dictionary); for
+    energy-carrying media, those the energy library is seeded with (an accountant may add others to the library)."""
+    if category == MEDIUM:
+        return sorted(p.code.removeprefix("medium.") for p in SEEDED if p.code.startswith("medium."))
     prefix = _ITEM_PREFIX.get(category)
     if prefix is None:
         return []
@@ -345,17 +418,21 @@ async def create_source(principal: Principal, enterprise_id: int, data: SourceIn
     if not data.code or not data.name or not data.category:
         raise InvalidInputError("A source needs code, name and category.")
     category = _category(data.category)
-    if category != OUTPUT and EDITION_2015.method(SourceCategory(category)).parameter_codes.get("EF") != "grid":
+    engine = category not in (OUTPUT, MEDIUM)  # outputs and media are never given to the emission engine
+    if engine and EDITION_2015.method(SourceCategory(category)).parameter_codes.get("EF") != "grid":
         needs_item = "{item}" in "".join(EDITION_2015.method(SourceCategory(category)).parameter_codes.values())
         if needs_item and not data.item:
             raise InvalidInputError(f"A {category} source names its item (fuel, material or product code).")
     if category == OUTPUT and not data.item:
         raise InvalidInputError("An output names its product, e.g. crude_steel.")
-    _check_item(category, data.item or "", data.overrides or {})
+    if engine:
+        _check_item(category, data.item or "", data.overrides or {})
     await _check_process(enterprise_id, data.process_id)
     await _check_facility(enterprise_id, data.process_id, data.facility_id)
     inputs = await _check_inputs(enterprise_id, category, data.inputs or {})
     overrides = _check_overrides(category, data.overrides or {})
+    if category == MEDIUM:
+        await _check_medium(data.item or "", inputs, overrides)
     grid_kind = _grid_kind(data.grid_kind)
     _check_service(data.in_service_from, data.in_service_until)
     direction = _direction(category, data.item or "", data.direction)
@@ -442,14 +519,15 @@ def _direction(category: str, item: str, text: str | None) -> str:
     if value == "transfer" and category not in _TRANSFER_CATEGORIES:
         raise InvalidInputError(
             f"A {category} source is not transferred between processes.",
-            hint="Fuels (coke, by-product gases), raw materials (hot metal), electricity and heat are.",
+            hint="Fuels (coke, by-product gases), raw materials (hot metal), electricity, heat and energy-carrying "
+            "media (oxygen from the works' oxygen plant) are.",
         )
     return value
 
 
 #: What one process makes and another uses inside the works: fuels (coke, by-product gases), carbon-bearing
-#: materials (hot metal), sub-metered electricity and heat.
-_TRANSFER_CATEGORIES = (*_SOLD_CATEGORIES, SourceCategory.RAW_MATERIAL.value)
+#: materials (hot metal), sub-metered electricity and heat, energy-carrying media (oxygen, nitrogen, water).
+_TRANSFER_CATEGORIES = (*_SOLD_CATEGORIES, SourceCategory.RAW_MATERIAL.value, MEDIUM)
 
 
 async def _check_transfer(
@@ -512,6 +590,8 @@ async def update_source(principal: Principal, source_id: int, data: SourceIn) ->
         wanted = data.from_process_id if data.from_process_id is not None else kept
         await _check_transfer(source.enterprise_id, source.direction, source.process_id, wanted)
         source.from_process_id = wanted
+    if source.category == MEDIUM and (data.item is not None or data.inputs is not None or data.overrides is not None):
+        await _check_medium(source.item, source.inputs, source.overrides or {})
     _service_days(source, data, was_active, zoneinfo.ZoneInfo(enterprise.timezone))
     async with in_transaction():
         await source.save()

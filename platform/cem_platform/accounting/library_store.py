@@ -56,6 +56,10 @@ __all__ = [
 
 GRID_LIBRARY = "grid-factors"
 _SEED_AUTHOR = "system (seed)"
+_ADDED_REASON = (
+    "种子参数新增（此前存储的库中没有）：{codes}。"
+    " / Seeded parameters added (the stored library predates them): {codes}."
+)
 _PROVENANCE_REASON = (
     "默认值来源改为引用标准及其附录、表号，并标明待核实项；数值不变。"
     " / Provenance of the defaults cites the standard, annex and table, and marks what awaits confirmation;"
@@ -131,10 +135,37 @@ async def ensure_seeded() -> None:
             "Seeded energy conversion coefficients (GB/T 2589-2020 Annex A): electricity and heat, equivalent values.",
         )
     if not _provenance_checked:
+        if ENERGY_LIBRARY in present:
+            await _add_seeded(ENERGY_LIBRARY, seeded[ENERGY_LIBRARY])
         for library, parameters in seeded.items():
             if library in present:
                 await _revise_seeded_provenance(library, parameters)
         _provenance_checked = True
+
+
+async def _add_seeded(library: str, seeded: list[dict[str, Any]]) -> None:
+    """A new version, by the seed, adding the seeded parameters a stored library has never held (a library seeded
+    before they were: the energy-carrying media's coefficients). A parameter that was in the library once and was
+    removed by someone stays removed. Results are untouched: no source used a parameter the library did not hold."""
+    current = await LibraryVersion.filter(library=library).order_by("-number").first()
+    if current is None:
+        return
+    held = {str(p["code"]) for p in current.parameters}
+    for diff in await LibraryVersion.filter(library=library).values_list("diff", flat=True):
+        held.update(str(entry["code"]) for entry in diff)
+    added = [p for p in seeded if p["code"] not in held]
+    if not added:
+        return
+    codes = ", ".join(p["code"] for p in added)
+    with contextlib.suppress(IntegrityError):  # another process added them first
+        await LibraryVersion.create(
+            library=library,
+            number=current.number + 1,
+            author=_SEED_AUTHOR,
+            reason=_ADDED_REASON.format(codes=codes),
+            diff=[{"code": p["code"], "change": "added", "before": None, "after": p} for p in added],
+            parameters=sorted([*current.parameters, *added], key=lambda p: p["code"]),
+        )
 
 
 async def _revise_seeded_provenance(library: str, seeded: list[dict[str, Any]]) -> None:

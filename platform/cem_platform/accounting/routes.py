@@ -496,7 +496,7 @@ class AccountingController(Controller):
     async def categories(self) -> dict[str, dict[str, Any]]:
         """Each category's activity inputs with the units its formulas take, and the items (fuels, materials,
         products) some edition has default parameters for."""
-        names = [*(c.value for c in SourceCategory), inventory.OUTPUT]
+        names = [*(c.value for c in SourceCategory), inventory.OUTPUT, inventory.MEDIUM]
         return {
             c: {
                 "inputs": {k: list(v) for k, v in inventory.activity_inputs(c).items()},
