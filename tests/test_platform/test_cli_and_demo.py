@@ -196,6 +196,11 @@ def test_demo_prints_accounts_that_work(open_folder: Path) -> None:
         assert abs(Decimal(result["net"]) - Decimal(shown.group(2).replace(",", ""))) <= Decimal("0.05")
         assert Decimal(result["net"]) > 0 and 0 < Decimal(result["intensity"]) < 3
         assert set(result["by_category"]) >= {"fuel_combustion", "flux", "electrode", "electricity", "heat"}
+        # its lineage is sent as the embedded database holds it, and says the same net (the column keeps 10 places)
+        explained = httpx.get(f"{base}{result['lineage']}", headers=reader)
+        assert explained.status_code == 200, explained.text
+        lineage = explained.json()["lineage"]
+        assert round(Decimal(lineage["totals"]["net"]), 10) == Decimal(result["net"]) and lineage["sources"]
         admin = httpx.post(
             f"{base}/api/v1/auth/login",
             json={"username": "demo-admin", "password": password.group(1), "totp": pyotp.TOTP(secret.group(1)).now()},

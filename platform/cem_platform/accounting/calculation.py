@@ -938,21 +938,33 @@ async def recalculate(
     return results
 
 
-async def get_result(principal: Principal, result_id: int) -> EmissionResult:
-    """One stored result (any version) within the caller's scope."""
-    result = await EmissionResult.get_or_none(id=result_id)
+#: A result's own columns without its figures and lineage (what a route needs to say which result it is).
+_HEAD_COLUMNS = (
+    "id", "enterprise_id", "period", "period_start", "period_end", "version", "current", "final", "fingerprint",
+    "net", "created_at", "created_by", "reason", "superseded_at",
+)  # fmt: skip
+
+
+async def get_result(principal: Principal, result_id: int, *, whole: bool = True) -> EmissionResult:
+    """One stored result (any version) within the caller's scope; ``whole`` False: its head only (no figures,
+    no lineage: :data:`_HEAD_COLUMNS`)."""
+    query = EmissionResult.filter(id=result_id)
+    result = await (query if whole else query.only(*_HEAD_COLUMNS)).first()
     if result is None or not principal.scope.sees_enterprise(result.enterprise_id):
         raise NotFoundError(f"No emission result {result_id} within your scope.")
     await enterprise_for(principal, result.enterprise_id)
     return result
 
 
-async def result_versions(principal: Principal, result_id: int) -> list[EmissionResult]:
-    """Every version of the period of ``result_id``, oldest first."""
-    result = await get_result(principal, result_id)
-    return await EmissionResult.filter(
-        enterprise_id=result.enterprise_id, period=result.period, period_start=result.period_start
-    ).order_by("version")
+async def result_versions(result: EmissionResult) -> list[EmissionResult]:
+    """Every version of the period of ``result`` (one :func:`get_result` gave), oldest first: heads only."""
+    return (
+        await EmissionResult.filter(
+            enterprise_id=result.enterprise_id, period=result.period, period_start=result.period_start
+        )
+        .only(*_HEAD_COLUMNS)
+        .order_by("version")
+    )
 
 
 async def set_year_method(

@@ -14,6 +14,8 @@ import zoneinfo
 from decimal import Decimal
 from typing import Any
 
+from tortoise import connections
+
 from cem_platform.accounting.calculation import MAX_LIVE_PERIODS, _unsaved, account_aside
 from cem_platform.accounting.inventory import enterprise_for
 from cem_platform.accounting.models import EmissionResult, PendingRecalculation, PeriodKind
@@ -21,7 +23,7 @@ from cem_platform.accounting.periods import period_bounds
 from cem_platform.identity.principal import Principal
 from cem_platform.org.models import Enterprise
 
-__all__ = ["MAX_LIVE_PERIODS", "KeptFigures", "PeriodView", "accounted_spans", "kept_results"]
+__all__ = ["MAX_LIVE_PERIODS", "KeptFigures", "PeriodView", "accounted_spans", "kept_results", "lineage_text"]
 
 _SCALARS = (
     "id", "period_start", "period_end", "version", "final", "edition", "library_version", "grid_version", "net",
@@ -176,3 +178,16 @@ async def _accounted(
         (lo, hi): KeptFigures.of(_unsaved(enterprise.id, kind, lo, hi, lineage, method, now))
         for lo, hi, lineage, method in await account_aside(enterprise, kind, spans, zone)
     }
+
+
+async def lineage_text(result_id: int) -> bytes:
+    """A stored result's lineage as the JSON text the database holds, never decoded here (a year's lineage is
+    over a hundred kilobytes: decoding and encoding it again would hold a worker's event loop for milliseconds)."""
+    client = connections.get("default")
+    if client.capabilities.dialect == "postgres":
+        sql = "SELECT lineage::text AS lineage FROM acc_result WHERE id = $1"
+    else:
+        sql = "SELECT lineage FROM acc_result WHERE id = ?"
+    _, rows = await client.execute_query(sql, [result_id])
+    text = rows[0]["lineage"] if rows else None
+    return text.encode() if isinstance(text, str) else bytes(text or b"null")

@@ -343,7 +343,7 @@ class LineageOut(msgspec.Struct, kw_only=True):
     reason: str
     superseded_at: dt.datetime | None
     versions: list[dict[str, Any]]
-    lineage: dict[str, Any]
+    lineage: msgspec.Raw  # the stored lineage object, sent as the database holds it
 
 
 def _source_out(s: EmissionSource) -> SourceOut:
@@ -849,11 +849,11 @@ class EmissionsController(Controller):
         overridden), formula and version, the edition and library versions, data-quality notes. Every value and
         emission in it is an exact decimal string as computed (up to 28 significant digits): round for display."""
         principal = principal_of(request)
-        result = await calculation.get_result(principal, result_id)
+        result = await calculation.get_result(principal, result_id, whole=False)
         if principal.role is Role.VERIFIER:
             enterprise = await inventory.enterprise_for(principal, result.enterprise_id)
             await reporting.check_verifier_range(principal, enterprise, result.period_start, result.period_end)
-        versions = await calculation.result_versions(principal, result_id)
+        versions = await calculation.result_versions(result)
         return LineageOut(
             result_id=result.id, enterprise_id=result.enterprise_id, period=result.period.value,
             period_start=result.period_start, period_end=result.period_end, version=result.version,
@@ -864,7 +864,7 @@ class EmissionsController(Controller):
                  "created_at": v.created_at.isoformat(), "reason": v.reason}
                 for v in versions
             ],
-            lineage=result.lineage,
+            lineage=msgspec.Raw(await reads.lineage_text(result.id)),
         )  # fmt: skip
 
     @post(
