@@ -51,6 +51,8 @@ TABLE = [
     ("10^4 tCO2", "tCO2", "10000", "emission"),
     ("tC", "tC", "1", "carbon"),
     ("t_steam", "t_steam", "1", "steam_mass"),
+    ("10^4 CNY", "10^4 CNY", "1", "money"),
+    ("CNY", "10^4 CNY", "0.0001", "money"),
 ]
 
 

@@ -45,8 +45,15 @@ from cem_platform.accounting.engine import (
     account,
 )
 from cem_platform.accounting.formulas import PRECISION, AccountingError
-from cem_platform.accounting.inventory import OUTPUT, enterprise_for
-from cem_platform.accounting.library import EDITION_2015, Edition, GridFactor, GridFactorKind, SourceCategory
+from cem_platform.accounting.inventory import OUTPUT, OUTPUT_VALUE, OUTPUT_VALUE_UNIT, enterprise_for
+from cem_platform.accounting.library import (
+    EDITION_2015,
+    CategoryGroup,
+    Edition,
+    GridFactor,
+    GridFactorKind,
+    SourceCategory,
+)
 from cem_platform.accounting.library_store import load_edition, load_energy, load_grid
 from cem_platform.accounting.meters import (
     MeterQuantity,
@@ -80,6 +87,7 @@ __all__ = [
     "fingerprint",
     "frozen_years",
     "get_result",
+    "line_source",
     "lineage_json",
     "recalculate",
     "result_versions",
@@ -551,6 +559,7 @@ async def _account_period(
     activities: list[SourceActivity] = []
     crude: list[Quantity] = []
     media: list[MediumLine] = []  # energy-carrying media: energy only, no emission term sees them
+    values: list[Quantity] = []  # the output value (10^4 CNY): money, never a product's tonnes
     outputs: dict[str, list[Quantity]] = defaultdict(list)
     for source in sources:
         window = _in_service(source, start, end, zone)
@@ -570,6 +579,9 @@ async def _account_period(
             }
         if source.category == OUTPUT:
             amount = quantities["AD"]
+            if source.item == OUTPUT_VALUE:
+                values.append(amount)
+                continue
             if source.item == "crude_steel":
                 crude.append(amount)
             if source.process_id:
@@ -623,7 +635,71 @@ async def _account_period(
     lineage = lineage_json(result, kind=kind, start=start, end=end, method=method, names=names, processes=processes)
     lineage["energy"] = energy_of(result, process_outputs, method.energy, media)
     lineage["notes"] += _media_notes(lineage["energy"])  # none without media: other lineages stay as they were
+    if values:
+        # only where the enterprise keeps its output value: the lineage of the others stays as it was
+        lineage["output_value"] = _plain(_output_value(values))
+        if not Decimal(lineage["output_value"]["value"]) > 0:
+            lineage["notes"].append("No output value recorded for the period: no intensity per output value.")
+        elif not lineage["output_value"]["complete"]:
+            lineage["notes"].append(f"Output value is incomplete — {lineage['output_value']['origin']}.")
     return result, lineage, method
+
+
+def _output_value(quantities: Sequence[Quantity]) -> Quantity:
+    """The period's output value in 10^4 CNY (several output-value sources add up)."""
+    with decimal.localcontext() as context:
+        context.prec = PRECISION
+        total = sum((units.convert(q.value, q.unit, OUTPUT_VALUE_UNIT) for q in quantities), Decimal(0))
+    return Quantity(
+        total,
+        OUTPUT_VALUE_UNIT,
+        "; ".join(q.origin for q in quantities),
+        complete=all(q.complete for q in quantities),
+        estimated=any(q.estimated for q in quantities),
+    )
+
+
+def line_source(source_id: str) -> str | None:
+    """The source code of a lineage line where the source itself counts (``CODE`` or a monthly part
+    ``CODE@YYYY-MM``); None for the maker's side of a transfer (``CODE>MAKER``), which counts at the maker."""
+    line, transfer, _ = source_id.partition(TRANSFER_MARK)
+    return None if transfer else line.partition("@")[0]
+
+
+def _by_source(lineage: Mapping[str, Any]) -> dict[str, dict[str, str]]:
+    """Each source's own figures from the lineage's lines (see :func:`line_source`): its category, its signed
+    contribution to the net (tCO2; carbon fixed in products negative) and, where it carries energy, its carrier,
+    tce and electricity's MWh (the energy's own per-line values, so they add up with its carriers and processes)."""
+    energy = (lineage.get("energy") or {}).get("by_source") or {}
+    # the engine's lines (emissions and energy), then the energy-carrying media's (energy only, no emission)
+    emitted = {line["source_id"]: line for line in lineage["sources"]}
+    media = {line["source_id"]: line for line in (lineage.get("energy") or {}).get("media", [])}
+    sums: dict[str, dict[str, Any]] = {}
+    with decimal.localcontext() as context:
+        context.prec = PRECISION
+        for line_id in [*emitted, *media]:
+            code = line_source(line_id)
+            if code is None:
+                continue
+            if line_id in emitted:
+                line = emitted[line_id]
+                emission = Decimal(line["emission"])
+                fixed = SourceCategory(line["category"]).group is CategoryGroup.FIXED_CARBON
+                entry = sums.setdefault(code, {"category": line["category"], "net": Decimal(0)})
+                entry["net"] += -emission if fixed else emission
+            else:
+                entry = sums.setdefault(code, {"category": MEDIUM, "net": Decimal(0)})
+            used = energy.get(line_id)
+            if used:
+                entry["carrier"] = used["carrier"]
+                for name in ("tce", "mwh"):
+                    if name in used:
+                        entry[name] = entry.get(name, Decimal(0)) + Decimal(used[name])
+    return {
+        code: {k: units.exact_text(v) if isinstance(v, Decimal) else v for k, v in entry.items()}
+        for code, entry in sums.items()
+    }
+
 
 
 def _line_name(source_id: str, names: Mapping[str, str]) -> str:
@@ -717,7 +793,7 @@ _READ_COLUMNS = (
     "id", "enterprise_id", "period", "period_start", "period_end", "version", "current", "final", "edition",
     "library_version", "grid_version", "net", "combustion", "process_emissions", "electricity", "heat",
     "fixed_carbon", "crude_steel", "intensity", "complete", "estimated", "by_category", "by_process", "energy",
-    "created_at",
+    "by_source", "output_value", "created_at",
 )  # fmt: skip
 
 
@@ -751,8 +827,16 @@ def _result_values(lineage: Mapping[str, Any], method: _Method, digest: str | No
             for p, t in lineage["by_process"].items()
         },
         "energy": lineage.get("energy"),
+        "by_source": _by_source(lineage),
+        "output_value": _positive(lineage.get("output_value")),
         "lineage": lineage,
     }
+
+
+def _positive(quantity: Mapping[str, Any] | None) -> Decimal | None:
+    """A kept quantity's value when it is above zero (an intensity needs a positive denominator), else None."""
+    value = Decimal(quantity["value"]) if quantity else None
+    return value if value is not None and value > 0 else None
 
 
 def _unsaved(

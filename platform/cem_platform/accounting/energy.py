@@ -29,9 +29,12 @@ source's measured NCV, or the edition's default, or the source is refused), so t
 library data here; the README compares the editions' default NCVs with them (a cross-check, not a rule).
 
 Processes: a carrier counts at the process of its source, the rest (a source of no process, e.g. the grid tie
-without sub-meters) as unallocated. Per process: its carriers, its electricity in MWh, its output and its energy per
-tonne of product (kgce/t, 工序能耗). The coefficients are versioned library data (:data:`ENERGY_LIBRARY`), each with
-its source and how far it was checked; the period's energy names the version it used.
+without sub-meters) as unallocated. Per line of the lineage (``by_source``, by the line's ``source_id``): its
+carrier, its tce and, for electricity, its MWh; the carriers and processes are sums of these same values, so a
+facility's or a source's energy (statistics) adds up with them. Per process: its carriers, its electricity in MWh,
+its output and its energy per tonne of product (kgce/t, 工序能耗). The coefficients are versioned library data
+(:data:`ENERGY_LIBRARY`), each with its source and how far it was checked; the period's energy names the version it
+used.
 """
 
 from __future__ import annotations
@@ -281,8 +284,10 @@ def energy_of(
         heat = coefficients.factor(HEAT_EQUIVALENT, _TCE_PER_GJ)
         carriers: dict[str, dict[str, Decimal]] = {}  # process -> carrier -> tce
         mwh: dict[str, Decimal] = {}
+        lines: dict[str, dict[str, str]] = {}  # line (source_id) -> carrier, tce and electricity's MWh
         for source in result.sources:
             process = source.process
+            amount: Decimal | None = None  # electricity's MWh
             if source.category is SourceCategory.FUEL_COMBUSTION and source.energy_gj is not None:
                 carrier, tce = source.item or "fuel", source.energy_gj / GJ_PER_TCE
             elif source.category in (SourceCategory.ELECTRICITY, SourceCategory.HEAT):
@@ -295,12 +300,16 @@ def energy_of(
                     carrier, tce = HEAT, _net_input(inputs, "GJ") * heat
             else:
                 continue
+            line = lines[source.source_id] = {"carrier": carrier, "tce": units.exact_text(tce)}
+            if amount is not None:
+                line["mwh"] = units.exact_text(amount)
             into = carriers.setdefault(process, {})
             into[carrier] = into.get(carrier, Decimal(0)) + tce
         media_lineage: list[dict[str, Any]] = []
         for medium in media:
             tce, used = _medium_tce(medium, coefficients)
             media_lineage.append(used)
+            lines[medium.source_id] = {"carrier": medium.item, "tce": units.exact_text(tce)}
             into = carriers.setdefault(medium.process, {})
             into[medium.item] = into.get(medium.item, Decimal(0)) + tce
         by_carrier: dict[str, Decimal] = {}
@@ -335,6 +344,7 @@ def energy_of(
             "by_carrier": {c: units.exact_text(v) for c, v in sorted(by_carrier.items())},
             "electricity_mwh": units.exact_text(sum(mwh.values(), Decimal(0))),
             "by_process": by_process,
+            "by_source": lines,
             "intensity": units.exact_text(total * 1000 / crude_t) if crude_t else None,  # kgce per t of crude steel
         }
         if media_lineage:

@@ -51,6 +51,8 @@ __all__ = [
     "MAX_LEDGER_BYTES",
     "MEDIUM",
     "OUTPUT",
+    "OUTPUT_VALUE",
+    "OUTPUT_VALUE_UNIT",
     "FIELD_ORIGINS",
     "ManualEntry",
     "SourceIn",
@@ -74,6 +76,11 @@ __all__ = [
 ]
 
 OUTPUT = "output"  # category of production outputs (crude steel, a process's product): intensities, not emissions
+#: The item of the enterprise's output value (产值): an output of the enterprise as a whole whose activity is money,
+#: kept in 10^4 CNY (万元), the denominator of intensities per output value. Money never converts to tonnes (units),
+#: so it cannot be taken for a product's mass.
+OUTPUT_VALUE = "output_value"
+OUTPUT_VALUE_UNIT = "10^4 CNY"
 MAX_EVIDENCE_BYTES = 10 * 1024 * 1024
 MAX_LEDGER_BYTES = 5 * 1024 * 1024
 # What a field entry (activity.enter without accounting.write) may be for: an input read by hand, or a metered
@@ -81,12 +88,13 @@ MAX_LEDGER_BYTES = 5 * 1024 * 1024
 FIELD_ORIGINS = ("manual", "meter")
 
 
-def activity_inputs(category: str) -> dict[str, tuple[str, ...]]:
-    """The activity inputs of a category and the units its formulas take for each (fuel FC: t or 10^4 Nm3)."""
+def activity_inputs(category: str, item: str = "") -> dict[str, tuple[str, ...]]:
+    """The activity inputs of a category and the units its formulas take for each (fuel FC: t or 10^4 Nm3; an
+    output: tonnes of product, or for ``item`` output_value money in 10^4 CNY)."""
     if category == MEDIUM:
         return {"AD": _MEDIUM_UNITS}
     if category == OUTPUT:
-        return {"AD": ("t",)}
+        return {"AD": (OUTPUT_VALUE_UNIT,)} if item == OUTPUT_VALUE else {"AD": ("t",)}
     method = EDITION_2015.method(SourceCategory(category))
     found: dict[str, list[str]] = {}
     for variant in method.variants:
@@ -156,8 +164,10 @@ def _check_service(first: dt.date | None, last: dt.date | None) -> None:
         )
 
 
-async def _check_inputs(enterprise_id: int, category: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    expected = activity_inputs(category)
+async def _check_inputs(
+    enterprise_id: int, category: str, inputs: Mapping[str, Any], item: str = ""
+) -> dict[str, Any]:
+    expected = activity_inputs(category, item)
     if set(inputs) != set(expected):
         raise InvalidInputError(
             f"A {category} source takes the activity inputs {', '.join(expected)}; got {', '.join(inputs) or 'none'}.",
@@ -396,6 +406,15 @@ def _check_item(category: str, item: str, overrides: Mapping[str, Any]) -> None:
     )
 
 
+def _check_output_value(process_id: int | None, facility_id: int | None) -> None:
+    """The output value is the enterprise's, not a process's or a facility's."""
+    if process_id is not None or facility_id is not None:
+        raise InvalidInputError(
+            "The output value (output_value) belongs to the enterprise as a whole, not to a process or facility.",
+            hint="Leave process_id and facility_id out; enter the enterprise's output value in 10^4 CNY (万元).",
+        )
+
+
 async def _check_facility(enterprise_id: int, process_id: int | None, facility_id: int | None) -> None:
     if facility_id is None:
         return
@@ -424,12 +443,14 @@ async def create_source(principal: Principal, enterprise_id: int, data: SourceIn
         if needs_item and not data.item:
             raise InvalidInputError(f"A {category} source names its item (fuel, material or product code).")
     if category == OUTPUT and not data.item:
-        raise InvalidInputError("An output names its product, e.g. crude_steel.")
+        raise InvalidInputError("An output names its product, e.g. crude_steel (or output_value, in 10^4 CNY).")
+    if category == OUTPUT and data.item == OUTPUT_VALUE:
+        _check_output_value(data.process_id, data.facility_id)
     if engine:
         _check_item(category, data.item or "", data.overrides or {})
     await _check_process(enterprise_id, data.process_id)
     await _check_facility(enterprise_id, data.process_id, data.facility_id)
-    inputs = await _check_inputs(enterprise_id, category, data.inputs or {})
+    inputs = await _check_inputs(enterprise_id, category, data.inputs or {}, data.item or "")
     overrides = _check_overrides(category, data.overrides or {})
     if category == MEDIUM:
         await _check_medium(data.item or "", inputs, overrides)
@@ -568,13 +589,22 @@ async def update_source(principal: Principal, source_id: int, data: SourceIn) ->
         raise InvalidInputError("The category of a source cannot change; retire it and add a new one.")
     before = audit.snapshot(source)
     was_active = source.active
+    if source.category == OUTPUT and data.item is not None and (data.item == OUTPUT_VALUE) != (
+        source.item == OUTPUT_VALUE
+    ):
+        raise InvalidInputError(
+            "An output value (10^4 CNY) and a product output (t) do not turn into each other.",
+            hint="Retire this output and add a new one.",
+        )
+    if source.category == OUTPUT and source.item == OUTPUT_VALUE:
+        _check_output_value(data.process_id, data.facility_id)
     if data.process_id is not None:
         await _check_process(source.enterprise_id, data.process_id)
         source.process_id = data.process_id
     if data.facility_id is not None:
         await _check_facility(source.enterprise_id, source.process_id, data.facility_id)
     if data.inputs is not None:
-        source.inputs = await _check_inputs(source.enterprise_id, source.category, data.inputs)
+        source.inputs = await _check_inputs(source.enterprise_id, source.category, data.inputs, source.item)
     if data.overrides is not None:
         source.overrides = _check_overrides(source.category, data.overrides)
     for name in ("name", "item", "facility_id", "grid_region", "active", "note"):

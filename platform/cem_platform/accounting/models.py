@@ -311,6 +311,11 @@ class EmissionResult(Model):
     by_process: Any = fields.JSONField(default=dict)
     # the period's energy in tce per carrier and process (accounting/energy.py); None for results kept before it
     energy: Any = fields.JSONField(null=True)
+    # each source's own figures (its lines where it counts, not the maker's side of a transfer), from the lineage:
+    # {code: {"category", "net" (signed, tCO2), "carrier", "tce", "mwh"}}; None for results kept before it
+    by_source: Any = fields.JSONField(null=True)
+    # the enterprise's output value (产值) in 10^4 CNY where it is entered (an output source of item output_value)
+    output_value = fields.DecimalField(max_digits=28, decimal_places=10, null=True)
     lineage: Any = fields.JSONField(default=dict)
     reason = fields.CharField(max_length=300, default="")
     created_by = fields.CharField(max_length=150)

@@ -28,7 +28,7 @@ __all__ = ["MAX_LIVE_PERIODS", "KeptFigures", "PeriodView", "accounted_spans", "
 _SCALARS = (
     "id", "period_start", "period_end", "version", "final", "edition", "library_version", "grid_version", "net",
     "combustion", "process_emissions", "electricity", "heat", "fixed_carbon", "crude_steel", "intensity",
-    "complete", "estimated", "created_at",
+    "output_value", "complete", "estimated", "created_at",
 )  # fmt: skip
 
 
@@ -52,6 +52,7 @@ class KeptFigures:
     fixed_carbon: Decimal
     crude_steel: Decimal | None
     intensity: Decimal | None
+    output_value: Decimal | None  # 10^4 CNY, where the enterprise enters it
     complete: bool
     estimated: bool
     created_at: dt.datetime
@@ -59,6 +60,7 @@ class KeptFigures:
     by_process: dict[str, Any]
     lineage: dict[str, Any] | None = None  # only for a result accounted for the answer (a kept one's stays stored)
     energy: dict[str, Any] | None = None  # only when asked for (None too for a result kept before energy was)
+    by_source: dict[str, Any] | None = None  # each source's own figures, only when asked for
 
     @classmethod
     def of(cls, result: EmissionResult) -> KeptFigures:
@@ -67,7 +69,7 @@ class KeptFigures:
         lineage = result.lineage if result.id is None else None
         return cls(
             **values, by_category=result.by_category, by_process=result.by_process, lineage=lineage,
-            energy=result.energy,
+            energy=result.energy, by_source=result.by_source,
         )  # fmt: skip
 
 
@@ -93,12 +95,14 @@ async def kept_results(
     processes: bool = False,
     energy: bool = False,
     energy_needed: bool = False,
+    sources: bool = False,
     live_limit: int = MAX_LIVE_PERIODS,
     now: dt.datetime | None = None,
 ) -> list[PeriodView]:
     """Every period of ``kind`` meeting [start, end) with its kept figures (of the enterprise, or of the process
     ``process_code``; ``processes``: an enterprise's figures with every process's too; ``energy``: with the
-    period's energy; ``energy_needed``: a result kept before energy was accounted counts as missing). Writes
+    period's energy; ``energy_needed``: a result kept before energy was accounted counts as missing; ``sources``:
+    with each source's own figures, a result kept before them counting as missing). Writes
     nothing. A period without a kept result (an hour older than the kept window, or one the refresh job has not
     reached) is accounted for this answer only: not kept, no id, its lineage not stored; when more than
     ``live_limit`` are missing, none is (they are left out of the answer)."""
@@ -115,6 +119,8 @@ async def kept_results(
         figures = ("by_category", "by_process") if processes else ("by_category",)
     if energy or energy_needed:
         figures = (*figures, "energy")
+    if sources:
+        figures = (*figures, "by_source")
     rows = await EmissionResult.filter(
         enterprise_id=enterprise_id, period=kind, current=True, period_start__gte=first, period_start__lt=last
     ).values(*_SCALARS, *figures)
@@ -125,7 +131,7 @@ async def kept_results(
             by_process = {process_code: by_process.get(process_code)} if process_code in by_process else {}
         stored[row["period_start"]] = KeptFigures(
             **{name: row[name] for name in _SCALARS}, by_category=row.get("by_category") or {}, by_process=by_process,
-            energy=row.get("energy"),
+            energy=row.get("energy"), by_source=row.get("by_source"),
         )  # fmt: skip
     marks = await PendingRecalculation.filter(
         enterprise_id=enterprise_id, range_start__lt=last, range_end__gt=first
@@ -134,6 +140,8 @@ async def kept_results(
         # a result kept before energy was accounted has none: accounted for the answer like a missing one (the
         # migration that added energy marked those periods, so the refresh job keeps them again)
         stored = {lo: kept for lo, kept in stored.items() if kept.energy is not None}
+    if sources:
+        stored = {lo: kept for lo, kept in stored.items() if kept.by_source is not None}
     missing = [(lo, hi) for lo, hi in periods if lo not in stored]
     live: dict[dt.datetime, KeptFigures] = {}
     if missing and len(missing) <= min(live_limit, MAX_LIVE_PERIODS):

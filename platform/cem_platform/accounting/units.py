@@ -17,6 +17,7 @@ Design
   ``emission``     ``tCO2``    ``tCO2``, ``kgCO2``, ``10^4 tCO2``
   ``carbon``       ``tC``      ``tC``
   ``steam_mass``   ``t_steam`` ``t_steam``
+  ``money``        10^4 CNY    ``10^4 CNY`` (万元), ``CNY`` (元): output value (产值), never a mass
   ===============  ==========  ==============================================================
 
   Electricity is energy (1 MWh = 3.6 GJ). Steam mass is a dimension of its own: it is never converted to energy
@@ -124,6 +125,9 @@ _UNITS: Final[tuple[_Unit, ...]] = (
     _Unit("tC", "carbon", Decimal("1"), ("吨碳",)),
     # steam mass: its own dimension, never energy (base t_steam)
     _Unit("t_steam", "steam_mass", Decimal("1"), ("t(steam)", "t steam", "吨蒸汽", "t蒸汽")),
+    # money: output value (产值), the denominator of intensities per 10^4 CNY (base 10^4 CNY, 万元)
+    _Unit("10^4 CNY", "money", Decimal("1"), ("万元", "万元人民币")),
+    _Unit("CNY", "money", Decimal("0.0001"), ("元", "人民币元")),
 )
 
 _SUPERSCRIPTS: Final = str.maketrans({c: f"^{d}" for d, c in enumerate("⁰¹²³⁴⁵⁶⁷⁸⁹")})

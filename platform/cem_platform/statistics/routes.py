@@ -17,15 +17,16 @@ from litestar import Controller, Request, get
 from litestar.params import QueryParameter
 
 from cem_platform.accounting import inventory, units
-from cem_platform.accounting.models import PeriodKind
+from cem_platform.accounting.models import EmissionSource, PeriodKind
 from cem_platform.accounting.periods import parse_instant, period_of
 from cem_platform.accounting.scopes import CN_ETS_STEEL
 from cem_platform.errors import NotFoundError
 from cem_platform.identity.http import principal_of, requires
 from cem_platform.identity.roles import Permission
-from cem_platform.org.models import Process, Site
+from cem_platform.org.models import Facility, Process, Site
 from cem_platform.statistics.services import (
     COMPARISONS,
+    SCOPES,
     UNALLOCATED,
     Change,
     Part,
@@ -40,6 +41,7 @@ from cem_platform.statistics.services import (
 __all__ = ["StatisticsController"]
 
 AnyRequest = Request[Any, Any, Any]
+_SCOPE_PATTERN = f"^({'|'.join(SCOPES)})$"
 
 
 def _text(value: Decimal | None) -> str | None:
@@ -50,8 +52,8 @@ def _text(value: Decimal | None) -> str | None:
 class PartOut(msgspec.Struct, kw_only=True):
     """One part of the structure: its signed contribution to the net (tCO2) and its share of the net (%)."""
 
-    key: str  # a term, source category, energy carrier, process code, or "_unallocated" (booked to no process)
-    name: str  # the process's name (dimension process); empty otherwise
+    key: str  # a term, category, carrier, process or source code, or "_unallocated" (booked to no process)
+    name: str  # the process's or source's name (dimension process or source); empty otherwise
     value: str
     share: str | None  # %, 0.01; the shares of a period add to exactly 100.00; null when the net is 0
 
@@ -80,6 +82,8 @@ class RowOut(msgspec.Struct, kw_only=True):
     parts: list[PartOut]
     output: str | None  # crude steel (enterprise) or the process's product, t
     intensity: str | None  # per t of that output: tCO2/t (emissions) or kgce/t (energy)
+    output_value: str | None  # the enterprise's output value (产值), 10^4 CNY, where it is entered
+    value_intensity: str | None  # per 10^4 CNY of it: tCO2/10^4 CNY or tce/10^4 CNY
     complete: bool
     estimated: bool
     final: bool
@@ -101,6 +105,8 @@ class TotalOut(msgspec.Struct, kw_only=True):
     parts: list[PartOut]
     output: str | None  # null unless every period has its crude steel output
     intensity: str | None
+    output_value: str | None  # null unless every period has its output value
+    value_intensity: str | None
     complete: bool  # every period of the range is here and complete
 
 
@@ -120,6 +126,8 @@ class StatisticsPage(msgspec.Struct, kw_only=True):
     metric: str
     unit: str  # tCO2 or tce
     intensity_unit: str  # tCO2/t or kgce/t
+    value_intensity_unit: str  # tCO2/10^4 CNY or tce/10^4 CNY (per 万元 of output value)
+    value_note: str | None  # why (some) periods have no intensity per output value, and how to enter it
     electricity: str | None  # energy: equivalent (当量值) or equal_value (等价值)
     coefficient: CoefficientOut | None  # energy by the equal value: the coefficient used
     scope: str
@@ -164,7 +172,8 @@ def _row_out(row: Row, names: dict[str, str]) -> RowOut:
     return RowOut(
         period=row.label, period_start=row.period_start, period_end=row.period_end, net=units.exact_text(row.net),
         direct=_text(row.direct), parts=_parts_out(row.parts, names), output=_text(row.output),
-        intensity=_text(row.intensity), complete=row.complete, estimated=row.estimated, final=row.final,
+        intensity=_text(row.intensity), output_value=_text(row.output_value),
+        value_intensity=_text(row.value_intensity), complete=row.complete, estimated=row.estimated, final=row.final,
         kept=row.kept, pending=row.pending, as_of=row.as_of,
         lineage=f"/api/v1/emissions/{row.result_id}/lineage" if row.result_id is not None else None,
         yoy=_change_out(row.comparisons.get("yoy")), pop=_change_out(row.comparisons.get("pop")),
@@ -176,7 +185,7 @@ def _total_out(total: Total, names: dict[str, str]) -> TotalOut:
     return TotalOut(
         periods=total.periods, net=units.exact_text(total.net), direct=_text(total.direct),
         parts=_parts_out(total.parts, names), output=_text(total.output), intensity=_text(total.intensity),
-        complete=total.complete,
+        output_value=_text(total.output_value), value_intensity=_text(total.value_intensity), complete=total.complete,
     )  # fmt: skip
 
 
@@ -190,7 +199,7 @@ class StatisticsController(Controller):
     async def statistics(
         self,
         request: AnyRequest,
-        scope_kind: Annotated[str, QueryParameter(name="scope", pattern="^(enterprise|site|process)$")],
+        scope_kind: Annotated[str, QueryParameter(name="scope", pattern=_SCOPE_PATTERN)],
         scope_id: Annotated[int, QueryParameter(name="id")],
         period: Annotated[str, QueryParameter(description="hour, day, week (ISO), month or year")],
         start: Annotated[str, QueryParameter(name="from", description="YYYY-MM-DD, YYYY-MM or ISO instant")],
@@ -203,8 +212,8 @@ class StatisticsController(Controller):
         dimension: Annotated[
             str | None,
             QueryParameter(
-                description="emissions: group (the five terms, default), category or process; "
-                "energy: carrier (default) or process",
+                description="emissions: group (the five terms, default), category, process (enterprise, site) or "
+                "source (facility); energy: carrier (default), process (enterprise, site) or source (facility)",
                 max_length=20,
             ),
         ] = None,
@@ -233,7 +242,13 @@ class StatisticsController(Controller):
         number for weeks), ``pop`` with the period before, ``base`` with the period holding ``base`` as an index
         (base = 100). The process dimension adds ``_unallocated``: what is booked to no process (e.g.
         purchased electricity without sub-meters), never spread over the processes. A site's figures are the sum
-        of its processes' (what is booked to no process belongs to no site)."""
+        of its processes' (what is booked to no process belongs to no site). A facility's are the sum of its
+        sources' (dimension ``source``), a source's its own lines of the lineage (where it counts; the maker's side
+        of a transfer counts at the maker's process); they have no product of their own, so no intensity per t.
+
+        Where the enterprise enters its output value (产值: an output of item ``output_value``, in 10^4 CNY), the
+        enterprise's periods have ``output_value`` and ``value_intensity`` (tCO2 or tce per 10^4 CNY); ``value_note``
+        says why a period, or another scope, has none."""
         principal = principal_of(request)
         kinds = {k.value: k for k in PeriodKind}
         if period not in kinds:
@@ -241,9 +256,11 @@ class StatisticsController(Controller):
         kind = kinds[period]
         wanted = tuple(c.strip() for c in compare.split(",") if c.strip())
         dimension = dimension or default_dimension(metric)
-        check_question(metric, dimension, wanted, scope_kind == "process")
+        check_question(metric, dimension, wanted, scope_kind)
         process: Process | None = None
         site: Site | None = None
+        facility: Facility | None = None
+        source: EmissionSource | None = None
         if scope_kind == "process":
             process = await Process.get_or_none(id=scope_id).prefetch_related("site")
             if process is None or not principal.scope.sees_enterprise(process.site.enterprise_id):
@@ -254,6 +271,16 @@ class StatisticsController(Controller):
             if site is None or not principal.scope.sees_enterprise(site.enterprise_id):
                 raise NotFoundError(f"No site {scope_id} within your scope.")
             enterprise_id = site.enterprise_id
+        elif scope_kind == "facility":
+            facility = await Facility.get_or_none(id=scope_id).prefetch_related("process__site")
+            if facility is None or not principal.scope.sees_enterprise(facility.process.site.enterprise_id):
+                raise NotFoundError(f"No facility {scope_id} within your scope.")
+            enterprise_id = facility.process.site.enterprise_id
+        elif scope_kind == "source":
+            source = await EmissionSource.get_or_none(id=scope_id)
+            if source is None or not principal.scope.sees_enterprise(source.enterprise_id):
+                raise NotFoundError(f"No emission source {scope_id} within your scope.")
+            enterprise_id = source.enterprise_id
         else:
             enterprise_id = scope_id
         enterprise = await inventory.enterprise_for(principal, enterprise_id)
@@ -262,21 +289,22 @@ class StatisticsController(Controller):
         last = period_of(kind, first, zone)[1] if end is None or not end.strip() else parse_instant(end, zone, "to")
         base_at = parse_instant(base, zone, "base") if base is not None and base.strip() else None
         stats = await statistics_of(
-            principal, enterprise_id, kind, first, last, metric=metric, process=process, site=site,
-            dimension=dimension, compare=wanted, base=base_at, electricity=electricity,
+            principal, enterprise_id, kind, first, last, metric=metric, process=process, site=site, facility=facility,
+            source=source, dimension=dimension, compare=wanted, base=base_at, electricity=electricity,
         )  # fmt: skip
         used = stats.equal_value
         names = dict(stats.names)
         if dimension == "process":
             names.setdefault(UNALLOCATED, "")
         return StatisticsPage(
-            metric=metric, unit=stats.unit, intensity_unit=stats.intensity_unit, electricity=stats.electricity,
+            metric=metric, unit=stats.unit, intensity_unit=stats.intensity_unit,
+            value_intensity_unit=stats.value_intensity_unit, value_note=stats.value_note, electricity=stats.electricity,
             coefficient=CoefficientOut(
                 code=used.code, value=units.exact_text(used.value), unit=used.unit, version=used.version,
                 source=used.source,
             ) if used is not None else None,
             scope=scope_kind, id=scope_id,
-            name=(process or site or enterprise).name, period=kind.value,
+            name=(process or site or facility or source or enterprise).name, period=kind.value,
             timezone=enterprise.timezone, dimension=dimension, compare=[c for c in COMPARISONS if c in wanted],
             direct_scope=f"{CN_ETS_STEEL.code} v{CN_ETS_STEEL.version}",
             base=_row_out(stats.base, names) if stats.base is not None else None,

@@ -8,7 +8,12 @@ number to the last digit. What this module adds is arithmetic on those figures, 
 * **structure**: each part's signed contribution to the net (the five terms of GB/T 32151.5, the source
   categories, or the processes with what is not allocated to one), as shares of the net that add to exactly
   100.00 % (rounded to 0.01 % by the largest remainder, so the rounding never shows as 99.99 %);
-* **intensity**: tCO2 per tonne of crude steel (enterprise) or of the process's product (process);
+* **intensity**: tCO2 per tonne of crude steel (enterprise) or of the process's product (process); and, where the
+  enterprise enters its output value (产值, an output of item ``output_value`` in 10^4 CNY), per 10^4 CNY of it
+  (tCO2/万元, tce/万元) for the enterprise;
+* **scopes**: the enterprise, a site (its processes), a process, a facility (its sources) or one source; a source's
+  figures are its own lines of the kept lineage (where it counts, not the maker's side of a transfer), kept with
+  each result (``by_source``), so a facility is the exact sum of its sources;
 * **comparisons**: year-on-year (同比: the same period a year earlier; for ISO weeks the same week number of
   the previous ISO year), period-on-period (环比: the period before) and fixed-base (定比: against one chosen
   period of the same kind, as an index with the base = 100).
@@ -27,20 +32,21 @@ from typing import Any
 
 from cem_platform.accounting import reads, reporting, units
 from cem_platform.accounting.energy import ELECTRICITY_EQUAL_VALUE, ENERGY_LIBRARY
-from cem_platform.accounting.inventory import enterprise_for
+from cem_platform.accounting.inventory import OUTPUT, enterprise_for
 from cem_platform.accounting.library import CategoryGroup, Parameter, SourceCategory
 from cem_platform.accounting.library_store import load_energy
-from cem_platform.accounting.models import PeriodKind
+from cem_platform.accounting.models import EmissionSource, PeriodKind
 from cem_platform.accounting.periods import period_of, year_of
 from cem_platform.accounting.scopes import CN_ETS_STEEL, scope_total
 from cem_platform.errors import InvalidInputError
 from cem_platform.identity.principal import Principal
-from cem_platform.org.models import Enterprise, Process, Site
+from cem_platform.org.models import Enterprise, Facility, Process, Site
 
 __all__ = [
     "COMPARISONS",
     "DIMENSIONS",
     "METRICS",
+    "SCOPES",
     "UNALLOCATED",
     "Change",
     "Part",
@@ -50,6 +56,7 @@ __all__ = [
     "Total",
     "check_question",
     "default_dimension",
+    "dimensions_of",
     "period_label",
     "shares",
     "statistics_of",
@@ -57,7 +64,30 @@ __all__ = [
 ]
 
 METRICS = ("emissions", "energy")
-DIMENSIONS = {"emissions": ("group", "category", "process"), "energy": ("carrier", "process")}
+DIMENSIONS = {"emissions": ("group", "category", "process", "source"), "energy": ("carrier", "process", "source")}
+SCOPES = ("enterprise", "site", "process", "facility", "source")
+#: The structures each scope is divided by: the enterprise and a site by process, a facility by source; a process and
+#: a source by their terms, categories or carriers only.
+_SCOPE_DIMENSIONS = {
+    "enterprise": ("group", "category", "process", "carrier"),
+    "site": ("group", "category", "process", "carrier"),
+    "process": ("group", "category", "carrier"),
+    "facility": ("group", "category", "source", "carrier"),
+    "source": ("group", "category", "carrier"),
+}
+_SCOPE_HINTS = {
+    "process": "A process is divided by group, category (emissions) or carrier (energy); ask dimension=process for "
+    "the enterprise or a site, dimension=source for a facility.",
+    "source": "A source is divided by group, category (emissions) or carrier (energy); ask dimension=source for its "
+    "facility.",
+    "facility": "A facility is divided by source, group, category (emissions) or carrier (energy); ask "
+    "dimension=process for the enterprise or a site.",
+    "enterprise": "Ask dimension=source for a facility (scope=facility); the enterprise and a site are divided by "
+    "process.",
+}
+_SCOPE_HINTS["site"] = _SCOPE_HINTS["enterprise"]
+#: The unit of the output value (产值) intensities are given per.
+OUTPUT_VALUE_UNIT = "10^4 CNY"
 ELECTRICITY_METHODS = ("equivalent", "equal_value")
 COMPARISONS = ("yoy", "pop", "base")
 #: The part of an enterprise's emissions that is not booked to a process (purchased electricity and heat
@@ -82,6 +112,7 @@ _HINT_LENGTH = {
     PeriodKind.YEAR: "30 years",
 }
 _GROUPS = tuple(g.value for g in CategoryGroup)
+_CATEGORIES = frozenset(c.value for c in SourceCategory)
 _GROUP_COLUMNS = ("combustion", "process_emissions", "electricity", "heat", "fixed_carbon")
 _CENT = Decimal("0.01")
 _HUNDRED = Decimal(100)
@@ -130,6 +161,8 @@ class Row:
     parts: tuple[Part, ...]
     output: Decimal | None
     intensity: Decimal | None
+    output_value: Decimal | None  # 10^4 CNY: the enterprise's output value, where it is entered
+    value_intensity: Decimal | None  # per 10^4 CNY of it: tCO2 or tce
     complete: bool
     estimated: bool
     final: bool
@@ -150,6 +183,8 @@ class Total:
     parts: tuple[Part, ...]
     output: Decimal | None  # None unless every period has its output
     intensity: Decimal | None
+    output_value: Decimal | None  # None unless every period has its output value
+    value_intensity: Decimal | None
     complete: bool
 
 
@@ -160,9 +195,13 @@ class Statistics:
     enterprise: Enterprise
     process: Process | None
     site: Site | None
+    facility: Facility | None
+    source: EmissionSource | None
     metric: str
     unit: str
     intensity_unit: str
+    value_intensity_unit: str  # tCO2/10^4 CNY or tce/10^4 CNY
+    value_note: str | None  # why some or all periods have no intensity per output value
     electricity: str | None  # energy: equivalent or equal_value
     equal_value: Parameter | None  # the coefficient electricity=equal_value used
     kind: PeriodKind
@@ -171,7 +210,7 @@ class Statistics:
     base: Row | None
     rows: tuple[Row, ...]
     total: Total
-    names: Mapping[str, str]  # process code -> name (dimension process)
+    names: Mapping[str, str]  # process or source code -> name (dimension process or source)
 
 
 def period_label(kind: PeriodKind, start: dt.datetime, zone: zoneinfo.ZoneInfo) -> str:
@@ -298,6 +337,7 @@ class _Measure:
 
     unit = ""
     intensity_unit = ""
+    value_intensity_unit = ""
 
     def __init__(self, codes: tuple[str, ...] | None) -> None:
         self.codes = codes
@@ -326,12 +366,17 @@ class _Measure:
     def intensity_of(self, value: Decimal, output: Decimal | None) -> Decimal | None:
         return _ratio(value, output)
 
+    def output_value(self, figures: reads.KeptFigures) -> Decimal | None:
+        """The enterprise's output value (10^4 CNY): the enterprise's own, not a part's."""
+        return figures.output_value if self.codes is None else None
+
 
 class _Emissions(_Measure):
     """tCO2 from the kept results' columns; parts are signed contributions to the net."""
 
     unit = "tCO2"
     intensity_unit = "tCO2/t"
+    value_intensity_unit = f"tCO2/{OUTPUT_VALUE_UNIT}"
 
     def _terms(self, figures: reads.KeptFigures) -> dict[str, Decimal]:
         if self.codes is None:
@@ -381,6 +426,7 @@ class _Energy(_Measure):
 
     unit = "tce"
     intensity_unit = "kgce/t"
+    value_intensity_unit = f"tce/{OUTPUT_VALUE_UNIT}"
 
     def __init__(self, codes: tuple[str, ...] | None, equal_value: Decimal | None) -> None:
         super().__init__(codes)
@@ -421,6 +467,87 @@ class _Energy(_Measure):
         return _ratio(value * 1000, output)
 
 
+def _own(figures: reads.KeptFigures, sources: tuple[str, ...]) -> list[Mapping[str, Any]]:
+    """The kept figures of each of ``sources`` (codes) in the period ({} for one not in it)."""
+    kept = figures.by_source or {}
+    return [kept.get(code) or {} for code in sources]
+
+
+class _SourceEmissions(_Emissions):
+    """tCO2 of a facility's sources or of one source: each source's own lines, kept with the result."""
+
+    def __init__(self, sources: tuple[str, ...]) -> None:
+        super().__init__(())
+        self.sources = sources
+
+    def _categories(self, figures: reads.KeptFigures) -> dict[str, Decimal]:
+        """Signed contributions to the net by source category."""
+        out: dict[str, Decimal] = {}
+        for entry in _own(figures, self.sources):
+            if entry.get("category") in _CATEGORIES:  # an energy-carrying medium has no emission category
+                _add(out, {entry["category"]: entry["net"]})
+        return out
+
+    def _terms(self, figures: reads.KeptFigures) -> dict[str, Decimal]:
+        """The five terms as the results keep them (carbon fixed in products positive)."""
+        terms = dict.fromkeys(_GROUPS, Decimal(0))
+        for category, value in self._categories(figures).items():
+            group = SourceCategory(category).group.value
+            terms[group] += _signed_group(group, value)
+        return terms
+
+    def value(self, figures: reads.KeptFigures) -> Decimal:
+        return sum((Decimal(e.get("net", "0")) for e in _own(figures, self.sources)), Decimal(0))
+
+    def parts(self, figures: reads.KeptFigures, dimension: str) -> dict[str, Decimal]:
+        if dimension == "group":
+            return {g: _signed_group(g, v) for g, v in self._terms(figures).items()}
+        if dimension == "category":
+            return self._categories(figures)
+        own = zip(self.sources, _own(figures, self.sources), strict=True)
+        return {code: Decimal(e.get("net", "0")) for code, e in own}
+
+    def output(self, figures: reads.KeptFigures) -> Decimal | None:
+        return None  # a facility or a source has no product of its own
+
+    def intensity(self, figures: reads.KeptFigures) -> Decimal | None:
+        return None
+
+
+class _SourceEnergy(_Energy):
+    """tce of a facility's sources or of one source (electricity by the equal value worked out from its MWh)."""
+
+    def __init__(self, sources: tuple[str, ...], equal_value: Decimal | None) -> None:
+        super().__init__((), equal_value)
+        self.sources = sources
+
+    def _carriers(self, entry: Mapping[str, Any]) -> dict[str, Decimal]:
+        carrier = entry.get("carrier")
+        if not carrier:
+            return {}
+        if self.equal_value is not None and carrier == "electricity":
+            return {carrier: Decimal(entry.get("mwh") or "0") * self.equal_value}
+        return {carrier: Decimal(entry.get("tce") or "0")}
+
+    def _entries(self, figures: reads.KeptFigures) -> list[Mapping[str, Any]]:
+        return _own(figures, self.sources)
+
+    def parts(self, figures: reads.KeptFigures, dimension: str) -> dict[str, Decimal]:
+        if dimension == "carrier":
+            carriers: dict[str, Decimal] = {}
+            for entry in self._entries(figures):
+                _add(carriers, self._carriers(entry))
+            return carriers
+        own = zip(self.sources, self._entries(figures), strict=True)
+        return {code: sum(self._carriers(e).values(), Decimal(0)) for code, e in own if e.get("carrier")}
+
+    def output(self, figures: reads.KeptFigures) -> Decimal | None:
+        return None
+
+    def intensity(self, figures: reads.KeptFigures) -> Decimal | None:
+        return None
+
+
 def _row(
     view: reads.PeriodView,
     kind: PeriodKind,
@@ -432,15 +559,19 @@ def _row(
     figures = view.result
     values = measure.parts(figures, dimension)
     share = shares(values)
+    net = measure.value(figures)
+    output_value = measure.output_value(figures)
     return Row(
         period_start=figures.period_start,
         period_end=figures.period_end,
         label=period_label(kind, figures.period_start, zone),
-        net=measure.value(figures),
+        net=net,
         direct=measure.direct(figures),
         parts=tuple(Part(k, v, share[k]) for k, v in values.items()),
         output=measure.output(figures),
         intensity=measure.intensity(figures),
+        output_value=output_value,
+        value_intensity=_ratio(net, output_value),
         complete=figures.complete,
         estimated=figures.estimated,
         final=figures.final,
@@ -463,6 +594,10 @@ def _total(rows: Sequence[Row], measure: _Measure, expected: int) -> Total:
     if rows and all(o is not None for o in outputs):
         output = sum((o for o in outputs if o is not None), Decimal(0))
     directs = [r.direct for r in rows]
+    values = [r.output_value for r in rows]
+    output_value = None
+    if rows and all(v is not None for v in values):
+        output_value = sum((v for v in values if v is not None), Decimal(0))
     return Total(
         periods=len(rows),
         net=net,
@@ -470,6 +605,8 @@ def _total(rows: Sequence[Row], measure: _Measure, expected: int) -> Total:
         parts=tuple(Part(k, v, share[k]) for k, v in parts.items()),
         output=output,
         intensity=measure.intensity_of(net, output),
+        output_value=output_value,
+        value_intensity=_ratio(net, output_value),
         complete=len(rows) == expected and all(r.complete for r in rows),
     )
 
@@ -479,8 +616,15 @@ def default_dimension(metric: str) -> str:
     return "carrier" if metric == "energy" else "group"
 
 
-def check_question(metric: str, dimension: str, compare: Sequence[str], process: bool) -> None:
-    """Refuse an unknown metric, dimension or comparison with what to ask instead."""
+def dimensions_of(metric: str, scope: str) -> tuple[str, ...]:
+    """The structures ``metric`` of ``scope`` can be divided by (the metric's default first)."""
+    return tuple(d for d in DIMENSIONS.get(metric, ()) if d in _SCOPE_DIMENSIONS.get(scope, ()))
+
+
+def check_question(metric: str, dimension: str, compare: Sequence[str], scope: str = "enterprise") -> None:
+    """Refuse an unknown metric, scope, dimension or comparison with what to ask instead."""
+    if scope not in SCOPES:
+        raise StatisticsError(f"No scope {scope!r}.", hint=f"Ask for one of {', '.join(SCOPES)} (with its id).")
     if metric not in METRICS:
         raise StatisticsError(
             f"No metric {metric!r}.",
@@ -488,14 +632,14 @@ def check_question(metric: str, dimension: str, compare: Sequence[str], process:
         )
     if dimension not in DIMENSIONS[metric]:
         hints = {
-            "emissions": "group: the five terms of GB/T 32151.5; category: the source categories; process.",
-            "energy": "carrier: coal, coke, gases, electricity, heat...; process: the processes.",
+            "emissions": "group: the five terms of GB/T 32151.5; category: the source categories; process (the "
+            "enterprise or a site); source (a facility).",
+            "energy": "carrier: coal, coke, gases, electricity, heat...; process (the enterprise or a site); source "
+            "(a facility).",
         }
         raise StatisticsError(f"No dimension {dimension!r} for {metric}.", hint=hints[metric])
-    if process and dimension == "process":
-        raise StatisticsError(
-            "A process is not divided by process.", hint="Ask dimension=process for the enterprise or a site instead."
-        )
+    if dimension not in _SCOPE_DIMENSIONS[scope]:
+        raise StatisticsError(f"A {scope} is not divided by {dimension}.", hint=_SCOPE_HINTS[scope])
     unknown = [c for c in compare if c not in COMPARISONS]
     if unknown:
         raise StatisticsError(
@@ -528,6 +672,53 @@ async def _equal_value(start: dt.datetime, end: dt.datetime, zone: zoneinfo.Zone
     return chosen[0]
 
 
+async def _sources_of(
+    enterprise: Enterprise, facility: Facility | None, source: EmissionSource | None
+) -> tuple[tuple[str, ...] | None, dict[str, str]]:
+    """The codes (and names) of the sources a facility or source scope sums: a facility's every source, in service
+    or retired (its history counts), but its outputs; None for the other scopes."""
+    if source is not None:
+        if source.enterprise_id != enterprise.id:
+            raise StatisticsError(f"Source {source.code} is not of enterprise {enterprise.code}.")
+        if source.category == OUTPUT:
+            raise StatisticsError(
+                f"{source.code} is a production output, not an emission source: it has no emissions or energy.",
+                hint="Ask for the source that uses it, or for the intensities of its process or enterprise.",
+            )
+        return (source.code,), {source.code: source.name}
+    if facility is None:
+        return None, {}
+    found = (
+        await EmissionSource.filter(enterprise_id=enterprise.id, facility_id=facility.id)
+        .exclude(category=OUTPUT)
+        .order_by("code")
+        .values_list("code", "name")
+    )
+    if not found:
+        raise StatisticsError(
+            f"Facility {facility.code} has no emission source: nothing is accounted for it.",
+            hint="Give the sources of the facility its id (facility_id) in the source inventory, or ask for its "
+            "process.",
+        )
+    return tuple(code for code, _ in found), dict(found)
+
+
+def _value_note(scope: str, rows: Sequence[Row]) -> str | None:
+    """Why the answer has no intensity per output value, or some periods have none (None: every period has it)."""
+    if scope != "enterprise":
+        return "The output value (产值) is the enterprise's: its intensity is given for scope=enterprise only."
+    missing = [r for r in rows if r.output_value is None]
+    if not missing:
+        return None
+    how = (
+        "Add an output of the enterprise (category output, item output_value, activity AD in 10^4 CNY) and enter "
+        "its output value per period (manual entry or a ledger)."
+    )
+    if len(missing) == len(rows):
+        return f"No output value (产值) is entered for these periods: no intensity per output value. {how}"
+    return f"No output value (产值) for {len(missing)} of {len(rows)} periods: those have no intensity per it. {how}"
+
+
 async def statistics_of(
     principal: Principal,
     enterprise_id: int,
@@ -538,16 +729,22 @@ async def statistics_of(
     metric: str = "emissions",
     process: Process | None = None,
     site: Site | None = None,
+    facility: Facility | None = None,
+    source: EmissionSource | None = None,
     dimension: str | None = None,
     compare: Sequence[str] = (),
     base: dt.datetime | None = None,
     electricity: str = "equivalent",
     now: dt.datetime | None = None,
 ) -> Statistics:
-    """The statistics of ``metric`` for the enterprise (or ``process``, or ``site``: the sum of its processes) for
-    every period of ``kind`` meeting [start, end)."""
+    """The statistics of ``metric`` for the enterprise (or ``process``; ``site``: the sum of its processes;
+    ``facility``: the sum of its sources; one ``source``) for every period of ``kind`` meeting [start, end)."""
     dimension = dimension or default_dimension(metric)
-    check_question(metric, dimension, compare, process is not None)
+    scope = (
+        "process" if process is not None else "site" if site is not None else "facility" if facility is not None
+        else "source" if source is not None else "enterprise"
+    )  # fmt: skip
+    check_question(metric, dimension, compare, scope)
     if electricity not in ELECTRICITY_METHODS:
         raise StatisticsError(
             f"No electricity method {electricity!r}.", hint="equivalent (当量值, default) or equal_value (等价值)."
@@ -576,14 +773,17 @@ async def statistics_of(
         codes = (process.code,)
     elif site is not None:
         codes = tuple(sorted(await Process.filter(site_id=site.id).values_list("code", flat=True)))  # type: ignore[arg-type]
+    sources, names = await _sources_of(enterprise, facility, source)
     one = codes[0] if process is not None and codes and metric == "emissions" else None
     equal_value: Parameter | None = None
-    measure: _Measure = _Emissions(codes)
-    if metric == "energy":
-        if electricity == "equal_value":
-            equal_value = await _equal_value(start, min(end, now) if start < now else end, zone)
-        factor = units.convert(equal_value.value, equal_value.unit, "tce/MWh") if equal_value is not None else None
-        measure = _Energy(codes, factor)
+    if metric == "energy" and electricity == "equal_value":
+        equal_value = await _equal_value(start, min(end, now) if start < now else end, zone)
+    factor = units.convert(equal_value.value, equal_value.unit, "tce/MWh") if equal_value is not None else None
+    measure: _Measure
+    if sources is not None:
+        measure = _SourceEnergy(sources, factor) if metric == "energy" else _SourceEmissions(sources)
+    else:
+        measure = _Energy(codes, factor) if metric == "energy" else _Emissions(codes)
 
     async def views(
         lo: dt.datetime, hi: dt.datetime, live_limit: int = reads.MAX_LIVE_PERIODS
@@ -592,7 +792,7 @@ async def statistics_of(
         found = await reads.kept_results(
             principal, enterprise.id, kind, lo, hi, process_code=one,
             processes=site is not None or dimension == "process", energy=process is not None,
-            energy_needed=metric == "energy",
+            energy_needed=metric == "energy" and sources is None, sources=sources is not None,
             live_limit=live_limit, now=now,
         )  # fmt: skip
         return {v.result.period_start: v for v in found}
@@ -669,17 +869,22 @@ async def statistics_of(
         if base_row is not None:
             comparisons["base"] = _change(base_row.period_start, base_row.label, net, base_row.net, base=True)
         rows.append(_row(view, kind, zone, measure, dimension, comparisons))
-    names: dict[str, str] = {}
     if dimension == "process":
         processes = await Process.filter(site__enterprise_id=enterprise.id).values_list("code", "name")
         names = dict(processes)
+    elif dimension != "source":
+        names = {}
     return Statistics(
         enterprise=enterprise,
         process=process,
         site=site,
+        facility=facility,
+        source=source,
         metric=metric,
         unit=measure.unit,
         intensity_unit=measure.intensity_unit,
+        value_intensity_unit=measure.value_intensity_unit,
+        value_note=_value_note(scope, rows),
         electricity=electricity if metric == "energy" else None,
         equal_value=equal_value,
         kind=kind,
