@@ -101,6 +101,8 @@ async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
 
 
 DATA_TABLES = [
+    "bm_correction_input",
+    "bm_reference_version",
     "acc_result",
     "acc_activity",
     "acc_import",

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from cem_platform.accounting.routes import AccountingController, EmissionsController, ReportingController
 from cem_platform.alarms.routes import AlarmController
 from cem_platform.audit.routes import AuditController
+from cem_platform.benchmarking.routes import BenchmarkingController
 from cem_platform.db import close_db, init_db
 from cem_platform.health.routes import health, ready
 from cem_platform.http_errors import EXCEPTION_HANDLERS, document_error_responses
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AccountingController,
             EmissionsController,
             StatisticsController,
+            BenchmarkingController,
             ReportingController,
         ],
     )

@@ -39,6 +39,7 @@ MODEL_MODULES = [
     "cem_platform.telemetry.models",
     "cem_platform.alarms.models",
     "cem_platform.accounting.models",
+    "cem_platform.benchmarking.models",
     "cem_registry.models",
 ]
 

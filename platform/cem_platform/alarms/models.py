@@ -44,6 +44,7 @@ class AlarmKind(StrEnum):
     DATA_COMPLETENESS = "data_completeness"  # share of expected readings under the threshold
     DEAD_LETTERS = "dead_letters"  # a burst of refused messages from one terminal
     DATA_CONFLICT = "data_conflict"  # a terminal sent another value for a (point, time) already stored
+    ENERGY_LIMIT = "energy_limit"  # a process's energy per tonne above its limit (GB 21256, GB 21342, its own)
 
 
 class Alarm(Model):

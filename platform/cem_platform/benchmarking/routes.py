@@ -1,0 +1,309 @@
+"""Routes of benchmarking (standard 5.4.5): ``/api/v1/benchmarking``.
+
+The indicator catalogue, the reference libraries (national, and each enterprise's own) with their versions, the
+correction inputs of processes, and the gap analysis. Values travel as exact decimal strings. Changing a library needs
+``accounting.library`` and a TOTP step-up, as the factor library does; entering a correction input needs
+``accounting.write``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, post, put
+from litestar.params import JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from cem_platform.accounting import units
+from cem_platform.accounting.inventory import enterprise_for
+from cem_platform.accounting.models import PeriodKind
+from cem_platform.benchmarking.models import CorrectionInput, ReferenceVersion
+from cem_platform.benchmarking.references import (
+    INDICATORS,
+    INPUTS,
+    NATIONAL,
+    BenchmarkError,
+    EntryChange,
+    change_entries,
+    enterprise_library,
+    version_of,
+)
+from cem_platform.benchmarking.services import Analysis, analyse, set_input
+from cem_platform.errors import NotFoundError
+from cem_platform.identity.http import principal_of, requires, requires_step_up
+from cem_platform.identity.principal import Principal
+from cem_platform.identity.roles import Permission
+from cem_platform.org.models import Process
+
+__all__ = ["BenchmarkingController"]
+
+AnyRequest = Request[Any, Any, Any]
+_LIBRARY = "^(national|enterprise)$"
+
+
+class IndicatorOut(msgspec.Struct, kw_only=True):
+    """An indicator of the indicator database, fed by the statistics service."""
+
+    code: str
+    unit: str
+    metric: str
+    name: str
+    name_en: str
+
+
+class InputDefinitionOut(msgspec.Struct, kw_only=True):
+    """A value corrections and conditions use: entered per process and month or year, or derived."""
+
+    name: str
+    unit: str
+    lowest: str
+    highest: str
+    label: str
+    label_en: str
+    derived_from: str
+
+
+class CatalogueOut(msgspec.Struct, kw_only=True):
+    """What can be measured, referenced and entered."""
+
+    indicators: list[IndicatorOut]
+    inputs: list[InputDefinitionOut]
+    kinds: list[str]
+
+
+class VersionOut(msgspec.Struct, kw_only=True):
+    """One version of a reference library with what changed."""
+
+    library: str
+    number: int
+    author: str
+    reason: str
+    created_at: dt.datetime
+    diff: list[dict[str, Any]]
+
+
+class EntriesOut(msgspec.Struct, kw_only=True):
+    """The entries of one version (version 0: an enterprise library with none yet)."""
+
+    library: str
+    version: int
+    entries: list[dict[str, Any]]
+
+
+class EntryChangeIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Set an entry (the whole entry, see the entries route for its fields) or remove it."""
+
+    code: Annotated[str, msgspec.Meta(max_length=64)]
+    entry: dict[str, Any] | None = None
+    remove: bool = False
+
+
+class LibraryChangeIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A new version of a reference library: the changes and why."""
+
+    library: Annotated[str, msgspec.Meta(pattern=_LIBRARY)]
+    enterprise_id: int | None = None  # library "enterprise": whose
+    reason: Annotated[str, msgspec.Meta(max_length=500)]
+    changes: Annotated[list[EntryChangeIn], msgspec.Meta(max_length=100)]
+
+
+class InputIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A correction input of a process for a month (2026-03) or a year (2026); ``value`` null removes it."""
+
+    process_id: int
+    name: Annotated[str, msgspec.Meta(max_length=32)]
+    period: Annotated[str, msgspec.Meta(max_length=7)]
+    value: Annotated[str, msgspec.Meta(max_length=40)] | None
+    source: Annotated[str, msgspec.Meta(max_length=300)] = ""
+
+
+class InputOut(msgspec.Struct, kw_only=True):
+    """A correction input as entered."""
+
+    process_id: int
+    name: str
+    period: str
+    value: str
+    unit: str
+    source: str
+    entered_by: str
+    entered_at: dt.datetime
+
+
+def _version_out(v: ReferenceVersion) -> VersionOut:
+    return VersionOut(
+        library=v.library, number=v.number, author=v.author, reason=v.reason, created_at=v.created_at, diff=v.diff
+    )
+
+
+def _input_out(row: CorrectionInput) -> InputOut:
+    return InputOut(
+        process_id=row.process_id,
+        name=row.name,
+        period=row.period,
+        value=units.exact_text(row.value),
+        unit=row.unit,
+        source=row.source,
+        entered_by=row.entered_by,
+        entered_at=row.entered_at,
+    )
+
+
+async def _library(principal: Principal, library: str, enterprise_id: int | None) -> tuple[str, int | None]:
+    """The stored name of ``national`` or an enterprise's library (scope checked)."""
+    if library == NATIONAL:
+        return NATIONAL, None
+    if enterprise_id is None:
+        raise BenchmarkError("An enterprise library needs its enterprise_id.")
+    enterprise = await enterprise_for(principal, enterprise_id)
+    return enterprise_library(enterprise.id), enterprise.id
+
+
+async def _process(principal: Principal, process_id: int) -> Process:
+    process = await Process.get_or_none(id=process_id).prefetch_related("site")
+    if process is None or not principal.scope.sees_enterprise(process.site.enterprise_id):
+        raise NotFoundError(f"No process {process_id} within your scope.")
+    await enterprise_for(principal, process.site.enterprise_id)
+    return process
+
+
+class BenchmarkingController(Controller):
+    """Indicator, benchmark and limit databases and the gap analysis (standard 5.4.5)."""
+
+    path = "/benchmarking"
+    tags = ["benchmarking"]
+
+    @get("/indicators", guards=[requires(Permission.EMISSIONS_READ)], summary="Indicators and correction inputs")
+    async def catalogue(self) -> CatalogueOut:
+        """The indicators (unit, the statistics metric they come from) and the inputs corrections and conditions
+        use (unit, range, what the platform derives them from where it can)."""
+        return CatalogueOut(
+            indicators=[
+                IndicatorOut(code=i.code, unit=i.unit, metric=i.metric, name=i.name, name_en=i.name_en)
+                for i in INDICATORS.values()
+            ],
+            inputs=[
+                InputDefinitionOut(
+                    name=d.name,
+                    unit=d.unit,
+                    lowest=str(d.lowest),
+                    highest=str(d.highest),
+                    label=d.label,
+                    label_en=d.label_en,
+                    derived_from=d.derived_from,
+                )
+                for d in INPUTS.values()
+            ],
+            kinds=["limit", "benchmark", "target"],
+        )
+
+    @get("/versions", guards=[requires(Permission.EMISSIONS_READ)], summary="Versions of a reference library")
+    async def versions(
+        self,
+        request: AnyRequest,
+        library: Annotated[str, QueryParameter(pattern=_LIBRARY, description="national or enterprise")],
+        enterprise_id: Annotated[int | None, QueryParameter(ge=1)] = None,
+    ) -> list[VersionOut]:
+        """Every version with author, reason, time and diff, newest first."""
+        name, _ = await _library(principal_of(request), library, enterprise_id)
+        await version_of(name)
+        return [_version_out(v) for v in await ReferenceVersion.filter(library=name).order_by("-number")]
+
+    @get("/entries", guards=[requires(Permission.EMISSIONS_READ)], summary="Entries of a reference library")
+    async def entries(
+        self,
+        request: AnyRequest,
+        library: Annotated[str, QueryParameter(pattern=_LIBRARY, description="national or enterprise")],
+        enterprise_id: Annotated[int | None, QueryParameter(ge=1)] = None,
+        version: Annotated[int | None, QueryParameter(ge=1, description="default: the newest")] = None,
+        kind: Annotated[str | None, QueryParameter(pattern="^(limit|benchmark|target)$")] = None,
+        process_type: Annotated[str | None, QueryParameter(max_length=32)] = None,
+    ) -> EntriesOut:
+        """The entries of one version: kind (limit, benchmark, target), process type (null: the enterprise as a
+        whole), indicator and unit, levels best first (lower is better; a limit's ``limit_level`` is binding),
+        corrections and condition, source, edition, validity, ``confidence`` and ``checked`` (how far the values were
+        checked against a second source). The benchmark database is the benchmark entries and the levels of the
+        limits (GB 21256's grades); the limit database is the limits."""
+        name, _ = await _library(principal_of(request), library, enterprise_id)
+        stored = await version_of(name, version)
+        items = list(stored.entries) if stored is not None else []
+        if kind is not None:
+            items = [e for e in items if e["kind"] == kind]
+        if process_type is not None:
+            items = [e for e in items if e.get("process_type") == process_type]
+        return EntriesOut(library=name, version=stored.number if stored is not None else 0, entries=items)
+
+    @post(
+        "/versions",
+        guards=[requires(Permission.ACCOUNTING_LIBRARY), requires_step_up],
+        status_code=HTTP_201_CREATED,
+        summary="Change a reference library (TOTP step-up)",
+    )
+    async def change(self, request: AnyRequest, data: JSONBody[LibraryChangeIn]) -> VersionOut:
+        """Add a version with these changes (audited, refusals too). Analyses keep the versions they name. The
+        national library is changed at the group level; an enterprise's own by its accountants."""
+        principal = principal_of(request)
+        name, enterprise_id = await _library(principal, data.library, data.enterprise_id)
+        changes = [EntryChange(code=c.code, entry=c.entry, remove=c.remove) for c in data.changes]
+        return _version_out(await change_entries(principal, name, enterprise_id, changes, data.reason))
+
+    @get("/inputs", guards=[requires(Permission.EMISSIONS_READ)], summary="Correction inputs of a process")
+    async def inputs(self, request: AnyRequest, process_id: Annotated[int, QueryParameter(ge=1)]) -> list[InputOut]:
+        """The inputs entered for the process, by name and period."""
+        process = await _process(principal_of(request), process_id)
+        rows = await CorrectionInput.filter(process_id=process.id).order_by("name", "period")
+        return [_input_out(r) for r in rows]
+
+    @put(
+        "/inputs",
+        guards=[requires(Permission.ACCOUNTING_WRITE)],
+        status_code=HTTP_200_OK,
+        summary="Enter a correction input",
+    )
+    async def put_input(self, request: AnyRequest, data: JSONBody[InputIn]) -> InputOut | None:
+        """Enter (or replace, or with ``value`` null remove) the input of a process for a month or a year, with its
+        source; audited. A month's value wins over its year's."""
+        row = await set_input(principal_of(request), data.process_id, data.name, data.period, data.value, data.source)
+        return _input_out(row) if row is not None else None
+
+    @get("/gap", guards=[requires(Permission.EMISSIONS_READ)], summary="Gap analysis against benchmarks and limits")
+    async def gap(
+        self,
+        request: AnyRequest,
+        scope_kind: Annotated[str, QueryParameter(name="scope", pattern="^(enterprise|process)$")],
+        scope_id: Annotated[int, QueryParameter(name="id", ge=1)],
+        period: Annotated[str, QueryParameter(pattern="^(month|year)$")],
+        start: Annotated[str, QueryParameter(name="from", max_length=7, description="2026-01 (month) or 2026")],
+        end: Annotated[
+            str | None, QueryParameter(name="to", max_length=7, description="included; default: from")
+        ] = None,
+        indicator: Annotated[str | None, QueryParameter(max_length=32, description="default: every indicator")] = None,
+        national_version: Annotated[int | None, QueryParameter(ge=1)] = None,
+        enterprise_version: Annotated[int | None, QueryParameter(ge=1)] = None,
+    ) -> Analysis:
+        """Each process's actual intensity (and the enterprise's) per period against every benchmark, limit and target
+        that applies: the level reached ("二级, 距一级 3.2 kgce/t"), the gap to every level (absolute and in %), a
+        limit's corrected value and whether it is exceeded, the corrections applied with their inputs and those
+        missing, and the trend over the periods. ``versions`` names the library versions used: pass them as
+        ``national_version`` / ``enterprise_version`` to repeat the analysis exactly."""
+        principal = principal_of(request)
+        process: Process | None = None
+        if scope_kind == "process":
+            process = await _process(principal, scope_id)
+            enterprise_id = process.site.enterprise_id
+        else:
+            enterprise_id = scope_id
+        kind = PeriodKind(period)
+        return await analyse(
+            principal,
+            enterprise_id,
+            kind,
+            start.strip(),
+            (end or start).strip(),
+            process=process,
+            indicators=[indicator] if indicator else None,
+            national_version=national_version,
+            enterprise_version=enterprise_version,
+        )
