@@ -41,6 +41,7 @@ from cem_platform.settings import Settings, get_settings
 if TYPE_CHECKING:
     from cem_platform.accounting.refresh import RefreshReport
     from cem_platform.alarms.rules import EvaluationReport
+    from cem_platform.benchmarking.services import LimitReport
     from cem_platform.telemetry.retention import MaintenanceReport
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "app",
     "check_certificate_expiry",
     "evaluate_alarms",
+    "evaluate_limits",
     "fold_timeseries",
     "maintain_timeseries",
     "publish_crl",
@@ -65,6 +67,7 @@ TIME_LIMITS = {
     "cem.accounting.refresh": 1800,
     "cem.timeseries.maintain": 3000,
     "cem.alarms.evaluate": 600,
+    "cem.benchmarking.limits": 900,
     "cem.registry.publish_crl": 600,
     "cem.registry.check_expiry": 600,
 }
@@ -94,6 +97,7 @@ app.conf.update(
             "options": {"expires": 1800},
         },
         "alarms-evaluate": {"task": "cem.alarms.evaluate", **_every(scheduler.ALARM_EVALUATION_S)},
+        "benchmarking-limits": {"task": "cem.benchmarking.limits", **_every(scheduler.BENCHMARK_LIMITS_S)},
         "accounting-refresh": {"task": "cem.accounting.refresh", **_every(scheduler.ACCOUNTING_REFRESH_S)},
         "registry-publish-crl": {
             "task": "cem.registry.publish_crl",
@@ -152,6 +156,12 @@ def maintain_timeseries() -> MaintenanceReport | None:
 def evaluate_alarms() -> EvaluationReport | None:
     """Raise and clear alarms (every 30 s)."""
     return _run_job("cem.alarms.evaluate", scheduler.evaluate_alarms)
+
+
+@app.task(name="cem.benchmarking.limits")  # type: ignore[untyped-decorator]
+def evaluate_limits() -> LimitReport | None:
+    """Raise and clear the alarms of processes above their energy limits (every 5 minutes)."""
+    return _run_job("cem.benchmarking.limits", scheduler.evaluate_limits)
 
 
 @app.task(name="cem.registry.publish_crl")  # type: ignore[untyped-decorator]

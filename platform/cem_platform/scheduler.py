@@ -23,12 +23,14 @@ from cem_platform.settings import Settings
 if TYPE_CHECKING:
     from cem_platform.accounting.refresh import RefreshReport
     from cem_platform.alarms.rules import EvaluationReport
+    from cem_platform.benchmarking.services import LimitReport
     from cem_platform.telemetry.retention import MaintenanceReport
 
 __all__ = [
     "ACCOUNTING_REFRESH_S",
     "ALARM_EVALUATION_S",
     "CERTIFICATE_EXPIRY_S",
+    "BENCHMARK_LIMITS_S",
     "CRL_PUBLICATION_S",
     "TIMESERIES_MAINTENANCE_S",
     "Job",
@@ -36,6 +38,7 @@ __all__ = [
     "check_certificate_expiry",
     "embedded_jobs",
     "evaluate_alarms",
+    "evaluate_limits",
     "fold_timeseries",
     "maintain_timeseries",
     "periodic_jobs",
@@ -50,6 +53,7 @@ ACCOUNTING_REFRESH_S = 15  # as cem_platform.accounting.refresh.REFRESH_S
 TIMESERIES_MAINTENANCE_S = 3600
 CRL_PUBLICATION_S = 6 * 3600  # a CRL is valid CEM_PKI_CRL_HOURS (a week by default): republished well before
 CERTIFICATE_EXPIRY_S = 3600
+BENCHMARK_LIMITS_S = 300
 
 
 # ---- the jobs (imported lazily: each domain owns its job, and the demo need not load them all up front) ----
@@ -88,6 +92,13 @@ async def evaluate_alarms(settings: Settings) -> EvaluationReport:
     return await evaluate(settings, now=None)
 
 
+async def evaluate_limits(settings: Settings) -> LimitReport:
+    """Raise and clear the alarms of processes above their energy limits (GB 21256, GB 21342, their own)."""
+    from cem_platform.benchmarking.services import evaluate_limits
+
+    return await evaluate_limits(settings)
+
+
 async def publish_crl(settings: Settings) -> int:
     """Sign a fresh CRL well before the current one expires, and hand it to the broker; returns its number."""
     from cem_registry.ca import Authority
@@ -120,6 +131,7 @@ def periodic_jobs(settings: Settings) -> list[Job]:
         Job("cem.accounting.refresh", ACCOUNTING_REFRESH_S, refresh_emissions),
         Job("cem.timeseries.maintain", TIMESERIES_MAINTENANCE_S, maintain_timeseries),
         Job("cem.alarms.evaluate", ALARM_EVALUATION_S, evaluate_alarms),
+        Job("cem.benchmarking.limits", BENCHMARK_LIMITS_S, evaluate_limits),
         Job("cem.registry.publish_crl", CRL_PUBLICATION_S, publish_crl),
         Job("cem.registry.check_expiry", CERTIFICATE_EXPIRY_S, check_certificate_expiry),
     ]

@@ -52,6 +52,7 @@ def test_beat_runs_every_periodic_job_on_the_in_process_runners_periods() -> Non
             "cem.accounting.refresh",
             "cem.timeseries.maintain",
             "cem.alarms.evaluate",
+            "cem.benchmarking.limits",
             "cem.registry.publish_crl",
             "cem.registry.check_expiry",
         }
