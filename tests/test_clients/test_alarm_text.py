@@ -119,6 +119,24 @@ EXAMPLES = {
             "readings": 1,
         },
     ),  # fmt: skip
+    "energy_limit": _alarm(
+        "energy_limit",
+        severity="major",
+        subject_type="process",
+        subject_id="5",
+        cause="energy_limit:5:gb21256-2025.bof",
+        message="转炉炼钢 2026-03: -10.47 kgce/t above the limit -12 kgce/t of BOF process energy (GB 21256-2025)",
+        names={"process": "转炉炼钢", "process_en": "BOF steelmaking"},
+        detail={
+            "period": "2026-03",
+            "actual": "-10.4723",
+            "limit": "-12",
+            "over": "1.5277",
+            "unit": "kgce/t",
+            "edition": "GB 21256-2025",
+            "missing": ["scrap_ratio"],
+        },
+    ),
 }
 
 
@@ -134,7 +152,10 @@ def test_each_kind_says_what_happened_and_what_to_check_by_plant_names(kind: str
     face = _face(text)
     assert all(raw not in face for raw in RAW), face
     assert text.title and text.happened and text.check_first and text.subject
-    assert (alarm.names.get("point") or alarm.names["device"]) in text.subject
+    if alarm.subject_type == "process":  # a process by its name, its type's English name on an English screen
+        assert alarm.names["process_en" if locale is Locale.EN else "process"] in text.subject
+    else:
+        assert (alarm.names.get("point") or alarm.names["device"]) in text.subject
     assert text.raised_at == "2026-12-07 11:00"  # the plant's time, not 03:00 UTC
     if locale is Locale.EN:
         # English words around the plant's own names (which stay as the plant writes them)
@@ -145,6 +166,17 @@ def test_each_kind_says_what_happened_and_what_to_check_by_plant_names(kind: str
     else:
         assert CJK.search(text.happened) and CJK.search(text.check_first)
     assert alarm.message in text.technical and alarm.cause in text.technical  # one tap away, as it is
+
+
+def test_an_energy_limit_says_the_month_the_figures_and_an_uncorrected_limit() -> None:
+    zh = describe_alarm(EXAMPLES["energy_limit"], Translator(Locale.ZH_CN))
+    assert zh.subject == "转炉炼钢" and zh.title == "工序能耗超限额"
+    assert zh.happened == (
+        "转炉炼钢 2026-03 的工序能耗为 -10.47 kgce/t，超过 GB 21256-2025 限额 -12.00 kgce/t（超出 1.53 kgce/t）。"
+        "限额尚未按 scrap_ratio 修正（未录入）。"
+    )
+    en = describe_alarm(EXAMPLES["energy_limit"], Translator(Locale.EN))
+    assert en.subject == "BOF steelmaking" and "above the GB 21256-2025 limit of -12.00 kgce/t" in en.happened
 
 
 def test_a_conflict_says_both_values_exactly() -> None:

@@ -34,6 +34,7 @@ KINDS = (
     "data_completeness",
     "dead_letters",
     "data_conflict",
+    "energy_limit",
 )
 
 
@@ -117,6 +118,8 @@ class _Words:
             return self.t.t("alarm.text.subject_pair", first=self.plc, second=self.device)
         if self.alarm.subject_type == "point" or self.name("point"):
             return self.point
+        if self.alarm.subject_type == "process":
+            return self.name("process") or self.t.t("alarm.text.unnamed_process")
         return self.device
 
     def time(self, key: str) -> str:
@@ -277,6 +280,25 @@ def _data_conflict(w: _Words) -> tuple[str, str]:
     return happened, w.t.t("alarm.text.data_conflict.check")
 
 
+def _energy_limit(w: _Words) -> tuple[str, str]:
+    """A process above its energy limit: the month, its figure and the (corrected) limit, in the limit's unit."""
+    unit = str(w.detail.get("unit", ""))
+    happened = w.t.t(
+        "alarm.text.energy_limit.happened",
+        process=w.name("process") or w.t.t("alarm.text.unnamed_process"),
+        period=str(w.detail.get("period", "")),
+        actual=f"{w.t.number(w.number('actual'), 2)} {unit}",
+        limit=f"{w.t.number(w.number('limit'), 2)} {unit}",
+        edition=str(w.detail.get("edition", "")),
+        over=f"{w.t.number(w.number('over'), 2)} {unit}",
+    )
+    missing = w.detail.get("missing")
+    if isinstance(missing, list) and missing:
+        inputs = ", ".join(str(m) for m in missing)
+        happened = f"{happened}{w.space}{w.t.t('alarm.text.energy_limit.uncorrected', inputs=inputs)}"
+    return happened, w.t.t("alarm.text.energy_limit.check")
+
+
 def _other(w: _Words) -> tuple[str, str]:
     return w.t.t("alarm.text.other.happened", subject=w.device), w.t.t("alarm.text.other.check")
 
@@ -293,6 +315,7 @@ _SAYINGS = {
     "gateway_buffer": _gateway_buffer,
     "dead_letters": _dead_letters,
     "data_conflict": _data_conflict,
+    "energy_limit": _energy_limit,
 }
 
 

@@ -192,6 +192,7 @@ _ZH: dict[str, str] = {
     "alarm.kind.data_completeness": "数据完整率不足",
     "alarm.kind.dead_letters": "异常报文",
     "alarm.kind.data_conflict": "读数冲突",
+    "alarm.kind.energy_limit": "能耗超限额",
     "alarm.acknowledge": "确认",
     "alarm.clear": "清除",
     "alarm.note": "备注",
@@ -262,6 +263,16 @@ _ZH: dict[str, str] = {
     "alarm.text.data_conflict.check": (
         "核对是否有两台网关采集同一块仪表，或网关更换、重置后重发了旧读数；确定哪个值正确后再清除告警。"
     ),
+    "alarm.text.energy_limit.title": "工序能耗超限额",
+    "alarm.text.energy_limit.happened": (
+        "{process} {period} 的工序能耗为 {actual}，超过 {edition} 限额 {limit}（超出 {over}）。"
+    ),
+    "alarm.text.energy_limit.uncorrected": "限额尚未按 {inputs} 修正（未录入）。",
+    "alarm.text.energy_limit.check": (
+        "先核对该月产量和能耗计量（计量点、台账）是否完整准确；属实则排查该工序的主要耗能设备，"
+        "并录入限额修正所需的数据。"
+    ),
+    "alarm.text.unnamed_process": "未命名的工序",
     "alarm.text.other.title": "告警",
     "alarm.text.other.happened": "{subject}报告了一个问题，详见技术信息。",
     "alarm.text.other.check": "请把技术信息转给系统管理员。",
@@ -1518,6 +1529,7 @@ _EN: dict[str, str] = {
     "alarm.kind.data_completeness": "Incomplete data",
     "alarm.kind.dead_letters": "Refused messages",
     "alarm.kind.data_conflict": "Conflicting readings",
+    "alarm.kind.energy_limit": "Energy above limit",
     "alarm.acknowledge": "Acknowledge",
     "alarm.clear": "Clear",
     "alarm.note": "Note",
@@ -1633,6 +1645,16 @@ _EN: dict[str, str] = {
         "Check whether two gateways read the same meter, or a replaced or reset gateway sent old readings again; "
         "clear the alarm once you know which value is right."
     ),
+    "alarm.text.energy_limit.title": "Process energy above its limit",
+    "alarm.text.energy_limit.happened": (
+        "{process} used {actual} in {period}, above the {edition} limit of {limit} (by {over})."
+    ),
+    "alarm.text.energy_limit.uncorrected": "The limit is not corrected for {inputs} (not entered).",
+    "alarm.text.energy_limit.check": (
+        "First check that the month's output and energy metering (meters, ledgers) are complete and right; if so, "
+        "look at the process's main energy users, and enter the data the limit's corrections need."
+    ),
+    "alarm.text.unnamed_process": "Unnamed process",
     "alarm.text.other.title": "Alarm",
     "alarm.text.other.happened": "{subject} reported a problem; see the technical detail.",
     "alarm.text.other.check": "Pass the technical detail on to the system administrator.",
