@@ -545,8 +545,8 @@ class Emissions(Model, frozen=True, kw_only=True):
 class StatisticsPart(Model, frozen=True, kw_only=True):
     """One part of a period's structure: its signed contribution to the net (tCO2) and its share (%, 0.01)."""
 
-    key: str  # a term, a source category, a process code, or "_unallocated" (booked to no process)
-    name: str = ""  # the process's name (dimension process)
+    key: str  # a term, a source category, a carrier, a process or source code, or "_unallocated" (no process)
+    name: str = ""  # the process's or source's name (dimension process or source)
     value: Decimal
     share: Decimal | None = None  # the shares of a period add to exactly 100.00; None when the net is 0
 
@@ -574,6 +574,8 @@ class StatisticsRow(Model, frozen=True, kw_only=True):
     parts: tuple[StatisticsPart, ...] = ()
     output: Decimal | None = None
     intensity: Decimal | None = None
+    output_value: Decimal | None = None  # the enterprise's output value (产值), 10^4 CNY, where it is entered
+    value_intensity: Decimal | None = None  # per 10^4 CNY of it (tCO2 or tce)
     complete: bool
     estimated: bool
     final: bool
@@ -595,6 +597,8 @@ class StatisticsTotal(Model, frozen=True, kw_only=True):
     parts: tuple[StatisticsPart, ...] = ()
     output: Decimal | None = None
     intensity: Decimal | None = None
+    output_value: Decimal | None = None  # None unless every period has it
+    value_intensity: Decimal | None = None
     complete: bool
 
 
@@ -609,11 +613,14 @@ class StatisticsCoefficient(Model, frozen=True, kw_only=True):
 
 
 class Statistics(Model, frozen=True, kw_only=True):
-    """Energy or carbon statistics of an enterprise, site or process: rows per period, the range's total."""
+    """Energy or carbon statistics of an enterprise, site, process, facility or source: rows per period, the
+    range's total."""
 
     metric: str  # emissions (tCO2) or energy (tce)
     unit: str = "tCO2"
     intensity_unit: str = "tCO2/t"  # or kgce/t
+    value_intensity_unit: str = ""  # tCO2/10^4 CNY or tce/10^4 CNY (per 万元 of output value)
+    value_note: str | None = None  # why (some) periods have no intensity per output value
     electricity: str | None = None  # energy: equivalent (当量值) or equal_value (等价值)
     coefficient: StatisticsCoefficient | None = None
     scope: str

@@ -183,6 +183,7 @@ __all__ = [
     "StatisticsCoefficient",
     "StatisticsPart",
     "StatisticsRow",
+    "StatisticsScope",
     "StatisticsTotal",
     "StepUpRequired",
     "TotpRequired",
@@ -205,7 +206,8 @@ When = dt.datetime | dt.date | str
 AlarmState = Literal["open", "active", "acknowledged", "cleared"]
 Interval = Literal["raw", "hour", "day", "month"]
 PeriodKind = Literal["hour", "day", "week", "month", "year"]
-Dimension = Literal["group", "category", "carrier", "process"]
+Dimension = Literal["group", "category", "carrier", "process", "source"]
+StatisticsScope = Literal["enterprise", "site", "process", "facility", "source"]
 Metric = Literal["emissions", "energy"]
 Comparison = Literal["yoy", "pop", "base"]
 
@@ -744,7 +746,7 @@ class ApiClient:
 
     async def statistics(
         self,
-        scope: Literal["enterprise", "site", "process"],
+        scope: StatisticsScope,
         scope_id: int,
         period: PeriodKind,
         start: When,
@@ -756,9 +758,11 @@ class ApiClient:
         metric: Metric = "emissions",
         electricity: Literal["equivalent", "equal_value"] = "equivalent",
     ) -> Statistics:
-        """Emission (tCO2) or energy (tce) statistics over [start, end) (without ``end``: the one period holding
-        ``start``): totals, structure by ``dimension`` (emissions: group, category or process; energy: carrier or
-        process; None: the metric's default), intensity and the comparisons asked for (``base``: a date in the
+        """Emission (tCO2) or energy (tce) statistics of the enterprise, a site, a process, a facility (its sources)
+        or one source over [start, end) (without ``end``: the one period holding ``start``): totals, structure by
+        ``dimension`` (emissions: group, category, process for the enterprise or a site, source for a facility;
+        energy: carrier, process or source; None: the metric's default), intensity (per t, and per 10^4 CNY of the
+        enterprise's output value where it is entered) and the comparisons asked for (``base``: a date in the
         fixed-base period, needed with ``"base"``); energy's electricity by the equivalent or the equal value."""
         params: dict[str, ParamValue] = {
             "metric": metric,

@@ -913,13 +913,20 @@ def emissions_range_fields(
     on_submit: Callable[[], Any],
     *,
     widths: tuple[int, int, int, int] = (220, 140, 170, 170),
+    more_scopes: Sequence[tuple[str, str]] = (),
+    pick_more: Callable[[str], bool] | None = None,
+    chosen: str | None = None,
 ) -> list[ft.Control]:
-    """The scope (the enterprise or one of its processes), period and from/to fields of a query over emission
-    results, as the emissions and the statistics sections ask them."""
+    """The scope (the enterprise or one of its processes; ``more_scopes`` after them, e.g. facilities and sources,
+    ``(value, caption)``, taken by ``pick_more``, which says whether it took the value; ``chosen``: the picker's
+    value when the query's scope is not the one shown), period and from/to fields of a query over emission results,
+    as the emissions and the statistics sections ask them."""
     t = ui.t
     enterprise_id, enterprise_name = enterprise
 
     def scope(value: str) -> None:
+        if pick_more is not None and pick_more(value):
+            return
         if value == "enterprise":
             query.scope, query.scope_id = "enterprise", enterprise_id
         elif value:
@@ -933,8 +940,8 @@ def emissions_range_fields(
     return [
         dropdown(
             t("console.emissions.scope"),
-            "enterprise" if query.scope == "enterprise" else str(query.scope_id),
-            [("enterprise", enterprise_name), *((str(p.id), f"{p.code} {p.name}") for p in processes)],
+            chosen or ("enterprise" if query.scope == "enterprise" else str(query.scope_id)),
+            [("enterprise", enterprise_name), *((str(p.id), f"{p.code} {p.name}") for p in processes), *more_scopes],
             scope,
             error=query.error("scope_id"),
             width=scope_width,

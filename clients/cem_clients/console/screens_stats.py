@@ -1,5 +1,6 @@
-"""The statistics screen (统计分析): an enterprise's or a process's emissions or energy by period, with their
-structure, intensity and comparisons, as charts and as the same figures in tables, exported as they are shown.
+"""The statistics screen (统计分析): an enterprise's, a process's, a facility's or a source's emissions or energy by
+period, with their structure, intensity and comparisons, as charts and as the same figures in tables, exported as
+they are shown.
 
 The question is asked in the filter bar (scope, period kind and range, metric — emissions in tCO2 or energy in tce,
 with electricity by its equivalent or equal value — and dimension, 同比 / 环比 / 定比 with the base period); units and
@@ -7,16 +8,18 @@ captions follow the answer (tce and kgce/t for energy, where electricity's own c
 answer is drawn from :class:`~cem_clients.console.stats.StatisticsBoard`: the range's figures as
 cards, a stacked bar per period by the dimension (deductions such as carbon fixed in products below zero) with the
 net as a line over it, the structure of the range as a pie with its table, the intensity (tCO2 per tonne of crude
-steel, or of the process's product in a process's view) and the comparison periods' nets as lines, then the table
-of the periods with the range's total. A process of the process dimension opens its own view (the per-process
-page: its emissions by term and its intensity over the same periods).
+steel, or of the process's product in a process's view; per 10^4 CNY of output value where the enterprise enters
+it) and the comparison periods' nets as lines, then the table of the periods with the range's total. A process of
+the process dimension opens its own view (the per-process page: its emissions by term and its intensity over the
+same periods), and a source of a facility's source dimension its own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from decimal import Decimal
 
 import flet as ft
@@ -59,6 +62,7 @@ from cem_clients.console.stats import (
     Comparison,
     Sheet,
     StatisticsBoard,
+    dimensions,
 )
 from cem_clients.ui.i18n import Translator
 from cem_clients.ui.theme import Tone
@@ -73,6 +77,8 @@ _COMPARE_COLOURS = {"yoy": SERIES_COLOURS[7], "pop": SERIES_COLOURS[4], "base": 
 _LEFT = 56  # the room of a value axis's labels
 _BOTTOM = 26  # the room of the periods' labels
 _WIDE, _NARROW = 680, 440  # the room of the periods' labels under the wide chart and under a half-width one (px)
+#: What an intensity is per, by scope (a facility and a source have no product: no intensity).
+_PER = {"process": "stats.stat.intensity_process"}
 
 
 class StatisticsSection(Section):
@@ -93,8 +99,8 @@ class StatisticsSection(Section):
         q.metric = next((m for m in METRICS if m == metric), "emissions")
         electricity = options.get("electricity", "equivalent")
         q.electricity = next((m for m in ELECTRICITY_METHODS if m == electricity), "equivalent")
-        dimensions = DIMENSIONS_OF[q.metric]
-        q.dimension = next((d for d in dimensions if d == options.get("dimension")), dimensions[0])
+        offered = DIMENSIONS_OF[q.metric]
+        q.dimension = next((d for d in offered if d == options.get("dimension")), offered[0])
         if "compare" in options:
             q.compare = tuple(c for c in COMPARISONS if c in options["compare"].split(","))
         q.base = options.get("base", "")
@@ -106,6 +112,15 @@ class StatisticsSection(Section):
         found = next((p.id for p in board.processes if scope in (p.code, str(p.id))), None) if scope else None
         if found is not None:
             board.query.scope, board.query.scope_id = "process", found
+        kind, _, code = scope.partition(":")  # facility:<code> or source:<code>
+        facility = next((f.id for f in board.facilities if code in (f.code, str(f.id))), None)
+        source = next((x.id for x in board.sources if code in (x.code, str(x.id))), None)
+        if kind == "facility" and facility is not None:
+            board.query.choose_part(f"facility:{facility}")
+        elif kind == "source" and source is not None:
+            board.query.choose_part(f"source:{source}")
+        if self.options.get("dimension") in dimensions(board.query.metric, board.query.asked):
+            board.query.dimension = next(d for d in DIMENSIONS_OF[board.query.metric] if d == self.options["dimension"])
         await board.load()
 
     # ---- drawing ------------------------------------------------------------------------------------------------
@@ -126,9 +141,12 @@ class StatisticsSection(Section):
             message(board.error),
         ]
         if board.answer is not None:
-            if board.answer.scope == "process":
-                body.append(self._process_banner())
-            body += [self._figures(), self._charts(), self._table()]
+            if board.answer.scope != "enterprise":
+                body.append(self._scope_banner())
+            body += [self._figures()]
+            if board.value_missing:
+                body.append(muted(t("stats.value_missing")))  # where no output value is entered, and how to
+            body += [self._charts(), self._table()]
         return ft.Column(body, spacing=12)
 
     def _filters(self) -> ft.Control:
@@ -142,7 +160,12 @@ class StatisticsSection(Section):
                 self.ui.refresh()  # the breakdowns and the electricity method follow the metric
 
         def dimension(value: str) -> None:
-            q.dimension = next((d for d in DIMENSIONS_OF[q.metric] if d == value), q.dimension)
+            q.dimension = next((d for d in dimensions(q.metric, q.asked) if d == value), q.dimension)
+
+        def pick(value: str) -> bool:
+            took = q.choose_part(value)
+            self.ui.refresh()  # the breakdowns follow the scope (a facility by source)
+            return took
 
         def electricity(value: str) -> None:
             q.electricity = next((m for m in ELECTRICITY_METHODS if m == value), q.electricity)
@@ -156,7 +179,17 @@ class StatisticsSection(Section):
 
         enterprise = (board.enterprise_id, self.console.enterprise.name if self.console.enterprise else "—")
         fields: list[ft.Control] = [
-            *emissions_range_fields(self.ui, q, enterprise, board.processes, show, widths=(230, 130, 150, 150)),
+            *emissions_range_fields(
+                self.ui,
+                q,
+                enterprise,
+                board.processes,
+                show,
+                widths=(230, 130, 150, 150),
+                more_scopes=board.scope_choices(),
+                pick_more=pick,
+                chosen=q.scope_choice,
+            ),  # fmt: skip
             dropdown(
                 t("stats.metric"),
                 q.metric,
@@ -168,7 +201,7 @@ class StatisticsSection(Section):
             dropdown(
                 t("stats.dimension"),
                 q.dimension,
-                [(d, t(f"stats.dimension.{d}")) for d in DIMENSIONS_OF[q.metric]],
+                [(d, t(f"stats.dimension.{d}")) for d in dimensions(q.metric, q.asked)],
                 dimension,
                 error=q.error("dimension"),
                 width=215,
@@ -203,18 +236,20 @@ class StatisticsSection(Section):
             )
         return filter_bar(fields, show, self.ui)
 
-    def _process_banner(self) -> ft.Control:
+    def _scope_banner(self) -> ft.Control:
+        """What the view is of (a process, a facility or a source), with the way back to the enterprise."""
         t, board = self.t, self.board
-
-        async def back() -> None:
-            board.query.scope, board.query.scope_id = "enterprise", board.enterprise_id
-            await board.load()
-
+        scope = board.answer.scope if board.answer is not None else "process"
+        icon = {"facility": ft.Icons.FACTORY_OUTLINED, "source": ft.Icons.LOCAL_FIRE_DEPARTMENT_OUTLINED}.get(
+            scope, ft.Icons.PRECISION_MANUFACTURING_OUTLINED
+        )
         return ft.Row(
             [
-                ft.Icon(ft.Icons.PRECISION_MANUFACTURING_OUTLINED, color=self.ui.palette.primary, size=20),
-                text(t("stats.process_view", name=board.scope_name()), bold=True),
-                secondary_button(t("stats.back_to_enterprise"), self.ui.act(back), icon=ft.Icons.ARROW_BACK),
+                ft.Icon(icon, color=self.ui.palette.primary, size=20),
+                text(t(f"stats.{scope}_view", name=board.scope_name()), bold=True),
+                secondary_button(
+                    t("stats.back_to_enterprise"), self.ui.act(board.open_enterprise), icon=ft.Icons.ARROW_BACK
+                ),
             ],
             spacing=12,
             vertical_alignment=ft.CrossAxisAlignment.CENTER,
@@ -225,7 +260,7 @@ class StatisticsSection(Section):
         answer = board.answer
         assert answer is not None  # noqa: S101 - drawn only with an answer
         total, q, unit = answer.total, board.query, board.unit
-        per = t("stats.stat.intensity_process" if answer.scope == "process" else "stats.stat.intensity_enterprise")
+        per = t(_PER.get(answer.scope, "stats.stat.intensity_enterprise"))
         intensity = (
             f"{tr.number(total.intensity, board.intensity_places)} {board.intensity_unit}"
             if total.intensity is not None
@@ -235,30 +270,48 @@ class StatisticsSection(Section):
             intensity_note = per
         elif any(r.intensity is not None for r in board.rows):  # a process's range: its output is not summed
             intensity_note = t("stats.stat.intensity_by_period")
+        elif answer.scope in ("facility", "source"):
+            intensity_note = t("stats.stat.no_product")
         else:
             intensity_note = t("stats.stat.no_output")
-        return ft.Row(
-            [
-                stat(
-                    t(board.key("stat.net")),
-                    f"{tr.number(total.net, 2)} {unit}",
-                    note=f"{q.bound('start')} – {q.bound('end')}",
-                ),  # fmt: skip
-                self._electricity_figure() if board.energy else self._direct_figure(),
-                stat(
-                    t(board.key("stat.intensity")),
-                    intensity,
-                    note=intensity_note,
-                ),  # fmt: skip
-                stat(t("console.emissions.periods"), str(total.periods), note=t(f"console.period.{answer.period}")),
-                stat(
-                    t("console.emissions.data"),
-                    t("console.emissions.complete" if total.complete else "console.emissions.incomplete"),
-                    tone=Tone.GOOD if total.complete else Tone.WARNING,
-                ),
-            ],
-            spacing=12,
-        )
+        figures = [
+            stat(
+                t(board.key("stat.net")),
+                f"{tr.number(total.net, 2)} {unit}",
+                note=f"{q.bound('start')} – {q.bound('end')}",
+            ),  # fmt: skip
+            self._electricity_figure() if board.energy else self._direct_figure(),
+            stat(
+                t(board.key("stat.intensity")),
+                intensity,
+                note=intensity_note,
+            ),  # fmt: skip
+        ]
+        if board.by_value:
+            figures.append(self._value_figure())
+        figures += [
+            stat(t("console.emissions.periods"), str(total.periods), note=t(f"console.period.{answer.period}")),
+            stat(
+                t("console.emissions.data"),
+                t("console.emissions.complete" if total.complete else "console.emissions.incomplete"),
+                tone=Tone.GOOD if total.complete else Tone.WARNING,
+            ),
+        ]
+        return ft.Row(figures, spacing=12)
+
+    def _value_figure(self) -> ft.Control:
+        """The enterprise's intensity per 10^4 CNY of output value (产值) over the range, where it is entered."""
+        t, tr, board = self.t, self.ui.tr, self.board
+        assert board.answer is not None  # noqa: S101 - drawn only with an answer
+        total, unit = board.answer.total, board.value_unit(tr)
+        if total.value_intensity is not None and total.output_value is not None:
+            value = tr.number(total.value_intensity, 4)  # the unit in the caption: the card is narrow
+            note = t("stats.stat.output_value", value=tr.number(total.output_value, 2))
+        elif any(r.value_intensity is not None for r in board.rows):
+            value, note = "—", t("stats.stat.value_by_period")
+        else:
+            value, note = "—", t("stats.stat.no_output_value")
+        return stat(t("stats.stat.value_intensity", unit=unit), value, note=note)
 
     def _direct_figure(self) -> ft.Control:
         """Emissions: the direct emissions (the national carbon market's scope) and their share of the net."""
@@ -336,9 +389,9 @@ class StatisticsSection(Section):
             empty=t("stats.chart.no_positive_part" if board.rows and keys else "stats.chart.empty"),
             height=200,
             width=440,
-            below=[self._sheet_table(board.structure(tr), links=answer.dimension == "process")],
+            below=[self._sheet_table(board.structure(tr), links=answer.dimension in ("process", "source"))],
         )
-        per = t("stats.stat.intensity_process" if answer.scope == "process" else "stats.stat.intensity_enterprise")
+        per = t(_PER.get(answer.scope, "stats.stat.intensity_enterprise"))
         intensity = chart_card(
             board.caption(tr, "chart.intensity"),
             self._intensity_chart(),
@@ -520,8 +573,8 @@ class StatisticsSection(Section):
     # ---- tables -------------------------------------------------------------------------------------------------
 
     def _sheet_table(self, sheet: Sheet, *, links: bool = False) -> ft.Control:
-        """A :class:`Sheet` as the kit's table (the last row, a total, in bold); ``links``: a process's name opens
-        its view."""
+        """A :class:`Sheet` as the kit's table (the last row, a total, in bold); ``links``: a process's (a source's)
+        name opens its view."""
         board, palette = self.board, self.ui.palette
         shown = sheet.shown(self.ui.tr)
         rows: list[list[Cell]] = []
@@ -532,25 +585,35 @@ class StatisticsSection(Section):
             for c, value in enumerate(cells):
                 if last or (c > 0 and sheet.columns[c].caption == board.caption(self.ui.tr, "col.net")):
                     row.append(ft.Text(value, weight=ft.FontWeight.BOLD, color=palette.text))
-                elif links and c == 0 and r < len(keys) and board.process_id(keys[r]) is not None:
-                    row.append(self._process_link(value, keys[r]))
+                elif links and c == 0 and r < len(keys) and self._opens(keys[r]) is not None:
+                    row.append(self._part_link(value, keys[r]))
                 else:
                     row.append(value)
             rows.append(row)
         columns = [(c.caption, c.places is not None) for c in sheet.columns]
         return table(columns, rows, empty=self.t("stats.chart.empty"))
 
-    def _process_link(self, caption: str, code: str) -> ft.Control:
-        process_id = self.board.process_id(code)
-        assert process_id is not None  # noqa: S101 - the caller checked
+    def _opens(self, code: str) -> Callable[[], Awaitable[bool]] | None:
+        """What a part of the structure opens: a process's view (dimension process) or a source's (source)."""
+        board = self.board
+        by_source = board.answer is not None and board.answer.dimension == "source"
+        found = board.source_id(code) if by_source else board.process_id(code)
+        if found is None:
+            return None
+        return functools.partial(board.open_source if by_source else board.open_process, found)
+
+    def _part_link(self, caption: str, code: str) -> ft.Control:
+        opens = self._opens(code)
+        assert opens is not None  # noqa: S101 - the caller checked
+        by_source = self.board.answer is not None and self.board.answer.dimension == "source"
 
         async def open_() -> None:
-            await self.board.open_process(process_id)
+            await opens()
 
         return ft.TextButton(
             content=caption,
             icon=ft.Icons.OPEN_IN_NEW,
-            tooltip=self.t("stats.open_process"),
+            tooltip=self.t("stats.open_source" if by_source else "stats.open_process"),
             on_click=self.ui.act(open_),
             style=ft.ButtonStyle(padding=ft.Padding.symmetric(horizontal=4)),
         )

@@ -1,20 +1,22 @@
-"""Carbon and energy statistics of an enterprise or one of its processes: the view state of the console's 统计分析
-screen.
+"""Carbon and energy statistics of an enterprise, one of its processes or facilities, or one source: the view state
+of the console's 统计分析 screen.
 
 :class:`StatisticsBoard` asks the platform's statistics service (``GET /statistics``, :meth:`ApiClient.statistics`)
 the question of its :class:`StatisticsQuery` — the metric (emissions in tCO2, or energy in tce of standard coal
-with electricity by its equivalent or equal value), scope (the enterprise or one process), period kind and range,
-dimension (emissions: the five terms of GB/T 32151.5, the source categories or the processes; energy: the carriers
-or the processes) and the comparisons (同比 year-on-year, 环比 period-on-period, 定比 against a base period) — and
+with electricity by its equivalent or equal value), scope (the enterprise, one process, one facility — the sum of its
+sources — or one source), period kind and range, dimension (emissions: the five terms of GB/T 32151.5, the source
+categories, the processes of the enterprise or the sources of a facility; energy: the carriers, the processes or a
+facility's sources) and the comparisons (同比 year-on-year, 环比 period-on-period, 定比 against a base period) — and
 keeps the answer. Units and captions follow the answer's metric (tce and kgce/t for energy). Everything the screen
 shows comes from here, so that the chart, the table and the XLSX export say the same thing:
 
 * :meth:`StatisticsBoard.parts` — the parts of the chosen dimension in a fixed order (carbon fixed in products and
   what no process carries last), :meth:`~StatisticsBoard.series` their signed values period by period;
-* :meth:`StatisticsBoard.table` — the periods with each part, the net, the intensity and the comparisons, and the
-  range's total as the last row; :meth:`StatisticsBoard.structure` — the range's parts with their shares;
-  both as :class:`Sheet` values (captions in the reader's language, figures rounded as shown: tCO2 and tce to
-  0.01, intensities to 0.0001 tCO2/t or 0.01 kgce/t, shares, changes and indexes to 0.01).
+* :meth:`StatisticsBoard.table` — the periods with each part, the net, the intensity (per tonne, and per 10^4 CNY
+  of output value where the enterprise enters it) and the comparisons, and the range's total as the last row;
+  :meth:`StatisticsBoard.structure` — the range's parts with their shares; both as :class:`Sheet` values
+  (captions in the reader's language, figures rounded as shown: tCO2 and tce to 0.01, intensities to 0.0001
+  tCO2/t or 0.01 kgce/t, shares, changes and indexes to 0.01).
 
 A question the form can tell is wrong (no range, the end before the start, 定比 without its base period, a process
 divided by process) is refused before anything is sent; the platform's refusal (400 with message and hint: a range
@@ -29,7 +31,15 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
-from cem_clients.api import Process, Statistics, StatisticsChange, StatisticsPart, StatisticsRow
+from cem_clients.api import (
+    EmissionSource,
+    Facility,
+    Process,
+    Statistics,
+    StatisticsChange,
+    StatisticsPart,
+    StatisticsRow,
+)
 from cem_clients.console.accounting import EmissionsQuery
 from cem_clients.console.extra_api import ConsoleApi
 from cem_clients.console.forms import Problem, Screen
@@ -43,6 +53,7 @@ __all__ = [
     "DIMENSIONS",
     "DIMENSIONS_OF",
     "ELECTRICITY_METHODS",
+    "PARTS",
     "GROUPS",
     "METRICS",
     "UNALLOCATED",
@@ -54,20 +65,38 @@ __all__ = [
     "Sheet",
     "StatisticsBoard",
     "StatisticsQuery",
+    "dimensions",
     "rounded",
 ]
 
-Dimension = Literal["group", "category", "carrier", "process"]
+Dimension = Literal["group", "category", "carrier", "process", "source"]
+#: What a question may be about beyond the enterprise and a process: a facility (its sources) or one source.
+Part = Literal["", "facility", "source"]
+PARTS: tuple[Part, ...] = ("facility", "source")
 Comparison = Literal["yoy", "pop", "base"]
 Metric = Literal["emissions", "energy"]
 ElectricityMethod = Literal["equivalent", "equal_value"]
 METRICS: tuple[Metric, ...] = ("emissions", "energy")
 #: The breakdowns of each metric, the default first.
 DIMENSIONS_OF: dict[Metric, tuple[Dimension, ...]] = {
-    "emissions": ("group", "category", "process"),
-    "energy": ("carrier", "process"),
+    "emissions": ("group", "category", "process", "source"),
+    "energy": ("carrier", "process", "source"),
 }
-DIMENSIONS: tuple[Dimension, ...] = ("group", "category", "carrier", "process")
+DIMENSIONS: tuple[Dimension, ...] = ("group", "category", "carrier", "process", "source")
+#: The breakdowns of each scope: the enterprise by process, a facility by source, a process and a source by neither.
+_SCOPE_DIMENSIONS: dict[str, tuple[Dimension, ...]] = {
+    "enterprise": ("group", "category", "carrier", "process"),
+    "process": ("group", "category", "carrier"),
+    "facility": ("group", "category", "carrier", "source"),
+    "source": ("group", "category", "carrier"),
+}
+
+
+def dimensions(metric: Metric, scope: str) -> tuple[Dimension, ...]:
+    """The breakdowns of ``metric`` for ``scope`` (enterprise, process, facility or source), the default first."""
+    return tuple(d for d in DIMENSIONS_OF[metric] if d in _SCOPE_DIMENSIONS.get(scope, ()))
+
+
 #: Electricity in standard coal: the equivalent value (当量值, the default) or the equal value (等价值).
 ELECTRICITY_METHODS: tuple[ElectricityMethod, ...] = ("equivalent", "equal_value")
 COMPARISONS: tuple[Comparison, ...] = ("yoy", "pop", "base")
@@ -107,6 +136,30 @@ class StatisticsQuery(EmissionsQuery):
     dimension: Dimension = "group"
     compare: tuple[Comparison, ...] = ("yoy",)
     base: dt.date | str = ""  # a year, month or day in the fixed-base period (定比)
+    part: Part = ""  # a facility or a source asked instead of :attr:`scope` (the enterprise or a process)
+    part_id: int | None = None
+
+    @property
+    def asked(self) -> str:
+        """The scope asked: the facility or source when one is chosen, else the enterprise or the process."""
+        return self.part or self.scope
+
+    @property
+    def scope_choice(self) -> str:
+        """The scope picker's value: ``enterprise``, a process's id, or ``facility:<id>`` / ``source:<id>``."""
+        if self.part:
+            return f"{self.part}:{self.part_id}"
+        return "enterprise" if self.scope == "enterprise" else str(self.scope_id)
+
+    def choose_part(self, value: str) -> bool:
+        """A facility or source picked (``facility:<id>``, ``source:<id>``): True; anything else (the enterprise, a
+        process) clears it and is the picker's to set: False. The breakdown follows what the scope allows."""
+        kind, _, ident = value.partition(":")
+        part = next((p for p in PARTS if p == kind), None)
+        self.part, self.part_id = (part, int(ident)) if part is not None and ident.isdigit() else ("", None)
+        if self.metric in METRICS and self.dimension not in dimensions(self.metric, self.part or "enterprise"):
+            self.dimension = dimensions(self.metric, self.part or "enterprise")[0]
+        return part is not None and self.part_id is not None
 
     def validate(self) -> bool:
         """The range as :class:`EmissionsQuery` checks it, then the dimension and the base period."""
@@ -116,9 +169,11 @@ class StatisticsQuery(EmissionsQuery):
             self.check("metric", Problem("stats.problem.metric"))
         elif self.dimension not in DIMENSIONS_OF[self.metric]:
             self.check("dimension", Problem("stats.problem.dimension_energy" if energy else "stats.problem.dimension"))
-        elif self.scope == "process" and self.dimension == "process":
+        elif self.scope == "process" and not self.part and self.dimension == "process":
             key = "stats.problem.process_by_process_energy" if energy else "stats.problem.process_by_process"
             self.check("dimension", Problem(key))
+        elif self.dimension not in dimensions(self.metric, self.asked):
+            self.check("dimension", Problem(f"stats.problem.{self.asked}_dimension"))
         if energy and self.electricity not in ELECTRICITY_METHODS:
             self.check("electricity", Problem("stats.problem.electricity"))
         if "base" in self.compare:
@@ -129,10 +184,10 @@ class StatisticsQuery(EmissionsQuery):
         return self.valid
 
     def set_metric(self, metric: Metric) -> None:
-        """Ask for ``metric``: the breakdown by processes stays, another becomes the metric's default."""
+        """Ask for ``metric``: the breakdown by processes (or sources) stays, another becomes the metric's default."""
         self.metric = metric
-        if self.dimension not in DIMENSIONS_OF[metric]:
-            self.dimension = DIMENSIONS_OF[metric][0]
+        if self.dimension not in dimensions(metric, self.asked):
+            self.dimension = dimensions(metric, self.asked)[0]
 
     def set_base(self, value: dt.date | str) -> None:
         """The base period: typed, or a day picked (kept as the year, month or day of the period kind)."""
@@ -196,15 +251,31 @@ class StatisticsBoard(Screen):
     enterprise_id: int
     query: StatisticsQuery = field(default_factory=StatisticsQuery)
     processes: list[Process] = field(default_factory=list)
+    facilities: list[Facility] = field(default_factory=list)  # those with emission sources
+    sources: list[EmissionSource] = field(default_factory=list)  # emission sources (not outputs)
     answer: Statistics | None = None
 
     async def load_choices(self) -> bool:
-        """The processes of the enterprise (the scopes to choose from)."""
+        """The processes of the enterprise, its facilities with sources and its sources (the scopes to choose
+        from)."""
 
         async def work() -> None:
             self.processes = sorted(await self.api.processes(self.enterprise_id), key=lambda p: p.code)
+            inventory = await self.api.sources(self.enterprise_id)
+            self.sources = sorted((s for s in inventory if s.category != "output"), key=lambda s: s.code)
+            used = {s.facility_id for s in self.sources if s.facility_id is not None}
+            ours = {p.id for p in self.processes}
+            found = [f for p in ours for f in await self.api.facilities(p) if f.id in used] if used else []
+            self.facilities = sorted(found, key=lambda f: f.code)
 
         return await self._load(work)
+
+    def scope_choices(self) -> list[tuple[str, str]]:
+        """The facilities and sources as the scope picker offers them after the processes."""
+        return [
+            *((f"facility:{f.id}", f"{f.code} {f.name}") for f in self.facilities),
+            *((f"source:{s.id}", f"{s.code} {s.name}") for s in self.sources),
+        ]
 
     async def load(self) -> bool:
         """Ask the statistics of the query; on a refusal the answer shown before stays and ``error`` says why."""
@@ -215,9 +286,10 @@ class StatisticsBoard(Screen):
             return False
 
         async def work() -> None:
+            scope_id = q.part_id if q.part else q.scope_id
             self.answer = await self.api.statistics(
-                q.scope,
-                q.scope_id if q.scope_id is not None else self.enterprise_id,
+                q.part or q.scope,
+                scope_id if scope_id is not None else self.enterprise_id,
                 q.period,
                 q.bound("start"),
                 q.bound("end"),
@@ -234,8 +306,21 @@ class StatisticsBoard(Screen):
         """The per-process view: one process's emissions by term, its intensity, over the same range."""
         q = self.query
         q.scope, q.scope_id = "process", process_id
-        if q.dimension == "process":
+        q.choose_part("")
+        if q.dimension not in dimensions(q.metric, "process"):
             q.dimension = DIMENSIONS_OF[q.metric][0]
+        return await self.load()
+
+    async def open_source(self, source_id: int) -> bool:
+        """One source of a facility's structure on its own, over the same range."""
+        self.query.choose_part(f"source:{source_id}")
+        return await self.load()
+
+    async def open_enterprise(self) -> bool:
+        """Back to the whole enterprise."""
+        q = self.query
+        q.scope, q.scope_id = "enterprise", self.enterprise_id
+        q.choose_part("")
         return await self.load()
 
     # ---- what the answer says -----------------------------------------------------------------------------------
@@ -266,6 +351,36 @@ class StatisticsBoard(Screen):
         if self.answer is not None:
             return self.answer.intensity_unit
         return "kgce/t" if self.energy else "tCO2/t"
+
+    @property
+    def value_intensity_unit(self) -> str:
+        """The unit of the intensity per output value as the answer gives it (tCO2/10^4 CNY, tce/10^4 CNY)."""
+        if self.answer is not None and self.answer.value_intensity_unit:
+            return self.answer.value_intensity_unit
+        return f"{self.unit}/10^4 CNY"
+
+    def value_unit(self, tr: Translator) -> str:
+        """That unit as the reader writes it: tCO2/万元 or tCO2/10k CNY."""
+        return tr.t("stats.value_unit", unit=self.unit)
+
+    @property
+    def by_value(self) -> bool:
+        """Whether the answer holds an intensity per output value: the enterprise's, where it enters its output
+        value (产值) for a period at least."""
+        return (
+            self.answer is not None
+            and self.answer.scope == "enterprise"
+            and any(r.output_value is not None for r in self.rows)
+        )
+
+    @property
+    def value_missing(self) -> bool:
+        """Whether a period of the enterprise's answer has no output value (the screen says how to enter it)."""
+        return (
+            self.answer is not None
+            and self.answer.scope == "enterprise"
+            and any(r.output_value is None for r in self.rows)
+        )
 
     @property
     def intensity_places(self) -> int:
@@ -320,6 +435,9 @@ class StatisticsBoard(Screen):
             return acc.category_name(tr, key)
         if dimension == "carrier":
             return tr.t(f"stats.carrier.{key}") if key in _OWN_CARRIERS else acc.item_name(tr, key)
+        if dimension == "source":
+            name = self._part_names().get(key) or next((s.name for s in self.sources if s.code == key), "")
+            return f"{key} {name}".strip()
         name = self._part_names().get(key) or next((p.name for p in self.processes if p.code == key), "")
         return f"{key} {name}".strip()
 
@@ -333,6 +451,10 @@ class StatisticsBoard(Screen):
     def process_id(self, code: str) -> int | None:
         """The id of the process with ``code`` (a part of the process dimension), if it is one of the enterprise's."""
         return next((p.id for p in self.processes if p.code == code), None)
+
+    def source_id(self, code: str) -> int | None:
+        """The id of the source with ``code`` (a part of the source dimension), if it is one of the enterprise's."""
+        return next((s.id for s in self.sources if s.code == code), None)
 
     def series(self) -> dict[str, list[Decimal]]:
         """Each part's signed value (tCO2 or tce) period by period (zero where a period has no such part)."""
@@ -364,11 +486,18 @@ class StatisticsBoard(Screen):
         keys = self.parts()
         changes = self._change_columns(tr)
         places = self.intensity_places
+        by_value = self.by_value  # the enterprise: its output value and the intensity per 10^4 CNY of it
+        value_columns = (
+            (Column(tr.t("stats.col.output_value"), TCO2_PLACES),
+             Column(tr.t("stats.col.value_intensity", unit=self.value_unit(tr)), INTENSITY_PLACES))
+            if by_value else ()
+        )  # fmt: skip
         columns = (
             Column(tr.t("console.col.period")),
             *(Column(self.part_name(tr, k), TCO2_PLACES) for k in keys),  # in the net's unit (the table says so)
             Column(self.caption(tr, "col.net"), TCO2_PLACES),
             Column(self.caption(tr, "col.intensity"), places),
+            *value_columns,
             *(column for _, column in changes),
             Column(tr.t("stats.col.data")),
         )
@@ -379,6 +508,8 @@ class StatisticsBoard(Screen):
             cells: list[str | Decimal | None] = [row.period]
             cells += [rounded(values.get(k, Decimal(0)), TCO2_PLACES) for k in keys]
             cells += [rounded(row.net, TCO2_PLACES), rounded(row.intensity, places)]
+            if by_value:
+                cells += [rounded(row.output_value, TCO2_PLACES), rounded(row.value_intensity, INTENSITY_PLACES)]
             for name, _ in changes:
                 change = comparisons[name]
                 figure = None if change is None else (change.index if name == "base" else change.percent)
@@ -391,6 +522,8 @@ class StatisticsBoard(Screen):
             cells = [tr.t("stats.total_row")]
             cells += [rounded(values.get(k, Decimal(0)), TCO2_PLACES) for k in keys]
             cells += [rounded(total.net, TCO2_PLACES), rounded(total.intensity, places)]
+            if by_value:
+                cells += [rounded(total.output_value, TCO2_PLACES), rounded(total.value_intensity, INTENSITY_PLACES)]
             cells += [None for _ in changes]
             cells.append(tr.t("console.emissions.complete" if total.complete else "console.emissions.incomplete"))
             rows.append(tuple(cells))

@@ -820,6 +820,28 @@ _ZH: dict[str, str] = {
     "stats.problem.process_by_process_energy": "单个工序不能再按工序分解，请选择能源品种",
     "stats.problem.electricity": "请选择电力折标煤方法：当量值或等价值",
     "stats.chart.no_positive_part": "没有为正的组成部分可画扇区：回收和扣除项见下表",
+    # statistics of a facility or a source, and intensity per output value (产值)
+    "stats.dimension.source": "排放源",
+    "stats.facility_view": "设施视图：{name}",
+    "stats.source_view": "排放源视图：{name}",
+    "stats.site_view": "厂区视图：{name}",
+    "stats.open_source": "排放源视图",
+    "stats.stat.no_product": "设施和排放源没有自己的产品，不计每吨强度",
+    "stats.value_unit": "{unit}/万元",
+    "stats.col.output_value": "产值 (万元)",
+    "stats.col.value_intensity": "万元产值强度 ({unit})",
+    "stats.stat.value_intensity": "万元产值强度（{unit}）",
+    "stats.stat.output_value": "区间产值 {value} 万元",
+    "stats.stat.value_by_period": "部分期间未填报产值，逐期强度见下表",
+    "stats.stat.no_output_value": "未填报产值",
+    "stats.value_missing": (
+        "未填报产值的期间没有万元产值强度：在排放源清单中添加企业级产出（类别“产出”，产品 output_value，单位 万元），"
+        "按月录入或导入产值即可。"
+    ),
+    "stats.problem.enterprise_dimension": "全企业按工序分解；要按排放源分解，请选择一个设施",
+    "stats.problem.process_dimension": "工序不按排放源分解：请选择其中的设施，或按五类排放、类别、能源品种查看",
+    "stats.problem.facility_dimension": "设施按排放源、五类排放、排放源类别或能源品种分解，不按工序",
+    "stats.problem.source_dimension": "单个排放源按五类排放、排放源类别或能源品种查看",
     "console.alarms.state.open": "未关闭",
     "console.alarms.severity": "级别",
     "console.alarms.kind": "类型",
@@ -2208,6 +2230,30 @@ _EN: dict[str, str] = {
     "stats.problem.process_by_process_energy": "A process is not divided by process: choose the energy carriers",
     "stats.problem.electricity": "Choose how electricity is counted: equivalent value or equal value",
     "stats.chart.no_positive_part": "No positive part to draw as a slice: recovered and deducted parts are below",
+    # statistics of a facility or a source, and intensity per output value
+    "stats.dimension.source": "Sources",
+    "stats.facility_view": "Facility view: {name}",
+    "stats.source_view": "Source view: {name}",
+    "stats.site_view": "Site view: {name}",
+    "stats.open_source": "Source view",
+    "stats.stat.no_product": "a facility or source has no product of its own: no intensity per tonne",
+    "stats.value_unit": "{unit}/10k CNY",
+    "stats.col.output_value": "Output value (10k CNY)",
+    "stats.col.value_intensity": "Per output value ({unit})",
+    "stats.stat.value_intensity": "Intensity per output value ({unit})",
+    "stats.stat.output_value": "output value {value} × 10k CNY",
+    "stats.stat.value_by_period": "some periods have no output value: see the table by period",
+    "stats.stat.no_output_value": "no output value entered",
+    "stats.value_missing": (
+        "Periods without an output value have no intensity per output value: add an enterprise-level output "
+        "(category output, item output_value, in 10k CNY) to the source inventory and enter or import it per month."
+    ),
+    "stats.problem.enterprise_dimension": "The enterprise is divided by process; to divide by source choose a facility",
+    "stats.problem.process_dimension": (
+        "A process is not divided by source: choose one of its facilities, or view it by term, category or carrier"
+    ),
+    "stats.problem.facility_dimension": "A facility is divided by source, term, category or carrier, not by process",
+    "stats.problem.source_dimension": "A source is viewed by term, category or carrier",
     "console.alarms.state.open": "Open",
     "console.alarms.severity": "Severity",
     "console.alarms.kind": "Kind",
