@@ -323,11 +323,17 @@ def _settled(parts: dict[str, Decimal], total: Decimal) -> dict[str, Decimal]:
     rest = total - sum(parts.values(), Decimal(0))
     if not rest:
         return parts
-    if abs(rest) < ROUNDING_RESIDUE and parts:
-        largest = max(parts, key=lambda k: abs(parts[k]))
-        parts[largest] += rest
-    else:
+    if abs(rest) >= ROUNDING_RESIDUE or not parts:
         parts[UNALLOCATED] = parts.get(UNALLOCATED, Decimal(0)) + rest
+        return parts
+    # The largest part takes the residue and goes last: the others add up first (at 28 digits, in their order, as a
+    # reader adds them) and the largest is what brings their sum to the total. Added to the largest where it stood,
+    # the residue could round away again on the way to the sum (seen with the demo works' energy by process).
+    largest = max(parts, key=lambda k: abs(parts[k]))
+    del parts[largest]
+    others = sum(parts.values(), Decimal(0))
+    value = total - others
+    parts[largest] = next((v for v in (value, value.next_plus(), value.next_minus()) if others + v == total), value)
     return parts
 
 
