@@ -262,3 +262,32 @@ async def _coefficient(world: World, headers: dict[str, str], code: str) -> dict
     response = await world.client.get(f"{API}/library/parameters", headers=headers, params={"library": ENERGY_LIBRARY})
     assert response.status_code == 200, response.text
     return next(p for p in response.json()["parameters"] if p["code"] == code)
+
+
+async def test_the_demo_works_buys_oxygen_and_nitrogen_and_a_second_seed_adds_nothing(world: World) -> None:
+    from cem_platform.accounting.demo import MEDIA, seed_accounting_demo
+    from cem_platform.accounting.models import ActivityImport, EmissionSource
+    from cem_platform.seed import seed_demo
+
+    await seed_demo(world.settings)
+    seeded = await seed_accounting_demo()
+    assert seeded is not None
+    headers = await world.login("group-admin")
+    query = {"metric": "energy", "scope": "enterprise", "id": seeded.enterprise_id, "period": "month",
+             "from": seeded.month}  # fmt: skip
+    [month] = (await world.client.get(STATS, headers=headers, params=query)).json()["rows"]
+    carriers = {p["key"]: Decimal(p["value"]) for p in month["parts"]}
+    assert carriers["oxygen"] > 0 and carriers["nitrogen"] > 0, carriers
+    result = await EmissionResult.get(id=seeded.result_id)
+    lines = {line["source_id"]: line for line in result.lineage["energy"]["media"]}
+    assert set(lines) == {code for code, *_ in MEDIA}
+    assert {line["process"] for line in lines.values()} == {"IR", "EAF"}
+    assert all(line["complete"] for line in lines.values())  # the ledger covers last month
+    assert sum(Decimal(line["tce"]) for line in lines.values()) == carriers["oxygen"] + carriers["nitrogen"]
+
+    sources = await EmissionSource.filter(enterprise_id=seeded.enterprise_id).count()
+    imports = await ActivityImport.filter(enterprise_id=seeded.enterprise_id).count()
+    again = await seed_accounting_demo()
+    assert again is not None and again.net_t == seeded.net_t
+    assert await EmissionSource.filter(enterprise_id=seeded.enterprise_id).count() == sources
+    assert await ActivityImport.filter(enterprise_id=seeded.enterprise_id).count() == imports
