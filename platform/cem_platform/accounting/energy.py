@@ -97,9 +97,10 @@ _WATER_CHECKED = (
     "(huatuo6.cn) prints this row garbled and could not be used.",
 )
 _GAS_CHECKED = (
-    "核对：公开折标参考系数表（huatuo6.cn，“各种能源与标准煤的参考折标系数”）列压缩空气 0.04、氧气 0.4 kgce/m3。",
+    "核对：公开折标参考系数表（huatuo6.cn，“各种能源与标准煤的参考折标系数”）列压缩空气 0.04、氧气 0.4 kgce/m3"
+    "（该表排版错乱，名称与数值按次序对应）。",
     "Checked: a public table of reference conversion coefficients (huatuo6.cn) lists compressed air 0.04 and oxygen "
-    "0.4 kgce/m3.",
+    "0.4 kgce/m3 (its layout is garbled: names and values matched by their order).",
 )
 _NITROGEN_PENDING = (
     "待核实：未找到第二来源。氮气作副产品（与氧气同时制取）时之值；作主产品时标准列 0.6714 kgce/m3，"
