@@ -1,8 +1,8 @@
-"""The console's statistics of a facility and of a source, and the intensity per output value (产值), against a real
-platform served over HTTP (real PostgreSQL), on the scope statistics' works (March 2024: two blast furnaces' sources,
-the grid tie, crude steel and the output value 12,345.6 x 10^4 CNY; April without any). The board's tables and
-questions, then the section in headless Chromium in both languages (``statistics-facility-*``, ``statistics-value-*``
-under ``build/screenshots/console/``)."""
+"""The console's statistics of a facility and of a source, the intensity per output value (产值) and the output value
+entered from the console's inventory, against a real platform served over HTTP (real PostgreSQL), on the scope
+statistics' works (March 2024: two blast furnaces' sources, the grid tie, crude steel and the output value 12,345.6 x
+10^4 CNY; April without any). The board's tables and questions, then the section in headless Chromium in both
+languages (``statistics-facility-*``, ``statistics-value-*`` under ``build/screenshots/console/``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from cem_clients.console.model import Console, ConsoleApi, StatisticsBoard, localized
+from cem_clients.console.model import Console, ConsoleApi, SourceInventory, StatisticsBoard, localized
 from cem_clients.ui.i18n import Translator
 from tests.test_clients.browser import Browser
 from tests.test_clients.test_api_client import base_url, login  # noqa: F401 - the served platform
@@ -101,6 +101,26 @@ async def test_facility_and_source_views_and_the_intensity_per_output_value(worl
     q.dimension = "source"
     assert not await board.load()
     assert localized(q.error("dimension"), EN).startswith("The enterprise is divided by process")
+
+
+async def test_the_output_value_entered_from_the_console_inventory(world: World, api: ConsoleApi) -> None:
+    """An accountant adds the enterprise's output value in the console: typing its item switches its input to
+    10^4 CNY (and back), tonnes are never offered for it, and the platform keeps it in 10^4 CNY."""
+    await login(api, world, "a-accountant")
+    inventory = SourceInventory(api, world.a.enterprise.id)
+    assert await inventory.refresh(), inventory.error
+    form = inventory.new_source("output")
+    form.code, form.name = "OUT.VALUE", "工业总产值"
+    assert form.inputs["AD"].unit == "t" and form.unit_choices(inventory.categories, "AD") == ("t",)
+    assert form.set_item("output_value") and form.inputs["AD"].unit == "10^4 CNY"
+    assert form.unit_choices(inventory.categories, "AD") == ("10^4 CNY",)
+    assert form.set_item("crude_steel") and form.inputs["AD"].unit == "t"  # a product again: tonnes
+    assert not form.set_item("pig_iron")  # a product to a product: nothing to switch
+    form.set_item("output_value")
+    source = await inventory.create()
+    assert source is not None, form.message or form.errors
+    assert source.item == "output_value" and source.inputs["AD"] == {"origin": "manual", "unit": "10^4 CNY"}
+    assert source.process_id is None and source.facility_id is None
 
 
 async def test_facility_and_output_value_in_both_languages(

@@ -71,6 +71,8 @@ __all__ = [
 
 PeriodKind = Literal["hour", "day", "week", "month", "year"]
 OUTPUT = "output"  # the category of production outputs (crude steel, a process's product)
+#: The enterprise's output value (产值): an output of this item, its activity money in 10^4 CNY (万元).
+OUTPUT_VALUE, OUTPUT_VALUE_UNIT = "output_value", "10^4 CNY"
 ORIGINS = ("meter", "manual", "import", "feed")
 GRID_KINDS = ("ets_prescribed", "official_average")
 CONFIDENCES = ("confirmed", "as_published", "unverified")
@@ -188,6 +190,18 @@ class SourceForm(Form):
     grid_region: str = "national"  # electricity only
     note: str = ""
 
+    def set_item(self, value: str) -> bool:
+        """The item (fuel, material, product); an output's turning into the output value (产值) or back switches its
+        inputs between 10^4 CNY and tonnes. True when it did (the unit picker is drawn again)."""
+        was = self.category == OUTPUT and self.item.strip() == OUTPUT_VALUE
+        self.item = value
+        now = self.category == OUTPUT and value.strip() == OUTPUT_VALUE
+        if was == now:
+            return False
+        for given in self.inputs.values():
+            given.unit = OUTPUT_VALUE_UNIT if now else "t"
+        return True
+
     def choose_category(self, category: str, spec: CategorySpec) -> None:
         """Switch to ``category``: its inputs (manual, in the first unit its formulas take) and items."""
         self.category = category
@@ -264,7 +278,10 @@ class SourceForm(Form):
                 )
 
     def unit_choices(self, categories: Mapping[str, CategorySpec], input_name: str) -> tuple[str, ...]:
-        """The units the category's formulas take for an input (offered first in the unit picker)."""
+        """The units the category's formulas take for an input (offered first in the unit picker); the enterprise's
+        output value (an output of item ``output_value``) is money, in 10^4 CNY (万元), never tonnes."""
+        if self.category == OUTPUT and self.item.strip() == OUTPUT_VALUE:
+            return (OUTPUT_VALUE_UNIT,)
         spec = categories.get(self.category)
         return spec.inputs.get(input_name, ()) if spec else ()
 

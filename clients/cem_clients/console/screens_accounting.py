@@ -292,6 +292,10 @@ class InventorySection(Section):
             form.facility_id = None
             ui.refresh()
 
+        def item_typed(value: str) -> None:
+            if form.set_item(value):
+                ui.refresh()  # an output became the output value (10^4 CNY), or back: the unit picker follows
+
         def redrawing(target: object, name: str) -> Callable[[str], None]:
             def setter(value: str) -> None:
                 setattr(target, name, value)
@@ -314,7 +318,7 @@ class InventorySection(Section):
                 else text_field(
                     t("console.col.item"),
                     form.item,
-                    lambda v: setattr(form, "item", v),
+                    item_typed,
                     error=form.error("item"),
                     hint=t("console.inventory.output_hint") if form.category == OUTPUT else "",
                 )
