@@ -524,3 +524,84 @@ async def test_bad_input_gets_a_clear_error_and_nothing_half_written(world: Worl
         )
     ).status_code == 403
     assert await _counts() == before
+    refusals = await AuditRecord.filter(action="benchmarking.input.set", outcome="denied").count()
+    assert refusals == 5  # the crew's was refused by its role, before the service
+
+
+async def test_a_trend_over_months_a_year_and_the_enterprise_per_tonne_of_crude_steel(world: World) -> None:
+    accountant = await world.login("a-accountant")
+    processes = await _works(world, accountant)
+    listed = await world.client.get(
+        f"{API}/sources", headers=accountant, params={"enterprise_id": world.a.enterprise.id}
+    )
+    sources = {s["code"]: s["id"] for s in listed.json()}
+    april = {"from": "2026-04-01", "to": "2026-04-30"}
+    for code, name, value, unit in [
+        ("SIN2.POWER", "purchased", "1000", "MWh"),
+        ("SIN2.POWER", "exported", "0", "MWh"),
+        ("SIN2.OUT", "AD", "3000", "t"),
+    ]:
+        record = {"source_id": sources[code], "input": name, "value": value, "unit": unit, **april}
+        added = await world.client.post(f"{API}/activity", headers=accountant, json=record)
+        assert added.status_code == 201, added.text
+    await refresh_now()
+    sin2 = processes["SIN2"]
+    page = await _gap(world, accountant, scope="process", id=sin2.id, to="2026-04", indicator="process_energy")
+    series = _energy(_subject(page, "SIN2"))
+    march, april_ = series["periods"]
+    assert (march["period"], april_["period"]) == ("2026-03", "2026-04")
+    assert _close(april_["actual"], _kgce("1000", "3000"))
+    assert _against(_subject(page, "SIN2"), "gb21256-2025.sintering", 1)["reached"] == "1"
+    trend = series["trend"]
+    assert trend["direction"] == "improving" and trend["first"] == march["actual"] and trend["last"] == april_["actual"]
+    assert _close(trend["change"], _kgce("1000", "3000") - _kgce("1000", "2700"))
+    assert _close(trend["slope"], _kgce("1000", "3000") - _kgce("1000", "2700"), "0.00005")
+
+    # the year: 2,000 MWh over 5,700 t of sinter, level 2
+    year = await _gap(world, accountant, scope="process", id=sin2.id, period="year", indicator="process_energy",
+                      **{"from": "2026"})  # fmt: skip
+    [whole] = _energy(_subject(year, "SIN2"))["periods"]
+    assert whole["period"] == "2026" and _close(whole["actual"], _kgce("2000", "5700"))
+    assert _against(_subject(year, "SIN2"), "gb21256-2025.sintering")["reached"] == "2"
+
+    # CO2: the enterprise per tonne of crude steel against worldsteel; EU ETS 2021-25 no longer applies in 2026
+    carbon = await _gap(world, accountant, indicator="co2_intensity")
+    works = _subject(carbon, world.a.enterprise.code)
+    [row] = next(i for i in works["indicators"] if i["indicator"] == "co2_intensity")["periods"]
+    assert row["output"] == "20000" and row["actual"] is not None
+    references = {c["entry"]: c for c in row["comparisons"]}
+    assert set(references) == {"worldsteel.global_2021", "worldsteel.bf_bof", "worldsteel.dri_eaf",
+                               "worldsteel.scrap_eaf"}  # fmt: skip
+    global_average = references["worldsteel.global_2021"]
+    assert _close(global_average["levels"][0]["gap"], Decimal(row["actual"]) - Decimal("1.91"))
+    assert global_average["confidence"] == "confirmed" and references["worldsteel.bf_bof"]["confidence"] == "unverified"
+    sinter_carbon = next(i for i in _subject(carbon, "SIN2")["indicators"] if i["indicator"] == "co2_intensity")
+    assert sinter_carbon["periods"][0]["comparisons"] == []
+
+
+async def test_the_national_library_is_changed_at_the_group_level_and_pinned_analyses_stay(world: World) -> None:
+    accountant = await world.login("a-accountant")
+    processes = await _works(world, accountant)
+    query = {"scope": "process", "id": processes["SIN2"].id, "indicator": "process_energy"}
+    before = await _gap(world, accountant, **query)
+    assert _against(_subject(before, "SIN2"), "gb21256-2025.sintering")["reached"] == "2"
+
+    admin = await world.login("group-admin")
+    current = await world.client.get(f"{BM}/entries", headers=admin, params={"library": "national"})
+    [sintering] = [e for e in current.json()["entries"] if e["code"] == "gb21256-2025.sintering"]
+    edited = {**sintering, "levels": [{"name": "1", "value": "43"}, {"name": "2", "value": "45"},
+                                      {"name": "3", "value": "52"}], "checked": "test: a level read again"}  # fmt: skip
+    del edited["code"]
+    body = {"library": "national", "reason": "test: level 2 as read again", "changes": [
+        {"code": "gb21256-2025.sintering", "entry": edited}]}  # fmt: skip
+    code = totp_code(world.secrets["group-admin"], steps_ahead=1)
+    changed = await world.client.post(f"{BM}/versions", headers=admin | {"X-CEM-TOTP": code}, json=body)
+    assert changed.status_code == 201 and changed.json()["number"] == 2, changed.text
+
+    after = await _gap(world, accountant, **query)
+    assert after["versions"]["national"] == 2
+    assert _against(_subject(after, "SIN2"), "gb21256-2025.sintering")["reached"] == "3"
+    pinned = await _gap(world, accountant, **query, national_version=1)
+    assert pinned == before
+    audit = await AuditRecord.get(action="benchmarking.library.change", entity_id="national v2")
+    assert audit.actor == "group-admin" and audit.after is not None and audit.after["reason"].startswith("test:")

@@ -46,7 +46,7 @@ from cem_platform.benchmarking.references import (
     enterprise_library,
     version_of,
 )
-from cem_platform.errors import NotFoundError
+from cem_platform.errors import InvalidInputError, NotFoundError, PermissionDeniedError
 from cem_platform.identity.principal import Principal
 from cem_platform.org.models import Enterprise, Facility, Process
 from cem_platform.settings import Settings
@@ -249,7 +249,21 @@ def _start(kind: PeriodKind, label: str, zone: zoneinfo.ZoneInfo) -> dt.datetime
 async def set_input(
     principal: Principal, process_id: int, name: str, period: str, value: str | None, source: str
 ) -> CorrectionInput | None:
-    """Enter (or with ``value`` None remove) a correction input of a process for a month or year; audited."""
+    """Enter (or with ``value`` None remove) a correction input of a process for a month or year; audited, refusals
+    too."""
+    try:
+        return await _set_input(principal, process_id, name, period, value, source)
+    except (InvalidInputError, NotFoundError, PermissionDeniedError) as err:
+        await record(
+            principal, "benchmarking.input.set", entity_type="correction_input",
+            entity_id=f"{process_id}/{name[:32]}/{period[:7]}", outcome="denied", summary=err.message[:300],
+        )  # fmt: skip
+        raise
+
+
+async def _set_input(
+    principal: Principal, process_id: int, name: str, period: str, value: str | None, source: str
+) -> CorrectionInput | None:
     process = await Process.get_or_none(id=process_id).prefetch_related("site")
     if process is None or not principal.scope.sees_site(process.site.enterprise_id, process.site_id):
         raise NotFoundError(f"No process {process_id} within your scope.")
