@@ -936,7 +936,7 @@ _ZH: dict[str, str] = {
     "console.problem.source_code": "请输入排放源编码，如 BF1.COKE",
     "console.problem.code_no_spaces": "最多 64 个字符，不含空格",
     "console.problem.product": "请填写产品代码，粗钢填 crude_steel",
-    "console.inventory.output_hint": "产品代码：粗钢填 crude_steel（吨钢排放按它计算）",
+    "console.inventory.output_hint": "产品代码：粗钢填 crude_steel（吨钢排放按它计算）；产值填 output_value（万元）",
     "console.problem.inputs": "{category} 排放源的活动数据为 {inputs}",
     "console.problem.origin": "请选择数据来源：{choices}",
     "console.problem.input_unit": "请选择数据的记录单位（{units}）",
@@ -2359,7 +2359,10 @@ _EN: dict[str, str] = {
     "console.problem.source_code": "Enter the source's code, e.g. BF1.COKE",
     "console.problem.code_no_spaces": "Up to 64 characters without spaces",
     "console.problem.product": "Name the product's code, crude_steel for crude steel",
-    "console.inventory.output_hint": "Product code: crude_steel for crude steel (the per-tonne intensity uses it)",
+    "console.inventory.output_hint": (
+        "Product code: crude_steel for crude steel (the per-tonne intensity uses it); output_value for the "
+        "enterprise's output value (10k CNY)"
+    ),
     "console.problem.inputs": "A {category} source takes the inputs {inputs}",
     "console.problem.origin": "Choose where the data comes from: {choices}",
     "console.problem.input_unit": "Choose the unit the data is kept in ({units})",
