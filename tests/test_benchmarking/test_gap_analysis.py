@@ -240,6 +240,8 @@ async def test_a_limit_breach_raises_an_alarm_and_clears_it_when_back_within(wor
     # again: the same alarm, seen again; then the scrap ratio is entered and the converter is within its limit
     await evaluate_limits(world.settings, now=april + dt.timedelta(minutes=5))
     assert await Alarm.filter(kind=AlarmKind.ENERGY_LIMIT).count() == 2
+    await alarm.refresh_from_db()
+    assert alarm.occurrences == 1  # the same figure seen again is not a new occurrence
     # months without figures judge nothing: the alarms stay as they are
     await evaluate_limits(world.settings, now=dt.datetime(2026, 6, 10, 4, tzinfo=dt.UTC))
     assert await Alarm.filter(kind=AlarmKind.ENERGY_LIMIT, state=AlarmState.ACTIVE).count() == 2

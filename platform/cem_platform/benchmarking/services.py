@@ -159,6 +159,7 @@ class PeriodOut(msgspec.Struct, kw_only=True):
     actual: str | None  # null: no output (or no figure) in the period
     output: str | None
     complete: bool
+    as_of: dt.datetime | None  # when the figure was accounted
     lineage: str | None
     comparisons: list[Comparison]
     unresolved: list[Unresolved]
@@ -410,7 +411,12 @@ def _correction(c: Mapping[str, Any], inputs: _Inputs, label: str) -> Correction
                 adjustment="0",
             )
         return CorrectionOut(
-            input=c["input"], value=None, unit=definition.unit, origin="missing", source="not entered", adjustment=None
+            input=c["input"],
+            value=None,
+            unit=definition.unit,
+            origin="missing",
+            source=f"not entered for {label} (PUT /api/v1/benchmarking/inputs: the month's or the year's value)",
+            adjustment=None,
         )
     points = known.value
     if c.get("below") is not None:
@@ -555,9 +561,7 @@ async def analyse(
     zone = zoneinfo.ZoneInfo(enterprise.timezone)
     national = await version_of(NATIONAL, national_version)
     own_library = enterprise_library(enterprise.id)
-    own = await version_of(own_library, enterprise_version) if enterprise_version is not None else None
-    if enterprise_version is None:
-        own = await version_of(own_library)
+    own = await version_of(own_library, enterprise_version)
     versions = {NATIONAL: national.number if national else 0, own_library: own.number if own else 0}
     entries: list[tuple[str, Mapping[str, Any]]] = [
         *((NATIONAL, e) for e in (national.entries if national else [])),
@@ -659,6 +663,7 @@ async def _series(
                     actual=_text(actual),
                     output=_text(row.output) if row is not None else None,
                     complete=bool(row is not None and row.complete),
+                    as_of=row.as_of if row is not None else None,
                     lineage=f"/api/v1/emissions/{row.result_id}/lineage" if row is not None and row.result_id else None,
                     comparisons=comparisons,
                     unresolved=unresolved,
@@ -686,7 +691,7 @@ class LimitReport:
 
     enterprises: int = 0
     compared: int = 0
-    raised: int = 0
+    raised: int = 0  # raised, or seen again above the limit
     cleared: int = 0
     errors: dict[int, str] = dataclasses.field(default_factory=dict)
 
@@ -806,5 +811,8 @@ async def _raise(
             "text_en": comparison.text_en,
         },
         cause=cause,
+        # the figure's own time: the same figure seen again every run changes nothing; a figure accounted again with
+        # new inputs and still above counts one more occurrence
+        at=period.as_of,
         names={"process": process.name, "process_en": process.process_type.name_en},
     )
