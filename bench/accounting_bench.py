@@ -51,7 +51,13 @@ from cem_platform.accounting.engine import Quantity, SourceActivity, account
 from cem_platform.accounting.ledger import parse_ledger
 from cem_platform.accounting.library import EDITION_2015, SourceCategory
 from cem_platform.accounting.library_store import ParameterChange, change_parameters
-from cem_platform.accounting.models import ActivityRecord, EmissionResult, PendingRecalculation, PeriodKind
+from cem_platform.accounting.models import (
+    ActivityRecord,
+    EmissionResult,
+    EmissionSource,
+    PendingRecalculation,
+    PeriodKind,
+)
 from cem_platform.accounting.pending import mark
 from cem_platform.db import close_db, init_db, upgrade_db
 from cem_platform.identity.principal import Principal
@@ -99,7 +105,8 @@ async def add_sources(
     prefix: str = "",
 ) -> list[int]:
     """``meter_sources`` metered sources of every kind (each input its own totaliser) and ``manual_sources`` with
-    entered data, spread over the processes; the totalisers' point ids. Used by load_tests/seed_works.py too."""
+    entered data, spread over the processes (those of the first process at ``facility``); the totalisers' point ids.
+    Used by load_tests/seed_works.py too."""
     point_ids: list[int] = []
     for n in range(meter_sources + manual_sources):
         category, item, inputs, unit = KINDS[n % len(KINDS)]
@@ -122,6 +129,9 @@ async def add_sources(
             inventory.SourceIn(
                 code=f"S{n:03d}", name=f"source {n}", category=category, item=item,
                 process_id=processes[n % len(processes)].id if category not in ("electricity", "heat") else None,
+                facility_id=facility.id
+                if category not in ("electricity", "heat", "output") and n % len(processes) == 0
+                else None,
                 inputs=specs,
             ),
         )  # fmt: skip
@@ -325,6 +335,16 @@ async def measure(args: argparse.Namespace, enterprise_id: int) -> None:
     await statistics_read(
         "(f) statistics, energy, a year by day, by carrier", rows, enterprise_id, args.reads, plain, metric="energy"
     )
+    facility = await Facility.get(process__site__enterprise_id=enterprise_id, code="F1")
+    await statistics_read(
+        "(f) statistics, a facility (its sources), a year by day, by source", rows, enterprise_id, args.reads, plain,
+        facility=facility, dimension="source",
+    )  # fmt: skip
+    source = await EmissionSource.get(enterprise_id=enterprise_id, code="S000")
+    await statistics_read(
+        "(f) statistics, one source, energy, a year by day", rows, enterprise_id, args.reads, plain, source=source,
+        metric="energy",
+    )  # fmt: skip
     await read("(d) read a year by month", rows, enterprise_id, PeriodKind.MONTH, args.reads)
     rows.extend(await ledger_check(enterprise_id))
     baseline = engine_baseline(args.meter_sources + args.manual_sources, args.repeat)
