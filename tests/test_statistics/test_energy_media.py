@@ -291,3 +291,18 @@ async def test_the_demo_works_buys_oxygen_and_nitrogen_and_a_second_seed_adds_no
     assert again is not None and again.net_t == seeded.net_t
     assert await EmissionSource.filter(enterprise_id=seeded.enterprise_id).count() == sources
     assert await ActivityImport.filter(enterprise_id=seeded.enterprise_id).count() == imports
+
+
+async def test_media_data_missing_leaves_the_energy_incomplete_not_the_emissions(world: World) -> None:
+    headers = await world.login("a-accountant")
+    await _add(world, headers, [
+        ("COKE", "fuel_combustion", "coke", world.a.process.id, {"FC": "t"}, {}, [("FC", "1000")]),
+        ("IR.WATER", "energy_medium", "fresh_water", world.a.process.id, {"AD": "t"}, {}, []),
+    ])  # fmt: skip
+    reader = await world.login("a-executive")
+    [energy] = (await _stats(world, reader))["rows"]
+    [carbon] = (await _stats(world, reader, metric="emissions"))["rows"]
+    assert carbon["complete"] is True and energy["complete"] is False
+    result = await _march(world)
+    assert result.complete is True and result.lineage["energy"]["complete"] is False
+    assert any("IR.WATER" in note and "incomplete" in note for note in result.lineage["notes"])

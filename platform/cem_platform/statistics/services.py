@@ -357,6 +357,14 @@ class _Measure:
     def direct(self, figures: reads.KeptFigures) -> Decimal | None:
         return None
 
+    def complete(self, figures: reads.KeptFigures) -> bool:
+        """Whether the data behind the period's figure is complete."""
+        return figures.complete
+
+    def estimated(self, figures: reads.KeptFigures) -> bool:
+        """Whether any data behind the period's figure is estimated or prorated."""
+        return figures.estimated
+
     def output(self, figures: reads.KeptFigures) -> Decimal | None:
         """Crude steel (enterprise) or the process's product (one process: kept with the period's energy)."""
         if self.codes is None:
@@ -437,6 +445,14 @@ class _Energy(_Measure):
     def __init__(self, codes: tuple[str, ...] | None, equal_value: Decimal | None) -> None:
         super().__init__(codes)
         self.equal_value = equal_value
+
+    def complete(self, figures: reads.KeptFigures) -> bool:
+        """The result's data (fuels, electricity and heat are the emissions' too) and the energy-carrying media's,
+        which no emission figure uses: the energy keeps their quality apart (``energy.complete``)."""
+        return figures.complete and (figures.energy or {}).get("complete") is not False
+
+    def estimated(self, figures: reads.KeptFigures) -> bool:
+        return figures.estimated or (figures.energy or {}).get("estimated") is True
 
     def _carriers(self, entry: Mapping[str, Any]) -> dict[str, Decimal]:
         carriers = {k: Decimal(v) for k, v in (entry.get("by_carrier") or {}).items()}
@@ -578,8 +594,8 @@ def _row(
         intensity=measure.intensity(figures),
         output_value=output_value,
         value_intensity=_ratio(net, output_value),
-        complete=figures.complete,
-        estimated=figures.estimated,
+        complete=measure.complete(figures),
+        estimated=measure.estimated(figures),
         final=figures.final,
         kept=view.kept,
         pending=view.pending,
