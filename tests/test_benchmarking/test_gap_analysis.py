@@ -542,6 +542,10 @@ async def test_a_trend_over_months_a_year_and_the_enterprise_per_tonne_of_crude_
         ("SIN2.POWER", "purchased", "1000", "MWh"),
         ("SIN2.POWER", "exported", "0", "MWh"),
         ("SIN2.OUT", "AD", "3000", "t"),
+        ("BOF.POWER", "purchased", "1480", "MWh"),
+        ("BOF.POWER", "exported", "0", "MWh"),
+        ("LDG", "FC", "100", "10^4 Nm3"),
+        ("OUT.STEEL", "AD", "5000", "t"),
     ]:
         record = {"source_id": sources[code], "input": name, "value": value, "unit": unit, **april}
         added = await world.client.post(f"{API}/activity", headers=accountant, json=record)
@@ -566,11 +570,44 @@ async def test_a_trend_over_months_a_year_and_the_enterprise_per_tonne_of_crude_
     assert whole["period"] == "2026" and _close(whole["actual"], _kgce("2000", "5700"))
     assert _against(_subject(year, "SIN2"), "gb21256-2025.sintering")["reached"] == "2"
 
+    # a year's correction from the months' scrap ratios weighted by the converter's output, once every month has one
+    bof = processes["BOF"]
+    for month, ratio in (("2026-03", "10"), ("2026-04", "16")):
+        query = {"scope": "process", "id": bof.id, "period": "year", "from": "2026", "indicator": "process_energy"}
+        yearly = _against(_subject(await _gap(world, accountant, **query), "BOF"), "gb21256-2025.bof")
+        assert yearly["missing"] == ["scrap_ratio"]  # not yet every month with output has its value
+        entered = await world.client.put(
+            f"{BM}/inputs",
+            headers=accountant,
+            json={"process_id": bof.id, "name": "scrap_ratio", "period": month, "value": ratio, "source": "炼钢月报"},
+        )
+        assert entered.status_code == 200, entered.text
+    yearly = _against(_subject(await _gap(world, accountant, **query), "BOF"), "gb21256-2025.bof")
+    [scrap] = yearly["corrections"]
+    assert (scrap["origin"], scrap["value"], scrap["adjustment"]) == (
+        "months",
+        "12",
+        "2.76",
+    )  # (10x10000+16x5000)/15000
+    assert yearly["limit"] == "-9.24" and yearly["corrected"] is True
+
+    # an EAF whose size is not known: its size-class entries cannot be decided, and the answer says what to enter
+    eaf2 = await _process(world, "eaf_steelmaking", "EAF2", "2#电炉")
+    power = {"purchased": "MWh", "exported": "MWh"}
+    await _source(
+        world, accountant, eaf2, "EAF2.POWER", "electricity", "", power, {"purchased": "500", "exported": "0"}
+    )
+    await _source(world, accountant, eaf2, "EAF2.OUT", "output", "crude_steel", {"AD": "t"}, {"AD": "1000"})
+    await refresh_now()
+    unsized = _energy(_subject(await _gap(world, accountant, scope="process", id=eaf2.id), "EAF2"))["periods"][0]
+    assert unsized["comparisons"] == [] and len(unsized["unresolved"]) == 5
+    assert all("eaf_capacity" in u["reason"] and "capacity" in u["reason"] for u in unsized["unresolved"])
+
     # CO2: the enterprise per tonne of crude steel against worldsteel; EU ETS 2021-25 no longer applies in 2026
     carbon = await _gap(world, accountant, indicator="co2_intensity")
     works = _subject(carbon, world.a.enterprise.code)
     [row] = next(i for i in works["indicators"] if i["indicator"] == "co2_intensity")["periods"]
-    assert row["output"] == "20000" and row["actual"] is not None
+    assert row["output"] == "21000" and row["actual"] is not None
     references = {c["entry"]: c for c in row["comparisons"]}
     assert set(references) == {"worldsteel.global_2021", "worldsteel.bf_bof", "worldsteel.dri_eaf",
                                "worldsteel.scrap_eaf"}  # fmt: skip

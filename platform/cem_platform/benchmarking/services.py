@@ -116,7 +116,9 @@ class CorrectionOut(msgspec.Struct, kw_only=True):
     input: str
     value: str | None
     unit: str
-    origin: str  # entered, facility, zero (the entry says an input not entered means none), missing
+    # entered, months (a year from its months' values weighted by output), facility, zero (the entry says an input not
+    # entered means none), missing
+    origin: str
     source: str
     adjustment: str | None  # null: missing, not applied
 
@@ -332,17 +334,26 @@ def _input_json(row: CorrectionInput) -> dict[str, Any]:
 @dataclasses.dataclass(frozen=True, slots=True)
 class _Known:
     value: Decimal
-    origin: str  # entered or facility
+    origin: str  # entered, months or facility
     source: str
 
 
 class _Inputs:
-    """The inputs of one process: entered per month or year, and what its facilities say."""
+    """The inputs of one process: entered per month or year, what its facilities say, and for a year without its own
+    value, the months' values weighted by the process's monthly output (``outputs``) when every month with output has
+    one."""
 
-    def __init__(self, entered: Mapping[tuple[str, str], CorrectionInput], capacity: Decimal | None, facility: str):
+    def __init__(
+        self,
+        entered: Mapping[tuple[str, str], CorrectionInput],
+        capacity: Decimal | None,
+        facility: str,
+        outputs: Mapping[str, Decimal] | None = None,
+    ):
         self.entered = entered
         self.capacity = capacity
         self.facility = facility
+        self.outputs = outputs or {}
 
     def get(self, name: str, label: str) -> _Known | None:
         keys = [(name, label)] + ([(name, label[:4])] if len(label) == 7 else [])
@@ -350,14 +361,46 @@ class _Inputs:
             row = self.entered.get(key)
             if row is not None:
                 return _Known(Decimal(row.value), "entered", f"{row.source} ({row.period}, {row.entered_by})")
+        if len(label) == 4:
+            weighted = self._weighted(name, label)
+            if weighted is not None:
+                return weighted
         if name == "eaf_capacity" and self.capacity is not None:
             return _Known(self.capacity, "facility", f"capacity of {self.facility}")
         return None
 
+    def _weighted(self, name: str, year: str) -> _Known | None:
+        months = {m: o for m, o in self.outputs.items() if m.startswith(f"{year}-") and o > 0}
+        rows = [self.entered.get((name, m)) for m in sorted(months)]
+        if not months or any(r is None for r in rows):
+            return None
+        total = sum(months.values(), Decimal(0))
+        value = sum((Decimal(r.value) * months[r.period] for r in rows if r is not None), Decimal(0)) / total
+        return _Known(value, "months", f"the {len(rows)} months' values of {year} weighted by the process's output")
 
-async def _inputs_of(process: Process, labels: Sequence[str]) -> _Inputs:
+
+def _months_of(labels: Sequence[str]) -> list[str]:
+    return [f"{year}-{month:02d}" for year in sorted({label[:4] for label in labels}) for month in range(1, 13)]
+
+
+async def _inputs_of(
+    principal: Principal,
+    enterprise: Enterprise,
+    process: Process,
+    kind: PeriodKind,
+    labels: Sequence[str],
+    span: tuple[dt.datetime, dt.datetime],
+    now: dt.datetime | None,
+) -> _Inputs:
     wanted = set(labels) | {label[:4] for label in labels}
+    if kind is PeriodKind.YEAR:
+        wanted |= set(_months_of(labels))
     rows = await CorrectionInput.filter(process_id=process.id, period__in=sorted(wanted))
+    outputs: dict[str, Decimal] = {}
+    if kind is PeriodKind.YEAR and any(r.period_kind == "month" for r in rows):
+        monthly = await statistics_of(principal, enterprise.id, PeriodKind.MONTH, *span, metric="energy",
+                                      process=process, now=now)  # fmt: skip
+        outputs = {row.label: row.output for row in monthly.rows if row.output is not None}
     eafs = await Facility.filter(process_id=process.id, active=True, facility_type__code="eaf", capacity__isnull=False)
     sized = [(Decimal(f.capacity), f.name) for f in eafs if f.capacity_unit.strip() == "t" and f.capacity is not None]
     largest = max(sized, default=None)
@@ -365,6 +408,7 @@ async def _inputs_of(process: Process, labels: Sequence[str]) -> _Inputs:
         {(r.name, r.period): r for r in rows},
         largest[0] if largest is not None else None,
         largest[1] if largest is not None else "",
+        outputs,
     )
 
 
@@ -583,7 +627,7 @@ async def analyse(
             for lib, e in entries
             if e.get("process_type") == p.process_type.code and e.get("process_code") in (None, p.code)
         ]
-        inputs = await _inputs_of(p, labels)
+        inputs = await _inputs_of(principal, enterprise, p, kind, labels, (start, end), now)
         series = await _series(
             principal, enterprise, kind, start, end, labels, zone, wanted, mine, inputs, p, kinds, now
         )
