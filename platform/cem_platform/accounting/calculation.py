@@ -25,7 +25,7 @@ import hashlib
 import json
 import zoneinfo
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -35,6 +35,7 @@ from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from cem_platform.accounting import units
+from cem_platform.accounting.balance import BALANCE, MADE, Peer, balanced
 from cem_platform.accounting.energy import MEDIUM, EnergyCoefficients, MediumLine, energy_of
 from cem_platform.accounting.engine import (
     AccountingResult,
@@ -45,7 +46,7 @@ from cem_platform.accounting.engine import (
     account,
 )
 from cem_platform.accounting.formulas import PRECISION, AccountingError
-from cem_platform.accounting.inventory import OUTPUT, OUTPUT_VALUE, OUTPUT_VALUE_UNIT, enterprise_for
+from cem_platform.accounting.inventory import OUTPUT, OUTPUT_VALUE, OUTPUT_VALUE_UNIT, balance_inputs, enterprise_for
 from cem_platform.accounting.library import (
     EDITION_2015,
     CategoryGroup,
@@ -355,18 +356,83 @@ async def _part_quantities(
     hi: dt.datetime,
     zone: zoneinfo.ZoneInfo,
     records: Mapping[tuple[int, str], list[ActivityRecord]],
+    sources: Sequence[EmissionSource] = (),
 ) -> dict[str, Quantity]:
-    """The activity of one month's part of a period (its meters read for that part alone)."""
+    """The activity of one month's part of a period (its meters read for that part alone; a balance input from
+    its maker's balance over that part, read from ``sources``)."""
     metered = {}
     for name, spec in (source.inputs or {}).items():
         if spec["origin"] == "meter":
             [metered[(source.id, name)]] = await meter_quantities(
                 _terms(spec), [(lo, hi)], str(spec["unit"]), zone=zone, enterprise_id=source.enterprise_id
             )
+    peers: dict[int, dict[str, Quantity]] = {}
+    in_service: set[int] = set()
+    if balance_inputs(source):
+        for peer in _balance_peers(source, sources):
+            if (window := _in_service(peer, lo, hi, zone)) is not None:
+                in_service.add(peer.id)
+                if not balance_inputs(peer):
+                    peers[peer.id] = await _part_quantities(peer, *window, zone, records)
     return {
-        name: await _input_quantity(source, name, spec, lo, hi, zone, records, metered)
+        name: _balance_input(source, name, spec, sources, peers, in_service)
+        if spec["origin"] == BALANCE
+        else await _input_quantity(source, name, spec, lo, hi, zone, records, metered)
         for name, spec in sorted((source.inputs or {}).items())
     }
+
+
+def _balance_peers(source: EmissionSource, sources: Sequence[EmissionSource]) -> list[EmissionSource]:
+    """The sources of ``source``'s balance: its maker's generation lines and sales of the item, and the item's
+    other transfers from that maker (those with a balance input too)."""
+    maker, item = source.from_process_id, source.item
+    return [
+        s
+        for s in sources
+        if s.id != source.id
+        and s.item == item
+        and (
+            (s.direction in (MADE, "sold") and s.process_id == maker)
+            or (s.direction == "transfer" and s.from_process_id == maker)
+        )
+    ]
+
+
+def _balance_input(
+    source: EmissionSource,
+    name: str,
+    spec: Mapping[str, Any],
+    sources: Sequence[EmissionSource],
+    computed: Mapping[int, Mapping[str, Quantity]],
+    in_service: Container[int],
+) -> Quantity:
+    """The input ``name`` of a balance user: its share of what its maker made and nobody else was seen to use
+    (``computed``: the quantities of the other sources, before signs; ``in_service``: the ids of the sources in
+    service over the period; see balance.py for the rule)."""
+    share = Decimal(spec["share"])
+    shares_total = share
+    made: list[Peer] = []
+    used: list[Peer] = []
+    sold: list[Peer] = []
+    for peer in _balance_peers(source, sources):
+        if peer.direction == "transfer" and name in (others := balance_inputs(peer)):
+            if peer.id in in_service:
+                shares_total += others[name]  # another balance user: it shares the rest, it is not subtracted
+            continue
+        quantities = computed.get(peer.id)
+        if quantities is None:
+            continue  # not in service over the period
+        if name not in quantities:
+            raise AccountingError(
+                f"{source.code}.{name} is balanced against {peer.code}, which has no input {name}.",
+                hint="The generation, the sales and the users of one item are sources of one category.",
+            )
+        line = Peer(peer.code, quantities[name])
+        (made if peer.direction == MADE else sold if peer.direction == "sold" else used).append(line)
+    return balanced(
+        label=f"{source.code}.{name}", unit=str(spec["unit"]), share=share, shares_total=shares_total, made=made,
+        used=used, sold=sold,
+    )  # fmt: skip
 
 
 def _sum_quantities(quantities: Sequence[Quantity], what: str) -> Quantity | None:
@@ -561,15 +627,23 @@ async def _account_period(
     media: list[MediumLine] = []  # energy-carrying media: energy only, no emission term sees them
     values: list[Quantity] = []  # the output value (10^4 CNY): money, never a product's tonnes
     outputs: dict[str, list[Quantity]] = defaultdict(list)
-    for source in sources:
+    computed: dict[int, dict[str, Quantity]] = {}  # each source's quantities before signs: what balances read
+    in_service = {s.id for s in sources if _in_service(s, start, end, zone) is not None}
+    # a balance user once every other source's quantities are known (balance.py)
+    for source in sorted(sources, key=lambda s: bool(balance_inputs(s))):
         window = _in_service(source, start, end, zone)
         if window is None:
             continue  # not in service in this period (not yet, or retired)
         process = process_codes[source.process_id][0] if source.process_id else ENTERPRISE_LEVEL
         quantities = {
-            name: await _input_quantity(source, name, spec, *window, zone, records, metered)
+            name: _balance_input(source, name, spec, sources, computed, in_service)
+            if spec["origin"] == BALANCE
+            else await _input_quantity(source, name, spec, *window, zone, records, metered)
             for name, spec in sorted((source.inputs or {}).items())
         }
+        computed[source.id] = quantities
+        if source.direction == MADE:
+            continue  # a generation line feeds its maker's balance, and nothing else
         quantities = _signed(source, quantities)
         if window != (start, end):
             days = f"{source.in_service_from or '…'} – {source.in_service_until or '…'}"
@@ -595,7 +669,7 @@ async def _account_period(
             # Monthly measured parameters over a longer period: each month is accounted with its own values and
             # the parts add up (the guideline's consumption- and energy-weighted annual averages give the same sum).
             for lo, hi, month in parts:
-                part = _signed(source, await _part_quantities(source, lo, hi, zone, records))
+                part = _signed(source, await _part_quantities(source, lo, hi, zone, records, sources))
                 activities.append(_activity(source, process, part, month, f"{source.code}@{month}"))
                 if source.direction == "transfer":
                     activities.append(_transferred(activities[-1], source, process_codes))
@@ -699,7 +773,6 @@ def _by_source(lineage: Mapping[str, Any]) -> dict[str, dict[str, str]]:
         code: {k: units.exact_text(v) if isinstance(v, Decimal) else v for k, v in entry.items()}
         for code, entry in sums.items()
     }
-
 
 
 def _line_name(source_id: str, names: Mapping[str, str]) -> str:

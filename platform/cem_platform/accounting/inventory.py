@@ -26,7 +26,9 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from cem_platform.accounting import pending, units
+from cem_platform.accounting.balance import BALANCE, MADE, check_share
 from cem_platform.accounting.energy import ENERGY_LIBRARY, MEDIUM, SEEDED, medium_units
+from cem_platform.accounting.formulas import AccountingError
 from cem_platform.accounting.ledger import LedgerInput, LedgerRow, parse_ledger, row_from_json, row_to_json
 from cem_platform.accounting.library import EDITION_2015, EDITIONS, GridFactorKind, SourceCategory
 from cem_platform.accounting.library_store import load_energy
@@ -164,9 +166,7 @@ def _check_service(first: dt.date | None, last: dt.date | None) -> None:
         )
 
 
-async def _check_inputs(
-    enterprise_id: int, category: str, inputs: Mapping[str, Any], item: str = ""
-) -> dict[str, Any]:
+async def _check_inputs(enterprise_id: int, category: str, inputs: Mapping[str, Any], item: str = "") -> dict[str, Any]:
     expected = activity_inputs(category, item)
     if set(inputs) != set(expected):
         raise InvalidInputError(
@@ -178,10 +178,8 @@ async def _check_inputs(
         if not isinstance(spec, Mapping):
             raise InvalidInputError(f"Input {name}: give an object with origin and unit.")
         origin = str(spec.get("origin", ""))
-        if origin not in {o.value for o in ActivityOrigin}:
-            raise InvalidInputError(
-                f"Input {name}: origin {origin!r} is not one of {', '.join(o.value for o in ActivityOrigin)}."
-            )
+        if origin not in _INPUT_ORIGINS:
+            raise InvalidInputError(f"Input {name}: origin {origin!r} is not one of {', '.join(_INPUT_ORIGINS)}.")
         unit = str(spec.get("unit", ""))
         if not any(_converts(unit, target) for target in expected[name]):
             raise InvalidInputError(
@@ -193,8 +191,66 @@ async def _check_inputs(
             entry["points"] = await _check_points(enterprise_id, name, entry["unit"], spec.get("points"))
         elif spec.get("points"):
             raise InvalidInputError(f"Input {name}: points belong only to origin meter.")
+        if origin == BALANCE:
+            try:
+                entry["share"] = str(check_share(spec.get("share"), f"Input {name}: share"))
+            except AccountingError as err:
+                raise InvalidInputError(err.message, hint=err.hint) from None
+        elif spec.get("share") is not None:
+            raise InvalidInputError(f"Input {name}: a share belongs only to origin balance.")
         checked[name] = entry
     return checked
+
+
+#: Where an input's data comes from: records and meters (ActivityOrigin), or its maker's balance (balance.py).
+_INPUT_ORIGINS = (*(o.value for o in ActivityOrigin), BALANCE)
+
+
+def balance_inputs(source: EmissionSource) -> dict[str, Decimal]:
+    """The inputs of ``source`` whose quantity is its maker's balance, with their shares."""
+    return {
+        name: Decimal(spec["share"]) for name, spec in (source.inputs or {}).items() if spec.get("origin") == BALANCE
+    }
+
+
+async def _check_balance(
+    enterprise_id: int,
+    source_id: int | None,
+    direction: str,
+    process_id: int | None,
+    from_process_id: int | None,
+    item: str,
+    inputs: Mapping[str, Any],
+) -> None:
+    """A generation line (direction made) belongs to its maker; a balance input to a transfer from a maker, and
+    the shares of one maker's balance users of one item add up to at most 1."""
+    if direction == MADE and process_id is None:
+        raise InvalidInputError(
+            "A generation line (direction made) belongs to the process that makes it: give process_id.",
+        )
+    shares = {name: Decimal(spec["share"]) for name, spec in inputs.items() if spec.get("origin") == BALANCE}
+    if not shares:
+        return
+    if direction != "transfer" or from_process_id is None:
+        raise InvalidInputError(
+            "An input from the balance is the rest of what a process makes: the source is a transfer from it.",
+            hint="Set direction 'transfer' and from_process_id (the maker, which has a line with direction 'made').",
+        )
+    peers = EmissionSource.filter(
+        enterprise_id=enterprise_id, direction="transfer", from_process_id=from_process_id, item=item, active=True
+    )
+    if source_id is not None:
+        peers = peers.exclude(id=source_id)
+    for peer in await peers:
+        for name, share in balance_inputs(peer).items():
+            if name in shares:
+                shares[name] += share
+    for name, total in shares.items():
+        if total > 1:
+            raise InvalidInputError(
+                f"Input {name}: the balance shares of this maker's {item or 'item'} users would add up to {total}.",
+                hint="Together they are at most 1 (what is left is flared or lost and stays at the maker).",
+            )
 
 
 def _converts(unit: str, target: str) -> bool:
@@ -458,6 +514,7 @@ async def create_source(principal: Principal, enterprise_id: int, data: SourceIn
     _check_service(data.in_service_from, data.in_service_until)
     direction = _direction(category, data.item or "", data.direction)
     await _check_transfer(enterprise_id, direction, data.process_id, data.from_process_id)
+    await _check_balance(enterprise_id, None, direction, data.process_id, data.from_process_id, data.item or "", inputs)
     if await EmissionSource.filter(enterprise_id=enterprise_id, code=data.code).exists():
         raise ConflictError(f"Source code {data.code!r} exists in this enterprise.", hint="Pick another code.")
     async with in_transaction():
@@ -510,7 +567,7 @@ def _service_days(source: EmissionSource, data: SourceIn, was_active: bool, zone
 #: By-products of an integrated works that may leave the boundary (sold): their consumption may be entered net of
 #: what is sold (negative when more is sold than burned), or the sale on its own line (direction "sold").
 BY_PRODUCTS = frozenset({"blast_furnace_gas", "coke_oven_gas", "converter_gas", "tar", "crude_benzene"})
-DIRECTIONS = ("consumed", "sold", "transfer")
+DIRECTIONS = ("consumed", "sold", "transfer", MADE)
 #: Categories whose quantity may leave the boundary: by-product fuels sold, electricity and heat exported.
 _SOLD_CATEGORIES = (SourceCategory.FUEL_COMBUSTION.value, SourceCategory.ELECTRICITY.value, SourceCategory.HEAT.value)
 
@@ -537,7 +594,7 @@ def _direction(category: str, item: str, text: str | None) -> str:
             f"Only by-products ({', '.join(sorted(BY_PRODUCTS))}), electricity and heat are sold or exported.",
             hint="A purchased fuel or a material is consumed; enter what is consumed.",
         )
-    if value == "transfer" and category not in _TRANSFER_CATEGORIES:
+    if value in ("transfer", MADE) and category not in _TRANSFER_CATEGORIES:
         raise InvalidInputError(
             f"A {category} source is not transferred between processes.",
             hint="Fuels (coke, by-product gases), raw materials (hot metal), electricity, heat and energy-carrying "
@@ -589,8 +646,10 @@ async def update_source(principal: Principal, source_id: int, data: SourceIn) ->
         raise InvalidInputError("The category of a source cannot change; retire it and add a new one.")
     before = audit.snapshot(source)
     was_active = source.active
-    if source.category == OUTPUT and data.item is not None and (data.item == OUTPUT_VALUE) != (
-        source.item == OUTPUT_VALUE
+    if (
+        source.category == OUTPUT
+        and data.item is not None
+        and (data.item == OUTPUT_VALUE) != (source.item == OUTPUT_VALUE)
     ):
         raise InvalidInputError(
             "An output value (10^4 CNY) and a product output (t) do not turn into each other.",
@@ -620,6 +679,10 @@ async def update_source(principal: Principal, source_id: int, data: SourceIn) ->
         wanted = data.from_process_id if data.from_process_id is not None else kept
         await _check_transfer(source.enterprise_id, source.direction, source.process_id, wanted)
         source.from_process_id = wanted
+    await _check_balance(
+        source.enterprise_id, source.id, source.direction, source.process_id, source.from_process_id, source.item,
+        source.inputs or {},
+    )  # fmt: skip
     if source.category == MEDIUM and (data.item is not None or data.inputs is not None or data.overrides is not None):
         await _check_medium(source.item, source.inputs, source.overrides or {})
     _service_days(source, data, was_active, zoneinfo.ZoneInfo(enterprise.timezone))
@@ -707,6 +770,11 @@ async def _writable_input(source: EmissionSource, input_name: str) -> dict[str, 
     if spec is None:
         raise InvalidInputError(
             f"Source {source.code} has no activity input {input_name!r}; it has {', '.join(source.inputs or {})}."
+        )
+    if spec.get("origin") == BALANCE:
+        raise InvalidInputError(
+            f"Input {input_name} of {source.code} is the rest of its maker's balance: nothing is entered for it.",
+            hint="Enter the generation and the metered users at the maker, or give the input another origin.",
         )
     return dict(spec)
 
@@ -875,7 +943,7 @@ async def enterable_inputs(principal: Principal, enterprise_id: int) -> list[Ent
             continue
         for name, spec in sorted((source.inputs or {}).items()):
             origin = str(spec.get("origin", ""))
-            if field and origin not in FIELD_ORIGINS:
+            if origin == BALANCE or (field and origin not in FIELD_ORIGINS):
                 continue
             unit = units.canonical(str(spec["unit"]))
             out.append(EnterableInput(source, site_id, name, unit, origin, _entry_units_cached(unit)))

@@ -120,6 +120,7 @@ class EmissionSource(Model):
         {"FC": {"origin": "meter", "points": [{"id": 12, "sign": 1}, {"id": 13, "sign": -1}]},
          "NCV": ...}                                       # only activity inputs, never parameters
         {"AD": {"origin": "manual", "unit": "t"}}          # manual, import and feed read ActivityRecord rows
+        {"FC": {"origin": "balance", "unit": "10^4 Nm3", "share": "0.25"}}  # a share of the maker's balance
 
     ``overrides`` holds measured parameter values replacing the edition's defaults for this source:
     ``{"NCV": {"value": "28.1", "unit": "GJ/t", "origin": "lab report 2025-07"}}``.
@@ -147,7 +148,9 @@ class EmissionSource(Model):
     # exported), entered as a positive quantity and accounted with a minus sign. "transfer": what one process makes
     # and another uses inside the works (coke, by-product gas, hot metal, sub-metered electricity): it counts at
     # ``process`` (the user) and, with a minus sign, at ``from_process_id`` (the maker; None: the enterprise level,
-    # e.g. the grid tie), so the processes follow the carbon and the enterprise's total is unchanged
+    # e.g. the grid tie), so the processes follow the carbon and the enterprise's total is unchanged. "made": what a
+    # process makes (its by-product gas generation), which feeds the balance of its unmetered users (balance.py) and
+    # counts nowhere else
     direction = fields.CharField(max_length=8, default="consumed")
     from_process_id = fields.IntField(null=True)
     active = fields.BooleanField(default=True)
