@@ -563,12 +563,34 @@ async def test_a_trend_over_months_a_year_and_the_enterprise_per_tonne_of_crude_
     assert _close(trend["change"], _kgce("1000", "3000") - _kgce("1000", "2700"))
     assert _close(trend["slope"], _kgce("1000", "3000") - _kgce("1000", "2700"), "0.00005")
 
-    # the year: 2,000 MWh over 5,700 t of sinter, level 2
+    # a yearly target of the enterprise's own, for this one process
+    target = {"kind": "target", "process_type": "sintering", "process_code": "SIN2", "indicator": "process_energy",
+              "unit": "kgce/t", "name": "2#烧结 2026 年目标", "levels": [{"name": "target", "value": "44"}],
+              "year": 2026, "source": "2026 年能源目标责任书", "edition": "2026"}  # fmt: skip
+    added = await world.client.post(
+        f"{BM}/versions",
+        headers=accountant,
+        json={
+            "library": "enterprise",
+            "enterprise_id": world.a.enterprise.id,
+            "reason": "2026 targets",
+            "changes": [{"code": "target.sin2", "entry": target}],
+        },
+    )
+    assert added.status_code == 201, added.text  # the session's step-up (its sign-in with TOTP) is still fresh
+
+    # the year: 2,000 MWh over 5,700 t of sinter, level 2, and within its target
     year = await _gap(world, accountant, scope="process", id=sin2.id, period="year", indicator="process_energy",
                       **{"from": "2026"})  # fmt: skip
     [whole] = _energy(_subject(year, "SIN2"))["periods"]
     assert whole["period"] == "2026" and _close(whole["actual"], _kgce("2000", "5700"))
     assert _against(_subject(year, "SIN2"), "gb21256-2025.sintering")["reached"] == "2"
+    aim = _against(_subject(year, "SIN2"), "target.sin2")
+    assert aim["kind"] == "target" and aim["reached"] == "target" and aim["text"].startswith("目标, 优于目标 0.88")
+    other = await _gap(world, accountant, scope="process", id=processes["SIN1"].id, period="year", **{"from": "2026"})
+    assert "target.sin2" not in {c["entry"] for c in _energy(_subject(other, "SIN1"))["periods"][0]["comparisons"]}
+    earlier = await _gap(world, accountant, scope="process", id=sin2.id, period="year", **{"from": "2025"})
+    assert _energy(_subject(earlier, "SIN2"))["periods"][0]["actual"] is None  # no figure, nothing compared
 
     # a year's correction from the months' scrap ratios weighted by the converter's output, once every month has one
     bof = processes["BOF"]
