@@ -132,7 +132,7 @@ async def test_facility_and_output_value_in_both_languages(
     facility = {**MARCH_APRIL, "scope": "facility:BF1", "dimension": "source"}
     zh = await look(
         browser, base_url, "facility-zh", ["设施视图：1#高炉", "分期排放（按排放源）", "COKE.BF1 COKE.BF1 name"],
-        session=await session_of(base_url, world, "a-executive"), options=facility, colours=(),
+        session=await session_of(base_url, world, "a-executive"), options=facility, colours=(), scroll=900,
     )  # fmt: skip
     assert {"设施和排放源没有自己的产品，不计每吨强度", "返回全企业", "LIME.BF1 LIME.BF1 name"} <= set(zh)
     assert not any(t.startswith(("stats.", "console.")) for t in zh)

@@ -392,12 +392,15 @@ class StatisticsSection(Section):
             below=[self._sheet_table(board.structure(tr), links=answer.dimension in ("process", "source"))],
         )
         per = t(_PER.get(answer.scope, "stats.stat.intensity_enterprise"))
+        own_product = answer.scope not in ("facility", "source")  # a facility or a source has none: no intensity
         intensity = chart_card(
             board.caption(tr, "chart.intensity"),
             self._intensity_chart(),
-            [LegendEntry(f"{t(board.key('series.intensity'))} ({per})", SERIES_COLOURS[5], line=True)],
+            [LegendEntry(f"{t(board.key('series.intensity'))} ({per})", SERIES_COLOURS[5], line=True)]
+            if own_product
+            else [],
             subtitle=t(board.key("chart.intensity_about")),
-            empty=t(board.key("chart.intensity_empty")),
+            empty=t(board.key("chart.intensity_empty")) if own_product else t("stats.stat.no_product"),
             height=200,
             expand=True,
         )
@@ -610,10 +613,11 @@ class StatisticsSection(Section):
         async def open_() -> None:
             await opens()
 
+        # a source by its code beside the pie (its name in the tooltip): the card is narrow, the shares must show
         return ft.TextButton(
-            content=caption,
+            content=code if by_source else caption,
             icon=ft.Icons.OPEN_IN_NEW,
-            tooltip=self.t("stats.open_source" if by_source else "stats.open_process"),
+            tooltip=f"{self.t('stats.open_source')}: {caption}" if by_source else self.t("stats.open_process"),
             on_click=self.ui.act(open_),
             style=ft.ButtonStyle(padding=ft.Padding.symmetric(horizontal=4)),
         )
