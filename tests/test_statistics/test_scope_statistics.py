@@ -265,3 +265,36 @@ async def test_a_result_kept_before_source_figures_is_accounted_for_the_answer(w
     assert row["net"] == kept["rows"][0]["net"]
     # the enterprise's own figures do not need them: still read as kept
     assert (await _stats(world, reader))["rows"][0]["kept"] is True
+
+
+async def test_an_energy_carrying_medium_counts_in_its_facilitys_energy_only(world: World) -> None:
+    """Fresh water used at BF1 (10,000 t at GB/T 2589's 0.0857 kgce/t: 0.857 tce) adds to the facility's energy as
+    its own carrier, and nothing to its emissions."""
+    headers = await world.login("a-accountant")
+    ids = await _works(world, headers)
+    reader = await world.login("a-executive")
+    before = await _stats(world, reader, scope="facility", id=ids["BF1"], dimension="source")
+    energy_before = await _stats(world, reader, scope="facility", id=ids["BF1"], metric="energy")
+    body = {
+        "enterprise_id": world.a.enterprise.id, "code": "WATER.BF1", "name": "1#高炉新水", "category": "energy_medium",
+        "item": "fresh_water", "process_id": world.a.process.id, "facility_id": ids["BF1"],
+        "inputs": {"AD": {"origin": "manual", "unit": "t"}},
+    }  # fmt: skip
+    response = await world.client.post(f"{API}/sources", headers=headers, json=body)
+    assert response.status_code == 201, response.text
+    record = {"source_id": response.json()["id"], "input": "AD", "value": "10000", "unit": "t", **MONTH}
+    assert (await world.client.post(f"{API}/activity", headers=headers, json=record)).status_code == 201
+    await refresh_now()
+    water = Decimal("0.857")
+    energy = await _stats(world, reader, scope="facility", id=ids["BF1"], metric="energy")
+    [row] = energy["rows"]
+    carriers = {p["key"]: Decimal(p["value"]) for p in row["parts"]}
+    assert carriers["fresh_water"] == water
+    assert Decimal(row["net"]) == Decimal(energy_before["rows"][0]["net"]) + water
+    alone = await _stats(world, reader, scope="source", id=response.json()["id"], metric="energy")
+    assert Decimal(alone["rows"][0]["net"]) == water
+    after = await _stats(world, reader, scope="facility", id=ids["BF1"], dimension="source")
+    assert after["rows"][0]["net"] == before["rows"][0]["net"]  # no emission term sees a medium
+    assert Decimal({p["key"]: p["value"] for p in after["rows"][0]["parts"]}["WATER.BF1"]) == 0
+    categories = await _stats(world, reader, scope="facility", id=ids["BF1"], dimension="category")
+    assert "energy_medium" not in {p["key"] for p in categories["rows"][0]["parts"]}
