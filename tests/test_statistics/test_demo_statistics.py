@@ -2,7 +2,8 @@
 
 Before transfers, the coke ovens carried about 73 % of the process emissions (all washed coal was booked there) and
 the power plant, the hot mill and the converter nothing. Now coke, by-product gases, hot metal and sub-metered
-electricity are followed to where they are used.
+electricity are followed to where they are used, and the users without a meter take their share of their maker's
+balance.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from cem_platform.org.models import Process
 from tests.test_platform.world import World
 
 
@@ -40,5 +42,13 @@ async def test_the_demo_processes_follow_the_carbon_and_the_energy(world: World)
         assert processes[code] > 0, (code, processes)  # the gas burned, the hot metal's carbon, the EAF's electricity
     energy = await _last_month(world, headers, seeded.enterprise_id, seeded.month, metric="energy", dimension="process")
     tce = {p["key"]: Decimal(p["value"]) for p in energy["parts"]}
-    assert tce["BOF"] < 0 < tce["PW"], tce  # the converter recovers its gas for the lime kiln
+    assert tce["BOF"] < 0 < tce["PW"], tce  # the converter recovers its gas for the lime kiln and the power plant
     assert sum(tce.values()) == Decimal(energy["net"])
+    # the unmetered users take their share of the makers' balances (generation less the metered users)
+    assert processes["SN"] > 0 and tce["SN"] > 0 and tce["CK"] > 0, tce
+    # every process with a product has its emissions and energy per tonne of it
+    for code in ("CK", "SN", "IR", "BOF", "EAF", "HR", "LK"):
+        process = await Process.get(code=code, site__enterprise_id=seeded.enterprise_id)
+        for metric in ("emissions", "energy"):
+            row = await _last_month(world, headers, process.id, seeded.month, scope="process", metric=metric)
+            assert row["intensity"] is not None, (code, metric, row)

@@ -8,26 +8,29 @@ confirmation as a user's upload; those records substitute for the meters over th
 boundary rules: coal bought for the coke ovens, PCI coal and natural gas are fuels (coke and by-product gases
 made and used inside the works are not counted again); limestone and dolomite are fluxes; EAF electrodes;
 purchased and exported electricity at the grid tie; purchased steam as heat (enthalpy stated in the ledger);
-crude steel from both shops as fixed carbon and as the output for the intensity.
+crude steel from both shops as fixed carbon and as the output for the intensity; every other process's product
+(coke, sinter, hot metal, hot-rolled strip taken as the slabs charged, quicklime) as its output, the denominator of its
+emission and energy per tonne.
 
 What the works makes and uses inside are transfers (:data:`TRANSFERS`), metered where they are used: coke from the
 coke ovens burned in the blast furnace, blast-furnace gas burned at the power plant and the reheating furnace, coke
 oven gas at the power plant, converter gas in the lime kiln, hot metal charged to the converter (its carbon at
 pig iron's factor), and the electricity the EAF and the hot mill's sub-meters measure, from the grid tie. Each counts
 where it is used and, with a minus sign, where it is made, so every process carries the carbon and energy that leave
-it and the enterprise's total is what was bought. Gas made and not metered at a user (flared, lost) stays with its
-maker. Two simplifications, said here: the reheating furnace's and the lime kiln's "mixed gas" meters are booked as
-blast-furnace and converter gas, and the sub-metered electricity is taken as bought (the own generation's carbon is
-the power plant's gas).
+it and the enterprise's total is what was bought. The makers meter their gas (generation lines, direction "made"),
+and the users the simulated plant has no meter for take their share of the maker's balance (:data:`BALANCED`): the
+coke ovens' underfiring with blast-furnace gas, the sinter strand's ignition and the hot stoves' enrichment with
+coke-oven gas, the power plant's converter gas from the gas holder; what is left of each gas (the hot stoves'
+blast-furnace gas, the coke ovens' own underfiring, flaring) stays with its maker. Two simplifications, said here:
+the reheating furnace's and the lime kiln's "mixed gas" meters are booked as blast-furnace and converter gas, and the
+sub-metered electricity is taken as bought (the own generation's carbon is the power plant's gas).
 
 Energy-carrying media (:data:`MEDIA`): the works has no oxygen plant of its own; oxygen and nitrogen come from the
 industrial-gas company's air separation unit at the fence, invoiced monthly, so they are bought (counted at the
 enterprise, in tce only: no emission) and entered from the ledger at the blast furnace (oxygen enrichment; nitrogen
 for coal injection and purging) and the EAF (oxygen lancing). The simulated plant has no meters for them: the ledger
-derives them from the output at typical specific consumptions. The converter's oxygen (about 55 Nm3/t) is left out on
-purpose: the demo credits the converter only with the gas metered at the lime kiln (its other recovered gas is not
-metered at a user), and its oxygen would outweigh that understated credit and hide the negative process energy a
-converter shows.
+derives them from the output at typical specific consumptions. The converter's oxygen (about 55 Nm3/t) is left out:
+the demo's converter is credited with the gas burned at the lime kiln and its share at the power plant only.
 """
 
 from __future__ import annotations
@@ -81,6 +84,36 @@ SOURCES: list[tuple[str, str, str, str, str | None, dict[str, tuple[str, list[tu
     ),
     ("OUT.BOF", "转炉粗钢产量", "output", "crude_steel", "BOF", {"AD": ("t", [("BOF.LD1.STEEL", 1)])}),
     ("OUT.EAF", "电炉粗钢产量", "output", "crude_steel", "EAF", {"AD": ("t", [("EAF.EF1.STEEL", 1)])}),
+    ("OUT.CK", "焦炭产量", "output", "coke", "CK", {"AD": ("t", [("CK.CO1.COKE", 1)])}),
+    ("OUT.SN", "烧结矿产量", "output", "sinter", "SN", {"AD": ("t", [("SN.SM1.SINTER", 1)])}),
+    ("OUT.IR", "铁水产量", "output", "hot_metal", "IR", {"AD": ("t", [("IR.BF1.HM", 1)])}),
+    ("OUT.HR", "热轧产量（按装炉坯计）", "output", "hot_rolled_strip", "HR", {"AD": ("t", [("HR.RF1.SLAB", 1)])}),
+    ("OUT.LK", "石灰产量", "output", "quicklime", "LK", {"AD": ("t", [("LK.LK1.LIME", 1)])}),
+    # generation lines (direction made): what the makers' gas meters read, the balance of the unmetered users
+    (
+        "IR.BFG.MADE",
+        "高炉煤气发生量",
+        "fuel_combustion",
+        "blast_furnace_gas",
+        "IR",
+        {"FC": ("10^4 Nm3", [("IR.BF1.BFG", 1)])},
+    ),
+    (
+        "CK.COG.MADE",
+        "焦炉煤气发生量",
+        "fuel_combustion",
+        "coke_oven_gas",
+        "CK",
+        {"FC": ("10^4 Nm3", [("CK.CO1.COG", 1)])},
+    ),
+    (
+        "BOF.LDG.MADE",
+        "转炉煤气回收量",
+        "fuel_combustion",
+        "converter_gas",
+        "BOF",
+        {"FC": ("10^4 Nm3", [("BOF.LD1.LDG", 1)])},
+    ),
     # transfers (maker in TRANSFERS), at the process that uses them
     ("IR.COKE", "高炉焦炭（自产）", "fuel_combustion", "coke", "IR", {"FC": ("t", [("IR.BF1.COKE", 1)])}),
     ("PW.BFG", "电厂高炉煤气", "fuel_combustion", "blast_furnace_gas", "PW", {"FC": ("10^4 Nm3", [("PW.PB1.BFG", 1)])}),
@@ -111,6 +144,15 @@ MEDIA: list[tuple[str, str, str, str, str, str, Decimal]] = [
     ("IR.O2", "高炉富氧（外购氧气）", "oxygen", "IR", "Nm3", "IR.BF1.HM", Decimal(45)),
     ("IR.N2", "高炉喷煤及吹扫氮气（外购）", "nitrogen", "IR", "Nm3", "IR.BF1.HM", Decimal(30)),
     ("EAF.O2", "电炉吹氧（外购氧气）", "oxygen", "EAF", "Nm3", "EAF.EF1.STEEL", Decimal(38)),
+]
+#: Generation lines (direction made) among :data:`SOURCES`.
+MADE_LINES = frozenset({"IR.BFG.MADE", "CK.COG.MADE", "BOF.LDG.MADE"})
+#: Users without a meter, each a share of its maker's balance: code, name, item, process, maker, share.
+BALANCED: list[tuple[str, str, str, str, str, str]] = [
+    ("CK.BFG", "焦炉加热用高炉煤气（无表，按平衡）", "blast_furnace_gas", "CK", "IR", "0.3"),
+    ("SN.COG", "烧结点火焦炉煤气（无表，按平衡）", "coke_oven_gas", "SN", "CK", "0.05"),
+    ("IR.COG", "热风炉富化焦炉煤气（无表，按平衡）", "coke_oven_gas", "IR", "CK", "0.4"),
+    ("PW.LDG", "电厂掺烧转炉煤气（无表，按平衡）", "converter_gas", "PW", "BOF", "0.8"),
 ]
 #: The process that makes each transfer (None: the enterprise level, i.e. the grid tie).
 TRANSFERS: dict[str, str | None] = {
@@ -196,7 +238,8 @@ async def seed_accounting_demo(now: dt.datetime | None = None) -> DemoEmissions 
     now = now or dt.datetime.now(dt.UTC)
     stored = await EmissionSource.filter(enterprise_id=enterprise.id).values_list("code", flat=True)
     present: set[str] = {str(code) for code in stored}
-    if len(present) < len(SOURCES) + len(MEDIA):  # the inventory, or the sources added since (a demo seeded before)
+    # the inventory, or the sources added to it since (a demo seeded before)
+    if len(present) < len(SOURCES) + len(MEDIA) + len(BALANCED):
         processes = {p.code: p.id for p in await Process.filter(site__enterprise_id=enterprise.id)}
         points = {p.code: p.id for p in await MeasurementPoint.filter(enterprise_id=enterprise.id)}
         for code, name, category, item, process, inputs in SOURCES:
@@ -213,7 +256,7 @@ async def seed_accounting_demo(now: dt.datetime | None = None) -> DemoEmissions 
                     item=item,
                     process_id=processes[process] if process else None,
                     inputs={k: _input(unit, terms, points) for k, (unit, terms) in inputs.items()},
-                    direction="transfer" if code in TRANSFERS else None,
+                    direction="transfer" if code in TRANSFERS else "made" if code in MADE_LINES else None,
                     from_process_id=processes[maker] if maker else None,
                 ),
             )
@@ -229,6 +272,22 @@ async def seed_accounting_demo(now: dt.datetime | None = None) -> DemoEmissions 
                         item=item,
                         process_id=processes[process],
                         inputs={"AD": {"origin": "manual", "unit": unit}},
+                    ),
+                )
+        for code, name, item, process, maker, share in BALANCED:
+            if code not in present:
+                await inventory.create_source(
+                    actor,
+                    enterprise.id,
+                    inventory.SourceIn(
+                        code=code,
+                        name=name,
+                        category="fuel_combustion",
+                        item=item,
+                        process_id=processes[process],
+                        inputs={"FC": {"origin": "balance", "unit": "10^4 Nm3", "share": share}},
+                        direction="transfer",
+                        from_process_id=processes[maker],
                     ),
                 )
     # The history: one ledger per month from January of last year to last month (the months a wallboard compares).
