@@ -403,6 +403,14 @@ async def test_the_national_library_is_seeded_with_sources_and_what_was_checked(
     assert all(e["source"] and e["checked"] and e["edition"] for e in entries.values())
     assert "not found" in entries["gb21256-2025.sintering"]["checked"].lower()
     assert entries["gb21342-2025.top_charged"]["valid_from"] == "2026-05-01"
+    sintering = await world.client.get(
+        f"{BM}/entries", headers=reader, params={"library": "national", "process_type": "sintering", "kind": "limit"}
+    )
+    assert [e["code"] for e in sintering.json()["entries"]] == ["gb21256-2025.sintering"]
+    unknown = await world.client.get(
+        f"{BM}/entries", headers=reader, params={"library": "national", "process_type": "x"}
+    )
+    assert unknown.status_code == 400 and "Unknown process type 'x'" in unknown.json()["error"]["message"]
     catalogue = await world.client.get(f"{BM}/indicators", headers=reader)
     assert {i["code"]: i["unit"] for i in catalogue.json()["indicators"]} == {
         "process_energy": "kgce/t",

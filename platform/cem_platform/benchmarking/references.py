@@ -56,6 +56,7 @@ __all__ = [
     "change_entries",
     "ensure_seeded",
     "enterprise_library",
+    "known_process_types",
     "version_of",
 ]
 
@@ -230,7 +231,8 @@ def _date_text(entry: Mapping[str, Any], key: str, code: str) -> str | None:
         raise BenchmarkError(f"Entry {code}: {key} {value!r} is not a date YYYY-MM-DD.") from err
 
 
-async def _known_process_types() -> set[str]:
+async def known_process_types() -> set[str]:
+    """The process type codes of the org dictionary (built-in and added)."""
     return set(await ProcessType.all().values_list("code", flat=True))  # type: ignore[arg-type]
 
 
@@ -473,7 +475,7 @@ async def _change(
         raise BenchmarkError("Each entry may be changed once per version.")
     current = await version_of(library)
     entries: dict[str, dict[str, Any]] = {e["code"]: e for e in (current.entries if current else [])}
-    process_types = await _known_process_types()
+    process_types = await known_process_types()
     diff: list[dict[str, Any]] = []
     for change in changes:
         before = entries.get(change.code)

@@ -28,6 +28,7 @@ from cem_platform.benchmarking.references import (
     EntryChange,
     change_entries,
     enterprise_library,
+    known_process_types,
     version_of,
 )
 from cem_platform.benchmarking.services import Analysis, analyse, set_input
@@ -232,6 +233,11 @@ class BenchmarkingController(Controller):
         if kind is not None:
             items = [e for e in items if e["kind"] == kind]
         if process_type is not None:
+            known = await known_process_types()
+            if process_type not in known:
+                raise BenchmarkError(
+                    f"Unknown process type {process_type!r}.", hint=f"Process types: {', '.join(sorted(known))}."
+                )
             items = [e for e in items if e.get("process_type") == process_type]
         return EntriesOut(library=name, version=stored.number if stored is not None else 0, entries=items)
 
