@@ -671,6 +671,10 @@ class EmissionSource(Model, frozen=True, kw_only=True):
     overrides: dict[str, Any] = {}
     grid_kind: str = ""
     grid_region: str = ""
+    #: consumed, sold (leaving the works, entered positive), transfer (used here, made at ``from_process_id``;
+    #: None: the enterprise level, e.g. the grid tie) or made (a generation line feeding its maker's balance)
+    direction: str = "consumed"
+    from_process_id: int | None = None
     active: bool = True
     in_service_from: dt.date | None = None  # the local days it counts in (inclusive, None: open)
     in_service_until: dt.date | None = None

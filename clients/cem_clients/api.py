@@ -821,9 +821,13 @@ class ApiClient:
         grid_kind: str | None = None,
         grid_region: str | None = None,
         note: str = "",
+        direction: str | None = None,
+        from_process_id: int | None = None,
     ) -> EmissionSource:
         """Add a source: ``inputs`` maps each activity input to its origin and unit, e.g.
-        ``{"AD": {"origin": "manual", "unit": "t"}}``."""
+        ``{"AD": {"origin": "manual", "unit": "t"}}``, or for a transfer from a maker (``direction`` "transfer",
+        ``from_process_id``) a share of the maker's balance, ``{"origin": "balance", "unit": "10^4 Nm3",
+        "share": "0.25"}``."""
         body: dict[str, Any] = {
             "enterprise_id": enterprise_id,
             "code": code,
@@ -840,6 +844,10 @@ class ApiClient:
             body["grid_kind"] = grid_kind
         if grid_region is not None:
             body["grid_region"] = grid_region
+        if direction is not None:
+            body["direction"] = direction
+        if from_process_id is not None:
+            body["from_process_id"] = from_process_id
         return self._decode(await self._request("POST", "/accounting/sources", body=body), EmissionSource)
 
     async def activity(

@@ -49,6 +49,8 @@ from cem_platform.alarms.models import AlarmKind, Severity
 from cem_platform.alarms.services import AlarmService
 from cem_platform.identity.models import LoginSession
 from cem_platform.org.models import MeasurementPoint as PointRow
+from cem_platform.org.models import Process as ProcessRow
+from cem_platform.org.models import ProcessType
 from cem_platform.org.models import Site as SiteRow
 from cem_platform.settings import Settings
 from cem_platform.telemetry.live import hub_for
@@ -592,6 +594,81 @@ async def test_inventory_create_with_validation_and_the_platforms_refusal(world:
     duplicate = inventory.new_source("output")
     duplicate.code, duplicate.name, duplicate.item = "OUT.STEEL", "again", "crude_steel"
     assert await inventory.create() is None and "exists" in duplicate.message
+
+
+async def test_inventory_transfer_with_a_balance_input(
+    world: World, api: ConsoleApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A generation line at the coke ovens, and the hot stoves' unmetered coke-oven gas as a share of its balance:
+    the form sends direction, maker and share; a balance on anything but a transfer from a process is refused
+    here, a share the platform finds too large (another user came first) is refused with its message."""
+    coking = await ProcessRow.create(
+        site=world.a.site, process_type=await ProcessType.get(code="coking"), code="CK", name="炼焦"
+    )
+    await as_user(api, world, "a-accountant")
+    inventory = SourceInventory(api, world.a.enterprise.id)
+    assert await inventory.refresh(), inventory.error
+    made = inventory.new_source("fuel_combustion")
+    made.code, made.name, made.item, made.direction = "CK.COG.MADE", "焦炉煤气发生量", "coke_oven_gas", "made"
+    made.inputs["FC"].unit = "10^4 Nm3"
+    assert await inventory.create() is None and "belongs to a process" in made.error("process_id")
+    made.process_id = coking.id
+    line = await inventory.create()
+    assert line is not None and (line.direction, line.from_process_id) == ("made", None)
+
+    form = inventory.new_source("fuel_combustion")
+    form.code, form.name, form.item = "IR.COG", "热风炉富化焦炉煤气（按平衡）", "coke_oven_gas"
+    form.process_id = world.a.process.id
+    form.inputs["FC"].origin, form.inputs["FC"].unit, form.inputs["FC"].share = "balance", "10^4 Nm3", "0.4"
+    assert not form.balance_allowed and await inventory.create() is None  # consumed: no balance to take from
+    assert "transfer from a process" in form.error("inputs.FC")
+    form.direction = "transfer"  # from the enterprise level: no maker's balance either
+    assert await inventory.create() is None and "transfer from a process" in form.error("inputs.FC")
+    form.direction, form.from_process_id = "made", coking.id
+    assert await inventory.create() is None and "transfer from a process" in form.error("inputs.FC")
+    form.direction, form.from_process_id = "transfer", world.a.process.id
+    assert await inventory.create() is None and "another process" in form.error("from_process_id")
+    form.from_process_id, form.inputs["FC"].share = coking.id, "1.2"
+    assert await inventory.create() is None and "at most 1" in form.error("inputs.FC")
+    localized_share = localized(form.error("inputs.FC"), Translator("zh-CN"))
+    assert localized_share == "份额为大于 0、不超过 1 的小数，如 0.25"
+    form.inputs["FC"].share = "0.4"
+
+    sent: list[object] = []
+    request = api._request
+
+    async def recording(method: str, path: str, **kwargs: object) -> object:
+        if method == "POST" and path == "/accounting/sources":
+            sent.append(kwargs.get("body"))
+        return await request(method, path, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(api, "_request", recording)
+    user = await inventory.create()
+    assert user is not None, form.message or form.errors
+    [body] = sent
+    assert isinstance(body, dict)
+    assert (body["direction"], body["from_process_id"], body["process_id"]) == (
+        "transfer", coking.id, world.a.process.id
+    )  # fmt: skip
+    assert body["inputs"] == {"FC": {"origin": "balance", "unit": "10^4 Nm3", "share": "0.4"}}
+    assert (user.direction, user.from_process_id, user.inputs["FC"]["share"]) == ("transfer", coking.id, "0.4")
+
+    # the sinter ignition wants 0.7 of the same balance: 0.4 + 0.7 is refused here ...
+    more = inventory.new_source("fuel_combustion")
+    more.code, more.name, more.item, more.process_id = "IR.COG2", "点火", "coke_oven_gas", world.a.process.id
+    more.direction, more.from_process_id = "transfer", coking.id
+    more.inputs["FC"].origin, more.inputs["FC"].unit, more.inputs["FC"].share = "balance", "10^4 Nm3", "0.7"
+    assert await inventory.create() is None and "add up to 1.1" in more.error("inputs.FC")
+    # ... and by the platform when another accountant's user came first (the form shows its message)
+    inventory.sources = [s for s in inventory.sources if s.code != "IR.COG"]
+    assert await inventory.create() is None and more.valid and "would add up to 1.1" in more.message
+
+    sold = inventory.new_source("fuel_combustion")
+    sold.code, sold.name, sold.item, sold.direction = "COKE.SOLD", "外售焦炭", "coke", "sold"
+    assert await inventory.create() is None and "by-product" in sold.error("direction")
+    flux = inventory.new_source("flux")
+    flux.code, flux.name, flux.direction, flux.process_id = "LIME.T", "石灰", "transfer", world.a.process.id
+    assert await inventory.create() is None and "not transferred" in flux.error("direction")
 
 
 async def test_library_change_with_totp_and_its_diff_rows(world: World, api: ConsoleApi) -> None:

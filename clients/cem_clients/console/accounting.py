@@ -34,7 +34,9 @@ from cem_clients.ui import accounting_text as acc
 from cem_clients.ui.i18n import STRINGS, Locale, Translator
 
 __all__ = [
+    "BALANCE",
     "CONFIDENCES",
+    "DIRECTIONS",
     "GRID_KINDS",
     "GRID_LIBRARY",
     "ORIGINS",
@@ -74,6 +76,15 @@ OUTPUT = "output"  # the category of production outputs (crude steel, a process'
 #: The enterprise's output value (产值): an output of this item, its activity money in 10^4 CNY (万元).
 OUTPUT_VALUE, OUTPUT_VALUE_UNIT = "output_value", "10^4 CNY"
 ORIGINS = ("meter", "manual", "import", "feed")
+#: An input's origin when its quantity is a share of the maker's balance (what it makes less its metered users).
+BALANCE = "balance"
+#: consumed at the source's process; sold (leaving the works); a transfer used here and made at another process
+#: (or the enterprise level); made (a generation line at the maker, feeding its balance only).
+DIRECTIONS = ("consumed", "sold", "transfer", "made")
+#: By-products that may be sold, and the categories that may leave the works or move between processes.
+BY_PRODUCTS = frozenset({"blast_furnace_gas", "coke_oven_gas", "converter_gas", "tar", "crude_benzene"})
+_SOLD_CATEGORIES = ("fuel_combustion", "electricity", "heat")
+_TRANSFER_CATEGORIES = (*_SOLD_CATEGORIES, "raw_material", "energy_medium")
 GRID_KINDS = ("ets_prescribed", "official_average")
 CONFIDENCES = ("confirmed", "as_published", "unverified")
 PERIOD_KINDS: tuple[PeriodKind, ...] = ("hour", "day", "week", "month", "year")
@@ -98,6 +109,12 @@ def _dec(value: Any) -> Decimal | None:
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+def _plain(value: Decimal) -> str:
+    """A decimal without trailing zeros or an exponent (0.25, 1, 25)."""
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 # ---- source inventory ---------------------------------------------------------------------------------------------
@@ -152,12 +169,14 @@ class ProcessGroup:
 
 @dataclass(kw_only=True)
 class InputSpec:
-    """Where one activity input's data comes from: origin, unit, and for meters the points (id, sign)."""
+    """Where one activity input's data comes from: origin, unit, for meters the points (id, sign), for the maker's
+    balance the share (a decimal in (0, 1] as typed)."""
 
     name: str
     origin: str = "manual"
     unit: str = ""
     points: list[tuple[int, int]] = field(default_factory=list)
+    share: str = ""
 
     def add_point(self, point_id: int, sign: int = 1) -> None:
         """Add a point's amount (``sign`` 1) or subtract it (-1); a point already there changes its sign."""
@@ -172,6 +191,8 @@ class InputSpec:
         spec: dict[str, Any] = {"origin": self.origin, "unit": self.unit.strip()}
         if self.origin == "meter":
             spec["points"] = [{"id": point_id, "sign": sign} for point_id, sign in self.points]
+        if self.origin == BALANCE:
+            spec["share"] = self.share.strip()
         return spec
 
 
@@ -188,7 +209,14 @@ class SourceForm(Form):
     inputs: dict[str, InputSpec] = field(default_factory=dict)
     grid_kind: str = "ets_prescribed"  # electricity only
     grid_region: str = "national"  # electricity only
+    direction: str = "consumed"
+    from_process_id: int | None = None  # a transfer's maker (None: the enterprise level, e.g. the grid tie)
     note: str = ""
+
+    @property
+    def balance_allowed(self) -> bool:
+        """Whether an input may be a share of the maker's balance: only on a transfer from a process."""
+        return self.direction == "transfer" and self.from_process_id is not None
 
     def set_item(self, value: str) -> bool:
         """The item (fuel, material, product); an output's turning into the output value (产值) or back switches its
@@ -216,10 +244,12 @@ class SourceForm(Form):
         categories: Mapping[str, CategorySpec],
         points: Mapping[int, MeasurementPoint] | None = None,
         dimensions: Mapping[str, str] | None = None,
+        sources: Sequence[EmissionSource] = (),
     ) -> bool:
-        """Check the fields against the categories (inputs, their units, the known items) and the meter points of
+        """Check the fields against the categories (inputs, their units, the known items), the meter points of
         the enterprise (``points`` by id: active, an amount, in a unit that converts to the input's by the
-        platform's unit table, ``dimensions`` from :func:`unit_dimensions`); True when the form can be sent.
+        platform's unit table, ``dimensions`` from :func:`unit_dimensions`), the direction and the balance
+        shares the maker's other users (among ``sources``) already take; True when the form can be sent.
         Units other than those listed are left to the platform (``kg`` converts to ``t``)."""
         self.begin()
         code = self.code.strip()
@@ -240,11 +270,16 @@ class SourceForm(Form):
             self.check("item", Problem("console.problem.choose_one", choices=choices(spec.items)))
         elif self.category == OUTPUT and not item:
             self.check("item", Problem("console.problem.product"))
+        if self.category == OUTPUT and item == OUTPUT_VALUE and (self.process_id or self.facility_id):
+            self.check("process_id", Problem("console.problem.output_value_level"))
+        self._check_direction(item)
         if set(self.inputs) != set(spec.inputs):
             self.check("inputs", Problem("console.problem.inputs", category=self.category, inputs=choices(spec.inputs)))
         for name, given in self.inputs.items():
             key = f"inputs.{name}"
-            if given.origin not in ORIGINS:
+            if given.origin == BALANCE:
+                self._check_share(key, given)
+            elif given.origin not in ORIGINS:
                 self.check(key, Problem("console.problem.origin", choices=choices(ORIGINS)))
             if not given.unit.strip():
                 units = spec.inputs.get(name, ())
@@ -257,7 +292,60 @@ class SourceForm(Form):
                 self._check_points(key, given, points or {}, dimensions or {})
         if self.category == "electricity" and self.grid_kind not in GRID_KINDS:
             self.check("grid_kind", Problem("console.problem.choose_one", choices=choices(GRID_KINDS)))
+        if self.valid:
+            self._check_shares(item, sources)
         return self.valid
+
+    def _check_direction(self, item: str) -> None:
+        """The platform's rules: only by-products, electricity and heat are sold; fuels, materials, electricity,
+        heat and media move between processes; a transfer or a generation line has its process, a transfer's maker
+        is another process."""
+        if self.direction not in DIRECTIONS:
+            self.check("direction", Problem("console.problem.choose_one", choices=choices(DIRECTIONS)))
+            return
+        if self.direction == "sold" and (
+            self.category not in _SOLD_CATEGORIES or (self.category == "fuel_combustion" and item not in BY_PRODUCTS)
+        ):
+            self.check("direction", Problem("console.problem.direction_sold"))
+        if self.direction in ("transfer", "made"):
+            if self.category not in _TRANSFER_CATEGORIES:
+                self.check("direction", Problem("console.problem.direction_transfer", category=self.category))
+            if self.process_id is None:
+                self.check("process_id", Problem("console.problem.direction_process"))
+        if (
+            self.direction == "transfer"
+            and self.from_process_id is not None
+            and self.from_process_id == self.process_id
+        ):
+            self.check("from_process_id", Problem("console.problem.maker_self"))
+
+    def _check_share(self, key: str, given: InputSpec) -> None:
+        if not self.balance_allowed:
+            self.check(key, Problem("console.problem.balance_transfer"))
+        share = _dec(given.share.strip())
+        if share is None or not Decimal(0) < share <= 1:
+            self.check(key, Problem("console.problem.share"))
+
+    def _check_shares(self, item: str, sources: Sequence[EmissionSource]) -> None:
+        """The shares of one maker's balance users of one item add up to at most 1 (this one included)."""
+        for name, given in self.inputs.items():
+            if given.origin != BALANCE:
+                continue
+            total = Decimal(given.share.strip()) + sum(
+                (
+                    _dec(s.inputs[name].get("share")) or Decimal(0)
+                    for s in sources
+                    if s.active
+                    and s.direction == "transfer"
+                    and s.from_process_id == self.from_process_id
+                    and s.item == item
+                    and isinstance(s.inputs.get(name), Mapping)
+                    and s.inputs[name].get("origin") == BALANCE
+                ),
+                Decimal(0),
+            )
+            if total > 1:
+                self.check(f"inputs.{name}", Problem("console.problem.shares_sum", item=item, total=_plain(total)))
 
     def _check_points(
         self, key: str, given: InputSpec, points: Mapping[int, MeasurementPoint], dimensions: Mapping[str, str]
@@ -372,10 +460,11 @@ class SourceInventory(Screen):
     async def create(self) -> EmissionSource | None:
         """Send the form (checked here first, then by the platform); the inventory is reloaded."""
         form = self.form
-        if form is None or not form.validate(self.categories, self.points, self.dimensions):
+        if form is None or not form.validate(self.categories, self.points, self.dimensions, self.sources):
             return None
         inputs = {name: spec.as_json() for name, spec in form.inputs.items()}
         electricity = form.category == "electricity"
+        transfer = form.direction == "transfer"
         source = await form.send(
             lambda _code: self.api.create_source(
                 self.enterprise_id,
@@ -389,6 +478,8 @@ class SourceInventory(Screen):
                 grid_kind=form.grid_kind if electricity else None,
                 grid_region=(form.grid_region.strip() or "national") if electricity else None,
                 note=form.note.strip(),
+                direction=form.direction,
+                from_process_id=form.from_process_id if transfer else None,
             )
         )
         if source is not None:

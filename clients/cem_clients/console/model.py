@@ -38,7 +38,9 @@ from dataclasses import dataclass, field
 
 from cem_clients.api import ClientError, Enterprise, Me, Session, TotpRequired
 from cem_clients.console.accounting import (
+    BALANCE,
     CONFIDENCES,
+    DIRECTIONS,
     GRID_KINDS,
     GRID_LIBRARY,
     ORIGINS,
@@ -130,10 +132,12 @@ __all__ = [
     "ALARM_KINDS",
     "ALARM_STATES",
     "AUDIT_OUTCOMES",
+    "BALANCE",
     "CODE_FORMAT",
     "CONFIDENCES",
     "CONTROL_ACTIONS",
     "DEVICE_TYPES",
+    "DIRECTIONS",
     "GRID_KINDS",
     "GRID_LIBRARY",
     "LOCALES",
