@@ -35,6 +35,8 @@ async def test_the_demo_processes_follow_the_carbon_and_the_energy(world: World)
     parts = {p["key"]: Decimal(p["value"]) for p in emissions["parts"]}
     assert sum(parts.values()) == Decimal(emissions["net"])
     assert abs(Decimal(emissions["net"]) - seeded.net_t) < Decimal("0.000001")  # the demo banner's figure
+    # the finance office's output value: tCO2 per 10^4 CNY beside tCO2 per t of crude steel
+    assert Decimal(emissions["value_intensity"]) > 0 and Decimal(emissions["output_value"]) > 0
     processes = {k: v for k, v in parts.items() if k != "_unallocated"}
     total = sum(processes.values())
     assert processes["CK"] / total < Decimal("0.5"), processes  # what their coke and gas do not take

@@ -10,7 +10,7 @@ made and used inside the works are not counted again); limestone and dolomite ar
 purchased and exported electricity at the grid tie; purchased steam as heat (enthalpy stated in the ledger);
 crude steel from both shops as fixed carbon and as the output for the intensity; every other process's product
 (coke, sinter, hot metal, hot-rolled strip taken as the slabs charged, quicklime) as its output, the denominator of its
-emission and energy per tonne.
+emission and energy per tonne; and the output value (:data:`OUTPUT_VALUE`) from the finance office's monthly report.
 
 What the works makes and uses inside are transfers (:data:`TRANSFERS`), metered where they are used: coke from the
 coke ovens burned in the blast furnace, blast-furnace gas burned at the power plant and the reheating furnace, coke
@@ -145,6 +145,9 @@ MEDIA: list[tuple[str, str, str, str, str, str, Decimal]] = [
     ("IR.N2", "高炉喷煤及吹扫氮气（外购）", "nitrogen", "IR", "Nm3", "IR.BF1.HM", Decimal(30)),
     ("EAF.O2", "电炉吹氧（外购氧气）", "oxygen", "EAF", "Nm3", "EAF.EF1.STEEL", Decimal(38)),
 ]
+#: The works' output value (产值) as its finance office reports it monthly: code, name, 10^4 CNY per t of crude steel
+#: (a typical strip-mill price of about 4,000 CNY/t; the simulated plant has no prices).
+OUTPUT_VALUE: tuple[str, str, Decimal] = ("OUT.VALUE", "工业总产值", Decimal("0.4"))
 #: Generation lines (direction made) among :data:`SOURCES`.
 MADE_LINES = frozenset({"IR.BFG.MADE", "CK.COG.MADE", "BOF.LDG.MADE"})
 #: Users without a meter, each a share of its maker's balance: code, name, item, process, maker, share.
@@ -217,6 +220,10 @@ def ledger_csv(start: dt.datetime, end: dt.datetime, zone: zoneinfo.ZoneInfo) ->
     for code, _, _, _, unit, basis, per in MEDIA:
         amount = per * _amount(model, basis, start, end)
         writer.writerow([code, "AD", first, last, str(amount), unit, f"气体公司结算单，按 {basis} × {per} {unit}/t 计"])
+    code, _, price = OUTPUT_VALUE
+    steel = sum((_amount(model, point, start, end) for point in ("BOF.LD1.STEEL", "EAF.EF1.STEEL")), Decimal(0))
+    note = f"财务月报，按粗钢产量 × {price} 万元/t 计"
+    writer.writerow([code, "AD", first, last, str(steel * price), inventory.OUTPUT_VALUE_UNIT, note])
     return text.getvalue().encode("utf-8-sig")
 
 
@@ -239,7 +246,7 @@ async def seed_accounting_demo(now: dt.datetime | None = None) -> DemoEmissions 
     stored = await EmissionSource.filter(enterprise_id=enterprise.id).values_list("code", flat=True)
     present: set[str] = {str(code) for code in stored}
     # the inventory, or the sources added to it since (a demo seeded before)
-    if len(present) < len(SOURCES) + len(MEDIA) + len(BALANCED):
+    if len(present) < len(SOURCES) + len(MEDIA) + len(BALANCED) + 1:
         processes = {p.code: p.id for p in await Process.filter(site__enterprise_id=enterprise.id)}
         points = {p.code: p.id for p in await MeasurementPoint.filter(enterprise_id=enterprise.id)}
         for code, name, category, item, process, inputs in SOURCES:
@@ -274,6 +281,18 @@ async def seed_accounting_demo(now: dt.datetime | None = None) -> DemoEmissions 
                         inputs={"AD": {"origin": "manual", "unit": unit}},
                     ),
                 )
+        if OUTPUT_VALUE[0] not in present:
+            await inventory.create_source(
+                actor,
+                enterprise.id,
+                inventory.SourceIn(
+                    code=OUTPUT_VALUE[0],
+                    name=OUTPUT_VALUE[1],
+                    category=inventory.OUTPUT,
+                    item=inventory.OUTPUT_VALUE,
+                    inputs={"AD": {"origin": "manual", "unit": inventory.OUTPUT_VALUE_UNIT}},
+                ),
+            )
         for code, name, item, process, maker, share in BALANCED:
             if code not in present:
                 await inventory.create_source(
