@@ -32,6 +32,8 @@ from cem_clients.console.screens_devices import FleetSection, open_control_dialo
 from cem_clients.ui import serve as ui_serve
 from cem_clients.ui.i18n import Translator
 from cem_platform.identity.models import LoginSession, User
+from cem_platform.org.models import Process as ProcessRow
+from cem_platform.org.models import ProcessType
 from cem_platform.org.models import Site as SiteRow
 from cem_platform.settings import Settings
 from cem_platform.telemetry.live import hub_for
@@ -759,3 +761,118 @@ async def test_accounting_screens_name_things_in_both_languages(
             if name == "library":
                 pending = "待核实" if locale == "zh-CN" else "Awaiting confirmation"
                 assert any(pending in t for t in shot.texts), shot.texts
+
+
+async def transfer_example(api: ConsoleApi, world: World) -> int:
+    """The coke ovens' gas generation line and the hot stoves' unmetered share of its balance (0.4); the coking
+    process's id."""
+    coking = await ProcessRow.create(
+        site=world.a.site, process_type=await ProcessType.get(code="coking"), code="CK", name="炼焦"
+    )
+    gas = {"FC": {"origin": "manual", "unit": "10^4 Nm3"}}
+    await api.create_source(
+        world.a.enterprise.id, code="CK.COG.MADE", name="焦炉煤气发生量", category="fuel_combustion",
+        item="coke_oven_gas", inputs=gas, process_id=coking.id, direction="made",
+    )  # fmt: skip
+    await api.create_source(
+        world.a.enterprise.id, code="IR.COG", name="热风炉富化焦炉煤气", category="fuel_combustion",
+        item="coke_oven_gas", process_id=world.a.process.id, direction="transfer", from_process_id=coking.id,
+        inputs={"FC": {"origin": "balance", "unit": "10^4 Nm3", "share": "0.4"}},
+    )  # fmt: skip
+    return coking.id
+
+
+async def test_a_transfer_with_a_balance_input_through_the_form(world: World, base_url: str) -> None:  # noqa: F811
+    """Direction transfer offers the maker; with a maker an input may come from its balance, with a share."""
+    async with ConsoleApi(base_url) as api:
+        await login(api, world, "a-accountant")
+        coking = await transfer_example(api, world)
+    session = await session_of(base_url, world, "a-accountant")
+    async with ConsoleApi(base_url) as api:
+        app = ConsoleApp(cast(ft.Page, StubPage()), api, Translator("zh-CN"), start_section="inventory")
+        await app.resume(session)
+        inventory = app.section
+        assert isinstance(inventory, InventorySection)
+        shown = texts_in(app.holder)
+        assert "转自 炼焦（CK）" in shown and "产出（发生量）" in shown
+        assert "消耗量：按平衡 40% · 万Nm3" in shown, shown
+
+        inventory._new()
+        form, dialog = inventory.inventory.form, app.ui.dialog
+        assert form is not None and dialog is not None
+
+        def choice(caption: str) -> ft.Dropdown:
+            return next(c for c in controls_in(dialog.content) if isinstance(c, ft.Dropdown) and c.label == caption)
+
+        assert "产出工序" not in texts_in(dialog.content)
+        assert "balance" not in [o.key for o in choice("数据来源").options or []]
+        process = choice("工序")
+        process.value = str(world.a.process.id)
+        await click_select(process)
+        direction = choice("流向")
+        assert [o.text for o in direction.options or []] == ["本工序消耗", "外售/外供", "工序间转入", "产出（发生量）"]
+        direction.value = "transfer"
+        await click_select(direction)
+        maker = choice("产出工序")
+        assert [o.text for o in maker.options or []] == ["企业级（如电网关口）", "CK 炼焦"]  # not its own process
+        assert "balance" not in [o.key for o in choice("数据来源").options or []]  # the enterprise level has none
+        maker.value = str(coking)
+        await click_select(maker)
+        origin = choice("数据来源")
+        origin.value = "balance"
+        await click_select(origin)
+        type_into(field(dialog.content, "平衡份额"), "0.6")
+        type_into(field(dialog.content, "编码"), "SN.COG")
+        type_into(field(dialog.content, "名称"), "烧结点火焦炉煤气")
+        form.item, form.inputs["FC"].unit = "coke_oven_gas", "10^4 Nm3"
+        await click(button(dialog.actions, "保存"))
+        assert shown_dialog(app) is None, form.errors or form.message
+        created = inventory.inventory.created
+        assert created is not None and (created.direction, created.from_process_id) == ("transfer", coking)
+        assert created.inputs["FC"] == {"origin": "balance", "unit": "10^4 Nm3", "share": "0.6"}
+
+        # a third user would take more than what is left: refused in the form, the share field keeps its value
+        inventory._new()
+        form, dialog = inventory.inventory.form, app.ui.dialog
+        assert form is not None and dialog is not None
+        form.code, form.name, form.item, form.process_id = "X.COG", "X", "coke_oven_gas", world.a.process.id
+        form.direction, form.from_process_id = "transfer", coking
+        form.inputs["FC"].origin, form.inputs["FC"].share = "balance", "0.1"
+        app.ui.refresh()
+        await click(button(dialog.actions, "保存"))
+        assert "合计将为 1.1，不能超过 1" in " ".join(texts_in(dialog.content)), texts_in(dialog.content)
+        assert field(dialog.content, "平衡份额").value == "0.1"
+        app.leave()
+
+
+async def test_transfers_and_balance_inputs_in_the_browser(
+    world: World,
+    base_url: str,  # noqa: F811
+    browser: Browser,
+) -> None:
+    """The inventory names a transfer's maker and a balance input's share, and the form its direction, maker and
+    share field, in Chinese and in English."""
+    async with ConsoleApi(base_url) as api:
+        await login(api, world, "a-accountant")
+        await transfer_example(api, world)
+    lists = {
+        "zh-CN": ["转自 炼焦（CK）", "按平衡 40%", "产出（发生量）", "流向"],
+        "en": ["from CK (炼焦)", "balance 40 %", "Made (generation line)", "Direction"],
+    }
+    forms = {  # a dropdown's choice is no text of the page's (the screenshots show direction, maker and origin)
+        "zh-CN": ["新增排放源", "消耗量", "平衡份额"],
+        "en": ["New source", "Consumption", "Balance share"],
+    }
+    opened = {"new": "fuel_combustion", "direction": "transfer", "process": "IR", "from": "CK", "balance": "FC"}
+    for locale in ("zh-CN", "en"):
+        shot = await show(
+            browser, base_url, f"inventory-transfers-{locale[:2]}", lists[locale],
+            session=await session_of(base_url, world, "a-accountant"), section="inventory", locale=locale,
+        )  # fmt: skip
+        raw = [t for t in shot.texts if RAW_IDENTIFIER.search(t)]
+        assert not raw, (locale, raw)
+        await show(
+            browser, base_url, f"inventory-transfer-form-{locale[:2]}", forms[locale],
+            session=await session_of(base_url, world, "a-accountant"), section="inventory", options=opened,
+            locale=locale,
+        )  # fmt: skip

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import flet as ft
 
+from cem_clients.api import EmissionSource
 from cem_clients.console.app_kit import (
     Cell,
     Section,
@@ -36,7 +37,9 @@ from cem_clients.console.app_kit import (
     wrapped,
 )
 from cem_clients.console.model import (
+    BALANCE,
     CONFIDENCES,
+    DIRECTIONS,
     GRID_KINDS,
     ORIGINS,
     OUTPUT,
@@ -53,6 +56,7 @@ from cem_clients.console.model import (
     ParameterRow,
     PeriodRow,
     ReportExport,
+    SourceForm,
     SourceInventory,
     SourceLine,
 )
@@ -68,7 +72,17 @@ __all__ = [
     "ReportSection",
 ]
 
-CATEGORIES = ("fuel_combustion", "flux", "electrode", "raw_material", "electricity", "heat", "fixed_carbon", OUTPUT)
+CATEGORIES = (
+    "fuel_combustion",
+    "flux",
+    "electrode",
+    "raw_material",
+    "electricity",
+    "heat",
+    "fixed_carbon",
+    "energy_medium",
+    OUTPUT,
+)
 GROUPS = ("combustion", "process", "electricity", "heat", "fixed_carbon")
 _CHANGE_TONES = {"added": Tone.GOOD, "changed": Tone.INFO, "removed": Tone.CRITICAL}
 _MAX_ROWS = 200  # rows a table shows before asking for a filter
@@ -82,6 +96,15 @@ def category_name(ui: Ui, category: str) -> str:
 
 def _num(ui: Ui, value: Decimal | None, decimals: int = 2) -> str:
     return ui.tr.number(value, decimals) if value is not None else "—"
+
+
+def _percent(share: object) -> str:
+    """A balance share (0.25) as a percentage (25), as exact as it was given."""
+    try:
+        value = Decimal(str(share)) * 100
+    except ArithmeticError:
+        return str(share)
+    return _exact(value) if value.is_finite() else str(share)
 
 
 def _exact(value: Decimal | None) -> str:
@@ -116,6 +139,19 @@ class InventorySection(Section):
                 form.inputs[meter].origin = "meter"
                 self.inventory.point_search[meter] = self.options.pop("find", "")
                 self.ui.refresh()
+            if form is not None and self.options.get("direction") in DIRECTIONS:
+                self._open_transfer(form)
+
+    def _open_transfer(self, form: SourceForm) -> None:
+        """The form opened with a direction, at a process (code), from a maker (code), an input from its balance."""
+        codes = {p.code: p.id for p in self.inventory.processes}
+        form.direction = self.options.pop("direction")
+        form.process_id = codes.get(self.options.pop("process", ""))
+        form.from_process_id = codes.get(self.options.pop("from", ""))
+        balanced = self.options.pop("balance", "")
+        if form.balance_allowed and balanced in form.inputs:
+            form.inputs[balanced].origin = BALANCE
+        self.ui.refresh()
 
     def _inputs(self, inputs: Mapping[str, object], category: str) -> str:
         tr, parts = self.ui.tr, []
@@ -124,12 +160,27 @@ class InventorySection(Section):
             if isinstance(spec, Mapping):
                 origin = str(spec.get("origin", ""))
                 shown = self.t(f"console.origin.{origin}") if origin in ORIGINS else origin
+                if origin == BALANCE:
+                    shown = self.t("console.inventory.balance_share", share=_percent(spec.get("share")))
                 unit = acc.unit_label(tr, str(spec.get("unit", "")))
                 parts.append(self.t("acc.input_line", input=label, origin=shown, unit=unit))
             else:
                 parts.append(label)
         separator = self.t("acc.input_sep")
         return (separator + " " if separator.isascii() else separator).join(parts)
+
+    def _direction(self, source: EmissionSource) -> str:
+        """How the source's quantity moves: its direction, and for a transfer where it is made."""
+        t = self.t
+        shown = t(f"console.direction.{source.direction}") if source.direction in DIRECTIONS else source.direction
+        if source.direction != "transfer":
+            return shown
+        maker = next((p for p in self.inventory.processes if p.id == source.from_process_id), None)
+        if source.from_process_id is None:
+            return t("console.inventory.from_enterprise")
+        if maker is None:
+            return t("console.inventory.from", code=f"#{source.from_process_id}", name="—")
+        return t("console.inventory.from", code=maker.code, name=maker.name)
 
     def render(self) -> ft.Control:
         t, inventory = self.t, self.inventory
@@ -143,6 +194,7 @@ class InventorySection(Section):
             (t("console.col.code"), False),
             (t("console.col.name"), False),
             (t("console.col.item"), False),
+            (t("console.col.direction"), False),
             (t("console.col.inputs"), False),
             (t("console.reg.facility"), False),
             (t("console.col.active"), False),
@@ -158,6 +210,7 @@ class InventorySection(Section):
                         s.code,
                         s.name,
                         acc.item_name(self.ui.tr, s.item),
+                        self._direction(s),
                         text(self._inputs(s.inputs, s.category), width=360),
                         facilities.get(s.facility_id, "—") if s.facility_id else "—",
                         t("console.yes") if s.active else t("console.no"),
@@ -171,6 +224,42 @@ class InventorySection(Section):
         return section_page(
             t("console.section.inventory"), cards, trailing=trailing, error=inventory.error, notice=self.notice
         )
+
+    def _direction_row(self, form: SourceForm) -> ft.Control:
+        """The direction and, for a transfer, where it is made: another process or the enterprise level."""
+        ui, t = self.ui, self.t
+
+        def direction(value: str) -> None:
+            form.direction = value
+            ui.refresh()  # the maker picker and the balance origin follow
+
+        def maker(value: str) -> None:
+            form.from_process_id = int(value) if value else None
+            ui.refresh()  # a balance input is offered only with a maker
+
+        controls: list[ft.Control] = [
+            dropdown(
+                t("console.inventory.direction"),
+                form.direction,
+                [(d, t(f"console.direction.{d}")) for d in DIRECTIONS],
+                direction,
+                error=form.error("direction"),
+            )
+        ]
+        if form.direction == "transfer":
+            makers = [("", t("console.inventory.maker_enterprise"))] + [
+                (str(p.id), f"{p.code} {p.name}") for p in self.inventory.processes if p.id != form.process_id
+            ]
+            controls.append(
+                dropdown(
+                    t("console.inventory.maker"),
+                    str(form.from_process_id or ""),
+                    makers,
+                    maker,
+                    error=form.error("from_process_id"),
+                )
+            )
+        return ft.Row(controls, wrap=True)
 
     def _point_picker(self, name: str, given: InputSpec) -> ft.Control:
         """The points of a meter input (each with its unit and sign, removable) and a search to add more."""
@@ -363,7 +452,13 @@ class InventorySection(Section):
                 ),
                 ft.Row(
                     [
-                        dropdown(t("console.reg.process"), str(form.process_id or ""), processes, process),
+                        dropdown(
+                            t("console.reg.process"),
+                            str(form.process_id or ""),
+                            processes,
+                            process,
+                            error=form.error("process_id"),
+                        ),
                         dropdown(
                             t("console.reg.facility"),
                             str(form.facility_id or ""),
@@ -374,11 +469,25 @@ class InventorySection(Section):
                     ],
                     wrap=True,
                 ),
+                self._direction_row(form),
                 muted(t("console.col.inputs")),
                 field_error(form.error("inputs")),
             ]
+            origins = [(o, t(f"console.origin.{o}")) for o in ORIGINS if o != "feed"]
+            balance = (BALANCE, t("console.origin.balance"))
             for name, given in form.inputs.items():
                 units = form.unit_choices(inventory.categories, name)
+                share: list[ft.Control] = []
+                if given.origin == BALANCE:
+                    share.append(
+                        text_field(
+                            t("console.inventory.share"),
+                            given.share,
+                            bind(given, "share"),
+                            hint=t("console.inventory.share_hint"),
+                            width=150,
+                        )
+                    )
                 parts.append(
                     ft.Row(
                         [
@@ -386,7 +495,8 @@ class InventorySection(Section):
                             dropdown(
                                 t("console.col.origin"),
                                 given.origin,
-                                [(o, t(f"console.origin.{o}")) for o in ORIGINS if o != "feed"],
+                                # a balance input stays visible (and refused) when the maker goes
+                                [*origins, balance] if form.balance_allowed or given.origin == BALANCE else origins,
                                 redrawing(given, "origin"),
                                 width=160,
                             ),
@@ -397,6 +507,7 @@ class InventorySection(Section):
                                 redrawing(given, "unit"),
                                 width=160,
                             ),
+                            *share,
                         ],
                         spacing=8,
                     )
