@@ -658,7 +658,7 @@ async def test_inventory_transfer_with_a_balance_input(
     more.code, more.name, more.item, more.process_id = "IR.COG2", "点火", "coke_oven_gas", world.a.process.id
     more.direction, more.from_process_id = "transfer", coking.id
     more.inputs["FC"].origin, more.inputs["FC"].unit, more.inputs["FC"].share = "balance", "10^4 Nm3", "0.7"
-    assert await inventory.create() is None and "add up to 1.1" in more.error("inputs.FC")
+    assert await inventory.create() is None and "take 1.1 of its balance" in more.error("inputs.FC")
     # ... and by the platform when another accountant's user came first (the form shows its message)
     inventory.sources = [s for s in inventory.sources if s.code != "IR.COG"]
     assert await inventory.create() is None and more.valid and "would add up to 1.1" in more.message

@@ -345,7 +345,7 @@ class SourceForm(Form):
                 Decimal(0),
             )
             if total > 1:
-                self.check(f"inputs.{name}", Problem("console.problem.shares_sum", item=item, total=_plain(total)))
+                self.check(f"inputs.{name}", Problem("console.problem.shares_sum", total=_plain(total)))
 
     def _check_points(
         self, key: str, given: InputSpec, points: Mapping[int, MeasurementPoint], dimensions: Mapping[str, str]

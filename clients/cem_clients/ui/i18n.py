@@ -962,7 +962,7 @@ _ZH: dict[str, str] = {
     "console.problem.maker_self": "转入来自另一个工序，不能是本工序",
     "console.problem.balance_transfer": "按平衡取数只用于从产出工序转入的排放源：流向选“工序间转入”并选择产出工序",
     "console.problem.share": "份额为大于 0、不超过 1 的小数，如 0.25",
-    "console.problem.shares_sum": "该产出工序 {item} 各用户的平衡份额合计将为 {total}，不能超过 1",
+    "console.problem.shares_sum": "该产出工序这一品种各用户的平衡份额合计将为 {total}，不能超过 1",
     "console.problem.output_value_level": "产值属于整个企业，不选工序和设施",
     "console.problem.library_reason": "请说明修改原因，如“生态环境部 2026 年第 3 号公告”",
     "console.problem.changes_missing": "请至少修改一个参数",
@@ -2415,7 +2415,7 @@ _EN: dict[str, str] = {
         "A balance input belongs to a transfer from a process: set the direction to transfer and choose the maker"
     ),
     "console.problem.share": "A share above 0 and at most 1, e.g. 0.25",
-    "console.problem.shares_sum": "The balance shares of this maker's {item} users would add up to {total} (at most 1)",
+    "console.problem.shares_sum": "This maker's users of the item would take {total} of its balance (at most 1)",
     "console.problem.output_value_level": "The output value belongs to the whole enterprise: no process or facility",
     "console.problem.library_reason": "Say why the library changes, e.g. 'MEE notice 2026 No. 3'",
     "console.problem.changes_missing": "Change at least one parameter",
