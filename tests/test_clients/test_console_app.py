@@ -864,6 +864,10 @@ async def test_transfers_and_balance_inputs_in_the_browser(
         "en": ["New source", "Consumption", "Balance share"],
     }
     opened = {"new": "fuel_combustion", "direction": "transfer", "process": "IR", "from": "CK", "balance": "FC"}
+    refused = {  # a share above 1, and no code
+        "zh-CN": ("名称", "平衡份额", "保存", "份额为大于 0、不超过 1 的小数，如 0.25", "请输入排放源编码"),
+        "en": ("Name", "Balance share", "Save", "A share above 0 and at most 1, e.g. 0.25", "Enter the source's code"),
+    }
     for locale in ("zh-CN", "en"):
         shot = await show(
             browser, base_url, f"inventory-transfers-{locale[:2]}", lists[locale],
@@ -876,3 +880,28 @@ async def test_transfers_and_balance_inputs_in_the_browser(
             session=await session_of(base_url, world, "a-accountant"), section="inventory", options=opened,
             locale=locale,
         )  # fmt: skip
+        served = ui_serve.serve_app(
+            console_main(
+                base_url, locale=locale, session=await session_of(base_url, world, "a-accountant"),
+                start_section="inventory", start_options=opened | {"item": "coke_oven_gas"},
+            ),
+            name=f"console-transfer-refused-{locale}",
+        )  # fmt: skip
+        try:
+            picture = SCREENSHOTS / f"inventory-transfer-refused-{locale[:2]}-1440x900.png"
+            await asyncio.to_thread(refuse_a_share, browser, served.url, refused[locale], picture)
+        finally:
+            served.stop()
+
+
+def refuse_a_share(browser: Browser, url: str, texts: tuple[str, ...], shot: Path) -> None:
+    """Fill the opened source form's name and a balance share of 1.5, save, wait for the refusals (the share, the
+    code left out), take ``shot``."""
+    name, share, save, *problems = texts
+    with browser.session(url, viewport=VIEWPORT) as page:
+        page.wait_for([share])
+        page.fill(name, "SN ignition")
+        page.fill(share, "1.5")
+        page.click(save, exact=True)
+        page.wait_for(problems)
+        page.screenshot(shot)

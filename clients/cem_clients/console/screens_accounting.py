@@ -143,9 +143,11 @@ class InventorySection(Section):
                 self._open_transfer(form)
 
     def _open_transfer(self, form: SourceForm) -> None:
-        """The form opened with a direction, at a process (code), from a maker (code), an input from its balance."""
+        """The form opened with a direction, an item, at a process (code), from a maker (code), an input from its
+        balance."""
         codes = {p.code: p.id for p in self.inventory.processes}
         form.direction = self.options.pop("direction")
+        form.item = self.options.pop("item", form.item)
         form.process_id = codes.get(self.options.pop("process", ""))
         form.from_process_id = codes.get(self.options.pop("from", ""))
         balanced = self.options.pop("balance", "")
