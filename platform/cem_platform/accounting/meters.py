@@ -45,10 +45,11 @@ import datetime as dt
 import json
 import math
 import zoneinfo
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, Inexact, Rounded
 from fractions import Fraction
+from operator import itemgetter
 from typing import Any, Final
 
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -73,6 +74,8 @@ __all__ = [
 
 UTC = dt.UTC
 _CONTEXT: Final = Context(prec=PRECISION, rounding=ROUND_HALF_EVEN)
+_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=UTC)
+_MS: Final = dt.timedelta(milliseconds=1)
 _TABLES: Final = {"hour": "ts_rollup_hour", "day": "ts_rollup_day", "month": "ts_rollup_month"}
 
 
@@ -220,8 +223,8 @@ async def meter_quantities_many(
         rows = await _rollups(db.client, db.dialect == "postgres", level, wanted, low, high, zone)
         fetched[level] = {}
         for point_id, point_rows in rows.items():
-            point_rows.sort(key=lambda r: _row_key(r["bucket"], level))
-            fetched[level][point_id] = ([_row_key(r["bucket"], level) for r in point_rows], point_rows)
+            keyed = sorted(((_row_key(r["bucket"], level), r) for r in point_rows), key=itemgetter(0))  # keyed once
+            fetched[level][point_id] = ([key for key, _ in keyed], [row for _, row in keyed])
     out: list[list[MeterQuantity]] = []
     for request, mine, target in zip(requests, levels, targets, strict=True):
         quantities = []
@@ -240,7 +243,7 @@ async def meter_quantities_many(
 def _row_key(bucket: Any, level: str) -> Any:
     """A bucket as a comparable key: ms since 1970 for hours, the ISO date for days and months."""
     if level == "hour":
-        return bucket if isinstance(bucket, int) else dt_to_ms(bucket)
+        return bucket if isinstance(bucket, int) else (bucket - _EPOCH) // _MS
     return bucket.isoformat() if isinstance(bucket, dt.date) else str(bucket)
 
 
@@ -474,7 +477,7 @@ def _local_date(instant: dt.datetime, zone: zoneinfo.ZoneInfo) -> dt.date:
 def _amount(point: _Point, rows: Sequence[Any], level: str, zone: zoneinfo.ZoneInfo) -> Decimal:
     """The point's amount over its rollup rows, in ``point.amount_unit``."""
     if point.kind == "totaliser":
-        return _decimal(sum((_exact(r["delta_sum"]) for r in rows), Fraction(0)))
+        return _exact_sum(r["delta_sum"] for r in rows)
     total = Fraction(0)
     for r in rows:
         readings = int(r["readings"])
@@ -503,6 +506,28 @@ def _exact(value: float | int | None) -> Fraction:
     if isinstance(value, float) and not math.isfinite(value):
         raise MeterDataError(f"a stored rollup holds a non-finite value ({value!r})")
     return Fraction(Decimal(repr(value)))
+
+
+#: Sums of stored doubles in decimal, exactly: a sum that would need more digits than this raises Inexact (and the
+#: sum is taken with fractions instead), so no digit is ever rounded away.
+_EXACT: Final = Context(prec=1000, traps=[Inexact, Rounded])
+
+
+def _exact_sum(values: Iterable[float | int | None]) -> Decimal:
+    """``_decimal(sum(_exact(v) for v in values))``, in decimal arithmetic rather than fractions (a totaliser's
+    hourly deltas over a week are a few thousand values per point): the same exact value, the same representation."""
+    kept = list(values)
+    total = Decimal(0)
+    try:
+        for value in kept:
+            if value is None:
+                continue
+            if isinstance(value, float) and not math.isfinite(value):
+                raise MeterDataError(f"a stored rollup holds a non-finite value ({value!r})")
+            total = _EXACT.add(total, Decimal(repr(value)) if isinstance(value, float) else Decimal(value))
+    except (Inexact, Rounded):
+        return _decimal(sum((_exact(v) for v in kept), Fraction(0)))
+    return _decimal(Fraction(total))
 
 
 def _decimal(number: Fraction) -> Decimal:
