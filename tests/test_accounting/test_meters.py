@@ -532,3 +532,31 @@ async def _main(path: str) -> None:
 
 if __name__ == "__main__":
     asyncio.run(_main(sys.argv[1]))
+
+
+def test_a_totalisers_deltas_sum_exactly_as_fractions_would() -> None:
+    """The decimal sum of stored doubles equals the exact rational sum, digit for digit and in the same form,
+    including sums too wide for the decimal context (they are taken with fractions)."""
+    import random
+    from fractions import Fraction
+
+    from cem_platform.accounting import meters
+
+    rng = random.Random(7)
+    for _ in range(500):
+        values: list[float | int | None] = []
+        for _ in range(rng.randint(0, 60)):
+            pick = rng.random()
+            if pick < 0.1:
+                values.append(None)
+            elif pick < 0.2:
+                values.append(rng.randint(-(10**6), 10**9))
+            elif pick < 0.25:
+                values.append(rng.uniform(-1e300, 1e300))
+            elif pick < 0.3:
+                values.append(rng.uniform(-1e-300, 1e-300))
+            else:
+                values.append(round(rng.uniform(0, 5000), rng.randint(0, 9)))
+        exact = meters._decimal(sum((meters._exact(v) for v in values), Fraction(0)))
+        summed = meters._exact_sum(values)
+        assert summed.as_tuple() == exact.as_tuple(), values
