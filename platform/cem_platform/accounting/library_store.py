@@ -16,7 +16,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -368,23 +368,11 @@ MAX_DECIMAL_PLACES = 10  # as ledger.MAX_DECIMAL_PLACES
 
 
 def _decimal(text: str | None, code: str) -> Decimal:
-    try:
-        value = Decimal(str(text).strip())
-    except (InvalidOperation, ValueError):
-        value = Decimal("NaN")
-    if not value.is_finite() or value < 0:
+    value = units.parse_bounded(text, MAX_INTEGER_DIGITS, MAX_DECIMAL_PLACES)
+    if value is None or value < 0:
         raise AccountingError(
-            f"Parameter {code}: value {text!r} is not a non-negative decimal number.",
-            hint="Write the value as a plain decimal, e.g. 28.435.",
-        )
-    # The bounds of every stored value (as the ledger's): a factor like 1e999999 was kept and would make every
-    # calculation that uses it fail.
-    exponent = value.normalize().as_tuple().exponent
-    places = max(0, -exponent) if isinstance(exponent, int) else 0
-    if value and (value.adjusted() + 1 > MAX_INTEGER_DIGITS or places > MAX_DECIMAL_PLACES):
-        raise AccountingError(
-            f"Parameter {code}: value {text!r} does not fit a stored value (at most {MAX_INTEGER_DIGITS} digits before "
-            f"the decimal point and {MAX_DECIMAL_PLACES} after it).",
+            f"Parameter {code}: value {text!r} is not a non-negative decimal number that fits a stored value (at most "
+            f"{MAX_INTEGER_DIGITS} digits before the decimal point and {MAX_DECIMAL_PLACES} after it).",
             hint="Check the value and its unit; write it as a plain decimal, e.g. 28.435.",
         )
     return value

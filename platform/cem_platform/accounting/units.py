@@ -68,6 +68,7 @@ __all__ = [
     "dimension",
     "exact_text",
     "known_units",
+    "parse_bounded",
     "steam_heat_gj",
     "table",
 ]
@@ -348,6 +349,25 @@ def exact_text(value: Decimal) -> str:
     """A decimal as the API and the lineage write it: exact, without exponent or trailing zeros ('1981845.1825',
     '0')."""
     return format(value.normalize(), "f") if value else "0"
+
+
+def parse_bounded(text: object, integer_digits: int, decimal_places: int) -> Decimal | None:
+    """``text`` (its ``str``: a decimal string or a number) as a finite Decimal that fits a stored value of at most
+    ``integer_digits`` digits before the point and ``decimal_places`` after it; None when it is no such number (a
+    value like 1e999999 would otherwise be kept and make every calculation that uses it fail)."""
+    if text is None or isinstance(text, bool):
+        return None
+    try:
+        value = Decimal(str(text).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    if not value.is_finite():
+        return None
+    exponent = value.normalize().as_tuple().exponent
+    places = max(0, -exponent) if isinstance(exponent, int) else 0
+    if value and (value.adjusted() + 1 > integer_digits or places > decimal_places):
+        return None
+    return value
 
 
 # ------------------------------------------------------------------------------------------------ steam

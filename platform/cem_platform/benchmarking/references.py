@@ -30,12 +30,13 @@ import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from cem_platform.accounting import units
 from cem_platform.accounting.library import Confidence
 from cem_platform.audit.services import record
 from cem_platform.benchmarking.models import ReferenceVersion
@@ -179,23 +180,13 @@ async def version_of(library: str, number: int | None = None) -> ReferenceVersio
 
 
 def decimal_of(text: Any, what: str, *, signed: bool = True) -> Decimal:
-    """A bounded exact decimal from text (or a number), or BenchmarkError saying what to write."""
-    try:
-        value = Decimal(str(text).strip()) if text is not None and not isinstance(text, bool) else Decimal("NaN")
-    except (InvalidOperation, ValueError):
-        value = Decimal("NaN")
-    if not value.is_finite() or (not signed and value < 0):
+    """A bounded exact decimal from text (or an int), or BenchmarkError saying what to write."""
+    value = units.parse_bounded(text, MAX_INTEGER_DIGITS, MAX_DECIMAL_PLACES)
+    if value is None or (not signed and value < 0):
         raise BenchmarkError(
-            f"{what}: {text!r} is not a{'' if signed else ' non-negative'} decimal number.",
-            hint="Write it as a plain decimal, e.g. 43 or -28.5.",
-        )
-    exponent = value.normalize().as_tuple().exponent
-    places = max(0, -exponent) if isinstance(exponent, int) else 0
-    if value and (value.adjusted() + 1 > MAX_INTEGER_DIGITS or places > MAX_DECIMAL_PLACES):
-        raise BenchmarkError(
-            f"{what}: {text!r} is out of range (at most {MAX_INTEGER_DIGITS} digits before the point and "
-            f"{MAX_DECIMAL_PLACES} after it).",
-            hint="Check the value and its unit.",
+            f"{what}: {text!r} is not a{'' if signed else ' non-negative'} decimal number, or is out of range (at most "
+            f"{MAX_INTEGER_DIGITS} digits before the point and {MAX_DECIMAL_PLACES} after it).",
+            hint="Write it as a plain decimal, e.g. 43 or -28.5, and check its unit.",
         )
     return value
 

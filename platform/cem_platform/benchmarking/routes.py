@@ -19,6 +19,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from cem_platform.accounting import units
 from cem_platform.accounting.inventory import enterprise_for
 from cem_platform.accounting.models import PeriodKind
+from cem_platform.accounting.routes import VersionOut
 from cem_platform.benchmarking.models import CorrectionInput, ReferenceVersion
 from cem_platform.benchmarking.references import (
     INDICATORS,
@@ -72,17 +73,6 @@ class CatalogueOut(msgspec.Struct, kw_only=True):
     indicators: list[IndicatorOut]
     inputs: list[InputDefinitionOut]
     kinds: list[str]
-
-
-class VersionOut(msgspec.Struct, kw_only=True):
-    """One version of a reference library with what changed."""
-
-    library: str
-    number: int
-    author: str
-    reason: str
-    created_at: dt.datetime
-    diff: list[dict[str, Any]]
 
 
 class EntriesOut(msgspec.Struct, kw_only=True):
