@@ -1,9 +1,9 @@
-"""Routes of benchmarking (standard 5.4.5): ``/api/v1/benchmarking``.
+"""Routes of benchmarking (standards 5.4.5 and 5.4.7): ``/api/v1/benchmarking``.
 
 The indicator catalogue, the reference libraries (national, and each enterprise's own) with their versions, the
-correction inputs of processes, and the gap analysis. Values travel as exact decimal strings. Changing a library needs
-``accounting.library`` and a TOTP step-up, as the factor library does; entering a correction input needs
-``accounting.write``.
+correction inputs of processes, the gap analysis and the reduction potential. Values travel as exact decimal strings.
+Changing a library needs ``accounting.library`` and a TOTP step-up, as the factor library does; entering a correction
+input needs ``accounting.write``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from cem_platform.accounting.inventory import enterprise_for
 from cem_platform.accounting.models import PeriodKind
 from cem_platform.accounting.routes import VersionOut
 from cem_platform.benchmarking.models import CorrectionInput, ReferenceVersion
+from cem_platform.benchmarking.potential import Potential, potential
 from cem_platform.benchmarking.references import (
     INDICATORS,
     INPUTS,
@@ -300,6 +301,47 @@ class BenchmarkingController(Controller):
             (end or start).strip(),
             process=process,
             indicators=[indicator] if indicator else None,
+            national_version=national_version,
+            enterprise_version=enterprise_version,
+        )
+
+    @get(
+        "/potential",
+        guards=[requires(Permission.EMISSIONS_READ)],
+        summary="Reduction potential per process and of the enterprise",
+    )
+    async def potential(
+        self,
+        request: AnyRequest,
+        enterprise_id: Annotated[int, QueryParameter(ge=1)],
+        period: Annotated[str, QueryParameter(pattern="^(month|year)$")],
+        start: Annotated[str, QueryParameter(name="from", max_length=7, description="2026-01 (month) or 2026")],
+        end: Annotated[
+            str | None, QueryParameter(name="to", max_length=7, description="included; default: from")
+        ] = None,
+        reference: Annotated[
+            str | None,
+            QueryParameter(
+                max_length=90,
+                description="LEVEL (e.g. 1, benchmark, target) or ENTRY:LEVEL; default: the best level of the "
+                "national limits and benchmarks that apply, the strictest",
+            ),
+        ] = None,
+        national_version: Annotated[int | None, QueryParameter(ge=1)] = None,
+        enterprise_version: Annotated[int | None, QueryParameter(ge=1)] = None,
+    ) -> Potential:
+        """Per active process and period: the actual intensity (process energy kgce/t, CO2 tCO2/t, as the gap
+        analysis has them, with their lineage), the reference level chosen (its entry, library version and
+        corrections), the output, and the potential = (actual − reference) × output in tce and tCO2; 0 for a process
+        at or better than its reference, nothing counted (and why) without output or without a reference. Summed to
+        the enterprise per period and over the range, exactly. ``versions`` names the library versions used."""
+        return await potential(
+            principal_of(request),
+            enterprise_id,
+            PeriodKind(period),
+            start.strip(),
+            (end or start).strip(),
+            reference,
             national_version=national_version,
             enterprise_version=enterprise_version,
         )
