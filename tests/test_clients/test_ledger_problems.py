@@ -78,7 +78,7 @@ def test_a_bad_file_reads_in_chinese_and_in_english() -> None:
         "是否估算“maybe”不是“是”或“否”：请填写是或否，不是估算可留空。",
     ]
     assert zh[2][3].startswith("单位“furlong”无法识别：请填写以下之一：t、kg、kt、万t、Nm3、千Nm3、万Nm3、GJ")
-    assert zh[2][3].endswith("、万tCO2、tC、t蒸汽（吨、万Nm3、千瓦时、万度等常用写法也可以）。")
+    assert zh[2][3].endswith("、万tCO2、tC、t蒸汽、万CNY、CNY（吨、万Nm3、千瓦时、万度等常用写法也可以）。")
     assert zh[3][0] == "月份“2025-13”不是有效月份（月份为 1 至 12）：请更正。"
     assert zh[4] == [
         "数值 -5 为负，但排放源 NG-1 的消耗量不能为负：请填写正数（外售、外供另有参数）。",
