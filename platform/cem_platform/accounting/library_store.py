@@ -24,6 +24,7 @@ from tortoise.transactions import in_transaction
 
 from cem_platform.accounting import units
 from cem_platform.accounting.energy import ENERGY_LIBRARY, SEEDED, EnergyCoefficients
+from cem_platform.accounting.entry_changes import apply_changes
 from cem_platform.accounting.formulas import AccountingError
 from cem_platform.accounting.library import (
     EDITIONS,
@@ -478,23 +479,15 @@ async def change_parameters(
         raise AccountingError("Each parameter may be changed once per version.")
     current = await version_of(library)
     params: dict[str, dict[str, Any]] = {p["code"]: p for p in current.parameters}
-    diff: list[dict[str, Any]] = []
     grid = library == GRID_LIBRARY
-    for change in changes:
-        before = params.get(change.code)
-        if change.remove:
-            if before is None:
-                raise NotFoundError(f"Library {library} has no parameter {change.code} to remove.")
-            del params[change.code]
-            diff.append({"code": change.code, "change": "removed", "before": before, "after": None})
-            continue
+
+    def build(change: ParameterChange, before: Mapping[str, Any] | None) -> dict[str, Any]:
         after = _apply_grid_change(change, before) if grid else _apply_edition_change(change, before)
         if not after["source_en"] and "source_en" not in (before or {}):
             del after["source_en"]  # a parameter stored before sources came in two languages stays as it was
-        if before == after:
-            continue
-        params[change.code] = after
-        diff.append({"code": change.code, "change": "changed" if before else "added", "before": before, "after": after})
+        return after
+
+    diff = apply_changes(params, changes, build, library=library, noun="parameter")
     if not diff:
         raise AccountingError("The changes leave every parameter as it is; nothing to version.")
     if grid:

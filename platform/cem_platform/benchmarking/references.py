@@ -37,6 +37,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from cem_platform.accounting import units
+from cem_platform.accounting.entry_changes import apply_changes
 from cem_platform.accounting.library import Confidence
 from cem_platform.audit.services import record
 from cem_platform.benchmarking.models import ReferenceVersion
@@ -305,7 +306,7 @@ def _condition(entry: Mapping[str, Any], code: str) -> dict[str, str] | None:
     return out
 
 
-async def check_entry(raw: Mapping[str, Any], *, national: bool, process_types: set[str]) -> dict[str, Any]:
+def check_entry(raw: Mapping[str, Any], *, national: bool, process_types: set[str]) -> dict[str, Any]:
     """An entry as stored, or BenchmarkError naming what is wrong and what to write instead."""
     code = str(raw.get("code", ""))
     if not _CODE.match(code) or len(code) > 64:
@@ -467,22 +468,13 @@ async def _change(
     current = await version_of(library)
     entries: dict[str, dict[str, Any]] = {e["code"]: e for e in (current.entries if current else [])}
     process_types = await known_process_types()
-    diff: list[dict[str, Any]] = []
-    for change in changes:
-        before = entries.get(change.code)
-        if change.remove:
-            if before is None:
-                raise NotFoundError(f"Library {library} has no entry {change.code} to remove.")
-            del entries[change.code]
-            diff.append({"code": change.code, "change": "removed", "before": before, "after": None})
-            continue
+
+    def build(change: EntryChange, _before: Mapping[str, Any] | None) -> dict[str, Any]:
         if change.entry is None:
             raise BenchmarkError(f"Entry {change.code}: give the entry, or remove it.")
-        after = await check_entry({**change.entry, "code": change.code}, national=national, process_types=process_types)
-        if before == after:
-            continue
-        entries[change.code] = after
-        diff.append({"code": change.code, "change": "changed" if before else "added", "before": before, "after": after})
+        return check_entry({**change.entry, "code": change.code}, national=national, process_types=process_types)
+
+    diff = apply_changes(entries, changes, build, library=library)
     if not diff:
         raise BenchmarkError("The changes leave every entry as it is; nothing to version.")
     if len(entries) > MAX_ENTRIES:
