@@ -14,6 +14,26 @@ from typing import Any
 import msgspec
 
 __all__ = [
+    "BenchmarkComparison",
+    "BenchmarkCorrection",
+    "BenchmarkLevel",
+    "BenchmarkUnresolved",
+    "EnterprisePotential",
+    "GapAnalysis",
+    "GapIndicator",
+    "GapPeriod",
+    "GapSubject",
+    "GapTrend",
+    "MacStep",
+    "Potential",
+    "PotentialFigure",
+    "PotentialPeriod",
+    "PotentialReference",
+    "ProcessPotential",
+    "Scenario",
+    "ScenarioProcess",
+    "ScenarioResult",
+    "ScenarioTotal",
     "UnitInfo",
     "CategorySpec",
     "EnterableInput",
@@ -926,3 +946,253 @@ class SourceResult(Model, frozen=True, kw_only=True):
     complete: bool = True
     estimated: bool = False
     pending: bool = False
+
+
+# ---- benchmarking (standards 5.4.5 and 5.4.7) -------------------------------------------------------------------
+
+
+class BenchmarkLevel(Model, frozen=True, kw_only=True):
+    """One level of a reference entry in a period: as published, as corrected, and the actual's gap to it."""
+
+    name: str  # 1, 2, 3, benchmark, baseline, average, target ...
+    label: str = ""  # 二级, 标杆水平
+    label_en: str = ""  # level 2, benchmark
+    base: Decimal
+    value: Decimal  # corrected (the base without corrections)
+    gap: Decimal | None = None  # actual - value: positive = worse than the level
+    relative: Decimal | None = None  # gap / |value| in %
+
+
+class BenchmarkCorrection(Model, frozen=True, kw_only=True):
+    """A correction of an entry: the input used, where it came from, and what it adds to every level."""
+
+    input: str
+    value: Decimal | None = None
+    unit: str = ""
+    origin: str = ""  # entered, months, facility, zero, missing
+    source: str = ""
+    adjustment: Decimal | None = None  # None: missing, not applied
+
+
+class BenchmarkComparison(Model, frozen=True, kw_only=True):
+    """The actual of one period against one benchmark, limit or target entry."""
+
+    entry: str
+    kind: str  # limit, benchmark, target
+    library: str
+    name: str
+    name_en: str = ""
+    edition: str = ""
+    confidence: str = ""
+    levels: tuple[BenchmarkLevel, ...] = ()  # best first (lower is better)
+    reached: str | None = None  # the best level not exceeded; None: none reached
+    next_level: str | None = None
+    gap_to_next: Decimal | None = None
+    text: str = ""  # 二级, 距一级 3.2 kgce/t
+    text_en: str = ""
+    limit: Decimal | None = None  # a limit's binding value (corrected)
+    breach: bool | None = None  # a limit: above it
+    corrected: bool = True
+    corrections: tuple[BenchmarkCorrection, ...] = ()
+    missing: tuple[str, ...] = ()  # inputs a correction needs that are not entered
+
+
+class BenchmarkUnresolved(Model, frozen=True, kw_only=True):
+    """An entry that may apply but cannot be decided (its condition's input is unknown)."""
+
+    entry: str
+    reason: str
+
+
+class GapPeriod(Model, frozen=True, kw_only=True):
+    """One period of one indicator: the actual and its comparisons."""
+
+    period: str
+    period_start: dt.datetime
+    actual: Decimal | None = None  # None: no output or no figure in the period
+    output: Decimal | None = None
+    complete: bool = False
+    as_of: dt.datetime | None = None
+    lineage: str | None = None
+    comparisons: tuple[BenchmarkComparison, ...] = ()
+    unresolved: tuple[BenchmarkUnresolved, ...] = ()
+
+
+class GapTrend(Model, frozen=True, kw_only=True):
+    """The actual over the periods asked (lower is better)."""
+
+    first: Decimal | None = None
+    last: Decimal | None = None
+    change: Decimal | None = None
+    slope: Decimal | None = None
+    direction: str | None = None  # improving, worsening, flat; None with fewer than two figures
+
+
+class GapIndicator(Model, frozen=True, kw_only=True):
+    """One indicator (process energy kgce/t, CO2 tCO2/t) of a process or the enterprise over the periods."""
+
+    indicator: str
+    unit: str
+    name: str = ""
+    name_en: str = ""
+    periods: tuple[GapPeriod, ...] = ()
+    trend: GapTrend = GapTrend()
+
+
+class GapSubject(Model, frozen=True, kw_only=True):
+    """A process (or the enterprise as a whole: ``process_id`` None) and its indicators."""
+
+    process_id: int | None = None
+    code: str
+    name: str
+    process_type: str | None = None
+    indicators: tuple[GapIndicator, ...] = ()
+
+
+class GapAnalysis(Model, frozen=True, kw_only=True):
+    """The gap analysis of an enterprise's processes (or one process) and of the enterprise."""
+
+    enterprise_id: int
+    period: str
+    periods: tuple[str, ...] = ()
+    timezone: str = ""
+    versions: dict[str, int] = {}  # library -> version used
+    subjects: tuple[GapSubject, ...] = ()
+
+
+class PotentialReference(Model, frozen=True, kw_only=True):
+    """The reference level a potential closes the gap to."""
+
+    entry: str
+    library: str
+    version: int = 0
+    kind: str = ""
+    name: str = ""
+    name_en: str = ""
+    edition: str = ""
+    level: str
+    label: str = ""
+    label_en: str = ""
+    base: Decimal
+    value: Decimal  # corrected
+    corrected: bool = True
+    missing: tuple[str, ...] = ()
+
+
+class PotentialFigure(Model, frozen=True, kw_only=True):
+    """The potential of one indicator of one process in one period."""
+
+    indicator: str
+    intensity_unit: str
+    unit: str  # tce or tCO2
+    actual: Decimal | None = None
+    output: Decimal | None = None
+    reference: PotentialReference | None = None
+    gap: Decimal | None = None
+    potential: Decimal | None = None  # None: not counted (see status)
+    status: str  # above, reached, no_output, no_reference, undecided
+    note: str = ""
+    complete: bool = False
+
+
+class PotentialPeriod(Model, frozen=True, kw_only=True):
+    """One process in one period: the energy and the CO2 potential."""
+
+    period: str
+    period_start: dt.datetime
+    energy: PotentialFigure
+    co2: PotentialFigure
+
+
+class ProcessPotential(Model, frozen=True, kw_only=True):
+    """One process over the periods asked: its potentials per period and summed (tce, tCO2)."""
+
+    process_id: int
+    code: str
+    name: str
+    process_type: str | None = None
+    periods: tuple[PotentialPeriod, ...] = ()
+    tce: Decimal
+    tco2: Decimal
+
+
+class EnterprisePotential(Model, frozen=True, kw_only=True):
+    """The enterprise in one period: the sum of its processes' counted potentials."""
+
+    period: str
+    tce: Decimal
+    tco2: Decimal
+    counted_tce: int = 0
+    counted_tco2: int = 0
+
+
+class Potential(Model, frozen=True, kw_only=True):
+    """The reduction potential of an enterprise's processes and of the enterprise."""
+
+    enterprise_id: int
+    period: str
+    periods: tuple[str, ...] = ()
+    timezone: str = ""
+    reference: str = "default"
+    versions: dict[str, int] = {}
+    processes: tuple[ProcessPotential, ...] = ()
+    enterprise: tuple[EnterprisePotential, ...] = ()
+    tce: Decimal
+    tco2: Decimal
+
+
+class Scenario(Model, frozen=True, kw_only=True):
+    """A reduction scenario (measures applied to processes), as listed."""
+
+    id: int
+    name: str = ""
+    name_en: str = ""
+    code: str = ""
+
+
+class ScenarioProcess(Model, frozen=True, kw_only=True):
+    """One process under a scenario: its base, the abatement of the measures applied, the projection."""
+
+    process_id: int
+    process_code: str = ""
+    process_name: str = ""
+    base_tco2: Decimal | None = None
+    base_tce: Decimal | None = None
+    output_t: Decimal | None = None
+    abatement_tco2: Decimal = Decimal(0)
+    saving_tce: Decimal = Decimal(0)
+    projected_tco2: Decimal | None = None
+    projected_intensity_tco2_t: Decimal | None = None
+
+
+class ScenarioTotal(Model, frozen=True, kw_only=True):
+    """The enterprise under a scenario."""
+
+    base_tco2: Decimal | None = None
+    abatement_tco2: Decimal = Decimal(0)
+    projected_tco2: Decimal | None = None
+
+
+class MacStep(Model, frozen=True, kw_only=True):
+    """One measure of a marginal abatement cost curve, cheapest per tCO2 first."""
+
+    measure_code: str
+    measure_name: str = ""
+    measure_name_en: str = ""
+    process_id: int | None = None
+    process_code: str = ""
+    abatement_tco2: Decimal
+    annualised_cost_cny: Decimal | None = None
+    cost_per_tco2_cny: Decimal | None = None
+    cumulative_abatement_tco2: Decimal | None = None
+
+
+class ScenarioResult(Model, frozen=True, kw_only=True):
+    """A scenario's projected emissions per process and of the enterprise, and its MAC curve."""
+
+    scenario: dict[str, Any] = {}
+    processes: tuple[ScenarioProcess, ...] = ()
+    enterprise: ScenarioTotal = ScenarioTotal()
+    mac: tuple[MacStep, ...] = ()
+    versions: dict[str, Any] = {}
+    notes: tuple[str, ...] = ()

@@ -64,6 +64,10 @@ from cem_clients._models import (
     AlarmEvent,
     AuditEntry,
     AuditPage,
+    BenchmarkComparison,
+    BenchmarkCorrection,
+    BenchmarkLevel,
+    BenchmarkUnresolved,
     CategorySpec,
     Certificate,
     ControlResult,
@@ -76,18 +80,30 @@ from cem_clients._models import (
     EnrolmentToken,
     EnterableInput,
     Enterprise,
+    EnterprisePotential,
     Evidence,
     Facility,
+    GapAnalysis,
+    GapIndicator,
+    GapPeriod,
+    GapSubject,
+    GapTrend,
     ImportReport,
     LatestValue,
     Library,
     LibraryParameters,
     LibraryVersion,
     Lineage,
+    MacStep,
     Me,
     MeasurementPoint,
     ParameterChanged,
+    Potential,
+    PotentialFigure,
+    PotentialPeriod,
+    PotentialReference,
     Process,
+    ProcessPotential,
     ProcessType,
     Reading,
     ReportedFigures,
@@ -95,6 +111,10 @@ from cem_clients._models import (
     ReportingChange,
     ReportingStep,
     ReportingYear,
+    Scenario,
+    ScenarioProcess,
+    ScenarioResult,
+    ScenarioTotal,
     ScopeItem,
     Series,
     SeriesBucket,
@@ -116,6 +136,26 @@ from cem_clients._models import (
 _FILENAME = re.compile(r'filename="?([^";]+)"?')
 
 __all__ = [
+    "BenchmarkComparison",
+    "BenchmarkCorrection",
+    "BenchmarkLevel",
+    "BenchmarkUnresolved",
+    "EnterprisePotential",
+    "GapAnalysis",
+    "GapIndicator",
+    "GapPeriod",
+    "GapSubject",
+    "GapTrend",
+    "MacStep",
+    "Potential",
+    "PotentialFigure",
+    "PotentialPeriod",
+    "PotentialReference",
+    "ProcessPotential",
+    "Scenario",
+    "ScenarioProcess",
+    "ScenarioResult",
+    "ScenarioTotal",
     "UnitInfo",
     "CategorySpec",
     "EnterableInput",
@@ -210,6 +250,7 @@ Dimension = Literal["group", "category", "carrier", "process", "source"]
 StatisticsScope = Literal["enterprise", "site", "process", "facility", "source"]
 Metric = Literal["emissions", "energy"]
 Comparison = Literal["yoy", "pop", "base"]
+BenchmarkPeriod = Literal["month", "year"]
 
 
 class _TokenPair(msgspec.Struct):
@@ -782,6 +823,52 @@ class ApiClient:
         if base is not None:
             params["base"] = _when("base", base)
         return self._decode(await self._request("GET", "/statistics/", params=params), Statistics)
+
+    # ---- benchmarking ----------------------------------------------------------------------------------------------
+
+    async def benchmark_gap(
+        self,
+        scope: Literal["enterprise", "process"],
+        scope_id: int,
+        period: BenchmarkPeriod,
+        start: str,
+        end: str | None = None,
+        *,
+        indicator: str | None = None,
+    ) -> GapAnalysis:
+        """The gap analysis of an enterprise's processes and of the enterprise (or of one process) for the months
+        (``"2026-01"``) or years (``"2026"``) ``start`` to ``end`` (included; default: ``start``) against every
+        benchmark, limit and target that applies: the level reached, the gaps, a limit's breach, the corrections
+        applied and missing, the trend. ``indicator``: one of them (``process_energy``, ``co2_intensity``)."""
+        params: dict[str, ParamValue] = {"scope": scope, "id": scope_id, "period": period, "from": start, "to": end}
+        params["indicator"] = indicator
+        return self._decode(await self._request("GET", "/benchmarking/gap", params=params), GapAnalysis)
+
+    async def benchmark_potential(
+        self,
+        enterprise_id: int,
+        period: BenchmarkPeriod,
+        start: str,
+        end: str | None = None,
+        *,
+        reference: str | None = None,
+    ) -> Potential:
+        """The reduction potential of each process, (actual - reference) x output in tce and tCO2, summed to the
+        enterprise; ``reference`` a level (``1``, ``benchmark``, ``target``) or ``ENTRY:LEVEL`` (default: the
+        strictest best level of the national limits and benchmarks)."""
+        params: dict[str, ParamValue] = {
+            "enterprise_id": enterprise_id, "period": period, "from": start, "to": end, "reference": reference,
+        }  # fmt: skip
+        return self._decode(await self._request("GET", "/benchmarking/potential", params=params), Potential)
+
+    async def scenarios(self) -> list[Scenario]:
+        """The reduction scenarios (:class:`NotFound` from a platform that has none yet)."""
+        return self._decode(await self._request("GET", "/benchmarking/scenarios"), list[Scenario])
+
+    async def scenario_result(self, scenario_id: int) -> ScenarioResult:
+        """A scenario's projected emissions per process and of the enterprise, and its MAC curve."""
+        path = f"/benchmarking/scenarios/{_path_id(scenario_id)}/result"
+        return self._decode(await self._request("GET", path), ScenarioResult)
 
     async def lineage(self, result_id: int) -> Lineage:
         """What a result was computed from (inputs, parameters, formulas, versions)."""

@@ -18,7 +18,11 @@ are built from the view models of :mod:`cem_clients.console.model`, a small scre
 * reporting (:mod:`~cem_clients.console.screens_reporting`): the years' reporting states, reported beside kept
   figures, "would change by", verification and history; submit, verifier, verify, lock, new draft, reopen;
 * statistics (:mod:`~cem_clients.console.screens_stats`): totals, structure, intensity and comparisons (同比, 环比,
-  定比) by period as charts and tables, XLSX export of what is shown, a process's own view.
+  定比) by period as charts and tables, XLSX export of what is shown, a process's own view;
+* benchmarking (:mod:`~cem_clients.console.screens_benchmarking`): 对标分析 (each process's actual by period against
+  its levels, the level reached, gaps, limit breaches, corrections) and 降碳潜力 (potentials against a chosen
+  reference, the largest first, summed to the enterprise; scenarios where the platform serves them), with XLSX
+  export.
 
 Screens rebuild from the view state after every action (``Ui.act``); text fields write into the forms as they are
 typed. Files are picked and saved through Flet's file picker: in the browser that is the browser's file dialog and
@@ -45,7 +49,10 @@ section (used by the browser tests, and by a desktop shortcut). The options, per
 * statistics: ``period``, ``start``, ``end``, ``scope`` (a process's code or id: its own view), ``metric``
   (``emissions``, ``energy``), ``dimension`` (emissions: ``group``, ``category``, ``process``; energy: ``carrier``,
   ``process``), ``electricity`` (energy: ``equivalent``, ``equal_value``), ``compare`` (``yoy,pop,base``) and
-  ``base`` (a date in the base period).
+  ``base`` (a date in the base period);
+* benchmarking and potential: ``period`` (``month``, ``year``), ``start`` and ``end`` (``2026-03`` or ``2026``,
+  the end included), benchmarking ``scope`` (a process's code or id) and ``indicator`` (``process_energy``,
+  ``co2_intensity``), potential ``reference`` (``1``, ``benchmark``, ``ENTRY:LEVEL``...).
 """
 
 from __future__ import annotations
@@ -79,6 +86,7 @@ from cem_clients.console.screens_accounting import (
 )
 from cem_clients.console.screens_admin import AuditSection, UsersSection
 from cem_clients.console.screens_alarms import AlarmsSection
+from cem_clients.console.screens_benchmarking import GapSection, PotentialSection
 from cem_clients.console.screens_devices import FleetSection, PointsSection, RegistrationSection, ThresholdsSection
 from cem_clients.console.screens_reporting import ReportingSection
 from cem_clients.console.screens_stats import StatisticsSection
@@ -105,6 +113,8 @@ SECTION_VIEWS: dict[str, type[Section]] = {
     "report": ReportSection,
     "reporting": ReportingSection,
     "statistics": StatisticsSection,
+    "benchmarking": GapSection,
+    "potential": PotentialSection,
 }
 """The screen of each section of :data:`~cem_clients.console.model.SECTIONS`."""
 
@@ -124,12 +134,14 @@ ICONS: dict[str, ft.IconData] = {
     "report": ft.Icons.DESCRIPTION_OUTLINED,
     "reporting": ft.Icons.FACT_CHECK_OUTLINED,
     "statistics": ft.Icons.INSERT_CHART_OUTLINED,
+    "benchmarking": ft.Icons.LEADERBOARD_OUTLINED,
+    "potential": ft.Icons.TRENDING_DOWN,
 }
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("console.group.devices", ("fleet", "alarms", "registration", "points", "thresholds")),
     ("console.group.admin", ("users", "audit")),
     ("console.group.accounting", ("inventory", "library", "activity", "ledger", "emissions", "report", "reporting")),
-    ("console.group.analysis", ("statistics",)),
+    ("console.group.analysis", ("statistics", "benchmarking", "potential")),
 )
 RAIL_WIDTH = 212
 

@@ -36,6 +36,7 @@ from cem_clients.api import ClientError, Process
 from cem_clients.console.accounting import PERIOD_KINDS, EmissionsQuery
 from cem_clients.console.forms import DaySpanForm, Form, localized
 from cem_clients.console.model import Console
+from cem_clients.console.stats import Sheet
 from cem_clients.ui.i18n import Translator
 from cem_clients.ui.theme import AppKind, Palette, Tone, palette_for, type_scale
 
@@ -51,6 +52,10 @@ __all__ = [
     "pager",
     "Section",
     "SheetData",
+    "sheet_data",
+    "sheet_table",
+    "value_axis",
+    "value_label",
     "Ui",
     "card",
     "checkbox",
@@ -788,6 +793,32 @@ def export_button(
     return secondary_button(ui.t("console.export.xlsx"), ui.act(export), icon=ft.Icons.DOWNLOAD)
 
 
+def sheet_data(sheet: Sheet) -> SheetData:
+    """A :class:`~cem_clients.console.stats.Sheet` as an export's sheet: its title, captions and rows (figures as
+    numbers rounded as shown)."""
+    return sheet.title, sheet.header, sheet.workbook_rows()
+
+
+def sheet_table(sheet: Sheet, tr: Translator, *, total: bool = False, empty: str = "", wrap: int = 0) -> ft.Control:
+    """A :class:`~cem_clients.console.stats.Sheet` as a table, its cells as the sheet shows them (``total``: the
+    last row in bold; ``wrap``: text columns other than the first wrap within that many px)."""
+    palette = palette_for(KIND)
+    shown = sheet.shown(tr)
+    rows: list[list[Cell]] = []
+    for r, cells in enumerate(shown):
+        bold = total and r == len(shown) - 1
+        row: list[Cell] = []
+        for c, value in enumerate(cells):
+            if bold:
+                row.append(ft.Text(value, weight=ft.FontWeight.BOLD, color=palette.text, size=type_scale(KIND).body))
+            elif wrap and c > 0 and sheet.columns[c].places is None and len(value) > 12:
+                row.append(wrapped(value, wrap))
+            else:
+                row.append(value)
+        rows.append(row)
+    return table([(c.caption, c.places is not None) for c in sheet.columns], rows, empty=empty)
+
+
 # ---- charts -------------------------------------------------------------------------------------------------------
 
 SERIES_COLOURS = (
@@ -860,6 +891,22 @@ def chart_axis(
         title=ft.Text(title, size=scale.label, color=palette.text_muted) if title else None,
         title_size=18 if title else 0,
     )
+
+
+def value_label(tr: Translator, value: float, scale: ChartScale) -> str:
+    """A value axis's label: large numbers shortened (1.2万 / 12k), small steps with the places they need."""
+    number = Decimal(repr(round(value, 12)))
+    if max(abs(scale.low), abs(scale.high)) >= 100_000:
+        return tr.compact(number, 1)
+    step = Decimal(repr(round(scale.step, 12))).normalize()
+    return tr.number(number, max(0, -int(step.as_tuple().exponent)))
+
+
+def value_axis(tr: Translator, scale: ChartScale, *, size: float = 56, hidden: bool = False) -> fch.ChartAxis:
+    """The value axis of ``scale``, every step labelled (``hidden``: the same room, no labels; a chart stacked on
+    another one with the same plot area)."""
+    labels = [(v, "" if hidden else value_label(tr, v, scale)) for v in scale.ticks()]
+    return chart_axis(labels, size=size, spacing=scale.step)
 
 
 def legend(entries: Sequence[LegendEntry]) -> ft.Control:

@@ -15,7 +15,8 @@ The console serves two roles over the REST API (:class:`~cem_clients.console.ext
   discard), :class:`EmissionsExplorer` (periods and the lineage drill-down), :class:`ReportExport` and
   :class:`ReportingDesk` (reporting states of the years: submit, verifier, verify, lock, new draft, reopen);
 * **accountants, executives and auditors** — :class:`StatisticsBoard` (totals, structure, intensity and
-  comparisons by period, for the enterprise or one process).
+  comparisons by period, for the enterprise or one process), :class:`GapBoard` (each process against the
+  benchmarks, limits and targets) and :class:`PotentialBoard` (reduction potentials against a reference).
 
 :class:`Console` holds the session: :class:`LoginForm` logs in (asking for the authenticator code when the
 account has one), :meth:`Console.sections` says which screens the caller's permissions open, and its
@@ -89,6 +90,7 @@ from cem_clients.console.admin import (
     UserForm,
 )
 from cem_clients.console.alarms import ALARM_KINDS, ALARM_STATES, SEVERITIES, AlarmBoard, AlarmFilters, AlarmNoteForm
+from cem_clients.console.benchmarking import BenchmarkQuery, GapBoard, PotentialBoard
 from cem_clients.console.devices import (
     CONTROL_ACTIONS,
     DEVICE_TYPES,
@@ -164,6 +166,7 @@ __all__ = [
     "AuditLog",
     "AuditRow",
     "Backlog",
+    "BenchmarkQuery",
     "CategoryGroup",
     "CategorySpec",
     "Console",
@@ -181,6 +184,7 @@ __all__ = [
     "FieldChange",
     "FleetCounts",
     "FleetOverview",
+    "GapBoard",
     "Form",
     "InputLine",
     "InputSpec",
@@ -200,6 +204,7 @@ __all__ = [
     "PointForm",
     "PointMap",
     "Problem",
+    "PotentialBoard",
     "ProcessGroup",
     "ReportExport",
     "ReportAction",
@@ -243,6 +248,8 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("report", "emissions.read"),
     ("reporting", "emissions.read"),
     ("statistics", "emissions.read"),
+    ("benchmarking", "emissions.read"),
+    ("potential", "emissions.read"),
 )
 
 
@@ -420,3 +427,11 @@ class Console(Screen):
         """Carbon statistics of the enterprise (or one of its processes): totals, structure, comparisons."""
         enterprise_id = self._enterprise()
         return StatisticsBoard(self.api, enterprise_id, StatisticsQuery(scope_id=enterprise_id))
+
+    def benchmarking(self) -> GapBoard:
+        """The gap analysis of the enterprise's processes against benchmarks, limits and targets."""
+        return GapBoard(self.api, self._enterprise())
+
+    def potential(self) -> PotentialBoard:
+        """The reduction potential of the enterprise's processes."""
+        return PotentialBoard(self.api, self._enterprise())
