@@ -103,6 +103,7 @@ async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
 DATA_TABLES = [
     "bm_correction_input",
     "bm_reference_version",
+    "bm_scenario",
     "acc_result",
     "acc_activity",
     "acc_import",

@@ -1,4 +1,5 @@
-"""Tortoise models of benchmarking: versions of the reference libraries, and the correction inputs of processes."""
+"""Tortoise models of benchmarking: versions of the reference and measures libraries, the correction inputs of
+processes, and reduction scenarios."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from tortoise.models import Model
 
 from cem_platform.org.models import Enterprise, Process
 
-__all__ = ["CorrectionInput", "ReferenceVersion"]
+__all__ = ["CorrectionInput", "ReferenceVersion", "Scenario"]
 
 
 class ReferenceVersion(Model):
@@ -71,3 +72,34 @@ class CorrectionInput(Model):
     class Meta:
         table = "bm_correction_input"
         unique_together = (("process", "name", "period"),)
+
+
+class Scenario(Model):
+    """A reduction scenario of one enterprise: measures applied to its processes against a base year.
+
+    ``applications`` is ``[{"measure": code, "process_id": id, "adoption": "0.5"}]`` (adoption: the share of the
+    process's output the measure covers, (0, 1]); ``versions`` pins the measures libraries' versions the result is
+    computed with (``{"measures": 1, "measures-enterprise-<id>": 0}``), set when the scenario is created or changed, so
+    editing a measure later never changes its result. See :mod:`cem_platform.benchmarking.scenarios`.
+    """
+
+    id = fields.IntField(primary_key=True)
+    enterprise: fields.ForeignKeyRelation[Enterprise] = fields.ForeignKeyField(
+        "cem.Enterprise", related_name="scenarios", on_delete=fields.RESTRICT
+    )
+    enterprise_id: int
+    name = fields.CharField(max_length=100)
+    base_year = fields.IntField()
+    discount_rate = fields.DecimalField(max_digits=8, decimal_places=6)  # a fraction per year, e.g. 0.08
+    energy_price = fields.DecimalField(max_digits=18, decimal_places=6)  # CNY per tce saved
+    applications: Any = fields.JSONField(default=list)
+    versions: Any = fields.JSONField(default=dict)
+    note = fields.TextField(default="")
+    created_by = fields.CharField(max_length=150)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    changed_by = fields.CharField(max_length=150)
+    changed_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "bm_scenario"
+        unique_together = (("enterprise", "name"),)

@@ -1,9 +1,11 @@
 """Routes of benchmarking (standards 5.4.5 and 5.4.7): ``/api/v1/benchmarking``.
 
 The indicator catalogue, the reference libraries (national, and each enterprise's own) with their versions, the
-correction inputs of processes, the gap analysis and the reduction potential. Values travel as exact decimal strings.
-Changing a library needs ``accounting.library`` and a TOTP step-up, as the factor library does; entering a correction
-input needs ``accounting.write``.
+correction inputs of processes, the gap analysis, the reduction potential, the measures library (shared and each
+enterprise's own) and the reduction scenarios with their MAC curves. Values travel as exact decimal strings.
+Changing a library (references or measures) needs ``accounting.library`` and a TOTP step-up, as the factor library
+does; writing a scenario (planning data) needs ``accounting.library`` without a step-up; entering a correction input
+needs ``accounting.write``.
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ import datetime as dt
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, post, put
-from litestar.params import JSONBody, QueryParameter
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar import Controller, Request, delete, get, post, put
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from cem_platform.accounting import units
 from cem_platform.accounting.inventory import enterprise_for
 from cem_platform.accounting.models import PeriodKind
 from cem_platform.accounting.routes import VersionOut
-from cem_platform.benchmarking.models import CorrectionInput, ReferenceVersion
+from cem_platform.benchmarking.measures import SHARED, change_measures, enterprise_measures, measures_version
+from cem_platform.benchmarking.models import CorrectionInput, ReferenceVersion, Scenario
 from cem_platform.benchmarking.potential import Potential, potential
 from cem_platform.benchmarking.references import (
     INDICATORS,
@@ -32,6 +35,17 @@ from cem_platform.benchmarking.references import (
     enterprise_library,
     known_process_types,
     version_of,
+)
+from cem_platform.benchmarking.scenarios import (
+    ScenarioIn,
+    ScenarioOut,
+    ScenarioResult,
+    create_scenario,
+    delete_scenario,
+    scenario_of,
+    scenario_out,
+    scenario_result,
+    update_scenario,
 )
 from cem_platform.benchmarking.services import Analysis, analyse, set_input
 from cem_platform.errors import NotFoundError
@@ -151,6 +165,16 @@ async def _library(principal: Principal, library: str, enterprise_id: int | None
         raise BenchmarkError("An enterprise library needs its enterprise_id.")
     enterprise = await enterprise_for(principal, enterprise_id)
     return enterprise_library(enterprise.id), enterprise.id
+
+
+async def _measures_library(principal: Principal, library: str, enterprise_id: int | None) -> tuple[str, int | None]:
+    """The stored name of the shared measures library (asked as ``national``) or an enterprise's (scope checked)."""
+    if library == NATIONAL:
+        return SHARED, None
+    if enterprise_id is None:
+        raise BenchmarkError("An enterprise's measures library needs its enterprise_id.")
+    enterprise = await enterprise_for(principal, enterprise_id)
+    return enterprise_measures(enterprise.id), enterprise.id
 
 
 async def _process(principal: Principal, process_id: int) -> Process:
@@ -345,3 +369,122 @@ class BenchmarkingController(Controller):
             national_version=national_version,
             enterprise_version=enterprise_version,
         )
+
+    # ---- measures library -----------------------------------------------------------------------------------------
+
+    @get("/measures/versions", guards=[requires(Permission.EMISSIONS_READ)], summary="Versions of a measures library")
+    async def measure_versions(
+        self,
+        request: AnyRequest,
+        library: Annotated[str, QueryParameter(pattern=_LIBRARY, description="national (shared) or enterprise")],
+        enterprise_id: Annotated[int | None, QueryParameter(ge=1)] = None,
+    ) -> list[VersionOut]:
+        """Every version of the shared measures library (``national``) or an enterprise's own, with author, reason,
+        time and diff, newest first."""
+        name, _ = await _measures_library(principal_of(request), library, enterprise_id)
+        await measures_version(name)
+        return [_version_out(v) for v in await ReferenceVersion.filter(library=name).order_by("-number")]
+
+    @get("/measures", guards=[requires(Permission.EMISSIONS_READ)], summary="Measures of a measures library")
+    async def measures(
+        self,
+        request: AnyRequest,
+        library: Annotated[str, QueryParameter(pattern=_LIBRARY, description="national (shared) or enterprise")],
+        enterprise_id: Annotated[int | None, QueryParameter(ge=1)] = None,
+        version: Annotated[int | None, QueryParameter(ge=1, description="default: the newest")] = None,
+        process_type: Annotated[str | None, QueryParameter(max_length=32)] = None,
+    ) -> EntriesOut:
+        """The measures of one version: process types, effect kind (``per_tonne``: co2 tCO2/t and energy kgce/t of
+        the process's product saved; ``fraction``: the share of the process's CO2 and energy removed), capex (CNY per
+        t/a of output) and opex (CNY per t), lifetime in years, source, ``confidence`` and ``checked``. Null values
+        are not known (a measure without costs has no cost on the MAC curve)."""
+        name, _ = await _measures_library(principal_of(request), library, enterprise_id)
+        stored = await measures_version(name, version)
+        items = list(stored.entries) if stored is not None else []
+        if process_type is not None:
+            known = await known_process_types()
+            if process_type not in known:
+                raise BenchmarkError(
+                    f"Unknown process type {process_type!r}.", hint=f"Process types: {', '.join(sorted(known))}."
+                )
+            items = [m for m in items if process_type in m["process_types"]]
+        return EntriesOut(library=name, version=stored.number if stored is not None else 0, entries=items)
+
+    @post(
+        "/measures/versions",
+        guards=[requires(Permission.ACCOUNTING_LIBRARY), requires_step_up],
+        status_code=HTTP_201_CREATED,
+        summary="Change a measures library (TOTP step-up)",
+    )
+    async def change_measures(self, request: AnyRequest, data: JSONBody[LibraryChangeIn]) -> VersionOut:
+        """Add a version with these changes (audited, refusals too); scenarios keep the versions they pinned. The
+        shared library (``national``) is changed at the group level; an enterprise's own by its accountants."""
+        principal = principal_of(request)
+        name, enterprise_id = await _measures_library(principal, data.library, data.enterprise_id)
+        changes = [EntryChange(code=c.code, entry=c.entry, remove=c.remove) for c in data.changes]
+        return _version_out(await change_measures(principal, name, enterprise_id, changes, data.reason))
+
+    # ---- scenarios ------------------------------------------------------------------------------------------------
+
+    @get("/scenarios", guards=[requires(Permission.EMISSIONS_READ)], summary="Reduction scenarios of an enterprise")
+    async def scenarios(
+        self, request: AnyRequest, enterprise_id: Annotated[int, QueryParameter(ge=1)]
+    ) -> list[ScenarioOut]:
+        """The enterprise's scenarios, by name."""
+        enterprise = await enterprise_for(principal_of(request), enterprise_id)
+        return [scenario_out(s) for s in await Scenario.filter(enterprise_id=enterprise.id).order_by("name")]
+
+    @post(
+        "/scenarios",
+        guards=[requires(Permission.ACCOUNTING_LIBRARY)],
+        status_code=HTTP_201_CREATED,
+        summary="Create a reduction scenario",
+    )
+    async def create_scenario(self, request: AnyRequest, data: JSONBody[ScenarioIn]) -> ScenarioOut:
+        """A scenario: name, base year, discount rate (a fraction a year, default 0.08), energy price (CNY per tce
+        saved, default 0) and the measures applied ``{measure, process_id, adoption}`` (adoption: the share of the
+        process's output covered, (0, 1]). The measures libraries' newest versions are pinned. Audited."""
+        return scenario_out(await create_scenario(principal_of(request), data))
+
+    @get("/scenarios/{scenario_id:int}", guards=[requires(Permission.EMISSIONS_READ)], summary="A reduction scenario")
+    async def scenario(self, request: AnyRequest, scenario_id: FromPath[int]) -> ScenarioOut:
+        """One scenario as stored."""
+        return scenario_out(await scenario_of(principal_of(request), scenario_id))
+
+    @put(
+        "/scenarios/{scenario_id:int}",
+        guards=[requires(Permission.ACCOUNTING_LIBRARY)],
+        status_code=HTTP_200_OK,
+        summary="Change a reduction scenario",
+    )
+    async def update_scenario(
+        self, request: AnyRequest, scenario_id: FromPath[int], data: JSONBody[ScenarioIn]
+    ) -> ScenarioOut:
+        """Replace the scenario's fields; its measures versions are pinned anew to the newest. Audited."""
+        return scenario_out(await update_scenario(principal_of(request), scenario_id, data))
+
+    @delete(
+        "/scenarios/{scenario_id:int}",
+        guards=[requires(Permission.ACCOUNTING_LIBRARY)],
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Delete a reduction scenario",
+    )
+    async def delete_scenario(self, request: AnyRequest, scenario_id: FromPath[int]) -> None:
+        """Delete the scenario (audited, with what it was)."""
+        await delete_scenario(principal_of(request), scenario_id)
+
+    @get(
+        "/scenarios/{scenario_id:int}/result",
+        guards=[requires(Permission.EMISSIONS_READ)],
+        summary="A scenario's projection and MAC curve",
+    )
+    async def scenario_result(self, request: AnyRequest, scenario_id: FromPath[int]) -> ScenarioResult:
+        """Per process and for the enterprise: the base year's tCO2 and tce (the statistics as kept, as the gap
+        analysis has them), each measure's abatement (tCO2) and energy saving (tce), the projected emissions and
+        intensity; and the MAC curve: per application the annualised cost (capex × capital recovery factor + opex −
+        energy saved × energy price, CNY a year) and cost per tCO2, cheapest first, with the cumulative abatement.
+        Computed with the measures versions the scenario pinned (``versions``); ``notes`` say what was not counted.
+        Measures on one process combine as :mod:`cem_platform.benchmarking.scenarios` documents: per-tonne savings
+        first (never below zero), then fractions of what is left."""
+        principal = principal_of(request)
+        return await scenario_result(principal, await scenario_of(principal, scenario_id))
