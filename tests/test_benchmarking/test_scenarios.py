@@ -276,6 +276,8 @@ async def test_bad_measures_and_scenarios_are_refused_and_only_accountants_of_th
     assert (await world.client.delete(url, headers=b_admin)).status_code == 404
     params = {"enterprise_id": world.a.enterprise.id}
     assert (await world.client.get(f"{BM}/scenarios", headers=b_admin, params=params)).status_code == 404
+    assert (await world.client.get(f"{BM}/scenarios", headers=b_admin)).json() == []  # every one in its scope: none
+    assert [s["name"] for s in (await world.client.get(f"{BM}/scenarios", headers=executive)).json()] == ["方案"]
     assert (await world.client.get(url)).status_code == 401
 
     assert (await world.client.delete(url, headers=accountant)).status_code == 204

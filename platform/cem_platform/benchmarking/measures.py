@@ -41,11 +41,9 @@ from decimal import Decimal
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from cem_platform.accounting.entry_changes import apply_changes
 from cem_platform.accounting.library import Confidence
-from cem_platform.audit.services import record
 from cem_platform.benchmarking.measures_seed import MEASURES_SEED
 from cem_platform.benchmarking.models import ReferenceVersion
 from cem_platform.benchmarking.references import (
@@ -55,8 +53,10 @@ from cem_platform.benchmarking.references import (
     EntryChange,
     decimal_of,
     known_process_types,
+    refused,
+    store_version,
 )
-from cem_platform.errors import CemError, ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from cem_platform.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from cem_platform.identity.principal import Principal
 
 __all__ = [
@@ -270,17 +270,8 @@ def decimal_or_none(text: str | None) -> Decimal | None:
 # ---- changing -----------------------------------------------------------------------------------------------------
 
 
-async def _refused(principal: Principal, library: str, enterprise_id: int | None, err: CemError) -> CemError:
-    await record(
-        principal,
-        "benchmarking.measures.change",
-        entity_type="measures_library",
-        entity_id=library,
-        enterprise_id=enterprise_id,
-        outcome="denied",
-        summary=err.message[:300],
-    )
-    return err
+_ACTION = "benchmarking.measures.change"
+_ENTITY = "measures_library"
 
 
 async def change_measures(
@@ -290,7 +281,7 @@ async def change_measures(
     try:
         return await _change(principal, library, enterprise_id, changes, reason)
     except (InvalidInputError, PermissionDeniedError, NotFoundError, ConflictError) as err:
-        raise await _refused(principal, library, enterprise_id, err) from None
+        raise await refused(principal, library, enterprise_id, err, action=_ACTION, entity_type=_ENTITY) from None
 
 
 async def _change(
@@ -325,31 +316,6 @@ async def _change(
         raise BenchmarkError("The changes leave every measure as it is; nothing to version.")
     if len(entries) > MAX_ENTRIES:
         raise BenchmarkError(f"A library holds at most {MAX_ENTRIES} measures.")
-    number = (current.number if current else 0) + 1
-    try:
-        async with in_transaction():
-            version = await ReferenceVersion.create(
-                library=library,
-                enterprise_id=enterprise_id,
-                number=number,
-                author=principal.name,
-                reason=reason,
-                diff=diff,
-                entries=sorted(entries.values(), key=lambda e: e["code"]),
-            )
-            await record(
-                principal,
-                "benchmarking.measures.change",
-                entity_type="measures_library",
-                entity_id=f"{library} v{number}",
-                enterprise_id=enterprise_id,
-                before={"version": current.number if current else 0},
-                after={"version": number, "reason": reason, "diff": diff},
-                summary=f"{library} v{number}: {len(diff)} change(s)",
-            )
-    except IntegrityError as err:
-        raise ConflictError(
-            f"Someone else changed {library} at the same time (version {number} exists now).",
-            hint="Reload the library and apply your change again.",
-        ) from err
-    return version
+    return await store_version(
+        principal, library, enterprise_id, current, entries, diff, reason, action=_ACTION, entity_type=_ENTITY
+    )

@@ -59,6 +59,8 @@ __all__ = [
     "ensure_seeded",
     "enterprise_library",
     "known_process_types",
+    "refused",
+    "store_version",
     "version_of",
 ]
 
@@ -423,17 +425,74 @@ class EntryChange:
     remove: bool = False
 
 
-async def _refused(principal: Principal, library: str, enterprise_id: int | None, err: CemError) -> CemError:
+_ACTION = "benchmarking.library.change"
+_ENTITY = "benchmark_library"
+
+
+async def refused(
+    principal: Principal,
+    library: str,
+    enterprise_id: int | None,
+    err: CemError,
+    *,
+    action: str = _ACTION,
+    entity_type: str = _ENTITY,
+) -> CemError:
+    """``err``, after auditing the refused change of ``library``."""
     await record(
         principal,
-        "benchmarking.library.change",
-        entity_type="benchmark_library",
+        action,
+        entity_type=entity_type,
         entity_id=library,
         enterprise_id=enterprise_id,
         outcome="denied",
         summary=err.message[:300],
     )
     return err
+
+
+async def store_version(
+    principal: Principal,
+    library: str,
+    enterprise_id: int | None,
+    current: ReferenceVersion | None,
+    entries: Mapping[str, dict[str, Any]],
+    diff: list[dict[str, Any]],
+    reason: str,
+    *,
+    action: str = _ACTION,
+    entity_type: str = _ENTITY,
+) -> ReferenceVersion:
+    """The next version of ``library`` (after ``current``) with the complete ``entries`` and ``diff``, audited in the
+    same transaction; ConflictError when someone else stored that number first."""
+    number = (current.number if current else 0) + 1
+    try:
+        async with in_transaction():
+            version = await ReferenceVersion.create(
+                library=library,
+                enterprise_id=enterprise_id,
+                number=number,
+                author=principal.name,
+                reason=reason,
+                diff=diff,
+                entries=sorted(entries.values(), key=lambda e: e["code"]),
+            )
+            await record(
+                principal,
+                action,
+                entity_type=entity_type,
+                entity_id=f"{library} v{number}",
+                enterprise_id=enterprise_id,
+                before={"version": current.number if current else 0},
+                after={"version": number, "reason": reason, "diff": diff},
+                summary=f"{library} v{number}: {len(diff)} change(s)",
+            )
+    except IntegrityError as err:
+        raise ConflictError(
+            f"Someone else changed {library} at the same time (version {number} exists now).",
+            hint="Reload the library and apply your change again.",
+        ) from err
+    return version
 
 
 async def change_entries(
@@ -443,7 +502,7 @@ async def change_entries(
     try:
         return await _change(principal, library, enterprise_id, changes, reason)
     except (InvalidInputError, PermissionDeniedError, NotFoundError, ConflictError) as err:
-        raise await _refused(principal, library, enterprise_id, err) from None
+        raise await refused(principal, library, enterprise_id, err) from None
 
 
 async def _change(
@@ -479,31 +538,4 @@ async def _change(
         raise BenchmarkError("The changes leave every entry as it is; nothing to version.")
     if len(entries) > MAX_ENTRIES:
         raise BenchmarkError(f"A library holds at most {MAX_ENTRIES} entries.")
-    number = (current.number if current else 0) + 1
-    try:
-        async with in_transaction():
-            version = await ReferenceVersion.create(
-                library=library,
-                enterprise_id=enterprise_id,
-                number=number,
-                author=principal.name,
-                reason=reason,
-                diff=diff,
-                entries=sorted(entries.values(), key=lambda e: e["code"]),
-            )
-            await record(
-                principal,
-                "benchmarking.library.change",
-                entity_type="benchmark_library",
-                entity_id=f"{library} v{number}",
-                enterprise_id=enterprise_id,
-                before={"version": current.number if current else 0},
-                after={"version": number, "reason": reason, "diff": diff},
-                summary=f"{library} v{number}: {len(diff)} change(s)",
-            )
-    except IntegrityError as err:
-        raise ConflictError(
-            f"Someone else changed {library} at the same time (version {number} exists now).",
-            hint="Reload the library and apply your change again.",
-        ) from err
-    return version
+    return await store_version(principal, library, enterprise_id, current, entries, diff, reason)

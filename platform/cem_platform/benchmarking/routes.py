@@ -52,7 +52,7 @@ from cem_platform.errors import NotFoundError
 from cem_platform.identity.http import principal_of, requires, requires_step_up
 from cem_platform.identity.principal import Principal
 from cem_platform.identity.roles import Permission
-from cem_platform.org.models import Process
+from cem_platform.org.models import Enterprise, Process
 
 __all__ = ["BenchmarkingController"]
 
@@ -428,11 +428,21 @@ class BenchmarkingController(Controller):
 
     @get("/scenarios", guards=[requires(Permission.EMISSIONS_READ)], summary="Reduction scenarios of an enterprise")
     async def scenarios(
-        self, request: AnyRequest, enterprise_id: Annotated[int, QueryParameter(ge=1)]
+        self,
+        request: AnyRequest,
+        enterprise_id: Annotated[
+            int | None, QueryParameter(ge=1, description="default: every one in your scope")
+        ] = None,
     ) -> list[ScenarioOut]:
-        """The enterprise's scenarios, by name."""
-        enterprise = await enterprise_for(principal_of(request), enterprise_id)
-        return [scenario_out(s) for s in await Scenario.filter(enterprise_id=enterprise.id).order_by("name")]
+        """The scenarios of the enterprise (of every enterprise wholly in your scope when none is given), by
+        enterprise and name."""
+        principal = principal_of(request)
+        if enterprise_id is not None:
+            ids = [(await enterprise_for(principal, enterprise_id)).id]
+        else:
+            ids = [e.id for e in await Enterprise.all().only("id") if principal.scope.covers_enterprise(e.id)]
+        rows = await Scenario.filter(enterprise_id__in=ids).order_by("enterprise_id", "name")
+        return [scenario_out(s) for s in rows]
 
     @post(
         "/scenarios",
