@@ -2,9 +2,10 @@
 
 Screens are built from small functions of the view state (:class:`~cem_clients.wallboard.model.Wallboard`):
 a header (title, works, clock, freshness), a main area that rotates through overview, processes, trend and
-alarms, and an alarm ticker that is always there. Where a picture says it faster than figures, Flet's own chart
-controls (``flet-charts``) draw it: this year's months against last year's, the month's processes as a pie, the last
-30 days against the same days a year earlier. Dark theme, numerals readable from five metres
+alarms, and an alarm ticker that is always there; a fifth page shows each process's level against the national
+benchmarks and limits this year and the biggest reduction potentials. Where a picture says it faster than figures,
+Flet's own chart controls (``flet-charts``) draw it: this year's months against last year's, the month's processes as
+a pie, the last 30 days against the same days a year earlier. Dark theme, numerals readable from five metres
 (:mod:`cem_clients.ui.theme`), Simplified Chinese by default (:mod:`cem_clients.ui.i18n`).
 
 Each screen may choose its language and pin a page in its URL, as nobody touches it once it is up:
@@ -44,7 +45,7 @@ from cem_clients.ui.theme import (
     severity_tone,
     type_scale,
 )
-from cem_clients.wallboard.model import PAGES, Comparison, Freshness, Wallboard
+from cem_clients.wallboard.model import PAGES, Comparison, Freshness, ProcessLevel, Wallboard
 
 __all__ = ["ScreenOptions", "render", "screen_options", "wallboard_main"]
 
@@ -579,6 +580,80 @@ def _ticker(board: Wallboard, tr: Translator, palette: Palette, now: dt.datetime
     )
 
 
+def _level_row(level: ProcessLevel, tr: Translator, palette: Palette) -> ft.Control:
+    scale = type_scale(KIND)
+    tone = Tone.CRITICAL if level.breach else Tone.GOOD if level.best else Tone.INFO
+    return ft.Row(
+        [
+            ft.Container(width=20, height=36, bgcolor=palette.tone(tone), border_radius=4),
+            ft.Text(level.name, size=scale.body, width=190, color=palette.text, max_lines=1,
+                    overflow=ft.TextOverflow.ELLIPSIS),
+            ft.Text(level.text_en if tr.locale is Locale.EN else level.text, size=scale.body, color=palette.tone(tone),
+                    expand=True, max_lines=1, overflow=ft.TextOverflow.ELLIPSIS),
+            ft.Text(f"{tr.number(level.actual, 1)} {level.unit}", size=scale.body, color=palette.text_muted,
+                    width=220, text_align=ft.TextAlign.RIGHT),
+        ],
+        spacing=16,
+        height=52,  # read from across the room: the rows take the tile rather than huddle at its top
+        vertical_alignment=ft.CrossAxisAlignment.CENTER,
+    )  # fmt: skip
+
+
+def _benchmarks(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
+    """Each process's level this year against the national limits and benchmarks; the biggest potentials."""
+    scale = type_scale(KIND)
+    year = board.benchmark_year
+    levels: list[ft.Control] = [_level_row(level, tr, palette) for level in board.levels] or [
+        _muted(tr.t(board.benchmark_note or "no_data"), palette, scale.body)
+    ]
+    levels.append(_muted(tr.t("wall.bench.levels.about"), palette))
+    largest = max((p.tce for p in board.potentials), default=Decimal(0))
+    colour = palette.tone(Tone.WARNING)
+    rows: list[ft.Control] = [
+        ft.Row(
+            [
+                ft.Text(
+                    p.name,
+                    size=scale.body,
+                    width=200,
+                    color=palette.text,
+                    max_lines=1,
+                    overflow=ft.TextOverflow.ELLIPSIS,
+                ),
+                _bar(float(p.tce / largest) if largest else 0.0, colour, palette, width=240),
+                ft.Text(
+                    tr.quantity(p.tce, "tce", 0),
+                    size=scale.body,
+                    color=palette.text,
+                    expand=True,
+                    max_lines=1,
+                    text_align=ft.TextAlign.RIGHT,
+                ),
+            ],
+            spacing=16,
+        )  # fmt: skip
+        for p in board.potentials
+    ]
+    if not rows:
+        note = board.benchmark_note or ("wall.bench.none_above" if board.potential_tce is not None else "no_data")
+        rows.append(_muted(tr.t(note), palette, scale.body))
+    if board.potential_tce is not None and board.potential_tco2 is not None:
+        total = tr.t("wall.bench.total", tce=tr.number(board.potential_tce, 0), tco2=tr.number(board.potential_tco2, 0))
+        rows.append(ft.Text(total, size=scale.body, color=palette.text))
+    rows.append(_muted(tr.t("wall.bench.potentials.about"), palette))
+    return ft.Row(
+        [
+            _tile(tr.t("wall.bench.levels.title", year=year) if year else tr.t("wall.bench.levels.title_plain"),
+                  levels, palette, expand=3),
+            _tile(tr.t("wall.bench.potentials.title", year=year) if year else tr.t("wall.bench.potentials.title_plain"),
+                  rows, palette, expand=2),
+        ],
+        spacing=24,
+        expand=True,
+        vertical_alignment=ft.CrossAxisAlignment.STRETCH,
+    )  # fmt: skip
+
+
 PAGE_VIEWS: dict[str, Callable[[Wallboard, Translator, Palette], ft.Control]] = {
     "overview": _overview,
     "processes": _processes,
@@ -587,6 +662,7 @@ PAGE_VIEWS: dict[str, Callable[[Wallboard, Translator, Palette], ft.Control]] = 
     "alarms": lambda b, t, p: ft.Column(
         [ft.Container(_flow(b, t, p)), _alarm_list(b, t, p, dt.datetime.now(dt.UTC))], spacing=24, expand=True
     ),
+    "benchmarks": _benchmarks,
 }
 
 

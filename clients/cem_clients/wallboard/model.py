@@ -6,7 +6,10 @@ One :class:`Wallboard` holds what the executives' screen shows for one enterpris
   from the start of the day, month or year (local plant time) up to the time of today's figure, and over the same
   local dates and time of day a year earlier (:class:`Comparison` says which span);
 * carbon intensity of the year so far (tCO2 per t crude steel) against reference values (benchmark, limit)
-  that are configuration with their source named — the platform does not serve benchmarks yet;
+  that are configuration with their source named (the national libraries hold no such per-works references);
+* each process's level this year so far against the national benchmarks and limits (GB 21256's grades: "二级,
+  距一级 3.2 kgce/t", a limit exceeded) from the gap analysis (``GET /benchmarking/gap``), and the biggest
+  reduction potentials (``GET /benchmarking/potential``) with the works' sum: one request each a refresh;
 * this month so far per process (the month tile's span, so they add up to it, with what no process carries), this
   year month by month against last year's months, the year's structure by the five GB/T 32151.5 terms, and the
   trend of the last 30 days against the same days a year earlier;
@@ -35,7 +38,17 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
-from cem_clients.api import Alarm, ApiClient, ClientError, InvalidInput, LiveEvent, StatisticsRow
+from cem_clients.api import (
+    Alarm,
+    ApiClient,
+    BenchmarkComparison,
+    ClientError,
+    GapAnalysis,
+    InvalidInput,
+    LiveEvent,
+    Potential,
+    StatisticsRow,
+)
 from cem_clients.ui.alarm_text import is_consequence
 
 __all__ = [
@@ -44,6 +57,8 @@ __all__ = [
     "Freshness",
     "MonthFigure",
     "ProcessFigure",
+    "ProcessLevel",
+    "ProcessPotential",
     "Reference",
     "TrendDay",
     "Wallboard",
@@ -51,10 +66,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PAGES = ("overview", "processes", "trend", "alarms")
+PAGES = ("overview", "processes", "trend", "alarms", "benchmarks")
 SEVERITY_RANK = {"info": 0, "warning": 1, "major": 2, "critical": 3}
 TICKER_SIZE = 20
 TREND_DAYS = 30
+TOP_POTENTIALS = 5  # the biggest reduction potentials shown
 #: The key of what no process carries (purchased electricity without a sub-meter, enterprise-level sources).
 UNALLOCATED = "_unallocated"
 ROUNDING_RESIDUE = Decimal("0.000001")  # t: less than this unallocated is the arithmetic's, not a meter's
@@ -130,6 +146,33 @@ class ProcessFigure:
 
 
 @dataclass(frozen=True)
+class ProcessLevel:
+    """One process's process energy this year so far against its national reference: a GB 21256 limit's grades
+    (or, without one, the national efficiency benchmark)."""
+
+    process_id: int
+    code: str
+    name: str
+    actual: Decimal  # kgce/t
+    unit: str
+    text: str  # 二级, 距一级 3.2 kgce/t
+    text_en: str
+    best: bool  # at the reference's best level
+    breach: bool  # above the limit (corrected)
+
+
+@dataclass(frozen=True)
+class ProcessPotential:
+    """One process's reduction potential this year so far against the best national level (tce, tCO2)."""
+
+    process_id: int
+    code: str
+    name: str
+    tce: Decimal
+    tco2: Decimal
+
+
+@dataclass(frozen=True)
 class TrendDay:
     """One day of the 30-day trend, and the same date a year earlier (None: no figure)."""
 
@@ -172,6 +215,12 @@ class Wallboard:
     trend: list[TrendDay] = field(default_factory=list)
     alarms: list[Alarm] = field(default_factory=list)
     allowance: Decimal | None = None  # not served by the platform yet: always None, shown as unknown
+    levels: list[ProcessLevel] = field(default_factory=list)
+    potentials: list[ProcessPotential] = field(default_factory=list)  # the biggest first, above zero only
+    potential_tce: Decimal | None = None  # the works' sum over the processes
+    potential_tco2: Decimal | None = None
+    benchmark_year: str = ""
+    benchmark_note: str = ""  # why the benchmark figures are unknown: a string key
     loaded_at: dt.datetime | None = None
     failed_at: dt.datetime | None = None
     error: str = ""
@@ -216,6 +265,7 @@ class Wallboard:
                 "wallboard.no_inventory" if err.code == "no_source_inventory" else "wallboard.figures_unavailable"
             )
             log.info("emission figures unknown: %s", err)
+        await self._load_benchmarks(now)
         # a meter's alarm listed under an outage is said by the outage: fetch beyond them to fill the ticker
         alarms = await self.api.alarms(state="open", enterprise_id=self.enterprise_id, limit=TICKER_SIZE * 5)
         self.alarms = [a for a in alarms if not is_consequence(a)][:TICKER_SIZE]
@@ -264,6 +314,34 @@ class Wallboard:
             if r.period_start >= trend_start
         ]
         self._set_processes([*before, *today_rows])
+
+    async def _load_benchmarks(self, now: dt.datetime) -> None:
+        """The processes' levels and potentials this year so far: one gap analysis (process energy only) and one
+        potential request. A platform without them, or a token not allowed them, leaves them unknown (said), not the
+        rest of the screen."""
+        year = str(now.astimezone(self.zone).year)
+        try:
+            gap = await self.api.benchmark_gap("enterprise", self.enterprise_id, "year", year,
+                                               indicator="process_energy")  # fmt: skip
+            potential = await self.api.benchmark_potential(self.enterprise_id, "year", year)
+        except ClientError as err:
+            self.levels, self.potentials, self.potential_tce, self.potential_tco2 = [], [], None, None
+            self.benchmark_note = "wallboard.bench.unavailable"
+            log.info("benchmark figures unknown: %s", err)
+            return
+        self.benchmark_year = year
+        self.levels = _levels(gap, self._process_codes)
+        self._set_potentials(potential)
+        self.benchmark_note = "" if self.levels or self.potentials else "wallboard.bench.no_figures"
+
+    def _set_potentials(self, answer: Potential) -> None:
+        processes = [
+            ProcessPotential(p.process_id, p.code, self._names.get(p.process_id, p.name), p.tce, p.tco2)
+            for p in answer.processes
+            if p.tce > 0 or p.tco2 > 0
+        ]
+        self.potentials = sorted(processes, key=lambda p: (-p.tce, -p.tco2, p.code))[:TOP_POTENTIALS]
+        self.potential_tce, self.potential_tco2 = answer.tce, answer.tco2
 
     def _set_processes(self, rows: Sequence[StatisticsRow]) -> None:
         """Each process over the month tile's span (so that they and what no process carries add up to it)."""
@@ -356,6 +434,37 @@ class Wallboard:
         if self.intensity <= benchmark.value:
             return "good"
         return "watch" if self.intensity <= limit.value else "over"
+
+
+def _national(comparisons: Sequence[BenchmarkComparison]) -> BenchmarkComparison | None:
+    """The national reference a process is judged by on the wallboard: a limit's grades, else the benchmark."""
+    for kind in ("limit", "benchmark"):
+        found = next((c for c in comparisons if c.kind == kind and c.library == "national"), None)
+        if found is not None:
+            return found
+    return None
+
+
+def _levels(gap: GapAnalysis, route: dict[int, str]) -> list[ProcessLevel]:
+    """Each process with a figure and a national reference, in the plant's route order (``route``: the processes'
+    ids in that order)."""
+    order = {process_id: rank for rank, process_id in enumerate(route)}
+    out = []
+    for subject in gap.subjects:
+        if subject.process_id is None:
+            continue
+        series = next((s for s in subject.indicators if s.indicator == "process_energy"), None)
+        period = next((p for p in reversed(series.periods) if p.actual is not None), None) if series else None
+        main = _national(period.comparisons) if period is not None else None
+        if series is None or period is None or period.actual is None or main is None:
+            continue
+        out.append(
+            ProcessLevel(
+                subject.process_id, subject.code, subject.name, period.actual, series.unit, main.text, main.text_en,
+                best=bool(main.levels) and main.reached == main.levels[0].name, breach=bool(main.breach),
+            )
+        )  # fmt: skip
+    return sorted(out, key=lambda p: (order.get(p.process_id, len(order)), p.code))
 
 
 def _so_far(rows: Sequence[StatisticsRow], since: dt.datetime) -> Comparison:
