@@ -105,6 +105,7 @@ DATA_TABLES = [
     "bm_reference_version",
     "bm_scenario",
     "acc_result",
+    "acc_result_stamp",
     "acc_activity",
     "acc_import",
     "acc_evidence",

@@ -16,7 +16,14 @@ from typing import Any
 import openpyxl
 from tortoise import connections
 
-from cem_platform.accounting.models import ActivityRecord, EmissionResult, PendingRecalculation, ReportingYear
+from cem_platform.accounting.calculation import stamp_results
+from cem_platform.accounting.models import (
+    ActivityRecord,
+    EmissionResult,
+    PendingRecalculation,
+    ReportingYear,
+    ResultStamp,
+)
 from cem_platform.accounting.refresh import refresh
 from cem_platform.audit.models import AuditRecord
 from cem_platform.identity.models import LoginSession, User
@@ -118,6 +125,24 @@ async def test_a_read_by_every_role_writes_nothing(world: World) -> None:
     assert year["pending"] is False and year["version"] == 2 and close(year["net"], NET + 111)
     stored = await EmissionResult.get(id=year["result_id"])
     assert stored.created_by == "accounting-refresh" and "library" in stored.reason
+
+
+async def test_a_repeated_read_is_served_from_the_cache_until_the_results_stamp_changes(world: World) -> None:
+    """The cache of reads.py: a second read of the same range does not read the rows again while the enterprise's
+    stamp holds (a row changed behind the writers' back is not seen), and reads them again once a writer stamps."""
+    accountant = await world.login("a-accountant")
+    await _reference_year(world, accountant)
+    token = await ResultStamp.get(enterprise_id=world.a.enterprise.id).values_list("token", flat=True)
+    first = (await _get(world, accountant, "/api/v1/emissions", _year(world)))["results"][0]
+    assert close(first["net"], NET)
+    connection = connections.get("default")
+    await connection.execute_query("UPDATE acc_result SET net = net + 1 WHERE id = $1", [first["result_id"]])
+    again = (await _get(world, accountant, "/api/v1/emissions", _year(world)))["results"][0]
+    assert again["net"] == first["net"]  # the cached read: the stamp did not change
+    await stamp_results(world.a.enterprise.id, dt.datetime.now(dt.UTC))
+    assert await ResultStamp.get(enterprise_id=world.a.enterprise.id).values_list("token", flat=True) != token
+    fresh = (await _get(world, accountant, "/api/v1/emissions", _year(world)))["results"][0]
+    assert Decimal(fresh["net"]) == Decimal(first["net"]) + 1
 
 
 async def test_late_data_and_a_factor_change_leave_a_submitted_year_as_reported(world: World) -> None:

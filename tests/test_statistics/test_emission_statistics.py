@@ -13,6 +13,8 @@ import zoneinfo
 from decimal import Decimal
 from typing import Any
 
+from cem_platform.accounting import reads
+from cem_platform.accounting.calculation import account_aside
 from cem_platform.accounting.models import PeriodKind
 from cem_platform.accounting.refresh import refresh
 from cem_platform.identity.principal import Principal
@@ -235,3 +237,19 @@ async def test_a_running_period_is_compared_like_for_like(world: World) -> None:
     expected = (Decimal(4) / 30) / (Decimal(3) / 31) * 100 - 100
     assert abs(april.comparisons["pop"].percent - expected) <= Decimal("0.005")
     assert march.comparisons["yoy"].until is None and march.comparisons["yoy"].percent == Decimal("10.00")
+    # 1-15 March 2024 is made of fifteen kept days, and their sum is the span accounted as one (to the arithmetic)
+    span = (dt.datetime(2024, 3, 1, tzinfo=zone).astimezone(dt.UTC), april.comparisons["pop"].until)
+    reader = Principal.system("test")
+    [parts] = (await reads.span_parts(reader, world.a.enterprise.id, PeriodKind.MONTH, [span], now=now)).values()
+    assert len(parts) == 15 and all(part.id is not None for part in parts)
+    [(_, _, lineage, _)] = await account_aside(world.a.enterprise, PeriodKind.MONTH, [span], zone)
+    assert abs(sum(part.net for part in parts) - Decimal(lineage["totals"]["net"])) <= Decimal("0.000001")
+    # last hours within the kept window are kept hours; older ones (a year ago) are accounted for the answer as one
+    later = (span[0], span[1] + dt.timedelta(hours=5))
+    year_ago = (dt.datetime(2023, 4, 1, tzinfo=zone).astimezone(dt.UTC), april.comparisons["yoy"].until)
+    assert year_ago[1] is not None
+    year_ago = (year_ago[0], year_ago[1] + dt.timedelta(hours=5))
+    found = await reads.span_parts(reader, world.a.enterprise.id, PeriodKind.MONTH, [later, year_ago], now=now)
+    assert len(found[later]) == 20 and all(part.id is not None for part in found[later])
+    *days, hours = found[year_ago]
+    assert len(days) == 15 and hours.id is None and hours.period_end == year_ago[1]

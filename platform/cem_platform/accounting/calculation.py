@@ -23,6 +23,7 @@ import datetime as dt
 import decimal
 import hashlib
 import json
+import secrets
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Container, Mapping, Sequence
@@ -30,6 +31,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
+from tortoise import connections
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
@@ -93,6 +96,7 @@ __all__ = [
     "recalculate",
     "result_versions",
     "set_year_method",
+    "stamp_results",
 ]
 
 #: Process label of sources that belong to the enterprise as a whole (e.g. the grid tie).
@@ -961,6 +965,21 @@ def _values(
     }
 
 
+_STAMP_SQL = (
+    "INSERT INTO acc_result_stamp (enterprise_id, token, changed_at) VALUES ({p1}, {p2}, {p3}) "
+    "ON CONFLICT (enterprise_id) DO UPDATE SET token = excluded.token, changed_at = excluded.changed_at"
+)
+
+
+async def stamp_results(enterprise_id: int, now: dt.datetime, connection: BaseDBAsyncClient | None = None) -> None:
+    """A new token for the enterprise's kept results (:class:`ResultStamp`): every writer of ``acc_result`` calls
+    this with the rows it wrote, in their transaction where it has one, so that no read caches what changed."""
+    client = connection or connections.get("default")
+    marks = ("$1", "$2", "$3") if client.capabilities.dialect == "postgres" else ("?", "?", "?")
+    sql = _STAMP_SQL.format(p1=marks[0], p2=marks[1], p3=marks[2])
+    await client.execute_query(sql, [enterprise_id, secrets.token_hex(16), now])
+
+
 async def _store_versions(
     principal: Principal,
     enterprise_id: int,
@@ -990,10 +1009,11 @@ async def _store_versions(
     ]
     superseded = [v.current.id for v in versions if v.current is not None]
     try:
-        async with in_transaction():
+        async with in_transaction() as connection:
             if superseded:
                 await EmissionResult.filter(id__in=superseded, current=True).update(current=False, superseded_at=now)
             await EmissionResult.bulk_create(rows, batch_size=100)
+            await stamp_results(enterprise_id, now, connection)
     except IntegrityError:
         return [
             await _store(principal, enterprise_id, kind, v.start, v.end, v.lineage, v.method, v.current, now, reason)
@@ -1033,10 +1053,13 @@ async def _store(
     values = _values(principal, lineage, method, digest, final, reason)
     if current is not None and not current.final and not final:
         # A running period's provisional figure is refreshed in place; it becomes versioned once it has ended.
-        await EmissionResult.filter(id=current.id).update(**values, created_at=now)
+        async with in_transaction() as connection:
+            await EmissionResult.filter(id=current.id).update(**values, created_at=now)
+            await stamp_results(enterprise_id, now, connection)
         return await EmissionResult.get(id=current.id)
     try:
-        async with in_transaction():
+        async with in_transaction() as connection:
+            await stamp_results(enterprise_id, now, connection)
             if current is not None:
                 await EmissionResult.filter(id=current.id, current=True).update(current=False, superseded_at=now)
             return await EmissionResult.create(

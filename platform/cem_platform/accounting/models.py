@@ -47,6 +47,7 @@ __all__ = [
     "PeriodKind",
     "ReportState",
     "ReportingYear",
+    "ResultStamp",
     "YearMethod",
 ]
 
@@ -329,6 +330,20 @@ class EmissionResult(Model):
         table = "acc_result"
         unique_together = (("enterprise", "period", "period_start", "version"),)
         indexes = (("enterprise_id", "period", "current", "period_start"),)
+
+
+class ResultStamp(Model):
+    """A token that changes whenever an enterprise's kept results do (a new version, a running period refreshed in
+    place, an hour retired), written in the same transaction. Reads of kept results cache what they read against it
+    (:mod:`cem_platform.accounting.reads`): the same token, the same rows. A random token, never a counter, so that
+    it never repeats (not after the table is emptied either). No row: nothing kept yet, nothing cached."""
+
+    enterprise_id = fields.IntField(primary_key=True, generated=False)
+    token = fields.CharField(max_length=32)
+    changed_at = fields.DatetimeField()
+
+    class Meta:
+        table = "acc_result_stamp"
 
 
 class PendingRecalculation(Model):

@@ -4,6 +4,12 @@ A read asks for the columns its answer needs and nothing more: an enterprise's f
 columns and ``by_category``; a process's from its entry of ``by_process``. The lineage (tens of kilobytes a row)
 stays in the database until someone opens it. Rows are read as values, not model instances: a year by day is
 365 rows and the route answers it within tens of milliseconds.
+
+What a read fetched is kept in the worker's memory (bounded: :data:`CACHE_PERIODS` periods in all, least recently
+used first out) against the enterprise's :class:`~cem_platform.accounting.models.ResultStamp`: the next read of the
+same range answers from it after one single-row query, as long as the token is the same. Every writer of kept
+results changes the token in its transaction, so a cached answer is never older than what the database holds.
+Whether a period is pending, and periods accounted for the answer, are never cached.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import zoneinfo
+from collections import OrderedDict
 from decimal import Decimal
 from typing import Any
 
@@ -18,12 +25,24 @@ from tortoise import connections
 
 from cem_platform.accounting.calculation import MAX_LIVE_PERIODS, _unsaved, account_aside
 from cem_platform.accounting.inventory import enterprise_for
-from cem_platform.accounting.models import EmissionResult, PendingRecalculation, PeriodKind
-from cem_platform.accounting.periods import period_bounds
+from cem_platform.accounting.models import EmissionResult, PendingRecalculation, PeriodKind, ResultStamp
+from cem_platform.accounting.periods import period_bounds, period_of
 from cem_platform.identity.principal import Principal
 from cem_platform.org.models import Enterprise
 
-__all__ = ["MAX_LIVE_PERIODS", "KeptFigures", "PeriodView", "accounted_spans", "kept_results", "lineage_text"]
+__all__ = [
+    "CACHE_PERIODS",
+    "MAX_LIVE_PERIODS",
+    "KeptFigures",
+    "PeriodView",
+    "clear_cache",
+    "kept_results",
+    "lineage_text",
+    "span_parts",
+]
+
+#: At most this many kept periods are cached per worker (a year by day is 365).
+CACHE_PERIODS = 20_000
 
 _SCALARS = (
     "id", "period_start", "period_end", "version", "final", "edition", "library_version", "grid_version", "net",
@@ -121,18 +140,7 @@ async def kept_results(
         figures = (*figures, "energy")
     if sources:
         figures = (*figures, "by_source")
-    rows = await EmissionResult.filter(
-        enterprise_id=enterprise_id, period=kind, current=True, period_start__gte=first, period_start__lt=last
-    ).values(*_SCALARS, *figures)
-    stored: dict[dt.datetime, KeptFigures] = {}
-    for row in rows:
-        by_process = row.get("by_process") or {}
-        if process_code is not None:
-            by_process = {process_code: by_process.get(process_code)} if process_code in by_process else {}
-        stored[row["period_start"]] = KeptFigures(
-            **{name: row[name] for name in _SCALARS}, by_category=row.get("by_category") or {}, by_process=by_process,
-            energy=row.get("energy"), by_source=row.get("by_source"),
-        )  # fmt: skip
+    stored = await _stored(enterprise_id, kind, first, last, figures, process_code)
     marks = await PendingRecalculation.filter(
         enterprise_id=enterprise_id, range_start__lt=last, range_end__gt=first
     ).values_list("range_start", "range_end")
@@ -157,21 +165,134 @@ async def kept_results(
     return out
 
 
-async def accounted_spans(
+_Key = tuple[int, PeriodKind, dt.datetime, dt.datetime, tuple[str, ...], str | None]
+_cache: OrderedDict[_Key, tuple[str, dict[dt.datetime, KeptFigures]]] = OrderedDict()
+_cached_periods = 0
+
+
+def clear_cache() -> None:
+    """Forget every cached read (tests; a worker never needs to: the stamp says when a cached read is old)."""
+    global _cached_periods
+    _cache.clear()
+    _cached_periods = 0
+
+
+async def _stored(
+    enterprise_id: int,
+    kind: PeriodKind,
+    first: dt.datetime,
+    last: dt.datetime,
+    figures: tuple[str, ...],
+    process_code: str | None,
+) -> dict[dt.datetime, KeptFigures]:
+    """The current kept results of ``kind`` starting in [first, last), by start: from the cache when the enterprise's
+    stamp is the one they were read under, else from the database (and cached). The stamp is read first, so rows
+    read under it are never older than it. Callers never change what they get (it is shared)."""
+    global _cached_periods
+    tokens: list[Any] = list(await ResultStamp.filter(enterprise_id=enterprise_id).values_list("token", flat=True))
+    token = str(tokens[0]) if tokens else None
+    key: _Key = (enterprise_id, kind, first, last, figures, process_code)
+    hit = _cache.get(key)
+    if hit is not None and token is not None and hit[0] == token:
+        _cache.move_to_end(key)
+        return hit[1]
+    rows = await EmissionResult.filter(
+        enterprise_id=enterprise_id, period=kind, current=True, period_start__gte=first, period_start__lt=last
+    ).values(*_SCALARS, *figures)
+    stored: dict[dt.datetime, KeptFigures] = {}
+    for row in rows:
+        by_process = row.get("by_process") or {}
+        if process_code is not None:
+            by_process = {process_code: by_process.get(process_code)} if process_code in by_process else {}
+        stored[row["period_start"]] = KeptFigures(
+            **{name: row[name] for name in _SCALARS}, by_category=row.get("by_category") or {}, by_process=by_process,
+            energy=row.get("energy"), by_source=row.get("by_source"),
+        )  # fmt: skip
+    # (another read of the same range may have cached it meanwhile: replaced, counted once)
+    replaced = _cache.pop(key, None)
+    if replaced is not None:
+        _cached_periods -= len(replaced[1])
+    if token is not None and len(stored) <= CACHE_PERIODS:
+        _cache[key] = (token, stored)
+        _cached_periods += len(stored)
+        while _cached_periods > CACHE_PERIODS and _cache:
+            _, (_, dropped) = _cache.popitem(last=False)
+            _cached_periods -= len(dropped)
+    return stored
+
+
+async def span_parts(
     principal: Principal,
     enterprise_id: int,
     kind: PeriodKind,
     spans: list[tuple[dt.datetime, dt.datetime]],
+    *,
+    sources: bool = False,
     now: dt.datetime | None = None,
-) -> dict[tuple[dt.datetime, dt.datetime], KeptFigures]:
-    """Spans that are not periods (the first days of last year's month, to compare a running month with) accounted
-    for the answer only, as ``kind``'s methodology year takes them. Writes nothing; nothing is kept."""
+) -> dict[tuple[dt.datetime, dt.datetime], list[KeptFigures]]:
+    """Spans that are not periods (last year's month up to this hour, to compare a running month with), each as
+    the parts it is made of: the kept months and days that lie wholly in it, then its last hours — kept hours where
+    every one is kept, else accounted for the answer as one span — and any part not kept accounted for the answer
+    too. A figure that adds up (emissions, energy: what a comparison takes) is the sum of the parts' figures. Every
+    part carries its energy (and, with ``sources``, each source's figures). Writes nothing; nothing is kept."""
     enterprise = await enterprise_for(principal, enterprise_id)
-    wanted = sorted({(lo, hi) for lo, hi in spans if hi > lo})
-    if not wanted:
-        return {}
     zone = zoneinfo.ZoneInfo(enterprise.timezone)
-    return await _accounted(enterprise, kind, wanted, zone, now or dt.datetime.now(dt.UTC))
+    now = now or dt.datetime.now(dt.UTC)
+    figures = ("by_category", "by_process", "energy", *(("by_source",) if sources else ()))
+    wanted = sorted({(lo, hi) for lo, hi in spans if hi > lo})
+    # each span cut into kept kinds: whole months, whole days, then the hours that are left (less than a day)
+    cuts: dict[tuple[dt.datetime, dt.datetime], list[tuple[PeriodKind, dt.datetime, dt.datetime]]] = {}
+    for lo, hi in wanted:
+        pieces: list[tuple[PeriodKind, dt.datetime, dt.datetime]] = []
+        cursor = lo
+        while cursor < hi:
+            for part in (PeriodKind.MONTH, PeriodKind.DAY):
+                start, end = period_of(part, cursor, zone)
+                if start == cursor and end <= hi:
+                    pieces.append((part, start, end))
+                    cursor = end
+                    break
+            else:
+                pieces.append((PeriodKind.HOUR, cursor, hi))  # the rest: under a day
+                cursor = hi
+        cuts[(lo, hi)] = pieces
+    kept: dict[tuple[PeriodKind, dt.datetime], KeptFigures] = {}
+    for part in (PeriodKind.MONTH, PeriodKind.DAY, PeriodKind.HOUR):
+        ranges = [(a, b) for pieces in cuts.values() for k, a, b in pieces if k is part]
+        if not ranges:
+            continue
+        first, last = min(a for a, _ in ranges), max(b for _, b in ranges)
+        rows = await EmissionResult.filter(
+            enterprise_id=enterprise_id, period=part, current=True, period_start__gte=first, period_start__lt=last
+        ).values(*_SCALARS, *figures)
+        for row in rows:
+            if row["energy"] is None or (sources and row.get("by_source") is None):
+                continue  # kept before energy (or per-source figures) were: accounted for the answer instead
+            kept[(part, row["period_start"])] = KeptFigures(
+                **{name: row[name] for name in _SCALARS}, by_category=row["by_category"] or {},
+                by_process=row["by_process"] or {}, energy=row["energy"], by_source=row.get("by_source"),
+            )  # fmt: skip
+    parts: dict[tuple[dt.datetime, dt.datetime], list[KeptFigures]] = {}
+    live: dict[tuple[dt.datetime, dt.datetime], list[tuple[dt.datetime, dt.datetime]]] = {}
+    for span, pieces in cuts.items():
+        found: list[KeptFigures] = []
+        for part, a, b in pieces:
+            if part is PeriodKind.HOUR:
+                hours = list(period_bounds(PeriodKind.HOUR, a, b, zone, now)) if a < now else []
+                if hours and all((PeriodKind.HOUR, h) in kept for h, _ in hours) and hours[-1][1] == b:
+                    found += [kept[(PeriodKind.HOUR, h)] for h, _ in hours]
+                    continue
+            elif (part, a) in kept:
+                found.append(kept[(part, a)])
+                continue
+            live.setdefault(span, []).append((a, b))
+        parts[span] = found
+    missing = sorted({piece for left in live.values() for piece in left})
+    if missing:
+        accounted = await _accounted(enterprise, kind, missing, zone, now)
+        for span, left in live.items():
+            parts[span] += [accounted[piece] for piece in left]
+    return parts
 
 
 async def _accounted(

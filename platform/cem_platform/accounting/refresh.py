@@ -19,6 +19,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from tortoise.transactions import in_transaction
+
 from cem_platform.accounting import calculation, reporting
 from cem_platform.accounting.formulas import AccountingError
 from cem_platform.accounting.models import EmissionResult, PendingRecalculation, PeriodKind
@@ -140,9 +142,11 @@ async def _retire_old_hours(
         )
         ids = [result_id for result_id, start in rows if year_of(start, zone) not in frozen]
         for at in range(0, len(ids), 1000):
-            retired += await EmissionResult.filter(id__in=ids[at : at + 1000], current=True).update(
-                current=False, superseded_at=now
-            )
+            async with in_transaction() as connection:
+                retired += await EmissionResult.filter(id__in=ids[at : at + 1000], current=True).update(
+                    current=False, superseded_at=now
+                )
+                await calculation.stamp_results(enterprise_id, now, connection)
     return retired
 
 

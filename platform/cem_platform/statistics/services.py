@@ -864,18 +864,23 @@ async def statistics_of(
             if name in compare and other is not None:
                 # less than an hour in: nothing to compare like for like yet (an empty span, no figure)
                 partial[(name, lo)] = (other, min(other + elapsed, period_of(kind, other, zone)[1]))
-    spans: dict[tuple[dt.datetime, dt.datetime], reads.KeptFigures] = {}
+    # such a span is the sum of the kept months, days and hours it is made of (what is not kept is accounted for the
+    # answer): what is compared (emissions, energy) adds up
+    spans: dict[tuple[dt.datetime, dt.datetime], list[reads.KeptFigures]] = {}
     if partial:
         for lo_, hi_ in partial.values():
             await reporting.check_verifier_range(principal, enterprise, lo_, hi_)
-        spans = await reads.accounted_spans(principal, enterprise.id, kind, list(partial.values()), now)
+        spans = await reads.span_parts(
+            principal, enterprise.id, kind, list(partial.values()), sources=sources is not None, now=now
+        )
 
     def compared(name: str, lo: dt.datetime, other: dt.datetime | None, net: Decimal) -> Change:
         span = partial.get((name, lo))
         if span is not None:
             found = spans.get(span)
             label = period_label(kind, span[0], zone)
-            return _change(span[0], label, net, measure.value(found) if found else None, until=span[1])
+            total = sum((measure.value(part) for part in found), Decimal(0)) if found else None
+            return _change(span[0], label, net, total, until=span[1])
         previous, label = value(other)
         return _change(other or lo, label, net, previous)
 
