@@ -230,7 +230,7 @@ async def test_every_api_route_needs_authentication(world: World) -> None:
         concrete = concrete.replace("{key}", "auth.lockout_threshold").replace("{device_id}", "dev-aaaaaaaaaaaa")
         concrete = concrete.replace("{alarm_id}", "1")
         concrete = concrete.replace("{point_id}", "1").replace("{letter_id}", "1")
-        for name in ("import_id", "source_id", "evidence_id", "result_id", "record_id"):
+        for name in ("import_id", "source_id", "evidence_id", "result_id", "record_id", "scenario_id"):
             concrete = concrete.replace("{" + name + "}", "1")
         for method in operations:
             if (method, path) in public:
