@@ -38,6 +38,7 @@ half to even; projected figures and every sum add those exactly. Annualised cost
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -440,6 +441,27 @@ def _effect(measure: Mapping[str, Any], key: str) -> Decimal | None:
     return None if text is None else Decimal(text)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Applied:
+    """One application of a scenario with its measure (from the pinned versions)."""
+
+    application: Mapping[str, Any]
+    library: str
+    measure: Mapping[str, Any]
+
+    @property
+    def adoption(self) -> Decimal:
+        return Decimal(self.application["adoption"])
+
+    @property
+    def absolute(self) -> bool:
+        return bool(self.measure["effect"] == "per_tonne")
+
+    def effect(self, key: str) -> Decimal:
+        """The measure's ``co2`` or ``energy`` effect; 0 when it has none."""
+        return _effect(self.measure, key) or _ZERO
+
+
 async def scenario_result(principal: Principal, scenario: Scenario) -> ScenarioResult:
     """The scenario's projection and MAC curve (see the module), from the pinned measures versions."""
     year = str(scenario.base_year)
@@ -465,10 +487,8 @@ async def scenario_result(principal: Principal, scenario: Scenario) -> ScenarioR
         base_co2 = _gram(co2 * output) if co2 is not None and output is not None else None
         base_tce = _gram(energy * energy_output / _THOUSAND) if energy is not None and energy_output else None
         output = output or energy_output
-        rules = [(a, *measures[a["measure"]], Decimal(a["adoption"])) for a in applied]
-        ordered = [r for r in rules if r[2]["effect"] == "per_tonne"] + [
-            r for r in rules if r[2]["effect"] != "per_tonne"
-        ]
+        # absolute (per-tonne) measures first, each group in the order listed (the sort is stable)
+        ordered = sorted((_Applied(a, *measures[a["measure"]]) for a in applied), key=lambda m: not m.absolute)
         co2_taken = [_ZERO] * len(ordered)
         tce_taken = [_ZERO] * len(ordered)
         left_co2: Decimal | None = None
@@ -484,14 +504,8 @@ async def scenario_result(principal: Principal, scenario: Scenario) -> ScenarioR
         ):
             if base is None or output is None:
                 continue
-            absolute = [
-                (_effect(m, key) or _ZERO) * adoption * output / divisor
-                for _, _, m, adoption in ordered
-                if m["effect"] == "per_tonne"
-            ]
-            fractions = [
-                (_effect(m, key) or _ZERO) * adoption for _, _, m, adoption in ordered if m["effect"] != "per_tonne"
-            ]
+            absolute = [m.effect(key) * m.adoption * output / divisor for m in ordered if m.absolute]
+            fractions = [m.effect(key) * m.adoption for m in ordered if not m.absolute]
             amounts, left = combine(base, absolute, fractions)
             taken[:] = amounts
             if key == "co2":
@@ -501,14 +515,14 @@ async def scenario_result(principal: Principal, scenario: Scenario) -> ScenarioR
             if base <= 0 and any(a > 0 for a in absolute + fractions):
                 notes.append(f"Process {subject.code}: its base {key} is not above zero, so nothing is removed.")
         details: list[dict[str, Any]] = []
-        for i, (a, library, measure, adoption) in enumerate(ordered):
-            rule = "absolute" if measure["effect"] == "per_tonne" else "fraction"
+        for i, applied_measure in enumerate(ordered):
+            measure, library, adoption = applied_measure.measure, applied_measure.library, applied_measure.adoption
             details.append(
                 {
                     "measure_code": measure["code"],
                     "library": library,
-                    "rule": rule,
-                    "adoption": a["adoption"],
+                    "rule": "absolute" if applied_measure.absolute else "fraction",
+                    "adoption": applied_measure.application["adoption"],
                     "abatement_tco2": units.exact_text(co2_taken[i]),
                     "saving_tce": units.exact_text(tce_taken[i]),
                 }
@@ -539,7 +553,7 @@ async def scenario_result(principal: Principal, scenario: Scenario) -> ScenarioR
                         library=library,
                         process_id=process_id,
                         process_code=subject.code,
-                        adoption=a["adoption"],
+                        adoption=applied_measure.application["adoption"],
                         abatement_tco2=units.exact_text(co2_taken[i]),
                         saving_tce=units.exact_text(tce_taken[i]),
                         capex_cny=_text(capex_total.quantize(_FEN, ROUND_HALF_EVEN))
