@@ -20,6 +20,7 @@ from cem_platform.accounting.routes import AccountingController, EmissionsContro
 from cem_platform.alarms.routes import AlarmController
 from cem_platform.audit.routes import AuditController
 from cem_platform.benchmarking.routes import BenchmarkingController
+from cem_platform.carbon_assets.routes import CarbonAssetsController
 from cem_platform.db import close_db, init_db
 from cem_platform.health.routes import health, ready
 from cem_platform.http_errors import EXCEPTION_HANDLERS, document_error_responses
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             EmissionsController,
             StatisticsController,
             BenchmarkingController,
+            CarbonAssetsController,
             ReportingController,
         ],
     )

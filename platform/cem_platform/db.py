@@ -40,6 +40,7 @@ MODEL_MODULES = [
     "cem_platform.alarms.models",
     "cem_platform.accounting.models",
     "cem_platform.benchmarking.models",
+    "cem_platform.carbon_assets.models",
     "cem_registry.models",
 ]
 

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from cem_platform.accounting.refresh import RefreshReport
     from cem_platform.alarms.rules import EvaluationReport
     from cem_platform.benchmarking.services import LimitReport
+    from cem_platform.carbon_assets.services import WarningReport
     from cem_platform.telemetry.retention import MaintenanceReport
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "app",
     "check_certificate_expiry",
     "evaluate_alarms",
+    "evaluate_carbon_warnings",
     "evaluate_limits",
     "fold_timeseries",
     "maintain_timeseries",
@@ -68,6 +70,7 @@ TIME_LIMITS = {
     "cem.timeseries.maintain": 3000,
     "cem.alarms.evaluate": 600,
     "cem.benchmarking.limits": 900,
+    "cem.carbon_assets.warnings": 1800,
     "cem.registry.publish_crl": 600,
     "cem.registry.check_expiry": 600,
 }
@@ -98,6 +101,7 @@ app.conf.update(
         },
         "alarms-evaluate": {"task": "cem.alarms.evaluate", **_every(scheduler.ALARM_EVALUATION_S)},
         "benchmarking-limits": {"task": "cem.benchmarking.limits", **_every(scheduler.BENCHMARK_LIMITS_S)},
+        "carbon-assets-warnings": {"task": "cem.carbon_assets.warnings", **_every(scheduler.CARBON_WARNINGS_S)},
         "accounting-refresh": {"task": "cem.accounting.refresh", **_every(scheduler.ACCOUNTING_REFRESH_S)},
         "registry-publish-crl": {
             "task": "cem.registry.publish_crl",
@@ -162,6 +166,12 @@ def evaluate_alarms() -> EvaluationReport | None:
 def evaluate_limits() -> LimitReport | None:
     """Raise and clear the alarms of processes above their energy limits (every 5 minutes)."""
     return _run_job("cem.benchmarking.limits", scheduler.evaluate_limits)
+
+
+@app.task(name="cem.carbon_assets.warnings")  # type: ignore[untyped-decorator]
+def evaluate_carbon_warnings() -> WarningReport | None:
+    """Raise and clear the carbon-asset warnings (hourly)."""
+    return _run_job("cem.carbon_assets.warnings", scheduler.evaluate_carbon_warnings)
 
 
 @app.task(name="cem.registry.publish_crl")  # type: ignore[untyped-decorator]

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from cem_platform.accounting.refresh import RefreshReport
     from cem_platform.alarms.rules import EvaluationReport
     from cem_platform.benchmarking.services import LimitReport
+    from cem_platform.carbon_assets.services import WarningReport
     from cem_platform.telemetry.retention import MaintenanceReport
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "ALARM_EVALUATION_S",
     "CERTIFICATE_EXPIRY_S",
     "BENCHMARK_LIMITS_S",
+    "CARBON_WARNINGS_S",
     "CRL_PUBLICATION_S",
     "TIMESERIES_MAINTENANCE_S",
     "Job",
@@ -38,6 +40,7 @@ __all__ = [
     "check_certificate_expiry",
     "embedded_jobs",
     "evaluate_alarms",
+    "evaluate_carbon_warnings",
     "evaluate_limits",
     "fold_timeseries",
     "maintain_timeseries",
@@ -54,6 +57,7 @@ TIMESERIES_MAINTENANCE_S = 3600
 CRL_PUBLICATION_S = 6 * 3600  # a CRL is valid CEM_PKI_CRL_HOURS (a week by default): republished well before
 CERTIFICATE_EXPIRY_S = 3600
 BENCHMARK_LIMITS_S = 300
+CARBON_WARNINGS_S = 3600  # forecasts move with monthly results: hourly is ample
 
 
 # ---- the jobs (imported lazily: each domain owns its job, and the demo need not load them all up front) ----
@@ -99,6 +103,13 @@ async def evaluate_limits(settings: Settings) -> LimitReport:
     return await evaluate_limits(settings)
 
 
+async def evaluate_carbon_warnings(settings: Settings) -> WarningReport:
+    """Raise and clear the carbon-asset warnings (forecast deficit, deadline near with a deficit)."""
+    from cem_platform.carbon_assets.services import evaluate_warnings
+
+    return await evaluate_warnings(settings)
+
+
 async def publish_crl(settings: Settings) -> int:
     """Sign a fresh CRL well before the current one expires, and hand it to the broker; returns its number."""
     from cem_registry.ca import Authority
@@ -132,6 +143,7 @@ def periodic_jobs(settings: Settings) -> list[Job]:
         Job("cem.timeseries.maintain", TIMESERIES_MAINTENANCE_S, maintain_timeseries),
         Job("cem.alarms.evaluate", ALARM_EVALUATION_S, evaluate_alarms),
         Job("cem.benchmarking.limits", BENCHMARK_LIMITS_S, evaluate_limits),
+        Job("cem.carbon_assets.warnings", CARBON_WARNINGS_S, evaluate_carbon_warnings),
         Job("cem.registry.publish_crl", CRL_PUBLICATION_S, publish_crl),
         Job("cem.registry.check_expiry", CERTIFICATE_EXPIRY_S, check_certificate_expiry),
     ]

@@ -53,6 +53,7 @@ def test_beat_runs_every_periodic_job_on_the_in_process_runners_periods() -> Non
             "cem.timeseries.maintain",
             "cem.alarms.evaluate",
             "cem.benchmarking.limits",
+            "cem.carbon_assets.warnings",
             "cem.registry.publish_crl",
             "cem.registry.check_expiry",
         }

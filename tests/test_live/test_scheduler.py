@@ -123,6 +123,7 @@ def test_the_runner_has_every_platform_job(settings: Settings) -> None:
         "cem.timeseries.maintain": 3600,
         "cem.alarms.evaluate": 30,
         "cem.benchmarking.limits": 300,
+        "cem.carbon_assets.warnings": 3600,
         "cem.registry.publish_crl": 6 * 3600,
         "cem.registry.check_expiry": 3600,
     }

@@ -45,6 +45,7 @@ class AlarmKind(StrEnum):
     DEAD_LETTERS = "dead_letters"  # a burst of refused messages from one terminal
     DATA_CONFLICT = "data_conflict"  # a terminal sent another value for a (point, time) already stored
     ENERGY_LIMIT = "energy_limit"  # a process's energy per tonne above its limit (GB 21256, GB 21342, its own)
+    CARBON_DEFICIT = "carbon_deficit"  # the forecast allowance deficit above its level, or a deadline near with one
 
 
 class Alarm(Model):

@@ -206,6 +206,26 @@ def _definitions(settings: Settings) -> dict[str, ParameterDefinition]:
             1,
             365,
         ),
+        ParameterDefinition(
+            "alarm.carbon_deficit_tco2",
+            "alarm",
+            int,
+            1000,
+            "碳配额预测缺口预警值 (tCO2)",
+            "Forecast allowance deficit of the compliance year (tCO2) above which a warning is raised",
+            0,
+            100_000_000,
+        ),
+        ParameterDefinition(
+            "alarm.carbon_deadline_days",
+            "alarm",
+            int,
+            90,
+            "履约截止前预警天数 (有缺口时)",
+            "Days before a surrender deadline that raise a warning while the year has a deficit",
+            1,
+            366,
+        ),
     ]
     return {item.key: item for item in items}
 
