@@ -29,6 +29,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+import msgspec
 from tortoise import fields
 from tortoise.models import Model
 
@@ -276,6 +277,17 @@ class YearMethod(Model):
         unique_together = (("enterprise", "year"),)
 
 
+def result_json(value: Any) -> str:
+    """A kept result's JSON columns as text: compact, UTF-8 as it is (PostgreSQL keeps jsonb parsed anyway), several
+    times faster than the standard library for lineages of a hundred kilobytes."""
+    return msgspec.json.encode(value).decode()
+
+
+def result_value(text: str | bytes) -> Any:
+    """A kept result's JSON column from its text."""
+    return msgspec.json.decode(text)
+
+
 class EmissionResult(Model):
     """One accounting of one enterprise for one period, version ``version`` (tCO2, exact decimals).
 
@@ -311,16 +323,16 @@ class EmissionResult(Model):
     intensity = fields.DecimalField(max_digits=28, decimal_places=10, null=True)
     complete = fields.BooleanField()
     estimated = fields.BooleanField()
-    by_category: Any = fields.JSONField(default=dict)
-    by_process: Any = fields.JSONField(default=dict)
+    by_category: Any = fields.JSONField(default=dict, encoder=result_json, decoder=result_value)
+    by_process: Any = fields.JSONField(default=dict, encoder=result_json, decoder=result_value)
     # the period's energy in tce per carrier and process (accounting/energy.py); None for results kept before it
-    energy: Any = fields.JSONField(null=True)
+    energy: Any = fields.JSONField(null=True, encoder=result_json, decoder=result_value)
     # each source's own figures (its lines where it counts, not the maker's side of a transfer), from the lineage:
     # {code: {"category", "net" (signed, tCO2), "carrier", "tce", "mwh"}}; None for results kept before it
-    by_source: Any = fields.JSONField(null=True)
+    by_source: Any = fields.JSONField(null=True, encoder=result_json, decoder=result_value)
     # the enterprise's output value (产值) in 10^4 CNY where it is entered (an output source of item output_value)
     output_value = fields.DecimalField(max_digits=28, decimal_places=10, null=True)
-    lineage: Any = fields.JSONField(default=dict)
+    lineage: Any = fields.JSONField(default=dict, encoder=result_json, decoder=result_value)
     reason = fields.CharField(max_length=300, default="")
     created_by = fields.CharField(max_length=150)
     created_at = fields.DatetimeField(auto_now_add=True)

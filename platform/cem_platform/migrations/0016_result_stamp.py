@@ -1,7 +1,28 @@
-"""The stamp of each enterprise's kept results: reads cache what they read against it (accounting/reads.py)."""
+"""The stamp of each enterprise's kept results: reads cache what they read against it (accounting/reads.py). Every
+enterprise that already has kept results gets its first token here, so that its reads cache from the start."""
+
+import datetime as dt
+import secrets
+from typing import Any
 
 from tortoise import fields, migrations
 from tortoise.migrations import operations as ops
+
+
+async def first_tokens(apps: Any, schema_editor: Any) -> None:
+    client = schema_editor.client
+    _, rows = await client.execute_query("SELECT DISTINCT enterprise_id FROM acc_result")
+    if client.capabilities.dialect == "postgres":
+        sql = "INSERT INTO acc_result_stamp (enterprise_id, token, changed_at) VALUES ($1, $2, $3)"
+    else:
+        sql = "INSERT INTO acc_result_stamp (enterprise_id, token, changed_at) VALUES (?, ?, ?)"
+    now = dt.datetime.now(dt.UTC)
+    for row in rows:
+        await client.execute_query(sql, [int(row["enterprise_id"]), secrets.token_hex(16), now])
+
+
+async def nothing(apps: Any, schema_editor: Any) -> None:
+    return None
 
 
 class Migration(migrations.Migration):
@@ -26,4 +47,5 @@ class Migration(migrations.Migration):
             },
             bases=["Model"],
         ),
+        ops.RunPython(first_tokens, nothing),
     ]
