@@ -13,8 +13,6 @@ import zoneinfo
 from decimal import Decimal
 from typing import Any
 
-import pytest
-
 from cem_platform.accounting.models import EmissionResult, PeriodKind, ReportingYear, ReportState
 from cem_platform.accounting.reads import clear_cache
 from cem_platform.alarms.models import Alarm, AlarmKind, AlarmState
@@ -310,34 +308,30 @@ async def test_a_rule_change_never_rewrites_a_published_calculation(world: World
     assert await AuditRecord.filter(action="carbon_assets.rules.change", outcome="success").count() == 1
 
 
-@pytest.mark.parametrize("unused", [None])
-async def test_a_warning_raised_and_cleared_as_the_forecast_deficit_crosses_its_level(
-    world: World, settings: Settings, unused: None
+async def test_warnings_raised_and_cleared_as_the_forecast_deficit_crosses_its_level_and_the_deadline_nears(
+    world: World, settings: Settings
 ) -> None:
     await _seed(world)
     accountant = await world.login("a-accountant")
-    now = dt.datetime(2025, 9, 15, tzinfo=dt.UTC)  # 2025 kept to August, the rest forecast
-    await _post(
-        world,
-        accountant,
-        "/transactions",
-        _tx(world, instrument="allowance", kind="pre_allocation", quantity="1050000"),
-    )
-    report = await evaluate_warnings(settings, now=now)
-    assert report.errors == {} and report.raised >= 1
+    pre = _tx(world, instrument="allowance", kind="pre_allocation", quantity="1050000")
+    await _post(world, accountant, "/transactions", pre)
+    september = dt.datetime(2025, 9, 15, tzinfo=dt.UTC)  # 2025 kept to August, the rest forecast
+    report = await evaluate_warnings(settings, now=september)
+    assert report.errors == {} and report.raised == 1
     [alarm] = await Alarm.filter(kind=AlarmKind.CARBON_DEFICIT, state=AlarmState.ACTIVE)
-    cause = f"carbon:{world.a.enterprise.id}:2025:deficit"
-    assert alarm.cause == cause and "forecast deficit" in alarm.message
+    assert alarm.cause == f"carbon:{world.a.enterprise.id}:2025:deficit" and "forecast deficit" in alarm.message
     deficit = -Decimal(alarm.detail["position"])
-    assert deficit > 1000
-    # allowances bought to cover the forecast (and its band): the warning clears
-    await _post(
-        world,
-        accountant,
-        "/transactions",
-        _tx(world, instrument="allowance", kind="purchased", quantity=str(deficit + 200000), price="90"),
-    )
-    report = await evaluate_warnings(settings, now=now)
-    assert report.cleared == 1
+    assert deficit > 1000 and alarm.detail["rule_version"] == 1
+    # six weeks before the 2025 surrender deadline (2026-12-31), still short: the deadline warning too
+    november = dt.datetime(2026, 11, 15, tzinfo=dt.UTC)
+    report = await evaluate_warnings(settings, now=november)
+    active = await Alarm.filter(kind=AlarmKind.CARBON_DEFICIT, state=AlarmState.ACTIVE).order_by("id")
+    assert [a.cause.rsplit(":", 1)[1] for a in active] == ["deficit", "deadline"]
+    assert "surrender deadline 2026-12-31" in active[1].message
+    # allowances bought to cover the forecast (and its band): both clear
+    bought = _tx(world, instrument="allowance", kind="purchased", quantity=str(deficit + 200000), price="90")
+    await _post(world, accountant, "/transactions", bought)
+    report = await evaluate_warnings(settings, now=november)
+    assert report.cleared == 2 and report.raised == 0
     assert await Alarm.filter(kind=AlarmKind.CARBON_DEFICIT, state=AlarmState.ACTIVE).count() == 0
     assert (await Alarm.get(id=alarm.id)).state == AlarmState.CLEARED

@@ -261,7 +261,7 @@ def _price_row(instrument: str, day: Any, price: Any, where: str) -> tuple[str, 
 
 
 async def add_price(principal: Principal, instrument: str, day: dt.date, price: str, source: str) -> PriceQuote:
-    """Enter one price (audited); ConflictError... no: CarbonAssetError when that day has one already."""
+    """Enter one price (audited); CarbonAssetError (nothing written) when that day has one already."""
     return (await import_prices(principal, [(instrument, day, price)], source))[0]
 
 

@@ -299,9 +299,7 @@ class CarbonAssetsController(Controller):
     )
     async def add_price(self, request: AnyRequest, data: JSONBody[PriceIn]) -> PriceOut:
         """One price of a day (audited); a day has one price."""
-        [row] = await ledger.import_prices(
-            principal_of(request), [(data.instrument, data.day, data.price)], data.source
-        )
+        row = await ledger.add_price(principal_of(request), data.instrument, data.day, data.price, data.source)
         return PriceOut(instrument=row.instrument, day=row.day, price=units.exact_text(row.price), source=row.source,
                         entered_by=row.entered_by)  # fmt: skip
 

@@ -393,8 +393,10 @@ def _cause(enterprise_id: int, year: int, what: str) -> str:
 
 async def evaluate_warnings(settings: Settings, now: dt.datetime | None = None) -> WarningReport:
     """Raise a ``carbon_deficit`` alarm when the forecast deficit of the current compliance year exceeds
-    ``alarm.carbon_deficit_tco2``, or when a year's surrender deadline is within ``alarm.carbon_deadline_days`` with
-    a deficit; clear them once that no longer holds. Years without kept months are not judged."""
+    ``alarm.carbon_deficit_tco2``, when a year's surrender deadline is within ``alarm.carbon_deadline_days`` with
+    a deficit, or when the latest kept month's ETS-scope tCO2 per tonne of crude steel is above the intensity the
+    year's allocation is based on (intensity-based rules); clear each once it no longer holds. The previous and the
+    current year are judged; years without kept months, or without a rule, are not."""
     now = now or dt.datetime.now(dt.UTC)
     report = WarningReport()
     level = Decimal(int(await get_value(settings, "alarm.carbon_deficit_tco2")))
@@ -424,7 +426,7 @@ async def _judge(
     days: int,
     report: WarningReport,
 ) -> None:
-    causes = {what: _cause(enterprise.id, year, what) for what in ("deficit", "deadline")}
+    causes = {what: _cause(enterprise.id, year, what) for what in ("deficit", "deadline", "intensity")}
     figures = await trial(principal, enterprise.id, year, now=now)
     if not figures["emissions"]["months"]:
         return
@@ -447,6 +449,18 @@ async def _judge(
         "year": year, "position": figures["position"], "band": figures["band"], "rule_version": figures["rule_version"],
         "deadline": figures["deadline"], "level": _t(level), "money": figures["money"],
     }  # fmt: skip
+    intensity = figures["allocation"].get("intensity")
+    latest = figures["emissions"]["months"][-1]
+    if intensity is not None and latest["crude_steel"] not in (None, "0"):
+        benchmark = Decimal(intensity) * Decimal(figures["rule"]["intensity_factor"])
+        monthly = Decimal(latest["direct"]) / Decimal(latest["crude_steel"])
+        conditions["intensity"] = (
+            monthly > benchmark,
+            f"{enterprise.name} {latest['month']}: {_t(_round(monthly, Decimal('0.0001')))} tCO2/t above the "
+            f"allocation intensity {_t(_round(benchmark, Decimal('0.0001')))} tCO2/t",
+        )
+    else:
+        conditions["intensity"] = (False, "")
     for what, (holds, message) in conditions.items():
         if holds:
             await service.raise_alarm(
