@@ -1145,9 +1145,9 @@ class Scenario(Model, frozen=True, kw_only=True):
     """A reduction scenario (measures applied to processes), as listed."""
 
     id: int
+    enterprise_id: int | None = None
     name: str = ""
-    name_en: str = ""
-    code: str = ""
+    base_year: int | None = None
 
 
 class ScenarioProcess(Model, frozen=True, kw_only=True):
@@ -1181,7 +1181,9 @@ class MacStep(Model, frozen=True, kw_only=True):
     measure_name_en: str = ""
     process_id: int | None = None
     process_code: str = ""
+    adoption: Decimal | None = None
     abatement_tco2: Decimal
+    saving_tce: Decimal | None = None
     annualised_cost_cny: Decimal | None = None
     cost_per_tco2_cny: Decimal | None = None
     cumulative_abatement_tco2: Decimal | None = None
@@ -1191,6 +1193,7 @@ class ScenarioResult(Model, frozen=True, kw_only=True):
     """A scenario's projected emissions per process and of the enterprise, and its MAC curve."""
 
     scenario: dict[str, Any] = {}
+    base_year: int | None = None
     processes: tuple[ScenarioProcess, ...] = ()
     enterprise: ScenarioTotal = ScenarioTotal()
     mac: tuple[MacStep, ...] = ()

@@ -861,9 +861,11 @@ class ApiClient:
         }  # fmt: skip
         return self._decode(await self._request("GET", "/benchmarking/potential", params=params), Potential)
 
-    async def scenarios(self) -> list[Scenario]:
-        """The reduction scenarios (:class:`NotFound` from a platform that has none yet)."""
-        return self._decode(await self._request("GET", "/benchmarking/scenarios"), list[Scenario])
+    async def scenarios(self, enterprise_id: int | None = None) -> list[Scenario]:
+        """The reduction scenarios of an enterprise (of every one in the caller's scope without it), by enterprise and
+        name (:class:`NotFound` from a platform that has none yet)."""
+        params: dict[str, ParamValue] = {"enterprise_id": enterprise_id}
+        return self._decode(await self._request("GET", "/benchmarking/scenarios", params=params), list[Scenario])
 
     async def scenario_result(self, scenario_id: int) -> ScenarioResult:
         """A scenario's projected emissions per process and of the enterprise, and its MAC curve."""

@@ -6,23 +6,48 @@ from __future__ import annotations
 
 import io
 from decimal import Decimal
-from typing import cast
+from typing import Any, cast
 
 import flet as ft
 import flet_charts as fch
 import openpyxl
 
+from cem_clients.api import NotFound
 from cem_clients.console.app import ConsoleApp
 from cem_clients.console.benchmarking import BenchmarkQuery
 from cem_clients.console.model import ConsoleApi
 from cem_clients.console.screens_benchmarking import GapSection, PotentialSection
 from cem_clients.ui.i18n import Translator
-from tests.test_benchmarking.test_gap_analysis import _works
+from tests.test_benchmarking.test_gap_analysis import BM, _works
+from tests.test_benchmarking.test_scenarios import HEAT, SCRAP, SHARE, _change_measures
 from tests.test_clients.test_api_client import base_url  # noqa: F401 - the served platform
 from tests.test_clients.test_console_app import StubPage, button, click, controls_in, session_of, texts_in
 from tests.test_platform.world import World
 
 MARCH = {"period": "month", "start": "2026-03"}
+
+
+async def scenario(world: World, headers: dict[str, str], processes: dict[str, Any]) -> int:
+    """The scenario tests' measures (a per-tonne and a fractional one for sinter plants, one for the converter) in
+    the enterprise's library and a 2026 scenario applying them; its id."""
+    added = await _change_measures(
+        world, headers, [{"code": "own.heat", "entry": HEAT}, {"code": "own.share", "entry": SHARE},
+                         {"code": "own.scrap", "entry": SCRAP}],
+    )  # fmt: skip
+    assert added.status_code == 201, added.text
+    body = {
+        "enterprise_id": world.a.enterprise.id, "name": "2026 降碳方案", "base_year": 2026, "discount_rate": "0.1",
+        "energy_price": "1000",
+        "applications": [
+            {"measure": "own.heat", "process_id": processes["SIN4"].id},
+            {"measure": "own.share", "process_id": processes["SIN4"].id, "adoption": "0.5"},
+            {"measure": "own.heat", "process_id": processes["SIN2"].id},
+            {"measure": "sintering.waste-heat", "process_id": processes["SIN3"].id},  # shared, no cost: off the curve
+        ],
+    }  # fmt: skip
+    created = await world.client.post(f"{BM}/scenarios", headers=headers, json=body)
+    assert created.status_code == 201, created.text
+    return int(created.json()["id"])
 
 
 def test_the_query_is_checked_before_anything_is_sent() -> None:
@@ -114,10 +139,10 @@ async def test_potential_screen_and_its_export_in_english(world: World, base_url
         section = app.section
         assert isinstance(section, PotentialSection) and section.board.answer is not None
         board = section.board
-        assert board.scenarios_available is False  # this platform serves no scenarios: said, not an error
+        assert board.scenarios_available is True and board.scenarios == []
         assert [p.code for p in board.ranked()][:2] == ["BOF", "SIN4"]
         shown = texts_in(app.holder)
-        assert "The platform does not serve reduction scenarios yet" in " ".join(shown)
+        assert "No scenarios yet." in shown
         [bars] = [c for c in controls_in(app.holder) if isinstance(c, fch.BarChart)]  # CO2: nothing counted
         assert [g.rods[0].to_y for g in bars.groups][1:] == [28.3, 15.4, 6.8, 4.5]
 
@@ -141,10 +166,51 @@ async def test_potential_screen_and_its_export_in_english(world: World, base_url
         periods = book["Potential by period"]
         assert [c.value for c in periods[2]][:3] == ["2026-03", total, 6]
 
+        # a platform without scenarios (404): said so, not an error
+        async def none(*_: object) -> None:
+            raise NotFound(404, "not_found", "Not Found", "", "")
+
+        board.api.scenarios = none  # type: ignore[method-assign]
+        board.scenarios_available = None
+        await board.load_scenarios()
+        assert board.scenarios_available is False and not board.error
+        app.draw()
+        assert "The platform does not serve reduction scenarios yet" in " ".join(texts_in(app.holder))
+
         # a reference no entry has: the platform's refusal is the screen's message, what was shown stays
         board.query.reference = "target"
         await click(button(app.holder, "Search"))
         shown = texts_in(app.holder)
         assert any("has a level 'target'" in t for t in shown) and "250.28 tce" in shown
+    finally:
+        await app.api.aclose()
+
+
+async def test_a_scenario_and_its_mac_curve_on_the_potential_screen(world: World, base_url: str) -> None:  # noqa: F811
+    accountant = await world.login("a-accountant")  # with TOTP: the measures library's step-up is fresh
+    processes = await _works(world, accountant)
+    await scenario(world, accountant, processes)
+    app, _ = await _app(base_url, world, "potential")
+    try:
+        section = app.section
+        assert isinstance(section, PotentialSection)
+        board = section.board
+        assert board.scenarios_available is True and board.scenario is not None
+        assert [s.name for s in board.scenarios] == ["2026 降碳方案"]
+        mac = board.scenario.mac
+        costs = [step.cost_per_tco2_cny for step in mac if step.cost_per_tco2_cny is not None]
+        assert costs == sorted(costs) and len(costs) == 3  # cheapest first; the costless measure after them
+        shown = texts_in(app.holder)
+        assert "边际减排成本曲线" in shown and "1 项措施无成本数据，未画入曲线，见下表" in shown
+        curve = [c for c in controls_in(app.holder) if isinstance(c, fch.BarChart)][-1]
+        widths = [g.rods[0].width for g in curve.groups]
+        abatements = [float(step.abatement_tco2) for step in mac if step.cost_per_tco2_cny is not None]
+        assert len(widths) == 3 and abs(widths[0] / widths[1] - abatements[0] / abatements[1]) < 0.01  # as wide
+
+        name, book = await _export(app, "导出 Excel")
+        sheet = book["边际减排成本 2026 降碳方案"]
+        assert [c.value for c in sheet[1]][:3] == ["减排措施", "工序", "减排量 (tCO2)"]
+        assert sheet.max_row == 1 + len(mac)
+        assert sheet.cell(2, 6).value == float(round(mac[0].cumulative_abatement_tco2 or 0, 2))
     finally:
         await app.api.aclose()

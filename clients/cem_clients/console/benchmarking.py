@@ -381,7 +381,7 @@ class PotentialBoard(Screen):
     async def load_scenarios(self) -> None:
         """The scenarios and the first one's result; a platform without them (404) leaves them unavailable."""
         try:
-            self.scenarios = await self.api.scenarios()
+            self.scenarios = await self.api.scenarios(self.enterprise_id)
             self.scenarios_available = True
             if self.scenarios:
                 await self.open_scenario(self.scenarios[0].id)
@@ -489,6 +489,36 @@ class PotentialBoard(Screen):
             for e in (self.answer.enterprise if self.answer is not None else ())
         )  # fmt: skip
         return Sheet(tr.t("bench.sheet.potential_periods"), columns, rows)
+
+    def mac_table(self, tr: Translator) -> Sheet:
+        """The scenario's MAC curve: each measure on its process, cheapest per tCO2 first, with its abatement, its
+        annualised cost, its cost per tCO2 and the cumulative abatement."""
+        columns = (
+            Column(tr.t("bench.col.measure")),
+            Column(tr.t("bench.col.process")),
+            Column(tr.t("bench.col.abatement"), CO2_PLACES),
+            Column(tr.t("bench.col.annualised"), 0),
+            Column(tr.t("bench.col.cost_per_t"), CO2_PLACES),
+            Column(tr.t("bench.col.cumulative"), CO2_PLACES),
+        )
+        steps = self.scenario.mac if self.scenario is not None else ()
+        rows = tuple(
+            (
+                in_language(tr, step.measure_name, step.measure_name_en) or step.measure_code,
+                step.process_code,
+                rounded(step.abatement_tco2, CO2_PLACES),
+                rounded(step.annualised_cost_cny, 0),
+                rounded(step.cost_per_tco2_cny, CO2_PLACES),
+                rounded(step.cumulative_abatement_tco2, CO2_PLACES),
+            )
+            for step in steps
+        )
+        name = self.scenario_name()
+        return Sheet(tr.t("bench.sheet.mac", name=name)[:31], columns, rows)
+
+    def scenario_name(self) -> str:
+        """The name of the scenario shown ("" without one)."""
+        return next((s.name for s in self.scenarios if s.id == self.scenario_id), "")
 
     def reference_name(self, tr: Translator) -> str:
         """The reference the answer was computed against, in the reader's words."""

@@ -34,7 +34,6 @@ from cem_clients.console.app_kit import (
     sheet_data,
     sheet_table,
     stat,
-    table,
     text_field,
     value_axis,
 )
@@ -60,6 +59,7 @@ _BAR, _BAR_BEST, _BAR_BREACH = "#2563EB", "#10B981", "#DC2626"
 _LEFT, _BOTTOM = 56, 26
 _SMALL_WIDTH = 386  # three small charts side by side at 1440 px (the section is about 1,187 px wide)
 _TOP = 10  # processes in the potential's chart
+_MAC_WIDTH = 1000  # px the MAC curve's bars share (the card is the section's width, about 1,187 px)
 
 
 def _options(query: BenchmarkQuery, options: Mapping[str, str]) -> None:
@@ -475,40 +475,101 @@ class PotentialSection(Section):
         )
 
     def _scenarios(self) -> ft.Control:
-        """The scenarios: not served by this platform yet (said so), none yet, or the first one's projection."""
+        """The scenarios: not served by this platform yet (said so), none yet, or one's projection and its marginal
+        abatement cost curve (bars as wide as their abatement, as high as their cost per tCO2, cheapest first) with
+        its table."""
         t, tr, board = self.t, self.ui.tr, self.board
         if board.scenarios_available is False:
             return card([muted(t("bench.scenarios.unavailable"))], title=t("bench.scenarios"))
         if not board.scenarios or board.scenario is None:
             return card([muted(t("bench.scenarios.none"))], title=t("bench.scenarios"))
         result = board.scenario
-        rows = [
-            [
-                in_language(tr, step.measure_name, step.measure_name_en) or step.measure_code,
-                step.process_code,
-                tr.number(step.abatement_tco2, 2),
-                tr.number(step.cost_per_tco2_cny, 2) if step.cost_per_tco2_cny is not None else "—",
-                tr.number(step.cumulative_abatement_tco2, 2) if step.cumulative_abatement_tco2 is not None else "—",
-            ]
-            for step in result.mac
-        ]
-        columns = [
-            (t("bench.col.measure"), False),
-            (t("bench.col.process"), False),
-            (t("bench.col.abatement"), True),
-            (t("bench.col.cost_per_t"), True),
-            (t("bench.col.cumulative"), True),
-        ]
+
+        async def choose(value: str) -> None:
+            if value.isdigit():
+                await board.open_scenario(int(value))
+                self.ui.refresh()
+
+        picker = dropdown(
+            t("bench.scenario"),
+            str(board.scenario_id),
+            [(str(s.id), f"{s.name} ({s.base_year})" if s.base_year else s.name) for s in board.scenarios],
+            choose,
+            width=320,
+        )
         projected = result.enterprise.projected_tco2
         note = t(
             "bench.scenarios.projection",
             abatement=tr.number(result.enterprise.abatement_tco2, 2),
             projected=tr.number(projected, 2) if projected is not None else "—",
         )
-        return card([muted(note), table(columns, rows, empty=t("bench.table.empty"))], title=t("bench.scenarios"))
+        uncosted = sum(1 for step in result.mac if step.cost_per_tco2_cny is None)
+        below: list[ft.Control] = [muted(t("bench.mac.uncosted", count=uncosted))] if uncosted else []
+        below += [muted(n) for n in result.notes]
+        below.append(sheet_table(board.mac_table(tr), tr, empty=t("bench.table.empty"), wrap=260))
+        drawn = [s for s in result.mac if s.cost_per_tco2_cny is not None and s.abatement_tco2 > 0]
+        entries = [
+            LegendEntry(
+                f"{in_language(tr, s.measure_name, s.measure_name_en) or s.measure_code} · {s.process_code}",
+                SERIES_COLOURS[i % len(SERIES_COLOURS)],
+            )
+            for i, s in enumerate(drawn)
+        ]
+        return chart_card(
+            t("bench.mac.title"),
+            self._mac_chart(),
+            entries,
+            subtitle=t("bench.mac.about"),
+            trailing=[picker],
+            empty=t("bench.mac.none"),
+            height=260,
+            below=[muted(note), *below],
+        )
+
+    def _mac_chart(self) -> ft.Control | None:
+        """The MAC curve: one bar per measure with a cost, side by side, as wide as its share of the abatement."""
+        tr, result = self.ui.tr, self.board.scenario
+        steps = [s for s in (result.mac if result is not None else ()) if s.cost_per_tco2_cny is not None]
+        steps = [s for s in steps if s.abatement_tco2 > 0]
+        if not steps:
+            return None
+        total = float(sum(s.abatement_tco2 for s in steps))
+        costs = [float(s.cost_per_tco2_cny or 0) for s in steps]
+        scale = chart_scale(costs)
+        groups = []
+        for i, (step, cost) in enumerate(zip(steps, costs, strict=True)):
+            name = in_language(tr, step.measure_name, step.measure_name_en) or step.measure_code
+            tip = (
+                f"{name} · {step.process_code}\n{tr.number(step.abatement_tco2, 2)} tCO2\n"
+                f"{tr.number(cost, 2)} {self.t('bench.mac.unit')}"
+            )
+            width = max(3.0, _MAC_WIDTH * float(step.abatement_tco2) / total)
+            rod = fch.BarChartRod(
+                from_y=min(0.0, cost), to_y=max(0.0, cost), width=width, border_radius=0, tooltip=tip,
+                color=SERIES_COLOURS[i % len(SERIES_COLOURS)],
+            )  # fmt: skip
+            groups.append(fch.BarChartGroup(x=i, rods=[rod]))
+        chart: ft.Control = fch.BarChart(
+            groups=groups,
+            group_alignment=ft.MainAxisAlignment.START,
+            group_spacing=0,
+            min_y=scale.low,
+            max_y=scale.high,
+            left_axis=value_axis(tr, scale, size=_LEFT),
+            bottom_axis=chart_axis(
+                [(float(i), "") for i in range(len(groups))], size=4, title=self.t("bench.mac.axis")
+            ),
+            horizontal_grid_lines=fch.ChartGridLines(interval=scale.step, color=self.ui.palette.outline, width=0.5),
+            tooltip=fch.BarChartTooltip(bgcolor=self.ui.palette.text, fit_inside_horizontally=True),
+            expand=True,
+        )
+        return chart
 
     def _sheet(self) -> tuple[str, Sequence[str], Sequence[Sequence[object]]]:
         return sheet_data(self.board.table(self.ui.tr))
 
     def _more(self) -> list[tuple[str, Sequence[str], Sequence[Sequence[object]]]]:
-        return [sheet_data(self.board.periods_table(self.ui.tr))]
+        sheets = [sheet_data(self.board.periods_table(self.ui.tr))]
+        if self.board.scenario is not None:
+            sheets.append(sheet_data(self.board.mac_table(self.ui.tr)))
+        return sheets
