@@ -34,13 +34,19 @@ __all__ = [
     "Evaluation",
     "Formula",
     "FormulaError",
+    "MAX_EXPRESSION_LENGTH",
+    "MAX_EXPRESSION_NODES",
     "TraceInput",
+    "check_formula",
     "expression_names",
     "parse_expression",
 ]
 
 #: Significant digits kept by divisions; far beyond any measured input, so it never shows at 0.0001 t.
 PRECISION = 50
+#: Bounds of an expression entered online (the seeded ones are far below): characters, and parsed tree nodes.
+MAX_EXPRESSION_LENGTH = 400
+MAX_EXPRESSION_NODES = 200
 
 _BINARY_OPERATORS: dict[type[ast.operator], str] = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
 
@@ -237,3 +243,114 @@ def _literal(node: ast.Constant, text: str) -> Decimal:
         return Decimal(source if source is not None else str(node.value))
     except decimal.InvalidOperation as err:
         raise FormulaError(f"Formula expression {text!r}: number {source!r} must be written in decimal.") from err
+
+
+def check_formula(formula: Formula) -> None:
+    """Checks of a formula entered online, beyond what creating it checks (allowed constructs, exactly the declared
+    inputs): its length and size are bounded, no divisor without inputs is zero, and — where the units tell — it
+    adds only like to like and its result has the dimension of the declared result unit. Units are compared by
+    dimension (``GJ`` and ``MWh`` are both energy); carbon and CO2 count as one, the 44/12 being the formula's own.
+    A unit the unit table does not know leaves the unit check out."""
+    text = formula.expression
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise FormulaError(
+            f"Formula {formula.id}: the expression has {len(text)} characters; at most {MAX_EXPRESSION_LENGTH}."
+        )
+    tree = formula._tree
+    nodes = sum(1 for _ in ast.walk(tree))
+    if nodes > MAX_EXPRESSION_NODES:
+        raise FormulaError(
+            f"Formula {formula.id}: the expression is too large ({nodes} parts; at most {MAX_EXPRESSION_NODES})."
+        )
+    dimensions: dict[str, dict[str, int] | None] = {
+        name: _dimension(unit) for name, unit in formula.input_units.items()
+    }
+    result = _dimension(formula.result_unit)
+    found = _dimension_of(tree.body, dimensions, formula)
+    if result is not None and found is not None and found[0] is not None and not found[1] and found[0] != result:
+        raise FormulaError(
+            f"Formula {formula.id}: {text!r} gives {_dimension_text(found[0])}, but its result is in "
+            f"{formula.result_unit} ({_dimension_text(result)}).",
+            hint="Check the inputs each term multiplies and divides; the inputs' units are fixed by the method.",
+        )
+
+
+def _dimension(unit: str) -> dict[str, int] | None:
+    """The dimensions of a unit with their exponents ({} for a pure number), None when the unit table does not know
+    it."""
+    from cem_platform.accounting import units
+
+    if unit.strip() in ("1", "%", ""):
+        return {}
+    try:
+        text = units.dimension(unit)
+    except units.UnitError:
+        return None
+    out: dict[str, int] = {}
+    for sign, part in zip((1, -1), text.split("/", 1), strict=False):
+        name = "emission" if part == "carbon" else part
+        out[name] = out.get(name, 0) + sign
+    return {k: v for k, v in out.items() if v}
+
+
+def _dimension_text(dimensions: Mapping[str, int]) -> str:
+    if not dimensions:
+        return "a pure number"
+    return " × ".join(f"{name}^{exp}" if exp != 1 else name for name, exp in sorted(dimensions.items()))
+
+
+def _combine(left: Mapping[str, int], right: Mapping[str, int], sign: int) -> dict[str, int]:
+    out = dict(left)
+    for name, exp in right.items():
+        out[name] = out.get(name, 0) + sign * exp
+    return {k: v for k, v in out.items() if v}
+
+
+def _dimension_of(
+    node: ast.expr, dimensions: Mapping[str, dict[str, int] | None], formula: Formula
+) -> tuple[dict[str, int] | None, bool] | None:
+    """(dimensions or None if unknown, whether the subtree is made of numbers only)."""
+    if isinstance(node, ast.Constant):
+        return {}, True
+    if isinstance(node, ast.Name):
+        return dimensions.get(node.id), False
+    if isinstance(node, ast.UnaryOp):
+        return _dimension_of(node.operand, dimensions, formula)
+    if not isinstance(node, ast.BinOp):
+        return None
+    left = _dimension_of(node.left, dimensions, formula)
+    right = _dimension_of(node.right, dimensions, formula)
+    if left is None or right is None:
+        return None
+    operator = _BINARY_OPERATORS[type(node.op)]
+    if operator == "/" and right[1] and _constant(node.right, formula) == 0:
+        raise FormulaError(
+            f"Formula {formula.id}: {formula.expression!r} divides by zero "
+            f"({ast.get_source_segment(formula.expression.strip(), node.right)})."
+        )
+    constant = left[1] and right[1]
+    if left[0] is None or right[0] is None:
+        return None, constant
+    if operator in "*/":
+        return _combine(left[0], right[0], 1 if operator == "*" else -1), constant
+    if left[1]:  # a number added to a quantity takes its unit (like 83.74 kJ/kg)
+        return right[0], constant
+    if right[1] or left[0] == right[0]:
+        return left[0], constant
+    raise FormulaError(
+        f"Formula {formula.id}: {formula.expression!r} {'adds' if operator == '+' else 'subtracts'} "
+        f"{_dimension_text(right[0])} {'to' if operator == '+' else 'from'} {_dimension_text(left[0])}.",
+        hint="Only quantities of the same dimension can be added or subtracted.",
+    )
+
+
+def _constant(node: ast.expr, formula: Formula) -> Decimal:
+    """The value of a subtree made of numbers only."""
+    with decimal.localcontext() as context:
+        context.prec = PRECISION
+        context.traps[decimal.DivisionByZero] = True
+        context.traps[decimal.InvalidOperation] = True
+        try:
+            return formula._walk(node, {})
+        except (decimal.DivisionByZero, decimal.InvalidOperation) as err:
+            raise FormulaError(f"Formula {formula.id}: {formula.expression!r} divides by zero.") from err

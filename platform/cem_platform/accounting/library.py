@@ -57,10 +57,14 @@ __all__ = [
     "GridFactorNotFoundError",
     "Method",
     "MethodVariant",
+    "METHOD_LAYOUT",
+    "SEEDED_FORMULAS",
     "Parameter",
     "ParameterNotFoundError",
     "SourceCategory",
+    "build_methods",
     "edition",
+    "formula_category",
     "grid_factor",
 ]
 
@@ -289,27 +293,68 @@ _HEAT = Formula(
 )
 _FIXED = Formula("fixed_carbon.product", "1", "AD * EF", {"AD": "t", "EF": "tCO2/t"}, "tCO2", "R = AD × EF")
 
-_METHODS: Mapping[SourceCategory, Method] = MappingProxyType(
+#: The code-defined formulas, by id: version 1 of the stored formula library (``library_store``), where they are
+#: versioned and changed online from then on. Their text is kept here so that a fresh library holds exactly these.
+SEEDED_FORMULAS: Mapping[str, Formula] = MappingProxyType(
     {
-        SourceCategory.FUEL_COMBUSTION: Method(
-            SourceCategory.FUEL_COMBUSTION,
-            (MethodVariant(_FUEL_MASS, _ENERGY_MASS), MethodVariant(_FUEL_GAS, _ENERGY_GAS)),
+        f.id: f
+        for f in (
+            _FUEL_MASS, _ENERGY_MASS, _FUEL_GAS, _ENERGY_GAS, _FLUX, _ELECTRODE, _RAW, _ELECTRICITY, _HEAT, _FIXED,
+        )
+    }
+)  # fmt: skip
+
+#: How each category is computed: its variants as (emission formula id, energy formula id or None) and which
+#: formula inputs are parameters (code templates). The structure is code; the formulas themselves are data.
+METHOD_LAYOUT: Mapping[SourceCategory, tuple[tuple[tuple[str, str | None], ...], Mapping[str, str]]] = MappingProxyType(
+    {
+        SourceCategory.FUEL_COMBUSTION: (
+            (("combustion.fuel.mass", "energy.fuel.mass"), ("combustion.fuel.gas", "energy.fuel.gas")),
             {"NCV": "fuel.{item}.ncv", "CC": "fuel.{item}.cc", "OF": "fuel.{item}.of"},
         ),
-        SourceCategory.FLUX: Method(SourceCategory.FLUX, (MethodVariant(_FLUX),), {"EF": "flux.{item}.ef"}),
-        SourceCategory.ELECTRODE: Method(
-            SourceCategory.ELECTRODE, (MethodVariant(_ELECTRODE),), {"EF": "electrode.ef"}
-        ),
-        SourceCategory.RAW_MATERIAL: Method(
-            SourceCategory.RAW_MATERIAL, (MethodVariant(_RAW),), {"EF": "raw.{item}.ef"}
-        ),
-        SourceCategory.ELECTRICITY: Method(SourceCategory.ELECTRICITY, (MethodVariant(_ELECTRICITY),), {"EF": GRID}),
-        SourceCategory.HEAT: Method(SourceCategory.HEAT, (MethodVariant(_HEAT),), {"EF": "heat.ef"}),
-        SourceCategory.FIXED_CARBON: Method(
-            SourceCategory.FIXED_CARBON, (MethodVariant(_FIXED),), {"EF": "fixed.{item}.ef"}
-        ),
+        SourceCategory.FLUX: ((("process.flux", None),), {"EF": "flux.{item}.ef"}),
+        SourceCategory.ELECTRODE: ((("process.electrode", None),), {"EF": "electrode.ef"}),
+        SourceCategory.RAW_MATERIAL: ((("process.raw_material", None),), {"EF": "raw.{item}.ef"}),
+        SourceCategory.ELECTRICITY: ((("indirect.electricity", None),), {"EF": GRID}),
+        SourceCategory.HEAT: ((("indirect.heat", None),), {"EF": "heat.ef"}),
+        SourceCategory.FIXED_CARBON: ((("fixed_carbon.product", None),), {"EF": "fixed.{item}.ef"}),
     }
 )
+
+
+def formula_category(formula_id: str) -> tuple[SourceCategory, str]:
+    """The category a formula serves and its role there ('emission' or 'energy')."""
+    for category, (variants, _) in METHOD_LAYOUT.items():
+        for emission, energy in variants:
+            if formula_id == emission:
+                return category, "emission"
+            if formula_id == energy:
+                return category, "energy"
+    raise AccountingError(f"No method uses a formula {formula_id!r}.")
+
+
+def build_methods(formulas: Mapping[str, Formula]) -> Mapping[SourceCategory, Method]:
+    """The methods of :data:`METHOD_LAYOUT` with these formulas (by id: the seeded ones, or a stored version)."""
+
+    def get(formula_id: str) -> Formula:
+        try:
+            return formulas[formula_id]
+        except KeyError as err:
+            raise AccountingError(f"The formula library has no formula {formula_id}; the methods need it.") from err
+
+    return MappingProxyType(
+        {
+            category: Method(
+                category,
+                tuple(MethodVariant(get(e), get(n) if n else None) for e, n in variants),
+                dict(codes),
+            )
+            for category, (variants, codes) in METHOD_LAYOUT.items()
+        }
+    )
+
+
+_METHODS: Mapping[SourceCategory, Method] = build_methods(SEEDED_FORMULAS)
 
 # ---------------------------------------------------------------------------------------------------------
 # Parameters

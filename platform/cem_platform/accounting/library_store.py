@@ -4,15 +4,25 @@ Each library — one per methodology edition, plus ``grid-factors`` — is a cha
 rows. Version 1 is the seeded set of :mod:`cem_platform.accounting.library`; every online change adds a
 version with its author, reason, time, the diff against the previous version and the complete parameter
 set. Versions are immutable, so a loaded version is cached for the life of the process and a result that
-names a version can always be reproduced. Formulas and methods stay code-defined data (id + version in
-every lineage); what accountants change online are parameter values, units, sources, confidence and
-validity — the measured values the standard prefers go in a source's overrides instead.
+names a version can always be reproduced. What accountants change online are parameter values, units, sources,
+confidence and validity — the measured values the standard prefers go in a source's overrides instead.
+
+The formulas are a library too (``formulas``, standard 5.4.9.2): version 1 holds the code-defined formulas of
+:data:`~cem_platform.accounting.library.SEEDED_FORMULAS` with the same text, so every figure and fingerprint stays
+as it was. Each entry is a formula: its code (the formula id), the category and role it serves, the expression,
+its inputs with their units, the result unit, a description and its source. A formula's version in every lineage is
+the formula-library version that last changed it ("1" for the seeded text). :func:`change_formula` adds a version
+with a new expression, checked by the safe parser (:func:`~cem_platform.accounting.formulas.check_formula`) and a
+test case it must reproduce; which inputs a formula takes and their units stay those of the method. Every edition
+is accounted with the newest formula version; a reported year keeps its kept results, and so the formula versions
+they name (see :mod:`cem_platform.accounting.reporting`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import decimal
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -25,37 +35,45 @@ from tortoise.transactions import in_transaction
 from cem_platform.accounting import units
 from cem_platform.accounting.energy import ENERGY_LIBRARY, SEEDED, EnergyCoefficients
 from cem_platform.accounting.entry_changes import apply_changes
-from cem_platform.accounting.formulas import AccountingError
+from cem_platform.accounting.formulas import PRECISION, AccountingError, Formula, FormulaError, check_formula
 from cem_platform.accounting.library import (
     EDITIONS,
     GRID_FACTORS,
+    SEEDED_FORMULAS,
     Confidence,
     Edition,
     GridFactor,
     GridFactorKind,
     Parameter,
+    build_methods,
+    formula_category,
 )
 from cem_platform.accounting.models import LibraryVersion
 from cem_platform.accounting.pending import mark_enterprises_history
 from cem_platform.audit.services import record
-from cem_platform.errors import ConflictError, NotFoundError
+from cem_platform.errors import CemError, ConflictError, NotFoundError
 from cem_platform.identity.principal import Principal
 
 __all__ = [
     "ENERGY_LIBRARY",
+    "FORMULA_LIBRARY",
     "GRID_LIBRARY",
+    "FormulaTestCase",
     "ParameterChange",
+    "change_formula",
     "change_parameters",
     "ensure_seeded",
     "libraries",
     "load_edition",
     "load_energy",
+    "load_formulas",
     "load_grid",
     "newest_version",
     "version_of",
 ]
 
 GRID_LIBRARY = "grid-factors"
+FORMULA_LIBRARY = "formulas"
 _SEED_AUTHOR = "system (seed)"
 _ADDED_REASON = (
     "种子参数新增（此前存储的库中没有）：{codes}。"
@@ -74,6 +92,30 @@ _CODE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+){1,3}$")
 _editions: dict[tuple[str, int, str], Edition] = {}
 _grids: dict[tuple[int, str], tuple[GridFactor, ...]] = {}
 _energies: dict[tuple[int, str], EnergyCoefficients] = {}
+_formulas: dict[tuple[int, str], dict[str, Formula]] = {}
+
+# Where the seeded formulas come from, in Chinese and English (equation numbers were not read while seeding).
+_STD = "GB/T 32151.5-2015"
+_NUMBER_PENDING = "（公式编号待核实）"
+_NUMBER_PENDING_EN = " (equation number to be confirmed)"
+_FORMULA_SOURCE = {
+    "fuel_combustion": (f"{_STD} 燃料燃烧排放{_NUMBER_PENDING}", f"{_STD}, fuel combustion{_NUMBER_PENDING_EN}"),
+    "flux": (f"{_STD} 熔剂消耗过程排放{_NUMBER_PENDING}", f"{_STD}, flux consumption{_NUMBER_PENDING_EN}"),
+    "electrode": (f"{_STD} 电极消耗过程排放{_NUMBER_PENDING}", f"{_STD}, electrode consumption{_NUMBER_PENDING_EN}"),
+    "raw_material": (
+        f"{_STD} 外购含碳原料过程排放{_NUMBER_PENDING}",
+        f"{_STD}, carbon-bearing inputs{_NUMBER_PENDING_EN}",
+    ),
+    "electricity": (
+        f"{_STD} 净购入电力隐含排放{_NUMBER_PENDING}",
+        f"{_STD}, net purchased electricity{_NUMBER_PENDING_EN}",
+    ),
+    "heat": (f"{_STD} 净购入热力隐含排放{_NUMBER_PENDING}", f"{_STD}, net purchased heat{_NUMBER_PENDING_EN}"),
+    "fixed_carbon": (
+        f"{_STD} 固碳产品隐含排放{_NUMBER_PENDING}",
+        f"{_STD}, carbon fixed in products{_NUMBER_PENDING_EN}",
+    ),
+}
 
 
 def _parameter_json(p: Parameter) -> dict[str, Any]:
@@ -104,6 +146,22 @@ def _grid_json(g: GridFactor) -> dict[str, Any]:
     }
 
 
+def _formula_json(f: Formula) -> dict[str, Any]:
+    category, role = formula_category(f.id)
+    source, source_en = _FORMULA_SOURCE[category.value]
+    return {
+        "code": f.id,
+        "category": category.value,
+        "role": role,
+        "expression": f.expression,
+        "inputs": dict(f.input_units),
+        "result_unit": f.result_unit,
+        "description": f.description,
+        "source": source,
+        "source_en": source_en,
+    }
+
+
 def libraries() -> list[str]:
     """Every library: the seeded editions' codes, the grid factor series and the energy coefficients."""
     return [*sorted(EDITIONS), GRID_LIBRARY, ENERGY_LIBRARY]
@@ -128,6 +186,12 @@ async def ensure_seeded() -> None:
             GRID_LIBRARY,
             seeded[GRID_LIBRARY],
             "Seeded grid factors: national-ETS prescribed values and the official national/regional averages.",
+        )
+    if FORMULA_LIBRARY not in present:
+        await _create_seed(
+            FORMULA_LIBRARY,
+            [_formula_json(f) for f in sorted(SEEDED_FORMULAS.values(), key=lambda f: f.id)],
+            "Seeded formulas: the code-defined formulas of GB/T 32151.5-2015 as version 1, text unchanged.",
         )
     if ENERGY_LIBRARY not in present:
         await _create_seed(
@@ -282,7 +346,8 @@ async def load_edition(code: str, number: int | None = None) -> tuple[Edition, i
         )
     stored = await version_of(code, number)
     number = stored.number
-    key = (code, number, stored.created_at.isoformat())
+    formulas, formula_number, formula_created = await _newest_formulas()
+    key = (code, number, f"{stored.created_at.isoformat()} formulas v{formula_number} {formula_created}")
     cached = _editions.get(key)
     if cached is not None:
         return cached, number
@@ -296,12 +361,38 @@ async def load_edition(code: str, number: int | None = None) -> tuple[Edition, i
         title=seeded.title,
         first_year=seeded.first_year,
         last_year=seeded.last_year,
-        methods=seeded.methods,
+        methods=build_methods(formulas),
         parameters=params,
         note=seeded.note,
     )
     _editions[key] = edition
     return edition, number
+
+
+async def _newest_formulas() -> tuple[dict[str, Formula], int, str]:
+    stored = await version_of(FORMULA_LIBRARY)
+    formulas, number = await load_formulas(stored.number)
+    return formulas, number, stored.created_at.isoformat()
+
+
+async def load_formulas(number: int | None = None) -> tuple[dict[str, Formula], int]:
+    """The formulas of formula-library version ``number`` (newest if None), by id; each formula's version is the
+    library version that last changed it."""
+    stored = await version_of(FORMULA_LIBRARY, number)
+    key = (stored.number, stored.created_at.isoformat())
+    cached = _formulas.get(key)
+    if cached is None:
+        changed_in = await _changed_in(FORMULA_LIBRARY, stored.number)
+        cached = {f["code"]: _formula_of(f, changed_in.get(f["code"], 1)) for f in stored.parameters}
+        _formulas[key] = cached
+    return cached, int(stored.number)
+
+
+def _formula_of(entry: Mapping[str, Any], version: int) -> Formula:
+    return Formula(
+        entry["code"], str(version), entry["expression"], dict(entry["inputs"]), entry["result_unit"],
+        entry.get("description", ""),
+    )  # fmt: skip
 
 
 async def load_grid(number: int | None = None) -> tuple[tuple[GridFactor, ...], int]:
@@ -527,4 +618,150 @@ async def change_parameters(
     # Results under this library follow it (drafts get new versions where figures change; reported years record
     # what they would become): every enterprise accounting under it is marked for the refresh job.
     await mark_enterprises_history("library", detail=f"{library} v{number}", by=principal.name)
+    return version
+
+
+@dataclass(frozen=True)
+class FormulaTestCase:
+    """Inputs (name -> decimal text, in the formula's units) and the result the formula must give, to the decimals
+    written in ``expected``."""
+
+    inputs: Mapping[str, str]
+    expected: str
+
+
+_MAX_REASON = 500
+_MAX_TEXT = 500
+
+
+def _test_decimal(text: str, what: str) -> Decimal:
+    try:
+        value = Decimal(str(text).strip())
+    except ArithmeticError:
+        value = Decimal("NaN")
+    if not value.is_finite() or len(str(text)) > 60 or (value and abs(value.adjusted()) > 30):
+        raise FormulaError(f"Test case: {what} {text!r} is not a decimal number of at most 30 digits.")
+    return value
+
+
+def _run_test_case(formula: Formula, case: FormulaTestCase) -> Decimal:
+    """The formula's result on the test case; refused unless it rounds to the expected value."""
+    expected = _test_decimal(case.expected, "expected result")
+    values = {name: _test_decimal(value, f"input {name}") for name, value in case.inputs.items()}
+    try:
+        got = formula.evaluate(values).value  # names the missing or unknown inputs
+    except ArithmeticError as err:  # an overflow of the test values
+        raise FormulaError(f"Formula {formula.id}: the test case cannot be evaluated ({err!r}).") from err
+    exponent = expected.as_tuple().exponent
+    assert isinstance(exponent, int)  # noqa: S101 - finite, checked above
+    with decimal.localcontext() as context:
+        context.prec = 2 * PRECISION
+        within = abs(got - expected) * 2 <= Decimal(1).scaleb(exponent)  # half a unit of the last digit written
+    if not within:
+        raise FormulaError(
+            f"Formula {formula.id}: the test case gives {got.normalize():f}, not the expected {case.expected} "
+            "(compared to the decimals written); the version is not accepted.",
+            hint="Correct the expression or the test case; the test case is worked out independently of the text.",
+        )
+    return got
+
+
+async def change_formula(
+    principal: Principal,
+    code: str,
+    expression: str,
+    reason: str,
+    test_case: FormulaTestCase,
+    *,
+    description: str | None = None,
+    source: str | None = None,
+) -> LibraryVersion:
+    """A new version of the formula library with formula ``code``'s new ``expression``; checked by the safe parser
+    (allowed constructs, exactly the method's inputs, bounded size, no zero divisor, units where they tell) and by
+    ``test_case``; audited, and refused changes too. Results under draft years follow (marked for the refresh job);
+    reported years keep theirs."""
+    try:
+        return await _change_formula(principal, code, expression, reason, test_case, description, source)
+    except CemError as err:
+        await record(
+            principal,
+            "accounting.formula.change",
+            entity_type="accounting_library",
+            entity_id=f"{FORMULA_LIBRARY} {code}"[:100],
+            outcome="denied",
+            after={"code": code, "expression": expression[:_MAX_TEXT], "reason": reason[:_MAX_REASON]},
+            summary=err.message[:300],
+        )
+        raise
+
+
+async def _change_formula(
+    principal: Principal,
+    code: str,
+    expression: str,
+    reason: str,
+    test_case: FormulaTestCase,
+    description: str | None,
+    source: str | None,
+) -> LibraryVersion:
+    reason = reason.strip()
+    if not reason or len(reason) > _MAX_REASON:
+        raise AccountingError(
+            f"Say why the formula changes (reason, 1 to {_MAX_REASON} characters).",
+            hint="E.g. 'MEE guideline 2026, equation 3'.",
+        )
+    current = await version_of(FORMULA_LIBRARY)
+    entries: dict[str, dict[str, Any]] = {f["code"]: f for f in current.parameters}
+    before = entries.get(code)
+    if before is None:
+        raise NotFoundError(
+            f"The formula library has no formula {code!r}.", hint=f"Formulas: {', '.join(sorted(entries))}."
+        )
+    expression = expression.strip()
+    formula = Formula(code, str(current.number + 1), expression, dict(before["inputs"]), before["result_unit"])
+    check_formula(formula)
+    if expression == before["expression"]:
+        raise AccountingError(f"Formula {code} already reads {expression!r}; nothing to version.")
+    got = _run_test_case(formula, test_case)
+    after = {
+        **before,
+        "expression": expression,
+        "description": (description.strip() if description is not None else before.get("description", ""))[:_MAX_TEXT],
+        "test_case": {
+            "inputs": dict(test_case.inputs),
+            "expected": test_case.expected,
+            "result": f"{got.normalize():f}",
+        },
+    }
+    if source is not None and source.strip() and source.strip() != before.get("source"):
+        after["source"] = source.strip()[:_MAX_TEXT]
+        after["source_en"] = ""
+    diff = [{"code": code, "change": "changed", "before": before, "after": after}]
+    entries[code] = after
+    number = current.number + 1
+    try:
+        async with in_transaction():
+            version = await LibraryVersion.create(
+                library=FORMULA_LIBRARY,
+                number=number,
+                author=principal.name,
+                reason=reason,
+                diff=diff,
+                parameters=sorted(entries.values(), key=lambda f: f["code"]),
+            )
+            await record(
+                principal,
+                "accounting.formula.change",
+                entity_type="accounting_library",
+                entity_id=f"{FORMULA_LIBRARY} v{number}",
+                before={"version": current.number, "code": code, "expression": before["expression"]},
+                after={"version": number, "code": code, "expression": expression, "reason": reason, "diff": diff},
+                summary=f"{FORMULA_LIBRARY} v{number}: {code} = {expression}"[:300],
+            )
+    except IntegrityError as err:
+        raise ConflictError(
+            f"Someone else changed the formulas at the same time (version {number} exists now).",
+            hint="Reload the formulas and apply your change again.",
+        ) from err
+    await mark_enterprises_history("library", detail=f"{FORMULA_LIBRARY} v{number}: {code}", by=principal.name)
     return version

@@ -99,6 +99,32 @@ class LibraryChangeIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     changes: list[ParameterChangeIn]
 
 
+class FormulasOut(msgspec.Struct, kw_only=True):
+    """The formulas of one version of the formula library."""
+
+    library: str
+    version: int
+    formulas: list[dict[str, Any]]
+
+
+class FormulaTestCaseIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Inputs (decimal strings, in the formula's input units) and the expected result (decimal string)."""
+
+    inputs: dict[str, str]
+    expected: str
+
+
+class FormulaChangeIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A new formula version: the formula's code, its new expression, why, and a test case it must pass."""
+
+    code: Annotated[str, msgspec.Meta(max_length=64)]
+    expression: Annotated[str, msgspec.Meta(max_length=4000)]
+    reason: Annotated[str, msgspec.Meta(max_length=2000)]
+    test_case: FormulaTestCaseIn
+    description: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+    source: Annotated[str, msgspec.Meta(max_length=2000)] | None = None
+
+
 class SourceIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """An emission source or production output (update: only the fields to change)."""
 
@@ -471,6 +497,46 @@ class AccountingController(Controller):
         """Add a version with these parameter changes. Results keep the versions they used."""
         changes = [library_store.ParameterChange(**msgspec.structs.asdict(c)) for c in data.changes]
         version = await library_store.change_parameters(principal_of(request), data.library, changes, data.reason)
+        return _version_out(version)
+
+    @get("/library/formulas", guards=[requires(Permission.EMISSIONS_READ)], summary="Formulas of a version")
+    async def library_formulas(
+        self, version: Annotated[int | None, QueryParameter(ge=1, description="default: the newest")] = None
+    ) -> FormulasOut:
+        """The accounting formulas of one version of the formula library (standard 5.4.9.2): code, category, role
+        (emission or energy), expression, inputs with units, result unit, description, source, and ``version``: the
+        formula-library version that last changed it — the formula version results name in their lineage. The
+        library's versions with author, reason and diff: ``GET /library/versions?library=formulas``."""
+        stored = await library_store.version_of(library_store.FORMULA_LIBRARY, version)
+        formulas, number = await library_store.load_formulas(stored.number)
+        return FormulasOut(
+            library=library_store.FORMULA_LIBRARY,
+            version=number,
+            formulas=[{**f, "version": formulas[f["code"]].version} for f in stored.parameters],
+        )
+
+    @post(
+        "/library/formulas",
+        guards=[requires(Permission.ACCOUNTING_LIBRARY), requires_step_up],
+        status_code=HTTP_201_CREATED,
+        summary="Change a formula (TOTP step-up)",
+    )
+    async def change_formula(self, request: AnyRequest, data: JSONBody[FormulaChangeIn]) -> VersionOut:
+        """A new version of the formula library with this formula's new expression. The expression is checked by the
+        safe parser (numbers, the formula's inputs, + - * / and parentheses only; bounded length; no zero divisor;
+        like added to like and the result's dimension, where the units tell) and must reproduce the test case to the
+        decimals of its expected value; a refusal writes nothing and is audited. Draft years are accounted again with
+        it; reported years keep their results and the formula versions they name."""
+        case = library_store.FormulaTestCase(dict(data.test_case.inputs), data.test_case.expected)
+        version = await library_store.change_formula(
+            principal_of(request),
+            data.code,
+            data.expression,
+            data.reason,
+            case,
+            description=data.description,
+            source=data.source,
+        )
         return _version_out(version)
 
     @get("/years", guards=[requires(Permission.EMISSIONS_READ)], summary="Methodology per reporting year")
