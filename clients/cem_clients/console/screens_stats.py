@@ -50,6 +50,7 @@ from cem_clients.console.app_kit import (
     stat,
     table,
     text,
+    value_axis,
 )
 from cem_clients.console.model import Console
 from cem_clients.console.stats import (
@@ -64,7 +65,6 @@ from cem_clients.console.stats import (
     StatisticsBoard,
     dimensions,
 )
-from cem_clients.ui.i18n import Translator
 from cem_clients.ui.theme import Tone
 
 __all__ = ["StatisticsSection"]
@@ -439,9 +439,7 @@ class StatisticsSection(Section):
         return [(float(i), labels[i]) for i in range(0, count, step)]
 
     def _value_axis(self, scale: ChartScale, *, hidden: bool = False) -> fch.ChartAxis:
-        tr = self.ui.tr
-        labels = [(v, "" if hidden else _tick(tr, v, scale)) for v in scale.ticks()]
-        return chart_axis(labels, size=_LEFT, spacing=scale.step)
+        return value_axis(self.ui.tr, scale, size=_LEFT, hidden=hidden)
 
     def _period_chart(self, keys: Sequence[str]) -> ft.Control | None:
         """A stacked bar per period (the parts, deductions below zero) and the net as a line over the bars."""
@@ -650,12 +648,3 @@ def _short(period: str, label: str) -> str:
     if period == "hour":
         return label[11:]
     return label
-
-
-def _tick(tr: Translator, value: float, scale: ChartScale) -> str:
-    """A value axis's label: large numbers shortened (1.2万 / 12k), small steps with the places they need."""
-    number = Decimal(repr(round(value, 12)))
-    if max(abs(scale.low), abs(scale.high)) >= 100_000:
-        return tr.compact(number, 1)
-    step = Decimal(repr(round(scale.step, 12))).normalize()
-    return tr.number(number, max(0, -int(step.as_tuple().exponent)))
