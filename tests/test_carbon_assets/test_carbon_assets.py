@@ -13,6 +13,9 @@ import zoneinfo
 from decimal import Decimal
 from typing import Any
 
+import pytest
+from asyncpg.exceptions import RaiseError
+
 from cem_platform.accounting.models import EmissionResult, PeriodKind, ReportingYear, ReportState
 from cem_platform.accounting.reads import clear_cache
 from cem_platform.alarms.models import Alarm, AlarmKind, AlarmState
@@ -208,6 +211,10 @@ async def test_the_ledger_is_append_only_corrections_keep_history_and_bad_input_
         (fixed["id"], True, "800"),
     ]
     assert fixed["corrects"] == first["id"]
+    with pytest.raises(RaiseError, match="append-only"):  # the database refuses it too
+        await AssetTransaction.filter(id=first["id"]).update(quantity=Decimal(1))
+    with pytest.raises(RaiseError, match="append-only"):
+        await AssetTransaction.filter(id=first["id"]).delete()
     held = (await world.client.get(f"{CA}/holdings", headers=accountant, params=params)).json()
     assert held["allowances"] == "800" and held["transactions"] == [fixed["id"]]
     again = await world.client.post(

@@ -1,6 +1,7 @@
 """Carbon assets (standard 5.4.8): the ledger of allowance and offset transactions, price quotes, the production plan,
 published trial calculations, and the alarm kind of a carbon deficit. The compliance rules are versions of the
-library ``cn-ets-steel`` in bm_reference_version (seeded on first use)."""
+library ``cn-ets-steel`` in bm_reference_version (seeded on first use). On PostgreSQL the ledger and the published
+calculations refuse UPDATE and DELETE (a correction is a new row); TRUNCATE stays possible for test databases."""
 
 import functools
 from json import dumps, loads
@@ -23,6 +24,33 @@ def _enterprise(related_name: str) -> Any:
         related_name=related_name,
         on_delete=OnDelete.RESTRICT,
     )
+
+
+APPEND_ONLY_SQL = """
+CREATE OR REPLACE FUNCTION carbon_asset_append_only() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP;
+END;
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER ca_transaction_no_change BEFORE UPDATE OR DELETE ON ca_transaction
+    FOR EACH ROW EXECUTE FUNCTION carbon_asset_append_only();
+CREATE TRIGGER ca_trial_no_change BEFORE UPDATE OR DELETE ON ca_trial
+    FOR EACH ROW EXECUTE FUNCTION carbon_asset_append_only();
+"""
+
+
+async def guard(apps: Any, schema_editor: Any) -> None:
+    if schema_editor.client.capabilities.dialect == "postgres":
+        await schema_editor.client.execute_script(APPEND_ONLY_SQL)
+
+
+async def unguard(apps: Any, schema_editor: Any) -> None:
+    if schema_editor.client.capabilities.dialect == "postgres":
+        await schema_editor.client.execute_script(
+            "DROP TRIGGER IF EXISTS ca_transaction_no_change ON ca_transaction;"
+            "DROP TRIGGER IF EXISTS ca_trial_no_change ON ca_trial;"
+            "DROP FUNCTION IF EXISTS carbon_asset_append_only();"
+        )
 
 
 class Migration(migrations.Migration):
@@ -161,4 +189,5 @@ class Migration(migrations.Migration):
                 max_length=32,
             ),
         ),
+        ops.RunPython(guard, unguard),
     ]
