@@ -128,6 +128,16 @@ async def test_gap_analysis_screen_and_its_export(world: World, base_url: str) -
                 elif cell.value not in (None, "—"):  # a benchmark has no limit to exceed: nothing in the cell
                     assert cell.value in shown, (cell.coordinate, cell.value)
         assert book["分期对标"].max_row == 1 + 8  # seven processes (the ironworks without figures) and the enterprise
+
+        # one process by year: its own analysis, the year's figure (only March has figures) against its levels
+        board = section.board
+        sin2 = next(p for p in board.processes if p.code == "SIN2")
+        board.query.scope, board.query.scope_id = "process", sin2.id
+        board.query.set_period("year")
+        await click(button(app.holder, "搜索"))
+        assert [s.code for s, _ in board.series()] == ["SIN2"] and board.answer is not None
+        assert board.answer.periods == ("2026",) and board.figures()["processes"] == 1
+        assert "二级, 距一级 2.52 kgce/t" in texts_in(app.holder) and "对标明细 2026" in texts_in(app.holder)
     finally:
         await app.api.aclose()
 
