@@ -130,6 +130,20 @@ async def test_ets_scope_emissions_are_fuel_plus_process_minus_fixed_carbon_of_t
     assert Decimal(direct["low"]) <= Decimal(direct["year_end"]) <= Decimal(direct["high"])
     assert set(page["forecasts"]) == {"direct", "net", "energy_tce", "crude_steel"}
 
+    # a production plan for September: the output forecast takes it, emissions keep their forecast intensity
+    accountant = await world.login("a-accountant")
+    plan = {"enterprise_id": world.a.enterprise.id, "month": "2025-09", "crude_steel": "100000"}
+    entered = await world.client.put(f"{CA}/plan", headers=accountant, json=plan)
+    assert entered.status_code == 200, entered.text
+    assert (await world.client.put(f"{CA}/plan", headers=reader, json=plan)).status_code == 403
+    params = {"enterprise_id": world.a.enterprise.id, "year": 2025}
+    planned = (await world.client.get(f"{CA}/emissions", headers=reader, params=params)).json()["forecasts"]
+    assert planned["crude_steel"]["monthly"][0] == "100000"
+    ratio = Decimal(planned["direct"]["monthly"][0]) / Decimal(direct["monthly"][0])
+    output_ratio = Decimal(100000) / Decimal(page["forecasts"]["crude_steel"]["monthly"][0])
+    assert abs(ratio - output_ratio) < Decimal("0.0001") and planned["direct"]["monthly"][1:] == direct["monthly"][1:]
+    assert await AuditRecord.filter(action="carbon_assets.plan.set").count() == 1
+
 
 async def test_a_2025_trial_with_pre_allocation_true_up_and_the_5_percent_offset_cap(world: World) -> None:
     await _seed(world)
