@@ -200,6 +200,14 @@ async def test_a_2025_trial_with_pre_allocation_true_up_and_the_5_percent_offset
     assert Decimal(trial["money"]["position"]) == (position * Decimal("90.5")).quantize(Decimal("0.01"))
     assert "intensity_factor" in " ".join(trial["notes"])  # the uncertain parts of the rule are said
 
+    # trued up after verification: the allocation is what was received from then on
+    true_up = _tx(world, instrument="allowance", kind="true_up", quantity="-20000", traded_on="2026-06-30")
+    await _post(world, accountant, "/transactions", true_up)
+    params = {"enterprise_id": world.a.enterprise.id, "year": 2025}
+    trued = (await world.client.get(f"{CA}/trial", headers=accountant, params=params)).json()
+    assert Decimal(trued["allocation"]["final"]) == pre - 20000 and Decimal(trued["allocation"]["computed"]) == final
+    assert trued["allocation_expected"] == "0" and Decimal(trued["allowances"]) == pre - 20000
+
 
 async def test_the_ledger_is_append_only_corrections_keep_history_and_bad_input_writes_nothing(
     world: World,

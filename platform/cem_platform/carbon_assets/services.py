@@ -13,7 +13,8 @@ finished months with a kept result count as actual; the running month and any mo
   (2025): pre-allocation = share × the previous year's verified ETS emissions (the verifier's figure where the year
   is verified, else the kept results', said so); final allocation = Y's crude steel (actual + forecast or plan) ×
   the previous year's tCO2 per tonne × intensity_factor; the true-up is final − pre-allocation. What the ledger has
-  received of the allocation counts as received, the rest as expected;
+  received of the allocation counts as received, the rest as expected; once the ledger holds a true-up, the
+  allocation is what was received (pre-allocation + true-up) and the computed figure is shown beside it;
 * allowances = final allocation + purchased + carried over − sold (surrendered ones met part of the obligation and
   still count against it);
 * usable offsets = min(offsets acquired − sold, offset_cap_share × obligation), in every calculation and every end
@@ -276,6 +277,11 @@ async def trial(
             final=_t(final),
             true_up=_t(final - pre),
         )
+    if "true_up" in received:  # trued up: the allocation is what was received, no longer an estimate
+        allocation.update(computed=_t(final), final=_t(got), basis="received (pre-allocation and true-up)")
+        final = got
+    else:
+        allocation.setdefault("basis", f"computed under rules v{number}")
     if rule["uncertain"]:
         notes.append(f"Uncertain in the rule: {', '.join(rule['uncertain'])}.")
     expected = final - got
