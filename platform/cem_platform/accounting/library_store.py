@@ -338,7 +338,8 @@ def _date(text: str | None) -> dt.date | None:
 
 
 async def load_edition(code: str, number: int | None = None) -> tuple[Edition, int]:
-    """The edition ``code`` with the parameters of library version ``number`` (newest if None)."""
+    """The edition ``code`` with the parameters of library version ``number`` (newest if None) and the newest
+    formulas."""
     if code not in EDITIONS:
         raise AccountingError(
             f"No methodology edition {code!r}; known: {', '.join(sorted(EDITIONS))}.",
@@ -370,22 +371,29 @@ async def load_edition(code: str, number: int | None = None) -> tuple[Edition, i
 
 
 async def _newest_formulas() -> tuple[dict[str, Formula], int, str]:
-    stored = await version_of(FORMULA_LIBRARY)
-    formulas, number = await load_formulas(stored.number)
-    return formulas, number, stored.created_at.isoformat()
+    """The newest formulas with their version number and creation time, in one query once seeded (an edition is
+    loaded for every run of periods)."""
+    stored = await LibraryVersion.filter(library=FORMULA_LIBRARY).order_by("-number").first()
+    if stored is None:
+        stored = await version_of(FORMULA_LIBRARY)
+    return await _formulas_of(stored), int(stored.number), stored.created_at.isoformat()
 
 
 async def load_formulas(number: int | None = None) -> tuple[dict[str, Formula], int]:
     """The formulas of formula-library version ``number`` (newest if None), by id; each formula's version is the
     library version that last changed it."""
     stored = await version_of(FORMULA_LIBRARY, number)
+    return await _formulas_of(stored), int(stored.number)
+
+
+async def _formulas_of(stored: LibraryVersion) -> dict[str, Formula]:
     key = (stored.number, stored.created_at.isoformat())
     cached = _formulas.get(key)
     if cached is None:
         changed_in = await _changed_in(FORMULA_LIBRARY, stored.number)
         cached = {f["code"]: _formula_of(f, changed_in.get(f["code"], 1)) for f in stored.parameters}
         _formulas[key] = cached
-    return cached, int(stored.number)
+    return cached
 
 
 def _formula_of(entry: Mapping[str, Any], version: int) -> Formula:
