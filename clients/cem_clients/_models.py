@@ -37,6 +37,7 @@ __all__ = [
     "UnitInfo",
     "CategorySpec",
     "EnterableInput",
+    "LibraryFormulas",
     "LibraryParameters",
     "ParameterChanged",
     "ReportFile",
@@ -841,6 +842,15 @@ class LibraryParameters(Model, frozen=True, kw_only=True):
     library: str
     version: int
     parameters: tuple[dict[str, Any], ...] = ()
+
+
+class LibraryFormulas(Model, frozen=True, kw_only=True):
+    """The accounting formulas of one version of the formula library: code, category, role, expression, inputs with
+    units, result unit, description, source, and each formula's own version."""
+
+    library: str
+    version: int
+    formulas: tuple[dict[str, Any], ...] = ()
 
 
 class ReportFile(Model, frozen=True, kw_only=True):

@@ -91,6 +91,7 @@ from cem_clients._models import (
     ImportReport,
     LatestValue,
     Library,
+    LibraryFormulas,
     LibraryParameters,
     LibraryVersion,
     Lineage,
@@ -159,6 +160,7 @@ __all__ = [
     "UnitInfo",
     "CategorySpec",
     "EnterableInput",
+    "LibraryFormulas",
     "LibraryParameters",
     "ParameterChanged",
     "ReportFile",
@@ -1155,6 +1157,11 @@ class ApiClient:
         params: dict[str, str | int | None] = {"library": library, "version": version}
         response = await self._request("GET", "/accounting/library/parameters", params=params)
         return self._decode(response, LibraryParameters)
+
+    async def library_formulas(self, version: int | None = None) -> LibraryFormulas:
+        """The accounting formulas of one version of the formula library (the newest when ``version`` is None)."""
+        response = await self._request("GET", "/accounting/library/formulas", params={"version": version})
+        return self._decode(response, LibraryFormulas)
 
     async def change_library(
         self, library: str, reason: str, changes: Iterable[Mapping[str, Any]], totp: str | None = None

@@ -731,8 +731,13 @@ async def test_accounting_screens_name_things_in_both_languages(
         "library": (
             {"search": "coke"},  # the filter takes codes (and names)
             {
-                "zh-CN": ["焦炭 低位发热量", "GB/T 32151.5-2015 附录B 表B.1"],
-                "en": ["Coke net calorific value", "GB/T 32151.5-2015 Annex B, Table B.1"],
+                "zh-CN": ["焦炭 低位发热量", "GB/T 32151.5-2015 附录B 表B.1", "核算公式 · 第 1 版", "熔剂消耗排放"],
+                "en": [
+                    "Coke net calorific value",
+                    "GB/T 32151.5-2015 Annex B, Table B.1",
+                    "Accounting formulas · Version 1",
+                    "Flux consumption",
+                ],
             },
         ),
         "activity": ({}, {"zh-CN": ["消耗量", "1,000"], "en": ["Consumption", "1,000"]}),

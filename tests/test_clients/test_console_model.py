@@ -682,6 +682,11 @@ async def test_library_change_with_totp_and_its_diff_rows(world: World, api: Con
     assert (ncv.value, ncv.unit) == (Decimal("28.447"), "GJ/t")
     library.search = "coke"
     assert {p.code for p in library.visible()} >= {"fuel.coke.ncv", "fuel.coke.cc", "fuel.coke.of"}
+    # the formulas, versioned like the parameters (standard 5.4.9.2)
+    assert library.formula_version == 1 and len(library.formulas) == 10
+    fuel = next(f for f in library.formulas if f.code == "combustion.fuel.gas")
+    assert fuel.expression == "FC * NCV * CC * OF * 44 / 12" and fuel.version == 1 and fuel.result_unit == "tCO2"
+    assert ("FC", "10^4 Nm3") in fuel.inputs and (fuel.category, fuel.role) == ("fuel_combustion", "emission")
 
     form = library.propose()
     change = form.edit(ncv)

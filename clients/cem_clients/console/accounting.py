@@ -58,6 +58,7 @@ __all__ = [
     "LineageView",
     "ParameterEdit",
     "ParameterLine",
+    "FormulaRow",
     "ParameterRow",
     "PeriodRow",
     "ProcessGroup",
@@ -544,6 +545,34 @@ def _summary(parameter: Mapping[str, Any] | None) -> str:
 
 
 @dataclass(frozen=True)
+class FormulaRow:
+    """One accounting formula of the formula library: its expression over named inputs with their units."""
+
+    code: str
+    category: str
+    role: str  # "emission" or "energy"
+    expression: str
+    inputs: tuple[tuple[str, str], ...]  # (name, unit) in the order written
+    result_unit: str
+    version: int  # the formula-library version that last changed it
+
+    @classmethod
+    def of(cls, formula: Mapping[str, Any]) -> FormulaRow:
+        """A row of the API's formula set."""
+        inputs = formula.get("inputs") or {}
+        version = str(formula.get("version") or "1")
+        return cls(
+            code=_text(formula.get("code")),
+            category=_text(formula.get("category")),
+            role=_text(formula.get("role")),
+            expression=_text(formula.get("expression")),
+            inputs=tuple((str(k), str(v)) for k, v in inputs.items()) if isinstance(inputs, Mapping) else (),
+            result_unit=_text(formula.get("result_unit")),
+            version=int(version) if version.isdigit() else 1,
+        )
+
+
+@dataclass(frozen=True)
 class ParameterRow:
     """One parameter of a library version."""
 
@@ -690,11 +719,16 @@ class FactorLibrary(Screen):
     search: str = ""  # parameter filter: part of the code
     form: LibraryChangeForm | None = None
     created: LibraryVersion | None = None
+    formulas: list[FormulaRow] = field(default_factory=list)  # the newest formula version's formulas
+    formula_version: int | None = None
 
     async def refresh(self) -> bool:
-        """Reload the libraries and the chosen one (the first by default)."""
+        """Reload the libraries, the chosen one (the first by default) and the formulas."""
 
         async def work() -> None:
+            found = await self.api.library_formulas()
+            self.formula_version = found.version
+            self.formulas = [FormulaRow.of(f) for f in found.formulas]
             self.libraries = await self.api.library()
             names = [lib.library for lib in self.libraries]
             if self.library not in names:

@@ -61,6 +61,7 @@ from cem_clients.console.model import (
     SourceLine,
 )
 from cem_clients.ui import accounting_text as acc
+from cem_clients.ui.i18n import STRINGS
 from cem_clients.ui.theme import Tone
 
 __all__ = [
@@ -606,6 +607,7 @@ class LibrarySection(Section):
                     spacing=12,
                     vertical_alignment=ft.CrossAxisAlignment.START,
                 ),
+                self._formulas(),
             ],
             trailing=trailing,
             error=lib.error,
@@ -770,6 +772,35 @@ class LibrarySection(Section):
             body.append(muted(t("console.more_rows", count=len(visible) - len(rows))))
         version = t("console.library.version", number=lib.version) if lib.version else ""
         return card(body, title=f"{t('console.library.parameters')} · {version}")
+
+    def _formulas(self) -> ft.Control:
+        """The accounting formulas of the newest formula version: name, expression, inputs with units, result unit
+        and the version that last changed each (standard 5.4.9.2)."""
+        t, tr, lib = self.t, self.ui.tr, self.library
+        columns = [
+            (t("console.col.formula"), False),
+            (t("console.col.expression"), False),
+            (t("console.col.formula_inputs"), False),
+            (t("console.col.result_unit"), False),
+            (t("console.col.version"), False),
+        ]
+        rows: list[list[Cell]] = [
+            [
+                wrapped(
+                    t(f"console.formula.{f.code}") if f"console.formula.{f.code}" in STRINGS[tr.locale] else "—", 220
+                ),
+                wrapped(f.expression, 240),
+                wrapped(", ".join(f"{name} ({acc.unit_label(tr, unit)})" for name, unit in f.inputs), 260),
+                acc.unit_label(tr, f.result_unit),
+                t("console.library.version", number=f.version),
+            ]
+            for f in lib.formulas
+        ]
+        version = t("console.library.version", number=lib.formula_version) if lib.formula_version else ""
+        return card(
+            [muted(t("console.library.formulas_note")), table(columns, rows, empty=t("empty"))],
+            title=f"{t('console.library.formulas')} · {version}",
+        )
 
     def _propose_handler(self, parameter: ParameterRow) -> Callable[[], None]:
         return lambda: self._propose(parameter)
