@@ -364,3 +364,15 @@ async def test_warnings_raised_and_cleared_as_the_forecast_deficit_crosses_its_l
     assert report.cleared == 2 and report.raised == 0
     assert await Alarm.filter(kind=AlarmKind.CARBON_DEFICIT, state=AlarmState.ACTIVE).count() == 0
     assert (await Alarm.get(id=alarm.id)).state == AlarmState.CLEARED
+    # the allocation intensity lowered below August's 118,500 / 210,000 = 0.5643 tCO2/t: the intensity warning
+    admin = await world.login("group-admin")
+    step_up = admin | {"X-CEM-TOTP": totp_code(world.secrets["group-admin"], steps_ahead=1)}
+    rule = next(
+        e for e in (await world.client.get(f"{CA}/rules", headers=admin)).json()["entries"] if e["code"] == "2025"
+    )
+    body = {"reason": "test", "changes": [{"code": "2025", "entry": {**rule, "intensity_factor": "0.9"}}]}
+    await _post(world, step_up, "/rules/versions", body)
+    await evaluate_warnings(settings, now=november)
+    active = await Alarm.filter(kind=AlarmKind.CARBON_DEFICIT, state=AlarmState.ACTIVE)
+    [intensity] = [a for a in active if a.cause.endswith(":intensity")]
+    assert "2025-08: 0.5643 tCO2/t above the allocation intensity 0.5488 tCO2/t" in intensity.message
