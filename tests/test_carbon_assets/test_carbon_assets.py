@@ -288,6 +288,9 @@ async def test_the_ledger_is_append_only_corrections_keep_history_and_bad_input_
     assert clash.status_code == 400 and await PriceQuote.all().count() == prices + 2
     held = (await world.client.get(f"{CA}/holdings", headers=accountant, params=params)).json()
     assert held["allowance_price"] == "92" and held["value"] == str(800 * 92)
+    trend = (await world.client.get(f"{CA}/holdings/trend", headers=accountant, params=params)).json()
+    assert trend[0] == {"month": "2025-03", "allowances": "800", "offsets": "0", "value": None}  # no price yet
+    assert next(t for t in trend if t["month"] == "2025-07")["value"] == str(800 * 92)
 
 
 async def test_roles_and_scope(world: World) -> None:

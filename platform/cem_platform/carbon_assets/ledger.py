@@ -41,6 +41,7 @@ __all__ = [
     "latest_price",
     "parse_price_file",
     "set_plan",
+    "trend",
 ]
 
 KINDS: dict[Instrument, tuple[TransactionKind, ...]] = {
@@ -243,6 +244,48 @@ async def add_transaction(principal: Principal, enterprise_id: int, data: Transa
             + (f" (corrects {data.corrects})" if data.corrects else ""),
         )
     return row
+
+
+MAX_TREND_MONTHS = 36
+
+
+async def trend(enterprise_id: int, year: int, today: dt.date | None = None) -> list[dict[str, Any]]:
+    """The year's holdings at each month end, from the month of its first transaction to this month (at most
+    ``MAX_TREND_MONTHS``): allowances and offsets from the transactions that count, traded by then, valued at the
+    latest prices by then (CNY, half-even to 0.01; None while a needed price is missing)."""
+    rows = await AssetTransaction.filter(enterprise_id=enterprise_id, year=year).order_by("id")
+    counted = [r for r in rows if r.id in set(fold(rows).counted)]
+    if not counted:
+        return []
+    today = today or dt.datetime.now(dt.UTC).date()
+    first = min(r.traded_on for r in counted)
+    last = max(today, max(r.traded_on for r in counted))
+    months: list[dt.date] = []
+    y, m = first.year, first.month
+    while (y, m) <= (last.year, last.month) and len(months) < MAX_TREND_MONTHS:
+        months.append(dt.date(y + m // 12, m % 12 + 1, 1) - dt.timedelta(days=1))  # the month's last day
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    prices = {
+        i: await PriceQuote.filter(instrument=i).order_by("day").values_list("day", "price") for i in PRICE_INSTRUMENTS
+    }
+
+    def price_on(instrument: str, day: dt.date) -> Decimal | None:
+        found = [Decimal(p) for d, p in prices[instrument] if d <= day]
+        return found[-1] if found else None
+
+    out = []
+    for end in months:
+        by_then = fold(r for r in counted if r.traded_on <= end)
+        cea, ccer = price_on("CEA", end), price_on("CCER", end)
+        value = None
+        if cea is not None and (ccer is not None or not by_then.offset_total):
+            total = by_then.allowances * cea + (by_then.offset_total * ccer if ccer is not None else 0)
+            value = units.exact_text(total.quantize(Decimal("0.01")))
+        out.append({
+            "month": end.strftime("%Y-%m"), "allowances": units.exact_text(by_then.allowances),
+            "offsets": units.exact_text(by_then.offset_total), "value": value,
+        })  # fmt: skip
+    return out
 
 
 # ---- prices ---------------------------------------------------------------------------------------------------

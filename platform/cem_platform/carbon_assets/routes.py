@@ -280,6 +280,14 @@ class CarbonAssetsController(Controller):
             transactions=held.counted,
         )  # fmt: skip
 
+    @get("/holdings/trend", guards=[requires(Permission.EMISSIONS_READ)], summary="Trend of the assets")
+    async def holdings_trend(
+        self, request: AnyRequest, enterprise_id: EnterpriseId, year: Year
+    ) -> list[dict[str, Any]]:
+        """The year's allowances and offsets at each month end and their value at the prices of then (CNY)."""
+        enterprise = await enterprise_for(principal_of(request), enterprise_id)
+        return await ledger.trend(enterprise.id, year)
+
     @get("/prices", guards=[requires(Permission.EMISSIONS_READ)], summary="Price series")
     async def prices(
         self,
