@@ -14,6 +14,16 @@ from typing import Any
 import msgspec
 
 __all__ = [
+    "CarbonBand",
+    "CarbonEmissions",
+    "CarbonForecast",
+    "CarbonHoldings",
+    "CarbonLot",
+    "CarbonMoney",
+    "CarbonMonth",
+    "CarbonPosition",
+    "CarbonTransaction",
+    "CarbonTrial",
     "BenchmarkComparison",
     "BenchmarkCorrection",
     "BenchmarkLevel",
@@ -1208,4 +1218,152 @@ class ScenarioResult(Model, frozen=True, kw_only=True):
     enterprise: ScenarioTotal = ScenarioTotal()
     mac: tuple[MacStep, ...] = ()
     versions: dict[str, Any] = {}
+    notes: tuple[str, ...] = ()
+
+
+# ---- carbon assets ------------------------------------------------------------------------------------------------
+
+
+class CarbonLot(Model, frozen=True, kw_only=True):
+    """Offsets held of one type, project and vintage (tCO2e)."""
+
+    offset_type: str = ""
+    project: str = ""
+    vintage: int | None = None
+    quantity: Decimal
+
+
+class CarbonHoldings(Model, frozen=True, kw_only=True):
+    """What an enterprise holds for a compliance year and its value at the latest prices (CNY; None while a price
+    is missing)."""
+
+    enterprise_id: int
+    year: int
+    allowances: Decimal
+    by_kind: dict[str, Decimal] = {}
+    offsets: tuple[CarbonLot, ...] = ()
+    offsets_total: Decimal = Decimal(0)
+    allowance_price: Decimal | None = None
+    offset_price: Decimal | None = None
+    value: Decimal | None = None
+    transactions: tuple[int, ...] = ()
+
+
+class CarbonTransaction(Model, frozen=True, kw_only=True):
+    """A ledger entry of allowances or offsets; ``counts`` is False once a later entry corrects it (``corrects``:
+    the entry this one corrects; ``void``: it only cancels that one)."""
+
+    id: int
+    enterprise_id: int
+    year: int
+    instrument: str  # allowance, offset
+    kind: str  # pre_allocation, true_up, purchased, acquired, sold, surrendered, carried_over
+    quantity: Decimal
+    price: Decimal | None = None
+    traded_on: dt.date
+    offset_type: str = ""
+    project: str = ""
+    vintage: int | None = None
+    corrects: int | None = None
+    void: bool = False
+    counts: bool = True
+    note: str = ""
+    entered_by: str = ""
+    entered_at: dt.datetime | None = None
+
+
+class CarbonForecast(Model, frozen=True, kw_only=True):
+    """One metric's compliance year: the kept months' sum, the forecast of the rest (each month's too), the
+    year-end total and its band (``level``: 0.8 for 80 %)."""
+
+    actual: Decimal
+    months_actual: int = 0
+    remaining: Decimal = Decimal(0)
+    months_forecast: int = 0
+    year_end: Decimal
+    low: Decimal
+    high: Decimal
+    level: Decimal = Decimal("0.8")
+    method: str = ""
+    monthly: tuple[Decimal, ...] = ()
+
+
+class CarbonMonth(Model, frozen=True, kw_only=True):
+    """A finished month's kept figures: ETS-scope (``direct``) emissions and their terms, net, energy, output."""
+
+    month: str
+    result_id: int
+    direct: Decimal
+    combustion: Decimal = Decimal(0)
+    process: Decimal = Decimal(0)
+    fixed_carbon: Decimal = Decimal(0)
+    net: Decimal = Decimal(0)
+    energy_tce: Decimal | None = None
+    crude_steel: Decimal | None = None
+
+
+class CarbonEmissions(Model, frozen=True, kw_only=True):
+    """A compliance year's kept months and the forecasts of the rest (``direct``, ``net``, ``energy_tce``,
+    ``crude_steel``)."""
+
+    year: int
+    months: tuple[CarbonMonth, ...] = ()
+    result_ids: tuple[int, ...] = ()
+    forecast_months: tuple[str, ...] = ()
+    history_months: int = 0
+    forecasts: dict[str, CarbonForecast] = {}
+
+
+class CarbonPosition(Model, frozen=True, kw_only=True):
+    """The position for one obligation: the offset cap, the offsets usable, allowances + usable − obligation."""
+
+    obligation: Decimal
+    offset_cap: Decimal
+    offsets_usable: Decimal
+    position: Decimal
+
+
+class CarbonBand(Model, frozen=True, kw_only=True):
+    """The position at each end of the forecast's band (``low``: at the high emissions, the worse end)."""
+
+    level: Decimal
+    low: CarbonPosition
+    high: CarbonPosition
+
+
+class CarbonMoney(Model, frozen=True, kw_only=True):
+    """The position in CNY at the latest allowance (CEA) price."""
+
+    price: Decimal
+    price_day: str = ""
+    position: Decimal
+    low: Decimal
+    high: Decimal
+    allowances_value: Decimal | None = None
+
+
+class CarbonTrial(Model, frozen=True, kw_only=True):
+    """The trial calculation (试算) of a compliance year: allowances + usable offsets − ETS-scope emissions (actual +
+    forecast), in tCO2 and CNY, with the band."""
+
+    enterprise_id: int
+    year: int
+    rule_version: int
+    rule: dict[str, Any] = {}
+    as_of: str = ""
+    emissions: CarbonEmissions
+    allocation: dict[str, Any] = {}
+    allocation_received: Decimal = Decimal(0)
+    allocation_expected: Decimal = Decimal(0)
+    allowances: Decimal
+    allowances_held: Decimal = Decimal(0)
+    offsets_available: Decimal = Decimal(0)
+    transactions: tuple[int, ...] = ()
+    obligation: Decimal
+    offset_cap: Decimal
+    offsets_usable: Decimal
+    position: Decimal
+    band: CarbonBand
+    money: CarbonMoney | None = None
+    deadline: str = ""
     notes: tuple[str, ...] = ()

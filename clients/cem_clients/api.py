@@ -68,6 +68,16 @@ from cem_clients._models import (
     BenchmarkCorrection,
     BenchmarkLevel,
     BenchmarkUnresolved,
+    CarbonBand,
+    CarbonEmissions,
+    CarbonForecast,
+    CarbonHoldings,
+    CarbonLot,
+    CarbonMoney,
+    CarbonMonth,
+    CarbonPosition,
+    CarbonTransaction,
+    CarbonTrial,
     CategorySpec,
     Certificate,
     ControlResult,
@@ -137,6 +147,16 @@ from cem_clients._models import (
 _FILENAME = re.compile(r'filename="?([^";]+)"?')
 
 __all__ = [
+    "CarbonBand",
+    "CarbonEmissions",
+    "CarbonForecast",
+    "CarbonHoldings",
+    "CarbonLot",
+    "CarbonMoney",
+    "CarbonMonth",
+    "CarbonPosition",
+    "CarbonTransaction",
+    "CarbonTrial",
     "BenchmarkComparison",
     "BenchmarkCorrection",
     "BenchmarkLevel",
@@ -873,6 +893,32 @@ class ApiClient:
         """A scenario's projected emissions per process and of the enterprise, and its MAC curve."""
         path = f"/benchmarking/scenarios/{_path_id(scenario_id)}/result"
         return self._decode(await self._request("GET", path), ScenarioResult)
+
+    # ---- carbon assets ---------------------------------------------------------------------------------------------
+
+    async def carbon_holdings(self, enterprise_id: int, year: int) -> CarbonHoldings:
+        """Allowances and offsets held for a compliance year, and their value at the latest prices."""
+        params: dict[str, ParamValue] = {"enterprise_id": enterprise_id, "year": year}
+        return self._decode(await self._request("GET", "/carbon-assets/holdings", params=params), CarbonHoldings)
+
+    async def carbon_transactions(self, enterprise_id: int, year: int) -> list[CarbonTransaction]:
+        """Every ledger entry of a compliance year in order, corrected ones too (``counts`` False)."""
+        params: dict[str, ParamValue] = {"enterprise_id": enterprise_id, "year": year}
+        response = await self._request("GET", "/carbon-assets/transactions", params=params)
+        return self._decode(response, list[CarbonTransaction])
+
+    async def add_carbon_transaction(self, enterprise_id: int, body: Mapping[str, Any]) -> CarbonTransaction:
+        """Append a ledger entry or a correction (``corrects``: the id of the entry corrected; ``void``: cancel it).
+        The platform refuses (and writes nothing) a sale or surrender beyond the holding, a negative quantity or
+        price, an offset whose type or vintage the year's rule does not accept."""
+        payload = {**body, "enterprise_id": enterprise_id}
+        response = await self._request("POST", "/carbon-assets/transactions", body=payload)
+        return self._decode(response, CarbonTransaction)
+
+    async def carbon_trial(self, enterprise_id: int, year: int) -> CarbonTrial:
+        """The trial calculation (试算) of a compliance year now, with the year's emissions and their forecast."""
+        params: dict[str, ParamValue] = {"enterprise_id": enterprise_id, "year": year}
+        return self._decode(await self._request("GET", "/carbon-assets/trial", params=params), CarbonTrial)
 
     async def lineage(self, result_id: int) -> Lineage:
         """What a result was computed from (inputs, parameters, formulas, versions)."""

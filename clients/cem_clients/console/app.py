@@ -22,7 +22,10 @@ are built from the view models of :mod:`cem_clients.console.model`, a small scre
 * benchmarking (:mod:`~cem_clients.console.screens_benchmarking`): 对标分析 (each process's actual by period against
   its levels, the level reached, gaps, limit breaches, corrections) and 降碳潜力 (potentials against a chosen
   reference, the largest first, summed to the enterprise; scenarios where the platform serves them), with XLSX
-  export.
+  export;
+* carbon assets (:mod:`~cem_clients.console.screens_carbon`): 碳资产 (holdings and asset value, the trial calculation
+  with its band, the trend and the forecast to year end as charts with their tables, the append-only ledger and
+  its entry form), with XLSX export.
 
 Screens rebuild from the view state after every action (``Ui.act``); text fields write into the forms as they are
 typed. Files are picked and saved through Flet's file picker: in the browser that is the browser's file dialog and
@@ -52,7 +55,8 @@ section (used by the browser tests, and by a desktop shortcut). The options, per
   ``base`` (a date in the base period);
 * benchmarking and potential: ``period`` (``month``, ``year``), ``start`` and ``end`` (``2026-03`` or ``2026``,
   the end included), benchmarking ``scope`` (a process's code or id) and ``indicator`` (``process_energy``,
-  ``co2_intensity``), potential ``reference`` (``1``, ``benchmark``, ``ENTRY:LEVEL``...).
+  ``co2_intensity``), potential ``reference`` (``1``, ``benchmark``, ``ENTRY:LEVEL``...);
+* carbon: ``year`` (the compliance year, default the current one).
 """
 
 from __future__ import annotations
@@ -87,6 +91,7 @@ from cem_clients.console.screens_accounting import (
 from cem_clients.console.screens_admin import AuditSection, UsersSection
 from cem_clients.console.screens_alarms import AlarmsSection
 from cem_clients.console.screens_benchmarking import GapSection, PotentialSection
+from cem_clients.console.screens_carbon import CarbonSection
 from cem_clients.console.screens_devices import FleetSection, PointsSection, RegistrationSection, ThresholdsSection
 from cem_clients.console.screens_reporting import ReportingSection
 from cem_clients.console.screens_stats import StatisticsSection
@@ -115,6 +120,7 @@ SECTION_VIEWS: dict[str, type[Section]] = {
     "statistics": StatisticsSection,
     "benchmarking": GapSection,
     "potential": PotentialSection,
+    "carbon": CarbonSection,
 }
 """The screen of each section of :data:`~cem_clients.console.model.SECTIONS`."""
 
@@ -136,12 +142,13 @@ ICONS: dict[str, ft.IconData] = {
     "statistics": ft.Icons.INSERT_CHART_OUTLINED,
     "benchmarking": ft.Icons.LEADERBOARD_OUTLINED,
     "potential": ft.Icons.TRENDING_DOWN,
+    "carbon": ft.Icons.ACCOUNT_BALANCE_WALLET_OUTLINED,
 }
 GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("console.group.devices", ("fleet", "alarms", "registration", "points", "thresholds")),
     ("console.group.admin", ("users", "audit")),
     ("console.group.accounting", ("inventory", "library", "activity", "ledger", "emissions", "report", "reporting")),
-    ("console.group.analysis", ("statistics", "benchmarking", "potential")),
+    ("console.group.analysis", ("statistics", "benchmarking", "potential", "carbon")),
 )
 RAIL_WIDTH = 212
 

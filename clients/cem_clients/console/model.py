@@ -91,6 +91,7 @@ from cem_clients.console.admin import (
 )
 from cem_clients.console.alarms import ALARM_KINDS, ALARM_STATES, SEVERITIES, AlarmBoard, AlarmFilters, AlarmNoteForm
 from cem_clients.console.benchmarking import BenchmarkQuery, GapBoard, PotentialBoard
+from cem_clients.console.carbon import CarbonBoard
 from cem_clients.console.devices import (
     CONTROL_ACTIONS,
     DEVICE_TYPES,
@@ -250,6 +251,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("statistics", "emissions.read"),
     ("benchmarking", "emissions.read"),
     ("potential", "emissions.read"),
+    ("carbon", "emissions.read"),
 )
 
 
@@ -435,3 +437,7 @@ class Console(Screen):
     def potential(self) -> PotentialBoard:
         """The reduction potential of the enterprise's processes."""
         return PotentialBoard(self.api, self._enterprise())
+
+    def carbon(self) -> CarbonBoard:
+        """The carbon assets of the enterprise: holdings, ledger, trial calculation and forecast."""
+        return CarbonBoard(self.api, self._enterprise())
