@@ -137,6 +137,25 @@ EXAMPLES = {
             "missing": ["scrap_ratio"],
         },
     ),
+    "carbon_deficit": _alarm(
+        "carbon_deficit",
+        severity="major",
+        subject_type="enterprise",
+        subject_id="1",
+        cause="carbon:1:2025:deficit",
+        message="甲钢铁 2025: forecast deficit 7057.52 tCO2 above the warning level 5000 tCO2",
+        names={"enterprise": "甲钢铁"},
+        detail={
+            "year": 2025,
+            "position": "-7057.52",
+            "rule_version": 1,
+            "deadline": "2026-12-31",
+            "level": "5000",
+            "what": "deficit",
+            "band": {"level": "0.8"},
+            "money": {"price": "90.5", "position": "-638705.56", "low": "-1350412.52", "high": "122811.65"},
+        },
+    ),  # fmt: skip
 }
 
 
@@ -154,6 +173,8 @@ def test_each_kind_says_what_happened_and_what_to_check_by_plant_names(kind: str
     assert text.title and text.happened and text.check_first and text.subject
     if alarm.subject_type == "process":  # a process by its name, its type's English name on an English screen
         assert alarm.names["process_en" if locale is Locale.EN else "process"] in text.subject
+    elif alarm.subject_type == "enterprise":
+        assert alarm.names["enterprise"] == text.subject
     else:
         assert (alarm.names.get("point") or alarm.names["device"]) in text.subject
     assert text.raised_at == "2026-12-07 11:00"  # the plant's time, not 03:00 UTC
@@ -177,6 +198,22 @@ def test_an_energy_limit_says_the_month_the_figures_and_an_uncorrected_limit() -
     )
     en = describe_alarm(EXAMPLES["energy_limit"], Translator(Locale.EN))
     assert en.subject == "BOF steelmaking" and "above the GB 21256-2025 limit of -12.00 kgce/t" in en.happened
+
+
+def test_a_carbon_warning_says_the_year_the_deficit_its_money_and_the_deadline() -> None:
+    zh = describe_alarm(EXAMPLES["carbon_deficit"], Translator(Locale.ZH_CN))
+    assert zh.subject == "甲钢铁" and zh.title == "碳配额缺口预警"
+    assert (
+        zh.happened
+        == "甲钢铁 2025 年度预测配额缺口 7,058 tCO2，超过预警线 5,000 tCO2。按最新 CEA 价格约合 638,706 元。"
+    )
+    en = describe_alarm(EXAMPLES["carbon_deficit"], Translator(Locale.EN))
+    assert en.title == "Carbon allowance warning"
+    assert en.happened.startswith("甲钢铁's forecast allowance deficit for 2025 is 7,058 tCO2, above the warning level")
+    deadline = EXAMPLES["carbon_deficit"].detail | {"what": "deadline"}
+    near = describe_alarm(_alarm("carbon_deficit", subject_type="enterprise", names={}, detail=deadline),
+                          Translator(Locale.EN))  # fmt: skip
+    assert near.subject == "The enterprise" and "The surrender deadline for 2025 is 2026-12-31" in near.happened
 
 
 def test_a_conflict_says_both_values_exactly() -> None:

@@ -35,6 +35,7 @@ KINDS = (
     "dead_letters",
     "data_conflict",
     "energy_limit",
+    "carbon_deficit",
 )
 
 
@@ -118,6 +119,8 @@ class _Words:
             return self.t.t("alarm.text.subject_pair", first=self.plc, second=self.device)
         if self.alarm.subject_type == "point" or self.name("point"):
             return self.point
+        if self.alarm.subject_type == "enterprise":
+            return self.name("enterprise") or self.t.t("alarm.text.unnamed_enterprise")
         if self.alarm.subject_type == "process":
             return self.name("process") or self.t.t("alarm.text.unnamed_process")
         return self.device
@@ -299,6 +302,31 @@ def _energy_limit(w: _Words) -> tuple[str, str]:
     return happened, w.t.t("alarm.text.energy_limit.check")
 
 
+def _carbon_deficit(w: _Words) -> tuple[str, str]:
+    """A carbon-asset warning: the compliance year's forecast deficit above its level, the surrender deadline near
+    with a deficit, or the latest month's tCO2 per tonne above the allocation's intensity (``detail.what``)."""
+    what = str(w.detail.get("what", "deficit"))
+    what = what if what in ("deficit", "deadline", "intensity") else "deficit"
+    position = w.number("position")
+    money = w.detail.get("money")
+    happened = w.t.t(
+        f"alarm.text.carbon_deficit.{what}",
+        enterprise=w.name("enterprise") or w.t.t("alarm.text.unnamed_enterprise"),
+        year=str(w.detail.get("year", "")),
+        deficit=f"{w.t.number(max(-position, 0), 0)} tCO2",
+        level=f"{w.t.number(w.number('level'), 0)} tCO2",
+        deadline=str(w.detail.get("deadline", "")),
+    )
+    if isinstance(money, Mapping) and money.get("position") is not None:
+        try:
+            yuan = -float(money["position"])
+        except (TypeError, ValueError):
+            yuan = 0.0
+        if yuan > 0:
+            happened = f"{happened}{w.space}{w.t.t('alarm.text.carbon_deficit.money', money=w.t.number(yuan, 0))}"
+    return happened, w.t.t("alarm.text.carbon_deficit.check")
+
+
 def _other(w: _Words) -> tuple[str, str]:
     return w.t.t("alarm.text.other.happened", subject=w.device), w.t.t("alarm.text.other.check")
 
@@ -316,6 +344,7 @@ _SAYINGS = {
     "dead_letters": _dead_letters,
     "data_conflict": _data_conflict,
     "energy_limit": _energy_limit,
+    "carbon_deficit": _carbon_deficit,
 }
 
 

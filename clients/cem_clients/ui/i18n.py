@@ -203,6 +203,7 @@ _ZH: dict[str, str] = {
     "alarm.kind.dead_letters": "异常报文",
     "alarm.kind.data_conflict": "读数冲突",
     "alarm.kind.energy_limit": "能耗超限额",
+    "alarm.kind.carbon_deficit": "碳配额缺口预警",
     "alarm.acknowledge": "确认",
     "alarm.clear": "清除",
     "alarm.note": "备注",
@@ -283,6 +284,17 @@ _ZH: dict[str, str] = {
         "并录入限额修正所需的数据。"
     ),
     "alarm.text.unnamed_process": "未命名的工序",
+    "alarm.text.unnamed_enterprise": "本企业",
+    "alarm.text.carbon_deficit.title": "碳配额缺口预警",
+    "alarm.text.carbon_deficit.deficit": "{enterprise} {year} 年度预测配额缺口 {deficit}，超过预警线 {level}。",
+    "alarm.text.carbon_deficit.deadline": "{year} 年度配额清缴截止日 {deadline} 临近，预测仍缺 {deficit}。",
+    "alarm.text.carbon_deficit.intensity": (
+        "{enterprise} 最近一个月的吨钢碳排放高于 {year} 年度配额分配所依据的强度，缺口可能扩大。"
+    ),
+    "alarm.text.carbon_deficit.money": "按最新 CEA 价格约合 {money} 元。",
+    "alarm.text.carbon_deficit.check": (
+        "在控制台“碳资产”中查看试算与预测；可购入配额或 CCER（抵销量不超过履约量的 5%），或核对产量计划与排放数据。"
+    ),
     "alarm.text.other.title": "告警",
     "alarm.text.other.happened": "{subject}报告了一个问题，详见技术信息。",
     "alarm.text.other.check": "请把技术信息转给系统管理员。",
@@ -1858,6 +1870,7 @@ _EN: dict[str, str] = {
     "alarm.kind.dead_letters": "Refused messages",
     "alarm.kind.data_conflict": "Conflicting readings",
     "alarm.kind.energy_limit": "Energy above limit",
+    "alarm.kind.carbon_deficit": "Carbon allowance warning",
     "alarm.acknowledge": "Acknowledge",
     "alarm.clear": "Clear",
     "alarm.note": "Note",
@@ -1983,6 +1996,23 @@ _EN: dict[str, str] = {
         "look at the process's main energy users, and enter the data the limit's corrections need."
     ),
     "alarm.text.unnamed_process": "Unnamed process",
+    "alarm.text.unnamed_enterprise": "The enterprise",
+    "alarm.text.carbon_deficit.title": "Carbon allowance warning",
+    "alarm.text.carbon_deficit.deficit": (
+        "{enterprise}'s forecast allowance deficit for {year} is {deficit}, above the warning level of {level}."
+    ),
+    "alarm.text.carbon_deficit.deadline": (
+        "The surrender deadline for {year} is {deadline}, and {deficit} are still forecast short."
+    ),
+    "alarm.text.carbon_deficit.intensity": (
+        "{enterprise}'s latest month emitted more CO2 per tonne of steel than the intensity the {year} allocation is "
+        "based on: the deficit may grow."
+    ),
+    "alarm.text.carbon_deficit.money": "About {money} CNY at the latest CEA price.",
+    "alarm.text.carbon_deficit.check": (
+        "Open Carbon assets in the console: check the trial calculation and the forecast; buy allowances or CCER "
+        "(offsets up to 5% of the obligation), or check the production plan and the emission data."
+    ),
     "alarm.text.other.title": "Alarm",
     "alarm.text.other.happened": "{subject} reported a problem; see the technical detail.",
     "alarm.text.other.check": "Pass the technical detail on to the system administrator.",
