@@ -72,7 +72,7 @@ class AssetTransaction(Model):
 
 
 class PriceQuote(Model):
-    """A price of one instrument on one day, CNY per tonne (allowance: CEA; offset: CCER)."""
+    """A price of one instrument on one day, CNY per tonne (allowance: CEA, offset: CCER)."""
 
     id = fields.BigIntField(primary_key=True)
     instrument = fields.CharField(max_length=16)  # CEA or CCER

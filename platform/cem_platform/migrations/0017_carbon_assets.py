@@ -129,7 +129,7 @@ class Migration(migrations.Migration):
                 "app": "cem",
                 "unique_together": (("instrument", "day"),),
                 "pk_attr": "id",
-                "table_description": "A price of one instrument on one day, CNY per tonne (allowance: CEA; offset: "
+                "table_description": "A price of one instrument on one day, CNY per tonne (allowance: CEA, offset: "
                 "CCER).",
             },
             bases=["Model"],
