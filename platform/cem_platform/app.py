@@ -16,10 +16,13 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from redis.asyncio import Redis
 
+from cem_platform.accounting import library_store
 from cem_platform.accounting.routes import AccountingController, EmissionsController, ReportingController
 from cem_platform.alarms.routes import AlarmController
 from cem_platform.audit.routes import AuditController
+from cem_platform.benchmarking import measures, references
 from cem_platform.benchmarking.routes import BenchmarkingController
+from cem_platform.carbon_assets import rules
 from cem_platform.carbon_assets.routes import CarbonAssetsController
 from cem_platform.db import close_db, init_db
 from cem_platform.health.routes import health, ready
@@ -76,6 +79,15 @@ def _api_docs() -> tuple[SwaggerRenderPlugin, Router]:
     return page, files
 
 
+async def seed_methodology() -> None:
+    """Version 1 of every methodology library (factors, formulas, grid, energy, benchmarks, measures, market rules)
+    stored when the platform starts, so that a read never has to (each step does nothing when it is there)."""
+    await library_store.ensure_seeded()
+    await references.ensure_seeded()
+    await measures.ensure_measures_seeded()
+    await rules.ensure_seeded()
+
+
 def create_app(settings: Settings | None = None) -> Litestar:
     """Build the API for these settings (the process environment's by default)."""
     settings = settings or get_settings()
@@ -85,6 +97,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await init_db(settings.database)
+        await seed_methodology()
         try:
             yield
         finally:
