@@ -6,10 +6,11 @@ stays in the database until someone opens it. Rows are read as values, not model
 365 rows and the route answers it within tens of milliseconds.
 
 What a read fetched is kept in the worker's memory (bounded: :data:`CACHE_PERIODS` periods in all, least recently
-used first out) against the enterprise's :class:`~cem_platform.accounting.models.ResultStamp`: the next read of the
-same range answers from it after one single-row query, as long as the token is the same. Every writer of kept
-results changes the token in its transaction, so a cached answer is never older than what the database holds.
-Whether a period is pending, and periods accounted for the answer, are never cached.
+used first out; each source's own figures are never kept) against the enterprise's
+:class:`~cem_platform.accounting.models.ResultStamp`: the next read of the same range answers from it after one
+single-row query, as long as the token is the same. Every writer of kept results changes the token in its
+transaction, so a cached answer is never older than what the database holds. Whether a period is pending, and
+periods accounted for the answer, are never cached.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 #: At most this many kept periods are cached per worker (a year by day is 365).
-CACHE_PERIODS = 20_000
+CACHE_PERIODS = 8_000
 
 _SCALARS = (
     "id", "period_start", "period_end", "version", "final", "edition", "library_version", "grid_version", "net",
@@ -212,7 +213,8 @@ async def _stored(
     replaced = _cache.pop(key, None)
     if replaced is not None:
         _cached_periods -= len(replaced[1])
-    if token is not None and len(stored) <= CACHE_PERIODS:
+    # each source's own figures (a hundred entries a period) are not kept: a year of them would be megabytes
+    if token is not None and "by_source" not in figures and len(stored) <= CACHE_PERIODS:
         _cache[key] = (token, stored)
         _cached_periods += len(stored)
         while _cached_periods > CACHE_PERIODS and _cache:
