@@ -3,7 +3,9 @@
 Screens are built from small functions of the view state (:class:`~cem_clients.wallboard.model.Wallboard`):
 a header (title, works, clock, freshness), a main area that rotates through overview, processes, trend and
 alarms, and an alarm ticker that is always there; a fifth page shows each process's level against the national
-benchmarks and limits this year and the biggest reduction potentials. Where a picture says it faster than figures,
+benchmarks and limits this year and the biggest reduction potentials, a sixth the compliance year's carbon
+allowance (used and remaining, the forecast surplus or deficit with its band and in CNY, the asset value, the open
+carbon warnings). Where a picture says it faster than figures,
 Flet's own chart controls (``flet-charts``) draw it: this year's months against last year's, the month's processes as
 a pie, the last 30 days against the same days a year earlier. Dark theme, numerals readable from five metres
 (:mod:`cem_clients.ui.theme`), Simplified Chinese by default (:mod:`cem_clients.ui.i18n`).
@@ -184,9 +186,33 @@ def _intensity_tile(board: Wallboard, tr: Translator, palette: Palette) -> ft.Co
 
 
 def _allowance_tile(board: Wallboard, tr: Translator, palette: Palette) -> ft.Container:
-    text = tr.compact(board.allowance) if board.allowance is not None else "—"
-    return _tile(tr.t("allowance"), [numeral(text, KIND, level="l"), _muted(tr.t("allowance.unknown"), palette)],
-                 palette, expand=3)  # fmt: skip
+    """The compliance year's allowance left after the kept months' emissions, and the forecast at year end."""
+    carbon = board.carbon
+    if carbon is None:
+        return _tile(tr.t("allowance"), [numeral("—", KIND, level="l"),
+                                         _muted(tr.t(board.carbon_note or "allowance.unknown"), palette)],
+                     palette, expand=3)  # fmt: skip
+    tone = Tone.GOOD if carbon.position >= 0 else Tone.CRITICAL
+    said = "wall.carbon.surplus_short" if carbon.position >= 0 else "wall.carbon.deficit_short"
+    return _tile(
+        f"{tr.t('allowance.remaining')} · {carbon.year}",
+        [
+            ft.Row(
+                [numeral(tr.compact(carbon.remaining), KIND, level="l"), _muted(tr.t("unit.tco2"), palette)],
+                vertical_alignment=ft.CrossAxisAlignment.END,
+            ),
+            ft.Text(
+                tr.t(said, amount=tr.number(abs(carbon.position), 0)),
+                size=type_scale(KIND).body,
+                color=palette.tone(tone),
+            ),
+            _muted(
+                tr.t("wall.carbon.used_of", used=tr.compact(carbon.used), total=tr.compact(carbon.allowances)), palette
+            ),  # fmt: skip
+        ],
+        palette,
+        expand=3,
+    )
 
 
 def _overview(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
@@ -654,6 +680,131 @@ def _benchmarks(board: Wallboard, tr: Translator, palette: Palette) -> ft.Contro
     )  # fmt: skip
 
 
+def _carbon(board: Wallboard, tr: Translator, palette: Palette) -> ft.Control:
+    """The compliance year's allowance used and remaining, the forecast surplus or deficit with its band and in
+    CNY, the asset value, and the open carbon warnings."""
+    scale = type_scale(KIND)
+    carbon = board.carbon
+    if carbon is None:
+        return _tile(tr.t("wall.carbon.title_plain"),
+                     [_muted(tr.t(board.carbon_note or "no_data"), palette, scale.body)], palette)  # fmt: skip
+    share = carbon.used_share
+    used = _tile(
+        tr.t("wall.carbon.used_title", year=carbon.year),
+        [
+            ft.Row(
+                [
+                    numeral(tr.percent(share, 0) if share is not None else "—", KIND, level="l"),
+                    _muted(tr.t("allowance.used"), palette, scale.body),
+                ],
+                vertical_alignment=ft.CrossAxisAlignment.END,
+            ),  # fmt: skip
+            _bar(
+                float(share or 0), palette.tone(Tone.CRITICAL if (share or 0) > 1 else Tone.INFO), palette, width=560
+            ),  # fmt: skip
+            ft.Text(
+                tr.t("wall.carbon.used_of", used=tr.number(carbon.used, 0), total=tr.number(carbon.allowances, 0)),
+                size=scale.body,
+                color=palette.text,
+            ),  # fmt: skip
+            ft.Text(
+                tr.t("wall.carbon.remaining", amount=tr.number(carbon.remaining, 0)),
+                size=scale.body,
+                color=palette.text,
+            ),  # fmt: skip
+            _muted(tr.t("wall.carbon.used_about", months=carbon.months_used), palette),
+        ],
+        palette,
+        expand=1,
+    )
+    surplus = carbon.position >= 0
+    tone = Tone.GOOD if surplus else Tone.CRITICAL
+    forecast = _tile(
+        tr.t("wall.carbon.forecast_title", year=carbon.year),
+        [
+            ft.Row(
+                [
+                    numeral(tr.number(carbon.position, 0, sign=True), KIND, level="l", tone=tone),
+                    _muted(tr.t("unit.tco2"), palette, scale.body),
+                ],
+                vertical_alignment=ft.CrossAxisAlignment.END,
+            ),  # fmt: skip
+            ft.Text(
+                tr.t("wall.carbon.surplus" if surplus else "wall.carbon.deficit"),
+                size=scale.body,
+                color=palette.tone(tone),
+            ),  # fmt: skip
+            ft.Text(
+                tr.t(
+                    "wall.carbon.band",
+                    percent=carbon.band_percent,
+                    low=tr.number(carbon.low, 0, sign=True),
+                    high=tr.number(carbon.high, 0, sign=True),
+                ),
+                size=scale.body,
+                color=palette.text,
+            ),  # fmt: skip
+            ft.Text(
+                tr.t("wall.carbon.money", money=tr.number(carbon.money, 0, sign=True))
+                if carbon.money is not None
+                else tr.t("wall.carbon.no_price"),
+                size=scale.body,
+                color=palette.text,
+            ),  # fmt: skip
+            _muted(
+                tr.t(
+                    "wall.carbon.forecast_about", obligation=tr.number(carbon.obligation, 0), deadline=carbon.deadline
+                ),
+                palette,
+            ),  # fmt: skip
+        ],
+        palette,
+        expand=1,
+    )
+    value = _tile(
+        tr.t("wall.carbon.value_title"),
+        [
+            ft.Row(
+                [
+                    numeral(tr.compact(carbon.asset_value) if carbon.asset_value is not None else "—", KIND, level="l"),
+                    _muted(tr.t("wall.carbon.cny"), palette, scale.body),
+                ],
+                vertical_alignment=ft.CrossAxisAlignment.END,
+            ),  # fmt: skip
+            _muted(tr.t("wall.carbon.value_about"), palette),
+        ],
+        palette,
+        expand=1,
+    )
+    warnings = board.carbon_warnings()
+    rows: list[ft.Control] = []
+    warning = palette.tone(Tone.CRITICAL)
+    for alarm in warnings[:3]:
+        said_ = describe_alarm(alarm, tr)
+        rows.append(
+            ft.Text(
+                spans=[
+                    ft.TextSpan(said_.title, ft.TextStyle(weight=ft.FontWeight.BOLD, color=warning)),
+                    ft.TextSpan(f"  {said_.happened}", ft.TextStyle(color=palette.text)),
+                ],
+                size=scale.label,  # two warnings of three lines each fit the tile
+                max_lines=3,
+                overflow=ft.TextOverflow.ELLIPSIS,
+            )
+        )
+    if not rows:
+        rows.append(ft.Text(tr.t("wall.carbon.no_warnings"), size=scale.body, color=palette.tone(Tone.GOOD)))
+    alerts = _tile(tr.t("wall.carbon.warnings_title"), rows, palette, expand=2)
+    return ft.Column(
+        [
+            ft.Row([used, forecast], spacing=24, expand=3, vertical_alignment=ft.CrossAxisAlignment.STRETCH),
+            ft.Row([value, alerts], spacing=24, expand=2, vertical_alignment=ft.CrossAxisAlignment.STRETCH),
+        ],
+        spacing=24,
+        expand=True,
+    )
+
+
 PAGE_VIEWS: dict[str, Callable[[Wallboard, Translator, Palette], ft.Control]] = {
     "overview": _overview,
     "processes": _processes,
@@ -663,6 +814,7 @@ PAGE_VIEWS: dict[str, Callable[[Wallboard, Translator, Palette], ft.Control]] = 
         [ft.Container(_flow(b, t, p)), _alarm_list(b, t, p, dt.datetime.now(dt.UTC))], spacing=24, expand=True
     ),
     "benchmarks": _benchmarks,
+    "carbon": _carbon,
 }
 
 

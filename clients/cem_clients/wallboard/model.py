@@ -13,7 +13,11 @@ One :class:`Wallboard` holds what the executives' screen shows for one enterpris
 * this month so far per process (the month tile's span, so they add up to it, with what no process carries), this
   year month by month against last year's months, the year's structure by the five GB/T 32151.5 terms, and the
   trend of the last 30 days against the same days a year earlier;
-* the carbon allowance: unknown until the platform serves carbon assets — shown as such, never invented;
+* the carbon allowance of the compliance year (``GET /carbon-assets/trial`` and ``/holdings``: two requests a
+  refresh): allowances, used (the ETS-scope emissions kept so far) and remaining, the forecast surplus or deficit at
+  year end with its band and in CNY, the asset value at the latest prices, and the open carbon warnings (alarms of
+  kind ``carbon_deficit``). The current year until the platform has no rule for it, then the latest year it has
+  (remembered); a platform without carbon assets, or a token not allowed them, leaves them unknown (said);
 * the alarm ticker (open alarms, newest first; one per outage, the meters it affects listed under it, not apart)
   and a process flow coloured by each process's worst alarm (an outage colours the processes of its meters);
 * how fresh it all is: :meth:`Wallboard.freshness` says live, stale or offline, and since when.
@@ -55,6 +59,7 @@ __all__ = [
     "PAGES",
     "Comparison",
     "Freshness",
+    "CarbonFigures",
     "MonthFigure",
     "ProcessFigure",
     "ProcessLevel",
@@ -66,7 +71,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PAGES = ("overview", "processes", "trend", "alarms", "benchmarks")
+PAGES = ("overview", "processes", "trend", "alarms", "benchmarks", "carbon")
+CARBON_KIND = "carbon_deficit"  # the alarms of the carbon-asset warnings
 SEVERITY_RANK = {"info": 0, "warning": 1, "major": 2, "critical": 3}
 TICKER_SIZE = 20
 TREND_DAYS = 30
@@ -194,6 +200,34 @@ class MonthFigure:
     complete: bool
 
 
+@dataclass(frozen=True)
+class CarbonFigures:
+    """The compliance year's allowance as the wallboard shows it (tCO2, CNY)."""
+
+    year: int
+    allowances: Decimal  # allocation (received and expected) + bought + carried over − sold
+    used: Decimal  # ETS-scope emissions of the kept months so far
+    months_used: int  # the kept months
+    obligation: Decimal  # the year's emissions: kept + forecast
+    position: Decimal  # allowances + usable offsets − obligation (negative: a deficit)
+    low: Decimal  # the position at the band's high emissions (the worse end)
+    high: Decimal
+    band_percent: Decimal  # 80
+    money: Decimal | None  # the position in CNY at the latest CEA price
+    asset_value: Decimal | None  # allowances and offsets held at the latest prices (None while a price is missing)
+    deadline: str
+
+    @property
+    def remaining(self) -> Decimal:
+        """Allowances not yet used by the kept months' emissions."""
+        return self.allowances - self.used
+
+    @property
+    def used_share(self) -> Decimal | None:
+        """The share of the allowances used (0.71), None without allowances."""
+        return self.used / self.allowances if self.allowances > 0 else None
+
+
 @dataclass
 class Wallboard:
     """What the wallboard shows for one enterprise."""
@@ -214,7 +248,10 @@ class Wallboard:
     terms: dict[str, Decimal] = field(default_factory=dict)  # this year by GB/T 32151.5 term, signed (tCO2)
     trend: list[TrendDay] = field(default_factory=list)
     alarms: list[Alarm] = field(default_factory=list)
-    allowance: Decimal | None = None  # not served by the platform yet: always None, shown as unknown
+    allowance: Decimal | None = None  # the compliance year's allowances (None: unknown, said)
+    carbon: CarbonFigures | None = None
+    carbon_note: str = ""  # why the carbon figures are unknown: a string key
+    carbon_year: int | None = None  # the compliance year the platform has a rule for (remembered)
     levels: list[ProcessLevel] = field(default_factory=list)
     potentials: list[ProcessPotential] = field(default_factory=list)  # the biggest first, above zero only
     potential_tce: Decimal | None = None  # the works' sum over the processes
@@ -266,6 +303,7 @@ class Wallboard:
             )
             log.info("emission figures unknown: %s", err)
         await self._load_benchmarks(now)
+        await self._load_carbon(now)
         # a meter's alarm listed under an outage is said by the outage: fetch beyond them to fill the ticker
         alarms = await self.api.alarms(state="open", enterprise_id=self.enterprise_id, limit=TICKER_SIZE * 5)
         self.alarms = [a for a in alarms if not is_consequence(a)][:TICKER_SIZE]
@@ -333,6 +371,48 @@ class Wallboard:
         self.levels = _levels(gap, self._process_codes)
         self._set_potentials(potential)
         self.benchmark_note = "" if self.levels or self.potentials else "wallboard.bench.no_figures"
+
+    async def _load_carbon(self, now: dt.datetime) -> None:
+        """The compliance year's trial calculation and holdings: two requests (a third and fourth only once, when
+        the platform has no rule for the current year and the year before is tried). Unknown (said) on a platform
+        without carbon assets or a refusal."""
+        year = self.carbon_year or now.astimezone(self.zone).year
+        try:
+            try:
+                trial = await self.api.carbon_trial(self.enterprise_id, year)
+            except InvalidInput:
+                if self.carbon_year is not None:
+                    raise
+                year -= 1  # no rule (or nothing to allocate from) this year yet: the year before, still open
+                trial = await self.api.carbon_trial(self.enterprise_id, year)
+            holdings = await self.api.carbon_holdings(self.enterprise_id, year)
+        except ClientError as err:
+            self.carbon, self.allowance = None, None
+            self.carbon_note = "wall.carbon.unavailable"
+            log.info("carbon figures unknown: %s", err)
+            return
+        self.carbon_year = year
+        direct = trial.emissions.forecasts.get("direct")
+        self.carbon = CarbonFigures(
+            year=year,
+            allowances=trial.allowances,
+            used=direct.actual if direct is not None else Decimal(0),
+            months_used=direct.months_actual if direct is not None else 0,
+            obligation=trial.obligation,
+            position=trial.position,
+            low=trial.band.low.position,
+            high=trial.band.high.position,
+            band_percent=(trial.band.level * 100).quantize(Decimal(1)),
+            money=trial.money.position if trial.money is not None else None,
+            asset_value=holdings.value,
+            deadline=trial.deadline,
+        )
+        self.allowance = trial.allowances
+        self.carbon_note = ""
+
+    def carbon_warnings(self) -> list[Alarm]:
+        """The open carbon-asset warnings (newest first)."""
+        return [a for a in self.alarms if a.kind == CARBON_KIND]
 
     def _set_potentials(self, answer: Potential) -> None:
         processes = [
