@@ -145,6 +145,41 @@ async def test_ets_scope_emissions_are_fuel_plus_process_minus_fixed_carbon_of_t
     assert await AuditRecord.filter(action="carbon_assets.plan.set").count() == 1
 
 
+async def test_each_process_has_its_ets_scope_output_and_intensity_forecast(world: World) -> None:
+    """Blast furnace and converter share each month: the BF 80 % of combustion and all process emissions, the BOF
+    the rest and the fixed carbon; the BF's product is 90 % of the crude steel's tonnes, the BOF's all of it."""
+    await _seed(world)
+    for row in await EmissionResult.filter(enterprise=world.a.enterprise):
+        bf = {"combustion": row.combustion * Decimal("0.8"), "process": row.process_emissions, "fixed_carbon": 0}
+        bof = {"combustion": row.combustion * Decimal("0.2"), "process": 0, "fixed_carbon": row.fixed_carbon}
+        by_process = {
+            code: {**{k: str(v) for k, v in t.items()}, "net": str(sum(Decimal(v) for v in t.values()))}
+            for code, t in (("BF", bf), ("BOF", bof))
+        }
+        outputs = {"BF": {"output": str(row.crude_steel * Decimal("0.9"))}, "BOF": {"output": str(row.crude_steel)}}
+        energy = {**row.energy, "by_process": outputs}
+        await EmissionResult.filter(id=row.id).update(by_process=by_process, energy=energy)
+    clear_cache()
+    reader = await world.login("a-executive")
+    params = {"enterprise_id": world.a.enterprise.id, "year": 2025}
+    assert "processes" not in (await world.client.get(f"{CA}/emissions", headers=reader, params=params)).json()
+    page = (await world.client.get(f"{CA}/emissions", headers=reader, params={**params, "processes": "true"})).json()
+    assert set(page["processes"]) == {"BF", "BOF"}
+    bf, bof = page["processes"]["BF"], page["processes"]["BOF"]
+    # the processes' actual ETS scope adds up to the enterprise's, month by month as kept
+    actual = Decimal(bf["direct"]["actual"]) + Decimal(bof["direct"]["actual"])
+    assert actual == Decimal(page["forecasts"]["direct"]["actual"])
+    assert Decimal(bof["direct"]["actual"]) == sum(
+        _month(2025, m)["combustion"] * Decimal("0.2") - 1500 for m in range(1, 9)
+    )
+    for process in (bf, bof):
+        assert process["direct"]["months_forecast"] == 4 and process["output"]["months_forecast"] == 4
+        assert Decimal(process["direct"]["low"]) <= Decimal(process["direct"]["year_end"])
+        assert Decimal(process["direct"]["year_end"]) <= Decimal(process["direct"]["high"])
+        by_hand = Decimal(process["direct"]["year_end"]) / Decimal(process["output"]["year_end"])
+        assert Decimal(process["intensity"]) == by_hand.quantize(Decimal("0.000001"))
+
+
 async def test_a_2025_trial_with_pre_allocation_true_up_and_the_5_percent_offset_cap(world: World) -> None:
     await _seed(world)
     accountant = await world.login("a-accountant")

@@ -357,11 +357,17 @@ class CarbonAssetsController(Controller):
         enterprise_id: EnterpriseId,
         year: Year,
         rule_version: Annotated[int | None, QueryParameter(ge=1)] = None,
+        processes: Annotated[
+            bool, QueryParameter(description="each process's ETS scope, output and year-end intensity too")
+        ] = False,
     ) -> dict[str, Any]:
         """The year's kept months (ETS scope under the year's rule, net, energy, crude steel, with their result
-        ids) and the year-end forecast of each with its band."""
+        ids) and the year-end forecast of each with its band; with ``processes``, each process's ETS-scope
+        emissions and output forecast the same way, and its year-end intensity (tCO2/t of its product)."""
         number, rule = await rules.rule_for(year, rule_version)
-        figures = await services.year_figures(principal_of(request), enterprise_id, year, dict(rule["scope_terms"]))
+        figures = await services.year_figures(
+            principal_of(request), enterprise_id, year, dict(rule["scope_terms"]), processes=processes
+        )
         return {"rule_version": number, "scope_terms": rule["scope_terms"], **figures.out()}
 
     @get("/trial", guards=[requires(Permission.EMISSIONS_READ)], summary="Trial calculation (试算)")

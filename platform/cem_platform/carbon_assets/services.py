@@ -56,6 +56,8 @@ from cem_platform.sysconfig.services import get_value
 
 __all__ = [
     "MonthFigures",
+    "ProcessForecast",
+    "ProcessMonth",
     "WarningReport",
     "YearFigures",
     "evaluate_warnings",
@@ -67,6 +69,7 @@ __all__ = [
 log = logging.getLogger("cem.carbon_assets")
 TONNE = Decimal("0.0001")
 YUAN = Decimal("0.01")
+INTENSITY = Decimal("0.000001")  # tCO2/t, half-even
 HISTORY_YEARS = 3
 _TERM_COLUMNS = {"combustion": "combustion", "process": "process_emissions", "electricity": "electricity",
                  "heat": "heat", "fixed_carbon": "fixed_carbon"}  # fmt: skip
@@ -91,6 +94,25 @@ class MonthFigures:
     crude_steel: Decimal | None
 
 
+@dataclass(frozen=True, slots=True)
+class ProcessMonth:
+    """One process's figures of a kept month: ETS scope under the rule's terms, net, and its product's tonnes."""
+
+    direct: Decimal
+    net: Decimal
+    output: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessForecast:
+    """One process's year: ETS-scope emissions and output forecast like the enterprise's, and the year-end
+    intensity (tCO2 per tonne of its product) of the two."""
+
+    direct: Forecast
+    output: Forecast | None
+    intensity: Decimal | None
+
+
 @dataclass(slots=True)
 class YearFigures:
     """A year's kept months (with the years before, for the model) and the forecasts of its rest."""
@@ -101,6 +123,9 @@ class YearFigures:
     missing: list[str]  # this year's months to forecast
     forecasts: dict[str, Forecast] = field(default_factory=dict)
     previous: list[MonthFigures] = field(default_factory=list)  # the year before's kept months
+    # each process's kept months (month -> figures), and its forecast, when asked for
+    process_months: dict[str, dict[str, ProcessMonth]] = field(default_factory=dict)
+    processes: dict[str, ProcessForecast] = field(default_factory=dict)
 
     def out(self) -> dict[str, Any]:
         """As the API and a published calculation write it."""
@@ -124,7 +149,17 @@ class YearFigures:
             "forecast_months": self.missing,
             "history_months": len(self.history),
             "forecasts": {name: _forecast_out(f) for name, f in self.forecasts.items()},
-        }
+            **({"processes": {code: _process_out(f) for code, f in sorted(self.processes.items())}}
+               if self.processes else {}),
+        }  # fmt: skip
+
+
+def _process_out(f: ProcessForecast) -> dict[str, Any]:
+    return {
+        "direct": _forecast_out(f.direct),
+        "output": _forecast_out(f.output) if f.output is not None else None,
+        "intensity": _t(f.intensity) if f.intensity is not None else None,
+    }
 
 
 def _forecast_out(f: Forecast) -> dict[str, Any]:
@@ -140,16 +175,24 @@ def _month_start(year: int, month: int, zone: zoneinfo.ZoneInfo) -> dt.datetime:
 
 
 async def year_figures(
-    principal: Principal, enterprise_id: int, year: int, terms: dict[str, int], *, now: dt.datetime | None = None
+    principal: Principal,
+    enterprise_id: int,
+    year: int,
+    terms: dict[str, int],
+    *,
+    processes: bool = False,
+    now: dt.datetime | None = None,
 ) -> YearFigures:
-    """The kept months of ``year`` and the ``HISTORY_YEARS`` before it, and the forecasts of the rest (reads only)."""
+    """The kept months of ``year`` and the ``HISTORY_YEARS`` before it, and the forecasts of the rest (reads only);
+    ``processes``: each process's ETS-scope emissions, output and year-end intensity forecast too."""
     enterprise = await enterprise_for(principal, enterprise_id)
     zone = zoneinfo.ZoneInfo(enterprise.timezone)
     now = now or dt.datetime.now(dt.UTC)
     start, end = _month_start(year - HISTORY_YEARS, 1, zone), _month_start(year + 1, 1, zone)
     views = await kept_results(principal, enterprise.id, PeriodKind.MONTH, start, end, energy=True, live_limit=0,
-                               now=now)  # fmt: skip
+                               processes=processes, now=now)  # fmt: skip
     kept: dict[str, MonthFigures] = {}
+    by_process: dict[str, dict[str, ProcessMonth]] = {}
     for view in views:
         r = view.result
         if not view.kept or r.id is None or not r.final or r.period_end > now:
@@ -164,6 +207,16 @@ async def year_figures(
             energy_tce=Decimal(energy) if energy is not None else None,
             crude_steel=Decimal(r.crude_steel) if r.crude_steel is not None else None,
         )  # fmt: skip
+        outputs = ((r.energy or {}).get("by_process") or {}) if processes else {}
+        for code, totals in (r.by_process or {}).items() if processes else ():
+            if not code or not totals:
+                continue  # the enterprise-level sources (the grid tie...) are no process
+            output = (outputs.get(code) or {}).get("output")
+            by_process.setdefault(code, {})[month] = ProcessMonth(
+                direct=sum((Decimal(totals.get(t, "0")) * sign for t, sign in terms.items()), Decimal(0)),
+                net=Decimal(totals["net"]),
+                output=Decimal(output) if output else None,
+            )
     months = [kept[m] for m in sorted(kept) if m.startswith(f"{year}-")]
     previous = [kept[m] for m in sorted(kept) if m.startswith(f"{year - 1}-")]
     missing = [f"{year}-{n:02d}" for n in range(1, 13) if f"{year}-{n:02d}" not in kept]
@@ -174,7 +227,8 @@ async def year_figures(
             if history and _next_month(month) != history[0].month:
                 break
             history.insert(0, kept[month])
-    figures = YearFigures(year=year, months=months, history=history, missing=missing, previous=previous)
+    figures = YearFigures(year=year, months=months, history=history, missing=missing, previous=previous,
+                          process_months=by_process)  # fmt: skip
     plans = {
         p.month: Decimal(p.crude_steel) for p in await PlanMonth.filter(enterprise_id=enterprise.id, month__in=missing)
     }
@@ -210,6 +264,24 @@ def _forecast(figures: YearFigures, plans: dict[str, Decimal]) -> None:
         figures.forecasts[metric] = forecast_year(
             _series(figures.history, metric), _series(figures.months, metric), left, plan_scale=scale
         )
+    history = [m.month for m in figures.history]
+    this_year = [m.month for m in figures.months]
+    for code, months in figures.process_months.items():
+        # the process's months within the enterprise's run (a month it has no figure in is not forecast from)
+        learn = [months[m] for m in history if m in months]
+        done = [months[m] for m in this_year if m in months]
+        if not learn:
+            continue
+        direct = forecast_year([m.direct for m in learn], [m.direct for m in done], left, plan_scale=scale)
+        outputs = [m.output for m in learn if m.output is not None]
+        made: Forecast | None = None
+        if outputs and all(m.output is not None for m in done):
+            made = forecast_year(outputs, [m.output for m in done if m.output is not None], left,
+                                   plan_scale=scale)  # fmt: skip
+        intensity = None
+        if made is not None and made.year_end > 0:
+            intensity = (direct.year_end / made.year_end).quantize(INTENSITY, ROUND_HALF_EVEN)
+        figures.processes[code] = ProcessForecast(direct, made, intensity)
 
 
 async def _previous_verified(enterprise_id: int, year: int, previous: list[MonthFigures]) -> dict[str, Any]:
