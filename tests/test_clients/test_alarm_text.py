@@ -202,18 +202,19 @@ def test_an_energy_limit_says_the_month_the_figures_and_an_uncorrected_limit() -
 
 def test_a_carbon_warning_says_the_year_the_deficit_its_money_and_the_deadline() -> None:
     zh = describe_alarm(EXAMPLES["carbon_deficit"], Translator(Locale.ZH_CN))
-    assert zh.subject == "甲钢铁" and zh.title == "碳配额缺口预警"
+    assert zh.subject == "甲钢铁" and zh.title == "碳配额预测缺口超预警线"
     assert (
         zh.happened
         == "甲钢铁 2025 年度预测配额缺口 7,058 tCO2，超过预警线 5,000 tCO2。按最新 CEA 价格约合 638,706 元。"
     )
     en = describe_alarm(EXAMPLES["carbon_deficit"], Translator(Locale.EN))
-    assert en.title == "Carbon allowance warning"
+    assert en.title == "Allowance deficit above its warning level"
     assert en.happened.startswith("甲钢铁's forecast allowance deficit for 2025 is 7,058 tCO2, above the warning level")
     deadline = EXAMPLES["carbon_deficit"].detail | {"what": "deadline"}
     near = describe_alarm(_alarm("carbon_deficit", subject_type="enterprise", names={}, detail=deadline),
                           Translator(Locale.EN))  # fmt: skip
-    assert near.subject == "The enterprise" and "The surrender deadline for 2025 is 2026-12-31" in near.happened
+    assert near.title == "Surrender deadline near with a deficit" and near.subject == "The enterprise"
+    assert "The surrender deadline for 2025 is 2026-12-31" in near.happened
 
 
 def test_a_conflict_says_both_values_exactly() -> None:

@@ -70,10 +70,10 @@ async def test_the_carbon_page_in_both_languages(
     app = ui_serve.serve_app(wallboard_main(base_url, token, world.a.enterprise.id, rotate_s=0), name="carbon")
     try:
         for lang, expected in {
-            "zh": ["2025 年度配额使用", "2025 年度预测盈缺", "碳资产价值", "碳资产预警", "碳配额缺口预警",
+            "zh": ["2025 年度配额使用", "2025 年度预测盈缺", "碳资产价值", "碳资产预警", "碳配额预测缺口超预警线",
                    "预计年末缺口"],
             "en": ["Allowance used · 2025", "Forecast surplus or deficit · 2025", "Carbon asset value",
-                   "Carbon warnings", "Carbon allowance warning"],
+                   "Carbon warnings", "Surrender deadline near with a deficit"],
         }.items():  # fmt: skip
             shot = await asyncio.to_thread(
                 browser.load, app.url.rstrip("/") + f"/?page=carbon&lang={lang}", viewport=VIEWPORTS["wallboard"],

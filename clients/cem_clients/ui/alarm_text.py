@@ -66,7 +66,7 @@ def describe_alarm(alarm: Alarm, translator: Translator) -> AlarmText:
     if consequences:
         happened = f"{happened}{words.space}{translator.t('alarm.text.affected', count=len(consequences))}"
     return AlarmText(
-        title=translator.t(f"alarm.text.{kind}.title"),
+        title=translator.t(_title_key(kind, words)),
         happened=happened,
         check_first=check,
         raised_at=translator.when(alarm.raised_at),
@@ -74,6 +74,15 @@ def describe_alarm(alarm: Alarm, translator: Translator) -> AlarmText:
         consequences=consequences,
         technical=_technical(alarm, translator),
     )
+
+
+def _title_key(kind: str, words: _Words) -> str:
+    """The title's string: a carbon warning's says which of its three conditions holds (several may be open)."""
+    if kind == "carbon_deficit":
+        what = str(words.detail.get("what", ""))
+        if what in ("deficit", "deadline", "intensity"):
+            return f"alarm.text.carbon_deficit.title_{what}"
+    return f"alarm.text.{kind}.title"
 
 
 def consequence_label(consequence: AlarmConsequence, translator: Translator) -> str:

@@ -306,6 +306,9 @@ _ZH: dict[str, str] = {
     "alarm.text.unnamed_process": "未命名的工序",
     "alarm.text.unnamed_enterprise": "本企业",
     "alarm.text.carbon_deficit.title": "碳配额缺口预警",
+    "alarm.text.carbon_deficit.title_deficit": "碳配额预测缺口超预警线",
+    "alarm.text.carbon_deficit.title_deadline": "清缴截止临近仍有缺口",
+    "alarm.text.carbon_deficit.title_intensity": "吨钢碳排放高于分配强度",
     "alarm.text.carbon_deficit.deficit": "{enterprise} {year} 年度预测配额缺口 {deficit}，超过预警线 {level}。",
     "alarm.text.carbon_deficit.deadline": "{year} 年度配额清缴截止日 {deadline} 临近，预测仍缺 {deficit}。",
     "alarm.text.carbon_deficit.intensity": (
@@ -2038,6 +2041,9 @@ _EN: dict[str, str] = {
     "alarm.text.unnamed_process": "Unnamed process",
     "alarm.text.unnamed_enterprise": "The enterprise",
     "alarm.text.carbon_deficit.title": "Carbon allowance warning",
+    "alarm.text.carbon_deficit.title_deficit": "Allowance deficit above its warning level",
+    "alarm.text.carbon_deficit.title_deadline": "Surrender deadline near with a deficit",
+    "alarm.text.carbon_deficit.title_intensity": "CO2 per tonne above the allocation intensity",
     "alarm.text.carbon_deficit.deficit": (
         "{enterprise}'s forecast allowance deficit for {year} is {deficit}, above the warning level of {level}."
     ),
