@@ -242,6 +242,10 @@ async def span_parts(
     now = now or dt.datetime.now(dt.UTC)
     figures = ("by_category", "by_process", "energy", *(("by_source",) if sources else ()))
     wanted = sorted({(lo, hi) for lo, hi in spans if hi > lo})
+
+    def hours_of(a: dt.datetime, b: dt.datetime) -> list[tuple[dt.datetime, dt.datetime]]:
+        return list(period_bounds(PeriodKind.HOUR, a, b, zone, now)) if a < now else []
+
     # each span cut into kept kinds: whole months, whole days, then the hours that are left (less than a day)
     cuts: dict[tuple[dt.datetime, dt.datetime], list[tuple[PeriodKind, dt.datetime, dt.datetime]]] = {}
     for lo, hi in wanted:
@@ -260,12 +264,16 @@ async def span_parts(
         cuts[(lo, hi)] = pieces
     kept: dict[tuple[PeriodKind, dt.datetime], KeptFigures] = {}
     for part in (PeriodKind.MONTH, PeriodKind.DAY, PeriodKind.HOUR):
-        ranges = [(a, b) for pieces in cuts.values() for k, a, b in pieces if k is part]
-        if not ranges:
+        # exactly the periods the spans are made of (not what lies between last year's span and last month's)
+        starts: set[dt.datetime] = set()
+        for pieces in cuts.values():
+            for k, a, b in pieces:
+                if k is part:
+                    starts.update([a] if part is not PeriodKind.HOUR else [h for h, _ in hours_of(a, b)])
+        if not starts:
             continue
-        first, last = min(a for a, _ in ranges), max(b for _, b in ranges)
         rows = await EmissionResult.filter(
-            enterprise_id=enterprise_id, period=part, current=True, period_start__gte=first, period_start__lt=last
+            enterprise_id=enterprise_id, period=part, current=True, period_start__in=sorted(starts)
         ).values(*_SCALARS, *figures)
         for row in rows:
             if row["energy"] is None or (sources and row.get("by_source") is None):
@@ -280,7 +288,7 @@ async def span_parts(
         found: list[KeptFigures] = []
         for part, a, b in pieces:
             if part is PeriodKind.HOUR:
-                hours = list(period_bounds(PeriodKind.HOUR, a, b, zone, now)) if a < now else []
+                hours = hours_of(a, b)
                 if hours and all((PeriodKind.HOUR, h) in kept for h, _ in hours) and hours[-1][1] == b:
                     found += [kept[(PeriodKind.HOUR, h)] for h, _ in hours]
                     continue
