@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 __all__ = [
+    "CarbonAssetMonth",
     "CarbonBand",
     "CarbonEmissions",
     "CarbonForecast",
@@ -1367,3 +1368,13 @@ class CarbonTrial(Model, frozen=True, kw_only=True):
     money: CarbonMoney | None = None
     deadline: str = ""
     notes: tuple[str, ...] = ()
+
+
+class CarbonAssetMonth(Model, frozen=True, kw_only=True):
+    """The holdings of a compliance year at a month's end and their value at the prices of then (CNY; None while a
+    price is missing)."""
+
+    month: str
+    allowances: Decimal
+    offsets: Decimal
+    value: Decimal | None = None

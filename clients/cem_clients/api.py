@@ -68,6 +68,7 @@ from cem_clients._models import (
     BenchmarkCorrection,
     BenchmarkLevel,
     BenchmarkUnresolved,
+    CarbonAssetMonth,
     CarbonBand,
     CarbonEmissions,
     CarbonForecast,
@@ -147,6 +148,7 @@ from cem_clients._models import (
 _FILENAME = re.compile(r'filename="?([^";]+)"?')
 
 __all__ = [
+    "CarbonAssetMonth",
     "CarbonBand",
     "CarbonEmissions",
     "CarbonForecast",
@@ -914,6 +916,12 @@ class ApiClient:
         payload = {**body, "enterprise_id": enterprise_id}
         response = await self._request("POST", "/carbon-assets/transactions", body=payload)
         return self._decode(response, CarbonTransaction)
+
+    async def carbon_asset_trend(self, enterprise_id: int, year: int) -> list[CarbonAssetMonth]:
+        """A compliance year's holdings at each month end and their value at the prices of then."""
+        params: dict[str, ParamValue] = {"enterprise_id": enterprise_id, "year": year}
+        response = await self._request("GET", "/carbon-assets/holdings/trend", params=params)
+        return self._decode(response, list[CarbonAssetMonth])
 
     async def carbon_trial(self, enterprise_id: int, year: int) -> CarbonTrial:
         """The trial calculation (试算) of a compliance year now, with the year's emissions and their forecast."""

@@ -119,7 +119,12 @@ async def test_carbon_assets_screen_its_export_and_a_refused_entry(world: World,
         [bars] = [c for c in controls_in(app.holder) if isinstance(c, fch.BarChart)]
         assert len(bars.groups) == 12 and bars.groups[0].rods[0].color != bars.groups[11].rods[0].color
         lines = [c for c in controls_in(app.holder) if isinstance(c, fch.LineChart)]
-        forecast = lines[-1]
+        pace, forecast, assets_chart = lines  # the trend's pace, the forecast, the asset value by month end
+        valued = [(i, m) for i, m in enumerate(board.assets) if m.value is not None]  # a price known by then
+        drawn = assets_chart.data_series[0].points
+        assert len(pace.data_series) == 1
+        assert [(p.x, p.y) for p in drawn] == [(i, float(m.value or 0)) for i, m in valued]
+        assert all(p.tooltip.startswith(m.month) for p, (_, m) in zip(drawn, valued, strict=True))
         assert len(forecast.data_series) == 5  # cover, actual, forecast, band low, band high
         direct = trial.emissions.forecasts["direct"]
         ends = sorted(s.points[-1].y for s in forecast.data_series[3:])
@@ -135,7 +140,10 @@ async def test_carbon_assets_screen_its_export_and_a_refused_entry(world: World,
         [(name, content)] = saved
         assert name == "carbon-assets-2025.xlsx"
         book = openpyxl.load_workbook(io.BytesIO(content))
-        assert book.sheetnames == ["试算 2025", "持有 2025", "逐月 2025", "台账 2025"]
+        assert book.sheetnames == ["试算 2025", "持有 2025", "逐月 2025", "台账 2025", "资产趋势 2025"]
+        trend = book["资产趋势 2025"]  # month ends from the first transaction's (March 2025) to this month's
+        assert trend.cell(2, 1).value == "2025-03" and trend.max_row == 1 + len(board.assets)
+        assert trend.cell(trend.max_row, 4).value == float(board.holdings.value or 0)  # today's prices: the same
         sheet = book["试算 2025"]
         assert [c.value for c in sheet[1]] == ["项目", "tCO2", "金额 (元)"]
         rows = {r[0].value: r for r in sheet.iter_rows(min_row=2)}

@@ -5,7 +5,8 @@ the latest prices (``GET /carbon-assets/holdings``), the ledger of allowance and
 (``GET /carbon-assets/transactions``, append-only: a correction is a new entry naming the one it corrects, which
 then no longer counts) and the trial calculation (试算, ``GET /carbon-assets/trial``: allowances + usable offsets,
 at most the rule's share of the obligation, − ETS-scope emissions actual to date + forecast to year end, in tCO2
-and in CNY at the latest CEA price, with the forecast's band); three requests a load. The trial carries the year's
+and in CNY at the latest CEA price, with the forecast's band) and the holdings' value at each month end
+(``GET /carbon-assets/holdings/trend``, at the prices of then); four requests a load. The trial carries the year's
 kept months and the forecast of the rest, from which the trend (monthly emissions against the allowances' even
 pace) and the forecast (cumulative emissions to year end with the band) are drawn.
 
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from cem_clients.api import CarbonHoldings, CarbonTransaction, CarbonTrial
+from cem_clients.api import CarbonAssetMonth, CarbonHoldings, CarbonTransaction, CarbonTrial
 from cem_clients.console.extra_api import ConsoleApi
 from cem_clients.console.forms import Form, Problem, Screen, as_date, as_decimal
 from cem_clients.console.stats import Column, Sheet, rounded
@@ -170,6 +171,7 @@ class CarbonBoard(Screen):
     holdings: CarbonHoldings | None = None
     transactions: list[CarbonTransaction] = field(default_factory=list)
     trial: CarbonTrial | None = None
+    assets: list[CarbonAssetMonth] = field(default_factory=list)  # the holdings' value at each month end
     form: TransactionForm | None = None
 
     async def load(self) -> bool:
@@ -179,13 +181,14 @@ class CarbonBoard(Screen):
         async def work() -> None:
             self.holdings = await self.api.carbon_holdings(self.enterprise_id, self.year)
             self.transactions = await self.api.carbon_transactions(self.enterprise_id, self.year)
+            self.assets = await self.api.carbon_asset_trend(self.enterprise_id, self.year)
             self.trial = await self.api.carbon_trial(self.enterprise_id, self.year)
 
         return await self._load(work)
 
     async def choose_year(self, year: int) -> bool:
         """Another compliance year (what was shown of the other year is gone)."""
-        self.year, self.holdings, self.transactions, self.trial = year, None, [], None
+        self.year, self.holdings, self.transactions, self.trial, self.assets = year, None, [], None, []
         return await self.load()
 
     def begin_entry(self, corrects: CarbonTransaction | None = None, *, void: bool = False) -> TransactionForm:
@@ -388,6 +391,21 @@ class CarbonBoard(Screen):
             for m in self.months()
         )  # fmt: skip
         return Sheet(tr.t("carbon.sheet.months", year=self.year), columns, rows)
+
+    def assets_table(self, tr: Translator) -> Sheet:
+        """The holdings at each month end and their value at the prices of then (the asset trend's figures)."""
+        columns = (
+            Column(tr.t("carbon.col.month")),
+            Column(tr.t("carbon.col.allowances"), TONNE_PLACES),
+            Column(tr.t("carbon.col.offsets"), TONNE_PLACES),
+            Column(tr.t("carbon.col.value"), YUAN_PLACES),
+        )
+        rows = tuple(
+            (m.month, rounded(m.allowances, TONNE_PLACES), rounded(m.offsets, TONNE_PLACES),
+             rounded(m.value, YUAN_PLACES))
+            for m in self.assets
+        )  # fmt: skip
+        return Sheet(tr.t("carbon.sheet.assets", year=self.year), columns, rows)
 
     def filename(self) -> str:
         """The export's file name."""

@@ -309,8 +309,67 @@ class CarbonSection(Section):
             subtitle=t("carbon.months.about"),
         )
         return ft.Column(
-            [ft.Row([left, right], spacing=12, vertical_alignment=ft.CrossAxisAlignment.START), months], spacing=12
+            [
+                ft.Row([left, right], spacing=12, vertical_alignment=ft.CrossAxisAlignment.START),
+                self._assets(),
+                months,
+            ],
+            spacing=12,
         )
+
+    def _assets(self) -> ft.Control:
+        """The asset trend: the holdings' value at each month end (at the prices of then) as a line, its table
+        beside it."""
+        t, tr, board = self.t, self.ui.tr, self.board
+        chart = chart_card(
+            t("carbon.chart.assets"),
+            self._assets_chart(),
+            subtitle=t("carbon.chart.assets_about"),
+            empty=t("carbon.chart.assets_none"),
+            height=220,
+            expand=True,
+        )
+        table = card(
+            [sheet_table(board.assets_table(tr), tr, empty=t("carbon.chart.assets_none"))],
+            title=t("carbon.assets.title"),
+            expand=True,
+        )
+        return ft.Row([chart, table], spacing=12, vertical_alignment=ft.CrossAxisAlignment.START)
+
+    def _assets_chart(self) -> ft.Control | None:
+        tr = self.ui.tr
+        points = [(i, float(m.value)) for i, m in enumerate(self.board.assets) if m.value is not None]
+        if not points:
+            return None
+        count = len(self.board.assets)
+        scale = chart_scale([v for _, v in points])
+        step = max(1, -(-count // 6))
+        labels = [(float(i), m.month) for i, m in enumerate(self.board.assets) if i % step == 0]
+        chart: ft.Control = fch.LineChart(
+            data_series=[
+                fch.LineChartData(
+                    points=[
+                        fch.LineChartDataPoint(
+                            float(i), v, tooltip=f"{self.board.assets[i].month}\n{tr.number(v, 0)} CNY"
+                        )
+                        for i, v in points
+                    ],
+                    color=_COVER,
+                    stroke_width=2.5,
+                    point=True,
+                )
+            ],  # fmt: skip
+            min_x=-0.5,
+            max_x=count - 0.5,
+            min_y=scale.low,
+            max_y=scale.high,
+            left_axis=value_axis(tr, scale, size=_LEFT),
+            bottom_axis=chart_axis(labels, size=_BOTTOM),
+            horizontal_grid_lines=fch.ChartGridLines(interval=scale.step, color=self.ui.palette.outline, width=0.5),
+            tooltip=fch.LineChartTooltip(bgcolor=self.ui.palette.text, fit_inside_horizontally=True),
+            expand=True,
+        )
+        return chart
 
     def _ledger(self) -> ft.Control:
         t, tr, board = self.t, self.ui.tr, self.board
@@ -477,4 +536,5 @@ class CarbonSection(Section):
             sheet_data(self.board.holdings_table(tr)),
             sheet_data(self.board.months_table(tr)),
             sheet_data(self.board.ledger_table(tr)),
+            sheet_data(self.board.assets_table(tr)),
         ]
