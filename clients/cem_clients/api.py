@@ -1226,6 +1226,27 @@ class ApiClient:
         response = await self._request("POST", "/accounting/library/versions", body=body, headers=self._step_up(totp))
         return self._decode(response, LibraryVersion)
 
+    async def change_formula(
+        self,
+        code: str,
+        expression: str,
+        reason: str,
+        test_inputs: Mapping[str, str],
+        expected: str,
+        totp: str | None = None,
+    ) -> LibraryVersion:
+        """Make a new version of the formula library with formula ``code``'s new ``expression``; the platform checks it
+        with its safe parser and the test case (``test_inputs``: input name -> decimal string in the input's unit;
+        ``expected``: the result, compared to the decimals written); step-up."""
+        body = {
+            "code": code,
+            "expression": expression,
+            "reason": reason,
+            "test_case": {"inputs": dict(test_inputs), "expected": expected},
+        }
+        response = await self._request("POST", "/accounting/library/formulas", body=body, headers=self._step_up(totp))
+        return self._decode(response, LibraryVersion)
+
     async def annual_report_file(self, enterprise_id: int, year: int, lang: Literal["zh", "en"] = "zh") -> ReportFile:
         """The year's report (XLSX) with the file name the platform suggests."""
         params: dict[str, str | int | None] = {"enterprise_id": enterprise_id, "year": year, "lang": lang}

@@ -58,6 +58,7 @@ __all__ = [
     "LineageView",
     "ParameterEdit",
     "ParameterLine",
+    "FormulaChangeForm",
     "FormulaRow",
     "ParameterRow",
     "PeriodRow",
@@ -90,6 +91,7 @@ GRID_KINDS = ("ets_prescribed", "official_average")
 CONFIDENCES = ("confirmed", "as_published", "unverified")
 PERIOD_KINDS: tuple[PeriodKind, ...] = ("hour", "day", "week", "month", "year")
 GRID_LIBRARY = "grid-factors"
+FORMULA_LIBRARY = "formulas"  # the accounting formulas, versioned like the parameters (standard 5.4.9.2)
 _PARAMETER_CODE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+){1,3}$")
 _GRID_CODE = re.compile(r"^grid\.(ets_prescribed|official_average)\.[a-z_]+\.(\d{4})(?:-(\d{4}))?$")
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -541,6 +543,8 @@ class VersionRow:
 def _summary(parameter: Mapping[str, Any] | None) -> str:
     if not parameter:
         return ""
+    if "expression" in parameter and "value" not in parameter:  # a formula: its expression
+        return _text(parameter.get("expression"))
     return f"{_text(parameter.get('value'))} {_text(parameter.get('unit'))}".strip()
 
 
@@ -705,6 +709,65 @@ class LibraryChangeForm(Form):
             self.check(f"{key}.{name}", problem)
 
 
+# Bounds the platform sets on a formula change (the form says so before sending; every other check is the platform's).
+MAX_EXPRESSION_CHARS = 400
+MAX_REASON_CHARS = 500
+MAX_NUMBER_CHARS = 60
+
+
+@dataclass(kw_only=True)
+class FormulaChangeForm(Form):
+    """A new version of one accounting formula: the new expression, a test case it must pass (one value per input,
+    the expected result), why, and the authenticator code (step-up). The form checks only that the fields are there,
+    are numbers and are not too long; the platform's safe parser and the test case decide the rest."""
+
+    formula: FormulaRow
+    expression: str = ""
+    test_inputs: dict[str, str] = field(default_factory=dict)  # input name -> value in the input's unit
+    expected: str = ""  # the result in the formula's result unit, to the decimals that count
+    reason: str = ""
+
+    @classmethod
+    def of(cls, formula: FormulaRow) -> FormulaChangeForm:
+        """A change of ``formula``, starting from its current expression."""
+        return cls(formula=formula, expression=formula.expression, test_inputs={name: "" for name, _ in formula.inputs})
+
+    def validate(self) -> bool:
+        """Check what the form can; True when it can be sent."""
+        self.begin()
+        expression = self.expression.strip()
+        if not expression:
+            self.check("expression", Problem("console.problem.formula_expression"))
+        elif len(expression) > MAX_EXPRESSION_CHARS:
+            self.check("expression", Problem("console.problem.at_most_chars", limit=MAX_EXPRESSION_CHARS))
+        for name, _ in self.formula.inputs:
+            self._check_number(f"inputs.{name}", self.test_inputs.get(name, ""))
+        self._check_number("expected", self.expected)
+        reason = self.reason.strip()
+        if not reason:
+            self.check("reason", Problem("console.problem.library_reason"))
+        elif len(reason) > MAX_REASON_CHARS:
+            self.check("reason", Problem("console.problem.at_most_chars", limit=MAX_REASON_CHARS))
+        return self.valid
+
+    def _check_number(self, key: str, value: str) -> None:
+        if len(value.strip()) > MAX_NUMBER_CHARS:
+            self.check(key, Problem("console.problem.at_most_chars", limit=MAX_NUMBER_CHARS))
+        self.check(key, as_decimal(value)[1])
+
+    def request(self) -> dict[str, Any]:
+        """The change as the platform takes it (the body of ``POST /accounting/library/formulas``)."""
+        return {
+            "code": self.formula.code,
+            "expression": self.expression.strip(),
+            "reason": self.reason.strip(),
+            "test_case": {
+                "inputs": {name: self.test_inputs.get(name, "").strip() for name, _ in self.formula.inputs},
+                "expected": self.expected.strip(),
+            },
+        }
+
+
 @dataclass
 class FactorLibrary(Screen):
     """The factor library: editions and the grid series, their versions with diffs, the parameters of a version,
@@ -721,14 +784,14 @@ class FactorLibrary(Screen):
     created: LibraryVersion | None = None
     formulas: list[FormulaRow] = field(default_factory=list)  # the newest formula version's formulas
     formula_version: int | None = None
+    formula_form: FormulaChangeForm | None = None
+    formula_versions: list[VersionRow] = field(default_factory=list)  # the formula library's history, newest first
 
     async def refresh(self) -> bool:
         """Reload the libraries, the chosen one (the first by default) and the formulas."""
 
         async def work() -> None:
-            found = await self.api.library_formulas()
-            self.formula_version = found.version
-            self.formulas = [FormulaRow.of(f) for f in found.formulas]
+            await self._load_formulas()
             self.libraries = await self.api.library()
             names = [lib.library for lib in self.libraries]
             if self.library not in names:
@@ -782,6 +845,44 @@ class FactorLibrary(Screen):
     def parameter(self, code: str) -> ParameterRow:
         """One parameter of the version shown."""
         return next(p for p in self.parameters if p.code == code)
+
+    def change_formula(self, code: str) -> FormulaChangeForm:
+        """A change of formula ``code`` of the newest formula version (the one being edited when it is that)."""
+        if self.formula_form is None or self.formula_form.formula.code != code:
+            self.formula_form = FormulaChangeForm.of(next(f for f in self.formulas if f.code == code))
+        return self.formula_form
+
+    async def submit_formula(self) -> LibraryVersion | None:
+        """Send the formula change: a new formula version; the formulas and their history are reloaded."""
+        form = self.formula_form
+        if form is None or not form.validate():
+            return None
+        body = form.request()
+        case = body["test_case"]
+        version = await form.send(
+            lambda code: self.api.change_formula(
+                body["code"], body["expression"], body["reason"], case["inputs"], case["expected"], code
+            )
+        )
+        if version is not None:
+            self.formula_form = None
+            await self._load(self._load_formulas)
+            if self.formula_versions:
+                await self.load_formula_versions()
+        return version
+
+    async def load_formula_versions(self) -> bool:
+        """The formula library's versions, newest first: author, reason, date and what changed."""
+
+        async def work() -> None:
+            self.formula_versions = [VersionRow.of(v) for v in await self.api.library_versions(FORMULA_LIBRARY)]
+
+        return await self._load(work)
+
+    async def _load_formulas(self) -> None:
+        found = await self.api.library_formulas()
+        self.formula_version = found.version
+        self.formulas = [FormulaRow.of(f) for f in found.formulas]
 
     def propose(self) -> LibraryChangeForm:
         """An empty proposal for the library shown."""

@@ -25,6 +25,7 @@ from cem_clients.console.app_kit import (
     field_error,
     form_dialog,
     heading,
+    label,
     message,
     muted,
     primary_button,
@@ -46,6 +47,7 @@ from cem_clients.console.model import (
     PERIOD_KINDS,
     ActivityEntry,
     Console,
+    DiffRow,
     EmissionsExplorer,
     EmissionsQuery,
     FactorLibrary,
@@ -88,6 +90,7 @@ GROUPS = ("combustion", "process", "electricity", "heat", "fixed_carbon")
 _CHANGE_TONES = {"added": Tone.GOOD, "changed": Tone.INFO, "removed": Tone.CRITICAL}
 _MAX_ROWS = 200  # rows a table shows before asking for a filter
 _DIFF_ROWS = 8  # rows of a version's diff shown before "all changes"
+_HISTORY_ROWS = 8  # formula versions shown in the history dialog, newest first
 
 
 def category_name(ui: Ui, category: str) -> str:
@@ -572,6 +575,11 @@ class LibrarySection(Section):
         version = self.options.pop("version", "")
         if version.isdigit() and int(version) != self.library.version:
             await self.library.show_version(int(version))
+        formula = self.options.pop("formula", "")  # open a formula's change form (a link, a screenshot)
+        if self.console.can("accounting.library") and any(f.code == formula for f in self.library.formulas):
+            self._change_formula(formula)
+        if self.options.pop("formula_history", ""):
+            await self._formula_history()
 
     def render(self) -> ft.Control:
         t, lib = self.t, self.library
@@ -773,10 +781,17 @@ class LibrarySection(Section):
         version = t("console.library.version", number=lib.version) if lib.version else ""
         return card(body, title=f"{t('console.library.parameters')} · {version}")
 
+    def _formula_name(self, code: str) -> str:
+        """A formula by its name (the code where the string tables have none)."""
+        key = f"console.formula.{code}"
+        return self.t(key) if key in STRINGS[self.ui.tr.locale] else code
+
     def _formulas(self) -> ft.Control:
         """The accounting formulas of the newest formula version: name, expression, inputs with units, result unit
-        and the version that last changed each (standard 5.4.9.2)."""
+        and the version that last changed each (standard 5.4.9.2); a change of one for users who may change the
+        library, and the formula library's history for everyone."""
         t, tr, lib = self.t, self.ui.tr, self.library
+        can_change = self.console.can("accounting.library")
         columns = [
             (t("console.col.formula"), False),
             (t("console.col.expression"), False),
@@ -784,23 +799,168 @@ class LibrarySection(Section):
             (t("console.col.result_unit"), False),
             (t("console.col.version"), False),
         ]
-        rows: list[list[Cell]] = [
-            [
-                wrapped(
-                    t(f"console.formula.{f.code}") if f"console.formula.{f.code}" in STRINGS[tr.locale] else "—", 220
-                ),
+        if can_change:
+            columns.append(("", False))
+        rows: list[list[Cell]] = []
+        for f in lib.formulas:
+            row: list[Cell] = [
+                wrapped(self._formula_name(f.code), 220),
                 wrapped(f.expression, 240),
                 wrapped(", ".join(f"{name} ({acc.unit_label(tr, unit)})" for name, unit in f.inputs), 260),
                 acc.unit_label(tr, f.result_unit),
                 t("console.library.version", number=f.version),
             ]
-            for f in lib.formulas
-        ]
+            if can_change:
+                row.append(
+                    ft.IconButton(
+                        ft.Icons.EDIT_OUTLINED,
+                        icon_size=18,
+                        tooltip=t("console.formula_change.action"),
+                        on_click=self._change_formula_handler(f.code),
+                    )
+                )
+            rows.append(row)
         version = t("console.library.version", number=lib.formula_version) if lib.formula_version else ""
+        history = secondary_button(
+            t("console.formula_change.history"), self.ui.act(self._formula_history), icon=ft.Icons.HISTORY
+        )
         return card(
             [muted(t("console.library.formulas_note")), table(columns, rows, empty=t("empty"))],
             title=f"{t('console.library.formulas')} · {version}",
+            trailing=[history],
         )
+
+    def _change_formula_handler(self, code: str) -> Callable[[], None]:
+        return lambda: self._change_formula(code)
+
+    def _change_formula(self, code: str) -> None:
+        """The change form of one formula: new expression, the inputs with their units, a test case, the reason and
+        (when the platform asks) the authenticator code; the platform's refusal is shown above the fields."""
+        ui, t, tr, lib = self.ui, self.t, self.ui.tr, self.library
+        form = lib.change_formula(code)
+        formula = form.formula
+
+        async def send() -> None:
+            version = await lib.submit_formula()
+            if version is not None:
+                self.notice = t(
+                    "console.formula_change.created", formula=self._formula_name(formula.code), number=version.number
+                )
+                ui.close_dialog()
+
+        def body() -> ft.Control:
+            def setter(name: str) -> Callable[[str], None]:
+                return lambda v: form.test_inputs.__setitem__(name, v)
+
+            inputs: list[ft.Control] = [
+                text_field(
+                    f"{name}（{acc.unit_label(tr, unit)}）" if tr.locale.value == "zh-CN" else f"{name} ({unit})",
+                    form.test_inputs.get(name, ""),
+                    setter(name),
+                    error=form.error(f"inputs.{name}"),
+                    width=170,
+                )
+                for name, unit in formula.inputs
+            ]
+            result_unit = acc.unit_label(tr, formula.result_unit)
+            parts: list[ft.Control] = [
+                message(form.message, Tone.WARNING if form.needs_code else Tone.CRITICAL),
+                muted(t("console.formula_change.current", expression=formula.expression, number=formula.version)),
+                text_field(
+                    t("console.formula_change.expression", unit=result_unit),
+                    form.expression,
+                    bind(form, "expression"),
+                    error=form.error("expression"),
+                    width=600,
+                    hint=t("console.formula_change.expression_hint"),
+                ),
+                label(t("console.col.formula_inputs")),
+                text(", ".join(f"{name} ({acc.unit_label(tr, unit)})" for name, unit in formula.inputs), width=600),
+                label(t("console.formula_change.test_case")),
+                wrapped(t("console.formula_change.test_case_note"), 600, muted_=True),
+                ft.Row(inputs, spacing=8, wrap=True, run_spacing=8, width=600),
+                text_field(
+                    t("console.formula_change.expected", unit=result_unit),
+                    form.expected,
+                    bind(form, "expected"),
+                    error=form.error("expected"),
+                    width=240,
+                ),
+                text_field(
+                    t("console.library.reason"),
+                    form.reason,
+                    bind(form, "reason"),
+                    error=form.error("reason"),
+                    width=600,
+                    hint=t("console.formula_change.reason_hint"),
+                ),
+                code_field(ui, form),
+            ]
+            return ft.Column(parts, spacing=10, tight=True)
+
+        form_dialog(
+            ui,
+            t("console.formula_change.title", formula=self._formula_name(formula.code)),
+            body,
+            submit=t("submit"),
+            on_submit=send,
+            on_cancel=lambda: setattr(lib, "formula_form", None),
+            width=640,
+        )
+
+    async def _formula_history(self) -> None:
+        """The formula library's versions: number, author, date, reason and each formula changed (before, after)."""
+        ui, t, tr, lib = self.ui, self.t, self.ui.tr, self.library
+        if not await lib.load_formula_versions():
+            return  # the section shows the error
+
+        def body() -> ft.Control:
+            columns = [
+                (t("console.col.version"), False),
+                (t("console.formula_change.author"), False),
+                (t("console.formula_change.date"), False),
+                (t("console.formula_change.reason"), False),
+                (t("console.formula_change.what_changed"), False),
+            ]
+            rows: list[list[Cell]] = [
+                [
+                    t("console.library.version", number=v.number),
+                    wrapped(acc.author_text(tr, v.author), 110),
+                    wrapped(tr.when(v.created_at) if v.created_at else "—", 140),
+                    wrapped(acc.reason_text(tr, v.reason) or "—", 220),
+                    wrapped(self._formula_changes(v.rows), 300),
+                ]
+                for v in lib.formula_versions[:_HISTORY_ROWS]
+            ]
+            parts: list[ft.Control] = [table(columns, rows, empty=t("empty"))]
+            if len(lib.formula_versions) > len(rows):  # the dialog grows with its rows: the newest are shown
+                parts.append(muted(t("console.more_rows", count=len(lib.formula_versions) - len(rows))))
+            return ft.Column(parts, spacing=8, tight=True)
+
+        ui.open_dialog(
+            t("console.formula_change.history_title"),
+            body,
+            lambda: [secondary_button(t("close"), ui.close_dialog)],
+            width=900,
+        )
+
+    def _formula_changes(self, rows: Iterable[DiffRow]) -> str:
+        """What a formula version changed: each formula's name with its expression before and after (the first
+        version lists how many formulas it added)."""
+        rows = list(rows)
+        added = [r for r in rows if r.change == "added"]
+        lines = [self.t("console.formula_change.added", count=len(added))] if added else []
+        lines += [
+            self.t(
+                "console.formula_change.changed_line",
+                formula=self._formula_name(r.code),
+                before=r.before or "—",
+                after=r.after or "—",
+            )
+            for r in rows
+            if r not in added
+        ]
+        return "\n".join(lines) or "—"
 
     def _propose_handler(self, parameter: ParameterRow) -> Callable[[], None]:
         return lambda: self._propose(parameter)

@@ -199,6 +199,7 @@ def origin_text(tr: Translator, origin: str) -> str:
 _SEED_REASONS = (
     (re.compile(r"^Seeded defaults: "), "acc.reason.seeded"),
     (re.compile(r"^Seeded grid factors"), "acc.reason.seeded_grid"),
+    (re.compile(r"^Seeded formulas: "), "acc.reason.seeded_formulas"),
 )
 
 
