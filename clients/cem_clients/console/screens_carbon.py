@@ -504,7 +504,7 @@ class CarbonSection(Section):
                 text_field(t("carbon.col.note"), form.note, lambda v: setattr(form, "note", v), width=520),
                 muted(t("carbon.entry.about")),
             ]
-            return ft.Column(parts, spacing=10, tight=True, scroll=ft.ScrollMode.AUTO)
+            return ft.Column(parts, spacing=10, tight=True)  # short: as high as its fields
 
         def tr_number(value: object) -> str:
             return ui.tr.number(value, 2)  # type: ignore[arg-type]
