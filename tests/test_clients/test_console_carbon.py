@@ -164,7 +164,12 @@ async def test_carbon_assets_screen_its_export_and_a_refused_entry(world: World,
         # a surrender beyond the holding: the platform's refusal in the form, nothing written
         form = board.begin_entry()
         form.kind, form.quantity, form.traded_on = "surrendered", "99999999", "2025-12-01"
-        assert await board.submit_entry() is None and form.message and board.form is form
+        assert await board.submit_entry(Translator("zh-CN")) is None and board.form is form
+        assert form.message == "清缴 99999999 t 超过持有量，未写入。"  # the platform's refusal in the reader's words
+        assert len(board.transactions) == 4
+        form.instrument, form.kind, form.vintage, form.quantity = "offset", "acquired", "2005", "10"
+        assert await board.submit_entry(Translator("en")) is None
+        assert form.message.startswith("Vintage 2005 is not eligible in 2025 (the rule accepts")
         assert len(board.transactions) == 4
         # a correction of the 500,000 t of CCER to 400,000 t is kept and counts instead
         ccer = board.transactions[1]

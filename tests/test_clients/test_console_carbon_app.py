@@ -75,7 +75,7 @@ async def test_the_ledger_and_a_refused_entry_in_the_browser(
             s.fill("数量 (tCO2)", "1000")
             s.fill("价格 (元/吨，可空)", "-5")
             s.click("保存", exact=True)
-            texts += s.wait_for(["is not a non-negative decimal"])  # the platform's refusal, nothing written
+            texts += s.wait_for(["价格 (元/吨)：“-5”不是非负数"])  # the platform's refusal in Chinese, nothing written
             s.screenshot(SCREENSHOTS / "carbon-entry-refused-zh-1440x900.png")
             return texts
 

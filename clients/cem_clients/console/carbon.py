@@ -37,6 +37,7 @@ __all__ = [
     "MonthRow",
     "TransactionForm",
     "note_text",
+    "refusal_text",
 ]
 
 TONNE_PLACES = 2  # tCO2 as shown
@@ -78,6 +79,35 @@ def note_text(tr: Translator, note: str) -> str:
             values["names"] = ("、" if tr.locale is Locale.ZH_CN else ", ").join(_rule_term(tr, n) for n in names)
         return tr.t(key, **values)
     return note
+
+
+_REFUSALS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"^The (?P<kind>\w+) of (?P<quantity>-?[\d.]+) t is more than is held"), "carbon.refusal.beyond"),
+    (re.compile(r"^Offset vintage (?P<vintage>\S+) is not eligible in (?P<year>\d{4}): the year's rule accepts "
+                r"vintages (?P<span>.+?)\."), "carbon.refusal.vintage"),
+    (re.compile(r"^Offsets of type '(?P<type>[^']*)' do not count in (?P<year>\d{4}) \(types: (?P<types>[^)]*)\)"),
+     "carbon.refusal.type"),
+    (re.compile(r"^(?P<what>price|quantity): '(?P<text>[^']*)' is not a (non-negative )?decimal number"),
+     "carbon.refusal.number"),
+    (re.compile(r"^Transaction (?P<id>\d+) was corrected already"), "carbon.refusal.corrected"),
+)  # fmt: skip
+
+
+def refusal_text(tr: Translator, message: str) -> str:
+    """The platform's refusal of a ledger entry in the reader's language (the platform writes it in English; one
+    the strings do not know is shown as it is)."""
+    for pattern, key in _REFUSALS:
+        found = pattern.match(message)
+        if found is None:
+            continue
+        values = found.groupdict()
+        if "kind" in values:
+            values["kind"] = tr.t(f"carbon.kind.{values['kind']}") if f"carbon.kind.{values['kind']}" in STRINGS[
+                tr.locale] else values["kind"]  # fmt: skip
+        if "what" in values:
+            values["what"] = tr.t("carbon.col.price" if values["what"] == "price" else "carbon.col.quantity")
+        return tr.t(key, **values)
+    return message
 
 
 def _rule_term(tr: Translator, name: str) -> str:
@@ -204,8 +234,9 @@ class CarbonBoard(Screen):
             )  # fmt: skip
         return self.form
 
-    async def submit_entry(self) -> CarbonTransaction | None:
-        """Send the form (the platform's refusal lands in its message); the year is read again once it is kept."""
+    async def submit_entry(self, tr: Translator | None = None) -> CarbonTransaction | None:
+        """Send the form (the platform's refusal lands in its message, in ``tr``'s language when given); the year
+        is read again once it is kept."""
         form = self.form
         if form is None:
             return None
@@ -214,6 +245,8 @@ class CarbonBoard(Screen):
             return None
         body["year"] = self.year
         done = await form.send(lambda _code: self.api.add_carbon_transaction(self.enterprise_id, body))
+        if done is None and form.message and tr is not None:
+            form.message = refusal_text(tr, form.message)
         if done is not None:
             self.form = None
             await self.load()

@@ -510,7 +510,7 @@ class CarbonSection(Section):
             return ui.tr.number(value, 2)  # type: ignore[arg-type]
 
         async def save() -> None:
-            done = await board.submit_entry()
+            done = await board.submit_entry(ui.tr)
             if done is not None:
                 self.notice = t("carbon.entry.saved", id=done.id)
                 ui.close_dialog()

@@ -1691,6 +1691,11 @@ _ZH: dict[str, str] = {
     "carbon.sheet.ledger": "台账 {year}",
     "carbon.sheet.months": "逐月 {year}",
     "carbon.sheet.assets": "资产趋势 {year}",
+    "carbon.refusal.beyond": "{kind} {quantity} t 超过持有量，未写入。",
+    "carbon.refusal.vintage": "减排年份 {vintage} 不符合 {year} 年度规则（可用年份：{span}），未写入。",
+    "carbon.refusal.type": "抵销类型 {type} 在 {year} 年度不可用（可用：{types}），未写入。",
+    "carbon.refusal.number": "{what}：“{text}”不是非负数（最多 4 位小数，如 1250.5），未写入。",
+    "carbon.refusal.corrected": "记录 #{id} 已被更正：请更正仍计入的那条更正记录。",
     "carbon.col.allowances": "配额 (tCO2)",
     "carbon.col.offsets": "抵销 (tCO2e)",
     "carbon.chart.assets": "碳资产价值趋势 (元)",
@@ -3553,6 +3558,14 @@ _EN: dict[str, str] = {
     "carbon.sheet.ledger": "Ledger {year}",
     "carbon.sheet.months": "Months {year}",
     "carbon.sheet.assets": "Asset trend {year}",
+    "carbon.refusal.beyond": "{kind} of {quantity} t is more than is held: nothing was written.",
+    "carbon.refusal.vintage": (
+        "Vintage {vintage} is not eligible in {year} (the rule accepts {span}): nothing was written."
+    ),
+    "carbon.refusal.type": "Offsets of type {type} do not count in {year} (types: {types}): nothing was written.",
+    "carbon.refusal.number": "{what}: '{text}' is not a non-negative number with at most 4 decimals, e.g. 1250.5: "
+    "nothing was written.",
+    "carbon.refusal.corrected": "Entry #{id} was corrected already: correct the correction that counts instead.",
     "carbon.col.allowances": "Allowances (tCO2)",
     "carbon.col.offsets": "Offsets (tCO2e)",
     "carbon.chart.assets": "Carbon asset value (CNY)",
