@@ -4,16 +4,35 @@ The form checks only what it can (fields there, numbers that parse, bounded leng
 test case; the platform's safe parser and the test case decide, and their refusal is shown in the form. A change
 needs the TOTP step-up, like a parameter change; the card then shows the new formula version and its history. In
 headless Chromium the form opens in zh and en (screenshots under ``build/screenshots/console/``), the history too,
-and a user who may not change the library sees the formulas read-only.
+and a user who may not change the library sees the formulas read-only. The dialog itself (typing, the code, the
+refusal, the new version in the card) is driven in Python on the app object, as in the console app tests.
 """
 
 from __future__ import annotations
 
+from typing import cast
+
+import flet as ft
+
+from cem_clients.console.app import ConsoleApp
 from cem_clients.console.forms import STEP_UP_PROMPT
 from cem_clients.console.model import ConsoleApi, FactorLibrary
+from cem_clients.console.screens_accounting import LibrarySection
+from cem_clients.ui.i18n import Translator
+from cem_platform.identity.models import LoginSession
 from tests.test_clients.browser import Browser
 from tests.test_clients.test_api_client import base_url, login  # noqa: F401 - the served platform
-from tests.test_clients.test_console_app import browser, session_of, show  # noqa: F401 - the module's browser
+from tests.test_clients.test_console_app import (  # noqa: F401 - the module's browser
+    StubPage,
+    browser,
+    button,
+    click,
+    field,
+    session_of,
+    show,
+    texts_in,
+    type_into,
+)
 from tests.test_clients.test_console_model import api, as_user, drop_step_up  # noqa: F401 - the console client
 from tests.test_platform.world import World, totp_code
 
@@ -72,6 +91,41 @@ async def test_formula_change_form_checks_sends_and_shows_the_refusal(world: Wor
     [row] = newest.rows
     assert (row.code, row.change, row.before, row.after) == ("process.flux", "changed", "AD * EF", "AD * EF * 98 / 100")
     assert seeded.number == 1 and {r.change for r in seeded.rows} == {"added"} and len(seeded.rows) == 10
+
+
+async def test_formula_change_through_the_dialog_shows_the_refusal_then_the_new_version(
+    world: World,
+    base_url: str,  # noqa: F811
+) -> None:
+    session = await session_of(base_url, world, "a-accountant")
+    await LoginSession.filter(user_id=world.users["a-accountant"].id).update(step_up_at=None)
+    page = StubPage()
+    async with ConsoleApi(base_url) as client:
+        app = ConsoleApp(cast(ft.Page, page), client, Translator("zh-CN"), start_section="library")
+        await app.resume(session)
+        library = app.section
+        assert isinstance(library, LibrarySection)
+        library._change_formula("process.flux")
+        dialog = app.ui.dialog
+        assert dialog is not None and field(dialog.content, "新表达式（结果单位 tCO2）").value == "AD * EF"
+        type_into(field(dialog.content, "新表达式（结果单位 tCO2）"), "AD * EF * 98 / 100")
+        type_into(field(dialog.content, "AD（t）"), "1000")
+        type_into(field(dialog.content, "EF（tCO2/t）"), "0.440")
+        type_into(field(dialog.content, "预期结果（tCO2）"), "440")
+        type_into(field(dialog.content, "修改原因"), "炉渣中留存 2 % 熔剂碳")
+        await click(button(dialog.actions, "提交"))
+        assert app.ui.dialog is dialog and "请输入动态验证码" in texts_in(dialog.content)
+        type_into(field(dialog.content, "动态验证码"), totp_code(world.secrets["a-accountant"], 1))
+        await click(button(dialog.actions, "提交"))
+        refusal = [t for t in texts_in(dialog.content) if "not the expected 440" in t]
+        assert app.ui.dialog is dialog and refusal, texts_in(dialog.content)  # the platform's words, in the form
+        type_into(field(dialog.content, "预期结果（tCO2）"), "431.2")
+        await click(button(dialog.actions, "提交"))
+        assert app.ui.dialog is None and library.notice == "熔剂消耗排放已修改，生成公式库第 2 版"
+        assert "核算公式 · 第 2 版" in texts_in(app.holder) and "AD * EF * 98 / 100" in texts_in(app.holder)
+        await click(button(app.holder, "公式版本记录"))
+        history = app.ui.dialog
+        assert history is not None and "熔剂消耗排放：AD * EF → AD * EF * 98 / 100" in texts_in(history.content)
 
 
 async def test_formula_change_form_and_history_in_chromium(

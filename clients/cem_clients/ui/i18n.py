@@ -731,7 +731,7 @@ _ZH: dict[str, str] = {
     "新公式须算出该结果（按所填小数位比较），否则不予生效。",
     "console.formula_change.expected": "预期结果（{unit}）",
     "console.formula_change.reason_hint": "例如：生态环境部 2026 年核算指南 式(3)",
-    "console.formula_change.created": "{formula} 已更新，公式库第 {number} 版",
+    "console.formula_change.created": "{formula}已修改，生成公式库第 {number} 版",
     "console.formula_change.history": "公式版本记录",
     "console.formula_change.history_title": "核算公式库版本记录",
     "console.formula_change.author": "修改人",
