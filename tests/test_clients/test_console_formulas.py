@@ -10,19 +10,22 @@ refusal, the new version in the card) is driven in Python on the app object, as 
 
 from __future__ import annotations
 
+import asyncio
 from typing import cast
 
 import flet as ft
 
-from cem_clients.console.app import ConsoleApp
+from cem_clients.console.app import ConsoleApp, console_main
 from cem_clients.console.forms import STEP_UP_PROMPT
 from cem_clients.console.model import ConsoleApi, FactorLibrary
 from cem_clients.console.screens_accounting import LibrarySection
+from cem_clients.ui import serve as ui_serve
 from cem_clients.ui.i18n import Translator
 from cem_platform.identity.models import LoginSession
-from tests.test_clients.browser import Browser
+from tests.test_clients.browser import Browser, Snapshot
 from tests.test_clients.test_api_client import base_url, login  # noqa: F401 - the served platform
 from tests.test_clients.test_console_app import (  # noqa: F401 - the module's browser
+    SCREENSHOTS,
     StubPage,
     browser,
     button,
@@ -162,10 +165,36 @@ async def test_formula_change_form_and_history_in_chromium(
         options={"formula_history": "1"},
     )  # fmt: skip
     assert "熔剂消耗排放：AD * EF → AD * EF * 98 / 100" in history.texts and "收录 10 个公式" in history.texts
-    # someone who may not change the library: the formulas read-only (no change form, even when asked for)
-    viewer = await show(
-        browser, base_url, "formula-readonly-zh", ["核算公式 · 第 2 版", "公式版本记录"],
-        session=await session_of(base_url, world, "a-executive"), section="library",
-        options={"formula": "process.flux"},
+    # the card in a window tall enough to show it (the parameters filtered to coke): the accountant's with a change
+    # button per formula; the executive's read-only (no change form, even when asked for); the history for both
+    accountant = await tall_page(
+        browser, base_url, "formula-card-zh", session=await session_of(base_url, world, "a-accountant"),
+        options={"search": "coke"},
     )  # fmt: skip
-    assert "修改公式：熔剂消耗排放" not in viewer.texts and "修改公式" not in viewer.texts
+    assert "核算公式 · 第 2 版" in accountant.texts and "公式版本记录" in accountant.texts
+    viewer = await tall_page(
+        browser, base_url, "formula-readonly-zh", session=await session_of(base_url, world, "a-executive"),
+        options={"search": "coke", "formula": "process.flux"},
+    )  # fmt: skip
+    assert "核算公式 · 第 2 版" in viewer.texts and "公式版本记录" in viewer.texts
+    assert "修改公式：熔剂消耗排放" not in viewer.texts and "提议修改" not in viewer.texts
+
+
+async def tall_page(
+    browser: Browser,  # noqa: F811
+    base_url: str,  # noqa: F811
+    name: str,
+    *,
+    session: str,
+    options: dict[str, str],
+) -> Snapshot:
+    """The factor library in zh at 1440x1600 (the formula card below the parameters in the picture)."""
+    main = console_main(base_url, locale="zh-CN", session=session, start_section="library", start_options=options)
+    app = ui_serve.serve_app(main, name=f"console-{name}")
+    try:
+        return await asyncio.to_thread(
+            browser.load, app.url, viewport=(1440, 1600), screenshot=SCREENSHOTS / f"{name}-1440x1600.png",
+            expect=["核算公式 · 第 2 版"],
+        )  # fmt: skip
+    finally:
+        app.stop()
