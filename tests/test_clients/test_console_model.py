@@ -116,6 +116,9 @@ async def test_login_asks_for_the_code_and_the_sections_follow_the_role(world: W
             "report",
             "reporting",
             "statistics",
+            "benchmarking",
+            "potential",
+            "carbon",
         ]
         assert accountant.inventory().enterprise_id == world.a.enterprise.id
         await accountant.logout()
