@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 __all__ = [
+    "CarbonProcessForecast",
     "CarbonAssetMonth",
     "CarbonBand",
     "CarbonEmissions",
@@ -1303,6 +1304,15 @@ class CarbonMonth(Model, frozen=True, kw_only=True):
     crude_steel: Decimal | None = None
 
 
+class CarbonProcessForecast(Model, frozen=True, kw_only=True):
+    """One process's compliance year: its ETS-scope emissions and product output forecast like the enterprise's,
+    and the year-end intensity (tCO2 per tonne of its product)."""
+
+    direct: CarbonForecast
+    output: CarbonForecast | None = None
+    intensity: Decimal | None = None
+
+
 class CarbonEmissions(Model, frozen=True, kw_only=True):
     """A compliance year's kept months and the forecasts of the rest (``direct``, ``net``, ``energy_tce``,
     ``crude_steel``)."""
@@ -1313,6 +1323,7 @@ class CarbonEmissions(Model, frozen=True, kw_only=True):
     forecast_months: tuple[str, ...] = ()
     history_months: int = 0
     forecasts: dict[str, CarbonForecast] = {}
+    processes: dict[str, CarbonProcessForecast] = {}  # by process code, when asked for
 
 
 class CarbonPosition(Model, frozen=True, kw_only=True):

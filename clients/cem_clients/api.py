@@ -77,6 +77,7 @@ from cem_clients._models import (
     CarbonMoney,
     CarbonMonth,
     CarbonPosition,
+    CarbonProcessForecast,
     CarbonTransaction,
     CarbonTrial,
     CategorySpec,
@@ -157,6 +158,7 @@ __all__ = [
     "CarbonMoney",
     "CarbonMonth",
     "CarbonPosition",
+    "CarbonProcessForecast",
     "CarbonTransaction",
     "CarbonTrial",
     "BenchmarkComparison",
@@ -922,6 +924,15 @@ class ApiClient:
         params: dict[str, ParamValue] = {"enterprise_id": enterprise_id, "year": year}
         response = await self._request("GET", "/carbon-assets/holdings/trend", params=params)
         return self._decode(response, list[CarbonAssetMonth])
+
+    async def carbon_emissions(self, enterprise_id: int, year: int, *, processes: bool = False) -> CarbonEmissions:
+        """A compliance year's kept months (ETS scope) and the forecasts of the rest; with ``processes``, each
+        process's emissions and output forecast with its year-end intensity."""
+        params: dict[str, ParamValue] = {"enterprise_id": enterprise_id, "year": year}
+        if processes:
+            params["processes"] = "true"
+        response = await self._request("GET", "/carbon-assets/emissions", params=params)
+        return self._decode(response, CarbonEmissions)
 
     async def carbon_trial(self, enterprise_id: int, year: int) -> CarbonTrial:
         """The trial calculation (试算) of a compliance year now, with the year's emissions and their forecast."""

@@ -35,7 +35,18 @@ async def assets(world: World) -> dict[str, Any]:
     await _seed(world)
     for row in await EmissionResult.filter(enterprise=world.a.enterprise):  # months that vary: a forecast with a band
         delta = Decimal((row.period_start.month * 7919 + row.period_start.year * 104729) % 9001 - 4500)
-        await EmissionResult.filter(id=row.id).update(combustion=row.combustion + delta, net=row.net + delta)
+        combustion = row.combustion + delta  # the blast furnace 80 % of it and the process emissions, the BOF the rest
+        bf = {"combustion": combustion * Decimal("0.8"), "process": row.process_emissions, "fixed_carbon": Decimal(0)}
+        bof = {"combustion": combustion * Decimal("0.2"), "process": Decimal(0), "fixed_carbon": row.fixed_carbon}
+        by_process = {
+            code: {**{k: str(v) for k, v in t.items()}, "net": str(t["combustion"] + t["process"] - t["fixed_carbon"])}
+            for code, t in (("BF", bf), ("BOF", bof))
+        }
+        energy = {**row.energy, "by_process": {"BF": {"output": str(row.crude_steel * Decimal("0.9"))},
+                                                "BOF": {"output": str(row.crude_steel)}}}  # fmt: skip
+        await EmissionResult.filter(id=row.id).update(
+            combustion=combustion, net=row.net + delta, by_process=by_process, energy=energy
+        )
     clear_cache()
     accountant = await world.login("a-accountant")
 
@@ -140,7 +151,11 @@ async def test_carbon_assets_screen_its_export_and_a_refused_entry(world: World,
         [(name, content)] = saved
         assert name == "carbon-assets-2025.xlsx"
         book = openpyxl.load_workbook(io.BytesIO(content))
-        assert book.sheetnames == ["试算 2025", "持有 2025", "逐月 2025", "台账 2025", "资产趋势 2025"]
+        assert book.sheetnames == ["试算 2025", "持有 2025", "逐月 2025", "台账 2025", "资产趋势 2025", "工序预测 2025"]
+        processes = book["工序预测 2025"]  # each process's kept figures add up to the enterprise's
+        assert [processes.cell(r, 1).value for r in (2, 3)] == ["BF", "BOF"]
+        kept = sum(Decimal(repr(processes.cell(r, 2).value)) for r in (2, 3))
+        assert abs(kept - trial.emissions.forecasts["direct"].actual) < Decimal("0.02")
         trend = book["资产趋势 2025"]  # month ends from the first transaction's (March 2025) to this month's
         assert trend.cell(2, 1).value == "2025-03" and trend.max_row == 1 + len(board.assets)
         assert trend.cell(trend.max_row, 4).value == float(board.holdings.value or 0)  # today's prices: the same

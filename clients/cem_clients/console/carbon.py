@@ -6,7 +6,8 @@ the latest prices (``GET /carbon-assets/holdings``), the ledger of allowance and
 then no longer counts) and the trial calculation (试算, ``GET /carbon-assets/trial``: allowances + usable offsets,
 at most the rule's share of the obligation, − ETS-scope emissions actual to date + forecast to year end, in tCO2
 and in CNY at the latest CEA price, with the forecast's band) and the holdings' value at each month end
-(``GET /carbon-assets/holdings/trend``, at the prices of then); four requests a load. The trial carries the year's
+(``GET /carbon-assets/holdings/trend``, at the prices of then) and each process's forecast
+(``GET /carbon-assets/emissions?processes=true``); five requests a load. The trial carries the year's
 kept months and the forecast of the rest, from which the trend (monthly emissions against the allowances' even
 pace) and the forecast (cumulative emissions to year end with the band) are drawn.
 
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from cem_clients.api import CarbonAssetMonth, CarbonHoldings, CarbonTransaction, CarbonTrial
+from cem_clients.api import CarbonAssetMonth, CarbonHoldings, CarbonProcessForecast, CarbonTransaction, CarbonTrial
 from cem_clients.console.extra_api import ConsoleApi
 from cem_clients.console.forms import Form, Problem, Screen, as_date, as_decimal
 from cem_clients.console.stats import Column, Sheet, rounded
@@ -43,6 +44,7 @@ __all__ = [
 TONNE_PLACES = 2  # tCO2 as shown
 YUAN_PLACES = 2  # CNY
 PRICE_PLACES = 2  # CNY per tonne
+INTENSITY_PLACES = 4  # tCO2/t
 #: The kinds of transaction of each instrument, as the platform takes them.
 KINDS: dict[str, tuple[str, ...]] = {
     "allowance": ("pre_allocation", "true_up", "purchased", "sold", "surrendered", "carried_over"),
@@ -202,6 +204,7 @@ class CarbonBoard(Screen):
     transactions: list[CarbonTransaction] = field(default_factory=list)
     trial: CarbonTrial | None = None
     assets: list[CarbonAssetMonth] = field(default_factory=list)  # the holdings' value at each month end
+    processes: dict[str, CarbonProcessForecast] = field(default_factory=dict)  # by process code
     form: TransactionForm | None = None
 
     async def load(self) -> bool:
@@ -213,12 +216,15 @@ class CarbonBoard(Screen):
             self.transactions = await self.api.carbon_transactions(self.enterprise_id, self.year)
             self.assets = await self.api.carbon_asset_trend(self.enterprise_id, self.year)
             self.trial = await self.api.carbon_trial(self.enterprise_id, self.year)
+            emissions = await self.api.carbon_emissions(self.enterprise_id, self.year, processes=True)
+            self.processes = dict(emissions.processes)
 
         return await self._load(work)
 
     async def choose_year(self, year: int) -> bool:
         """Another compliance year (what was shown of the other year is gone)."""
         self.year, self.holdings, self.transactions, self.trial, self.assets = year, None, [], None, []
+        self.processes = {}
         return await self.load()
 
     def begin_entry(self, corrects: CarbonTransaction | None = None, *, void: bool = False) -> TransactionForm:
@@ -439,6 +445,27 @@ class CarbonBoard(Screen):
             for m in self.assets
         )  # fmt: skip
         return Sheet(tr.t("carbon.sheet.assets", year=self.year), columns, rows)
+
+    def processes_table(self, tr: Translator) -> Sheet:
+        """Each process: its ETS-scope emissions kept so far, the year-end forecast and its band, the forecast
+        output of its product and the year-end intensity (tCO2 per tonne of it)."""
+        columns = (
+            Column(tr.t("carbon.col.process")),
+            Column(tr.t("carbon.col.actual"), TONNE_PLACES),
+            Column(tr.t("carbon.col.year_end"), TONNE_PLACES),
+            Column(tr.t("carbon.col.low"), TONNE_PLACES),
+            Column(tr.t("carbon.col.high"), TONNE_PLACES),
+            Column(tr.t("carbon.col.output"), TONNE_PLACES),
+            Column(tr.t("carbon.col.intensity"), INTENSITY_PLACES),
+        )
+        rows = tuple(
+            (code, rounded(p.direct.actual, TONNE_PLACES), rounded(p.direct.year_end, TONNE_PLACES),
+             rounded(p.direct.low, TONNE_PLACES), rounded(p.direct.high, TONNE_PLACES),
+             rounded(p.output.year_end, TONNE_PLACES) if p.output is not None else None,
+             rounded(p.intensity, INTENSITY_PLACES))
+            for code, p in sorted(self.processes.items())
+        )  # fmt: skip
+        return Sheet(tr.t("carbon.sheet.processes", year=self.year), columns, rows)
 
     def filename(self) -> str:
         """The export's file name."""

@@ -313,6 +313,11 @@ class CarbonSection(Section):
                 ft.Row([left, right], spacing=12, vertical_alignment=ft.CrossAxisAlignment.START),
                 self._assets(),
                 months,
+                card(
+                    [sheet_table(board.processes_table(tr), tr, empty=t("carbon.processes.empty"))],
+                    title=t("carbon.processes.title"),
+                    subtitle=t("carbon.processes.about"),
+                ),
             ],
             spacing=12,
         )
@@ -537,4 +542,5 @@ class CarbonSection(Section):
             sheet_data(self.board.months_table(tr)),
             sheet_data(self.board.ledger_table(tr)),
             sheet_data(self.board.assets_table(tr)),
+            sheet_data(self.board.processes_table(tr)),
         ]

@@ -1691,6 +1691,17 @@ _ZH: dict[str, str] = {
     "carbon.sheet.ledger": "台账 {year}",
     "carbon.sheet.months": "逐月 {year}",
     "carbon.sheet.assets": "资产趋势 {year}",
+    "carbon.sheet.processes": "工序预测 {year}",
+    "carbon.col.process": "工序",
+    "carbon.col.actual": "已核算 (tCO2)",
+    "carbon.col.year_end": "年末预测 (tCO2)",
+    "carbon.col.low": "区间低 (tCO2)",
+    "carbon.col.high": "区间高 (tCO2)",
+    "carbon.col.output": "产量年末预测 (t)",
+    "carbon.col.intensity": "年末强度 (tCO2/t)",
+    "carbon.processes.title": "各工序年末预测",
+    "carbon.processes.about": "纳入碳市场范围的排放与产品产量，按各工序自己的已核算月份预测；强度为每吨该工序产品",
+    "carbon.processes.empty": "已保存的核算结果没有分工序数据",
     "carbon.refusal.beyond": "{kind} {quantity} t 超过持有量，未写入。",
     "carbon.refusal.vintage": "减排年份 {vintage} 不符合 {year} 年度规则（可用年份：{span}），未写入。",
     "carbon.refusal.type": "抵销类型 {type} 在 {year} 年度不可用（可用：{types}），未写入。",
@@ -3558,6 +3569,20 @@ _EN: dict[str, str] = {
     "carbon.sheet.ledger": "Ledger {year}",
     "carbon.sheet.months": "Months {year}",
     "carbon.sheet.assets": "Asset trend {year}",
+    "carbon.sheet.processes": "Processes {year}",
+    "carbon.col.process": "Process",
+    "carbon.col.actual": "Kept so far (tCO2)",
+    "carbon.col.year_end": "Year end (tCO2)",
+    "carbon.col.low": "Band low (tCO2)",
+    "carbon.col.high": "Band high (tCO2)",
+    "carbon.col.output": "Output at year end (t)",
+    "carbon.col.intensity": "Intensity at year end (tCO2/t)",
+    "carbon.processes.title": "Year-end forecast by process",
+    "carbon.processes.about": (
+        "ETS-scope emissions and product output forecast from each process's own kept months; intensity per tonne "
+        "of its product"
+    ),
+    "carbon.processes.empty": "The kept results have no figures by process",
     "carbon.refusal.beyond": "{kind} of {quantity} t is more than is held: nothing was written.",
     "carbon.refusal.vintage": (
         "Vintage {vintage} is not eligible in {year} (the rule accepts {span}): nothing was written."
