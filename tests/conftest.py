@@ -101,6 +101,10 @@ async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
 
 
 DATA_TABLES = [
+    "ca_trial",
+    "ca_transaction",
+    "ca_price",
+    "ca_plan_month",
     "bm_correction_input",
     "bm_reference_version",
     "bm_scenario",

@@ -96,10 +96,9 @@ class MonthFigures:
 
 @dataclass(frozen=True, slots=True)
 class ProcessMonth:
-    """One process's figures of a kept month: ETS scope under the rule's terms, net, and its product's tonnes."""
+    """One process's figures of a kept month: ETS scope under the rule's terms, and its product's tonnes."""
 
     direct: Decimal
-    net: Decimal
     output: Decimal | None
 
 
@@ -214,7 +213,6 @@ async def year_figures(
             output = (outputs.get(code) or {}).get("output")
             by_process.setdefault(code, {})[month] = ProcessMonth(
                 direct=sum((Decimal(totals.get(t, "0")) * sign for t, sign in terms.items()), Decimal(0)),
-                net=Decimal(totals["net"]),
                 output=Decimal(output) if output else None,
             )
     months = [kept[m] for m in sorted(kept) if m.startswith(f"{year}-")]
